@@ -77,8 +77,8 @@ typedef void (*kr_reply_fn)(kr_bus_t *bus, const kr_reply_t *reply, void *ud);
 /* Sends a request; `fn` is called exactly once, with the reply, or with code
  * 504/KR_E_TIMEOUT after timeout_ms (-1 = never), or 503 when the connection
  * is destroyed first.  `id_out` (may be NULL) receives the request id. */
-int kr_bus_send(kr_bus_t *bus, const kr_request_t *req, kr_reply_fn fn, void *ud,
-                int timeout_ms, uint64_t *id_out, kr_error_t *err);
+int kr_bus_send(kr_bus_t *bus, const kr_request_t *req, kr_reply_fn fn, void *ud, int timeout_ms,
+                uint64_t *id_out, kr_error_t *err);
 
 typedef struct kr_event {
     const char *type;      /* "ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR" */

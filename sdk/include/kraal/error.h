@@ -15,25 +15,25 @@ extern "C" {
 #endif
 
 /* X(ENUM, http code, Kubernetes Status reason) */
-#define KR_REASON_MAP(X)                                                      \
-    X(OK, 200, "")                                                            \
-    X(BAD_REQUEST, 400, "BadRequest")                                         \
-    X(UNAUTHORIZED, 401, "Unauthorized")                                      \
-    X(FORBIDDEN, 403, "Forbidden")                                            \
-    X(NOT_FOUND, 404, "NotFound")                                             \
-    X(METHOD_NOT_ALLOWED, 405, "MethodNotAllowed")                            \
-    X(NOT_ACCEPTABLE, 406, "NotAcceptable")                                   \
-    X(ALREADY_EXISTS, 409, "AlreadyExists")                                   \
-    X(CONFLICT, 409, "Conflict")                                              \
-    X(GONE, 410, "Gone")                                                      \
-    X(EXPIRED, 410, "Expired")                                                \
-    X(TOO_LARGE, 413, "RequestEntityTooLarge")                                \
-    X(UNSUPPORTED_MEDIA_TYPE, 415, "UnsupportedMediaType")                    \
-    X(INVALID, 422, "Invalid")                                                \
-    X(TOO_MANY_REQUESTS, 429, "TooManyRequests")                              \
-    X(INTERNAL, 500, "InternalError")                                         \
-    X(SERVER_TIMEOUT, 500, "ServerTimeout")                                   \
-    X(SERVICE_UNAVAILABLE, 503, "ServiceUnavailable")                         \
+#define KR_REASON_MAP(X)                                   \
+    X(OK, 200, "")                                         \
+    X(BAD_REQUEST, 400, "BadRequest")                      \
+    X(UNAUTHORIZED, 401, "Unauthorized")                   \
+    X(FORBIDDEN, 403, "Forbidden")                         \
+    X(NOT_FOUND, 404, "NotFound")                          \
+    X(METHOD_NOT_ALLOWED, 405, "MethodNotAllowed")         \
+    X(NOT_ACCEPTABLE, 406, "NotAcceptable")                \
+    X(ALREADY_EXISTS, 409, "AlreadyExists")                \
+    X(CONFLICT, 409, "Conflict")                           \
+    X(GONE, 410, "Gone")                                   \
+    X(EXPIRED, 410, "Expired")                             \
+    X(TOO_LARGE, 413, "RequestEntityTooLarge")             \
+    X(UNSUPPORTED_MEDIA_TYPE, 415, "UnsupportedMediaType") \
+    X(INVALID, 422, "Invalid")                             \
+    X(TOO_MANY_REQUESTS, 429, "TooManyRequests")           \
+    X(INTERNAL, 500, "InternalError")                      \
+    X(SERVER_TIMEOUT, 500, "ServerTimeout")                \
+    X(SERVICE_UNAVAILABLE, 503, "ServiceUnavailable")      \
     X(TIMEOUT, 504, "Timeout")
 
 typedef enum kr_reason {
@@ -71,8 +71,7 @@ int kr_error_set(kr_error_t *err, kr_reason_t reason, const char *fmt, ...)
 
 /* Prefixes context to an error already set: "loading x.so: <old message>".
  * Returns -(int)err->reason, or -KR_E_INTERNAL when err is NULL. */
-int kr_error_wrap(kr_error_t *err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+int kr_error_wrap(kr_error_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Resets to KR_E_OK with an empty message. */
 void kr_error_clear(kr_error_t *err);

@@ -46,8 +46,8 @@ int kr_loop_remove_fd(kr_loop_t *loop, int fd);
 
 /* Fires after `delay_ms`, then every `repeat_ms` if non-zero. Returns a
  * non-zero id. Safe to add or cancel timers from inside callbacks. */
-uint64_t kr_loop_add_timer(kr_loop_t *loop, uint64_t delay_ms, uint64_t repeat_ms,
-                           kr_timer_fn fn, void *ud);
+uint64_t kr_loop_add_timer(kr_loop_t *loop, uint64_t delay_ms, uint64_t repeat_ms, kr_timer_fn fn,
+                           void *ud);
 bool kr_loop_cancel_timer(kr_loop_t *loop, uint64_t timer_id);
 
 /* Registers a prepare hook; returns an id for kr_loop_remove_prepare. */

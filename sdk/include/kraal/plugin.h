@@ -41,13 +41,13 @@ extern "C" {
  * the plugin and the key), applies defaults and fills a struct of
  * `config_size` bytes whose fields are at `offset`. */
 typedef enum kr_cfg_type {
-    KR_CFG_END = 0,   /* terminates the table */
-    KR_CFG_STRING,    /* const char *   (NULL when absent with no default) */
-    KR_CFG_INT,       /* int64_t */
-    KR_CFG_BOOL,      /* bool */
-    KR_CFG_FLOAT,     /* double */
-    KR_CFG_DURATION,  /* int64_t milliseconds, from "250ms", "10s", "1m30s" */
-    KR_CFG_VALUE,     /* const kr_value_t * (any subtree, unchecked) */
+    KR_CFG_END = 0,  /* terminates the table */
+    KR_CFG_STRING,   /* const char *   (NULL when absent with no default) */
+    KR_CFG_INT,      /* int64_t */
+    KR_CFG_BOOL,     /* bool */
+    KR_CFG_FLOAT,    /* double */
+    KR_CFG_DURATION, /* int64_t milliseconds, from "250ms", "10s", "1m30s" */
+    KR_CFG_VALUE,    /* const kr_value_t * (any subtree, unchecked) */
 } kr_cfg_type_t;
 
 typedef struct kr_config_entry {
@@ -79,8 +79,8 @@ struct kr_plugin {
     void (*fini)(void *instance);
 };
 
-#define KR_PLUGIN_HEADER                                                      \
-    .abi_major = KR_ABI_MAJOR, .abi_minor = KR_ABI_MINOR,                     \
+#define KR_PLUGIN_HEADER                                  \
+    .abi_major = KR_ABI_MAJOR, .abi_minor = KR_ABI_MINOR, \
     .struct_size = (uint32_t)sizeof(struct kr_plugin)
 
 /* Services of the host, valid from init until fini returns, on the

@@ -38,8 +38,7 @@ void kr_arena_reset(kr_arena_t *self);
 void *kr_arena_alloc(kr_arena_t *self, size_t size);
 char *kr_arena_strndup(kr_arena_t *self, const char *s, size_t n);
 char *kr_arena_strdup(kr_arena_t *self, const char *s);
-char *kr_arena_printf(kr_arena_t *self, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+char *kr_arena_printf(kr_arena_t *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Bytes handed out so far (for limits such as the YAML alias bound). */
 size_t kr_arena_used(const kr_arena_t *self);
 
@@ -51,12 +50,14 @@ typedef struct kr_buf {
     size_t cap;
 } kr_buf_t;
 
-#define KR_BUF_INIT {NULL, 0, 0}
+#define KR_BUF_INIT \
+    {               \
+        NULL, 0, 0  \
+    }
 void kr_buf_reserve(kr_buf_t *buf, size_t extra);
 void kr_buf_append(kr_buf_t *buf, const void *data, size_t len);
 void kr_buf_puts(kr_buf_t *buf, const char *s);
-void kr_buf_printf(kr_buf_t *buf, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void kr_buf_printf(kr_buf_t *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void kr_buf_reset(kr_buf_t *buf); /* len = 0, keeps memory */
 void kr_buf_free(kr_buf_t *buf);  /* frees memory, back to KR_BUF_INIT */
 
