@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package kraal needs to build, test and run.
+# Idempotent: apt is only asked when something is missing.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
+  # libraries
+  libzmq3-dev libmsgpack-dev libyaml-dev libyajl-dev
+  # tests and benchmarks
+  libcmocka-dev libjansson-dev procps python3
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages (${missing[*]}); run as root" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
