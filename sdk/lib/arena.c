@@ -1,1 +1,169 @@
-/* placeholder: being written */
+/* Chunked bump allocator: values of one request or message live and die
+ * together, so they are freed all at once. */
+#include <kraal/value.h>
+
+#include <stdalign.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ARENA_ALIGN         16
+#define ARENA_DEFAULT_CHUNK 8192
+#define ARENA_MAX_CHUNK     (1u << 20)
+
+struct chunk {
+    struct chunk *next;
+    size_t size; /* usable bytes in data[] */
+    size_t used;
+    alignas(ARENA_ALIGN) unsigned char data[];
+};
+
+struct kr_arena {
+    struct chunk *head;  /* chunk being bumped; big allocations sit behind it */
+    struct chunk *first; /* kept by reset */
+    size_t next_size;
+    size_t first_size;
+    size_t used;
+};
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n);
+    if (p == NULL) {
+        fprintf(stderr, "kraal: out of memory (%zu bytes)\n", n);
+        abort();
+    }
+    return p;
+}
+
+static struct chunk *chunk_new(size_t size)
+{
+    if (size > SIZE_MAX - sizeof(struct chunk)) {
+        fprintf(stderr, "kraal: arena allocation of %zu bytes is too large\n", size);
+        abort();
+    }
+    struct chunk *c = xmalloc(sizeof(*c) + size);
+    c->next = NULL;
+    c->size = size;
+    c->used = 0;
+    return c;
+}
+
+kr_arena_t *kr_arena_new(size_t chunk)
+{
+    kr_arena_t *self = xmalloc(sizeof(*self));
+    if (chunk == 0)
+        chunk = ARENA_DEFAULT_CHUNK;
+    chunk = (chunk + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    self->first = self->head = chunk_new(chunk);
+    self->first_size = chunk;
+    self->next_size = chunk;
+    self->used = 0;
+    return self;
+}
+
+void kr_arena_destroy(kr_arena_t **self_p)
+{
+    if (self_p == NULL || *self_p == NULL)
+        return;
+    kr_arena_t *self = *self_p;
+    struct chunk *c = self->head;
+    while (c != NULL) {
+        struct chunk *next = c->next;
+        free(c);
+        c = next;
+    }
+    free(self);
+    *self_p = NULL;
+}
+
+void kr_arena_reset(kr_arena_t *self)
+{
+    if (self == NULL)
+        return;
+    struct chunk *c = self->head;
+    while (c != NULL) {
+        struct chunk *next = c->next;
+        if (c != self->first)
+            free(c);
+        c = next;
+    }
+    self->head = self->first;
+    self->first->next = NULL;
+    self->first->used = 0;
+    self->next_size = self->first_size;
+    self->used = 0;
+}
+
+void *kr_arena_alloc(kr_arena_t *self, size_t size)
+{
+    if (size == 0)
+        size = 1;
+    if (size > SIZE_MAX - ARENA_ALIGN) {
+        fprintf(stderr, "kraal: arena allocation of %zu bytes is too large\n", size);
+        abort();
+    }
+    size = (size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    struct chunk *h = self->head;
+    if (h->size - h->used >= size) {
+        void *p = h->data + h->used;
+        h->used += size;
+        self->used += size;
+        return p;
+    }
+    /* A big allocation gets a chunk of its own, linked behind the current
+     * one so the space left in the current chunk is not wasted. */
+    if (size > self->next_size / 4) {
+        struct chunk *c = chunk_new(size);
+        c->used = size;
+        c->next = h->next;
+        h->next = c;
+        self->used += size;
+        return c->data;
+    }
+    if (self->next_size < ARENA_MAX_CHUNK)
+        self->next_size *= 2;
+    struct chunk *c = chunk_new(self->next_size);
+    c->next = h;
+    self->head = c;
+    c->used = size;
+    self->used += size;
+    return c->data;
+}
+
+char *kr_arena_strndup(kr_arena_t *self, const char *s, size_t n)
+{
+    if (n == SIZE_MAX)
+        abort();
+    char *p = kr_arena_alloc(self, n + 1);
+    if (n > 0)
+        memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+char *kr_arena_strdup(kr_arena_t *self, const char *s)
+{
+    return kr_arena_strndup(self, s, strlen(s));
+}
+
+char *kr_arena_printf(kr_arena_t *self, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    char *p = kr_arena_alloc(self, (size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(p, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return p;
+}
+
+size_t kr_arena_used(const kr_arena_t *self)
+{
+    return self == NULL ? 0 : self->used;
+}

@@ -1,1 +1,490 @@
-/* placeholder: being written */
+/* The one value tree: constructors, accessors, arrays, maps, copy, equal. */
+#include "value_internal.h"
+
+#include <math.h>
+#include <sys/types.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *kr_type_name(kr_type_t type)
+{
+    switch (type) {
+    case KR_NULL:
+        return "null";
+    case KR_BOOL:
+        return "boolean";
+    case KR_INT:
+        return "integer";
+    case KR_FLOAT:
+        return "number";
+    case KR_STR:
+        return "string";
+    case KR_ARRAY:
+        return "array";
+    case KR_MAP:
+        return "map";
+    }
+    return "unknown";
+}
+
+static kr_value_t *value_new(kr_arena_t *arena, kr_type_t type)
+{
+    kr_value_t *v = kr_arena_alloc(arena, sizeof(*v));
+    memset(v, 0, sizeof(*v));
+    v->type = type;
+    return v;
+}
+
+kr_value_t *kr_value_null(kr_arena_t *arena)
+{
+    return value_new(arena, KR_NULL);
+}
+
+kr_value_t *kr_value_bool(kr_arena_t *arena, bool b)
+{
+    kr_value_t *v = value_new(arena, KR_BOOL);
+    v->u.b = b;
+    return v;
+}
+
+kr_value_t *kr_value_int(kr_arena_t *arena, int64_t i)
+{
+    kr_value_t *v = value_new(arena, KR_INT);
+    v->u.i = i;
+    return v;
+}
+
+kr_value_t *kr_value_float(kr_arena_t *arena, double d)
+{
+    kr_value_t *v = value_new(arena, KR_FLOAT);
+    v->u.d = d;
+    return v;
+}
+
+kr_value_t *kr_value_str(kr_arena_t *arena, const char *s)
+{
+    return kr_value_strn(arena, s, s == NULL ? 0 : strlen(s));
+}
+
+kr_value_t *kr_value_strn(kr_arena_t *arena, const char *s, size_t n)
+{
+    kr_value_t *v = value_new(arena, KR_STR);
+    v->u.str.ptr = kr_arena_strndup(arena, s, n);
+    v->u.str.len = n;
+    return v;
+}
+
+kr_value_t *kr_value_array(kr_arena_t *arena)
+{
+    return value_new(arena, KR_ARRAY);
+}
+
+kr_value_t *kr_value_map(kr_arena_t *arena)
+{
+    return value_new(arena, KR_MAP);
+}
+
+kr_type_t kr_value_type(const kr_value_t *v)
+{
+    return v == NULL ? KR_NULL : v->type;
+}
+
+bool kr_value_as_bool(const kr_value_t *v, bool dflt)
+{
+    return v != NULL && v->type == KR_BOOL ? v->u.b : dflt;
+}
+
+int64_t kr_value_as_int(const kr_value_t *v, int64_t dflt)
+{
+    return v != NULL && v->type == KR_INT ? v->u.i : dflt;
+}
+
+double kr_value_as_float(const kr_value_t *v, double dflt)
+{
+    if (v == NULL)
+        return dflt;
+    if (v->type == KR_FLOAT)
+        return v->u.d;
+    if (v->type == KR_INT)
+        return (double)v->u.i;
+    return dflt;
+}
+
+const char *kr_value_as_str(const kr_value_t *v)
+{
+    return v != NULL && v->type == KR_STR ? v->u.str.ptr : NULL;
+}
+
+const char *kr_value_str_ptr(const kr_value_t *v, size_t *len)
+{
+    if (v == NULL || v->type != KR_STR) {
+        *len = 0;
+        return NULL;
+    }
+    *len = v->u.str.len;
+    return v->u.str.ptr;
+}
+
+size_t kr_value_len(const kr_value_t *v)
+{
+    if (v == NULL)
+        return 0;
+    switch (v->type) {
+    case KR_STR:
+        return v->u.str.len;
+    case KR_ARRAY:
+        return v->u.arr.len;
+    case KR_MAP:
+        return v->u.map.len;
+    default:
+        return 0;
+    }
+}
+
+/* ---- arrays ----------------------------------------------------------- */
+
+static void array_grow(kr_arena_t *arena, kr_value_t *arr, size_t need)
+{
+    if (need <= arr->u.arr.cap)
+        return;
+    size_t cap = arr->u.arr.cap < 4 ? 4 : arr->u.arr.cap;
+    while (cap < need)
+        cap *= 2;
+    if (cap > SIZE_MAX / sizeof(kr_value_t *))
+        abort();
+    kr_value_t **items = kr_arena_alloc(arena, cap * sizeof(*items));
+    if (arr->u.arr.len > 0)
+        memcpy(items, arr->u.arr.items, arr->u.arr.len * sizeof(*items));
+    arr->u.arr.items = items;
+    arr->u.arr.cap = cap;
+}
+
+kr_value_t *kr_value_array_get(const kr_value_t *arr, size_t i)
+{
+    if (arr == NULL || arr->type != KR_ARRAY || i >= arr->u.arr.len)
+        return NULL;
+    return arr->u.arr.items[i];
+}
+
+void kr_value_array_push(kr_arena_t *arena, kr_value_t *arr, kr_value_t *item)
+{
+    if (arr == NULL || arr->type != KR_ARRAY)
+        return;
+    if (item == NULL)
+        item = kr_value_null(arena);
+    array_grow(arena, arr, arr->u.arr.len + 1);
+    arr->u.arr.items[arr->u.arr.len++] = item;
+}
+
+bool kr_value_array_remove(kr_value_t *arr, size_t i)
+{
+    if (arr == NULL || arr->type != KR_ARRAY || i >= arr->u.arr.len)
+        return false;
+    memmove(&arr->u.arr.items[i], &arr->u.arr.items[i + 1],
+            (arr->u.arr.len - i - 1) * sizeof(kr_value_t *));
+    arr->u.arr.len--;
+    return true;
+}
+
+/* ---- maps ------------------------------------------------------------- */
+
+uint64_t kr_value_hash(const char *key, size_t len)
+{
+    /* FNV-1a, then a final mix so low bits spread well for masking. */
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)key[i];
+        h *= 1099511628211ULL;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return h;
+}
+
+static void index_insert(kr_value_t *map, size_t entry)
+{
+    size_t mask = map->u.map.index_cap - 1;
+    size_t slot = (size_t)map->u.map.ents[entry].hash & mask;
+    while (map->u.map.index[slot] != 0)
+        slot = (slot + 1) & mask;
+    map->u.map.index[slot] = (uint32_t)(entry + 1);
+}
+
+static void index_rebuild(kr_arena_t *arena, kr_value_t *map, size_t cap)
+{
+    if (arena != NULL || map->u.map.index_cap < cap) {
+        map->u.map.index = kr_arena_alloc(arena, cap * sizeof(uint32_t));
+        map->u.map.index_cap = cap;
+    }
+    memset(map->u.map.index, 0, map->u.map.index_cap * sizeof(uint32_t));
+    for (size_t i = 0; i < map->u.map.len; i++)
+        index_insert(map, i);
+}
+
+static ssize_t map_find(const kr_value_t *map, const char *key, size_t keylen, uint64_t hash)
+{
+    const kr_map_entry_t *ents = map->u.map.ents;
+    if (map->u.map.index_cap == 0) {
+        for (size_t i = 0; i < map->u.map.len; i++)
+            if (ents[i].keylen == keylen && memcmp(ents[i].key, key, keylen) == 0)
+                return (ssize_t)i;
+        return -1;
+    }
+    size_t mask = map->u.map.index_cap - 1;
+    for (size_t slot = (size_t)hash & mask;; slot = (slot + 1) & mask) {
+        uint32_t e = map->u.map.index[slot];
+        if (e == 0)
+            return -1;
+        const kr_map_entry_t *en = &ents[e - 1];
+        if (en->hash == hash && en->keylen == keylen && memcmp(en->key, key, keylen) == 0)
+            return (ssize_t)(e - 1);
+    }
+}
+
+static void map_grow(kr_arena_t *arena, kr_value_t *map, size_t need)
+{
+    if (need > UINT32_MAX - 1) {
+        fprintf(stderr, "kraal: map of %zu entries is too large\n", need);
+        abort();
+    }
+    if (need > map->u.map.cap) {
+        size_t cap = map->u.map.cap < 4 ? 4 : map->u.map.cap;
+        while (cap < need)
+            cap *= 2;
+        kr_map_entry_t *ents = kr_arena_alloc(arena, cap * sizeof(*ents));
+        if (map->u.map.len > 0)
+            memcpy(ents, map->u.map.ents, map->u.map.len * sizeof(*ents));
+        map->u.map.ents = ents;
+        map->u.map.cap = cap;
+    }
+}
+
+void kr_value_reserve(kr_arena_t *arena, kr_value_t *v, size_t n)
+{
+    if (v == NULL)
+        return;
+    if (v->type == KR_ARRAY)
+        array_grow(arena, v, n);
+    else if (v->type == KR_MAP)
+        map_grow(arena, v, n);
+}
+
+void kr_value_map_set_owned(kr_arena_t *arena, kr_value_t *map, const char *key, size_t keylen,
+                            kr_value_t *val)
+{
+    if (map == NULL || map->type != KR_MAP)
+        return;
+    if (val == NULL)
+        val = kr_value_null(arena);
+    uint64_t hash = map->u.map.index_cap != 0 || map->u.map.len >= KR_MAP_INDEX_MIN
+                        ? kr_value_hash(key, keylen)
+                        : 0;
+    ssize_t at = map_find(map, key, keylen, hash);
+    if (at >= 0) {
+        map->u.map.ents[at].val = val;
+        return;
+    }
+    map_grow(arena, map, map->u.map.len + 1);
+    size_t i = map->u.map.len++;
+    map->u.map.ents[i] = (kr_map_entry_t){key, keylen, hash, val};
+    if (map->u.map.index_cap != 0 && map->u.map.len * 2 <= map->u.map.index_cap) {
+        index_insert(map, i);
+    } else if (map->u.map.len > KR_MAP_INDEX_MIN) {
+        /* Hashes of entries added while the map was small were not
+         * computed; do it once, when the index is first built. */
+        if (map->u.map.index_cap == 0)
+            for (size_t k = 0; k < i; k++)
+                map->u.map.ents[k].hash =
+                    kr_value_hash(map->u.map.ents[k].key, map->u.map.ents[k].keylen);
+        size_t cap = 64;
+        while (cap < map->u.map.len * 4)
+            cap *= 2;
+        index_rebuild(arena, map, cap);
+    }
+}
+
+void kr_value_map_setn(kr_arena_t *arena, kr_value_t *map, const char *key, size_t keylen,
+                       kr_value_t *val)
+{
+    if (map == NULL || map->type != KR_MAP)
+        return;
+    uint64_t hash = map->u.map.index_cap != 0 ? kr_value_hash(key, keylen) : 0;
+    ssize_t at = map_find(map, key, keylen, hash);
+    if (at >= 0) {
+        map->u.map.ents[at].val = val == NULL ? kr_value_null(arena) : val;
+        return;
+    }
+    kr_value_map_set_owned(arena, map, kr_arena_strndup(arena, key, keylen), keylen, val);
+}
+
+void kr_value_map_set(kr_arena_t *arena, kr_value_t *map, const char *key, kr_value_t *val)
+{
+    kr_value_map_setn(arena, map, key, strlen(key), val);
+}
+
+kr_value_t *kr_value_map_getn(const kr_value_t *map, const char *key, size_t keylen)
+{
+    if (map == NULL || map->type != KR_MAP || key == NULL)
+        return NULL;
+    uint64_t hash = map->u.map.index_cap != 0 ? kr_value_hash(key, keylen) : 0;
+    ssize_t at = map_find(map, key, keylen, hash);
+    return at < 0 ? NULL : map->u.map.ents[at].val;
+}
+
+kr_value_t *kr_value_map_get(const kr_value_t *map, const char *key)
+{
+    if (key == NULL)
+        return NULL;
+    return kr_value_map_getn(map, key, strlen(key));
+}
+
+bool kr_value_map_del(kr_value_t *map, const char *key)
+{
+    if (map == NULL || map->type != KR_MAP || key == NULL)
+        return false;
+    size_t keylen = strlen(key);
+    uint64_t hash = map->u.map.index_cap != 0 ? kr_value_hash(key, keylen) : 0;
+    ssize_t at = map_find(map, key, keylen, hash);
+    if (at < 0)
+        return false;
+    memmove(&map->u.map.ents[at], &map->u.map.ents[at + 1],
+            (map->u.map.len - (size_t)at - 1) * sizeof(kr_map_entry_t));
+    map->u.map.len--;
+    /* Entry positions shifted: rebuild the index in place (deletes are
+     * rare next to lookups, and order must be kept). */
+    if (map->u.map.index_cap != 0)
+        index_rebuild(NULL, map, map->u.map.index_cap);
+    return true;
+}
+
+const char *kr_value_map_key(const kr_value_t *map, size_t i)
+{
+    if (map == NULL || map->type != KR_MAP || i >= map->u.map.len)
+        return NULL;
+    return map->u.map.ents[i].key;
+}
+
+kr_value_t *kr_value_map_val(const kr_value_t *map, size_t i)
+{
+    if (map == NULL || map->type != KR_MAP || i >= map->u.map.len)
+        return NULL;
+    return map->u.map.ents[i].val;
+}
+
+const char *kr_value_map_str(const kr_value_t *map, const char *key)
+{
+    return kr_value_as_str(kr_value_map_get(map, key));
+}
+
+int64_t kr_value_map_int(const kr_value_t *map, const char *key, int64_t dflt)
+{
+    return kr_value_as_int(kr_value_map_get(map, key), dflt);
+}
+
+/* ---- copy and equal --------------------------------------------------- */
+
+kr_value_t *kr_value_copy(kr_arena_t *arena, const kr_value_t *v)
+{
+    if (v == NULL)
+        return kr_value_null(arena);
+    switch (v->type) {
+    case KR_NULL:
+        return kr_value_null(arena);
+    case KR_BOOL:
+        return kr_value_bool(arena, v->u.b);
+    case KR_INT:
+        return kr_value_int(arena, v->u.i);
+    case KR_FLOAT:
+        return kr_value_float(arena, v->u.d);
+    case KR_STR:
+        return kr_value_strn(arena, v->u.str.ptr, v->u.str.len);
+    case KR_ARRAY: {
+        kr_value_t *a = kr_value_array(arena);
+        array_grow(arena, a, v->u.arr.len);
+        for (size_t i = 0; i < v->u.arr.len; i++)
+            a->u.arr.items[i] = kr_value_copy(arena, v->u.arr.items[i]);
+        a->u.arr.len = v->u.arr.len;
+        return a;
+    }
+    case KR_MAP: {
+        kr_value_t *m = kr_value_map(arena);
+        map_grow(arena, m, v->u.map.len);
+        for (size_t i = 0; i < v->u.map.len; i++) {
+            const kr_map_entry_t *e = &v->u.map.ents[i];
+            m->u.map.ents[i] = (kr_map_entry_t){kr_arena_strndup(arena, e->key, e->keylen),
+                                                e->keylen, e->hash, kr_value_copy(arena, e->val)};
+        }
+        m->u.map.len = v->u.map.len;
+        if (v->u.map.index_cap != 0)
+            index_rebuild(arena, m, v->u.map.index_cap);
+        return m;
+    }
+    }
+    return kr_value_null(arena);
+}
+
+bool kr_value_equal(const kr_value_t *a, const kr_value_t *b)
+{
+    if (a == b)
+        return true;
+    kr_type_t ta = kr_value_type(a), tb = kr_value_type(b);
+    if (ta != tb)
+        return false;
+    switch (ta) {
+    case KR_NULL:
+        return true;
+    case KR_BOOL:
+        return a->u.b == b->u.b;
+    case KR_INT:
+        return a->u.i == b->u.i;
+    case KR_FLOAT:
+        /* Bitwise-equal NaNs count as equal so a round trip compares true. */
+        return a->u.d == b->u.d || (isnan(a->u.d) && isnan(b->u.d));
+    case KR_STR:
+        return a->u.str.len == b->u.str.len &&
+               memcmp(a->u.str.ptr, b->u.str.ptr, a->u.str.len) == 0;
+    case KR_ARRAY:
+        if (a->u.arr.len != b->u.arr.len)
+            return false;
+        for (size_t i = 0; i < a->u.arr.len; i++)
+            if (!kr_value_equal(a->u.arr.items[i], b->u.arr.items[i]))
+                return false;
+        return true;
+    case KR_MAP:
+        if (a->u.map.len != b->u.map.len)
+            return false;
+        for (size_t i = 0; i < a->u.map.len; i++) {
+            const kr_map_entry_t *e = &a->u.map.ents[i];
+            /* Same order is the common case: skip the lookup. */
+            const kr_value_t *bv;
+            if (b->u.map.ents[i].keylen == e->keylen &&
+                memcmp(b->u.map.ents[i].key, e->key, e->keylen) == 0)
+                bv = b->u.map.ents[i].val;
+            else
+                bv = kr_value_map_getn(b, e->key, e->keylen);
+            if (bv == NULL || !kr_value_equal(e->val, bv))
+                return false;
+        }
+        return true;
+    }
+    return false;
+}
+
+/* ---- float text, shared by the JSON and YAML writers ------------------ */
+
+int kr_float_format(double d, char *buf, size_t size)
+{
+    int n = 0;
+    for (int prec = 1; prec <= 17; prec++) {
+        n = snprintf(buf, size, "%.*g", prec, d);
+        if (strtod(buf, NULL) == d)
+            break;
+    }
+    if (strpbrk(buf, ".eEni") == NULL && (size_t)n + 2 < size) {
+        memcpy(buf + n, ".0", 3);
+        n += 2;
+    }
+    return n;
+}

@@ -1,1 +1,408 @@
-/* placeholder: being written */
+/* msgpack <-> value tree.  Our own parser decodes straight into the tree
+ * (no msgpack_zone copy), checking every declared length against the bytes
+ * left before allocating anything. */
+#include "value_internal.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+struct mp_reader {
+    kr_arena_t *arena;
+    const unsigned char *p;
+    size_t len;
+    size_t off;
+    kr_error_t *err;
+};
+
+static int mp_truncated(struct mp_reader *r, const char *what, size_t need)
+{
+    return kr_error_set(r->err, KR_E_BAD_REQUEST,
+                        "msgpack: %s at offset %zu needs %zu bytes but only %zu remain", what,
+                        r->off, need, r->len - r->off);
+}
+
+static uint64_t be(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* Reads an n-byte big-endian length or number after the type byte. */
+static int mp_uint(struct mp_reader *r, int n, uint64_t *out)
+{
+    if (r->len - r->off < (size_t)n)
+        return mp_truncated(r, "value", (size_t)n);
+    *out = be(r->p + r->off, n);
+    r->off += (size_t)n;
+    return 0;
+}
+
+static int mp_value(struct mp_reader *r, int depth, kr_value_t **out);
+
+static int mp_str(struct mp_reader *r, uint64_t n, kr_value_t **out)
+{
+    if (n > r->len - r->off)
+        return kr_error_set(r->err, KR_E_BAD_REQUEST,
+                            "msgpack: string at offset %zu declares %" PRIu64
+                            " bytes but only %zu remain",
+                            r->off, n, r->len - r->off);
+    *out = kr_value_strn(r->arena, (const char *)r->p + r->off, (size_t)n);
+    r->off += (size_t)n;
+    return 0;
+}
+
+static int mp_array(struct mp_reader *r, uint64_t n, int depth, kr_value_t **out)
+{
+    /* Every element takes at least one byte. */
+    if (n > r->len - r->off)
+        return kr_error_set(r->err, KR_E_BAD_REQUEST,
+                            "msgpack: array at offset %zu declares %" PRIu64
+                            " items but only %zu bytes remain",
+                            r->off, n, r->len - r->off);
+    kr_value_t *a = kr_value_array(r->arena);
+    kr_value_reserve(r->arena, a, (size_t)n);
+    for (uint64_t i = 0; i < n; i++) {
+        kr_value_t *item = NULL;
+        int rc = mp_value(r, depth + 1, &item);
+        if (rc < 0)
+            return rc;
+        kr_value_array_push(r->arena, a, item);
+    }
+    *out = a;
+    return 0;
+}
+
+static int mp_key(struct mp_reader *r, int depth, const char **key, size_t *keylen)
+{
+    if (r->off >= r->len)
+        return mp_truncated(r, "map key", 1);
+    unsigned char b = r->p[r->off];
+    uint64_t n = 0;
+    int rc = 0;
+    if ((b & 0xe0) == 0xa0) {
+        n = b & 0x1f;
+        r->off++;
+    } else if (b == 0xd9 || b == 0xc4) {
+        r->off++;
+        rc = mp_uint(r, 1, &n);
+    } else if (b == 0xda || b == 0xc5) {
+        r->off++;
+        rc = mp_uint(r, 2, &n);
+    } else if (b == 0xdb || b == 0xc6) {
+        r->off++;
+        rc = mp_uint(r, 4, &n);
+    } else {
+        return kr_error_set(r->err, KR_E_BAD_REQUEST,
+                            "msgpack: map key at depth %d is not a string (offset %zu)", depth,
+                            r->off);
+    }
+    if (rc < 0)
+        return rc;
+    if (n > r->len - r->off)
+        return kr_error_set(r->err, KR_E_BAD_REQUEST,
+                            "msgpack: map key at offset %zu declares %" PRIu64
+                            " bytes but only %zu remain",
+                            r->off, n, r->len - r->off);
+    *key = kr_arena_strndup(r->arena, (const char *)r->p + r->off, (size_t)n);
+    *keylen = (size_t)n;
+    r->off += (size_t)n;
+    return 0;
+}
+
+static int mp_map(struct mp_reader *r, uint64_t n, int depth, kr_value_t **out)
+{
+    /* Every entry takes at least two bytes (key and value). */
+    if (n > (r->len - r->off) / 2)
+        return kr_error_set(r->err, KR_E_BAD_REQUEST,
+                            "msgpack: map at offset %zu declares %" PRIu64
+                            " entries but only %zu bytes remain",
+                            r->off, n, r->len - r->off);
+    kr_value_t *m = kr_value_map(r->arena);
+    kr_value_reserve(r->arena, m, (size_t)n);
+    for (uint64_t i = 0; i < n; i++) {
+        const char *key = NULL;
+        size_t keylen = 0;
+        kr_value_t *val = NULL;
+        int rc = mp_key(r, depth + 1, &key, &keylen);
+        if (rc < 0)
+            return rc;
+        rc = mp_value(r, depth + 1, &val);
+        if (rc < 0)
+            return rc;
+        /* Duplicate keys: last wins, as in JSON. */
+        kr_value_map_set_owned(r->arena, m, key, keylen, val);
+    }
+    *out = m;
+    return 0;
+}
+
+static int mp_int(struct mp_reader *r, int64_t i, kr_value_t **out)
+{
+    *out = kr_value_int(r->arena, i);
+    return 0;
+}
+
+static int mp_value(struct mp_reader *r, int depth, kr_value_t **out)
+{
+    if (r->off >= r->len)
+        return mp_truncated(r, "value", 1);
+    size_t start = r->off;
+    unsigned char b = r->p[r->off++];
+    uint64_t n = 0;
+    int rc;
+
+    if (b <= 0x7f)
+        return mp_int(r, b, out);
+    if (b >= 0xe0)
+        return mp_int(r, (int8_t)b, out);
+    if ((b & 0xe0) == 0xa0)
+        return mp_str(r, b & 0x1f, out);
+    if ((b & 0xf0) == 0x90 || (b & 0xf0) == 0x80 || b == 0xdc || b == 0xdd || b == 0xde ||
+        b == 0xdf) {
+        if (depth >= KR_VALUE_MAX_DEPTH)
+            return kr_error_set(r->err, KR_E_BAD_REQUEST,
+                                "msgpack: nesting at offset %zu is deeper than %d levels", start,
+                                KR_VALUE_MAX_DEPTH);
+        bool is_map = (b & 0xf0) == 0x80 || b == 0xde || b == 0xdf;
+        if ((b & 0xf0) == 0x90 || (b & 0xf0) == 0x80)
+            n = b & 0x0f;
+        else if ((rc = mp_uint(r, (b == 0xdc || b == 0xde) ? 2 : 4, &n)) < 0)
+            return rc;
+        return is_map ? mp_map(r, n, depth, out) : mp_array(r, n, depth, out);
+    }
+    switch (b) {
+    case 0xc0:
+        *out = kr_value_null(r->arena);
+        return 0;
+    case 0xc2:
+    case 0xc3:
+        *out = kr_value_bool(r->arena, b == 0xc3);
+        return 0;
+    case 0xc4: /* bin 8/16/32 read as strings: JSON and YAML have no bytes */
+    case 0xd9:
+        if ((rc = mp_uint(r, 1, &n)) < 0)
+            return rc;
+        return mp_str(r, n, out);
+    case 0xc5:
+    case 0xda:
+        if ((rc = mp_uint(r, 2, &n)) < 0)
+            return rc;
+        return mp_str(r, n, out);
+    case 0xc6:
+    case 0xdb:
+        if ((rc = mp_uint(r, 4, &n)) < 0)
+            return rc;
+        return mp_str(r, n, out);
+    case 0xca: {
+        if ((rc = mp_uint(r, 4, &n)) < 0)
+            return rc;
+        uint32_t u = (uint32_t)n;
+        float f;
+        memcpy(&f, &u, sizeof(f));
+        *out = kr_value_float(r->arena, f);
+        return 0;
+    }
+    case 0xcb: {
+        if ((rc = mp_uint(r, 8, &n)) < 0)
+            return rc;
+        double d;
+        memcpy(&d, &n, sizeof(d));
+        *out = kr_value_float(r->arena, d);
+        return 0;
+    }
+    case 0xcc:
+    case 0xcd:
+    case 0xce:
+    case 0xcf:
+        if ((rc = mp_uint(r, 1 << (b - 0xcc), &n)) < 0)
+            return rc;
+        if (n > (uint64_t)INT64_MAX)
+            return kr_error_set(r->err, KR_E_BAD_REQUEST,
+                                "msgpack: integer %" PRIu64
+                                " at offset %zu overflows int64 (Kubernetes integers are int64)",
+                                n, start);
+        return mp_int(r, (int64_t)n, out);
+    case 0xd0:
+        if ((rc = mp_uint(r, 1, &n)) < 0)
+            return rc;
+        return mp_int(r, (int8_t)n, out);
+    case 0xd1:
+        if ((rc = mp_uint(r, 2, &n)) < 0)
+            return rc;
+        return mp_int(r, (int16_t)n, out);
+    case 0xd2:
+        if ((rc = mp_uint(r, 4, &n)) < 0)
+            return rc;
+        return mp_int(r, (int32_t)n, out);
+    case 0xd3:
+        if ((rc = mp_uint(r, 8, &n)) < 0)
+            return rc;
+        return mp_int(r, (int64_t)n, out);
+    case 0xc7:
+    case 0xc8:
+    case 0xc9:
+    case 0xd4:
+    case 0xd5:
+    case 0xd6:
+    case 0xd7:
+    case 0xd8:
+        return kr_error_set(r->err, KR_E_BAD_REQUEST,
+                            "msgpack: ext type at offset %zu is not supported", start);
+    default:
+        return kr_error_set(r->err, KR_E_BAD_REQUEST,
+                            "msgpack: invalid type byte 0x%02x at offset %zu", b, start);
+    }
+}
+
+int kr_msgpack_decode(kr_arena_t *arena, const void *data, size_t len, kr_value_t **out,
+                      kr_error_t *err)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (data == NULL && len > 0)
+        return kr_error_set(err, KR_E_BAD_REQUEST, "msgpack: no input");
+    struct mp_reader r = {arena, data, len, 0, err};
+    if (len == 0)
+        return kr_error_set(err, KR_E_BAD_REQUEST, "msgpack: empty input");
+    kr_value_t *v = NULL;
+    int rc = mp_value(&r, 0, &v);
+    if (rc < 0)
+        return rc;
+    if (r.off != len)
+        return kr_error_set(err, KR_E_BAD_REQUEST,
+                            "msgpack: %zu unexpected bytes after the value at offset %zu",
+                            len - r.off, r.off);
+    if (out != NULL)
+        *out = v;
+    return 0;
+}
+
+/* ---- encode ------------------------------------------------------------ */
+
+static void put_be(kr_buf_t *out, unsigned char tag, uint64_t v, int n)
+{
+    unsigned char b[9];
+    b[0] = tag;
+    for (int i = 0; i < n; i++)
+        b[1 + i] = (unsigned char)(v >> (8 * (n - 1 - i)));
+    kr_buf_append(out, b, (size_t)n + 1);
+}
+
+static void put_int(kr_buf_t *out, int64_t i)
+{
+    if (i >= 0) {
+        if (i <= 0x7f) {
+            unsigned char c = (unsigned char)i;
+            kr_buf_append(out, &c, 1);
+        } else if (i <= 0xff) {
+            put_be(out, 0xcc, (uint64_t)i, 1);
+        } else if (i <= 0xffff) {
+            put_be(out, 0xcd, (uint64_t)i, 2);
+        } else if (i <= 0xffffffffLL) {
+            put_be(out, 0xce, (uint64_t)i, 4);
+        } else {
+            put_be(out, 0xcf, (uint64_t)i, 8);
+        }
+    } else if (i >= -32) {
+        unsigned char c = (unsigned char)(int8_t)i;
+        kr_buf_append(out, &c, 1);
+    } else if (i >= INT8_MIN) {
+        put_be(out, 0xd0, (uint8_t)(int8_t)i, 1);
+    } else if (i >= INT16_MIN) {
+        put_be(out, 0xd1, (uint16_t)(int16_t)i, 2);
+    } else if (i >= INT32_MIN) {
+        put_be(out, 0xd2, (uint32_t)(int32_t)i, 4);
+    } else {
+        put_be(out, 0xd3, (uint64_t)i, 8);
+    }
+}
+
+static void put_len(kr_buf_t *out, size_t n, unsigned char fix, size_t fixmax, unsigned char t8,
+                    unsigned char t16, unsigned char t32)
+{
+    if (n <= fixmax) {
+        unsigned char c = (unsigned char)(fix | n);
+        kr_buf_append(out, &c, 1);
+    } else if (t8 != 0 && n <= 0xff) {
+        put_be(out, t8, n, 1);
+    } else if (n <= 0xffff) {
+        put_be(out, t16, n, 2);
+    } else {
+        put_be(out, t32, n, 4);
+    }
+}
+
+static void put_str(kr_buf_t *out, const char *s, size_t n)
+{
+    put_len(out, n, 0xa0, 31, 0xd9, 0xda, 0xdb);
+    kr_buf_append(out, s, n);
+}
+
+static int mp_encode(const kr_value_t *v, kr_buf_t *out, int depth, kr_error_t *err)
+{
+    switch (kr_value_type(v)) {
+    case KR_NULL: {
+        unsigned char c = 0xc0;
+        kr_buf_append(out, &c, 1);
+        return 0;
+    }
+    case KR_BOOL: {
+        unsigned char c = v->u.b ? 0xc3 : 0xc2;
+        kr_buf_append(out, &c, 1);
+        return 0;
+    }
+    case KR_INT:
+        put_int(out, v->u.i);
+        return 0;
+    case KR_FLOAT: {
+        uint64_t bits;
+        memcpy(&bits, &v->u.d, sizeof(bits));
+        put_be(out, 0xcb, bits, 8);
+        return 0;
+    }
+    case KR_STR:
+        if (v->u.str.len > UINT32_MAX)
+            return kr_error_set(err, KR_E_TOO_LARGE, "msgpack: string of %zu bytes is too long",
+                                v->u.str.len);
+        put_str(out, v->u.str.ptr, v->u.str.len);
+        return 0;
+    case KR_ARRAY:
+    case KR_MAP:
+        break;
+    }
+    if (depth >= KR_VALUE_MAX_DEPTH)
+        return kr_error_set(err, KR_E_BAD_REQUEST, "msgpack: value nests deeper than %d levels",
+                            KR_VALUE_MAX_DEPTH);
+    if (v->type == KR_ARRAY) {
+        put_len(out, v->u.arr.len, 0x90, 15, 0, 0xdc, 0xdd);
+        for (size_t i = 0; i < v->u.arr.len; i++) {
+            int rc = mp_encode(v->u.arr.items[i], out, depth + 1, err);
+            if (rc < 0)
+                return rc;
+        }
+        return 0;
+    }
+    put_len(out, v->u.map.len, 0x80, 15, 0, 0xde, 0xdf);
+    for (size_t i = 0; i < v->u.map.len; i++) {
+        const kr_map_entry_t *e = &v->u.map.ents[i];
+        put_str(out, e->key, e->keylen);
+        int rc = mp_encode(e->val, out, depth + 1, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int kr_msgpack_encode(const kr_value_t *v, kr_buf_t *out, kr_error_t *err)
+{
+    size_t start = out->len;
+    int rc = mp_encode(v, out, 0, err);
+    if (rc < 0) {
+        out->len = start;
+        if (out->data != NULL)
+            out->data[start] = '\0';
+    }
+    return rc;
+}
