@@ -1,1 +1,450 @@
-int main(void) { return 0; }
+/* The kraal binary: `kraal server`, `kraal plugin-host`, `kraal version`. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <kraal/bus.h>
+#include <kraal/log.h>
+#include <kraal/plugin.h>
+
+#include "broker.h"
+#include "config.h"
+#include "host.h"
+
+#ifndef KRAAL_VERSION
+#define KRAAL_VERSION "0.0.0"
+#endif
+
+#define TAG "kraal"
+
+/* Exit codes: 0 ok, 1 runtime failure, 2 usage error. */
+enum { EXIT_USAGE = 2 };
+
+static const char usage_main[] =
+    "usage: kraal <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  server        run the core bus broker and the plugins of the config\n"
+    "  plugin-host   run one plugin in its own process, connected to a server\n"
+    "  version       print the version and the plugin ABI\n"
+    "\n"
+    "Run `kraal <command> --help` for the options of a command.\n";
+
+static const char usage_server[] =
+    "usage: kraal server [--config FILE] [--data-dir DIR] [--run-dir DIR] [--log-level LEVEL]\n"
+    "\n"
+    "  --config FILE      server config (YAML); default " KR_DEFAULT_CONFIG_FILE " if it\n"
+    "                     exists, else built-in defaults (no plugins)\n"
+    "  --data-dir DIR     persistent state; default " KR_DEFAULT_DATA_DIR "\n"
+    "  --run-dir DIR      runtime files, the bus socket is DIR/bus.sock; "
+    "default " KR_DEFAULT_RUN_DIR "\n"
+    "  --log-level LEVEL  debug, info, warn or error; default info\n"
+    "\n"
+    "Flags override the config file.  SIGTERM or SIGINT stops the server.\n";
+
+static const char usage_plugin_host[] =
+    "usage: kraal plugin-host --plugin FILE.so|NAME --server ENDPOINT [--name NAME]\n"
+    "                         [--config-file FILE.yaml] [--data-dir DIR] [--run-dir DIR]\n"
+    "                         [--log-level LEVEL]\n"
+    "\n"
+    "  --plugin FILE.so|NAME  the plugin: a path, or a name looked up in KRAAL_PLUGIN_PATH\n"
+    "                         and the plugin directories\n"
+    "  --server ENDPOINT      the server's bus: ipc:///run/kraal/bus.sock or tcp://HOST:PORT\n"
+    "  --name NAME            instance name; default the plugin's name\n"
+    "  --config-file FILE     the plugin's config map (YAML)\n"
+    "  --data-dir, --run-dir  directories reported to the plugin; defaults as for server\n"
+    "  --log-level LEVEL      debug, info, warn or error; default info\n"
+    "\n"
+    "SIGTERM or SIGINT stops the plugin.\n";
+
+static int usage_error(const char *usage, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int usage_error(const char *usage, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("kraal: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs("\n", stderr);
+    va_end(ap);
+    fputs(usage, stderr);
+    return EXIT_USAGE;
+}
+
+/* getopt_long with our own messages; returns the option, -1 at the end, or
+ * 0 after a usage error (with *rc set). */
+static int next_opt(int argc, char **argv, const struct option *longopts, const char *usage,
+                    const char *cmd, int *rc)
+{
+    int idx = 0;
+    int c = getopt_long(argc, argv, ":h", longopts, &idx);
+    if (c == '?') {
+        if (optopt != 0)
+            *rc = usage_error(usage, "%s: unknown option -%c", cmd, optopt);
+        else
+            *rc = usage_error(usage, "%s: unknown option %s", cmd, argv[optind - 1]);
+        return 0;
+    }
+    if (c == ':') {
+        *rc = usage_error(usage, "%s: option %s needs a value", cmd, argv[optind - 1]);
+        return 0;
+    }
+    return c;
+}
+
+/* A logfmt-safe copy of `s` for a quoted value (error messages quote the
+ * names they mention).  main logs from one thread only. */
+static const char *q(const char *s)
+{
+    static char buf[1024];
+    size_t n = 0;
+    for (; *s != '\0' && n + 3 < sizeof buf; s++) {
+        if (*s == '"' || *s == '\\')
+            buf[n++] = '\\';
+        buf[n++] = *s == '\n' ? ' ' : *s;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+/* Creates `path` and its missing parents with mode 0700. */
+static int mkdir_p(const char *path, kr_error_t *err)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return kr_error_set(err, KR_E_INVALID, "%s: path too long", path);
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char saved = *p;
+            *p = '\0';
+            if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+                return kr_error_set(err, KR_E_INVALID, "cannot create %s: %s", buf,
+                                    strerror(errno));
+            *p = saved;
+            if (saved == '\0')
+                break;
+        }
+    }
+    struct stat st;
+    if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+        return kr_error_set(err, KR_E_INVALID, "%s: not a directory", path);
+    return 0;
+}
+
+/* Blocks the signals main waits for: every thread created afterwards
+ * inherits the mask, so only sigwait() in main ever sees them. */
+static void block_stop_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static int wait_stop_signal(const sigset_t *set)
+{
+    int sig = 0;
+    while (sigwait(set, &sig) != 0)
+        ;
+    return sig;
+}
+
+static int apply_log_level(const char *level)
+{
+    kr_log_level_t l;
+    kr_error_t err;
+    if (kr_log_level_parse(level, &l, &err) < 0) {
+        fprintf(stderr, "kraal: --log-level: %s\n", err.message);
+        return -1;
+    }
+    kr_log_set_level(l);
+    return 0;
+}
+
+/* ---- kraal server ---------------------------------------------------------- */
+
+static int cmd_server(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},  {"data-dir", required_argument, NULL, 'd'},
+        {"run-dir", required_argument, NULL, 'r'}, {"log-level", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+    };
+    const char *config = NULL, *data_dir = NULL, *run_dir = NULL, *log_level = NULL;
+    int rc = 0, c;
+    while ((c = next_opt(argc, argv, longopts, usage_server, "server", &rc)) != -1) {
+        switch (c) {
+        case 0:
+            return rc;
+        case 'c':
+            config = optarg;
+            break;
+        case 'd':
+            data_dir = optarg;
+            break;
+        case 'r':
+            run_dir = optarg;
+            break;
+        case 'l':
+            log_level = optarg;
+            break;
+        case 'h':
+            fputs(usage_server, stdout);
+            return 0;
+        default:
+            return usage_error(usage_server, "server: bad option");
+        }
+    }
+    if (optind < argc)
+        return usage_error(usage_server, "server: unexpected argument \"%s\"", argv[optind]);
+    if (log_level != NULL && apply_log_level(log_level) < 0)
+        return EXIT_USAGE;
+
+    kr_error_t err;
+    kr_server_config_t *cfg = kr_server_config_new();
+    if (config == NULL && access(KR_DEFAULT_CONFIG_FILE, F_OK) == 0)
+        config = KR_DEFAULT_CONFIG_FILE;
+    if (config != NULL && kr_server_config_load(cfg, config, &err) < 0) {
+        KR_ERROR(TAG, "bad config", "file=\"%s\" error=\"%s\"", config, q(err.message));
+        kr_server_config_destroy(&cfg);
+        return 1;
+    }
+    if (data_dir != NULL)
+        cfg->data_dir = data_dir;
+    if (run_dir != NULL)
+        cfg->run_dir = run_dir;
+    if (log_level == NULL)
+        kr_log_set_level(cfg->log_level);
+
+    int status = 1;
+    int lock_fd = -1;
+    kr_broker_t *broker = NULL;
+    kr_host_t *host = NULL;
+    char ipc_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    char lock_path[4096];
+
+    if (mkdir_p(cfg->data_dir, &err) < 0 || mkdir_p(cfg->run_dir, &err) < 0) {
+        KR_ERROR(TAG, "cannot create directories", "error=\"%s\"", q(err.message));
+        goto out;
+    }
+    if (snprintf(ipc_path, sizeof ipc_path, "%s/bus.sock", cfg->run_dir) >= (int)sizeof ipc_path) {
+        KR_ERROR(TAG, "run_dir too long for a unix socket", "run_dir=\"%s\" max=%zu", cfg->run_dir,
+                 sizeof ipc_path - sizeof "/bus.sock");
+        goto out;
+    }
+    /* ZeroMQ replaces a socket file that is in the way, so a second server
+     * on the same run_dir would silently steal the first one's bus. */
+    snprintf(lock_path, sizeof lock_path, "%s/kraal.lock", cfg->run_dir);
+    lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        KR_ERROR(TAG, "another kraal server uses this run_dir", "run_dir=\"%s\" error=\"%s\"",
+                 cfg->run_dir, strerror(errno));
+        goto out;
+    }
+
+    sigset_t sigs;
+    block_stop_signals(&sigs);
+
+    kr_broker_opts_t bopts = {.ipc_path = ipc_path, .tcp_endpoint = cfg->bus_tcp};
+    broker = kr_broker_new(&bopts, &err);
+    if (broker == NULL || kr_broker_start(broker, &err) < 0) {
+        KR_ERROR(TAG, "cannot start the bus broker", "error=\"%s\"", q(err.message));
+        goto out;
+    }
+    kr_host_opts_t hopts = {
+        .endpoint = KR_BUS_INPROC_ENDPOINT,
+        .data_dir = cfg->data_dir,
+        .run_dir = cfg->run_dir,
+        .plugin_path = cfg->plugin_path,
+    };
+    host = kr_host_new(&hopts);
+    for (size_t i = 0; i < cfg->n_plugins; i++) {
+        const kr_plugin_spec_t *spec = &cfg->plugins[i];
+        if (kr_host_start(host, spec, &err) < 0) {
+            KR_ERROR(TAG, "plugin failed to start", "index=%zu plugin=\"%s\" error=\"%s\"", i,
+                     spec->plugin, q(err.message));
+            goto out;
+        }
+    }
+    KR_INFO(TAG, "server ready",
+            "version=%s ipc=ipc://%s inproc=%s tcp=%s plugins=%zu data_dir=\"%s\" pid=%d",
+            KRAAL_VERSION, ipc_path, KR_BUS_INPROC_ENDPOINT, cfg->bus_tcp ? cfg->bus_tcp : "none",
+            kr_host_count(host), cfg->data_dir, (int)getpid());
+
+    int sig = wait_stop_signal(&sigs);
+    KR_INFO(TAG, "shutting down", "signal=%s", sigabbrev_np(sig));
+    status = 0;
+
+out:
+    kr_host_destroy(&host);
+    kr_broker_destroy(&broker);
+    kr_bus_shutdown();
+    if (lock_fd >= 0)
+        close(lock_fd);
+    if (status == 0)
+        KR_INFO(TAG, "server stopped", "status=%d", status);
+    kr_server_config_destroy(&cfg);
+    return status;
+}
+
+/* ---- kraal plugin-host -------------------------------------------------- */
+
+static int cmd_plugin_host(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"plugin", required_argument, NULL, 'p'},
+        {"server", required_argument, NULL, 's'},
+        {"name", required_argument, NULL, 'n'},
+        {"config-file", required_argument, NULL, 'f'},
+        {"data-dir", required_argument, NULL, 'd'},
+        {"run-dir", required_argument, NULL, 'r'},
+        {"log-level", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *plugin = NULL, *server = NULL, *name = NULL, *config_file = NULL;
+    const char *data_dir = KR_DEFAULT_DATA_DIR, *run_dir = KR_DEFAULT_RUN_DIR;
+    const char *log_level = NULL;
+    int rc = 0, c;
+    while ((c = next_opt(argc, argv, longopts, usage_plugin_host, "plugin-host", &rc)) != -1) {
+        switch (c) {
+        case 0:
+            return rc;
+        case 'p':
+            plugin = optarg;
+            break;
+        case 's':
+            server = optarg;
+            break;
+        case 'n':
+            name = optarg;
+            break;
+        case 'f':
+            config_file = optarg;
+            break;
+        case 'd':
+            data_dir = optarg;
+            break;
+        case 'r':
+            run_dir = optarg;
+            break;
+        case 'l':
+            log_level = optarg;
+            break;
+        case 'h':
+            fputs(usage_plugin_host, stdout);
+            return 0;
+        default:
+            return usage_error(usage_plugin_host, "plugin-host: bad option");
+        }
+    }
+    if (optind < argc)
+        return usage_error(usage_plugin_host, "plugin-host: unexpected argument \"%s\"",
+                           argv[optind]);
+    if (plugin == NULL)
+        return usage_error(usage_plugin_host, "plugin-host: --plugin is required");
+    if (server == NULL)
+        return usage_error(usage_plugin_host, "plugin-host: --server is required");
+    if (strncmp(server, "ipc://", 6) != 0 && strncmp(server, "tcp://", 6) != 0)
+        return usage_error(usage_plugin_host,
+                           "plugin-host: --server \"%s\": must be ipc://PATH or tcp://HOST:PORT",
+                           server);
+    if (log_level != NULL && apply_log_level(log_level) < 0)
+        return EXIT_USAGE;
+
+    kr_error_t err;
+    kr_arena_t *arena = kr_arena_new(0);
+    kr_plugin_spec_t spec = {.plugin = plugin, .name = name, .config = NULL};
+    int status = 1;
+    kr_host_t *host = NULL;
+
+    if (config_file != NULL) {
+        kr_value_t *docs = NULL;
+        int lrc = 0;
+        FILE *f = fopen(config_file, "re");
+        kr_buf_t buf = KR_BUF_INIT;
+        if (f == NULL) {
+            lrc = kr_error_set(&err, KR_E_NOT_FOUND, "%s: %s", config_file, strerror(errno));
+        } else {
+            char chunk[8192];
+            size_t n;
+            while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+                kr_buf_append(&buf, chunk, n);
+            fclose(f);
+            lrc = kr_yaml_decode(arena, buf.data ? buf.data : "", buf.len, &docs, &err);
+            if (lrc < 0)
+                kr_error_wrap(&err, "%s", config_file);
+        }
+        kr_buf_free(&buf);
+        const kr_value_t *map = lrc == 0 ? kr_value_array_get(docs, 0) : NULL;
+        if (lrc == 0 && kr_value_len(docs) > 1)
+            lrc = kr_error_set(&err, KR_E_INVALID, "%s: must hold one YAML document", config_file);
+        else if (lrc == 0 && map != NULL && kr_value_type(map) != KR_MAP &&
+                 kr_value_type(map) != KR_NULL)
+            lrc = kr_error_set(&err, KR_E_INVALID, "%s: must be a map", config_file);
+        if (lrc < 0) {
+            KR_ERROR(TAG, "bad plugin config", "error=\"%s\"", q(err.message));
+            goto out;
+        }
+        spec.config = map;
+    }
+
+    sigset_t sigs;
+    block_stop_signals(&sigs);
+    kr_host_opts_t hopts = {.endpoint = server, .data_dir = data_dir, .run_dir = run_dir};
+    host = kr_host_new(&hopts);
+    if (kr_host_start(host, &spec, &err) < 0) {
+        KR_ERROR(TAG, "plugin failed to start", "plugin=\"%s\" error=\"%s\"", plugin,
+                 q(err.message));
+        goto out;
+    }
+    KR_INFO(TAG, "plugin-host ready", "plugin=\"%s\" server=%s pid=%d", plugin, server,
+            (int)getpid());
+    int sig = wait_stop_signal(&sigs);
+    KR_INFO(TAG, "shutting down", "signal=%s", sigabbrev_np(sig));
+    status = 0;
+
+out:
+    kr_host_destroy(&host);
+    kr_bus_shutdown();
+    kr_arena_destroy(&arena);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage_main, stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage_main, stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        if (argc > 2 && strcmp(argv[2], "--help") != 0 && strcmp(argv[2], "-h") != 0)
+            return usage_error("usage: kraal version\n", "version: unexpected argument \"%s\"",
+                               argv[2]);
+        printf("kraal %s (plugin ABI %d.%d)\n", KRAAL_VERSION, KR_ABI_MAJOR, KR_ABI_MINOR);
+        return 0;
+    }
+    /* getopt then sees the command as argv[0]. */
+    if (strcmp(cmd, "server") == 0)
+        return cmd_server(argc - 1, argv + 1);
+    if (strcmp(cmd, "plugin-host") == 0)
+        return cmd_plugin_host(argc - 1, argv + 1);
+    return usage_error(usage_main, "unknown command \"%s\"", cmd);
+}

@@ -1,0 +1,18 @@
+/* The host's side of kr_plugin_ctx_t: what a plugin instance may reach.
+ * Private to libkraal and kraal-core; plugins only see the accessors in
+ * kraal/plugin.h, so the struct can change without breaking the ABI. */
+#ifndef KRAAL_PLUGIN_CTX_H
+#define KRAAL_PLUGIN_CTX_H
+
+#include <kraal/plugin.h>
+
+struct kr_plugin_ctx {
+    const char *name;         /* instance name, owned by the host */
+    kr_loop_t *loop;          /* the instance's loop, on its thread */
+    kr_bus_t *bus;            /* the instance's bus connection */
+    const kr_value_t *config; /* the user's raw map, never NULL */
+    const char *data_dir;
+    const char *run_dir;
+};
+
+#endif
