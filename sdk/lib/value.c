@@ -476,15 +476,61 @@ bool kr_value_equal(const kr_value_t *a, const kr_value_t *b)
 
 int kr_float_format(double d, char *buf, size_t size)
 {
-    int n = 0;
-    for (int prec = 1; prec <= 17; prec++) {
-        n = snprintf(buf, size, "%.*g", prec, d);
-        if (strtod(buf, NULL) == d)
+    char e[40];
+    if (!isfinite(d))
+        return snprintf(buf, size, "%s", isnan(d) ? "NaN" : d > 0 ? "+Inf" : "-Inf");
+    /* Fewest significant digits that read back as the same double. */
+    int prec = 1;
+    for (; prec < 17; prec++) {
+        snprintf(e, sizeof(e), "%.*e", prec - 1, d);
+        if (strtod(e, NULL) == d)
             break;
     }
-    if (strpbrk(buf, ".eEni") == NULL && (size_t)n + 2 < size) {
-        memcpy(buf + n, ".0", 3);
-        n += 2;
+    snprintf(e, sizeof(e), "%.*e", prec - 1, d);
+    /* e = [-]D[.DDD]e[+-]XX: split into sign, digits and exponent. */
+    const char *p = e;
+    bool neg = *p == '-';
+    if (neg)
+        p++;
+    char digits[24];
+    int nd = 0;
+    for (; *p != 'e'; p++)
+        if (*p != '.')
+            digits[nd++] = *p;
+    int exp10 = atoi(p + 1);
+    char out[48];
+    int n = 0;
+    if (neg)
+        out[n++] = '-';
+    if (exp10 < -6 || exp10 >= 21) {
+        /* Like Go: exponent form outside [1e-6, 1e21). */
+        out[n++] = digits[0];
+        if (nd > 1) {
+            out[n++] = '.';
+            memcpy(out + n, digits + 1, (size_t)nd - 1);
+            n += nd - 1;
+        }
+        n += snprintf(out + n, sizeof(out) - (size_t)n, "e%c%02d", exp10 < 0 ? '-' : '+',
+                      exp10 < 0 ? -exp10 : exp10);
+    } else if (exp10 < 0) {
+        out[n++] = '0';
+        out[n++] = '.';
+        for (int z = -1; z > exp10; z--)
+            out[n++] = '0';
+        memcpy(out + n, digits, (size_t)nd);
+        n += nd;
+    } else {
+        for (int k = 0; k <= exp10 || k < nd; k++) {
+            if (k == exp10 + 1)
+                out[n++] = '.';
+            out[n++] = k < nd ? digits[k] : '0';
+        }
+        /* Keeps a float a float when read back. */
+        if (nd <= exp10 + 1) {
+            out[n++] = '.';
+            out[n++] = '0';
+        }
     }
-    return n;
+    out[n] = '\0';
+    return snprintf(buf, size, "%s", out);
 }
