@@ -81,8 +81,15 @@ static char *try_dir(const char *dir, size_t dirlen, const char *file, kr_buf_t 
     if (dirlen == 0)
         return NULL;
     char *p = xasprintf("%.*s/%s", (int)dirlen, dir, file);
-    if (access(p, R_OK) == 0)
+    if (access(p, R_OK) == 0) {
+        /* Logs and messages show the file without "bin/../lib" detours. */
+        char *real = realpath(p, NULL);
+        if (real != NULL) {
+            free(p);
+            return real;
+        }
         return p;
+    }
     kr_buf_printf(searched, "%s%.*s", searched->len ? ", " : "", (int)dirlen, dir);
     free(p);
     return NULL;

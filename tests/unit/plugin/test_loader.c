@@ -33,6 +33,12 @@ static int setup(void **state)
     char *colon = strchr(plugin_dir, ':');
     if (colon)
         *colon = '\0';
+    /* The loader reports files found by search with symlinks resolved. */
+    char *real = realpath(plugin_dir, NULL);
+    if (real == NULL)
+        return -1;
+    snprintf(plugin_dir, sizeof plugin_dir, "%s", real);
+    free(real);
     return 0;
 }
 
