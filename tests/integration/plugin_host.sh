@@ -20,11 +20,11 @@ start_host() {
 }
 
 start_host 1
-out=$("$BUSCALL" "$EP" '{op: echo, obj: {n: 7}}') || fail "buscall: $out"
+out=$("$BUSCALL" "$EP" '{op: echo, obj: {num: 7}}') || fail "buscall: $out"
 [ "$(json_get "$out" 'r["code"]')" = 200 ] || fail "code: $out"
 [ "$(json_get "$out" 'r["obj"]["instance"]')" = remote ] || fail "instance: $out"
 [ "$(json_get "$out" 'r["obj"]["greeting"]')" = from-afar ] || fail "greeting: $out"
-[ "$(json_get "$out" 'r["obj"]["echo"]["n"]')" = 7 ] || fail "echo: $out"
+[ "$(json_get "$out" 'r["obj"]["echo"]["num"]')" = 7 ] || fail "echo: $out"
 
 stop_pid "$HOST_PID" 2000
 [ "$EXIT_CODE" -eq 0 ] || fail "plugin-host exit code $EXIT_CODE"
