@@ -239,6 +239,15 @@ static int cmd_server(int argc, char **argv)
         KR_ERROR(TAG, "cannot create directories", "error=\"%s\"", q(err.message));
         goto out;
     }
+    /* Absolute from here on: the endpoint in the ready line is what
+     * plugin-host and tools are given, whatever our working directory. */
+    char *real_run = realpath(cfg->run_dir, NULL), *real_data = realpath(cfg->data_dir, NULL);
+    if (real_run != NULL)
+        cfg->run_dir = kr_arena_strdup(cfg->arena, real_run);
+    if (real_data != NULL)
+        cfg->data_dir = kr_arena_strdup(cfg->arena, real_data);
+    free(real_run);
+    free(real_data);
     if (snprintf(ipc_path, sizeof ipc_path, "%s/bus.sock", cfg->run_dir) >= (int)sizeof ipc_path) {
         KR_ERROR(TAG, "run_dir too long for a unix socket", "run_dir=\"%s\" max=%zu", cfg->run_dir,
                  sizeof ipc_path - sizeof "/bus.sock");
