@@ -492,7 +492,7 @@ int kr_float_format(double d, char *buf, size_t size)
     bool neg = *p == '-';
     if (neg)
         p++;
-    char digits[24];
+    char digits[24] = {0};
     int nd = 0;
     for (; *p != 'e'; p++)
         if (*p != '.')
