@@ -167,8 +167,14 @@ int kr_quantity_parse(const char *s, kr_quantity_t *q, kr_error_t *err)
         if (dropped_nonzero)
             v++;
     } else {
-        if (nd > 18 || dropped_nonzero)
-            return out_of_range(err, s);
+        if (nd > 19 || dropped_nonzero) {
+            /* 10^19 or more before the suffix: past the 2^63-1 cap anyway. */
+            if ((int64_t)nd + scale <= 19)
+                return out_of_range(err, s);
+            nd = 1;
+            digits[0] = '1';
+            scale = 19;
+        }
         for (size_t i = 0; i < nd; i++)
             v = v * 10 + (unsigned)(digits[i] - '0');
         v <<= exp;

@@ -134,47 +134,57 @@ int kr_value_set(kr_arena_t *arena, kr_value_t *root, const char *path, kr_value
         return rc;
     if (val == NULL)
         val = kr_value_null(arena);
-    kr_value_t *cur = root;
-    for (size_t k = 0; k < n; k++) {
-        const struct step *st = &steps[k];
-        bool last = k + 1 == n;
-        if (st->is_index) {
-            if (kr_value_type(cur) != KR_ARRAY)
-                return kr_error_set(err, KR_E_BAD_REQUEST,
-                                    "path \"%.200s\": offset %zu: cannot index a %s", path,
-                                    st->offset, kr_type_name(kr_value_type(cur)));
-            if (st->index >= cur->u.arr.len)
-                return kr_error_set(err, KR_E_BAD_REQUEST,
-                                    "path \"%.200s\": offset %zu: index %zu out of range "
-                                    "(length %zu)",
-                                    path, st->offset, st->index, cur->u.arr.len);
-            if (last)
-                cur->u.arr.items[st->index] = val;
-            else
+    /* Pass 0 only checks, so a failing set changes nothing; pass 1 writes. */
+    for (int pass = 0; pass < 2; pass++) {
+        kr_value_t *cur = root;
+        for (size_t k = 0; k < n && cur != NULL; k++) {
+            const struct step *st = &steps[k];
+            bool last = k + 1 == n;
+            if (st->is_index) {
+                if (kr_value_type(cur) != KR_ARRAY)
+                    return kr_error_set(err, KR_E_BAD_REQUEST,
+                                        "path \"%.200s\": offset %zu: cannot index a %s", path,
+                                        st->offset, kr_type_name(kr_value_type(cur)));
+                if (st->index >= cur->u.arr.len)
+                    return kr_error_set(err, KR_E_BAD_REQUEST,
+                                        "path \"%.200s\": offset %zu: index %zu out of range "
+                                        "(length %zu)",
+                                        path, st->offset, st->index, cur->u.arr.len);
+                if (last && pass == 1)
+                    cur->u.arr.items[st->index] = val;
                 cur = cur->u.arr.items[st->index];
-            continue;
-        }
-        if (kr_value_type(cur) != KR_MAP)
-            return kr_error_set(err, KR_E_BAD_REQUEST,
-                                "path \"%.200s\": offset %zu: cannot look up key \"%.*s\" in a %s",
-                                path, st->offset, (int)(st->keylen > 100 ? 100 : st->keylen),
-                                st->key, kr_type_name(kr_value_type(cur)));
-        if (last) {
-            kr_value_map_setn(arena, cur, st->key, st->keylen, val);
-            continue;
-        }
-        kr_value_t *next = kr_value_map_getn(cur, st->key, st->keylen);
-        if (next == NULL || next->type == KR_NULL) {
+                continue;
+            }
+            if (kr_value_type(cur) != KR_MAP)
+                return kr_error_set(
+                    err, KR_E_BAD_REQUEST,
+                    "path \"%.200s\": offset %zu: cannot look up key \"%.*s\" in a %s", path,
+                    st->offset, (int)(st->keylen > 100 ? 100 : st->keylen), st->key,
+                    kr_type_name(kr_value_type(cur)));
+            if (last) {
+                if (pass == 1)
+                    kr_value_map_setn(arena, cur, st->key, st->keylen, val);
+                break;
+            }
+            kr_value_t *next = kr_value_map_getn(cur, st->key, st->keylen);
+            if (next != NULL && next->type != KR_NULL) {
+                cur = next;
+                continue;
+            }
             /* Missing maps are created on the way; arrays never are. */
-            if (steps[k + 1].is_index)
-                return kr_error_set(err, KR_E_BAD_REQUEST,
-                                    "path \"%.200s\": offset %zu: no array at \"%.*s\" to index",
-                                    path, steps[k + 1].offset,
-                                    (int)(st->keylen > 100 ? 100 : st->keylen), st->key);
+            for (size_t j = k + 1; j < n; j++)
+                if (steps[j].is_index)
+                    return kr_error_set(err, KR_E_BAD_REQUEST,
+                                        "path \"%.200s\": offset %zu: no array to index (\"%.*s\" "
+                                        "is missing)",
+                                        path, steps[j].offset,
+                                        (int)(st->keylen > 100 ? 100 : st->keylen), st->key);
+            if (pass == 0)
+                break;
             next = kr_value_map(arena);
             kr_value_map_setn(arena, cur, st->key, st->keylen, next);
+            cur = next;
         }
-        cur = next;
     }
     return 0;
 }
