@@ -75,6 +75,14 @@ kr_value_t *kr_value_strn(kr_arena_t *arena, const char *s, size_t n)
     return v;
 }
 
+kr_value_t *kr_value_str_owned(kr_arena_t *arena, char *s, size_t len)
+{
+    kr_value_t *v = value_new(arena, KR_STR);
+    v->u.str.ptr = s;
+    v->u.str.len = len;
+    return v;
+}
+
 kr_value_t *kr_value_array(kr_arena_t *arena)
 {
     return value_new(arena, KR_ARRAY);

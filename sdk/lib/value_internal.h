@@ -48,6 +48,8 @@ void kr_value_map_set_owned(kr_arena_t *arena, kr_value_t *map, const char *key,
                             kr_value_t *val);
 void kr_value_map_setn(kr_arena_t *arena, kr_value_t *map, const char *key, size_t keylen,
                        kr_value_t *val);
+/* A string value around `s`, which must already be NUL-terminated in `arena`. */
+kr_value_t *kr_value_str_owned(kr_arena_t *arena, char *s, size_t len);
 /* Pre-sizes an array or map so a decoder that knows the count allocates once. */
 void kr_value_reserve(kr_arena_t *arena, kr_value_t *v, size_t n);
 const char *kr_value_str_ptr(const kr_value_t *v, size_t *len);

@@ -9,6 +9,69 @@
 #include <string.h>
 #include <yajl/yajl_parse.h>
 
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t len;
+    uint32_t cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2, cp = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef)
+        len = 3, cp = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4)
+        len = 4, cp = c & 0x07;
+    else
+        return 0;
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+/* yajl checks the raw bytes but decodes a lone \\uD800-style surrogate
+ * escape into bytes that are not UTF-8; like Go, we turn each such byte into
+ * U+FFFD so every string in the tree is valid UTF-8. */
+static char *json_text(kr_arena_t *arena, const unsigned char *s, size_t n, size_t *outlen)
+{
+    size_t i = 0;
+    while (i < n) {
+        size_t ul = s[i] < 0x80 ? 1 : utf8_len(s + i, n - i);
+        if (ul == 0)
+            break;
+        i += ul;
+    }
+    if (i == n) {
+        *outlen = n;
+        return kr_arena_strndup(arena, (const char *)s, n);
+    }
+    kr_buf_t b = KR_BUF_INIT;
+    kr_buf_append(&b, s, i);
+    while (i < n) {
+        size_t ul = s[i] < 0x80 ? 1 : utf8_len(s + i, n - i);
+        if (ul == 0) {
+            kr_buf_append(&b, "\xef\xbf\xbd", 3);
+            i++;
+        } else {
+            kr_buf_append(&b, s + i, ul);
+            i += ul;
+        }
+    }
+    char *r = kr_arena_strndup(arena, b.data, b.len);
+    *outlen = b.len;
+    kr_buf_free(&b);
+    return r;
+}
+
 struct json_frame {
     kr_value_t *node;
     char *key;
@@ -96,7 +159,9 @@ static int cb_number(void *ctx, const char *s, size_t n)
 static int cb_string(void *ctx, const unsigned char *s, size_t n)
 {
     struct json_decoder *d = ctx;
-    return add(d, kr_value_strn(d->arena, (const char *)s, n));
+    size_t len;
+    char *text = json_text(d->arena, s, n, &len);
+    return add(d, kr_value_str_owned(d->arena, text, len));
 }
 
 static int push(struct json_decoder *d, kr_value_t *node)
@@ -123,8 +188,7 @@ static int cb_map_key(void *ctx, const unsigned char *s, size_t n)
 {
     struct json_decoder *d = ctx;
     struct json_frame *f = &d->stack[d->depth - 1];
-    f->key = kr_arena_strndup(d->arena, (const char *)s, n);
-    f->keylen = n;
+    f->key = json_text(d->arena, s, n, &f->keylen);
     return 1;
 }
 
@@ -201,35 +265,6 @@ int kr_json_decode(kr_arena_t *arena, const char *data, size_t len, kr_value_t *
 }
 
 /* ---- encode ------------------------------------------------------------ */
-
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2, cp = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef)
-        len = 3, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4)
-        len = 4, cp = c & 0x07;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
 
 static void json_string(kr_buf_t *out, const char *str, size_t n)
 {
