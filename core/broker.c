@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1393,7 +1394,16 @@ static void *broker_main(void *arg)
         if (items[1].revents & ZMQ_POLLIN)
             break;
         b->now = kr_time_ms();
-        for (int i = 0; i < BK_DRAIN_BATCH && recv_one(b); i++) {
+        int got = 0;
+        while (got < BK_DRAIN_BATCH && recv_one(b))
+            got++;
+        if (got > 0 && got < BK_DRAIN_BATCH) {
+            /* Under load, letting the clients we just answered run before
+             * we sleep means the next wakeup finds a batch instead of one
+             * message: fewer context switches per round trip. */
+            sched_yield();
+            while (got < BK_DRAIN_BATCH && recv_one(b))
+                got++;
         }
         b->now = kr_time_ms();
         if (b->retry_at && b->now >= b->retry_at)

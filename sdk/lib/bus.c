@@ -139,6 +139,7 @@ struct kr_bus {
     kr_call_t **kept;
     size_t kept_cap;
 
+    int rcvtimeo; /* current ZMQ_RCVTIMEO */
     kr_loop_t *loop;
     int fd;
     uint64_t prep_id, timer_id, timer_deadline;
@@ -351,6 +352,7 @@ kr_bus_t *kr_bus_connect(const char *endpoint, kr_error_t *err)
     bus->sock = sock;
     bus->scratch = kr_arena_new(0);
     bus->fd = -1;
+    bus->rcvtimeo = -1;
     return bus;
 }
 
@@ -837,22 +839,20 @@ int kr_bus_call(kr_bus_t *bus, const kr_request_t *req, kr_arena_t *arena, kr_re
         return rc;
     uint64_t deadline = timeout_ms >= 0 ? kr_time_ms() + (uint64_t)timeout_ms : 0;
     for (;;) {
-        int flags = 0;
+        /* A blocking receive with ZMQ_RCVTIMEO costs one wait, where
+         * zmq_poll then zmq_msg_recv costs two passes over the socket. */
+        int wait = -1;
         if (timeout_ms >= 0) {
             uint64_t now = kr_time_ms();
-            zmq_pollitem_t it = {.socket = bus->sock, .events = ZMQ_POLLIN};
-            int prc = zmq_poll(&it, 1, deadline > now ? (long)(deadline - now) : 0);
-            if (prc < 0 && errno != EINTR)
-                return kr_error_set(err, KR_E_INTERNAL, "bus: poll failed: %s",
-                                    zmq_strerror(errno));
-            if (prc <= 0) {
-                if (kr_time_ms() >= deadline)
-                    break;
-                continue;
-            }
-            flags = ZMQ_DONTWAIT;
+            if (now >= deadline)
+                break;
+            wait = (int)(deadline - now);
         }
-        inmsg_t *m = recv_msg(bus, flags);
+        if (wait != bus->rcvtimeo) {
+            zmq_setsockopt(bus->sock, ZMQ_RCVTIMEO, &wait, sizeof wait);
+            bus->rcvtimeo = wait;
+        }
+        inmsg_t *m = recv_msg(bus, 0);
         if (m == NULL) {
             if (errno == EAGAIN || errno == EINTR)
                 continue;
