@@ -464,6 +464,7 @@ static const char *abs_path(struct parse *p, const char *path)
 
 static int want_str(struct parse *p, const kr_value_t *v, const char *where, const char **out)
 {
+    *out = NULL;
     if (kr_value_type(v) != KR_STR)
         return perr(p, "%s: must be a string", where);
     if (kr_value_len(v) == 0)

@@ -303,10 +303,11 @@ static inline bool kr_wire_peek(const void *data, size_t len, uint64_t *id, bool
 {
     kr_mp_reader_t r = {data, (const uint8_t *)data + len};
     kr_mp_obj_t o, v;
+    *id = 0;
+    *is_event = false;
     if (!kr_mp_read(&r, &o) || o.type != KR_MP_MAP)
         return false;
     bool have_id = false;
-    *is_event = false;
     for (uint32_t i = 0; i < o.len; i++) {
         if (!kr_mp_read(&r, &v) || v.type != KR_MP_STR)
             return false;

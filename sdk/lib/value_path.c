@@ -107,7 +107,7 @@ kr_value_t *kr_value_get(const kr_value_t *root, const char *path)
         abort();
     struct path_reader r = {path, 0, unq};
     const kr_value_t *cur = root;
-    struct step st;
+    struct step st = {0};
     int rc = 0;
     while (cur != NULL && (rc = next_step(&r, &st, NULL)) > 0)
         cur = st.is_index ? kr_value_array_get(cur, st.index)
