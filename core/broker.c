@@ -236,6 +236,20 @@ static void pk_msg(kr_broker_t *b, zmq_msg_t *m)
     memcpy(zmq_msg_data(m), b->pk.data, b->pk.len);
 }
 
+/* Starts a reply map of `nfields` entries and writes v, id and code. */
+static msgpack_packer *pk_reply_head(kr_broker_t *b, uint32_t nfields, uint64_t id, int code)
+{
+    msgpack_packer *pk = pk_begin(b);
+    msgpack_pack_map(pk, nfields);
+    pk_str(pk, "v");
+    msgpack_pack_uint8(pk, 1);
+    pk_str(pk, "id");
+    msgpack_pack_uint64(pk, id);
+    pk_str(pk, "code");
+    msgpack_pack_int(pk, code);
+    return pk;
+}
+
 /* metav1.Status for an error reason. */
 static void pk_status(msgpack_packer *pk, kr_reason_t reason, const char *message)
 {
@@ -258,14 +272,7 @@ static void pk_status(msgpack_packer *pk, kr_reason_t reason, const char *messag
 
 static void pk_error_reply(kr_broker_t *b, uint64_t id, kr_reason_t reason, const char *message)
 {
-    msgpack_packer *pk = pk_begin(b);
-    msgpack_pack_map(pk, 4);
-    pk_str(pk, "v");
-    msgpack_pack_uint8(pk, 1);
-    pk_str(pk, "id");
-    msgpack_pack_uint64(pk, id);
-    pk_str(pk, "code");
-    msgpack_pack_int(pk, kr_reason_code(reason));
+    msgpack_packer *pk = pk_reply_head(b, 4, id, kr_reason_code(reason));
     pk_str(pk, "err");
     msgpack_pack_map(pk, 2);
     pk_str(pk, "reason");
@@ -1030,14 +1037,7 @@ int kr_broker_reply(kr_broker_t *b, const kr_broker_req_t *req, int code, const 
         kr_buf_free(&body);
         return -1;
     }
-    msgpack_packer *pk = pk_begin(b);
-    msgpack_pack_map(pk, obj ? 4 : 3);
-    pk_str(pk, "v");
-    msgpack_pack_uint8(pk, 1);
-    pk_str(pk, "id");
-    msgpack_pack_uint64(pk, req->env->id);
-    pk_str(pk, "code");
-    msgpack_pack_int(pk, code);
+    msgpack_packer *pk = pk_reply_head(b, obj ? 4 : 3, req->env->id, code);
     if (obj != NULL) {
         pk_str(pk, "obj");
         pk_write(&b->pk, body.data, body.len);
@@ -1050,14 +1050,7 @@ int kr_broker_reply(kr_broker_t *b, const kr_broker_req_t *req, int code, const 
 static void op_ping(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
 {
     (void)ud;
-    msgpack_packer *pk = pk_begin(b);
-    msgpack_pack_map(pk, 4);
-    pk_str(pk, "v");
-    msgpack_pack_uint8(pk, 1);
-    pk_str(pk, "id");
-    msgpack_pack_uint64(pk, req->env->id);
-    pk_str(pk, "code");
-    msgpack_pack_int(pk, 200);
+    msgpack_packer *pk = pk_reply_head(b, 4, req->env->id, 200);
     pk_str(pk, "obj");
     msgpack_pack_map(pk, 1);
     pk_str(pk, "pong");
@@ -1067,14 +1060,7 @@ static void op_ping(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
 
 static void reply_ok(kr_broker_t *b, const kr_broker_req_t *req)
 {
-    msgpack_packer *pk = pk_begin(b);
-    msgpack_pack_map(pk, 3);
-    pk_str(pk, "v");
-    msgpack_pack_uint8(pk, 1);
-    pk_str(pk, "id");
-    msgpack_pack_uint64(pk, req->env->id);
-    pk_str(pk, "code");
-    msgpack_pack_int(pk, 200);
+    pk_reply_head(b, 3, req->env->id, 200);
     reply_packed(b, req);
 }
 
@@ -1176,14 +1162,7 @@ static void op_stats(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
     const uint64_t vals[] = {s.msgs_in,         s.msgs_out,    s.bad_frames,
                              s.bad_envelopes,   s.unknown_ops, s.too_large,
                              s.watches_expired, s.peers_lost,  s.backlogged};
-    msgpack_packer *pk = pk_begin(b);
-    msgpack_pack_map(pk, 4);
-    pk_str(pk, "v");
-    msgpack_pack_uint8(pk, 1);
-    pk_str(pk, "id");
-    msgpack_pack_uint64(pk, req->env->id);
-    pk_str(pk, "code");
-    msgpack_pack_int(pk, 200);
+    msgpack_packer *pk = pk_reply_head(b, 4, req->env->id, 200);
     pk_str(pk, "obj");
     msgpack_pack_map(pk, 9 + 2);
     for (size_t i = 0; i < 9; i++) {
