@@ -149,11 +149,11 @@ static double fill_map(int n)
 static void test_big_map_linear(void **state)
 {
     (void)state;
-    fill_map(10000);
-    /* 16x the keys must cost far less than 256x the time (quadratic). */
-    double t1 = fill_map(10000);
-    double t16 = fill_map(160000);
-    assert_true(t16 < t1 * 64 + 0.05);
+    /* 160,000 keys: a linear-scan map needs ~1.3e10 key comparisons
+     * (minutes); the hashed one takes tens of milliseconds.  The bound is
+     * absolute and wide so a loaded machine or ASan cannot make it flaky. */
+    double t = fill_map(160000);
+    assert_true(t < 5.0);
 }
 
 static kr_value_t *sample(kr_arena_t *a)
