@@ -4,8 +4,6 @@
  * API server uses, so a client sees the same message from kraal. */
 #include "patch.h"
 
-#include "value_internal.h"
-
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -382,10 +380,7 @@ static int insert_at(apply_ctx_t *ctx, const pointer_t *path, kr_value_t *val, c
                                 "invalid index referenced",
                                 what, path->text, idx);
     }
-    kr_value_array_push(ctx->arena, parent, val);
-    kr_value_t **items = parent->u.arr.items;
-    memmove(&items[idx + 1], &items[idx], (len - idx) * sizeof(items[0]));
-    items[idx] = val;
+    kr_value_array_insert(ctx->arena, parent, idx, val);
     return 0;
 }
 
@@ -501,7 +496,7 @@ static int apply_one(apply_ctx_t *ctx, const op_t *op)
         if (kr_value_type(parent) == KR_MAP)
             kr_value_map_set(ctx->arena, parent, t->s, val);
         else if (parse_index(t, &idx))
-            parent->u.arr.items[idx] = val;
+            kr_value_array_set(ctx->arena, parent, idx, val);
         return 0;
     }
     case OP_MOVE:

@@ -185,6 +185,28 @@ void kr_value_array_push(kr_arena_t *arena, kr_value_t *arr, kr_value_t *item)
     arr->u.arr.items[arr->u.arr.len++] = item;
 }
 
+bool kr_value_array_insert(kr_arena_t *arena, kr_value_t *arr, size_t i, kr_value_t *item)
+{
+    if (arr == NULL || arr->type != KR_ARRAY || i > arr->u.arr.len)
+        return false;
+    if (item == NULL)
+        item = kr_value_null(arena);
+    array_grow(arena, arr, arr->u.arr.len + 1);
+    kr_value_t **items = arr->u.arr.items;
+    memmove(&items[i + 1], &items[i], (arr->u.arr.len - i) * sizeof(items[0]));
+    items[i] = item;
+    arr->u.arr.len++;
+    return true;
+}
+
+bool kr_value_array_set(kr_arena_t *arena, kr_value_t *arr, size_t i, kr_value_t *item)
+{
+    if (arr == NULL || arr->type != KR_ARRAY || i >= arr->u.arr.len)
+        return false;
+    arr->u.arr.items[i] = item != NULL ? item : kr_value_null(arena);
+    return true;
+}
+
 bool kr_value_array_remove(kr_value_t *arr, size_t i)
 {
     if (arr == NULL || arr->type != KR_ARRAY || i >= arr->u.arr.len)

@@ -101,6 +101,11 @@ size_t kr_value_len(const kr_value_t *v);
 /* Arrays. */
 kr_value_t *kr_value_array_get(const kr_value_t *arr, size_t i); /* NULL if out of range */
 void kr_value_array_push(kr_arena_t *arena, kr_value_t *arr, kr_value_t *item);
+/* Inserts at i (0..len; len appends), shifting the rest up; false if out
+ * of range. */
+bool kr_value_array_insert(kr_arena_t *arena, kr_value_t *arr, size_t i, kr_value_t *item);
+/* Replaces item i; false if out of range. */
+bool kr_value_array_set(kr_arena_t *arena, kr_value_t *arr, size_t i, kr_value_t *item);
 /* Removes item i, shifting the rest down; false if out of range. */
 bool kr_value_array_remove(kr_value_t *arr, size_t i);
 

@@ -88,6 +88,20 @@ static void test_array(void **state)
     assert_false(kr_value_array_remove(arr, 999));
     assert_int_equal(kr_value_len(arr), 999);
     assert_int_equal(kr_value_as_int(kr_value_array_get(arr, 0), -1), 1);
+    /* insert at the front, in the middle and at the end (== len appends) */
+    assert_true(kr_value_array_insert(a, arr, 0, kr_value_int(a, -1)));
+    assert_true(kr_value_array_insert(a, arr, 500, kr_value_str(a, "mid")));
+    assert_true(kr_value_array_insert(a, arr, 1001, kr_value_int(a, 7777)));
+    assert_false(kr_value_array_insert(a, arr, 1003, kr_value_int(a, 0)));
+    assert_int_equal(kr_value_len(arr), 1002);
+    assert_int_equal(kr_value_as_int(kr_value_array_get(arr, 0), 0), -1);
+    assert_int_equal(kr_value_as_int(kr_value_array_get(arr, 1), 0), 1);
+    assert_string_equal(kr_value_as_str(kr_value_array_get(arr, 500)), "mid");
+    assert_int_equal(kr_value_as_int(kr_value_array_get(arr, 501), 0), 499);
+    assert_int_equal(kr_value_as_int(kr_value_array_get(arr, 1001), 0), 7777);
+    assert_true(kr_value_array_set(a, arr, 1, kr_value_bool(a, true)));
+    assert_true(kr_value_as_bool(kr_value_array_get(arr, 1), false));
+    assert_false(kr_value_array_set(a, arr, 1002, kr_value_int(a, 0)));
     kr_arena_destroy(&a);
 }
 
