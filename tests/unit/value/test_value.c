@@ -97,7 +97,7 @@ static void test_array(void **state)
     assert_int_equal(kr_value_as_int(kr_value_array_get(arr, 0), 0), -1);
     assert_int_equal(kr_value_as_int(kr_value_array_get(arr, 1), 0), 1);
     assert_string_equal(kr_value_as_str(kr_value_array_get(arr, 500)), "mid");
-    assert_int_equal(kr_value_as_int(kr_value_array_get(arr, 501), 0), 499);
+    assert_int_equal(kr_value_as_int(kr_value_array_get(arr, 501), 0), 500);
     assert_int_equal(kr_value_as_int(kr_value_array_get(arr, 1001), 0), 7777);
     assert_true(kr_value_array_set(a, arr, 1, kr_value_bool(a, true)));
     assert_true(kr_value_as_bool(kr_value_array_get(arr, 1), false));
