@@ -28,6 +28,7 @@
 #include <kraal/loop.h>
 
 #include "bus_wire.h"
+#include "xalloc.h"
 
 #define TAG "broker"
 
@@ -39,30 +40,6 @@
 #define BK_RETRY_MAX_MS    32
 #define BK_DRAIN_BATCH     4096
 #define BK_HANDLER_BUCKETS 256
-
-static void *xcalloc(size_t n, size_t sz)
-{
-    void *p = calloc(n ? n : 1, sz ? sz : 1);
-    if (p == NULL)
-        abort();
-    return p;
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-    void *q = realloc(p, n ? n : 1);
-    if (q == NULL)
-        abort();
-    return q;
-}
-
-static char *xstrndup(const char *s, size_t n)
-{
-    char *d = xcalloc(1, n + 1);
-    if (n)
-        memcpy(d, s, n);
-    return d;
-}
 
 /* ---- intrusive list ---------------------------------------------------- */
 

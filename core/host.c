@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "xalloc.h"
 
 #define TAG "host"
 
@@ -47,24 +48,6 @@ struct kr_host {
     instance_t **inst;
     size_t n, cap;
 };
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n, size);
-    if (p == NULL)
-        abort();
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    if (s == NULL)
-        return NULL;
-    char *p = strdup(s);
-    if (p == NULL)
-        abort();
-    return p;
-}
 
 kr_host_t *kr_host_new(const kr_host_opts_t *opts)
 {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <kraal/value.h>
+#include "xalloc.h"
 
 #ifndef KRAAL_PLUGIN_DIR
 #define KRAAL_PLUGIN_DIR "/usr/local/lib/kraal/plugins"
@@ -25,14 +26,6 @@
 _Static_assert(sizeof(struct kr_plugin) == KR_PLUGIN_V1_SIZE,
                "struct kr_plugin grew: read the new fields in kr_module_load "
                "only when abi_minor/struct_size allow (see plugin_has)");
-
-static char *xstrdup(const char *s)
-{
-    char *p = strdup(s);
-    if (p == NULL)
-        abort();
-    return p;
-}
 
 static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *xasprintf(const char *fmt, ...)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "xalloc.h"
 
 #define ARENA_ALIGN         16
 #define ARENA_DEFAULT_CHUNK 8192
@@ -26,16 +27,6 @@ struct kr_arena {
     size_t first_size;
     size_t used;
 };
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n);
-    if (p == NULL) {
-        fprintf(stderr, "kraal: out of memory (%zu bytes)\n", n);
-        abort();
-    }
-    return p;
-}
 
 static struct chunk *chunk_new(size_t size)
 {

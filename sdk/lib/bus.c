@@ -20,28 +20,13 @@
 #include <zmq.h>
 
 #include "bus_wire.h"
+#include "xalloc.h"
 
 #define TAG "bus"
 
 #define BUS_HWM         1000
 #define BUS_SNDTIMEO_MS 10000 /* a send blocks at most this long on a full pipe */
 #define BUS_BATCH       256   /* messages dispatched per loop iteration */
-
-static void *xcalloc(size_t n, size_t sz)
-{
-    void *p = calloc(n ? n : 1, sz ? sz : 1);
-    if (p == NULL)
-        abort();
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    size_t n = strlen(s);
-    char *d = xcalloc(1, n + 1);
-    memcpy(d, s, n);
-    return d;
-}
 
 /* ---- process-wide context ---------------------------------------------- */
 

@@ -17,24 +17,9 @@
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
+#include "xalloc.h"
 
 #define LOOP_MAX_EVENTS 256
-
-static void *xrealloc(void *p, size_t n)
-{
-    void *q = realloc(p, n ? n : 1);
-    if (q == NULL)
-        abort();
-    return q;
-}
-
-static void *xcalloc(size_t n, size_t sz)
-{
-    void *p = calloc(n ? n : 1, sz ? sz : 1);
-    if (p == NULL)
-        abort();
-    return p;
-}
 
 typedef struct fd_entry {
     kr_fd_fn fn;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "xalloc.h"
 
 #define WQ_NO_HEAP SIZE_MAX
 /* Keys handed out per dispatch pass: other loop sources get their turn
@@ -68,22 +69,6 @@ struct kr_workqueue {
     double tokens;
     uint64_t tokens_at;
 };
-
-static void *xcalloc(size_t n, size_t sz)
-{
-    void *p = calloc(n ? n : 1, sz ? sz : 1);
-    if (p == NULL)
-        abort();
-    return p;
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-    void *r = realloc(p, n ? n : 1);
-    if (r == NULL)
-        abort();
-    return r;
-}
 
 static uint64_t hash_key(const char *s)
 {
