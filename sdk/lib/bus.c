@@ -20,6 +20,7 @@
 #include <zmq.h>
 
 #include "bus_wire.h"
+#include "heap.h"
 #include "xalloc.h"
 
 #define TAG "bus"
@@ -74,8 +75,7 @@ typedef struct bus_pending {
     kr_reply_fn rfn;
     kr_event_fn efn;
     void *ud;
-    uint64_t deadline; /* 0 = none */
-    size_t heap_idx;   /* SIZE_MAX when not in the heap */
+    kr_heap_node_t timeout; /* key = deadline, seq = id; only with a timeout */
     int timeout_ms;
 } bus_pending_t;
 
@@ -114,8 +114,7 @@ struct kr_bus {
 
     bus_pending_t **pend;
     size_t pend_cap, pend_len;
-    bus_pending_t **heap;
-    size_t heap_len, heap_cap;
+    kr_heap_t heap;
 
     inmsg_t *inbox_head, *inbox_tail;
     size_t inbox_len;
@@ -170,70 +169,7 @@ static bus_pending_t *pend_find(kr_bus_t *bus, uint64_t id)
     return NULL;
 }
 
-static void heap_set(kr_bus_t *bus, size_t i, bus_pending_t *p)
-{
-    bus->heap[i] = p;
-    p->heap_idx = i;
-}
-
-static void heap_up(kr_bus_t *bus, size_t i)
-{
-    bus_pending_t *p = bus->heap[i];
-    while (i > 0) {
-        size_t up = (i - 1) / 2;
-        if (bus->heap[up]->deadline <= p->deadline)
-            break;
-        heap_set(bus, i, bus->heap[up]);
-        i = up;
-    }
-    heap_set(bus, i, p);
-}
-
-static void heap_down(kr_bus_t *bus, size_t i)
-{
-    bus_pending_t *p = bus->heap[i];
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        uint64_t best = p->deadline;
-        if (l < bus->heap_len && bus->heap[l]->deadline < best) {
-            m = l;
-            best = bus->heap[l]->deadline;
-        }
-        if (r < bus->heap_len && bus->heap[r]->deadline < best)
-            m = r;
-        if (m == i)
-            break;
-        heap_set(bus, i, bus->heap[m]);
-        i = m;
-    }
-    heap_set(bus, i, p);
-}
-
-static void heap_push(kr_bus_t *bus, bus_pending_t *p)
-{
-    if (bus->heap_len == bus->heap_cap) {
-        bus->heap_cap = bus->heap_cap ? bus->heap_cap * 2 : 64;
-        bus->heap = realloc(bus->heap, bus->heap_cap * sizeof *bus->heap);
-        if (bus->heap == NULL)
-            abort();
-    }
-    heap_set(bus, bus->heap_len++, p);
-    heap_up(bus, p->heap_idx);
-}
-
-static void heap_remove(kr_bus_t *bus, bus_pending_t *p)
-{
-    size_t i = p->heap_idx;
-    if (i == SIZE_MAX)
-        return;
-    p->heap_idx = SIZE_MAX;
-    bus_pending_t *last = bus->heap[--bus->heap_len];
-    if (i == bus->heap_len)
-        return;
-    heap_set(bus, i, last);
-    heap_down(bus, i);
-    heap_up(bus, last->heap_idx);
-}
+#define PENDING_OF(n) KR_CONTAINER_OF(n, bus_pending_t, timeout)
 
 /* Removes p from the table and the heap; caller frees it. */
 static void pend_remove(kr_bus_t *bus, bus_pending_t *p)
@@ -243,7 +179,8 @@ static void pend_remove(kr_bus_t *bus, bus_pending_t *p)
         pp = &(*pp)->hnext;
     *pp = p->hnext;
     bus->pend_len--;
-    heap_remove(bus, p);
+    if (kr_heap_in(&p->timeout))
+        kr_heap_remove(&bus->heap, &p->timeout);
 }
 
 /* ---- kept calls (for cancels) ------------------------------------------ */
@@ -404,7 +341,7 @@ void kr_bus_destroy(kr_bus_t **self_p)
     kr_arena_destroy(&bus->scratch);
     kr_buf_free(&bus->out);
     free(bus->pend);
-    free(bus->heap);
+    kr_heap_free(&bus->heap);
     free(bus->kept);
     free(bus);
     *self_p = NULL;
@@ -751,8 +688,9 @@ static void dispatch_one(kr_bus_t *bus, inmsg_t *m)
 
 static void fire_timeouts(kr_bus_t *bus, uint64_t now)
 {
-    while (bus->heap_len > 0 && bus->heap[0]->deadline <= now) {
-        bus_pending_t *p = bus->heap[0];
+    kr_heap_node_t *top;
+    while ((top = kr_heap_top(&bus->heap)) != NULL && top->key <= now) {
+        bus_pending_t *p = PENDING_OF(top);
         pend_remove(bus, p);
         char *msg = kr_arena_printf(bus->scratch, "no reply within %d ms", p->timeout_ms);
         kr_reply_t r = {.code = 504, .reason = KR_E_TIMEOUT, .message = msg};
@@ -795,8 +733,8 @@ int kr_bus_dispatch(kr_bus_t *bus, int timeout_ms, kr_error_t *err)
         if (timeout_ms >= 0)
             wait =
                 (long)(start + (uint64_t)timeout_ms > now ? start + (uint64_t)timeout_ms - now : 0);
-        if (bus->heap_len > 0) {
-            uint64_t d = bus->heap[0]->deadline;
+        if (kr_heap_top(&bus->heap) != NULL) {
+            uint64_t d = kr_heap_top(&bus->heap)->key;
             long until = d > now ? (long)(d - now) : 0;
             if (wait < 0 || until < wait)
                 wait = until;
@@ -880,12 +818,13 @@ int kr_bus_send(kr_bus_t *bus, const kr_request_t *req, kr_reply_fn fn, void *ud
     p->kind = P_ASYNC;
     p->rfn = fn;
     p->ud = ud;
-    p->heap_idx = SIZE_MAX;
+    p->timeout.idx = KR_HEAP_NONE;
     p->timeout_ms = timeout_ms;
     pend_add(bus, p);
     if (timeout_ms >= 0) {
-        p->deadline = kr_time_ms() + (uint64_t)timeout_ms;
-        heap_push(bus, p);
+        p->timeout.key = kr_time_ms() + (uint64_t)timeout_ms;
+        p->timeout.seq = id;
+        kr_heap_push(&bus->heap, &p->timeout);
         arm_loop_timer(bus);
     }
     if (id_out)
@@ -907,7 +846,7 @@ int kr_bus_watch(kr_bus_t *bus, const kr_request_t *req, kr_event_fn fn, void *u
     p->kind = P_WATCH;
     p->efn = fn;
     p->ud = ud;
-    p->heap_idx = SIZE_MAX;
+    p->timeout.idx = KR_HEAP_NONE;
     pend_add(bus, p);
     if (watch_id)
         *watch_id = id;
@@ -977,7 +916,7 @@ static void arm_loop_timer(kr_bus_t *bus)
 {
     if (bus->loop == NULL)
         return;
-    uint64_t want = bus->heap_len ? bus->heap[0]->deadline : 0;
+    uint64_t want = kr_heap_top(&bus->heap) ? kr_heap_top(&bus->heap)->key : 0;
     if (want == bus->timer_deadline)
         return;
     if (bus->timer_id && (want == 0 || want < bus->timer_deadline)) {

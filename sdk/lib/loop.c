@@ -17,6 +17,7 @@
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
+#include "heap.h"
 #include "xalloc.h"
 
 #define LOOP_MAX_EVENTS 256
@@ -31,12 +32,13 @@ typedef struct fd_entry {
 
 typedef struct ltimer {
     uint64_t id;
-    uint64_t deadline;
     uint64_t repeat;
     kr_timer_fn fn;
     void *ud;
-    size_t heap_idx; /* SIZE_MAX when not in the heap */
+    kr_heap_node_t node; /* key = deadline, seq = id: equal deadlines fire in creation order */
 } ltimer_t;
+
+#define TIMER_OF(n) KR_CONTAINER_OF(n, ltimer_t, node)
 
 typedef struct prepare {
     uint64_t id;
@@ -55,8 +57,7 @@ struct kr_loop {
 
     /* Timers: a binary min-heap on deadline plus an open-addressing index
      * from id to timer for O(1) cancel lookup. */
-    ltimer_t **heap;
-    size_t heap_len, heap_cap;
+    kr_heap_t timers;
     ltimer_t **index; /* tombstone = (ltimer_t *)1 */
     size_t index_cap, index_used;
     uint64_t next_timer_id;
@@ -112,9 +113,9 @@ void kr_loop_destroy(kr_loop_t **self_p)
     if (self_p == NULL || *self_p == NULL)
         return;
     kr_loop_t *loop = *self_p;
-    for (size_t i = 0; i < loop->heap_len; i++)
-        free(loop->heap[i]);
-    free(loop->heap);
+    for (size_t i = 0; i < loop->timers.len; i++)
+        free(TIMER_OF(loop->timers.v[i]));
+    kr_heap_free(&loop->timers);
     free(loop->index);
     free(loop->fds);
     free(loop->prep);
@@ -196,73 +197,6 @@ int kr_loop_remove_fd(kr_loop_t *loop, int fd)
 
 /* ---- timers ------------------------------------------------------------ */
 
-static void heap_set(kr_loop_t *loop, size_t i, ltimer_t *t)
-{
-    loop->heap[i] = t;
-    t->heap_idx = i;
-}
-
-static bool timer_less(const ltimer_t *a, const ltimer_t *b)
-{
-    /* ids break ties so that equal deadlines fire in creation order */
-    return a->deadline < b->deadline || (a->deadline == b->deadline && a->id < b->id);
-}
-
-static void heap_up(kr_loop_t *loop, size_t i)
-{
-    ltimer_t *t = loop->heap[i];
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!timer_less(t, loop->heap[p]))
-            break;
-        heap_set(loop, i, loop->heap[p]);
-        i = p;
-    }
-    heap_set(loop, i, t);
-}
-
-static void heap_down(kr_loop_t *loop, size_t i)
-{
-    ltimer_t *t = loop->heap[i];
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        const ltimer_t *best = t;
-        if (l < loop->heap_len && timer_less(loop->heap[l], best)) {
-            m = l;
-            best = loop->heap[l];
-        }
-        if (r < loop->heap_len && timer_less(loop->heap[r], best))
-            m = r;
-        if (m == i)
-            break;
-        heap_set(loop, i, loop->heap[m]);
-        i = m;
-    }
-    heap_set(loop, i, t);
-}
-
-static void heap_push(kr_loop_t *loop, ltimer_t *t)
-{
-    if (loop->heap_len == loop->heap_cap) {
-        loop->heap_cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
-        loop->heap = xrealloc(loop->heap, loop->heap_cap * sizeof *loop->heap);
-    }
-    heap_set(loop, loop->heap_len++, t);
-    heap_up(loop, t->heap_idx);
-}
-
-static void heap_remove(kr_loop_t *loop, ltimer_t *t)
-{
-    size_t i = t->heap_idx;
-    ltimer_t *last = loop->heap[--loop->heap_len];
-    t->heap_idx = SIZE_MAX;
-    if (i == loop->heap_len)
-        return;
-    heap_set(loop, i, last);
-    heap_down(loop, i);
-    heap_up(loop, last->heap_idx);
-}
-
 static size_t index_slot(uint64_t id, size_t cap)
 {
     id ^= id >> 33;
@@ -279,7 +213,7 @@ static void index_grow(kr_loop_t *loop)
     size_t oldcap = loop->index_cap;
     loop->index_cap = oldcap ? oldcap * 2 : 64;
     /* shrink back when most slots were tombstones */
-    if (oldcap && loop->heap_len * 4 < oldcap)
+    if (oldcap && loop->timers.len * 4 < oldcap)
         loop->index_cap = oldcap;
     loop->index = xcalloc(loop->index_cap, sizeof *loop->index);
     loop->index_used = 0;
@@ -321,11 +255,12 @@ uint64_t kr_loop_add_timer(kr_loop_t *loop, uint64_t delay_ms, uint64_t repeat_m
         return 0;
     ltimer_t *t = xcalloc(1, sizeof *t);
     t->id = loop->next_timer_id++;
-    t->deadline = kr_time_ms() + delay_ms;
+    t->node.key = kr_time_ms() + delay_ms;
+    t->node.seq = t->id;
     t->repeat = repeat_ms;
     t->fn = fn;
     t->ud = ud;
-    heap_push(loop, t);
+    kr_heap_push(&loop->timers, &t->node);
     index_insert(loop, t);
     return t->id;
 }
@@ -337,8 +272,8 @@ bool kr_loop_cancel_timer(kr_loop_t *loop, uint64_t timer_id)
         return false;
     ltimer_t *t = *slot;
     *slot = TOMBSTONE;
-    if (t->heap_idx != SIZE_MAX)
-        heap_remove(loop, t);
+    if (kr_heap_in(&t->node))
+        kr_heap_remove(&loop->timers, &t->node);
     free(t);
     return true;
 }
@@ -349,16 +284,17 @@ static int run_timers(kr_loop_t *loop)
     /* Timers added by callbacks during this pass have deadlines >= now + 0
      * and may fire in the same pass only if their delay is 0; a repeating
      * timer is rescheduled from `now`, so it fires at most once per pass. */
-    while (loop->heap_len > 0 && loop->heap[0]->deadline <= loop->now) {
-        ltimer_t *t = loop->heap[0];
+    kr_heap_node_t *top;
+    while ((top = kr_heap_top(&loop->timers)) != NULL && top->key <= loop->now) {
+        ltimer_t *t = TIMER_OF(top);
         uint64_t id = t->id;
         kr_timer_fn fn = t->fn;
         void *ud = t->ud;
         if (t->repeat) {
-            t->deadline = loop->now + t->repeat;
-            heap_down(loop, 0);
+            t->node.key = loop->now + t->repeat;
+            kr_heap_update(&loop->timers, &t->node);
         } else {
-            heap_remove(loop, t);
+            kr_heap_remove(&loop->timers, &t->node);
             ltimer_t **slot = index_find(loop, id);
             if (slot != NULL)
                 *slot = TOMBSTONE;
@@ -428,9 +364,9 @@ int kr_loop_run_once(kr_loop_t *loop, int timeout_ms, kr_error_t *err)
         timeout_ms = 0;
     if (atomic_load_explicit(&loop->stopped, memory_order_relaxed))
         timeout_ms = 0;
-    if (timeout_ms != 0 && loop->heap_len > 0) {
+    if (timeout_ms != 0 && kr_heap_top(&loop->timers) != NULL) {
         uint64_t now = kr_time_ms();
-        uint64_t d = loop->heap[0]->deadline;
+        uint64_t d = kr_heap_top(&loop->timers)->key;
         uint64_t wait = d > now ? d - now : 0;
         if (wait > INT32_MAX)
             wait = INT32_MAX;

@@ -14,9 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "heap.h"
 #include "xalloc.h"
 
-#define WQ_NO_HEAP SIZE_MAX
 /* Keys handed out per dispatch pass: other loop sources get their turn
  * between passes when a handler answers synchronously. */
 #define WQ_DISPATCH_BATCH 1024
@@ -24,9 +24,8 @@
 typedef struct wq_item {
     struct wq_item *next; /* hash chain */
     uint64_t hash;
-    uint64_t due;    /* when delayed: kr_time_ms() at which it is added */
-    uint64_t seq;    /* FIFO order among equal due times */
-    size_t heap_idx; /* WQ_NO_HEAP when not delayed */
+    kr_heap_node_t delay; /* when delayed: key = kr_time_ms() at which it is
+                             added, seq = FIFO order among equal due times */
     unsigned failures;
     bool dirty;      /* needs processing (waiting, or re-added in flight) */
     bool processing; /* handed out, done not called yet */
@@ -53,9 +52,7 @@ struct kr_workqueue {
     size_t ring_head;
     size_t ring_len;
 
-    wq_item_t **heap;
-    size_t heap_len;
-    size_t heap_cap;
+    kr_heap_t heap;
     uint64_t next_seq;
 
     size_t in_flight;
@@ -120,7 +117,7 @@ static wq_item_t *item_get(kr_workqueue_t *q, const char *key)
     it = xcalloc(1, sizeof *it + len + 1);
     memcpy(it->key, key, len + 1);
     it->hash = h;
-    it->heap_idx = WQ_NO_HEAP;
+    it->delay.idx = KR_HEAP_NONE;
     wq_item_t **slot = &q->buckets[h & (q->nbuckets - 1)];
     it->next = *slot;
     *slot = it;
@@ -131,7 +128,7 @@ static wq_item_t *item_get(kr_workqueue_t *q, const char *key)
 /* Frees the record once nothing refers to the key any more. */
 static void item_release(kr_workqueue_t *q, wq_item_t *it)
 {
-    if (it->dirty || it->processing || it->heap_idx != WQ_NO_HEAP || it->failures > 0)
+    if (it->dirty || it->processing || kr_heap_in(&it->delay) || it->failures > 0)
         return;
     wq_item_t **pp = &q->buckets[it->hash & (q->nbuckets - 1)];
     while (*pp != it)
@@ -169,70 +166,11 @@ static wq_item_t *ring_pop(kr_workqueue_t *q)
 
 /* ---- delay heap --------------------------------------------------------- */
 
-static bool heap_less(const wq_item_t *a, const wq_item_t *b)
-{
-    return a->due < b->due || (a->due == b->due && a->seq < b->seq);
-}
-
-static void heap_set(kr_workqueue_t *q, size_t i, wq_item_t *it)
-{
-    q->heap[i] = it;
-    it->heap_idx = i;
-}
-
-static void heap_up(kr_workqueue_t *q, size_t i)
-{
-    wq_item_t *it = q->heap[i];
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!heap_less(it, q->heap[p]))
-            break;
-        heap_set(q, i, q->heap[p]);
-        i = p;
-    }
-    heap_set(q, i, it);
-}
-
-static void heap_down(kr_workqueue_t *q, size_t i)
-{
-    wq_item_t *it = q->heap[i];
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, best = i;
-        const wq_item_t *b = it;
-        if (l < q->heap_len && heap_less(q->heap[l], b)) {
-            best = l;
-            b = q->heap[l];
-        }
-        if (r < q->heap_len && heap_less(q->heap[r], b))
-            best = r;
-        if (best == i)
-            break;
-        heap_set(q, i, q->heap[best]);
-        i = best;
-    }
-    heap_set(q, i, it);
-}
-
-static void heap_push(kr_workqueue_t *q, wq_item_t *it)
-{
-    if (q->heap_len == q->heap_cap) {
-        q->heap_cap = q->heap_cap ? q->heap_cap * 2 : 64;
-        q->heap = xrealloc(q->heap, q->heap_cap * sizeof *q->heap);
-    }
-    q->heap[q->heap_len++] = it;
-    heap_up(q, q->heap_len - 1);
-}
-
 static wq_item_t *heap_pop(kr_workqueue_t *q)
 {
-    wq_item_t *top = q->heap[0];
-    wq_item_t *last = q->heap[--q->heap_len];
-    if (q->heap_len > 0) {
-        q->heap[0] = last;
-        heap_down(q, 0);
-    }
-    top->heap_idx = WQ_NO_HEAP;
-    return top;
+    kr_heap_node_t *top = kr_heap_top(&q->heap);
+    kr_heap_remove(&q->heap, top);
+    return KR_CONTAINER_OF(top, wq_item_t, delay);
 }
 
 /* ---- hand-out ----------------------------------------------------------- */
@@ -285,13 +223,13 @@ static void on_delay(kr_loop_t *loop, uint64_t id, void *ud);
 
 static void arm_delay_timer(kr_workqueue_t *q)
 {
-    if (q->heap_len == 0 || q->shutting_down) {
+    if (kr_heap_top(&q->heap) == NULL || q->shutting_down) {
         if (q->delay_timer != 0)
             kr_loop_cancel_timer(q->loop, q->delay_timer);
         q->delay_timer = 0;
         return;
     }
-    uint64_t due = q->heap[0]->due;
+    uint64_t due = kr_heap_top(&q->heap)->key;
     if (q->delay_timer != 0 && q->delay_timer_due == due)
         return;
     if (q->delay_timer != 0)
@@ -308,7 +246,7 @@ static void on_delay(kr_loop_t *loop, uint64_t id, void *ud)
     kr_workqueue_t *q = ud;
     q->delay_timer = 0;
     uint64_t now = kr_time_ms();
-    while (q->heap_len > 0 && q->heap[0]->due <= now) {
+    while (kr_heap_top(&q->heap) != NULL && kr_heap_top(&q->heap)->key <= now) {
         wq_item_t *it = heap_pop(q);
         enqueue(q, it);
         item_release(q, it);
@@ -327,15 +265,15 @@ static void add_delayed(kr_workqueue_t *q, wq_item_t *it, uint64_t delay_ms)
 {
     uint64_t now = kr_time_ms();
     uint64_t due = delay_ms > UINT64_MAX - now ? UINT64_MAX : now + delay_ms;
-    if (it->heap_idx != WQ_NO_HEAP) {
-        if (due < it->due) {
-            it->due = due;
-            heap_up(q, it->heap_idx);
+    if (kr_heap_in(&it->delay)) {
+        if (due < it->delay.key) {
+            it->delay.key = due;
+            kr_heap_update(&q->heap, &it->delay);
         }
     } else {
-        it->due = due;
-        it->seq = q->next_seq++;
-        heap_push(q, it);
+        it->delay.key = due;
+        it->delay.seq = q->next_seq++;
+        kr_heap_push(&q->heap, &it->delay);
     }
     arm_delay_timer(q);
 }
@@ -436,7 +374,7 @@ void kr_workqueue_destroy(kr_workqueue_t **self_p)
     }
     free(q->buckets);
     free(q->ring);
-    free(q->heap);
+    kr_heap_free(&q->heap);
     free(q->name);
     free(q);
     *self_p = NULL;
@@ -545,7 +483,7 @@ void kr_workqueue_shutdown(kr_workqueue_t *q)
         kr_loop_cancel_timer(q->loop, q->dispatch_timer);
     q->dispatch_timer = 0;
     /* Delayed keys will never be added now: let their records go. */
-    while (q->heap_len > 0) {
+    while (kr_heap_top(&q->heap) != NULL) {
         wq_item_t *it = heap_pop(q);
         item_release(q, it);
     }
