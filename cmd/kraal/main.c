@@ -173,6 +173,29 @@ static int apply_log_level(const char *level)
     return 0;
 }
 
+/* Flags every long-running command takes. */
+struct common_opts {
+    const char *data_dir, *run_dir, *log_level;
+};
+
+/* Takes --data-dir, --run-dir and --log-level; false for any other flag. */
+static bool common_opt(int c, struct common_opts *o)
+{
+    switch (c) {
+    case 'd':
+        o->data_dir = optarg;
+        return true;
+    case 'r':
+        o->run_dir = optarg;
+        return true;
+    case 'l':
+        o->log_level = optarg;
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* ---- kraal server ---------------------------------------------------------- */
 
 static int cmd_server(int argc, char **argv)
@@ -182,23 +205,17 @@ static int cmd_server(int argc, char **argv)
         {"run-dir", required_argument, NULL, 'r'}, {"log-level", required_argument, NULL, 'l'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
-    const char *config = NULL, *data_dir = NULL, *run_dir = NULL, *log_level = NULL;
+    const char *config = NULL;
+    struct common_opts o = {0};
     int rc = 0, c;
     while ((c = next_opt(argc, argv, longopts, usage_server, "server", &rc)) != -1) {
+        if (common_opt(c, &o))
+            continue;
         switch (c) {
         case 0:
             return rc;
         case 'c':
             config = optarg;
-            break;
-        case 'd':
-            data_dir = optarg;
-            break;
-        case 'r':
-            run_dir = optarg;
-            break;
-        case 'l':
-            log_level = optarg;
             break;
         case 'h':
             fputs(usage_server, stdout);
@@ -209,7 +226,7 @@ static int cmd_server(int argc, char **argv)
     }
     if (optind < argc)
         return usage_error(usage_server, "server: unexpected argument \"%s\"", argv[optind]);
-    if (log_level != NULL && apply_log_level(log_level) < 0)
+    if (o.log_level != NULL && apply_log_level(o.log_level) < 0)
         return EXIT_USAGE;
 
     kr_error_t err;
@@ -221,11 +238,11 @@ static int cmd_server(int argc, char **argv)
         kr_server_config_destroy(&cfg);
         return 1;
     }
-    if (data_dir != NULL)
-        cfg->data_dir = data_dir;
-    if (run_dir != NULL)
-        cfg->run_dir = run_dir;
-    if (log_level == NULL)
+    if (o.data_dir != NULL)
+        cfg->data_dir = o.data_dir;
+    if (o.run_dir != NULL)
+        cfg->run_dir = o.run_dir;
+    if (o.log_level == NULL)
         kr_log_set_level(cfg->log_level);
 
     int status = 1;
@@ -324,10 +341,11 @@ static int cmd_plugin_host(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *plugin = NULL, *server = NULL, *name = NULL, *config_file = NULL;
-    const char *data_dir = KR_DEFAULT_DATA_DIR, *run_dir = KR_DEFAULT_RUN_DIR;
-    const char *log_level = NULL;
+    struct common_opts o = {.data_dir = KR_DEFAULT_DATA_DIR, .run_dir = KR_DEFAULT_RUN_DIR};
     int rc = 0, c;
     while ((c = next_opt(argc, argv, longopts, usage_plugin_host, "plugin-host", &rc)) != -1) {
+        if (common_opt(c, &o))
+            continue;
         switch (c) {
         case 0:
             return rc;
@@ -342,15 +360,6 @@ static int cmd_plugin_host(int argc, char **argv)
             break;
         case 'f':
             config_file = optarg;
-            break;
-        case 'd':
-            data_dir = optarg;
-            break;
-        case 'r':
-            run_dir = optarg;
-            break;
-        case 'l':
-            log_level = optarg;
             break;
         case 'h':
             fputs(usage_plugin_host, stdout);
@@ -370,7 +379,7 @@ static int cmd_plugin_host(int argc, char **argv)
         return usage_error(usage_plugin_host,
                            "plugin-host: --server \"%s\": must be ipc://PATH or tcp://HOST:PORT",
                            server);
-    if (log_level != NULL && apply_log_level(log_level) < 0)
+    if (o.log_level != NULL && apply_log_level(o.log_level) < 0)
         return EXIT_USAGE;
 
     kr_error_t err;
@@ -412,7 +421,7 @@ static int cmd_plugin_host(int argc, char **argv)
 
     sigset_t sigs;
     block_stop_signals(&sigs);
-    kr_host_opts_t hopts = {.endpoint = server, .data_dir = data_dir, .run_dir = run_dir};
+    kr_host_opts_t hopts = {.endpoint = server, .data_dir = o.data_dir, .run_dir = o.run_dir};
     host = kr_host_new(&hopts);
     if (kr_host_start(host, &spec, &err) < 0) {
         KR_ERROR(TAG, "plugin failed to start", "plugin=\"%s\" error=\"%s\"", plugin,
