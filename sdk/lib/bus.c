@@ -804,23 +804,36 @@ int kr_bus_call(kr_bus_t *bus, const kr_request_t *req, kr_arena_t *arena, kr_re
                         timeout_ms);
 }
 
+/* Sends a request under a fresh id and records it as pending in *out. */
+static int send_pending(kr_bus_t *bus, const kr_request_t *req, const char *op, int kind, void *ud,
+                        bus_pending_t **out, kr_error_t *err)
+{
+    uint64_t id = ++bus->next_id;
+    int rc = send_request(bus, req, op, id, err);
+    if (rc < 0)
+        return rc;
+    bus_pending_t *p = xcalloc(1, sizeof *p);
+    p->id = id;
+    p->kind = kind;
+    p->ud = ud;
+    p->timeout.idx = KR_HEAP_NONE;
+    pend_add(bus, p);
+    *out = p;
+    return 0;
+}
+
 int kr_bus_send(kr_bus_t *bus, const kr_request_t *req, kr_reply_fn fn, void *ud, int timeout_ms,
                 uint64_t *id_out, kr_error_t *err)
 {
     if (fn == NULL)
         return kr_error_set(err, KR_E_INVALID, "kr_bus_send: a reply callback is required");
-    uint64_t id = ++bus->next_id;
-    int rc = send_request(bus, req, req->op, id, err);
+    bus_pending_t *p;
+    int rc = send_pending(bus, req, req->op, P_ASYNC, ud, &p, err);
     if (rc < 0)
         return rc;
-    bus_pending_t *p = xcalloc(1, sizeof *p);
-    p->id = id;
-    p->kind = P_ASYNC;
+    uint64_t id = p->id;
     p->rfn = fn;
-    p->ud = ud;
-    p->timeout.idx = KR_HEAP_NONE;
     p->timeout_ms = timeout_ms;
-    pend_add(bus, p);
     if (timeout_ms >= 0) {
         p->timeout.key = kr_time_ms() + (uint64_t)timeout_ms;
         p->timeout.seq = id;
@@ -837,17 +850,12 @@ int kr_bus_watch(kr_bus_t *bus, const kr_request_t *req, kr_event_fn fn, void *u
 {
     if (fn == NULL)
         return kr_error_set(err, KR_E_INVALID, "kr_bus_watch: an event callback is required");
-    uint64_t id = ++bus->next_id;
-    int rc = send_request(bus, req, "watch", id, err);
+    bus_pending_t *p;
+    int rc = send_pending(bus, req, "watch", P_WATCH, ud, &p, err);
     if (rc < 0)
         return rc;
-    bus_pending_t *p = xcalloc(1, sizeof *p);
-    p->id = id;
-    p->kind = P_WATCH;
+    uint64_t id = p->id;
     p->efn = fn;
-    p->ud = ud;
-    p->timeout.idx = KR_HEAP_NONE;
-    pend_add(bus, p);
     if (watch_id)
         *watch_id = id;
     return 0;

@@ -90,6 +90,15 @@ static bool parse_go_int(const char *s, size_t n, int64_t *out, bool *overflow, 
     return true;
 }
 
+/* Advances *i over ASCII digits; returns how many there were. */
+static size_t skip_digits(const char *s, size_t n, size_t *i)
+{
+    size_t start = *i;
+    while (*i < n && s[*i] >= '0' && s[*i] <= '9')
+        (*i)++;
+    return *i - start;
+}
+
 /* yamlStyleFloat: ^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$ */
 static bool yaml_style_float(const char *s, size_t n)
 {
@@ -98,31 +107,21 @@ static bool yaml_style_float(const char *s, size_t n)
         i++;
     if (i < n && s[i] == '.') {
         i++;
-        size_t d = i;
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++;
-        if (i == d)
+        if (skip_digits(s, n, &i) == 0)
             return false;
     } else {
-        size_t d = i;
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++;
-        if (i == d)
+        if (skip_digits(s, n, &i) == 0)
             return false;
         if (i < n && s[i] == '.') {
             i++;
-            while (i < n && s[i] >= '0' && s[i] <= '9')
-                i++;
+            skip_digits(s, n, &i);
         }
     }
     if (i < n && (s[i] == 'e' || s[i] == 'E')) {
         i++;
         if (i < n && (s[i] == '+' || s[i] == '-'))
             i++;
-        size_t d = i;
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++;
-        if (i == d)
+        if (skip_digits(s, n, &i) == 0)
             return false;
     }
     return i == n;
