@@ -76,6 +76,65 @@ int kr_broker_reply(kr_broker_t *b, const kr_broker_req_t *req, int code, const 
 void kr_broker_fail(kr_broker_t *b, const kr_broker_req_t *req, kr_reason_t reason,
                     const char *message);
 
+/* Reply whose obj is already msgpack (`obj` NULL/0 = no obj): the bytes
+ * are spliced into the reply as they are. */
+int kr_broker_reply_raw(kr_broker_t *b, const kr_broker_req_t *req, int code, const void *obj,
+                        size_t len, kr_error_t *err);
+/* Error reply with a metav1.StatusDetails map (may be NULL). */
+void kr_broker_fail_details(kr_broker_t *b, const kr_broker_req_t *req, kr_reason_t reason,
+                            const char *message, const kr_value_t *details);
+
+/* ---- deferred answers ---------------------------------------------------
+ *
+ * A handler that cannot answer before it returns (a write waiting for the
+ * store) takes a deferred handle instead; the request then counts as in
+ * flight until the handle is answered.  If the client goes away meanwhile,
+ * the answer is dropped.  Handles are used in the broker thread only. */
+typedef struct kr_broker_deferred kr_broker_deferred_t;
+
+/* Caller owns the handle until it answers with one of the two below. */
+kr_broker_deferred_t *kr_broker_defer(kr_broker_t *b, const kr_broker_req_t *req);
+void kr_broker_deferred_reply_raw(kr_broker_t *b, kr_broker_deferred_t **d, int code,
+                                  const void *obj, size_t len);
+void kr_broker_deferred_fail(kr_broker_t *b, kr_broker_deferred_t **d, kr_reason_t reason,
+                             const char *message, const kr_value_t *details);
+
+/* ---- core-local streams (watches) ---------------------------------------
+ *
+ * A "watch" handled in the broker thread opens a stream: events go to the
+ * client tagged with the request id, with the same backlog rules as routed
+ * watches (a client that lags past the backlog gets ERROR/Expired and the
+ * stream is closed).  The cancel callback runs exactly once when the
+ * stream closes for any reason other than kr_broker_stream_end (unwatch,
+ * client gone, expiry); the handle is invalid once it has run. */
+typedef struct kr_broker_stream kr_broker_stream_t;
+typedef void (*kr_broker_cancel_fn)(kr_broker_t *b, kr_broker_stream_t *s, void *ud);
+
+/* Turns the request into a stream (this answers it).  NULL when the
+ * connection has too many watches open (the client got 429). */
+kr_broker_stream_t *kr_broker_stream_open(kr_broker_t *b, const kr_broker_req_t *req,
+                                          kr_broker_cancel_fn cancel, void *ud);
+/* Sends {v:1, id, type, obj} with obj already msgpack.  Returns false when
+ * the stream was closed by this send (the client lagged: cancel has run). */
+bool kr_broker_stream_event_raw(kr_broker_t *b, kr_broker_stream_t *s, const char *type,
+                                const void *obj, size_t len);
+/* Events of this stream waiting in the broker's backlog (its ZeroMQ pipe
+ * is full): a producer with more to send should wait until this is 0. */
+size_t kr_broker_stream_queued(const kr_broker_stream_t *s);
+/* Ends the stream with an ERROR event (Kubernetes Status); cancel does not
+ * run; the handle is freed. */
+void kr_broker_stream_end(kr_broker_t *b, kr_broker_stream_t **s, kr_reason_t reason,
+                          const char *message);
+
+/* ---- broker-thread fds and ticks ----------------------------------------
+ * Register before kr_broker_start.  fn runs in the broker thread. */
+typedef void (*kr_broker_fd_fn)(kr_broker_t *b, int fd, void *ud);
+int kr_broker_add_fd(kr_broker_t *b, int fd, kr_broker_fd_fn fn, void *ud, kr_error_t *err);
+typedef void (*kr_broker_tick_fn)(kr_broker_t *b, uint64_t now_ms, void *ud);
+/* fn runs about every period_ms. */
+int kr_broker_add_tick(kr_broker_t *b, uint64_t period_ms, kr_broker_tick_fn fn, void *ud,
+                       kr_error_t *err);
+
 /* ---- for tests and the fuzzer ----------------------------------------- */
 
 /* A broker with no socket: kr_broker_feed() runs the message handling and

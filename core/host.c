@@ -45,6 +45,8 @@ struct kr_host {
     char *run_dir;
     char **plugin_path; /* NULL-terminated */
     size_t stack_size;
+    int (*register_store)(void *ud, const kr_store_ops_t *ops, void *self, kr_error_t *err);
+    void *register_ud;
     instance_t **inst;
     size_t n, cap;
 };
@@ -55,6 +57,8 @@ kr_host_t *kr_host_new(const kr_host_opts_t *opts)
     h->endpoint = xstrdup(opts->endpoint);
     h->data_dir = xstrdup(opts->data_dir ? opts->data_dir : KR_DEFAULT_DATA_DIR);
     h->run_dir = xstrdup(opts->run_dir ? opts->run_dir : KR_DEFAULT_RUN_DIR);
+    h->register_store = opts->register_store;
+    h->register_ud = opts->register_ud;
     size_t n = 0;
     while (opts->plugin_path != NULL && opts->plugin_path[n] != NULL)
         n++;
@@ -104,9 +108,13 @@ static void *instance_main(void *arg)
             .config = in->raw,
             .data_dir = in->host->data_dir,
             .run_dir = in->host->run_dir,
+            .in_init = true,
+            .register_store = in->host->register_store,
+            .host_ud = in->host->register_ud,
         };
         kr_error_clear(&err);
         self = d->init(&in->ctx, in->conf, &err);
+        in->ctx.in_init = false;
         if (self == NULL) {
             if (err.reason == KR_E_OK)
                 kr_error_set(&err, KR_E_INTERNAL, "init failed without saying why");

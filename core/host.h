@@ -10,6 +10,8 @@
 
 #include <stddef.h>
 
+#include <kraal/store.h>
+
 #include "config.h"
 
 typedef struct kr_host_opts {
@@ -18,6 +20,10 @@ typedef struct kr_host_opts {
     const char *run_dir;            /* reported by kr_plugin_run_dir() */
     const char *const *plugin_path; /* NULL-terminated dirs (the config's), may be NULL */
     size_t stack_size;              /* thread stack per instance; 0 = KR_HOST_STACK_SIZE */
+    /* Takes a store registered by a plugin's init (kr_store_register), on
+     * that plugin's thread; NULL: stores are refused (plugin-host). */
+    int (*register_store)(void *ud, const kr_store_ops_t *ops, void *self, kr_error_t *err);
+    void *register_ud;
 } kr_host_opts_t;
 
 /* Plugin code runs callbacks that must not block; a smaller stack than

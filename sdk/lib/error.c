@@ -72,6 +72,7 @@ const char *kr_strerror(kr_reason_t reason)
         [KR_E_SERVER_TIMEOUT] = "server timeout",
         [KR_E_SERVICE_UNAVAILABLE] = "service unavailable",
         [KR_E_TIMEOUT] = "timeout",
+        [KR_E_INSUFFICIENT_STORAGE] = "insufficient storage",
     };
     return valid(reason) && text[reason] ? text[reason] : "unknown error";
 }

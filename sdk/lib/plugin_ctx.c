@@ -35,6 +35,26 @@ const char *kr_plugin_run_dir(const kr_plugin_ctx_t *ctx)
     return ctx->run_dir;
 }
 
+int kr_store_register(kr_plugin_ctx_t *ctx, const kr_store_ops_t *ops, void *self, kr_error_t *err)
+{
+    if (ctx == NULL || ops == NULL)
+        return kr_error_set(err, KR_E_BAD_REQUEST, "kr_store_register: ctx and ops are required");
+    if (!ctx->in_init)
+        return kr_error_set(err, KR_E_BAD_REQUEST, "%s: a store can only be registered during init",
+                            ctx->name);
+    if (ops->struct_size < sizeof(kr_store_ops_t) || ops->range == NULL || ops->txn == NULL ||
+        ops->history == NULL || ops->compact == NULL)
+        return kr_error_set(err, KR_E_BAD_REQUEST,
+                            "%s: the store ops table is incomplete (every function is required)",
+                            ctx->name);
+    if (ctx->register_store == NULL)
+        return kr_error_set(err, KR_E_BAD_REQUEST,
+                            "%s: a store plugin runs only inside kraal server, not in a "
+                            "separate process",
+                            ctx->name);
+    return ctx->register_store(ctx->host_ud, ops, self, err);
+}
+
 void kr_plugin_log(const kr_plugin_ctx_t *ctx, kr_log_level_t level, const char *msg,
                    const char *kvfmt, ...)
 {

@@ -4,7 +4,10 @@
 #ifndef KRAAL_PLUGIN_CTX_H
 #define KRAAL_PLUGIN_CTX_H
 
+#include <stdbool.h>
+
 #include <kraal/plugin.h>
+#include <kraal/store.h>
 
 struct kr_plugin_ctx {
     const char *name;         /* instance name, owned by the host */
@@ -13,6 +16,10 @@ struct kr_plugin_ctx {
     const kr_value_t *config; /* the user's raw map, never NULL */
     const char *data_dir;
     const char *run_dir;
+    bool in_init; /* registrations are taken only while init runs */
+    /* Set by a host that can take a store (kraal server), else NULL. */
+    int (*register_store)(void *host_ud, const kr_store_ops_t *ops, void *self, kr_error_t *err);
+    void *host_ud;
 };
 
 #endif

@@ -34,7 +34,8 @@ extern "C" {
     X(INTERNAL, 500, "InternalError")                      \
     X(SERVER_TIMEOUT, 500, "ServerTimeout")                \
     X(SERVICE_UNAVAILABLE, 503, "ServiceUnavailable")      \
-    X(TIMEOUT, 504, "Timeout")
+    X(TIMEOUT, 504, "Timeout")                             \
+    X(INSUFFICIENT_STORAGE, 507, "InsufficientStorage")
 
 typedef enum kr_reason {
 #define KR_REASON_ENUM(name, code, str) KR_E_##name,

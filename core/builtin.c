@@ -1,0 +1,1 @@
+/* builtin.c: being written (issue 3). */

@@ -1,0 +1,1 @@
+/* builtin_apps.c: being written (issue 3). */

@@ -1,0 +1,1 @@
+/* builtin_core.c: being written (issue 3). */

@@ -1,0 +1,1 @@
+/* builtin_kinds.c: being written (issue 3). */

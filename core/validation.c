@@ -1,0 +1,1 @@
+/* validation.c: being written (issue 3). */

@@ -1,0 +1,1 @@
+/* watch.c: being written (issue 3). */
