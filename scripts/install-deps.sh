@@ -7,7 +7,7 @@ packages=(
   # toolchain
   build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
   # libraries
-  libzmq3-dev libmsgpack-dev libyaml-dev libyajl-dev
+  libzmq3-dev libmsgpack-dev libyaml-dev libyajl-dev libsqlite3-dev
   # tests and benchmarks
   libcmocka-dev libjansson-dev procps python3
 )
