@@ -40,6 +40,8 @@
 #define BK_RETRY_MAX_MS    32
 #define BK_DRAIN_BATCH     4096
 #define BK_HANDLER_BUCKETS 256
+#define BK_MAX_FDS         8
+#define BK_MAX_TICKS       8
 
 /* ---- intrusive list ---------------------------------------------------- */
 
@@ -109,7 +111,9 @@ typedef struct bk_peer {
 
 typedef struct bk_route {
     struct bk_route *hnext;
-    bk_peer_t *client, *provider;
+    bk_peer_t *client, *provider; /* provider NULL: a core-local stream */
+    kr_broker_cancel_fn cancel;   /* of a core-local stream */
+    void *cancel_ud;
     uint64_t id;
     bool watch;
     bool counted;
@@ -132,6 +136,24 @@ typedef struct bk_stats {
     _Atomic uint64_t msgs_in, msgs_out, bad_frames, bad_envelopes, unknown_ops, too_large,
         watches_expired, peers_lost, backlogged;
 } bk_stats_t;
+
+typedef struct bk_fd {
+    int fd;
+    kr_broker_fd_fn fn;
+    void *ud;
+} bk_fd_t;
+
+typedef struct bk_tick {
+    uint64_t period, next;
+    kr_broker_tick_fn fn;
+    void *ud;
+} bk_tick_t;
+
+struct kr_broker_deferred {
+    uint64_t id;
+    uint8_t rid_len;
+    uint8_t rid[255];
+};
 
 /* Reusable msgpack output buffer. */
 typedef struct pk_buf {
@@ -162,6 +184,11 @@ struct kr_broker {
 
     pk_buf_t pk;
     msgpack_packer packer;
+
+    bk_fd_t fds[BK_MAX_FDS];
+    size_t n_fds;
+    bk_tick_t ticks[BK_MAX_TICKS];
+    size_t n_ticks;
 };
 
 typedef struct bk_reqctx {
@@ -173,7 +200,7 @@ typedef struct bk_reqctx {
     atomic_store_explicit(&(b)->st.f, atomic_load_explicit(&(b)->st.f, memory_order_relaxed) + 1, \
                           memory_order_relaxed)
 
-static void deliver(kr_broker_t *b, bk_peer_t *p, zmq_msg_t *parts, int n, bk_route_t *watch,
+static bool deliver(kr_broker_t *b, bk_peer_t *p, zmq_msg_t *parts, int n, bk_route_t *watch,
                     bool counted, bool firm);
 
 /* ---- msgpack output ---------------------------------------------------- */
@@ -426,7 +453,10 @@ static bk_route_t *route_new(kr_broker_t *b, bk_peer_t *client, bk_peer_t *provi
     b->routes[s] = r;
     b->routes_len++;
     dl_add(&client->client, &r->client_link);
-    dl_add(&provider->provider, &r->provider_link);
+    if (provider != NULL)
+        dl_add(&provider->provider, &r->provider_link);
+    else
+        dl_init(&r->provider_link);
     return r;
 }
 
@@ -570,8 +600,8 @@ static void retry_arm(kr_broker_t *b, bk_peer_t *p)
 static void expire_watch(kr_broker_t *b, bk_route_t *r);
 
 /* Sends parts[0..n) to peer p, or queues them behind its backlog.  Takes
- * ownership of the parts. */
-static void deliver(kr_broker_t *b, bk_peer_t *p, zmq_msg_t *parts, int n, bk_route_t *watch,
+ * ownership of the parts.  True when this expired (and freed) `watch`. */
+static bool deliver(kr_broker_t *b, bk_peer_t *p, zmq_msg_t *parts, int n, bk_route_t *watch,
                     bool counted, bool firm)
 {
     if (counted && p->in_flight > 0 && (b->sock == NULL || p->lost))
@@ -581,7 +611,7 @@ static void deliver(kr_broker_t *b, bk_peer_t *p, zmq_msg_t *parts, int n, bk_ro
             STAT_INC(b, msgs_out);
         for (int i = 0; i < n; i++)
             zmq_msg_close(&parts[i]);
-        return;
+        return false;
     }
     if (p->bq_head == NULL) {
         int rc = raw_send(b, p, parts, n);
@@ -591,13 +621,13 @@ static void deliver(kr_broker_t *b, bk_peer_t *p, zmq_msg_t *parts, int n, bk_ro
                 p->in_flight--;
             for (int i = 0; i < n; i++)
                 zmq_msg_close(&parts[i]);
-            return;
+            return false;
         }
         if (rc != -EAGAIN) {
             for (int i = 0; i < n; i++)
                 zmq_msg_close(&parts[i]);
             mark_lost(b, p, true);
-            return;
+            return false;
         }
     }
     bk_out_t *o = xcalloc(1, sizeof *o);
@@ -622,14 +652,17 @@ static void deliver(kr_broker_t *b, bk_peer_t *p, zmq_msg_t *parts, int n, bk_ro
     if (firm && ++p->bq_firm > b->max_inflight + BK_FIRM_SLACK) {
         KR_WARN(TAG, "peer stopped reading: dropping its state", "queued=%zu", p->bq_len);
         mark_lost(b, p, true);
-        return;
+        return false;
     }
     if (watch != NULL) {
         watch->queued++;
         watch->queued_bytes += o->bytes;
-        if (watch->queued > b->watch_backlog || watch->queued_bytes > BK_WATCH_BYTES)
+        if (watch->queued > b->watch_backlog || watch->queued_bytes > BK_WATCH_BYTES) {
             expire_watch(b, watch);
+            return true;
+        }
     }
+    return false;
 }
 
 static void deliver_packed(kr_broker_t *b, bk_peer_t *p, bool counted, bool firm)
@@ -649,6 +682,13 @@ static void send_error(kr_broker_t *b, bk_peer_t *p, uint64_t id, kr_reason_t re
 /* Tells the provider that the watcher went away. */
 static void send_cancel(kr_broker_t *b, bk_route_t *r)
 {
+    if (r->provider == NULL) {
+        kr_broker_cancel_fn fn = r->cancel;
+        r->cancel = NULL;
+        if (fn != NULL)
+            fn(b, (kr_broker_stream_t *)r, r->cancel_ud);
+        return;
+    }
     if (r->provider->lost)
         return;
     zmq_msg_t parts[2];
@@ -1024,6 +1064,217 @@ int kr_broker_reply(kr_broker_t *b, const kr_broker_req_t *req, int code, const 
     return 0;
 }
 
+/* A message of the packed head followed by `len` raw bytes. */
+static void pk_msg_with(kr_broker_t *b, zmq_msg_t *m, const void *raw, size_t len)
+{
+    zmq_msg_init_size(m, b->pk.len + len);
+    memcpy(zmq_msg_data(m), b->pk.data, b->pk.len);
+    if (len > 0)
+        memcpy((char *)zmq_msg_data(m) + b->pk.len, raw, len);
+}
+
+/* Packs {v, id, code, obj?} with obj left for pk_msg_with. */
+static void pk_raw_reply_head(kr_broker_t *b, uint64_t id, int code, bool has_obj)
+{
+    msgpack_packer *pk = pk_reply_head(b, has_obj ? 4 : 3, id, code);
+    if (has_obj)
+        pk_str(pk, "obj");
+}
+
+/* Packs an error reply whose err map may carry details. */
+static void pk_error_reply_details(kr_broker_t *b, uint64_t id, kr_reason_t reason,
+                                   const char *message, const kr_value_t *details)
+{
+    kr_buf_t enc = KR_BUF_INIT;
+    if (details != NULL && kr_msgpack_encode(details, &enc, NULL) < 0)
+        kr_buf_reset(&enc);
+    msgpack_packer *pk = pk_reply_head(b, 4, id, kr_reason_code(reason));
+    pk_str(pk, "err");
+    msgpack_pack_map(pk, enc.len > 0 ? 3 : 2);
+    pk_str(pk, "reason");
+    pk_str(pk, kr_reason_name(reason));
+    pk_str(pk, "message");
+    pk_str(pk, message ? message : kr_strerror(reason));
+    if (enc.len > 0) {
+        pk_str(pk, "details");
+        pk_write(&b->pk, enc.data, enc.len);
+    }
+    kr_buf_free(&enc);
+}
+
+int kr_broker_reply_raw(kr_broker_t *b, const kr_broker_req_t *req, int code, const void *obj,
+                        size_t len, kr_error_t *err)
+{
+    bk_reqctx_t *ctx = req->peer_;
+    if (ctx->replied)
+        return kr_error_set(err, KR_E_INTERNAL, "request %" PRIu64 " was already answered",
+                            req->env->id);
+    ctx->replied = true;
+    pk_raw_reply_head(b, req->env->id, code, obj != NULL);
+    zmq_msg_t m;
+    pk_msg_with(b, &m, obj, obj ? len : 0);
+    deliver(b, ctx->peer, &m, 1, NULL, true, true);
+    return 0;
+}
+
+void kr_broker_fail_details(kr_broker_t *b, const kr_broker_req_t *req, kr_reason_t reason,
+                            const char *message, const kr_value_t *details)
+{
+    bk_reqctx_t *ctx = req->peer_;
+    if (ctx->replied)
+        return;
+    ctx->replied = true;
+    pk_error_reply_details(b, req->env->id, reason, message, details);
+    deliver_packed(b, ctx->peer, true, true);
+}
+
+/* ---- deferred answers -------------------------------------------------- */
+
+kr_broker_deferred_t *kr_broker_defer(kr_broker_t *b, const kr_broker_req_t *req)
+{
+    (void)b;
+    bk_reqctx_t *ctx = req->peer_;
+    kr_broker_deferred_t *d = xcalloc(1, sizeof *d);
+    d->id = req->env->id;
+    d->rid_len = ctx->peer->rid_len;
+    memcpy(d->rid, ctx->peer->rid, ctx->peer->rid_len);
+    ctx->replied = true; /* the request stays in flight until the answer */
+    return d;
+}
+
+/* The client of a deferred request, unless it went away meanwhile. */
+static bk_peer_t *deferred_peer(kr_broker_t *b, const kr_broker_deferred_t *d)
+{
+    bk_peer_t *p = peer_find(b, d->rid, d->rid_len, hash_bytes(d->rid, d->rid_len, FNV_BASIS));
+    return p != NULL && !p->lost ? p : NULL;
+}
+
+void kr_broker_deferred_reply_raw(kr_broker_t *b, kr_broker_deferred_t **d_p, int code,
+                                  const void *obj, size_t len)
+{
+    kr_broker_deferred_t *d = *d_p;
+    bk_peer_t *p = deferred_peer(b, d);
+    if (p != NULL) {
+        pk_raw_reply_head(b, d->id, code, obj != NULL);
+        zmq_msg_t m;
+        pk_msg_with(b, &m, obj, obj ? len : 0);
+        deliver(b, p, &m, 1, NULL, true, true);
+    }
+    free(d);
+    *d_p = NULL;
+}
+
+void kr_broker_deferred_fail(kr_broker_t *b, kr_broker_deferred_t **d_p, kr_reason_t reason,
+                             const char *message, const kr_value_t *details)
+{
+    kr_broker_deferred_t *d = *d_p;
+    bk_peer_t *p = deferred_peer(b, d);
+    if (p != NULL) {
+        pk_error_reply_details(b, d->id, reason, message, details);
+        deliver_packed(b, p, true, true);
+    }
+    free(d);
+    *d_p = NULL;
+}
+
+/* ---- core-local streams ------------------------------------------------ */
+
+kr_broker_stream_t *kr_broker_stream_open(kr_broker_t *b, const kr_broker_req_t *req,
+                                          kr_broker_cancel_fn cancel, void *ud)
+{
+    bk_reqctx_t *ctx = req->peer_;
+    bk_peer_t *client = ctx->peer;
+    char msg[160];
+    if (ctx->replied)
+        return NULL;
+    if (route_find(b, client, req->env->id) != NULL) {
+        snprintf(msg, sizeof msg, "request id %" PRIu64 " is already in flight on this connection",
+                 req->env->id);
+        kr_broker_fail(b, req, KR_E_BAD_REQUEST, msg);
+        return NULL;
+    }
+    if (client->n_watches >= BK_MAX_WATCHES) {
+        snprintf(msg, sizeof msg, "too many watches open on this connection (limit %d)",
+                 BK_MAX_WATCHES);
+        kr_broker_fail(b, req, KR_E_TOO_MANY_REQUESTS, msg);
+        return NULL;
+    }
+    bk_route_t *r = route_new(b, client, NULL, req->env->id, req->env->res);
+    r->watch = true;
+    r->cancel = cancel;
+    r->cancel_ud = ud;
+    client->n_watches++;
+    /* a stream is not a request in flight: its events are not counted */
+    ctx->replied = true;
+    if (client->in_flight > 0)
+        client->in_flight--;
+    return (kr_broker_stream_t *)r;
+}
+
+bool kr_broker_stream_event_raw(kr_broker_t *b, kr_broker_stream_t *s, const char *type,
+                                const void *obj, size_t len)
+{
+    bk_route_t *r = (bk_route_t *)s;
+    msgpack_packer *pk = pk_begin(b);
+    msgpack_pack_map(pk, obj ? 4 : 3);
+    pk_str(pk, "v");
+    msgpack_pack_uint8(pk, 1);
+    pk_str(pk, "id");
+    msgpack_pack_uint64(pk, r->id);
+    pk_str(pk, "type");
+    pk_str(pk, type);
+    if (obj)
+        pk_str(pk, "obj");
+    zmq_msg_t m;
+    pk_msg_with(b, &m, obj, obj ? len : 0);
+    return !deliver(b, r->client, &m, 1, r, false, false);
+}
+
+size_t kr_broker_stream_queued(const kr_broker_stream_t *s)
+{
+    return ((const bk_route_t *)s)->queued;
+}
+
+void kr_broker_stream_end(kr_broker_t *b, kr_broker_stream_t **s_p, kr_reason_t reason,
+                          const char *message)
+{
+    bk_route_t *r = (bk_route_t *)*s_p;
+    *s_p = NULL;
+    bk_peer_t *client = r->client;
+    uint64_t id = r->id;
+    route_free(b, r, false);
+    pk_error_event(b, id, reason, message ? message : kr_strerror(reason));
+    deliver_packed(b, client, false, true);
+}
+
+/* ---- broker-thread fds and ticks --------------------------------------- */
+
+int kr_broker_add_fd(kr_broker_t *b, int fd, kr_broker_fd_fn fn, void *ud, kr_error_t *err)
+{
+    if (b->started)
+        return kr_error_set(err, KR_E_INVALID, "broker fds are added before the broker starts");
+    if (b->n_fds >= BK_MAX_FDS)
+        return kr_error_set(err, KR_E_TOO_MANY_REQUESTS, "the broker polls at most %d extra fds",
+                            BK_MAX_FDS);
+    b->fds[b->n_fds++] = (bk_fd_t){.fd = fd, .fn = fn, .ud = ud};
+    return 0;
+}
+
+int kr_broker_add_tick(kr_broker_t *b, uint64_t period_ms, kr_broker_tick_fn fn, void *ud,
+                       kr_error_t *err)
+{
+    if (b->started)
+        return kr_error_set(err, KR_E_INVALID, "broker ticks are added before the broker starts");
+    if (b->n_ticks >= BK_MAX_TICKS)
+        return kr_error_set(err, KR_E_TOO_MANY_REQUESTS, "the broker runs at most %d ticks",
+                            BK_MAX_TICKS);
+    if (period_ms == 0)
+        period_ms = 1;
+    b->ticks[b->n_ticks++] =
+        (bk_tick_t){.period = period_ms, .next = kr_time_ms() + period_ms, .fn = fn, .ud = ud};
+    return 0;
+}
+
 static void op_ping(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
 {
     (void)ud;
@@ -1332,17 +1583,23 @@ void kr_broker_feed(kr_broker_t *b, const void *rid, size_t rid_len, const void 
 static void *broker_main(void *arg)
 {
     kr_broker_t *b = arg;
-    zmq_pollitem_t items[2] = {
+    zmq_pollitem_t items[2 + BK_MAX_FDS] = {
         {.socket = b->sock, .events = ZMQ_POLLIN},
         {.fd = b->stop_fd, .events = ZMQ_POLLIN},
     };
+    for (size_t i = 0; i < b->n_fds; i++)
+        items[2 + i] = (zmq_pollitem_t){.fd = b->fds[i].fd, .events = ZMQ_POLLIN};
+    int n_items = 2 + (int)b->n_fds;
     for (;;) {
         b->now = kr_time_ms();
         uint64_t next = b->next_probe;
         if (b->retry_at && b->retry_at < next)
             next = b->retry_at;
+        for (size_t i = 0; i < b->n_ticks; i++)
+            if (b->ticks[i].next < next)
+                next = b->ticks[i].next;
         long timeout = next > b->now ? (long)(next - b->now) : 0;
-        int rc = zmq_poll(items, 2, timeout);
+        int rc = zmq_poll(items, n_items, timeout);
         if (rc < 0 && errno != EINTR) {
             KR_ERROR(TAG, "zmq_poll failed", "error=\"%s\"", zmq_strerror(errno));
             break;
@@ -1350,6 +1607,11 @@ static void *broker_main(void *arg)
         if (items[1].revents & ZMQ_POLLIN)
             break;
         b->now = kr_time_ms();
+        for (size_t i = 0; i < b->n_fds; i++)
+            if (items[2 + i].revents & ZMQ_POLLIN) {
+                b->fds[i].fn(b, b->fds[i].fd, b->fds[i].ud);
+                process_lost(b);
+            }
         int got = 0;
         while (got < BK_DRAIN_BATCH && recv_one(b))
             got++;
@@ -1364,6 +1626,14 @@ static void *broker_main(void *arg)
         b->now = kr_time_ms();
         if (b->retry_at && b->now >= b->retry_at)
             flush_backlogs(b);
+        for (size_t i = 0; i < b->n_ticks; i++) {
+            bk_tick_t *t = &b->ticks[i];
+            if (b->now >= t->next) {
+                t->next = b->now + t->period;
+                t->fn(b, b->now, t->ud);
+                process_lost(b);
+            }
+        }
         if (b->now >= b->next_probe) {
             probe_peers(b);
             b->next_probe = b->now + BK_PROBE_MS;
