@@ -1,1 +1,2137 @@
-/* api.c: being written (issue 3). */
+/* The object API (api.h, docs/api.md): Kubernetes semantics in the broker
+ * thread.
+ *
+ * Reads are answered from the cache at once.  A write is checked against
+ * the newest state of its key — the committed one, or the one of a write
+ * still on its way to disk (the overlay) — given the next revision and
+ * handed to the committer; its answer is deferred until the batch is on
+ * disk.  Completed writes are applied to the cache and published to the
+ * watchers in revision order, then answered.  A write whose base was a
+ * write that then failed fails its compare in the store and gets 409, so
+ * nothing depends on state that never reached the disk.
+ */
+#include "api.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <msgpack.h>
+
+#include <kraal/log.h>
+#include <kraal/loop.h>
+
+#include "cache.h"
+#include "commit.h"
+#include "patch.h"
+#include "selector.h"
+#include "validation.h"
+#include "watch.h"
+#include "xalloc.h"
+
+#define TAG "api"
+
+#define API_TICK_MS       2   /* watch catch-up pacing */
+#define API_NAME_MAX      253 /* longest object name accepted at all */
+#define API_GENNAME_TRIES 8
+
+/* ---- state -------------------------------------------------------------- */
+
+typedef struct kstate {
+    const kr_kind_t *kind;
+    kr_objmap_t *live;
+} kstate_t;
+
+/* A key with writes on their way to disk, and the state they leave. */
+typedef struct overlay {
+    struct overlay *next;
+    uint64_t hash;
+    kr_objrec_t *state; /* NULL: deleted */
+    unsigned n;         /* writes in flight */
+    char key[];
+} overlay_t;
+
+#define OVERLAY_BUCKETS 4096
+
+/* Store values of kinds not registered yet (a plugin registers them
+ * later): loaded when the kind arrives. */
+typedef struct orphan {
+    struct orphan *next;
+    int64_t rev, create_rev;
+    size_t key_len, len;
+    char *key;
+    unsigned char *data;
+} orphan_t;
+
+typedef enum wkind {
+    W_CREATE,
+    W_UPDATE,
+    W_DELETE,   /* immediate delete: answers Status */
+    W_INTERNAL, /* bootstrap: nobody to answer */
+} wkind_t;
+
+typedef struct pending {
+    kr_commit_item_t item;
+    kstate_t *ks;
+    overlay_t *ov;
+    kr_objrec_t *rec; /* the new state, or a delete's final state */
+    kr_broker_deferred_t *reply;
+    wkind_t wk;
+    int code;
+    char *key;
+} pending_t;
+
+struct kr_api {
+    kr_broker_t *broker;
+    kr_api_opts_t opts;
+    kr_registry_t *reg;
+    kr_arena_t *arena; /* per request, reset after each */
+
+    kstate_t **ks; /* by registry index */
+    size_t n_ks, cap_ks;
+    kstate_t *ns_state; /* namespaces */
+
+    overlay_t *overlay[OVERLAY_BUCKETS];
+
+    pthread_mutex_t store_mu;
+    const kr_store_ops_t *store_ops;
+    void *store;
+    kr_commit_t *commit;
+    bool open;
+
+    int64_t next_rev;    /* last revision handed out */
+    int64_t applied_rev; /* last revision in the cache */
+    int64_t compact_rev;
+    uint64_t next_compact;
+    orphan_t *orphans;
+    size_t writes_in_flight;
+
+    kr_watch_hub_t *hub;
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static uint64_t hash_str(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static kstate_t *kstate_of(kr_api_t *api, const kr_kind_t *kind)
+{
+    for (size_t i = 0; i < api->n_ks; i++)
+        if (api->ks[i]->kind == kind)
+            return api->ks[i];
+    return NULL;
+}
+
+static kstate_t *kstate_add(kr_api_t *api, const kr_kind_t *kind)
+{
+    if (api->n_ks == api->cap_ks) {
+        api->cap_ks = api->cap_ks ? api->cap_ks * 2 : 32;
+        api->ks = xrealloc(api->ks, api->cap_ks * sizeof *api->ks);
+    }
+    kstate_t *ks = xcalloc(1, sizeof *ks);
+    ks->kind = kind;
+    ks->live = kr_objmap_new();
+    api->ks[api->n_ks++] = ks;
+    return ks;
+}
+
+/* "pods" or "deployments.apps": how upstream names a resource in messages. */
+static const char *qualified(kr_arena_t *a, const kr_kind_t *kind)
+{
+    if (kind->group[0] == '\0')
+        return kind->plural;
+    return kr_arena_printf(a, "%s.%s", kind->plural, kind->group);
+}
+
+static char *store_key(const kr_kind_t *kind, const char *ns, const char *name)
+{
+    size_t n = strlen(kind->store_prefix) + strlen(ns) + strlen(name) + 2;
+    char *k = xmalloc(n);
+    if (kind->namespaced)
+        snprintf(k, n, "%s%s/%s", kind->store_prefix, ns, name);
+    else
+        snprintf(k, n, "%s%s", kind->store_prefix, name);
+    return k;
+}
+
+static void now_rfc3339(char *buf, size_t size)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void random_bytes(void *buf, size_t n)
+{
+    unsigned char *p = buf;
+    while (n > 0) {
+        ssize_t r = getrandom(p, n, 0);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            /* getrandom cannot fail on Linux >= 3.17 once seeded; if it
+             * does, fall back to a time-seeded generator rather than die */
+            for (size_t i = 0; i < n; i++)
+                p[i] = (unsigned char)(rand() ^ (int)kr_time_ms());
+            return;
+        }
+        p += r;
+        n -= (size_t)r;
+    }
+}
+
+static void new_uid(char out[37])
+{
+    unsigned char b[16];
+    random_bytes(b, sizeof b);
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
+}
+
+/* upstream's SimpleNameGenerator: 5 characters without vowels or
+ * look-alikes. */
+static void gen_suffix(char out[6])
+{
+    static const char alphabet[] = "bcdfghjklmnpqrstvwxz2456789";
+    unsigned char b[5];
+    random_bytes(b, sizeof b);
+    for (int i = 0; i < 5; i++)
+        out[i] = alphabet[b[i] % (sizeof alphabet - 1)];
+    out[5] = '\0';
+}
+
+static kr_value_t *map_child(kr_arena_t *a, kr_value_t *map, const char *key)
+{
+    kr_value_t *v = kr_value_map_get(map, key);
+    if (kr_value_type(v) != KR_MAP) {
+        v = kr_value_map(a);
+        kr_value_map_set(a, map, key, v);
+    }
+    return v;
+}
+
+static void set_str(kr_arena_t *a, kr_value_t *map, const char *key, const char *s)
+{
+    kr_value_map_set(a, map, key, kr_value_str(a, s));
+}
+
+static void set_rv(kr_arena_t *a, kr_value_t *obj, int64_t rev)
+{
+    char buf[24];
+    snprintf(buf, sizeof buf, "%" PRId64, rev);
+    set_str(a, map_child(a, obj, "metadata"), "resourceVersion", buf);
+}
+
+/* Parses a resourceVersion; false unless it is a decimal > 0. */
+static bool parse_rv(const char *s, int64_t *out)
+{
+    if (s == NULL || *s < '1' || *s > '9')
+        return false;
+    int64_t v = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > (INT64_MAX - 9) / 10)
+            return false;
+        v = v * 10 + (*s - '0');
+    }
+    *out = v;
+    return true;
+}
+
+static bool tracks_generation(const kr_kind_t *kind)
+{
+    if (!kind->builtin)
+        return true;
+    return strcmp(kind->group, "apps") == 0 || strcmp(kind->group, "batch") == 0;
+}
+
+static bool is_protected_namespace(const char *name)
+{
+    return strcmp(name, "default") == 0 || strcmp(name, "kube-system") == 0 ||
+           strcmp(name, "kube-public") == 0;
+}
+
+/* ---- msgpack output ----------------------------------------------------- */
+
+static int buf_write(void *data, const char *buf, size_t len)
+{
+    kr_buf_append(data, buf, len);
+    return 0;
+}
+
+static void pk_cstr(msgpack_packer *pk, const char *s)
+{
+    size_t n = strlen(s);
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+}
+
+/* metav1.Status{Success} for an immediate delete, as upstream answers. */
+static void pack_delete_status(kr_buf_t *out, const kr_kind_t *kind, const kr_objrec_t *rec)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, out, buf_write);
+    msgpack_pack_map(&pk, 5);
+    pk_cstr(&pk, "kind");
+    pk_cstr(&pk, "Status");
+    pk_cstr(&pk, "apiVersion");
+    pk_cstr(&pk, "v1");
+    pk_cstr(&pk, "metadata");
+    msgpack_pack_map(&pk, 0);
+    pk_cstr(&pk, "status");
+    pk_cstr(&pk, "Success");
+    pk_cstr(&pk, "details");
+    bool group = kind->group[0] != '\0';
+    msgpack_pack_map(&pk, group ? 4 : 3);
+    pk_cstr(&pk, "name");
+    pk_cstr(&pk, rec->name);
+    if (group) {
+        pk_cstr(&pk, "group");
+        pk_cstr(&pk, kind->group);
+    }
+    pk_cstr(&pk, "kind");
+    pk_cstr(&pk, kind->plural);
+    pk_cstr(&pk, "uid");
+    pk_cstr(&pk, rec->uid);
+}
+
+/* ---- overlay ------------------------------------------------------------ */
+
+static overlay_t *overlay_find(kr_api_t *api, const char *key, uint64_t h)
+{
+    for (overlay_t *o = api->overlay[h % OVERLAY_BUCKETS]; o; o = o->next)
+        if (o->hash == h && strcmp(o->key, key) == 0)
+            return o;
+    return NULL;
+}
+
+/* The newest state of a key: the overlay's, else the cache's.  *pending
+ * says whether writes are in flight. */
+static kr_objrec_t *current(kr_api_t *api, kstate_t *ks, const char *key, const char *ns,
+                            const char *name)
+{
+    overlay_t *o = overlay_find(api, key, hash_str(key, strlen(key)));
+    if (o != NULL)
+        return o->state;
+    return kr_objmap_get(ks->live, ns, name);
+}
+
+/* Records a write in flight for key; its state becomes the newest. */
+static overlay_t *overlay_push(kr_api_t *api, const char *key, kr_objrec_t *state)
+{
+    uint64_t h = hash_str(key, strlen(key));
+    overlay_t *o = overlay_find(api, key, h);
+    if (o == NULL) {
+        size_t n = strlen(key);
+        o = xcalloc(1, sizeof *o + n + 1);
+        memcpy(o->key, key, n + 1);
+        o->hash = h;
+        o->next = api->overlay[h % OVERLAY_BUCKETS];
+        api->overlay[h % OVERLAY_BUCKETS] = o;
+    }
+    kr_objrec_unref(&o->state);
+    o->state = state ? kr_objrec_ref(state) : NULL;
+    o->n++;
+    return o;
+}
+
+static void overlay_pop(kr_api_t *api, overlay_t *o)
+{
+    if (--o->n > 0)
+        return;
+    overlay_t **pp = &api->overlay[o->hash % OVERLAY_BUCKETS];
+    while (*pp != o)
+        pp = &(*pp)->next;
+    *pp = o->next;
+    kr_objrec_unref(&o->state);
+    free(o);
+}
+
+/* ---- request ------------------------------------------------------------ */
+
+typedef struct rq {
+    kr_api_t *api;
+    const kr_broker_req_t *req;
+    kr_arena_t *a;
+    kstate_t *ks;
+    const kr_kind_t *kind;
+    char *ns, *name, *sub, *rv; /* NUL-terminated copies; NULL when absent */
+    kr_value_t *msg;            /* decoded lazily */
+} rq_t;
+
+static char *env_dup(kr_arena_t *a, kr_env_str_t s)
+{
+    return s.p ? kr_arena_strndup(a, s.p, s.len) : NULL;
+}
+
+static void fail(rq_t *r, kr_reason_t reason, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void fail(rq_t *r, kr_reason_t reason, const char *fmt, ...)
+{
+    char msg[KR_ERROR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    kr_broker_fail(r->api->broker, r->req, reason, msg);
+}
+
+static void fail_err(rq_t *r, const kr_error_t *err)
+{
+    kr_broker_fail(r->api->broker, r->req, err->reason, err->message);
+}
+
+static void fail_invalid(rq_t *r, const kr_validation_t *v, const char *name)
+{
+    kr_error_t err;
+    kr_validation_error(v, r->kind->group, r->kind->kind, name, &err);
+    kr_value_t *details = kr_validation_details(v, r->a, r->kind->group, r->kind->kind, name);
+    kr_broker_fail_details(r->api->broker, r->req, KR_E_INVALID, err.message, details);
+}
+
+static void fail_not_found(rq_t *r, const char *name)
+{
+    fail(r, KR_E_NOT_FOUND, "%s \"%s\" not found", qualified(r->a, r->kind), name);
+}
+
+static void fail_conflict(rq_t *r, const char *name, const char *why)
+{
+    fail(r, KR_E_CONFLICT, "Operation cannot be fulfilled on %s \"%s\": %s",
+         qualified(r->a, r->kind), name, why);
+}
+
+#define MSG_MODIFIED                                                                     \
+    "the object has been modified; please apply your changes to the latest version and " \
+    "try again"
+
+static kr_value_t *rq_msg(rq_t *r)
+{
+    if (r->msg == NULL) {
+        kr_error_t err;
+        if (kr_msgpack_decode(r->a, r->req->data, r->req->len, &r->msg, &err) < 0)
+            r->msg = kr_value_map(r->a); /* the envelope parsed; cannot happen */
+    }
+    return r->msg;
+}
+
+static kr_value_t *rq_obj(rq_t *r)
+{
+    return kr_value_map_get(rq_msg(r), "obj");
+}
+
+static const kr_value_t *rq_opt(rq_t *r, const char *key)
+{
+    return kr_value_map_get(kr_value_map_get(rq_msg(r), "opts"), key);
+}
+
+static const char *rq_opt_str(rq_t *r, const char *key)
+{
+    const char *s = kr_value_as_str(rq_opt(r, key));
+    return s && *s ? s : NULL;
+}
+
+/* Resolves the kind and checks the namespace against its scope.  Answers
+ * the request and returns false on failure. */
+static bool rq_begin(rq_t *r, kr_api_t *api, const kr_broker_req_t *req)
+{
+    memset(r, 0, sizeof *r);
+    r->api = api;
+    r->req = req;
+    r->a = api->arena;
+    const kr_envelope_t *env = req->env;
+    if (!api->open) {
+        kr_broker_fail(api->broker, req, KR_E_SERVICE_UNAVAILABLE, "the object store is not ready");
+        return false;
+    }
+    if (env->res.p == NULL || env->res.len == 0) {
+        kr_broker_fail(api->broker, req, KR_E_BAD_REQUEST,
+                       "field \"res\" must name a resource such as \"v1/pods\"");
+        return false;
+    }
+    r->kind = kr_registry_by_res(api->reg, env->res.p, env->res.len);
+    if (r->kind == NULL) {
+        fail(r, KR_E_NOT_FOUND, "the server could not find the requested resource (%.*s)",
+             (int)env->res.len, env->res.p);
+        return false;
+    }
+    r->ks = kstate_of(api, r->kind);
+    r->ns = env_dup(r->a, env->ns);
+    r->name = env_dup(r->a, env->name);
+    r->sub = env_dup(r->a, env->sub);
+    r->rv = env_dup(r->a, env->rv);
+    if (r->ns != NULL && r->ns[0] == '\0')
+        r->ns = NULL;
+    if (r->sub != NULL && r->sub[0] == '\0')
+        r->sub = NULL;
+    if (r->name != NULL && r->name[0] == '\0')
+        r->name = NULL;
+    if (!r->kind->namespaced && r->ns != NULL) {
+        fail(r, KR_E_BAD_REQUEST, "%s is not namespaced: the request must not name a namespace",
+             qualified(r->a, r->kind));
+        return false;
+    }
+    if (r->name != NULL && (strlen(r->name) > API_NAME_MAX || strchr(r->name, '/') != NULL)) {
+        fail(r, KR_E_BAD_REQUEST, "invalid object name: %.64s", r->name);
+        return false;
+    }
+    return true;
+}
+
+/* The namespace of a single-object request: required for namespaced
+ * kinds, "" for the others. */
+static bool rq_need_ns(rq_t *r)
+{
+    if (!r->kind->namespaced) {
+        r->ns = "";
+        return true;
+    }
+    if (r->ns == NULL) {
+        fail(r, KR_E_BAD_REQUEST, "%s is namespaced: the request must name a namespace",
+             qualified(r->a, r->kind));
+        return false;
+    }
+    return true;
+}
+
+static bool rq_need_name(rq_t *r)
+{
+    if (r->name == NULL) {
+        fail(r, KR_E_BAD_REQUEST, "resource name may not be empty");
+        return false;
+    }
+    return rq_need_ns(r);
+}
+
+static bool sub_supported(rq_t *r, unsigned flag, const char *what)
+{
+    if ((r->kind->subresources & flag) == 0) {
+        fail(r, KR_E_NOT_FOUND, "the server could not find the requested resource (%s/%s)",
+             qualified(r->a, r->kind), what);
+        return false;
+    }
+    return true;
+}
+
+/* ---- write submission ---------------------------------------------------- */
+
+static void submit(kr_api_t *api, kstate_t *ks, char *key, kr_store_op_t op, kr_objrec_t *rec,
+                   int64_t expect_rev, wkind_t wk, int code, kr_broker_deferred_t *reply)
+{
+    pending_t *p = xcalloc(1, sizeof *p);
+    p->ks = ks;
+    p->rec = rec;
+    p->wk = wk;
+    p->code = code;
+    p->reply = reply;
+    p->key = key;
+    p->ov = overlay_push(api, key, op == KR_STORE_DELETE ? NULL : rec);
+    p->item.ud = p;
+    p->item.w = (kr_store_write_t){
+        .op = op,
+        .key = key,
+        .key_len = strlen(key),
+        .value = rec->data,
+        .value_len = rec->len,
+        .rev = rec->rev,
+        .expect_rev = expect_rev,
+    };
+    api->writes_in_flight++;
+    kr_commit_submit(api->commit, &p->item);
+}
+
+/* Encodes the final object into a record with the next revision.  Answers
+ * and returns NULL when it is too large. */
+static kr_objrec_t *make_rec(rq_t *r, kr_value_t *obj, int64_t create_rev)
+{
+    kr_api_t *api = r->api;
+    int64_t rev = api->next_rev + 1;
+    set_rv(r->a, obj, rev);
+    kr_error_t err;
+    kr_objrec_t *rec = kr_objrec_new(r->kind, obj, rev, create_rev ? create_rev : rev, &err);
+    if (rec == NULL) {
+        fail_err(r, &err);
+        return NULL;
+    }
+    if (rec->len > KR_API_MAX_OBJECT) {
+        fail(r, KR_E_TOO_LARGE, "Request entity too large: %s \"%s\" is %zu bytes, limit is %u",
+             qualified(r->a, r->kind), rec->name, rec->len, KR_API_MAX_OBJECT);
+        kr_objrec_unref(&rec);
+        return NULL;
+    }
+    api->next_rev = rev;
+    return rec;
+}
+
+/* ---- completion ------------------------------------------------------------ */
+
+static void answer_done(kr_api_t *api, pending_t *p)
+{
+    if (p->reply == NULL)
+        return;
+    if (p->wk == W_DELETE) {
+        kr_buf_t out = KR_BUF_INIT;
+        pack_delete_status(&out, p->ks->kind, p->rec);
+        kr_broker_deferred_reply_raw(api->broker, &p->reply, 200, out.data, out.len);
+        kr_buf_free(&out);
+        return;
+    }
+    kr_broker_deferred_reply_raw(api->broker, &p->reply, p->code, p->rec->data, p->rec->len);
+}
+
+static void apply_done(kr_api_t *api, pending_t *p)
+{
+    kstate_t *ks = p->ks;
+    kr_objrec_t *prev = kr_objmap_get(ks->live, p->rec->ns, p->rec->name);
+    if (prev != NULL)
+        kr_objrec_ref(prev);
+    if (p->item.w.op == KR_STORE_DELETE) {
+        kr_objrec_t *gone = kr_objmap_remove(ks->live, p->rec->ns, p->rec->name);
+        kr_objrec_unref(&gone);
+        kr_watch_publish(api->hub, KR_WATCH_DELETED, p->rec, prev);
+    } else {
+        kr_objmap_put(ks->live, kr_objrec_ref(p->rec));
+        kr_watch_publish(api->hub, prev ? KR_WATCH_MODIFIED : KR_WATCH_ADDED, p->rec, prev);
+    }
+    kr_objrec_unref(&prev);
+    api->applied_rev = p->rec->rev;
+    kr_watch_progress(api->hub, api->applied_rev);
+}
+
+static void finish(kr_api_t *api, pending_t *p)
+{
+    kr_arena_t *a = api->arena;
+    const kr_kind_t *kind = p->ks->kind;
+    if (p->item.status < 0) {
+        if (p->reply)
+            kr_broker_deferred_fail(api->broker, &p->reply, p->item.err.reason, p->item.err.message,
+                                    NULL);
+        else
+            KR_ERROR(TAG, "internal write failed", "key=\"%s\" error=\"%s\"", p->key,
+                     p->item.err.message);
+    } else if (p->item.w.result < 0) {
+        if (p->reply) {
+            char msg[KR_ERROR_MSG_MAX];
+            snprintf(msg, sizeof msg, "Operation cannot be fulfilled on %s \"%s\": %s",
+                     qualified(a, kind), p->rec->name, MSG_MODIFIED);
+            kr_broker_deferred_fail(api->broker, &p->reply, KR_E_CONFLICT, msg, NULL);
+        }
+    } else {
+        apply_done(api, p);
+        answer_done(api, p);
+    }
+    overlay_pop(api, p->ov);
+    kr_objrec_unref(&p->rec);
+    free(p->key);
+    free(p);
+    api->writes_in_flight--;
+    kr_arena_reset(a);
+}
+
+static void drain_commits(kr_api_t *api)
+{
+    kr_commit_item_t *it = kr_commit_take_done(api->commit);
+    while (it != NULL) {
+        kr_commit_item_t *next = it->next;
+        finish(api, it->ud);
+        it = next;
+    }
+}
+
+static void on_commit_fd(kr_broker_t *b, int fd, void *ud)
+{
+    (void)b;
+    (void)fd;
+    drain_commits(ud);
+}
+
+/* ---- shared write steps --------------------------------------------------- */
+
+/* Checks apiVersion/kind of a body (filling them when absent).  Answers
+ * and returns false on a mismatch. */
+static bool check_type(rq_t *r, kr_value_t *obj)
+{
+    const kr_kind_t *k = r->kind;
+    const char *av = kr_value_map_str(obj, "apiVersion");
+    const char *kd = kr_value_map_str(obj, "kind");
+    if (av != NULL && strcmp(av, k->api_version) != 0) {
+        fail(r, KR_E_BAD_REQUEST,
+             "the API version in the data (%s) does not match the expected API version (%s)", av,
+             k->api_version);
+        return false;
+    }
+    if (kd != NULL && strcmp(kd, k->kind) != 0) {
+        fail(r, KR_E_BAD_REQUEST, "the kind in the data (%s) does not match the expected kind (%s)",
+             kd, k->kind);
+        return false;
+    }
+    set_str(r->a, obj, "apiVersion", k->api_version);
+    set_str(r->a, obj, "kind", k->kind);
+    return true;
+}
+
+/* Defaults then validation.  old is NULL on create.  Answers and returns
+ * false when the object is invalid. */
+static bool default_and_validate(rq_t *r, kr_value_t *obj, const kr_value_t *old, bool status)
+{
+    const kr_kind_t *k = r->kind;
+    if (k->hooks.defaults)
+        k->hooks.defaults(r->a, obj);
+    if (k->schema)
+        kr_schema_defaults(r->a, k, obj);
+    if (old == NULL && k->hooks.prepare_create)
+        k->hooks.prepare_create(r->a, obj);
+    if (old != NULL && !status && k->hooks.prepare_update)
+        k->hooks.prepare_update(r->a, obj, old);
+    kr_validation_t v;
+    kr_validation_init(&v, r->a);
+    if (status) {
+        if (k->hooks.validate_status)
+            k->hooks.validate_status(&v, obj, old);
+    } else if (k->hooks.validate) {
+        k->hooks.validate(&v, obj, old);
+    } else {
+        kr_validate_object_meta(&v, kr_value_map_get(obj, "metadata"),
+                                old ? kr_value_map_get(old, "metadata") : NULL, k->namespaced,
+                                KR_NAME_DNS1123_SUBDOMAIN);
+    }
+    if (k->schema)
+        kr_schema_check(&v, k, obj);
+    if (!kr_validation_ok(&v)) {
+        fail_invalid(r, &v, kr_value_map_str(kr_value_map_get(obj, "metadata"), "name"));
+        return false;
+    }
+    return true;
+}
+
+/* The namespace of a create must exist and not be terminating. */
+static bool check_namespace(rq_t *r, const char *name)
+{
+    if (!r->kind->namespaced)
+        return true;
+    kr_objrec_t *ns = kr_objmap_get(r->api->ns_state->live, "", r->ns);
+    if (ns == NULL) {
+        fail(r, KR_E_NOT_FOUND, "namespaces \"%s\" not found", r->ns);
+        return false;
+    }
+    if (ns->terminating) {
+        fail(r, KR_E_FORBIDDEN,
+             "%s \"%s\" is forbidden: unable to create new content in namespace %s because it "
+             "is being terminated",
+             qualified(r->a, r->kind), name, r->ns);
+        return false;
+    }
+    return true;
+}
+
+/* Whether anything but metadata and status differs. */
+static bool spec_changed(const kr_value_t *a, const kr_value_t *b)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        const kr_value_t *x = pass ? b : a, *y = pass ? a : b;
+        for (size_t i = 0; i < kr_value_len(x); i++) {
+            const char *k = kr_value_map_key(x, i);
+            if (strcmp(k, "metadata") == 0 || strcmp(k, "status") == 0 ||
+                strcmp(k, "apiVersion") == 0 || strcmp(k, "kind") == 0)
+                continue;
+            if (!kr_value_equal(kr_value_map_val(x, i), kr_value_map_get(y, k)))
+                return true;
+        }
+    }
+    return false;
+}
+
+/* Equal except for metadata.resourceVersion. */
+static bool same_object(kr_arena_t *a, const kr_value_t *x, const kr_value_t *y)
+{
+    kr_value_t *cx = kr_value_copy(a, x), *cy = kr_value_copy(a, y);
+    kr_value_map_del(kr_value_map_get(cx, "metadata"), "resourceVersion");
+    kr_value_map_del(kr_value_map_get(cy, "metadata"), "resourceVersion");
+    return kr_value_equal(cx, cy);
+}
+
+static bool has_finalizers(const kr_value_t *obj)
+{
+    return kr_value_len(kr_value_get(obj, "metadata.finalizers")) > 0;
+}
+
+/* Namespaces also wait for spec.finalizers (the namespace controller). */
+static bool deletion_blocked(const kr_kind_t *kind, const kr_value_t *obj)
+{
+    if (has_finalizers(obj))
+        return true;
+    return kind->builtin && strcmp(kind->kind, "Namespace") == 0 &&
+           kr_value_len(kr_value_get(obj, "spec.finalizers")) > 0;
+}
+
+/* ---- get -------------------------------------------------------------------- */
+
+static kr_value_t *scale_of(rq_t *r, const kr_objrec_t *rec, kr_value_t *obj);
+
+static void op_get(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
+{
+    kr_api_t *api = ud;
+    rq_t r;
+    if (!rq_begin(&r, api, req) || !rq_need_name(&r))
+        goto out;
+    kr_objrec_t *rec = kr_objmap_get(r.ks->live, r.ns, r.name);
+    if (rec == NULL) {
+        fail_not_found(&r, r.name);
+        goto out;
+    }
+    if (r.sub == NULL || strcmp(r.sub, "status") == 0) {
+        if (r.sub != NULL && !sub_supported(&r, KR_SUB_STATUS, "status"))
+            goto out;
+        kr_broker_reply_raw(b, req, 200, rec->data, rec->len, NULL);
+    } else if (strcmp(r.sub, "scale") == 0) {
+        if (!sub_supported(&r, KR_SUB_SCALE, "scale"))
+            goto out;
+        kr_value_t *scale = scale_of(&r, rec, kr_objrec_decode(rec, r.a));
+        kr_broker_reply(b, req, 200, scale, NULL);
+    } else {
+        fail(&r, KR_E_NOT_FOUND, "the server could not find the requested resource (%s/%s)",
+             qualified(r.a, r.kind), r.sub);
+    }
+out:
+    kr_arena_reset(api->arena);
+}
+
+/* ---- list --------------------------------------------------------------------- */
+
+/* Continue tokens are upstream's shape: base64 of
+ * {"v":"meta.k8s.io/v1","rv":N,"start":"<ns>/<name>\u0000"}. */
+static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static void b64_encode(kr_buf_t *out, const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)p[i + 1] << 8;
+        if (i + 2 < n)
+            v |= p[i + 2];
+        char q[4] = {b64chars[(v >> 18) & 63], b64chars[(v >> 12) & 63],
+                     i + 1 < n ? b64chars[(v >> 6) & 63] : '=', i + 2 < n ? b64chars[v & 63] : '='};
+        kr_buf_append(out, q, 4);
+    }
+}
+
+static int b64_val(char c)
+{
+    const char *p = c ? strchr(b64chars, c) : NULL;
+    return p ? (int)(p - b64chars) : -1;
+}
+
+static bool b64_decode(kr_buf_t *out, const char *s)
+{
+    size_t n = strlen(s);
+    if (n % 4 != 0)
+        return false;
+    for (size_t i = 0; i < n; i += 4) {
+        int v[4];
+        for (int j = 0; j < 4; j++) {
+            v[j] = s[i + j] == '=' && j >= 2 && i + 4 == n ? 0 : b64_val(s[i + j]);
+            if (v[j] < 0)
+                return false;
+        }
+        uint32_t w =
+            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        unsigned char o[3] = {(unsigned char)(w >> 16), (unsigned char)(w >> 8), (unsigned char)w};
+        size_t k = s[i + 2] == '=' ? 1 : s[i + 3] == '=' ? 2 : 3;
+        kr_buf_append(out, o, k);
+    }
+    return true;
+}
+
+static void make_continue(kr_buf_t *out, int64_t rv, const kr_objrec_t *last)
+{
+    kr_arena_t *a = kr_arena_new(512);
+    kr_value_t *m = kr_value_map(a);
+    set_str(a, m, "v", "meta.k8s.io/v1");
+    kr_value_map_set(a, m, "rv", kr_value_int(a, rv));
+    set_str(a, m, "start", kr_arena_printf(a, "%s/%s", last->ns, last->name));
+    kr_buf_t json = KR_BUF_INIT;
+    kr_json_encode(m, &json, KR_JSON_COMPACT, NULL);
+    /* upstream ends the start key with a NUL so the next page begins
+     * strictly after it; we resume strictly after it anyway */
+    b64_encode(out, (const unsigned char *)json.data, json.len);
+    kr_buf_free(&json);
+    kr_arena_destroy(&a);
+}
+
+static bool parse_continue(rq_t *r, const char *tok, int64_t *rv, char **after_ns,
+                           char **after_name)
+{
+    kr_buf_t raw = KR_BUF_INIT;
+    kr_value_t *m = NULL;
+    bool ok = b64_decode(&raw, tok) &&
+              kr_json_decode(r->a, raw.data ? raw.data : "", raw.len, &m, NULL) == 0;
+    kr_buf_free(&raw);
+    const char *start = ok ? kr_value_map_str(m, "start") : NULL;
+    const char *v = ok ? kr_value_map_str(m, "v") : NULL;
+    if (start == NULL || v == NULL || strcmp(v, "meta.k8s.io/v1") != 0 ||
+        kr_value_type(kr_value_map_get(m, "rv")) != KR_INT) {
+        fail(r, KR_E_BAD_REQUEST, "continue key is not valid: %s",
+             ok ? "incorrect encoded start resourceVersion (version meta.k8s.io/v1)"
+                : "illegal base64 data");
+        return false;
+    }
+    *rv = kr_value_as_int(kr_value_map_get(m, "rv"), 0);
+    size_t n = strlen(start);
+    if (n > 0 && start[n - 1] == '\0')
+        n--;
+    const char *slash = memchr(start, '/', n);
+    if (slash == NULL) {
+        fail(r, KR_E_BAD_REQUEST, "continue key is not valid: the start key has no namespace");
+        return false;
+    }
+    *after_ns = kr_arena_strndup(r->a, start, (size_t)(slash - start));
+    *after_name = kr_arena_strndup(r->a, slash + 1, n - (size_t)(slash - start) - 1);
+    return true;
+}
+
+typedef struct list_ctx {
+    kr_labelsel_t *ls;
+    kr_fieldsel_t *fs;
+    const kr_objrec_t **items;
+    size_t n, cap, limit;
+    bool more;
+} list_ctx_t;
+
+static bool rec_matches(const kr_objrec_t *rec, const kr_labelsel_t *ls, const kr_fieldsel_t *fs)
+{
+    return (ls == NULL || kr_labelsel_match(ls, rec->labels)) &&
+           (fs == NULL || kr_fieldsel_match(fs, rec->fields));
+}
+
+static bool list_visit(kr_objrec_t *rec, void *ud)
+{
+    list_ctx_t *c = ud;
+    if (!rec_matches(rec, c->ls, c->fs))
+        return true;
+    if (c->limit > 0 && c->n == c->limit) {
+        c->more = true;
+        return false;
+    }
+    if (c->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 256;
+        c->items = xrealloc(c->items, c->cap * sizeof *c->items);
+    }
+    c->items[c->n++] = rec;
+    return true;
+}
+
+/* Compiles the request's selectors; answers and returns false when one is
+ * malformed or names an unsupported field. */
+static bool parse_selectors(rq_t *r, kr_labelsel_t **ls, kr_fieldsel_t **fs)
+{
+    kr_error_t err;
+    *ls = NULL;
+    *fs = NULL;
+    const char *l = rq_opt_str(r, "labelSelector");
+    const char *f = rq_opt_str(r, "fieldSelector");
+    if (l != NULL && (*ls = kr_labelsel_parse(l, &err)) == NULL) {
+        fail_err(r, &err);
+        return false;
+    }
+    if (f != NULL) {
+        *fs = kr_fieldsel_parse(f, &err);
+        if (*fs == NULL) {
+            kr_labelsel_destroy(ls);
+            fail_err(r, &err);
+            return false;
+        }
+        size_t n = 0;
+        while (r->kind->field_selectors[n])
+            n++;
+        const char **sup = kr_arena_alloc(r->a, (n + 3) * sizeof *sup);
+        sup[0] = "metadata.name";
+        sup[1] = "metadata.namespace";
+        for (size_t i = 0; i < n; i++)
+            sup[2 + i] = r->kind->field_selectors[i];
+        sup[n + 2] = NULL;
+        if (kr_fieldsel_check(*fs, sup, &err) < 0) {
+            kr_labelsel_destroy(ls);
+            kr_fieldsel_destroy(fs);
+            fail_err(r, &err);
+            return false;
+        }
+    }
+    return true;
+}
+
+static void op_list(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
+{
+    kr_api_t *api = ud;
+    rq_t r;
+    list_ctx_t c = {0};
+    kr_buf_t out = KR_BUF_INIT;
+    if (!rq_begin(&r, api, req))
+        goto out;
+    int64_t limit = kr_value_as_int(rq_opt(&r, "limit"), 0);
+    if (limit < 0) {
+        fail(&r, KR_E_BAD_REQUEST, "limit must not be negative");
+        goto out;
+    }
+    c.limit = (size_t)limit;
+    int64_t list_rv = api->applied_rev;
+    char *after_ns = NULL, *after_name = NULL;
+    const char *tok = rq_opt_str(&r, "continue");
+    if (tok != NULL) {
+        if (!parse_continue(&r, tok, &list_rv, &after_ns, &after_name))
+            goto out;
+        if (list_rv < kr_watch_oldest(api->hub, r.kind)) {
+            fail(&r, KR_E_EXPIRED,
+                 "The provided continue parameter is too old to display a consistent list "
+                 "result. You can start a new list without the continue parameter.");
+            goto out;
+        }
+    }
+    if (!parse_selectors(&r, &c.ls, &c.fs))
+        goto out;
+    kr_objmap_walk(r.ks->live, r.kind->namespaced ? r.ns : NULL, after_ns, after_name, list_visit,
+                   &c);
+
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &out, buf_write);
+    msgpack_pack_map(&pk, 4);
+    pk_cstr(&pk, "apiVersion");
+    pk_cstr(&pk, r.kind->api_version);
+    pk_cstr(&pk, "kind");
+    pk_cstr(&pk, r.kind->list_kind);
+    pk_cstr(&pk, "metadata");
+    msgpack_pack_map(&pk, c.more ? 2 : 1);
+    char rvbuf[24];
+    snprintf(rvbuf, sizeof rvbuf, "%" PRId64, list_rv);
+    pk_cstr(&pk, "resourceVersion");
+    pk_cstr(&pk, rvbuf);
+    if (c.more) {
+        pk_cstr(&pk, "continue");
+        kr_buf_t tokbuf = KR_BUF_INIT;
+        make_continue(&tokbuf, list_rv, c.items[c.n - 1]);
+        msgpack_pack_str(&pk, tokbuf.len);
+        msgpack_pack_str_body(&pk, tokbuf.data, tokbuf.len);
+        kr_buf_free(&tokbuf);
+    }
+    pk_cstr(&pk, "items");
+    msgpack_pack_array(&pk, (uint32_t)c.n);
+    size_t total = out.len;
+    for (size_t i = 0; i < c.n; i++)
+        total += c.items[i]->len;
+    kr_buf_reserve(&out, total - out.len);
+    for (size_t i = 0; i < c.n; i++)
+        kr_buf_append(&out, c.items[i]->data, c.items[i]->len);
+    kr_broker_reply_raw(b, req, 200, out.data, out.len, NULL);
+out:
+    kr_labelsel_destroy(&c.ls);
+    kr_fieldsel_destroy(&c.fs);
+    free(c.items);
+    kr_buf_free(&out);
+    kr_arena_reset(api->arena);
+}
+
+/* ---- create ----------------------------------------------------------------- */
+
+static void do_bind(rq_t *r);
+
+static void op_create(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
+{
+    kr_api_t *api = ud;
+    (void)b;
+    rq_t r;
+    if (!rq_begin(&r, api, req))
+        goto out;
+    if (r.sub != NULL) {
+        if (strcmp(r.sub, "binding") == 0 && (r.kind->subresources & KR_SUB_BINDING)) {
+            if (rq_need_name(&r))
+                do_bind(&r);
+        } else {
+            fail(&r, KR_E_METHOD_NOT_ALLOWED, "create is not supported on %s/%s",
+                 qualified(r.a, r.kind), r.sub);
+        }
+        goto out;
+    }
+    kr_value_t *obj = rq_obj(&r);
+    if (kr_value_type(obj) != KR_MAP) {
+        fail(&r, KR_E_BAD_REQUEST, "the body of a create must be a %s object (a map)",
+             r.kind->kind);
+        goto out;
+    }
+    if (!check_type(&r, obj))
+        goto out;
+    kr_value_t *meta = map_child(r.a, obj, "metadata");
+    const char *body_ns = kr_value_map_str(meta, "namespace");
+    if (r.kind->namespaced) {
+        if (r.ns == NULL)
+            r.ns = (char *)(body_ns && *body_ns ? body_ns : "default");
+        if (body_ns != NULL && *body_ns && strcmp(body_ns, r.ns) != 0) {
+            fail(&r, KR_E_BAD_REQUEST,
+                 "the namespace of the provided object does not match the namespace sent on the "
+                 "request");
+            goto out;
+        }
+        set_str(r.a, meta, "namespace", r.ns);
+    } else {
+        r.ns = "";
+        kr_value_map_del(meta, "namespace");
+    }
+    const char *rv = kr_value_map_str(meta, "resourceVersion");
+    if (rv != NULL && *rv) {
+        fail(&r, KR_E_BAD_REQUEST, "resourceVersion should not be set on objects to be created");
+        goto out;
+    }
+    const char *name = kr_value_map_str(meta, "name");
+    const char *gen = kr_value_map_str(meta, "generateName");
+    if ((name == NULL || *name == '\0') && gen != NULL && *gen) {
+        for (int i = 0; i < API_GENNAME_TRIES; i++) {
+            char sfx[6];
+            gen_suffix(sfx);
+            /* upstream trims the prefix so the name fits 63 characters */
+            size_t keep = strlen(gen) > 58 ? 58 : strlen(gen);
+            name = kr_arena_printf(r.a, "%.*s%s", (int)keep, gen, sfx);
+            char *k = store_key(r.kind, r.ns, name);
+            bool taken = current(api, r.ks, k, r.ns, name) != NULL;
+            free(k);
+            if (!taken)
+                break;
+        }
+        set_str(r.a, meta, "name", name);
+    }
+    if (r.name != NULL && name != NULL && strcmp(r.name, name) != 0) {
+        fail(&r, KR_E_BAD_REQUEST,
+             "the name of the object (%s) does not match the name on the URL (%s)", name, r.name);
+        goto out;
+    }
+    /* system fields */
+    char uid[37], ts[32];
+    new_uid(uid);
+    now_rfc3339(ts, sizeof ts);
+    set_str(r.a, meta, "uid", uid);
+    set_str(r.a, meta, "creationTimestamp", ts);
+    kr_value_map_del(meta, "deletionTimestamp");
+    kr_value_map_del(meta, "deletionGracePeriodSeconds");
+    kr_value_map_del(meta, "selfLink");
+    if (tracks_generation(r.kind))
+        kr_value_map_set(r.a, meta, "generation", kr_value_int(r.a, 1));
+    else
+        kr_value_map_del(meta, "generation");
+    if (!default_and_validate(&r, obj, NULL, false))
+        goto out;
+    name = kr_value_map_str(kr_value_map_get(obj, "metadata"), "name");
+    if (!check_namespace(&r, name))
+        goto out;
+    char *key = store_key(r.kind, r.ns, name);
+    if (current(api, r.ks, key, r.ns, name) != NULL) {
+        fail(&r, KR_E_ALREADY_EXISTS, "%s \"%s\" already exists", qualified(r.a, r.kind), name);
+        free(key);
+        goto out;
+    }
+    kr_objrec_t *rec = make_rec(&r, obj, 0);
+    if (rec == NULL) {
+        free(key);
+        goto out;
+    }
+    submit(api, r.ks, key, KR_STORE_PUT, rec, 0, W_CREATE, 201, kr_broker_defer(b, req));
+out:
+    kr_arena_reset(api->arena);
+}
+
+/* ---- update ----------------------------------------------------------------- */
+
+/* Writes `obj` as the new state of `cur` (rv precondition already
+ * checked): keeps what a client may not change, defaults, validates,
+ * bumps generation, skips a no-op, turns a terminating object without
+ * finalizers into a delete.  `status`: a status-subresource write. */
+static void write_update(rq_t *r, const kr_objrec_t *cur, kr_value_t *obj, bool status)
+{
+    kr_api_t *api = r->api;
+    const kr_kind_t *k = r->kind;
+    kr_value_t *old = kr_objrec_decode(cur, r->a);
+    kr_value_t *old_meta = kr_value_map_get(old, "metadata");
+    if (!check_type(r, obj))
+        return;
+    kr_value_t *meta = map_child(r->a, obj, "metadata");
+    const char *name = kr_value_map_str(meta, "name");
+    if (name == NULL || strcmp(name, cur->name) != 0) {
+        fail(r, KR_E_BAD_REQUEST,
+             "the name of the object (%s) does not match the name on the URL (%s)",
+             name ? name : "", cur->name);
+        return;
+    }
+    const char *body_ns = kr_value_map_str(meta, "namespace");
+    if (k->namespaced) {
+        if (body_ns != NULL && *body_ns && strcmp(body_ns, cur->ns) != 0) {
+            fail(r, KR_E_BAD_REQUEST,
+                 "the namespace of the provided object does not match the namespace sent on "
+                 "the request");
+            return;
+        }
+        set_str(r->a, meta, "namespace", cur->ns);
+    }
+    if (status) {
+        /* only status changes through /status (metadata stays too) */
+        kr_value_t *st = kr_value_map_get(obj, "status");
+        kr_value_t *n = kr_value_copy(r->a, old);
+        if (st != NULL)
+            kr_value_map_set(r->a, n, "status", kr_value_copy(r->a, st));
+        else
+            kr_value_map_del(n, "status");
+        obj = n;
+        meta = kr_value_map_get(obj, "metadata");
+    } else {
+        if (k->subresources & KR_SUB_STATUS) {
+            kr_value_t *st = kr_value_map_get(old, "status");
+            if (st != NULL)
+                kr_value_map_set(r->a, obj, "status", kr_value_copy(r->a, st));
+            else
+                kr_value_map_del(obj, "status");
+        }
+        /* system metadata is the server's */
+        static const char *const keep[] = {"uid", "creationTimestamp", "deletionTimestamp",
+                                           "deletionGracePeriodSeconds", "generation"};
+        for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+            kr_value_t *v = kr_value_map_get(old_meta, keep[i]);
+            if (v != NULL)
+                kr_value_map_set(r->a, meta, keep[i], kr_value_copy(r->a, v));
+            else
+                kr_value_map_del(meta, keep[i]);
+        }
+        kr_value_map_del(meta, "selfLink");
+        /* a terminating object may lose finalizers but not gain new ones
+         * (upstream: "no new finalizers can be added if the object is
+         * being deleted") */
+        if (cur->terminating) {
+            kr_value_t *nf = kr_value_map_get(meta, "finalizers");
+            kr_value_t *of = kr_value_map_get(old_meta, "finalizers");
+            for (size_t i = 0; i < kr_value_len(nf); i++) {
+                bool found = false;
+                for (size_t j = 0; j < kr_value_len(of) && !found; j++)
+                    found = kr_value_equal(kr_value_array_get(nf, i), kr_value_array_get(of, j));
+                if (!found) {
+                    kr_validation_t v;
+                    kr_validation_init(&v, r->a);
+                    kr_field_forbidden(&v, "metadata.finalizers",
+                                       "no new finalizers can be added if the object is being "
+                                       "deleted");
+                    fail_invalid(r, &v, cur->name);
+                    return;
+                }
+            }
+        }
+    }
+    set_str(r->a, meta, "resourceVersion", kr_value_map_str(old_meta, "resourceVersion"));
+    if (!default_and_validate(r, obj, old, status))
+        return;
+    meta = kr_value_map_get(obj, "metadata");
+    if (!status && tracks_generation(k) && spec_changed(obj, old))
+        kr_value_map_set(r->a, meta, "generation",
+                         kr_value_int(r->a, kr_value_map_int(old_meta, "generation", 0) + 1));
+    char *key = store_key(k, cur->ns, cur->name);
+    if (cur->terminating && !deletion_blocked(k, obj)) {
+        /* the last finalizer is gone: the object goes */
+        kr_objrec_t *rec = make_rec(r, obj, cur->create_rev);
+        if (rec == NULL) {
+            free(key);
+            return;
+        }
+        submit(api, r->ks, key, KR_STORE_DELETE, rec, cur->rev, W_UPDATE, 200,
+               kr_broker_defer(api->broker, r->req));
+        return;
+    }
+    if (same_object(r->a, obj, old)) {
+        /* upstream skips the write of a no-op update: same resourceVersion */
+        free(key);
+        kr_broker_reply_raw(api->broker, r->req, 200, cur->data, cur->len, NULL);
+        return;
+    }
+    kr_objrec_t *rec = make_rec(r, obj, cur->create_rev);
+    if (rec == NULL) {
+        free(key);
+        return;
+    }
+    submit(api, r->ks, key, KR_STORE_PUT, rec, cur->rev, W_UPDATE, 200,
+           kr_broker_defer(api->broker, r->req));
+}
+
+/* The state an update applies to, with the body's resourceVersion as a
+ * precondition.  Answers and returns NULL when absent or stale. */
+static kr_objrec_t *update_base(rq_t *r, const char *body_rv)
+{
+    char *key = store_key(r->kind, r->ns, r->name);
+    kr_objrec_t *cur = current(r->api, r->ks, key, r->ns, r->name);
+    free(key);
+    if (cur == NULL) {
+        fail_not_found(r, r->name);
+        return NULL;
+    }
+    if (body_rv != NULL && *body_rv) {
+        int64_t want;
+        if (!parse_rv(body_rv, &want)) {
+            fail(r, KR_E_BAD_REQUEST, "invalid resourceVersion \"%s\"", body_rv);
+            return NULL;
+        }
+        if (want != cur->rev) {
+            fail_conflict(r, r->name, MSG_MODIFIED);
+            return NULL;
+        }
+    }
+    return cur;
+}
+
+static void update_scale(rq_t *r, kr_objrec_t *cur, const kr_value_t *scale);
+
+static void op_update(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
+{
+    kr_api_t *api = ud;
+    (void)b;
+    rq_t r;
+    if (!rq_begin(&r, api, req) || !rq_need_name(&r))
+        goto out;
+    kr_value_t *obj = rq_obj(&r);
+    if (kr_value_type(obj) != KR_MAP) {
+        fail(&r, KR_E_BAD_REQUEST, "the body of an update must be a %s object (a map)",
+             r.sub && strcmp(r.sub, "scale") == 0 ? "Scale" : r.kind->kind);
+        goto out;
+    }
+    bool status = false;
+    if (r.sub != NULL) {
+        if (strcmp(r.sub, "status") == 0) {
+            if (!sub_supported(&r, KR_SUB_STATUS, "status"))
+                goto out;
+            status = true;
+        } else if (strcmp(r.sub, "scale") == 0) {
+            if (!sub_supported(&r, KR_SUB_SCALE, "scale"))
+                goto out;
+            kr_objrec_t *cur = update_base(
+                &r, kr_value_map_str(kr_value_map_get(obj, "metadata"), "resourceVersion"));
+            if (cur != NULL)
+                update_scale(&r, cur, obj);
+            goto out;
+        } else {
+            fail(&r, KR_E_NOT_FOUND, "the server could not find the requested resource (%s/%s)",
+                 qualified(r.a, r.kind), r.sub);
+            goto out;
+        }
+    }
+    kr_objrec_t *cur =
+        update_base(&r, kr_value_map_str(kr_value_map_get(obj, "metadata"), "resourceVersion"));
+    if (cur != NULL)
+        write_update(&r, cur, obj, status);
+out:
+    kr_arena_reset(api->arena);
+}
+
+/* ---- patch ------------------------------------------------------------------- */
+
+static void op_patch(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
+{
+    kr_api_t *api = ud;
+    (void)b;
+    rq_t r;
+    if (!rq_begin(&r, api, req) || !rq_need_name(&r))
+        goto out;
+    bool status = false, scale = false;
+    if (r.sub != NULL) {
+        if (strcmp(r.sub, "status") == 0 && sub_supported(&r, KR_SUB_STATUS, "status"))
+            status = true;
+        else if (strcmp(r.sub, "scale") == 0 && sub_supported(&r, KR_SUB_SCALE, "scale"))
+            scale = true;
+        else {
+            if (strcmp(r.sub, "status") != 0 && strcmp(r.sub, "scale") != 0)
+                fail(&r, KR_E_NOT_FOUND, "the server could not find the requested resource (%s/%s)",
+                     qualified(r.a, r.kind), r.sub);
+            goto out;
+        }
+    }
+    const char *type = rq_opt_str(&r, "patchType");
+    if (type == NULL)
+        type = "application/merge-patch+json";
+    bool json_patch = strcmp(type, "application/json-patch+json") == 0 || strcmp(type, "json") == 0;
+    bool merge = strcmp(type, "application/merge-patch+json") == 0 || strcmp(type, "merge") == 0;
+    if (!json_patch && !merge) {
+        fail(&r, KR_E_UNSUPPORTED_MEDIA_TYPE,
+             "the body of the request was in an unknown format - accepted media types include: "
+             "application/json-patch+json, application/merge-patch+json");
+        goto out;
+    }
+    kr_value_t *patch = rq_obj(&r);
+    char *key = store_key(r.kind, r.ns, r.name);
+    kr_objrec_t *cur = current(api, r.ks, key, r.ns, r.name);
+    free(key);
+    if (cur == NULL) {
+        fail_not_found(&r, r.name);
+        goto out;
+    }
+    kr_value_t *base = kr_objrec_decode(cur, r.a);
+    if (scale)
+        base = scale_of(&r, cur, base);
+    kr_value_t *out_obj = NULL;
+    kr_error_t err;
+    int rc = json_patch ? kr_json_patch_apply(r.a, base, patch, &out_obj, &err)
+                        : kr_merge_patch_apply(r.a, base, patch, &out_obj, &err);
+    if (rc < 0) {
+        fail_err(&r, &err);
+        goto out;
+    }
+    if (kr_value_type(out_obj) != KR_MAP) {
+        fail(&r, KR_E_BAD_REQUEST, "the patch turned the object into a %s",
+             kr_type_name(kr_value_type(out_obj)));
+        goto out;
+    }
+    /* a resourceVersion in the patched result is a precondition, as
+     * upstream's patcher treats it */
+    const char *prv = kr_value_map_str(kr_value_map_get(out_obj, "metadata"), "resourceVersion");
+    if (prv != NULL && *prv) {
+        int64_t want;
+        if (!parse_rv(prv, &want) || want != cur->rev) {
+            fail_conflict(&r, r.name, MSG_MODIFIED);
+            goto out;
+        }
+    }
+    if (scale)
+        update_scale(&r, cur, out_obj);
+    else
+        write_update(&r, cur, out_obj, status);
+out:
+    kr_arena_reset(api->arena);
+}
+
+/* ---- scale ---------------------------------------------------------------------- */
+
+/* autoscaling/v1 Scale of an object. */
+static kr_value_t *scale_of(rq_t *r, const kr_objrec_t *rec, kr_value_t *obj)
+{
+    kr_arena_t *a = r->a;
+    const kr_kind_t *k = r->kind;
+    kr_value_t *s = kr_value_map(a);
+    set_str(a, s, "kind", "Scale");
+    set_str(a, s, "apiVersion", "autoscaling/v1");
+    kr_value_t *m = kr_value_map(a);
+    kr_value_t *om = kr_value_map_get(obj, "metadata");
+    set_str(a, m, "name", rec->name);
+    if (k->namespaced)
+        set_str(a, m, "namespace", rec->ns);
+    static const char *const copy[] = {"uid", "resourceVersion", "creationTimestamp"};
+    for (size_t i = 0; i < 3; i++) {
+        kr_value_t *v = kr_value_map_get(om, copy[i]);
+        if (v)
+            kr_value_map_set(a, m, copy[i], v);
+    }
+    kr_value_map_set(a, s, "metadata", m);
+    kr_value_t *spec = kr_value_map(a);
+    kr_value_map_set(
+        a, spec, "replicas",
+        kr_value_int(a, kr_value_as_int(kr_value_get(obj, k->scale_spec_replicas), 0)));
+    kr_value_map_set(a, s, "spec", spec);
+    kr_value_t *st = kr_value_map(a);
+    kr_value_map_set(
+        a, st, "replicas",
+        kr_value_int(a, kr_value_as_int(kr_value_get(obj, k->scale_status_replicas), 0)));
+    if (k->scale_label_selector != NULL) {
+        kr_value_t *sel = kr_value_get(obj, k->scale_label_selector);
+        if (kr_value_type(sel) == KR_STR) {
+            kr_value_map_set(a, st, "selector", sel);
+        } else if (kr_value_type(sel) == KR_MAP) {
+            kr_labelsel_t *ls = kr_labelsel_from_object(sel, NULL);
+            if (ls != NULL) {
+                kr_buf_t buf = KR_BUF_INIT;
+                kr_labelsel_string(ls, &buf);
+                set_str(a, st, "selector", buf.data ? buf.data : "");
+                kr_buf_free(&buf);
+                kr_labelsel_destroy(&ls);
+            }
+        }
+    }
+    kr_value_map_set(a, s, "status", st);
+    return s;
+}
+
+static void update_scale(rq_t *r, kr_objrec_t *cur, const kr_value_t *scale)
+{
+    kr_value_t *rep = kr_value_get(scale, "spec.replicas");
+    if (kr_value_type(rep) != KR_INT || kr_value_as_int(rep, -1) < 0) {
+        kr_validation_t v;
+        kr_validation_init(&v, r->a);
+        if (rep == NULL)
+            kr_field_required(&v, "spec.replicas", NULL);
+        else
+            kr_field_invalid(&v, "spec.replicas", rep, "must be greater than or equal to 0");
+        kr_error_t err;
+        kr_validation_error(&v, "autoscaling", "Scale", cur->name, &err);
+        kr_broker_fail_details(r->api->broker, r->req, KR_E_INVALID, err.message,
+                               kr_validation_details(&v, r->a, "autoscaling", "Scale", cur->name));
+        return;
+    }
+    kr_value_t *obj = kr_objrec_decode(cur, r->a);
+    kr_error_t err;
+    if (kr_value_set(r->a, obj, r->kind->scale_spec_replicas, kr_value_copy(r->a, rep), &err) < 0) {
+        fail_err(r, &err);
+        return;
+    }
+    write_update(r, cur, obj, false);
+}
+
+/* ---- binding --------------------------------------------------------------------- */
+
+static void do_bind(rq_t *r)
+{
+    kr_value_t *body = rq_obj(r);
+    const char *node = kr_value_as_str(kr_value_get(body, "target.name"));
+    if (node == NULL || *node == '\0') {
+        kr_validation_t v;
+        kr_validation_init(&v, r->a);
+        kr_field_required(&v, "target.name", NULL);
+        kr_error_t err;
+        kr_validation_error(&v, "", "Binding", r->name, &err);
+        kr_broker_fail_details(r->api->broker, r->req, KR_E_INVALID, err.message,
+                               kr_validation_details(&v, r->a, "", "Binding", r->name));
+        return;
+    }
+    char *key = store_key(r->kind, r->ns, r->name);
+    kr_objrec_t *cur = current(r->api, r->ks, key, r->ns, r->name);
+    free(key);
+    if (cur == NULL) {
+        fail_not_found(r, r->name);
+        return;
+    }
+    kr_value_t *obj = kr_objrec_decode(cur, r->a);
+    const char *have = kr_value_as_str(kr_value_get(obj, "spec.nodeName"));
+    if (have != NULL && *have) {
+        fail_conflict(
+            r, r->name,
+            kr_arena_printf(r->a, "pod %s is already assigned to node \"%s\"", r->name, have));
+        return;
+    }
+    if (cur->terminating) {
+        fail_conflict(r, r->name,
+                      kr_arena_printf(r->a, "pod %s is being deleted, cannot be assigned to a host",
+                                      r->name));
+        return;
+    }
+    kr_value_set(r->a, obj, "spec.nodeName", kr_value_str(r->a, node), NULL);
+    /* upstream's binding also sets the PodScheduled condition */
+    kr_value_t *st = map_child(r->a, obj, "status");
+    kr_value_t *conds = kr_value_map_get(st, "conditions");
+    if (kr_value_type(conds) != KR_ARRAY) {
+        conds = kr_value_array(r->a);
+        kr_value_map_set(r->a, st, "conditions", conds);
+    }
+    char ts[32];
+    now_rfc3339(ts, sizeof ts);
+    kr_value_t *c = kr_value_map(r->a);
+    set_str(r->a, c, "type", "PodScheduled");
+    set_str(r->a, c, "status", "True");
+    kr_value_map_set(r->a, c, "lastProbeTime", kr_value_null(r->a));
+    set_str(r->a, c, "lastTransitionTime", ts);
+    bool replaced = false;
+    for (size_t i = 0; i < kr_value_len(conds) && !replaced; i++)
+        if (strcmp(kr_value_map_str(kr_value_array_get(conds, i), "type") ?: "", "PodScheduled") ==
+            0)
+            replaced = kr_value_array_set(r->a, conds, i, c);
+    if (!replaced)
+        kr_value_array_push(r->a, conds, c);
+    kr_objrec_t *rec = make_rec(r, obj, cur->create_rev);
+    if (rec == NULL)
+        return;
+    submit(r->api, r->ks, store_key(r->kind, r->ns, r->name), KR_STORE_PUT, rec, cur->rev, W_UPDATE,
+           201, kr_broker_defer(r->api->broker, r->req));
+}
+
+/* ---- delete ------------------------------------------------------------------------ */
+
+/* Deletes `cur` by the request's options: immediately, or by setting
+ * deletionTimestamp when finalizers (or a pod's grace period on a node)
+ * hold it.  Returns false after answering an error. */
+static bool delete_one(rq_t *r, kr_objrec_t *cur, bool answer)
+{
+    kr_api_t *api = r->api;
+    const kr_kind_t *k = r->kind;
+    kr_value_t *pre = (kr_value_t *)rq_opt(r, "preconditions");
+    const char *puid = kr_value_map_str(pre, "uid");
+    const char *prv = kr_value_map_str(pre, "resourceVersion");
+    if (puid != NULL && strcmp(puid, cur->uid) != 0) {
+        if (answer)
+            fail_conflict(r, cur->name,
+                          kr_arena_printf(r->a,
+                                          "Precondition failed: UID in precondition: %s, UID in "
+                                          "object meta: %s",
+                                          puid, cur->uid));
+        return false;
+    }
+    int64_t want;
+    if (prv != NULL && (!parse_rv(prv, &want) || want != cur->rev)) {
+        if (answer)
+            fail_conflict(r, cur->name,
+                          kr_arena_printf(r->a,
+                                          "Precondition failed: ResourceVersion in precondition: "
+                                          "%s, ResourceVersion in object meta: %" PRId64,
+                                          prv, cur->rev));
+        return false;
+    }
+    if (k->builtin && strcmp(k->kind, "Namespace") == 0 && is_protected_namespace(cur->name)) {
+        if (answer)
+            fail(r, KR_E_FORBIDDEN,
+                 "namespaces \"%s\" is forbidden: this namespace may not be deleted", cur->name);
+        return false;
+    }
+    kr_value_t *obj = kr_objrec_decode(cur, r->a);
+    kr_value_t *meta = kr_value_map_get(obj, "metadata");
+    const char *policy = rq_opt_str(r, "propagationPolicy");
+    if (policy != NULL && strcmp(policy, "Orphan") != 0 && strcmp(policy, "Background") != 0 &&
+        strcmp(policy, "Foreground") != 0) {
+        if (answer)
+            fail(r, KR_E_BAD_REQUEST,
+                 "DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported value: "
+                 "\"%s\": supported values: \"Foreground\", \"Background\", \"Orphan\"",
+                 policy);
+        return false;
+    }
+    /* the GC acts on these finalizers, as upstream records the policy */
+    const char *gc_fin = policy == NULL                      ? NULL
+                         : strcmp(policy, "Orphan") == 0     ? "orphan"
+                         : strcmp(policy, "Foreground") == 0 ? "foregroundDeletion"
+                                                             : NULL;
+    int64_t grace = kr_value_as_int(rq_opt(r, "gracePeriodSeconds"), -1);
+    bool is_pod = k->builtin && strcmp(k->kind, "Pod") == 0;
+    bool graceful = false;
+    if (is_pod) {
+        if (grace < 0)
+            grace = kr_value_as_int(kr_value_get(obj, "spec.terminationGracePeriodSeconds"), 30);
+        const char *node = kr_value_as_str(kr_value_get(obj, "spec.nodeName"));
+        const char *phase = kr_value_as_str(kr_value_get(obj, "status.phase"));
+        /* upstream: unscheduled and finished pods go at once */
+        graceful = grace > 0 && node && *node &&
+                   !(phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0));
+    }
+    if (gc_fin != NULL) {
+        kr_value_t *fins = kr_value_map_get(meta, "finalizers");
+        if (kr_value_type(fins) != KR_ARRAY) {
+            fins = kr_value_array(r->a);
+            kr_value_map_set(r->a, meta, "finalizers", fins);
+        }
+        bool have = false;
+        for (size_t i = 0; i < kr_value_len(fins); i++)
+            have |= strcmp(kr_value_as_str(kr_value_array_get(fins, i)) ?: "", gc_fin) == 0;
+        if (!have)
+            kr_value_array_push(r->a, fins, kr_value_str(r->a, gc_fin));
+    }
+    char *key = store_key(k, cur->ns, cur->name);
+    if (deletion_blocked(k, obj) || graceful) {
+        bool changed = gc_fin != NULL;
+        if (!cur->terminating) {
+            char ts[32];
+            time_t t = time(NULL) + (graceful ? grace : 0);
+            struct tm tm;
+            gmtime_r(&t, &tm);
+            strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+            set_str(r->a, meta, "deletionTimestamp", ts);
+            kr_value_map_set(r->a, meta, "deletionGracePeriodSeconds",
+                             kr_value_int(r->a, graceful ? grace : 0));
+            if (kr_value_map_get(meta, "generation") != NULL)
+                kr_value_map_set(r->a, meta, "generation",
+                                 kr_value_int(r->a, kr_value_map_int(meta, "generation", 0) + 1));
+            if (k->builtin && strcmp(k->kind, "Namespace") == 0) {
+                kr_value_t *st = map_child(r->a, obj, "status");
+                set_str(r->a, st, "phase", "Terminating");
+            }
+            changed = true;
+        } else if (graceful &&
+                   grace < kr_value_map_int(meta, "deletionGracePeriodSeconds", INT64_MAX)) {
+            /* a shorter grace period shortens a pending deletion */
+            kr_value_map_set(r->a, meta, "deletionGracePeriodSeconds", kr_value_int(r->a, grace));
+            changed = true;
+        }
+        if (!changed) {
+            free(key);
+            if (answer)
+                kr_broker_reply_raw(api->broker, r->req, 200, cur->data, cur->len, NULL);
+            return true;
+        }
+        kr_objrec_t *rec = make_rec(r, obj, cur->create_rev);
+        if (rec == NULL) {
+            free(key);
+            return false;
+        }
+        submit(api, r->ks, key, KR_STORE_PUT, rec, cur->rev, answer ? W_UPDATE : W_INTERNAL, 200,
+               answer ? kr_broker_defer(api->broker, r->req) : NULL);
+        return true;
+    }
+    kr_objrec_t *rec = make_rec(r, obj, cur->create_rev);
+    if (rec == NULL) {
+        free(key);
+        return false;
+    }
+    submit(api, r->ks, key, KR_STORE_DELETE, rec, cur->rev, answer ? W_DELETE : W_INTERNAL, 200,
+           answer ? kr_broker_defer(api->broker, r->req) : NULL);
+    return true;
+}
+
+static void op_delete(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
+{
+    kr_api_t *api = ud;
+    (void)b;
+    rq_t r;
+    if (!rq_begin(&r, api, req) || !rq_need_name(&r))
+        goto out;
+    if (r.sub != NULL) {
+        fail(&r, KR_E_METHOD_NOT_ALLOWED, "delete is not supported on %s/%s",
+             qualified(r.a, r.kind), r.sub);
+        goto out;
+    }
+    char *key = store_key(r.kind, r.ns, r.name);
+    kr_objrec_t *cur = current(api, r.ks, key, r.ns, r.name);
+    free(key);
+    if (cur == NULL) {
+        fail_not_found(&r, r.name);
+        goto out;
+    }
+    delete_one(&r, cur, true);
+out:
+    kr_arena_reset(api->arena);
+}
+
+/* deletecollection: deletes every matching object (each as a delete with
+ * the request's options) and answers Status Success once they are
+ * submitted, as upstream answers before the objects are gone. */
+static void op_deletecollection(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
+{
+    kr_api_t *api = ud;
+    rq_t r;
+    list_ctx_t c = {0};
+    if (!rq_begin(&r, api, req) || !parse_selectors(&r, &c.ls, &c.fs))
+        goto out;
+    kr_objmap_walk(r.ks->live, r.kind->namespaced ? r.ns : NULL, NULL, NULL, list_visit, &c);
+    size_t n = 0;
+    for (size_t i = 0; i < c.n; i++) {
+        kr_objrec_t *cur = (kr_objrec_t *)c.items[i];
+        char *key = store_key(r.kind, cur->ns, cur->name);
+        kr_objrec_t *now = current(api, r.ks, key, cur->ns, cur->name);
+        free(key);
+        if (now != NULL && delete_one(&r, now, false))
+            n++;
+    }
+    kr_value_t *st = kr_value_map(r.a);
+    set_str(r.a, st, "kind", "Status");
+    set_str(r.a, st, "apiVersion", "v1");
+    kr_value_map_set(r.a, st, "metadata", kr_value_map(r.a));
+    set_str(r.a, st, "status", "Success");
+    kr_value_t *d = kr_value_map(r.a);
+    set_str(r.a, d, "kind", r.kind->plural);
+    if (r.kind->group[0])
+        set_str(r.a, d, "group", r.kind->group);
+    kr_value_map_set(r.a, d, "deleted", kr_value_int(r.a, (int64_t)n));
+    kr_value_map_set(r.a, st, "details", d);
+    kr_broker_reply(b, req, 200, st, NULL);
+out:
+    kr_labelsel_destroy(&c.ls);
+    kr_fieldsel_destroy(&c.fs);
+    free(c.items);
+    kr_arena_reset(api->arena);
+}
+
+/* ---- watch ------------------------------------------------------------------------- */
+
+static void op_watch(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
+{
+    kr_api_t *api = ud;
+    rq_t r;
+    kr_labelsel_t *ls = NULL;
+    kr_fieldsel_t *fs = NULL;
+    if (!rq_begin(&r, api, req) || !parse_selectors(&r, &ls, &fs))
+        goto out;
+    if (r.name != NULL) {
+        /* a watch of one object: metadata.name=<name>, as kubectl asks */
+        kr_buf_t s = KR_BUF_INIT;
+        kr_buf_printf(&s, "metadata.name=%s", r.name);
+        if (fs != NULL) {
+            kr_buf_puts(&s, ",");
+            kr_fieldsel_string(fs, &s);
+            kr_fieldsel_destroy(&fs);
+        }
+        kr_error_t err;
+        fs = kr_fieldsel_parse(s.data, &err);
+        kr_buf_free(&s);
+        if (fs == NULL) {
+            kr_labelsel_destroy(&ls);
+            fail_err(&r, &err);
+            goto out;
+        }
+    }
+    const char *rv = r.rv ? r.rv : rq_opt_str(&r, "resourceVersion");
+    int64_t from = 0;
+    if (rv != NULL && strcmp(rv, "0") != 0 && !parse_rv(rv, &from)) {
+        kr_labelsel_destroy(&ls);
+        kr_fieldsel_destroy(&fs);
+        fail(&r, KR_E_BAD_REQUEST, "invalid resourceVersion \"%s\"", rv);
+        goto out;
+    }
+    bool bookmarks = kr_value_as_bool(rq_opt(&r, "allowWatchBookmarks"), false);
+    kr_watch_opts_t o = {
+        .kind = r.kind,
+        .ns = r.kind->namespaced ? r.ns : NULL,
+        .labels = ls,
+        .fields = fs,
+        .from_rev = from,
+        .bookmarks = bookmarks,
+        .initial_events_end = bookmarks && kr_value_as_bool(rq_opt(&r, "sendInitialEvents"), false),
+    };
+    kr_error_t err;
+    if (kr_watch_open(api->hub, req, &o, r.ks->live, api->applied_rev, &err) < 0)
+        kr_broker_fail(b, req, err.reason, err.message);
+out:
+    kr_arena_reset(api->arena);
+}
+
+/* ---- kinds ------------------------------------------------------------------------- */
+
+static void load_orphans(kr_api_t *api, kstate_t *ks);
+
+static void op_kind_register(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
+{
+    kr_api_t *api = ud;
+    kr_arena_t *a = api->arena;
+    kr_value_t *msg = NULL;
+    kr_error_t err;
+    if (kr_msgpack_decode(a, req->data, req->len, &msg, &err) < 0) {
+        kr_broker_fail(b, req, KR_E_BAD_REQUEST, err.message);
+        goto out;
+    }
+    const kr_kind_t *kind = kr_registry_add(api->reg, kr_value_map_get(msg, "obj"), &err);
+    if (kind == NULL) {
+        kr_broker_fail(b, req, err.reason, err.message);
+        goto out;
+    }
+    kstate_t *ks = kstate_add(api, kind);
+    load_orphans(api, ks);
+    KR_INFO(TAG, "kind registered", "res=%s kind=%s", kind->res, kind->kind);
+    kr_broker_reply(b, req, 201, kr_kind_to_value(a, kind), NULL);
+out:
+    kr_arena_reset(a);
+}
+
+static void op_kinds(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
+{
+    kr_api_t *api = ud;
+    kr_arena_t *a = api->arena;
+    kr_value_t *items = kr_value_array(a);
+    for (size_t i = 0; i < kr_registry_count(api->reg); i++)
+        kr_value_array_push(a, items, kr_kind_to_value(a, kr_registry_at(api->reg, i)));
+    kr_value_t *obj = kr_value_map(a);
+    kr_value_map_set(a, obj, "items", items);
+    kr_broker_reply(b, req, 200, obj, NULL);
+    kr_arena_reset(a);
+}
+
+/* ---- ticks ---------------------------------------------------------------------------- */
+
+static void on_tick(kr_broker_t *b, uint64_t now, void *ud)
+{
+    (void)b;
+    kr_api_t *api = ud;
+    if (api->hub != NULL)
+        kr_watch_tick(api->hub, now);
+    if (api->commit != NULL && now >= api->next_compact) {
+        api->next_compact = now + api->opts.compact_interval_ms;
+        int64_t upto = api->applied_rev - api->opts.compact_keep;
+        if (upto > api->compact_rev) {
+            kr_commit_compact(api->commit, upto);
+            api->compact_rev = upto;
+        }
+    }
+}
+
+/* ---- life cycle ---------------------------------------------------------------------- */
+
+kr_api_t *kr_api_new(kr_broker_t *b, const kr_api_opts_t *opts, kr_error_t *err)
+{
+    kr_api_t *api = xcalloc(1, sizeof *api);
+    api->broker = b;
+    if (opts != NULL)
+        api->opts = *opts;
+    if (api->opts.compact_interval_ms == 0)
+        api->opts.compact_interval_ms = KR_API_COMPACT_MS;
+    if (api->opts.compact_keep <= 0)
+        api->opts.compact_keep = KR_API_COMPACT_KEEP;
+    pthread_mutex_init(&api->store_mu, NULL);
+    api->arena = kr_arena_new(64 * 1024);
+    api->reg = kr_registry_new(err);
+    if (api->reg == NULL) {
+        kr_api_destroy(&api);
+        return NULL;
+    }
+    for (size_t i = 0; i < kr_registry_count(api->reg); i++)
+        kstate_add(api, kr_registry_at(api->reg, i));
+    const kr_kind_t *nsk = kr_registry_by_res(api->reg, "v1/namespaces", strlen("v1/namespaces"));
+    api->ns_state = nsk ? kstate_of(api, nsk) : NULL;
+    if (api->ns_state == NULL) {
+        kr_error_set(err, KR_E_INTERNAL, "the registry has no namespaces");
+        kr_api_destroy(&api);
+        return NULL;
+    }
+    static const struct {
+        const char *op;
+        kr_broker_fn fn;
+    } ops[] = {
+        {"get", op_get},
+        {"list", op_list},
+        {"create", op_create},
+        {"update", op_update},
+        {"patch", op_patch},
+        {"delete", op_delete},
+        {"deletecollection", op_deletecollection},
+        {"watch", op_watch},
+        {"kind.register", op_kind_register},
+        {"kinds", op_kinds},
+    };
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        if (kr_broker_handle(b, ops[i].op, NULL, ops[i].fn, api, err) < 0) {
+            kr_api_destroy(&api);
+            return NULL;
+        }
+    if (kr_broker_add_tick(b, API_TICK_MS, on_tick, api, err) < 0) {
+        kr_api_destroy(&api);
+        return NULL;
+    }
+    return api;
+}
+
+int kr_api_take_store(void *ud, const kr_store_ops_t *ops, void *self, kr_error_t *err)
+{
+    kr_api_t *api = ud;
+    pthread_mutex_lock(&api->store_mu);
+    int rc = 0;
+    if (api->store_ops != NULL)
+        rc = kr_error_set(err, KR_E_ALREADY_EXISTS, "a store is already registered");
+    else {
+        api->store_ops = ops;
+        api->store = self;
+    }
+    pthread_mutex_unlock(&api->store_mu);
+    return rc;
+}
+
+kr_registry_t *kr_api_registry(kr_api_t *api)
+{
+    return api->reg;
+}
+
+/* ---- loading ----------------------------------------------------------------------- */
+
+static kstate_t *kstate_by_key(kr_api_t *api, const char *key, size_t len)
+{
+    for (size_t i = 0; i < api->n_ks; i++) {
+        const char *p = api->ks[i]->kind->store_prefix;
+        size_t n = strlen(p);
+        if (len > n && memcmp(key, p, n) == 0)
+            return api->ks[i];
+    }
+    return NULL;
+}
+
+typedef struct load_ctx {
+    kr_api_t *api;
+    size_t loaded, orphaned, bad;
+} load_ctx_t;
+
+static void load_one(kr_api_t *api, kstate_t *ks, const void *data, size_t len, int64_t rev,
+                     int64_t create_rev, const char *key, load_ctx_t *lc)
+{
+    kr_error_t err;
+    kr_objrec_t *rec = kr_objrec_from_msgpack(ks->kind, data, len, rev, create_rev, &err);
+    if (rec == NULL) {
+        KR_ERROR(TAG, "skipping an undecodable stored object", "key=\"%s\" error=\"%s\"", key,
+                 err.message);
+        if (lc)
+            lc->bad++;
+        return;
+    }
+    kr_objmap_put(ks->live, rec);
+    (void)api;
+    if (lc)
+        lc->loaded++;
+}
+
+static int load_kv(const kr_store_kv_t *kv, void *ud)
+{
+    load_ctx_t *lc = ud;
+    kr_api_t *api = lc->api;
+    char key[1024];
+    snprintf(key, sizeof key, "%.*s", (int)kv->key_len, kv->key);
+    kstate_t *ks = kstate_by_key(api, kv->key, kv->key_len);
+    if (ks != NULL) {
+        load_one(api, ks, kv->value, kv->value_len, kv->mod_rev, kv->create_rev, key, lc);
+        return 0;
+    }
+    orphan_t *o = xcalloc(1, sizeof *o);
+    o->key = xstrndup(kv->key, kv->key_len);
+    o->key_len = kv->key_len;
+    o->data = xmalloc(kv->value_len ? kv->value_len : 1);
+    memcpy(o->data, kv->value, kv->value_len);
+    o->len = kv->value_len;
+    o->rev = kv->mod_rev;
+    o->create_rev = kv->create_rev;
+    o->next = api->orphans;
+    api->orphans = o;
+    lc->orphaned++;
+    return 0;
+}
+
+static void load_orphans(kr_api_t *api, kstate_t *ks)
+{
+    size_t n = strlen(ks->kind->store_prefix);
+    orphan_t **pp = &api->orphans;
+    while (*pp) {
+        orphan_t *o = *pp;
+        if (o->key_len > n && memcmp(o->key, ks->kind->store_prefix, n) == 0) {
+            *pp = o->next;
+            load_one(api, ks, o->data, o->len, o->rev, o->create_rev, o->key, NULL);
+            free(o->key);
+            free(o->data);
+            free(o);
+        } else {
+            pp = &o->next;
+        }
+    }
+}
+
+/* Waits (before the broker runs) for the internal writes in flight. */
+static void wait_internal(kr_api_t *api)
+{
+    while (api->writes_in_flight > 0) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+        drain_commits(api);
+    }
+}
+
+static void bootstrap_namespace(kr_api_t *api, const char *name)
+{
+    kstate_t *ks = api->ns_state;
+    if (kr_objmap_get(ks->live, "", name) != NULL)
+        return;
+    kr_arena_t *a = api->arena;
+    kr_value_t *obj = kr_value_map(a);
+    set_str(a, obj, "apiVersion", "v1");
+    set_str(a, obj, "kind", "Namespace");
+    kr_value_t *meta = map_child(a, obj, "metadata");
+    set_str(a, meta, "name", name);
+    char uid[37], ts[32];
+    new_uid(uid);
+    now_rfc3339(ts, sizeof ts);
+    set_str(a, meta, "uid", uid);
+    set_str(a, meta, "creationTimestamp", ts);
+    const kr_kind_t *k = ks->kind;
+    if (k->hooks.defaults)
+        k->hooks.defaults(a, obj);
+    if (k->hooks.prepare_create)
+        k->hooks.prepare_create(a, obj);
+    int64_t rev = api->next_rev + 1;
+    set_rv(a, obj, rev);
+    kr_error_t err;
+    kr_objrec_t *rec = kr_objrec_new(k, obj, rev, rev, &err);
+    if (rec == NULL) {
+        KR_ERROR(TAG, "cannot build a default namespace", "name=%s error=\"%s\"", name,
+                 err.message);
+        kr_arena_reset(a);
+        return;
+    }
+    api->next_rev = rev;
+    submit(api, ks, store_key(k, "", name), KR_STORE_PUT, rec, 0, W_INTERNAL, 201, NULL);
+    kr_arena_reset(a);
+}
+
+int kr_api_open(kr_api_t *api, kr_error_t *err)
+{
+    pthread_mutex_lock(&api->store_mu);
+    const kr_store_ops_t *ops = api->store_ops;
+    void *store = api->store;
+    pthread_mutex_unlock(&api->store_mu);
+    if (ops == NULL)
+        return kr_error_set(err, KR_E_INVALID,
+                            "no store plugin registered a store (the config needs one, e.g. "
+                            "store-sqlite)");
+    uint64_t t0 = kr_time_ms();
+    load_ctx_t lc = {.api = api};
+    int64_t rev = 0, compact = 0;
+    if (ops->range(store, load_kv, &lc, &rev, &compact, err) < 0)
+        return kr_error_wrap(err, "loading the objects from the store");
+    api->next_rev = api->applied_rev = rev;
+    api->compact_rev = compact;
+    api->hub = kr_watch_hub_new(api->broker, api->opts.watch_window, api->opts.bookmark_ms, rev);
+    api->commit = kr_commit_new(ops, store, err);
+    if (api->commit == NULL)
+        return kr_error_wrap(err, "starting the committer");
+    if (kr_broker_add_fd(api->broker, kr_commit_fd(api->commit), on_commit_fd, api, err) < 0)
+        return -1;
+    api->next_compact = kr_time_ms() + api->opts.compact_interval_ms;
+    api->open = true;
+    static const char *const builtin_ns[] = {"default", "kube-system", "kube-public",
+                                             "kube-node-lease"};
+    for (size_t i = 0; i < sizeof builtin_ns / sizeof builtin_ns[0]; i++)
+        bootstrap_namespace(api, builtin_ns[i]);
+    wait_internal(api);
+    for (size_t i = 0; i < sizeof builtin_ns / sizeof builtin_ns[0]; i++)
+        if (kr_objmap_get(api->ns_state->live, "", builtin_ns[i]) == NULL)
+            return kr_error_set(err, KR_E_INTERNAL,
+                                "cannot create namespace \"%s\" in the store (see the log)",
+                                builtin_ns[i]);
+    KR_INFO(TAG, "object cache loaded",
+            "objects=%zu unknown_kinds=%zu undecodable=%zu revision=%" PRId64 " ms=%" PRIu64,
+            lc.loaded, lc.orphaned, lc.bad, api->applied_rev, kr_time_ms() - t0);
+    return 0;
+}
+
+void kr_api_destroy(kr_api_t **self_p)
+{
+    if (self_p == NULL || *self_p == NULL)
+        return;
+    kr_api_t *api = *self_p;
+    if (api->commit != NULL) {
+        kr_commit_stop(api->commit);
+        drain_commits(api);
+        kr_commit_destroy(&api->commit);
+    }
+    kr_watch_hub_destroy(&api->hub);
+    for (size_t i = 0; i < OVERLAY_BUCKETS; i++) {
+        overlay_t *o = api->overlay[i];
+        while (o) {
+            overlay_t *next = o->next;
+            kr_objrec_unref(&o->state);
+            free(o);
+            o = next;
+        }
+    }
+    for (size_t i = 0; i < api->n_ks; i++) {
+        kr_objmap_destroy(&api->ks[i]->live);
+        free(api->ks[i]);
+    }
+    free(api->ks);
+    while (api->orphans) {
+        orphan_t *o = api->orphans;
+        api->orphans = o->next;
+        free(o->key);
+        free(o->data);
+        free(o);
+    }
+    kr_registry_destroy(&api->reg);
+    kr_arena_destroy(&api->arena);
+    pthread_mutex_destroy(&api->store_mu);
+    free(api);
+    *self_p = NULL;
+}

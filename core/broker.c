@@ -165,7 +165,7 @@ struct kr_broker {
     void *sock; /* NULL for a detached broker */
     int stop_fd;
     pthread_t thread;
-    bool started;
+    bool started, stopped;
     char *ipc_path;
     size_t max_msg, watch_backlog, max_inflight;
     bk_stats_t st;
@@ -1647,7 +1647,7 @@ int kr_broker_start(kr_broker_t *b, kr_error_t *err)
 {
     if (b->sock == NULL)
         return kr_error_set(err, KR_E_INVALID, "a detached broker cannot be started");
-    if (b->started)
+    if (b->started || b->stopped)
         return kr_error_set(err, KR_E_ALREADY_EXISTS, "the broker is already running");
     int rc = pthread_create(&b->thread, NULL, broker_main, b);
     if (rc != 0)
@@ -1657,17 +1657,24 @@ int kr_broker_start(kr_broker_t *b, kr_error_t *err)
     return 0;
 }
 
+void kr_broker_stop(kr_broker_t *b)
+{
+    if (b == NULL || !b->started)
+        return;
+    uint64_t one = 1;
+    ssize_t w = write(b->stop_fd, &one, sizeof one);
+    (void)w;
+    pthread_join(b->thread, NULL);
+    b->started = false;
+    b->stopped = true;
+}
+
 void kr_broker_destroy(kr_broker_t **self_p)
 {
     if (self_p == NULL || *self_p == NULL)
         return;
     kr_broker_t *b = *self_p;
-    if (b->started) {
-        uint64_t one = 1;
-        ssize_t w = write(b->stop_fd, &one, sizeof one);
-        (void)w;
-        pthread_join(b->thread, NULL);
-    }
+    kr_broker_stop(b);
     for (size_t i = 0; i < b->peers_cap; i++) {
         bk_peer_t *p = b->peers[i];
         while (p) {

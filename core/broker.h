@@ -38,6 +38,9 @@ typedef struct kr_broker_opts {
 kr_broker_t *kr_broker_new(const kr_broker_opts_t *opts, kr_error_t *err);
 /* Runs the broker on its own thread. */
 int kr_broker_start(kr_broker_t *b, kr_error_t *err);
+/* Stops the thread (idempotent); the socket stays open so the owner of
+ * core-local streams can still end them before kr_broker_destroy. */
+void kr_broker_stop(kr_broker_t *b);
 /* Stops the thread, closes the socket, unlinks the ipc file. */
 void kr_broker_destroy(kr_broker_t **self_p);
 

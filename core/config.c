@@ -425,6 +425,8 @@ kr_server_config_t *kr_server_config_new(void)
     cfg->log_level = KR_LOG_INFO;
     cfg->plugin_path = kr_arena_alloc(cfg->arena, sizeof(const char *));
     cfg->plugin_path[0] = NULL;
+    cfg->store.plugin = KR_DEFAULT_STORE_PLUGIN;
+    cfg->store.config = kr_value_map(cfg->arena);
     return cfg;
 }
 
@@ -535,6 +537,46 @@ static int parse_plugin_path(struct parse *p, const kr_value_t *v)
     return 0;
 }
 
+/* One {plugin, name, config} map; `where` prefixes messages ("plugins[2]"). */
+static int parse_spec(struct parse *p, const kr_value_t *item, const char *where,
+                      kr_plugin_spec_t *s)
+{
+    memset(s, 0, sizeof *s);
+    char at[96];
+    if (kr_value_type(item) != KR_MAP)
+        return perr(p, "%s: must be a map", where);
+    for (size_t j = 0; j < kr_value_len(item); j++) {
+        const char *k = kr_value_map_key(item, j);
+        const kr_value_t *f = kr_value_map_val(item, j);
+        snprintf(at, sizeof at, "%s.%s", where, k);
+        if (strcmp(k, "plugin") == 0) {
+            if (want_str(p, f, at, &s->plugin) < 0)
+                return -KR_E_INVALID;
+            if (strchr(s->plugin, '/') != NULL)
+                s->plugin = abs_path(p, s->plugin);
+        } else if (strcmp(k, "name") == 0) {
+            if (want_str(p, f, at, &s->name) < 0)
+                return -KR_E_INVALID;
+            if (!valid_instance_name(s->name))
+                return perr(p,
+                            "%s: Invalid value: \"%s\": must be 1-63 letters, digits, '-', "
+                            "'_' or '.'",
+                            at, s->name);
+        } else if (strcmp(k, "config") == 0) {
+            if (kr_value_type(f) != KR_MAP && kr_value_type(f) != KR_NULL)
+                return perr(p, "%s: must be a map", at);
+            s->config = f;
+        } else {
+            return perr(p, "%s: unknown key \"%s\" (known: plugin, name, config)", where, k);
+        }
+    }
+    if (s->plugin == NULL)
+        return perr(p, "%s.plugin: Required value", where);
+    if (s->config == NULL || kr_value_type(s->config) != KR_MAP)
+        s->config = kr_value_map(p->cfg->arena);
+    return 0;
+}
+
 static int parse_plugins(struct parse *p, const kr_value_t *v)
 {
     if (kr_value_type(v) == KR_NULL)
@@ -544,42 +586,11 @@ static int parse_plugins(struct parse *p, const kr_value_t *v)
     size_t n = kr_value_len(v);
     kr_plugin_spec_t *specs = kr_arena_alloc(p->cfg->arena, (n ? n : 1) * sizeof *specs);
     for (size_t i = 0; i < n; i++) {
-        const kr_value_t *item = kr_value_array_get(v, i);
+        char where[32];
+        snprintf(where, sizeof where, "plugins[%zu]", i);
         kr_plugin_spec_t *s = &specs[i];
-        memset(s, 0, sizeof *s);
-        char where[64];
-        if (kr_value_type(item) != KR_MAP)
-            return perr(p, "plugins[%zu]: must be a map", i);
-        for (size_t j = 0; j < kr_value_len(item); j++) {
-            const char *k = kr_value_map_key(item, j);
-            const kr_value_t *f = kr_value_map_val(item, j);
-            snprintf(where, sizeof where, "plugins[%zu].%s", i, k);
-            if (strcmp(k, "plugin") == 0) {
-                if (want_str(p, f, where, &s->plugin) < 0)
-                    return -KR_E_INVALID;
-                if (strchr(s->plugin, '/') != NULL)
-                    s->plugin = abs_path(p, s->plugin);
-            } else if (strcmp(k, "name") == 0) {
-                if (want_str(p, f, where, &s->name) < 0)
-                    return -KR_E_INVALID;
-                if (!valid_instance_name(s->name))
-                    return perr(p,
-                                "%s: Invalid value: \"%s\": must be 1-63 letters, digits, '-', "
-                                "'_' or '.'",
-                                where, s->name);
-            } else if (strcmp(k, "config") == 0) {
-                if (kr_value_type(f) != KR_MAP && kr_value_type(f) != KR_NULL)
-                    return perr(p, "%s: must be a map", where);
-                s->config = f;
-            } else {
-                return perr(p, "plugins[%zu]: unknown key \"%s\" (known: plugin, name, config)", i,
-                            k);
-            }
-        }
-        if (s->plugin == NULL)
-            return perr(p, "plugins[%zu].plugin: Required value", i);
-        if (s->config == NULL || kr_value_type(s->config) != KR_MAP)
-            s->config = kr_value_map(p->cfg->arena);
+        if (parse_spec(p, kr_value_array_get(v, i), where, s) < 0)
+            return -KR_E_INVALID;
         for (size_t j = 0; s->name != NULL && j < i; j++)
             if (specs[j].name != NULL && strcmp(specs[j].name, s->name) == 0)
                 return perr(p, "plugins[%zu].name: Duplicate value: \"%s\" (also plugins[%zu])", i,
@@ -621,10 +632,12 @@ static int parse_root(struct parse *p, const kr_value_t *root)
             rc = parse_plugin_path(p, v);
         } else if (strcmp(k, "plugins") == 0) {
             rc = parse_plugins(p, v);
+        } else if (strcmp(k, "store") == 0) {
+            rc = parse_spec(p, v, "store", &cfg->store);
         } else {
             rc = perr(p,
                       "unknown key \"%s\" (known: data_dir, run_dir, log_level, bus, plugin_path, "
-                      "plugins)",
+                      "store, plugins)",
                       k);
         }
         if (rc < 0)

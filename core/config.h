@@ -10,9 +10,10 @@
 #include <kraal/plugin.h>
 #include <kraal/value.h>
 
-#define KR_DEFAULT_CONFIG_FILE "/etc/kraal/kraal.yaml"
-#define KR_DEFAULT_RUN_DIR     "/run/kraal"
-#define KR_DEFAULT_DATA_DIR    "/var/lib/kraal"
+#define KR_DEFAULT_CONFIG_FILE  "/etc/kraal/kraal.yaml"
+#define KR_DEFAULT_RUN_DIR      "/run/kraal"
+#define KR_DEFAULT_DATA_DIR     "/var/lib/kraal"
+#define KR_DEFAULT_STORE_PLUGIN "store-sqlite"
 
 /* One entry of `plugins:`. */
 typedef struct kr_plugin_spec {
@@ -30,6 +31,7 @@ typedef struct kr_server_config {
     kr_log_level_t log_level;
     const char *bus_tcp;      /* NULL: no TCP endpoint */
     const char **plugin_path; /* NULL-terminated, never NULL */
+    kr_plugin_spec_t store;   /* the one store plugin (KR_DEFAULT_STORE_PLUGIN) */
     kr_plugin_spec_t *plugins;
     size_t n_plugins;
 } kr_server_config_t;

@@ -285,10 +285,15 @@ static void instance_stop(instance_t *in)
     instance_free(in);
 }
 
+void kr_host_stop_others(kr_host_t *h, size_t keep)
+{
+    while (h->n > keep)
+        instance_stop(h->inst[--h->n]);
+}
+
 void kr_host_stop_all(kr_host_t *h)
 {
-    while (h->n > 0)
-        instance_stop(h->inst[--h->n]);
+    kr_host_stop_others(h, 0);
 }
 
 void kr_host_destroy(kr_host_t **self_p)

@@ -51,5 +51,7 @@ size_t kr_host_count(const kr_host_t *host);
  * its thread, its bus and loop are destroyed, the thread is joined and the
  * module closed.  The host can start instances again afterwards. */
 void kr_host_stop_all(kr_host_t *host);
+/* Stops the instances started after the first `keep` (reverse order). */
+void kr_host_stop_others(kr_host_t *host, size_t keep);
 
 #endif

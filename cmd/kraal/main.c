@@ -17,6 +17,7 @@
 #include <kraal/log.h>
 #include <kraal/plugin.h>
 
+#include "api.h"
 #include "broker.h"
 #include "config.h"
 #include "host.h"
@@ -248,6 +249,7 @@ static int cmd_server(int argc, char **argv)
     int status = 1;
     int lock_fd = -1;
     kr_broker_t *broker = NULL;
+    kr_api_t *api = NULL;
     kr_host_t *host = NULL;
     char ipc_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     char lock_path[4096];
@@ -285,8 +287,13 @@ static int cmd_server(int argc, char **argv)
 
     kr_broker_opts_t bopts = {.ipc_path = ipc_path, .tcp_endpoint = cfg->bus_tcp};
     broker = kr_broker_new(&bopts, &err);
-    if (broker == NULL || kr_broker_start(broker, &err) < 0) {
+    if (broker == NULL) {
         KR_ERROR(TAG, "cannot start the bus broker", "error=\"%s\"", q(err.message));
+        goto out;
+    }
+    api = kr_api_new(broker, NULL, &err);
+    if (api == NULL) {
+        KR_ERROR(TAG, "cannot set up the object API", "error=\"%s\"", q(err.message));
         goto out;
     }
     kr_host_opts_t hopts = {
@@ -294,8 +301,21 @@ static int cmd_server(int argc, char **argv)
         .data_dir = cfg->data_dir,
         .run_dir = cfg->run_dir,
         .plugin_path = cfg->plugin_path,
+        .register_store = kr_api_take_store,
+        .register_ud = api,
     };
     host = kr_host_new(&hopts);
+    /* The store comes first: the cache is loaded from it before the broker
+     * answers anything, and every other plugin may use the API in init. */
+    if (kr_host_start(host, &cfg->store, &err) < 0) {
+        KR_ERROR(TAG, "store plugin failed to start", "plugin=\"%s\" error=\"%s\"",
+                 cfg->store.plugin, q(err.message));
+        goto out;
+    }
+    if (kr_api_open(api, &err) < 0 || kr_broker_start(broker, &err) < 0) {
+        KR_ERROR(TAG, "cannot open the object API", "error=\"%s\"", q(err.message));
+        goto out;
+    }
     for (size_t i = 0; i < cfg->n_plugins; i++) {
         const kr_plugin_spec_t *spec = &cfg->plugins[i];
         if (kr_host_start(host, spec, &err) < 0) {
@@ -314,6 +334,13 @@ static int cmd_server(int argc, char **argv)
     status = 0;
 
 out:
+    /* plugins first (they may still talk to the API), then the broker
+     * thread, then the API (its watches end through the stopped broker's
+     * socket), the store plugin last with the host */
+    if (host != NULL)
+        kr_host_stop_others(host, 1);
+    kr_broker_stop(broker);
+    kr_api_destroy(&api);
     kr_host_destroy(&host);
     kr_broker_destroy(&broker);
     kr_bus_shutdown();

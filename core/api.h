@@ -1,0 +1,68 @@
+/* The object API: Kubernetes semantics over the bus (DESIGN.md §2, docs/api.md).
+ *
+ * The API answers get/list/create/update/patch/delete/deletecollection/
+ * watch and the kind ops in the broker thread: reads come from the object
+ * cache without a hop to another thread; writes are validated, given the
+ * next revision and handed to the committer (core/commit.h), and answered
+ * once the store has them on disk.  Committed writes then reach the cache
+ * and the watchers in revision order.
+ *
+ * Life cycle, driven by `kraal server`:
+ *   api = kr_api_new(broker)           before kr_broker_start
+ *   (store plugin's init → kr_api_take_store via the host hook)
+ *   kr_api_open(api)                   load the cache, create the default
+ *                                      namespaces, before kr_broker_start
+ *   kr_broker_start ... kr_broker_stop
+ *   kr_api_destroy(&api)               after the broker thread stopped
+ */
+#ifndef KRAAL_CORE_API_H
+#define KRAAL_CORE_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <kraal/error.h>
+#include <kraal/store.h>
+
+#include "broker.h"
+#include "registry.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct kr_api_opts {
+    size_t watch_window;          /* events kept per kind; 0 = KR_WATCH_WINDOW */
+    uint64_t bookmark_ms;         /* 0 = KR_WATCH_BOOKMARK_MS */
+    uint64_t compact_interval_ms; /* 0 = KR_API_COMPACT_MS */
+    int64_t compact_keep;         /* revisions of history kept; 0 = KR_API_COMPACT_KEEP */
+} kr_api_opts_t;
+
+#define KR_API_COMPACT_MS   (5 * 60 * 1000)
+#define KR_API_COMPACT_KEEP 100000
+/* Largest encoded object accepted (etcd's default request limit). */
+#define KR_API_MAX_OBJECT (1536u * 1024u)
+
+typedef struct kr_api kr_api_t;
+
+/* Builds the registry and registers the API ops with the broker (which
+ * must not be started yet).  NULL with err.  Caller owns the API. */
+kr_api_t *kr_api_new(kr_broker_t *b, const kr_api_opts_t *opts, kr_error_t *err);
+/* Stops the committer (finishing queued writes) and ends every watch. */
+void kr_api_destroy(kr_api_t **self_p);
+
+/* The host hook for kr_store_register (core/host.h register_store):
+ * records the store; KR_E_ALREADY_EXISTS for a second one.  Thread-safe. */
+int kr_api_take_store(void *api, const kr_store_ops_t *ops, void *self, kr_error_t *err);
+
+/* Loads every object from the store into the cache, starts the committer
+ * and creates the namespaces that exist from the first start (default,
+ * kube-system, kube-public, kube-node-lease).  Before kr_broker_start. */
+int kr_api_open(kr_api_t *api, kr_error_t *err);
+
+kr_registry_t *kr_api_registry(kr_api_t *api);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
