@@ -1,0 +1,520 @@
+/* The object API end to end in one process: a real broker, the API, the
+ * sqlite store plugin on a temp dir, and a bus client — what `kraal
+ * server` runs, minus the other plugins. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <kraal/bus.h>
+#include <kraal/log.h>
+
+#include "api.h"
+#include "broker.h"
+#include "host.h"
+
+#define WINDOW 32
+
+static struct {
+    char dir[64];
+    kr_broker_t *broker;
+    kr_api_t *api;
+    kr_host_t *host;
+    kr_bus_t *bus;
+    kr_arena_t *a;
+} S;
+
+static int start(void **state)
+{
+    (void)state;
+    kr_log_set_level(KR_LOG_WARN);
+    snprintf(S.dir, sizeof S.dir, "/tmp/kraal-test-api-XXXXXX");
+    assert_non_null(mkdtemp(S.dir));
+    char ipc[128];
+    snprintf(ipc, sizeof ipc, "%s/bus.sock", S.dir);
+    kr_error_t err;
+    kr_broker_opts_t bo = {.ipc_path = ipc};
+    S.broker = kr_broker_new(&bo, &err);
+    assert_non_null(S.broker);
+    kr_api_opts_t ao = {.watch_window = WINDOW, .bookmark_ms = 200};
+    S.api = kr_api_new(S.broker, &ao, &err);
+    assert_non_null(S.api);
+    kr_host_opts_t ho = {.endpoint = KR_BUS_INPROC_ENDPOINT,
+                         .data_dir = S.dir,
+                         .run_dir = S.dir,
+                         .register_store = kr_api_take_store,
+                         .register_ud = S.api};
+    S.host = kr_host_new(&ho);
+    S.a = kr_arena_new(0);
+    kr_plugin_spec_t spec = {.plugin = "store-sqlite", .config = kr_value_map(S.a)};
+    if (kr_host_start(S.host, &spec, &err) < 0 || kr_api_open(S.api, &err) < 0 ||
+        kr_broker_start(S.broker, &err) < 0) {
+        fprintf(stderr, "start: %s\n", err.message);
+        return -1;
+    }
+    S.bus = kr_bus_connect(KR_BUS_INPROC_ENDPOINT, &err);
+    assert_non_null(S.bus);
+    return 0;
+}
+
+static int stop(void **state)
+{
+    (void)state;
+    kr_bus_destroy(&S.bus);
+    kr_broker_stop(S.broker);
+    kr_api_destroy(&S.api);
+    kr_host_destroy(&S.host);
+    kr_broker_destroy(&S.broker);
+    kr_arena_destroy(&S.a);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", S.dir);
+    assert_int_equal(system(cmd), 0);
+    kr_bus_shutdown();
+    return 0;
+}
+
+static kr_value_t *J(const char *s)
+{
+    if (s == NULL)
+        return NULL;
+    kr_value_t *v = NULL;
+    kr_error_t err;
+    if (kr_json_decode(S.a, s, strlen(s), &v, &err) < 0) {
+        kr_value_t *docs = NULL;
+        if (kr_yaml_decode(S.a, s, strlen(s), &docs, &err) < 0)
+            fail_msg("bad test document: %s: %s", err.message, s);
+        v = kr_value_array_get(docs, 0);
+    }
+    return v;
+}
+
+/* One call; the reply lives in S.a. */
+static kr_reply_t call(const char *op, const char *res, const char *ns, const char *name,
+                       const char *sub, const char *obj, const char *opts)
+{
+    kr_request_t req = {
+        .op = op, .res = res, .ns = ns, .name = name, .sub = sub, .obj = J(obj), .opts = J(opts)};
+    kr_reply_t r;
+    kr_error_t err;
+    if (kr_bus_call(S.bus, &req, S.a, &r, 10000, &err) < 0)
+        fail_msg("%s %s: no reply: %s", op, res, err.message);
+    return r;
+}
+
+static const char *str(const kr_value_t *obj, const char *path)
+{
+    return kr_value_as_str(kr_value_get(obj, path));
+}
+
+static int64_t rv(const kr_value_t *obj)
+{
+    const char *s = str(obj, "metadata.resourceVersion");
+    assert_non_null(s);
+    return strtoll(s, NULL, 10);
+}
+
+#define POD(name)             \
+    "{metadata: {name: " name \
+    ", labels: {app: web}}, spec: {containers: [{name: c, image: busybox}]}}"
+
+static void test_default_namespaces(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"default", "kube-system", "kube-public", "kube-node-lease"};
+    for (size_t i = 0; i < 4; i++) {
+        kr_reply_t r = call("get", "v1/namespaces", NULL, names[i], NULL, NULL, NULL);
+        assert_int_equal(r.code, 200);
+        assert_string_equal(str(r.obj, "metadata.name"), names[i]);
+        assert_string_equal(str(r.obj, "status.phase"), "Active");
+        assert_non_null(str(r.obj, "metadata.uid"));
+    }
+    kr_reply_t r = call("delete", "v1/namespaces", NULL, "default", NULL, NULL, NULL);
+    assert_int_equal(r.code, 403);
+    assert_string_equal(r.message,
+                        "namespaces \"default\" is forbidden: this namespace may not be deleted");
+}
+
+static void test_create_get(void **state)
+{
+    (void)state;
+    kr_reply_t r = call("create", "v1/pods", "default", NULL, NULL, POD(web), NULL);
+    assert_int_equal(r.code, 201);
+    assert_string_equal(str(r.obj, "metadata.namespace"), "default");
+    assert_int_equal(strlen(str(r.obj, "metadata.uid")), 36);
+    assert_non_null(str(r.obj, "metadata.creationTimestamp"));
+    assert_string_equal(str(r.obj, "apiVersion"), "v1");
+    assert_string_equal(str(r.obj, "kind"), "Pod");
+    assert_string_equal(str(r.obj, "spec.restartPolicy"), "Always");
+    int64_t v = rv(r.obj);
+    assert_true(v > 0);
+    r = call("get", "v1/pods", "default", "web", NULL, NULL, NULL);
+    assert_int_equal(r.code, 200);
+    assert_int_equal(rv(r.obj), v);
+    r = call("create", "v1/pods", "default", NULL, NULL, POD(web), NULL);
+    assert_int_equal(r.code, 409);
+    assert_int_equal(r.reason, KR_E_ALREADY_EXISTS);
+    assert_string_equal(r.message, "pods \"web\" already exists");
+    r = call("get", "v1/pods", "default", "nope", NULL, NULL, NULL);
+    assert_int_equal(r.code, 404);
+    assert_string_equal(r.message, "pods \"nope\" not found");
+    r = call("create", "v1/pods", "nowhere", NULL, NULL, POD(x), NULL);
+    assert_int_equal(r.code, 404);
+    assert_string_equal(r.message, "namespaces \"nowhere\" not found");
+    r = call("get", "v1/nothings", "default", "x", NULL, NULL, NULL);
+    assert_int_equal(r.code, 404);
+    r = call("create", "v1/pods", "default", NULL, NULL,
+             "{metadata: {name: rvset, resourceVersion: '5'}, spec: {containers: [{name: c, "
+             "image: busybox}]}}",
+             NULL);
+    assert_int_equal(r.code, 400);
+}
+
+static void test_generate_name_and_invalid(void **state)
+{
+    (void)state;
+    kr_reply_t r = call("create", "v1/configmaps", "default", NULL, NULL,
+                        "{metadata: {generateName: cfg-}, data: {a: b}}", NULL);
+    assert_int_equal(r.code, 201);
+    const char *name = str(r.obj, "metadata.name");
+    assert_int_equal(strlen(name), 9);
+    assert_memory_equal(name, "cfg-", 4);
+    r = call("create", "v1/pods", "default", NULL, NULL, "{metadata: {name: empty}, spec: {}}",
+             NULL);
+    assert_int_equal(r.code, 422);
+    assert_int_equal(r.reason, KR_E_INVALID);
+    assert_non_null(strstr(r.message, "Pod \"empty\" is invalid"));
+    assert_non_null(r.details);
+    const kr_value_t *causes = kr_value_map_get(r.details, "causes");
+    assert_true(kr_value_len(causes) >= 1);
+    r = call("create", "v1/configmaps", "default", NULL, NULL, "{metadata: {name: Bad_Name}}",
+             NULL);
+    assert_int_equal(r.code, 422);
+}
+
+static void test_update_conflict_generation(void **state)
+{
+    (void)state;
+    kr_reply_t r = call("create", "apps/v1/deployments", "default", NULL, NULL,
+                        "{metadata: {name: d1}, spec: {replicas: 2, selector: {matchLabels: {app: "
+                        "d1}}, template: {metadata: {labels: {app: d1}}, spec: {containers: "
+                        "[{name: c, image: busybox}]}}}}",
+                        NULL);
+    assert_int_equal(r.code, 201);
+    assert_int_equal(kr_value_as_int(kr_value_get(r.obj, "metadata.generation"), 0), 1);
+    int64_t v1 = rv(r.obj);
+    char *stale = kr_arena_printf(S.a,
+                                  "{metadata: {name: d1, resourceVersion: '%" PRId64
+                                  "'}, spec: {replicas: 3, selector: {matchLabels: {app: d1}}, "
+                                  "template: {metadata: {labels: {app: d1}}, spec: {containers: "
+                                  "[{name: c, image: busybox}]}}}}",
+                                  v1);
+    r = call("update", "apps/v1/deployments", "default", "d1", NULL, stale, NULL);
+    assert_int_equal(r.code, 200);
+    int64_t v2 = rv(r.obj);
+    assert_true(v2 > v1);
+    assert_int_equal(kr_value_as_int(kr_value_get(r.obj, "metadata.generation"), 0), 2);
+    /* the same body again: its resourceVersion is stale now */
+    r = call("update", "apps/v1/deployments", "default", "d1", NULL, stale, NULL);
+    assert_int_equal(r.code, 409);
+    assert_int_equal(r.reason, KR_E_CONFLICT);
+    assert_string_equal(r.message,
+                        "Operation cannot be fulfilled on deployments.apps \"d1\": the object has "
+                        "been modified; please apply your changes to the latest version and try "
+                        "again");
+    /* status through /status: spec and generation stay */
+    r = call("update", "apps/v1/deployments", "default", "d1", "status",
+             "{metadata: {name: d1}, spec: {replicas: 9}, status: {replicas: 3, readyReplicas: 1}}",
+             NULL);
+    assert_int_equal(r.code, 200);
+    assert_int_equal(kr_value_as_int(kr_value_get(r.obj, "spec.replicas"), 0), 3);
+    assert_int_equal(kr_value_as_int(kr_value_get(r.obj, "status.readyReplicas"), 0), 1);
+    assert_int_equal(kr_value_as_int(kr_value_get(r.obj, "metadata.generation"), 0), 2);
+    int64_t v3 = rv(r.obj);
+    /* status in a main update is ignored; a no-op update writes nothing */
+    r = call("get", "apps/v1/deployments", "default", "d1", NULL, NULL, NULL);
+    kr_value_t *cur = kr_value_copy(S.a, r.obj);
+    kr_value_set(S.a, cur, "status.readyReplicas", kr_value_int(S.a, 7), NULL);
+    kr_buf_t body = KR_BUF_INIT;
+    kr_json_encode(cur, &body, 0, NULL);
+    r = call("update", "apps/v1/deployments", "default", "d1", NULL, body.data, NULL);
+    kr_buf_free(&body);
+    assert_int_equal(r.code, 200);
+    assert_int_equal(kr_value_as_int(kr_value_get(r.obj, "status.readyReplicas"), 0), 1);
+    assert_int_equal(rv(r.obj), v3);
+    /* scale */
+    r = call("get", "apps/v1/deployments", "default", "d1", "scale", NULL, NULL);
+    assert_int_equal(r.code, 200);
+    assert_string_equal(str(r.obj, "kind"), "Scale");
+    assert_int_equal(kr_value_as_int(kr_value_get(r.obj, "spec.replicas"), 0), 3);
+    r = call("update", "apps/v1/deployments", "default", "d1", "scale",
+             "{metadata: {name: d1}, spec: {replicas: 5}}", NULL);
+    assert_int_equal(r.code, 200);
+    r = call("get", "apps/v1/deployments", "default", "d1", NULL, NULL, NULL);
+    assert_int_equal(kr_value_as_int(kr_value_get(r.obj, "spec.replicas"), 0), 5);
+    assert_int_equal(kr_value_as_int(kr_value_get(r.obj, "metadata.generation"), 0), 3);
+}
+
+static void test_patch(void **state)
+{
+    (void)state;
+    kr_reply_t r = call("create", "v1/configmaps", "default", NULL, NULL,
+                        "{metadata: {name: p1}, data: {a: '1', b: '2'}}", NULL);
+    assert_int_equal(r.code, 201);
+    r = call("patch", "v1/configmaps", "default", "p1", NULL, "{data: {a: null, c: '3'}}", NULL);
+    assert_int_equal(r.code, 200);
+    assert_null(kr_value_get(r.obj, "data.a"));
+    assert_string_equal(str(r.obj, "data.c"), "3");
+    r = call("patch", "v1/configmaps", "default", "p1", NULL,
+             "[{op: test, path: /data/b, value: '2'}, {op: replace, path: /data/b, value: '9'}]",
+             "{patchType: application/json-patch+json}");
+    assert_int_equal(r.code, 200);
+    assert_string_equal(str(r.obj, "data.b"), "9");
+    r = call("patch", "v1/configmaps", "default", "p1", NULL,
+             "[{op: test, path: /data/b, value: '2'}]", "{patchType: application/json-patch+json}");
+    assert_int_equal(r.code, 422);
+    r = call("patch", "v1/configmaps", "default", "p1", NULL, "{data: {x: y}}",
+             "{patchType: application/strategic-merge-patch+json}");
+    assert_int_equal(r.code, 415);
+    r = call("patch", "v1/configmaps", "default", "p1", NULL,
+             "{metadata: {resourceVersion: '1'}, data: {x: y}}", NULL);
+    assert_int_equal(r.code, 409);
+}
+
+static void test_finalizers_and_preconditions(void **state)
+{
+    (void)state;
+    kr_reply_t r = call("create", "v1/configmaps", "default", NULL, NULL,
+                        "{metadata: {name: f1, finalizers: [example.com/hold]}}", NULL);
+    assert_int_equal(r.code, 201);
+    r = call("delete", "v1/configmaps", "default", "f1", NULL, NULL,
+             "{preconditions: {uid: not-the-uid}}");
+    assert_int_equal(r.code, 409);
+    assert_non_null(strstr(r.message, "Precondition failed: UID in precondition: not-the-uid"));
+    r = call("delete", "v1/configmaps", "default", "f1", NULL, NULL, NULL);
+    assert_int_equal(r.code, 200);
+    assert_non_null(str(r.obj, "metadata.deletionTimestamp"));
+    r = call("get", "v1/configmaps", "default", "f1", NULL, NULL, NULL);
+    assert_int_equal(r.code, 200);
+    assert_non_null(str(r.obj, "metadata.deletionTimestamp"));
+    /* no new finalizers on a terminating object */
+    r = call("patch", "v1/configmaps", "default", "f1", NULL,
+             "{metadata: {finalizers: [example.com/hold, example.com/more]}}", NULL);
+    assert_int_equal(r.code, 422);
+    /* removing the last finalizer deletes it */
+    r = call("patch", "v1/configmaps", "default", "f1", NULL, "{metadata: {finalizers: null}}",
+             NULL);
+    assert_int_equal(r.code, 200);
+    r = call("get", "v1/configmaps", "default", "f1", NULL, NULL, NULL);
+    assert_int_equal(r.code, 404);
+    /* immediate delete answers Status Success */
+    call("create", "v1/configmaps", "default", NULL, NULL, "{metadata: {name: f2}}", NULL);
+    r = call("delete", "v1/configmaps", "default", "f2", NULL, NULL, NULL);
+    assert_int_equal(r.code, 200);
+    assert_string_equal(str(r.obj, "kind"), "Status");
+    assert_string_equal(str(r.obj, "status"), "Success");
+    assert_string_equal(str(r.obj, "details.name"), "f2");
+    /* Orphan records the GC's finalizer */
+    call("create", "v1/configmaps", "default", NULL, NULL, "{metadata: {name: f3}}", NULL);
+    r = call("delete", "v1/configmaps", "default", "f3", NULL, NULL, "{propagationPolicy: Orphan}");
+    assert_int_equal(r.code, 200);
+    assert_string_equal(str(r.obj, "metadata.finalizers[0]"), "orphan");
+}
+
+static void test_namespace_lifecycle(void **state)
+{
+    (void)state;
+    kr_reply_t r =
+        call("create", "v1/namespaces", NULL, NULL, NULL, "{metadata: {name: team}}", NULL);
+    assert_int_equal(r.code, 201);
+    r = call("create", "v1/configmaps", "team", NULL, NULL, "{metadata: {name: c}}", NULL);
+    assert_int_equal(r.code, 201);
+    r = call("delete", "v1/namespaces", NULL, "team", NULL, NULL, NULL);
+    assert_int_equal(r.code, 200);
+    assert_string_equal(str(r.obj, "status.phase"), "Terminating");
+    r = call("create", "v1/configmaps", "team", NULL, NULL, "{metadata: {name: d}}", NULL);
+    assert_int_equal(r.code, 403);
+    assert_string_equal(r.message, "configmaps \"d\" is forbidden: unable to create new content "
+                                   "in namespace team because it is being terminated");
+}
+
+static void test_binding(void **state)
+{
+    (void)state;
+    kr_reply_t r = call("create", "v1/pods", "default", NULL, NULL, POD(bindme), NULL);
+    assert_int_equal(r.code, 201);
+    r = call("create", "v1/pods", "default", "bindme", "binding",
+             "{metadata: {name: bindme}, target: {kind: Node, name: node-1}}", NULL);
+    assert_int_equal(r.code, 201);
+    r = call("get", "v1/pods", "default", "bindme", NULL, NULL, NULL);
+    assert_string_equal(str(r.obj, "spec.nodeName"), "node-1");
+    r = call("create", "v1/pods", "default", "bindme", "binding",
+             "{metadata: {name: bindme}, target: {kind: Node, name: node-2}}", NULL);
+    assert_int_equal(r.code, 409);
+}
+
+static void test_list_selectors_paging(void **state)
+{
+    (void)state;
+    call("create", "v1/namespaces", NULL, NULL, NULL, "{metadata: {name: lists}}", NULL);
+    for (int i = 0; i < 25; i++) {
+        char *doc = kr_arena_printf(S.a, "{metadata: {name: cm-%02d, labels: {parity: %s}}}", i,
+                                    i % 2 ? "odd" : "even");
+        assert_int_equal(call("create", "v1/configmaps", "lists", NULL, NULL, doc, NULL).code, 201);
+    }
+    kr_reply_t r =
+        call("list", "v1/configmaps", "lists", NULL, NULL, NULL, "{labelSelector: 'parity=odd'}");
+    assert_int_equal(r.code, 200);
+    assert_string_equal(str(r.obj, "kind"), "ConfigMapList");
+    assert_int_equal(kr_value_len(kr_value_map_get(r.obj, "items")), 12);
+    r = call("list", "v1/configmaps", "lists", NULL, NULL, NULL,
+             "{fieldSelector: 'metadata.name=cm-07'}");
+    assert_int_equal(kr_value_len(kr_value_map_get(r.obj, "items")), 1);
+    r = call("list", "v1/configmaps", "lists", NULL, NULL, NULL, "{fieldSelector: 'spec.x=1'}");
+    assert_int_equal(r.code, 400);
+    r = call("list", "v1/configmaps", "lists", NULL, NULL, NULL, "{labelSelector: 'a in (b'}");
+    assert_int_equal(r.code, 400);
+    /* pages of 10: 25 objects in order, each exactly once */
+    const char *cont = NULL;
+    int seen = 0, pages = 0;
+    char last[64] = "";
+    const char *first_rv = NULL;
+    do {
+        char *opts = cont ? kr_arena_printf(S.a, "{limit: 10, continue: '%s'}", cont)
+                          : kr_arena_strdup(S.a, "{limit: 10}");
+        r = call("list", "v1/configmaps", "lists", NULL, NULL, NULL, opts);
+        assert_int_equal(r.code, 200);
+        if (first_rv == NULL)
+            first_rv = str(r.obj, "metadata.resourceVersion");
+        assert_string_equal(str(r.obj, "metadata.resourceVersion"), first_rv);
+        const kr_value_t *items = kr_value_map_get(r.obj, "items");
+        for (size_t i = 0; i < kr_value_len(items); i++) {
+            const char *n = str(kr_value_array_get(items, i), "metadata.name");
+            assert_true(strcmp(n, last) > 0);
+            snprintf(last, sizeof last, "%s", n);
+            seen++;
+        }
+        cont = str(r.obj, "metadata.continue");
+        pages++;
+    } while (cont != NULL && pages < 10);
+    assert_int_equal(seen, 25);
+    assert_int_equal(pages, 3);
+    r = call("list", "v1/configmaps", "lists", NULL, NULL, NULL, "{continue: '!!notbase64'}");
+    assert_int_equal(r.code, 400);
+}
+
+/* ---- watch ------------------------------------------------------------- */
+
+typedef struct evlog {
+    char types[64][12];
+    char names[64][32];
+    int64_t rvs[64];
+    int n;
+    int errors;
+    int code;
+} evlog_t;
+
+static void on_event(kr_bus_t *bus, uint64_t id, const kr_event_t *ev, void *ud)
+{
+    (void)bus;
+    (void)id;
+    evlog_t *l = ud;
+    if (strcmp(ev->type, "ERROR") == 0) {
+        l->errors++;
+        l->code = (int)kr_value_map_int(ev->obj, "code", 0);
+        return;
+    }
+    if (strcmp(ev->type, "BOOKMARK") == 0 || l->n >= 64)
+        return;
+    snprintf(l->types[l->n], sizeof l->types[0], "%s", ev->type);
+    snprintf(l->names[l->n], sizeof l->names[0], "%s", str(ev->obj, "metadata.name") ?: "");
+    l->rvs[l->n] = rv(ev->obj);
+    l->n++;
+}
+
+static void pump(kr_bus_t *bus, evlog_t *l, int want)
+{
+    for (int i = 0; i < 200 && l->n < want && l->errors == 0; i++)
+        kr_bus_dispatch(bus, 20, NULL);
+}
+
+static void test_watch(void **state)
+{
+    (void)state;
+    kr_error_t err;
+    kr_bus_t *w = kr_bus_connect(KR_BUS_INPROC_ENDPOINT, &err);
+    call("create", "v1/namespaces", NULL, NULL, NULL, "{metadata: {name: watched}}", NULL);
+    kr_reply_t r = call("list", "v1/configmaps", "watched", NULL, NULL, NULL, NULL);
+    const char *list_rv = kr_arena_strdup(S.a, str(r.obj, "metadata.resourceVersion"));
+    evlog_t all = {0}, sel = {0};
+    kr_request_t wr = {.res = "v1/configmaps", .ns = "watched", .rv = list_rv};
+    assert_int_equal(kr_bus_watch(w, &wr, on_event, &all, NULL, &err), 0);
+    kr_request_t ws = {.res = "v1/configmaps",
+                       .ns = "watched",
+                       .rv = list_rv,
+                       .opts = J("{labelSelector: 'keep=yes'}")};
+    assert_int_equal(kr_bus_watch(w, &ws, on_event, &sel, NULL, &err), 0);
+    kr_bus_dispatch(w, 50, NULL);
+    call("create", "v1/configmaps", "watched", NULL, NULL,
+         "{metadata: {name: a, labels: {keep: yes}}}", NULL);
+    call("patch", "v1/configmaps", "watched", "a", NULL, "{data: {x: '1'}}", NULL);
+    call("patch", "v1/configmaps", "watched", "a", NULL, "{metadata: {labels: {keep: no}}}", NULL);
+    call("delete", "v1/configmaps", "watched", "a", NULL, NULL, NULL);
+    pump(w, &all, 4);
+    assert_int_equal(all.n, 4);
+    assert_string_equal(all.types[0], "ADDED");
+    assert_string_equal(all.types[1], "MODIFIED");
+    assert_string_equal(all.types[2], "MODIFIED");
+    assert_string_equal(all.types[3], "DELETED");
+    for (int i = 1; i < 4; i++)
+        assert_true(all.rvs[i] > all.rvs[i - 1]);
+    /* the selector watch: ADDED, MODIFIED, then DELETED when it stops matching */
+    pump(w, &sel, 3);
+    assert_int_equal(sel.n, 3);
+    assert_string_equal(sel.types[2], "DELETED");
+    assert_int_equal(sel.rvs[2], all.rvs[2]);
+
+    /* replay from the list's revision on a new watch: the same events */
+    evlog_t replay = {0};
+    assert_int_equal(kr_bus_watch(w, &wr, on_event, &replay, NULL, &err), 0);
+    pump(w, &replay, 4);
+    assert_int_equal(replay.n, 4);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(replay.rvs[i], all.rvs[i]);
+
+    /* push the window past list_rv: a watch from it is 410 Expired */
+    for (int i = 0; i < WINDOW + 5; i++) {
+        char *doc = kr_arena_printf(S.a, "{metadata: {name: w%02d}}", i);
+        call("create", "v1/configmaps", "watched", NULL, NULL, doc, NULL);
+    }
+    evlog_t old = {0};
+    assert_int_equal(kr_bus_watch(w, &wr, on_event, &old, NULL, &err), 0);
+    for (int i = 0; i < 50 && old.errors == 0; i++)
+        kr_bus_dispatch(w, 20, NULL);
+    assert_int_equal(old.errors, 1);
+    assert_int_equal(old.code, 410);
+    kr_bus_destroy(&w);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_default_namespaces),
+        cmocka_unit_test(test_create_get),
+        cmocka_unit_test(test_generate_name_and_invalid),
+        cmocka_unit_test(test_update_conflict_generation),
+        cmocka_unit_test(test_patch),
+        cmocka_unit_test(test_finalizers_and_preconditions),
+        cmocka_unit_test(test_namespace_lifecycle),
+        cmocka_unit_test(test_binding),
+        cmocka_unit_test(test_list_selectors_paging),
+        cmocka_unit_test(test_watch),
+    };
+    return cmocka_run_group_tests(tests, start, stop);
+}
