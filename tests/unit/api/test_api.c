@@ -120,8 +120,8 @@ static int64_t rv(const kr_value_t *obj)
     return strtoll(s, NULL, 10);
 }
 
-#define POD(name)             \
-    "{metadata: {name: " name \
+#define POD(name)              \
+    "{metadata: {name: " #name \
     ", labels: {app: web}}, spec: {containers: [{name: c, image: busybox}]}}"
 
 static void test_default_namespaces(void **state)
