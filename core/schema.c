@@ -1,1 +1,625 @@
-/* schema.c: being written (issue 3). */
+/* OpenAPI v3 schemas of kinds: the embedded built-in document, type checks
+ * in the words of a CRD's structural schema, `default`s, lookups by path
+ * and list merge keys. */
+#include "registry_internal.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <kraal/log.h>
+
+/* core/schemas/builtin.json, embedded by core/schemas/embed.cmake. */
+extern const unsigned char kr_builtin_schemas_json[];
+extern const size_t kr_builtin_schemas_json_len;
+
+#define REF_V3 "#/components/schemas/"
+#define REF_V2 "#/definitions/"
+/* A chain of $ref/allOf longer than this is a loop. */
+#define RESOLVE_MAX 32
+
+/* ---- the built-in document ------------------------------------------- */
+
+static struct {
+    pthread_once_t once;
+    kr_arena_t *arena; /* lives as long as the process */
+    const kr_value_t *doc;
+    const kr_value_t *schemas; /* components.schemas */
+    const kr_value_t *kinds;   /* "apps/v1/Deployment" -> component name */
+} g_builtin = {.once = PTHREAD_ONCE_INIT};
+
+static void builtin_parse(void)
+{
+    kr_arena_t *arena = kr_arena_new(1u << 20);
+    kr_value_t *doc = NULL;
+    kr_error_t err;
+    if (kr_json_decode(arena, (const char *)kr_builtin_schemas_json, kr_builtin_schemas_json_len,
+                       &doc, &err) < 0) {
+        KR_ERROR("registry", "embedded built-in schemas do not parse", "error=\"%s\"", err.message);
+        kr_arena_destroy(&arena);
+        return;
+    }
+    g_builtin.arena = arena;
+    g_builtin.doc = doc;
+    g_builtin.schemas = kr_value_get(doc, "components.schemas");
+    g_builtin.kinds = kr_value_map_get(doc, "kinds");
+}
+
+const kr_value_t *kr_schema_builtin_doc(void)
+{
+    pthread_once(&g_builtin.once, builtin_parse);
+    return g_builtin.doc;
+}
+
+const kr_value_t *kr_schema_builtin(const char *api_version, const char *kind)
+{
+    if (kr_schema_builtin_doc() == NULL)
+        return NULL;
+    char key[256];
+    int n = snprintf(key, sizeof(key), "%s/%s", api_version, kind);
+    if (n < 0 || (size_t)n >= sizeof(key))
+        return NULL;
+    const char *name = kr_value_map_str(g_builtin.kinds, key);
+    return name ? kr_value_map_get(g_builtin.schemas, name) : NULL;
+}
+
+/* ---- walking ---------------------------------------------------------- */
+
+static const kr_value_t *ref_target(const char *ref)
+{
+    const char *name = NULL;
+    if (strncmp(ref, REF_V3, sizeof(REF_V3) - 1) == 0)
+        name = ref + sizeof(REF_V3) - 1;
+    else if (strncmp(ref, REF_V2, sizeof(REF_V2) - 1) == 0)
+        name = ref + sizeof(REF_V2) - 1;
+    if (name == NULL || kr_schema_builtin_doc() == NULL)
+        return NULL;
+    return kr_value_map_get(g_builtin.schemas, name);
+}
+
+const kr_value_t *kr_schema_resolve(const kr_value_t *s)
+{
+    for (int i = 0; i < RESOLVE_MAX && kr_value_type(s) == KR_MAP; i++) {
+        const char *ref = kr_value_map_str(s, "$ref");
+        if (ref != NULL) {
+            s = ref_target(ref);
+            continue;
+        }
+        const kr_value_t *all = kr_value_map_get(s, "allOf");
+        if (kr_value_len(all) == 1 && kr_value_map_get(s, "type") == NULL &&
+            kr_value_map_get(s, "properties") == NULL) {
+            s = kr_value_array_get(all, 0);
+            continue;
+        }
+        return s;
+    }
+    return NULL; /* a missing target, not a schema, or a loop */
+}
+
+/* One step of a path: a key (`name`, `["a.b"]`) or an index (`[0]`). */
+typedef struct step {
+    bool is_index;
+    const char *key;
+    size_t keylen;
+} step_t;
+
+/* Reads the step at *pp and advances; 1 = step, 0 = end, -1 = malformed.
+ * Quoted keys may not hold escapes (no schema property does). */
+static int path_next(const char **pp, step_t *st)
+{
+    const char *p = *pp;
+    if (*p == '.')
+        p++;
+    if (*p == '\0')
+        return 0;
+    if (*p == '[') {
+        p++;
+        if (*p == '"') {
+            const char *end = strchr(p + 1, '"');
+            if (end == NULL || end[1] != ']')
+                return -1;
+            st->is_index = false;
+            st->key = p + 1;
+            st->keylen = (size_t)(end - p - 1);
+            *pp = end + 2;
+            return 1;
+        }
+        const char *q = p;
+        while (*q >= '0' && *q <= '9')
+            q++;
+        if (q == p || *q != ']')
+            return -1;
+        st->is_index = true;
+        *pp = q + 1;
+        return 1;
+    }
+    size_t n = strcspn(p, ".[");
+    if (n == 0)
+        return -1;
+    st->is_index = false;
+    st->key = p;
+    st->keylen = n;
+    *pp = p + n;
+    return 1;
+}
+
+/* The field node for one key below a (resolved) object schema; an array
+ * schema is stepped through to its items first. */
+static const kr_value_t *field_of(const kr_value_t *s, const char *key, size_t keylen)
+{
+    const kr_value_t *items = kr_value_map_get(s, "items");
+    if (items != NULL && kr_value_map_get(s, "properties") == NULL)
+        s = kr_schema_resolve(items);
+    const kr_value_t *f = kr_value_map_getn(kr_value_map_get(s, "properties"), key, keylen);
+    if (f != NULL)
+        return f;
+    const kr_value_t *ap = kr_value_map_get(s, "additionalProperties");
+    return kr_value_type(ap) == KR_MAP ? ap : NULL;
+}
+
+const kr_value_t *kr_schema_field(const kr_value_t *schema, const char *path)
+{
+    const kr_value_t *node = schema;
+    step_t st;
+    int rc;
+    while (node != NULL && (rc = path_next(&path, &st)) != 0) {
+        if (rc < 0)
+            return NULL;
+        const kr_value_t *s = kr_schema_resolve(node);
+        node = st.is_index ? kr_value_map_get(s, "items") : field_of(s, st.key, st.keylen);
+    }
+    return node;
+}
+
+const kr_value_t *kr_schema_at(const kr_kind_t *kind, const char *path)
+{
+    if (kind == NULL || kind->schema == NULL || path == NULL)
+        return NULL;
+    return kr_schema_resolve(kr_schema_field(kind->schema, path));
+}
+
+static const char *merge_key_of(const kr_value_t *s)
+{
+    const char *key = kr_value_map_str(s, "x-kubernetes-patch-merge-key");
+    if (key != NULL)
+        return key;
+    /* A CRD-style keyed list with a single key merges on it. */
+    const char *type = kr_value_map_str(s, "x-kubernetes-list-type");
+    const kr_value_t *keys = kr_value_map_get(s, "x-kubernetes-list-map-keys");
+    if (type != NULL && strcmp(type, "map") == 0 && kr_value_len(keys) == 1)
+        return kr_value_as_str(kr_value_array_get(keys, 0));
+    return NULL;
+}
+
+const char *kr_schema_merge_key(const kr_kind_t *kind, const char *path)
+{
+    if (kind == NULL || kind->schema == NULL || path == NULL)
+        return NULL;
+    const kr_value_t *f = kr_schema_field(kind->schema, path);
+    const char *key = merge_key_of(f);
+    return key != NULL ? key : merge_key_of(kr_schema_resolve(f));
+}
+
+/* ---- type checks ------------------------------------------------------ */
+
+enum {
+    T_BOOL = 1u << 0,
+    T_INT = 1u << 1,
+    T_NUM = 1u << 2,
+    T_STR = 1u << 3,
+    T_ARR = 1u << 4,
+    T_OBJ = 1u << 5,
+};
+
+static const struct {
+    const char *name;
+    unsigned bit;
+} type_names[] = {
+    {"boolean", T_BOOL}, {"integer", T_INT}, {"number", T_NUM},
+    {"string", T_STR},   {"array", T_ARR},   {"object", T_OBJ},
+};
+
+static unsigned type_bit(const char *name)
+{
+    for (size_t i = 0; name != NULL && i < sizeof(type_names) / sizeof(type_names[0]); i++)
+        if (strcmp(name, type_names[i].name) == 0)
+            return type_names[i].bit;
+    return 0;
+}
+
+static bool is_int_or_string(const kr_value_t *s)
+{
+    const char *fmt = kr_value_map_str(s, "format");
+    return kr_value_as_bool(kr_value_map_get(s, "x-kubernetes-int-or-string"), false) ||
+           (fmt != NULL && strcmp(fmt, "int-or-string") == 0);
+}
+
+/* The types a (resolved) schema allows, 0 for any; `want` gets their names
+ * as upstream prints them ("integer", "integer,string"). */
+static unsigned allowed_types(const kr_value_t *s, char *want, size_t size)
+{
+    want[0] = '\0';
+    if (is_int_or_string(s)) {
+        snprintf(want, size, "integer,string");
+        return T_INT | T_STR;
+    }
+    const char *type = kr_value_map_str(s, "type");
+    if (type != NULL) {
+        snprintf(want, size, "%s", type);
+        return type_bit(type);
+    }
+    const kr_value_t *alts = kr_value_map_get(s, "oneOf");
+    if (alts == NULL)
+        alts = kr_value_map_get(s, "anyOf");
+    unsigned bits = 0;
+    size_t used = 0;
+    for (size_t i = 0; i < kr_value_len(alts); i++) {
+        const char *t = kr_value_map_str(kr_schema_resolve(kr_value_array_get(alts, i)), "type");
+        if (type_bit(t) == 0) {
+            want[0] = '\0';
+            return 0;
+        }
+        bits |= type_bit(t);
+        int n = snprintf(want + used, size - used, "%s%s", used ? "," : "", t);
+        if (n > 0 && (size_t)n < size - used)
+            used += (size_t)n;
+    }
+    return bits;
+}
+
+static bool float_is_integral(double d)
+{
+    return d >= -9007199254740992.0 && d <= 9007199254740992.0 && d == (double)(int64_t)d;
+}
+
+/* The JSON type name of a value, as kube-openapi reports it: a map is an
+ * object, a whole number an integer however it was written. */
+static const char *value_type_name(const kr_value_t *v)
+{
+    if (kr_value_type(v) == KR_MAP)
+        return "object";
+    if (kr_value_type(v) == KR_FLOAT && float_is_integral(kr_value_as_float(v, 0)))
+        return "integer";
+    return kr_type_name(kr_value_type(v));
+}
+
+static bool type_ok(unsigned allowed, const kr_value_t *v)
+{
+    if (allowed == 0)
+        return true;
+    switch (kr_value_type(v)) {
+    case KR_BOOL:
+        return allowed & T_BOOL;
+    case KR_INT:
+        return allowed & (T_INT | T_NUM);
+    case KR_FLOAT:
+        return (allowed & T_NUM) ||
+               ((allowed & T_INT) && float_is_integral(kr_value_as_float(v, 0)));
+    case KR_STR:
+        return allowed & T_STR;
+    case KR_ARRAY:
+        return allowed & T_ARR;
+    case KR_MAP:
+        return allowed & T_OBJ;
+    case KR_NULL:
+        return true;
+    }
+    return false;
+}
+
+typedef struct check {
+    kr_validation_t *v;
+    bool builtin;
+    kr_buf_t path; /* the field path being checked, NUL-terminated */
+} check_t;
+
+static size_t path_push_key(check_t *c, const char *key, bool map_key)
+{
+    size_t saved = c->path.len;
+    if (map_key)
+        kr_buf_printf(&c->path, "[%s]", key);
+    else
+        kr_buf_printf(&c->path, "%s%s", saved ? "." : "", key);
+    return saved;
+}
+
+static void path_pop(check_t *c, size_t saved)
+{
+    c->path.len = saved;
+    if (c->path.data != NULL)
+        c->path.data[saved] = '\0';
+}
+
+static const char *path_str(const check_t *c)
+{
+    return c->path.data != NULL ? c->path.data : "";
+}
+
+static void check_value(check_t *c, const kr_value_t *schema, const kr_value_t *val);
+
+static void type_error(check_t *c, const kr_value_t *val, const char *want)
+{
+    const char *got = value_type_name(val);
+    const char *path = path_str(c);
+    kr_field_error(c->v, KR_FIELD_TYPE_INVALID, path, kr_value_str(c->v->arena, got),
+                   "%s%sbody must be of type %s: \"%s\"", path, path[0] ? " in " : "", want, got);
+}
+
+static void check_enum(check_t *c, const kr_value_t *s, const kr_value_t *val)
+{
+    const kr_value_t *en = kr_value_map_get(s, "enum");
+    size_t n = kr_value_len(en);
+    if (kr_value_type(en) != KR_ARRAY || n == 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (kr_value_equal(kr_value_array_get(en, i), val))
+            return;
+    const char **valid = kr_arena_alloc(c->v->arena, (n + 1) * sizeof(*valid));
+    for (size_t i = 0; i < n; i++) {
+        const kr_value_t *e = kr_value_array_get(en, i);
+        kr_buf_t buf = KR_BUF_INIT;
+        if (kr_value_type(e) == KR_STR)
+            kr_buf_puts(&buf, kr_value_as_str(e));
+        else
+            kr_json_encode(e, &buf, KR_JSON_COMPACT, NULL);
+        valid[i] = kr_arena_strdup(c->v->arena, buf.data ? buf.data : "");
+        kr_buf_free(&buf);
+    }
+    valid[n] = NULL;
+    kr_field_not_supported(c->v, path_str(c), val, valid);
+}
+
+static size_t utf8_chars(const char *s, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        n += ((unsigned char)s[i] & 0xc0) != 0x80;
+    return n;
+}
+
+/* Go's base64.StdEncoding: '\r' and '\n' are skipped; returns the offset of
+ * the first bad byte, or -1 when the text decodes. */
+static long base64_error(const char *s, size_t len)
+{
+    size_t quantum = 0, pad = 0, last = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '\r' || ch == '\n')
+            continue;
+        last = i;
+        if (ch == '=') {
+            if (quantum < 2 || pad + quantum >= 4)
+                return (long)i;
+            pad++;
+            if (pad + quantum == 4) {
+                quantum = 0;
+                /* Nothing but newlines may follow padding. */
+                for (size_t j = i + 1; j < len; j++)
+                    if (s[j] != '\r' && s[j] != '\n')
+                        return (long)j;
+                return -1;
+            }
+            continue;
+        }
+        if (pad > 0)
+            return (long)i;
+        bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                  (ch >= '0' && ch <= '9') || ch == '+' || ch == '/';
+        if (!ok)
+            return (long)i;
+        quantum = (quantum + 1) % 4;
+    }
+    if (quantum != 0 || pad != 0)
+        return (long)(len > 0 ? last + (pad ? 1 : 0) : 0);
+    return -1;
+}
+
+static void check_string(check_t *c, const kr_value_t *s, const kr_value_t *val)
+{
+    const char *str = kr_value_as_str(val);
+    size_t len = kr_value_len(val);
+    const char *fmt = kr_value_map_str(s, "format");
+    if (fmt != NULL && strcmp(fmt, "quantity") == 0) {
+        kr_quantity_t q;
+        kr_error_t err;
+        if (kr_quantity_parse(str, &q, &err) < 0)
+            kr_field_invalid(c->v, path_str(c), val, err.message);
+    } else if (fmt != NULL && strcmp(fmt, "byte") == 0) {
+        long bad = base64_error(str, len);
+        /* The value may be a secret: it is not repeated. */
+        if (bad >= 0)
+            kr_field_error(c->v, KR_FIELD_INVALID, path_str(c), NULL,
+                           "illegal base64 data at input byte %ld", bad);
+    }
+    int64_t max = kr_value_map_int(s, "maxLength", -1);
+    int64_t min = kr_value_map_int(s, "minLength", -1);
+    size_t chars = (max >= 0 || min >= 0) ? utf8_chars(str, len) : 0;
+    if (max >= 0 && chars > (uint64_t)max)
+        kr_field_error(c->v, KR_FIELD_TOO_LONG, path_str(c), NULL,
+                       "may not be more than %lld bytes", (long long)max);
+    if (min >= 0 && chars < (uint64_t)min)
+        kr_field_error(c->v, KR_FIELD_INVALID, path_str(c), val,
+                       "%s in body should be at least %lld chars long", path_str(c),
+                       (long long)min);
+}
+
+static void check_number(check_t *c, const kr_value_t *s, const kr_value_t *val)
+{
+    double d = kr_value_as_float(val, 0);
+    const kr_value_t *min = kr_value_map_get(s, "minimum");
+    const kr_value_t *max = kr_value_map_get(s, "maximum");
+    char bound[32];
+    if (min != NULL) {
+        bool excl = kr_value_as_bool(kr_value_map_get(s, "exclusiveMinimum"), false);
+        double m = kr_value_as_float(min, 0);
+        if (excl ? d <= m : d < m) {
+            snprintf(bound, sizeof(bound), "%.17g", m);
+            kr_field_error(c->v, KR_FIELD_INVALID, path_str(c), val,
+                           "%s in body should be greater than %s%s", path_str(c),
+                           excl ? "" : "or equal to ", bound);
+        }
+    }
+    if (max != NULL) {
+        bool excl = kr_value_as_bool(kr_value_map_get(s, "exclusiveMaximum"), false);
+        double m = kr_value_as_float(max, 0);
+        if (excl ? d >= m : d > m) {
+            snprintf(bound, sizeof(bound), "%.17g", m);
+            kr_field_error(c->v, KR_FIELD_INVALID, path_str(c), val,
+                           "%s in body should be less than %s%s", path_str(c),
+                           excl ? "" : "or equal to ", bound);
+        }
+    }
+}
+
+static void check_object(check_t *c, const kr_value_t *s, const kr_value_t *val)
+{
+    const kr_value_t *props = kr_value_map_get(s, "properties");
+    /* Built-in kinds are checked the way their Go types decode: a missing
+     * field is a zero value, and Kubernetes' own validation (the kind's
+     * hooks) says which ones are required. */
+    const kr_value_t *req = c->builtin ? NULL : kr_value_map_get(s, "required");
+    for (size_t i = 0; i < kr_value_len(req); i++) {
+        const char *name = kr_value_as_str(kr_value_array_get(req, i));
+        if (name != NULL && kr_value_type(kr_value_map_get(val, name)) == KR_NULL) {
+            size_t saved = path_push_key(c, name, false);
+            kr_field_required(c->v, path_str(c), NULL);
+            path_pop(c, saved);
+        }
+    }
+    const kr_value_t *ap = kr_value_map_get(s, "additionalProperties");
+    if (kr_value_type(ap) != KR_MAP)
+        ap = NULL;
+    if (props == NULL && ap == NULL)
+        return;
+    for (size_t i = 0; i < kr_value_len(val); i++) {
+        const char *key = kr_value_map_key(val, i);
+        const kr_value_t *f = kr_value_map_get(props, key);
+        /* Unknown fields are kept and not checked. */
+        if (f == NULL && ap == NULL)
+            continue;
+        size_t saved = path_push_key(c, key, f == NULL);
+        check_value(c, f != NULL ? f : ap, kr_value_map_val(val, i));
+        path_pop(c, saved);
+    }
+}
+
+static void check_array(check_t *c, const kr_value_t *s, const kr_value_t *val)
+{
+    size_t n = kr_value_len(val);
+    int64_t max = kr_value_map_int(s, "maxItems", -1);
+    int64_t min = kr_value_map_int(s, "minItems", -1);
+    if (max >= 0 && n > (uint64_t)max)
+        kr_field_error(c->v, KR_FIELD_TOO_MANY, path_str(c), kr_value_int(c->v->arena, (int64_t)n),
+                       "must have at most %lld items", (long long)max);
+    if (min >= 0 && n < (uint64_t)min)
+        kr_field_error(c->v, KR_FIELD_INVALID, path_str(c), NULL,
+                       "%s in body should have at least %lld items", path_str(c), (long long)min);
+    const kr_value_t *items = kr_value_map_get(s, "items");
+    if (items == NULL)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        size_t saved = c->path.len;
+        kr_buf_printf(&c->path, "[%zu]", i);
+        check_value(c, items, kr_value_array_get(val, i));
+        path_pop(c, saved);
+    }
+}
+
+static void check_value(check_t *c, const kr_value_t *schema, const kr_value_t *val)
+{
+    const kr_value_t *s = kr_schema_resolve(schema);
+    /* null is an absent field (a CRD prunes it, a Go type decodes it as
+     * the zero value). */
+    if (s == NULL || kr_value_type(val) == KR_NULL)
+        return;
+    char want[64];
+    unsigned allowed = allowed_types(s, want, sizeof(want));
+    if (!type_ok(allowed, val)) {
+        type_error(c, val, want);
+        return;
+    }
+    check_enum(c, s, val);
+    switch (kr_value_type(val)) {
+    case KR_STR:
+        check_string(c, s, val);
+        break;
+    case KR_INT:
+    case KR_FLOAT:
+        check_number(c, s, val);
+        break;
+    case KR_MAP:
+        check_object(c, s, val);
+        break;
+    case KR_ARRAY:
+        check_array(c, s, val);
+        break;
+    default:
+        break;
+    }
+}
+
+void kr_schema_check(kr_validation_t *v, const kr_kind_t *kind, const kr_value_t *obj)
+{
+    if (v == NULL || kind == NULL || kind->schema == NULL)
+        return;
+    check_t c = {.v = v, .builtin = kind->builtin, .path = KR_BUF_INIT};
+    check_value(&c, kind->schema, obj);
+    kr_buf_free(&c.path);
+}
+
+/* ---- defaults --------------------------------------------------------- */
+
+/* The `default` of a field: on the field node, else on what it refers to. */
+static const kr_value_t *default_of(const kr_value_t *field)
+{
+    const kr_value_t *d = kr_value_map_get(field, "default");
+    return d != NULL ? d : kr_value_map_get(kr_schema_resolve(field), "default");
+}
+
+static void apply_defaults(kr_arena_t *arena, const kr_value_t *schema, kr_value_t *val, int depth)
+{
+    const kr_value_t *s = kr_schema_resolve(schema);
+    if (s == NULL || depth > KR_VALUE_MAX_DEPTH)
+        return;
+    if (kr_value_type(val) == KR_ARRAY) {
+        const kr_value_t *items = kr_value_map_get(s, "items");
+        for (size_t i = 0; items != NULL && i < kr_value_len(val); i++)
+            apply_defaults(arena, items, kr_value_array_get(val, i), depth + 1);
+        return;
+    }
+    if (kr_value_type(val) != KR_MAP)
+        return;
+    const kr_value_t *props = kr_value_map_get(s, "properties");
+    for (size_t i = 0; i < kr_value_len(props); i++) {
+        const char *key = kr_value_map_key(props, i);
+        const kr_value_t *f = kr_value_map_val(props, i);
+        kr_value_t *have = kr_value_map_get(val, key);
+        if (kr_value_type(have) == KR_NULL) {
+            const kr_value_t *d = default_of(f);
+            if (d == NULL)
+                continue;
+            /* A null is dropped and defaulted, as a CRD does unless the
+             * field is nullable. */
+            if (have != NULL &&
+                kr_value_as_bool(kr_value_map_get(kr_schema_resolve(f), "nullable"), false))
+                continue;
+            have = kr_value_copy(arena, d);
+            kr_value_map_set(arena, val, key, have);
+        }
+        apply_defaults(arena, f, have, depth + 1);
+    }
+    const kr_value_t *ap = kr_value_map_get(s, "additionalProperties");
+    if (kr_value_type(ap) != KR_MAP)
+        return;
+    for (size_t i = 0; i < kr_value_len(val); i++)
+        if (kr_value_map_get(props, kr_value_map_key(val, i)) == NULL)
+            apply_defaults(arena, ap, kr_value_map_val(val, i), depth + 1);
+}
+
+void kr_schema_defaults(kr_arena_t *arena, const kr_kind_t *kind, kr_value_t *obj)
+{
+    if (arena == NULL || kind == NULL || kind->schema == NULL)
+        return;
+    apply_defaults(arena, kind->schema, obj, 0);
+}
