@@ -83,6 +83,7 @@ struct kr_informer {
     /* watching */
     char *rv;
     uint64_t watch_id;
+    uint64_t watch_since; /* kr_time_ms() when the watch was opened */
     bool watching;
 
     uint64_t watch_timer, retry_timer, resync_timer;
@@ -370,6 +371,7 @@ static void on_watch_timeout(kr_loop_t *loop, uint64_t id, void *ud)
         return;
     kr_bus_unwatch(inf->bus, inf->watch_id, NULL);
     inf->watching = false;
+    inf->failures = 0;
     watch_begin(inf);
 }
 
@@ -413,6 +415,10 @@ static void on_event(kr_bus_t *bus, uint64_t watch_id, const kr_event_t *ev, voi
     if (strcmp(type, "ERROR") == 0) {
         inf->watching = false;
         watch_stop_timer(inf);
+        /* A watch that stayed up longer than the back-off cap was healthy:
+         * its end starts a new series of failures. */
+        if (kr_time_ms() - inf->watch_since >= inf->backoff_max_ms)
+            inf->failures = 0;
         int64_t code = kr_value_map_int(ev->obj, "code", 500);
         const char *rs = kr_value_map_str(ev->obj, "reason");
         const char *msg = kr_value_map_str(ev->obj, "message");
@@ -472,6 +478,7 @@ static void watch_begin(kr_informer_t *inf)
         return;
     }
     inf->watching = true;
+    inf->watch_since = kr_time_ms();
     inf->stats.watches++;
     /* 1x to 2x the timeout, like client-go's watch timeoutSeconds, so that
      * many informers do not all restart at once. */

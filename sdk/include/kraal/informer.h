@@ -9,7 +9,9 @@
  * resourceVersion.  When the watch ends with ERROR 410 (Expired, Gone) it
  * relists at once; on any other error, a failed list, a timed-out request
  * or a broken connection (ServiceUnavailable) it waits an exponential,
- * capped, jittered back-off and relists.  A relist delivers the difference
+ * capped, jittered back-off and relists (a 410 right after another failure
+ * waits too, so nothing ever spins; a watch event, a bookmark or a watch
+ * that stayed up longer than the cap resets the back-off).  A relist delivers the difference
  * to the handlers, as client-go's Replace does: objects gone since the
  * last state → on_delete (with the last state seen), changed objects
  * (another resourceVersion) → on_update, new ones → on_add; unchanged

@@ -19,6 +19,7 @@ typedef struct fevent {
     const char *type;
     kr_arena_t *arena;
     kr_value_t *obj, *prev;
+    kr_value_t *gone; /* prev at this revision: what "stops matching" sends */
     int64_t rv;
 } fevent_t;
 
@@ -225,15 +226,15 @@ static void obj_remove(fake_api_t *f, int i)
 static void deliver(fwatch_t *w, const fevent_t *ev)
 {
     bool now = watch_matches(w, ev->obj), before = watch_matches(w, ev->prev);
-    const char *type = NULL;
-    if (strcmp(ev->type, "DELETED") == 0)
-        type = now ? "DELETED" : NULL;
-    else if (now)
-        type = before ? ev->type : "ADDED";
-    else if (before)
-        type = "DELETED";
-    if (type != NULL)
-        kr_call_event(w->call, type, ev->obj, NULL);
+    if (strcmp(ev->type, "DELETED") == 0) {
+        if (now)
+            kr_call_event(w->call, "DELETED", ev->obj, NULL);
+    } else if (now) {
+        kr_call_event(w->call, before ? ev->type : "ADDED", ev->obj, NULL);
+    } else if (before) {
+        /* the previous state, at the event's revision (as the cacher does) */
+        kr_call_event(w->call, "DELETED", ev->gone, NULL);
+    }
 }
 
 static void publish(fake_api_t *f, const char *type, const kr_value_t *obj, const kr_value_t *prev)
@@ -253,6 +254,12 @@ static void publish(fake_api_t *f, const char *type, const kr_value_t *obj, cons
     ev->arena = kr_arena_new(2048);
     ev->obj = kr_value_copy(ev->arena, obj);
     ev->prev = prev != NULL ? kr_value_copy(ev->arena, prev) : NULL;
+    ev->gone = NULL;
+    if (prev != NULL) {
+        ev->gone = kr_value_copy(ev->arena, prev);
+        kr_value_set(ev->arena, ev->gone, "metadata.resourceVersion",
+                     kr_value_str(ev->arena, rv_str(ev->arena, f->rev)), NULL);
+    }
     ev->rv = f->rev;
     for (int i = 0; i < f->nwatches; i++)
         deliver(&f->watches[i], ev);

@@ -462,29 +462,27 @@ static void test_bookmark_and_watch_restart(void **state)
     assert_int_equal(f->errs.n, 0);
 }
 
-static void test_expired_relist(void **state)
+/* Syncs with w1, w2, w3, then changes the objects while every event is
+ * lost: w1 updated, w2 deleted, w4 created, w3 untouched. */
+static void sync_then_lose_events(fx_t *f, const kr_informer_opts_t *o)
 {
-    fx_t *f = *state;
     put(f, "a", "w1", "d1");
     put(f, "a", "w2", "d2");
     put(f, "a", "w3", "d3");
-    kr_informer_opts_t o = base_opts(f);
-    sync_with(f, &o);
+    sync_with(f, o);
     RUN_UNTIL(f, fake_api_count(f->fake, "watch") == 1, 2000);
     rec_clear(&f->rec);
-
-    /* Changes whose events are lost, then the watch expires. */
     ctl(f, "{\"do\":\"quiet\"}");
     put(f, "a", "w1", "new1");
     del(f, "a", "w2");
     put(f, "a", "w4", "d4");
     ctl(f, "{\"do\":\"loud\"}");
-    uint64_t t0 = kr_time_ms();
-    ctl(f, "{\"do\":\"expire\"}");
-    kr_informer_stats_t st;
-    RUN_UNTIL(f, (kr_informer_stats(f->inf, &st), st.lists == 2), 2000);
+}
 
-    /* The difference, deletes first; nothing for the unchanged w3. */
+/* What a relist after sync_then_lose_events must deliver: the difference,
+ * deletes first, nothing for w3; then a new watch that carries on. */
+static void expect_difference(fx_t *f)
+{
     assert_int_equal(f->rec.nlog, 3);
     assert_int_equal(log_find(&f->rec, "delete a/w2=d2"), 0);
     assert_true(log_find(&f->rec, "update a/w1=d1->new1") > 0);
@@ -492,6 +490,23 @@ static void test_expired_relist(void **state)
     assert_int_equal(f->rec.bad, 0);
     assert_int_equal(kr_informer_len(f->inf), 3);
     assert_string_equal(data_at(f, "a", "w3"), "d3");
+    assert_int_equal(fake_api_count(f->fake, "list"), 2);
+
+    RUN_UNTIL(f, fake_api_count(f->fake, "watch") == 2, 2000);
+    put(f, "a", "w5", "d5");
+    RUN_UNTIL(f, f->rec.adds == 2, 2000);
+    assert_true(log_find(&f->rec, "add a/w5=d5") >= 0);
+}
+
+static void test_expired_relist(void **state)
+{
+    fx_t *f = *state;
+    kr_informer_opts_t o = base_opts(f);
+    sync_then_lose_events(f, &o);
+    uint64_t t0 = kr_time_ms();
+    ctl(f, "{\"do\":\"expire\"}");
+    kr_informer_stats_t st;
+    RUN_UNTIL(f, (kr_informer_stats(f->inf, &st), st.lists == 2), 2000);
 
     /* Expired relists at once (retry 0), no back-off. */
     assert_int_equal(f->errs.n, 1);
@@ -504,29 +519,14 @@ static void test_expired_relist(void **state)
         if (strcmp(reqs[i].op, "list") == 0)
             relist = &reqs[i];
     assert_true(relist->at_ms - t0 < 100);
-
-    /* And the new watch carries on from the relist. */
-    RUN_UNTIL(f, fake_api_count(f->fake, "watch") == 2, 2000);
-    put(f, "a", "w5", "d5");
-    RUN_UNTIL(f, f->rec.adds == 2, 2000);
-    assert_true(log_find(&f->rec, "add a/w5=d5") >= 0);
+    expect_difference(f);
 }
 
 static void test_provider_restart(void **state)
 {
     fx_t *f = *state;
-    put(f, "a", "w1", "d1");
-    put(f, "a", "w2", "d2");
     kr_informer_opts_t o = base_opts(f); /* back-off 100 ms .. 400 ms */
-    sync_with(f, &o);
-    RUN_UNTIL(f, fake_api_count(f->fake, "watch") == 1, 2000);
-    rec_clear(&f->rec);
-
-    ctl(f, "{\"do\":\"quiet\"}");
-    put(f, "a", "w1", "new1");
-    del(f, "a", "w2");
-    put(f, "a", "w3", "d3");
-    ctl(f, "{\"do\":\"loud\"}");
+    sync_then_lose_events(f, &o);
     uint64_t t0 = kr_time_ms();
     ctl(f, "{\"do\":\"restart\",\"down_ms\":1500}");
     kr_informer_stats_t st;
@@ -550,16 +550,7 @@ static void test_provider_restart(void **state)
     assert_true(took < 1500 + 400 + 500);
 
     /* The relist delivered what changed while the provider was away. */
-    assert_int_equal(f->rec.nlog, 3);
-    assert_int_equal(log_find(&f->rec, "delete a/w2=d2"), 0);
-    assert_true(log_find(&f->rec, "update a/w1=d1->new1") > 0);
-    assert_true(log_find(&f->rec, "add a/w3=d3") > 0);
-    assert_int_equal(f->rec.bad, 0);
-    assert_int_equal(fake_api_count(f->fake, "list"), 2);
-
-    RUN_UNTIL(f, fake_api_count(f->fake, "watch") == 2, 2000);
-    put(f, "a", "w4", "d4");
-    RUN_UNTIL(f, f->rec.adds == 2, 2000);
+    expect_difference(f);
 }
 
 static void test_resync(void **state)
