@@ -120,7 +120,10 @@ def convert(node):
         return node
     out = {}
     for k, v in node.items():
-        if k == "$ref":
+        # Kubernetes' defaults are its SetDefaults_* code (the kinds' hooks),
+        # not schema defaults; the newer specs' "default": {} would only
+        # plant empty objects.
+        if k in ("$ref", "default"):
             continue
         if k == "properties":
             out[k] = {p: convert(s) for p, s in v.items()}
