@@ -141,7 +141,9 @@ static size_t kind_names(const kr_kind_t *k, const char **names, const char **wh
     return n;
 }
 
-int kr_registry_insert(kr_registry_t *reg, const kr_kind_t *kind, kr_error_t *err)
+/* KR_E_ALREADY_EXISTS when the kind, its plural or one of its names is
+ * taken in its group. */
+static int registry_check(const kr_registry_t *reg, const kr_kind_t *kind, kr_error_t *err)
 {
     char buf[512], gw[300];
     size_t len;
@@ -169,7 +171,14 @@ int kr_registry_insert(kr_registry_t *reg, const kr_kind_t *kind, kr_error_t *er
     if (table_get(&reg->by_res, kind->res, strlen(kind->res)) != NULL)
         return kr_error_set(err, KR_E_ALREADY_EXISTS, "resource \"%s\" is already registered",
                             kind->res);
+    return 0;
+}
 
+static void registry_put(kr_registry_t *reg, const kr_kind_t *kind)
+{
+    const char *names[NAMES_MAX], *what[NAMES_MAX];
+    size_t n = kind_names(kind, names, what);
+    size_t len;
     if (reg->count == reg->cap) {
         reg->cap = reg->cap ? reg->cap * 2 : 32;
         reg->kinds = xrealloc(reg->kinds, reg->cap * sizeof(*reg->kinds));
@@ -187,6 +196,14 @@ int kr_registry_insert(kr_registry_t *reg, const kr_kind_t *kind, kr_error_t *er
         size_t glen = strlen(kind->group) + 1;
         table_put(&reg->any_name, k + glen, len - glen, kind);
     }
+}
+
+int kr_registry_insert(kr_registry_t *reg, const kr_kind_t *kind, kr_error_t *err)
+{
+    int rc = registry_check(reg, kind, err);
+    if (rc < 0)
+        return rc;
+    registry_put(reg, kind);
     return 0;
 }
 
@@ -532,18 +549,61 @@ static char *lower_dup(kr_arena_t *arena, const char *s)
     return out;
 }
 
+static const char *const *strings_clone(kr_arena_t *arena, const char *const *list)
+{
+    size_t n = 0;
+    while (list[n] != NULL)
+        n++;
+    const char **out = kr_arena_alloc(arena, (n + 1) * sizeof(*out));
+    for (size_t i = 0; i < n; i++)
+        out[i] = kr_arena_strdup(arena, list[i]);
+    out[n] = NULL;
+    return out;
+}
+
+static const char *str_clone(kr_arena_t *arena, const char *s)
+{
+    return s != NULL ? kr_arena_strdup(arena, s) : NULL;
+}
+
+/* A deep copy of a kind into `arena`. */
+static kr_kind_t *kind_clone(kr_arena_t *arena, const kr_kind_t *k)
+{
+    kr_kind_t *c = kr_arena_alloc(arena, sizeof(*c));
+    *c = *k;
+    c->group = str_clone(arena, k->group);
+    c->version = str_clone(arena, k->version);
+    c->api_version = str_clone(arena, k->api_version);
+    c->kind = str_clone(arena, k->kind);
+    c->list_kind = str_clone(arena, k->list_kind);
+    c->plural = str_clone(arena, k->plural);
+    c->singular = str_clone(arena, k->singular);
+    c->res = str_clone(arena, k->res);
+    c->store_prefix = str_clone(arena, k->store_prefix);
+    c->short_names = strings_clone(arena, k->short_names);
+    c->categories = strings_clone(arena, k->categories);
+    c->scale_spec_replicas = str_clone(arena, k->scale_spec_replicas);
+    c->scale_status_replicas = str_clone(arena, k->scale_status_replicas);
+    c->scale_label_selector = str_clone(arena, k->scale_label_selector);
+    c->field_selectors = strings_clone(arena, k->field_selectors);
+    c->printer_columns = kr_value_copy(arena, k->printer_columns);
+    c->schema = k->schema != NULL ? kr_value_copy(arena, k->schema) : NULL;
+    return c;
+}
+
 const kr_kind_t *kr_registry_add(kr_registry_t *reg, const kr_value_t *desc, kr_error_t *err)
 {
     if (reg == NULL || kr_value_type(desc) != KR_MAP) {
         kr_error_set(err, KR_E_BAD_REQUEST, "a kind descriptor must be an object");
         return NULL;
     }
-    kr_arena_t *arena = reg->arena;
+    /* The kind is built and checked in a scratch arena; only a kind that
+     * registers is copied into the registry's. */
     kr_arena_t *tmp = kr_arena_new(0);
     kr_validation_t v;
     kr_validation_init(&v, tmp);
 
-    kr_kind_t *k = kr_arena_alloc(arena, sizeof(*k));
+    kr_kind_t *k = kr_arena_alloc(tmp, sizeof(*k));
     memset(k, 0, sizeof(*k));
     const char *group = desc_string(&v, desc, "group", true, kr_dns1123_subdomain_error);
     const char *version = desc_string(&v, desc, "version", true, kr_dns1035_label_error);
@@ -551,45 +611,45 @@ const kr_kind_t *kr_registry_add(kr_registry_t *reg, const kr_value_t *desc, kr_
     const char *list_kind = desc_string(&v, desc, "listKind", false, camel_case_error);
     const char *plural = desc_string(&v, desc, "plural", true, kr_dns1123_label_error);
     const char *singular = desc_string(&v, desc, "singular", false, kr_dns1123_label_error);
-    k->short_names = desc_names(&v, arena, desc, "shortNames");
-    k->categories = desc_names(&v, arena, desc, "categories");
+    k->short_names = desc_names(&v, tmp, desc, "shortNames");
+    k->categories = desc_names(&v, tmp, desc, "categories");
     const kr_value_t *ns = kr_value_map_get(desc, "namespaced");
     if (ns == NULL)
         kr_field_required(&v, "namespaced", NULL);
     else if (kr_value_type(ns) != KR_BOOL)
         kr_field_error(&v, KR_FIELD_TYPE_INVALID, "namespaced", ns, "must be a boolean");
     k->namespaced = kr_value_as_bool(ns, false);
-    desc_subresources(&v, arena, kr_value_map_get(desc, "subresources"), k);
-    k->field_selectors = desc_selectable(&v, arena, kr_value_map_get(desc, "selectableFields"));
-    k->printer_columns =
-        desc_columns(&v, arena, kr_value_map_get(desc, "additionalPrinterColumns"));
-    k->schema = desc_schema(&v, arena, kr_value_map_get(desc, "schema"));
+    desc_subresources(&v, tmp, kr_value_map_get(desc, "subresources"), k);
+    k->field_selectors = desc_selectable(&v, tmp, kr_value_map_get(desc, "selectableFields"));
+    k->printer_columns = desc_columns(&v, tmp, kr_value_map_get(desc, "additionalPrinterColumns"));
+    k->schema = desc_schema(&v, tmp, kr_value_map_get(desc, "schema"));
     if (kind != NULL && list_kind != NULL && strcmp(kind, list_kind) == 0)
         kr_field_invalid(&v, "listKind", kr_value_map_get(desc, "listKind"),
                          "kind and listKind may not be the same");
-
     if (!kr_validation_ok(&v)) {
         const char *name = kr_arena_printf(tmp, "%s.%s", plural ? plural : "", group ? group : "");
         kr_validation_error(&v, "", "Kind", name, err);
         kr_arena_destroy(&tmp);
         return NULL;
     }
-    kr_arena_destroy(&tmp);
 
-    k->group = kr_arena_strdup(arena, group);
-    k->version = kr_arena_strdup(arena, version);
-    k->api_version = kr_arena_printf(arena, "%s/%s", group, version);
-    k->kind = kr_arena_strdup(arena, kind);
-    k->list_kind =
-        list_kind ? kr_arena_strdup(arena, list_kind) : kr_arena_printf(arena, "%sList", kind);
-    k->plural = kr_arena_strdup(arena, plural);
-    k->singular = singular ? kr_arena_strdup(arena, singular) : lower_dup(arena, kind);
-    k->res = kr_arena_printf(arena, "%s/%s", k->api_version, plural);
-    k->store_prefix = kr_arena_printf(arena, "%s/%s/", group, plural);
+    k->group = group;
+    k->version = version;
+    k->api_version = kr_arena_printf(tmp, "%s/%s", group, version);
+    k->kind = kind;
+    k->list_kind = list_kind ? list_kind : kr_arena_printf(tmp, "%sList", kind);
+    k->plural = plural;
+    k->singular = singular ? singular : lower_dup(tmp, kind);
+    k->res = kr_arena_printf(tmp, "%s/%s", k->api_version, plural);
+    k->store_prefix = kr_arena_printf(tmp, "%s/%s/", group, plural);
     k->builtin = false;
-    if (kr_registry_insert(reg, k, err) < 0)
-        return NULL;
-    return k;
+    const kr_kind_t *added = NULL;
+    if (registry_check(reg, k, err) == 0) {
+        added = kind_clone(reg->arena, k);
+        registry_put(reg, added);
+    }
+    kr_arena_destroy(&tmp);
+    return added;
 }
 
 static kr_value_t *strings_value(kr_arena_t *arena, const char *const *list)
