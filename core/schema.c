@@ -544,8 +544,8 @@ static void check_string(check_t *c, const node_t *n, const kr_value_t *val)
     size_t chars = utf8_chars(str, len);
     const char *path = path_str(c);
     if (max >= 0 && chars > (uint64_t)max)
-        kr_field_error(c->v, KR_FIELD_TOO_LONG, path, NULL, "may not be more than %lld bytes",
-                       (long long)max);
+        kr_field_error(c->v, KR_FIELD_TOO_LONG, path, NULL, "may not be more than %lld %s",
+                       (long long)max, max == 1 ? "byte" : "bytes");
     if (min >= 0 && chars < (uint64_t)min)
         kr_field_error(c->v, KR_FIELD_INVALID, path, val,
                        "%s in body should be at least %lld chars long", path, (long long)min);
