@@ -627,7 +627,9 @@ const kr_kind_t *kr_registry_add(kr_registry_t *reg, const kr_value_t *desc, kr_
         kr_field_invalid(&v, "listKind", kr_value_map_get(desc, "listKind"),
                          "kind and listKind may not be the same");
     if (!kr_validation_ok(&v)) {
-        const char *name = kr_arena_printf(tmp, "%s.%s", plural ? plural : "", group ? group : "");
+        /* Named as written, even when the names are what is wrong. */
+        const char *wp = kr_value_map_str(desc, "plural"), *wg = kr_value_map_str(desc, "group");
+        const char *name = kr_arena_printf(tmp, "%s.%s", wp ? wp : "", wg ? wg : "");
         kr_validation_error(&v, "", "Kind", name, err);
         kr_arena_destroy(&tmp);
         return NULL;

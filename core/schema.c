@@ -402,6 +402,7 @@ typedef struct seg {
 typedef struct check {
     kr_validation_t *v;
     bool builtin;
+    bool secret; /* the built-in Secret */
     size_t depth;
     seg_t segs[KR_VALUE_MAX_DEPTH + 1];
 } check_t;
@@ -532,9 +533,12 @@ static void check_string(check_t *c, const node_t *n, const kr_value_t *val)
             kr_field_invalid(c->v, path_str(c), val, err.message);
     } else if (fmt != NULL && strcmp(fmt, "byte") == 0) {
         long bad = base64_error(str, len);
-        /* The value may be a secret: it is not repeated. */
+        /* A Secret's data is not repeated, as upstream's secret validation
+         * does not. */
         if (bad >= 0)
-            kr_field_error(c->v, KR_FIELD_INVALID, path_str(c), NULL,
+            kr_field_error(c->v, KR_FIELD_INVALID, path_str(c),
+                           c->secret ? kr_value_str(c->v->arena, "<secret contents redacted>")
+                                     : val,
                            "illegal base64 data at input byte %ld", bad);
     }
     int64_t max = kr_value_as_int(n->max_length, -1);
@@ -676,6 +680,7 @@ void kr_schema_check(kr_validation_t *v, const kr_kind_t *kind, const kr_value_t
     check_t *c = xmalloc(sizeof(*c));
     c->v = v;
     c->builtin = kind->builtin;
+    c->secret = kind->builtin && strcmp(kind->kind, "Secret") == 0;
     c->depth = 0;
     check_value(c, kind->schema, obj);
     free(c);

@@ -511,7 +511,8 @@ static void bad_descriptors_are_invalid(void **state)
                    KR_E_INVALID, "namespaced: Required value");
     expect_refusal("{\"group\":\"example.com\",\"version\":\"v1\",\"kind\":\"Widget\","
                    "\"plural\":\"Widgets\",\"namespaced\":true}",
-                   KR_E_INVALID, "plural: Invalid value: \"Widgets\"");
+                   KR_E_INVALID,
+                   "Kind \"Widgets.example.com\" is invalid: plural: Invalid value: \"Widgets\"");
     expect_refusal("{\"group\":\"example.com\",\"version\":\"v1\",\"kind\":\"Widget\","
                    "\"plural\":\"wid_gets\",\"namespaced\":true}",
                    KR_E_INVALID, "plural: Invalid value: \"wid_gets\"");

@@ -255,9 +255,12 @@ static void type_errors_read_like_a_crds(void **state)
 
     /* Secret data is base64; the value is not repeated in the error. */
     const char *msg = check(K("", "secrets"), J("{\"data\":{\"password\":\"hunter2!\"}}"));
-    assert_has(msg, "data[password]: Invalid value");
-    assert_has(msg, "illegal base64 data at input byte");
+    assert_has(msg, "data[password]: Invalid value: \"<secret contents redacted>\": illegal "
+                    "base64 data at input byte 7");
     assert_null(strstr(msg, "hunter2"));
+    /* Elsewhere bytes are no secret. */
+    assert_has(check(K("", "cm"), J("{\"binaryData\":{\"b\":\"YQ=\"}}")),
+               "binaryData[b]: Invalid value: \"YQ=\": illegal base64 data at input byte");
 
     /* An int-or-string port accepts both, nothing else. */
     const kr_kind_t *svc = K("", "services");
