@@ -2,8 +2,8 @@
  * paged initial list, add/update/delete events, bookmarks and watch
  * restarts, ERROR 410 -> relist with the right difference, a provider
  * restart -> relist after an exponential, capped back-off, resync, a
- * continue token that expires, namespaces, late handlers, destroy with a
- * request in flight, 10,000 objects. */
+ * continue token that expires, namespaces, selectors, late handlers,
+ * destroy with a request in flight, 10,000 objects. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -191,15 +191,15 @@ static int call(fx_t *f, const char *fmt, ...)
     return fake_call(f->bus, f->arena, NULL, json);
 }
 
-/* Creates or replaces a widget. */
-static void put(fx_t *f, const char *ns, const char *name, const char *data)
+/* Creates or replaces a widget with these labels (JSON). */
+static void put_labels(fx_t *f, const char *ns, const char *name, const char *data,
+                       const char *labels)
 {
     char o[512];
     snprintf(o, sizeof o,
              "{\"apiVersion\":\"test.kraal.io/v1\",\"kind\":\"Widget\","
-             "\"metadata\":{\"name\":\"%s\",\"labels\":{\"app\":\"w\"}},"
-             "\"spec\":{\"data\":\"%s\"}}",
-             name, data);
+             "\"metadata\":{\"name\":\"%s\",\"labels\":%s},\"spec\":{\"data\":\"%s\"}}",
+             name, labels, data);
     int code =
         call(f, "{\"op\":\"create\",\"res\":\"" WIDGETS "\",\"ns\":\"%s\",\"obj\":%s}", ns, o);
     if (code == 409)
@@ -208,6 +208,12 @@ static void put(fx_t *f, const char *ns, const char *name, const char *data)
                     "\",\"ns\":\"%s\",\"name\":\"%s\",\"obj\":%s}",
                     ns, name, o);
     assert_true(code == 200 || code == 201);
+}
+
+/* Creates or replaces a widget labelled app=w. */
+static void put(fx_t *f, const char *ns, const char *name, const char *data)
+{
+    put_labels(f, ns, name, data, "{\"app\":\"w\"}");
 }
 
 static void del(fx_t *f, const char *ns, const char *name)
@@ -422,6 +428,29 @@ static void test_namespace(void **state)
     for (int i = 0; i < n; i++)
         if (strcmp(reqs[i].op, "list") == 0 || strcmp(reqs[i].op, "watch") == 0)
             assert_string_equal(reqs[i].ns, "b");
+}
+
+/* An object that stops matching the selector leaves the cache
+ * (DELETED), one that starts to match enters it (ADDED). */
+static void test_selector_moves(void **state)
+{
+    fx_t *f = *state;
+    put(f, "a", "w1", "d1");
+    put_labels(f, "a", "w2", "d2", "{\"app\":\"other\"}");
+    kr_informer_opts_t o = base_opts(f);
+    o.label_selector = "app=w";
+    sync_with(f, &o);
+    assert_int_equal(kr_informer_len(f->inf), 1);
+    RUN_UNTIL(f, fake_api_count(f->fake, "watch") == 1, 2000);
+    put_labels(f, "a", "w1", "d1b", "{\"app\":\"other\"}");
+    RUN_UNTIL(f, f->rec.deletes == 1, 2000);
+    assert_true(log_find(&f->rec, "delete a/w1=d1") >= 0);
+    put(f, "a", "w2", "d2b");
+    RUN_UNTIL(f, f->rec.adds == 2, 2000);
+    assert_true(log_find(&f->rec, "add a/w2=d2b") >= 0);
+    assert_null(kr_informer_get(f->inf, "a", "w1"));
+    assert_string_equal(data_at(f, "a", "w2"), "d2b");
+    assert_int_equal(f->rec.updates + f->rec.bad, 0);
 }
 
 static void test_bookmark_and_watch_restart(void **state)
@@ -732,6 +761,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_paging, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_namespace, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_selector_moves, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bookmark_and_watch_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expired_relist, setup, teardown),
         cmocka_unit_test_setup_teardown(test_provider_restart, setup, teardown),
