@@ -1,1 +1,569 @@
-/* cache.c: being written (issue 3). */
+/* The object cache (see cache.h): immutable, reference-counted object
+ * records and one ordered map of live records per kind.
+ *
+ * Memory matters here (tens of thousands of objects per kind): a record is
+ * one allocation for the struct and the msgpack bytes, plus a small arena
+ * holding only what selectors read (labels and the field projection); the
+ * strings ns and name point into the projection. */
+#include "cache.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xalloc.h"
+
+/* Scratch for building a record's labels and projection. */
+#define REC_SCRATCH 4096
+
+/* ---- records ----------------------------------------------------------- */
+
+/* Field selectors whose Go type is a bool or an int: upstream renders the
+ * zero value ("false", "0") when the field is absent, so a selector such as
+ * spec.hostNetwork=false matches an object that leaves it out. */
+static const struct {
+    const char *path, *zero;
+} zero_fields[] = {
+    {"spec.hostNetwork", "false"},   /* pods: strconv.FormatBool */
+    {"spec.unschedulable", "false"}, /* nodes: fmt.Sprint(bool) */
+    {"status.replicas", "0"},        /* replicasets, replicationcontrollers */
+    {"status.successful", "0"},      /* jobs: status.succeeded */
+};
+
+static const char *zero_value(const char *path)
+{
+    for (size_t i = 0; i < sizeof zero_fields / sizeof zero_fields[0]; i++)
+        if (strcmp(zero_fields[i].path, path) == 0)
+            return zero_fields[i].zero;
+    return NULL;
+}
+
+/* kr_value_set for the plain dotted paths of field selectors, without its
+ * per-call parse buffers (they would stay in the record's arena). */
+static void set_dotted(kr_arena_t *a, kr_value_t *root, const char *path, kr_value_t *val)
+{
+    if (strpbrk(path, "[]\"\\") != NULL) {
+        kr_value_set(a, root, path, val, NULL);
+        return;
+    }
+    kr_value_t *cur = root;
+    for (const char *dot; (dot = strchr(path, '.')) != NULL; path = dot + 1) {
+        char key[128];
+        size_t n = (size_t)(dot - path);
+        if (n == 0 || n >= sizeof key)
+            return;
+        memcpy(key, path, n);
+        key[n] = '\0';
+        kr_value_t *next = kr_value_map_get(cur, key);
+        if (kr_value_type(next) != KR_MAP) {
+            next = kr_value_map(a);
+            kr_value_map_set(a, cur, key, next);
+        }
+        cur = next;
+    }
+    if (*path != '\0')
+        kr_value_map_set(a, cur, path, val);
+}
+
+/* Copies the scalar at `path` of obj into the projection (maps, arrays and
+ * null read as "" in kr_fieldsel_match, so they are left out). */
+static void project(kr_arena_t *a, kr_value_t *fields, const kr_value_t *obj, const char *path,
+                    bool builtin)
+{
+    const kr_value_t *v = kr_value_get(obj, path);
+    kr_value_t *copy = NULL;
+    switch (kr_value_type(v)) {
+    case KR_BOOL:
+    case KR_INT:
+    case KR_FLOAT:
+    case KR_STR:
+        copy = kr_value_copy(a, v);
+        break;
+    default: {
+        const char *zero = builtin ? zero_value(path) : NULL;
+        if (zero != NULL)
+            copy = kr_value_str(a, zero);
+        break;
+    }
+    }
+    if (copy != NULL)
+        set_dotted(a, fields, path, copy);
+}
+
+/* Fills everything but the bytes from the decoded object.  Labels and the
+ * projection are built in `scratch` first and then copied into an arena of
+ * exactly their size: one chunk per record instead of a chain of growing
+ * ones (this halves the heap of a typical pod). */
+static int rec_fill(kr_objrec_t *rec, const kr_kind_t *kind, const kr_value_t *obj,
+                    kr_arena_t *scratch, kr_error_t *err)
+{
+    if (kr_value_type(obj) != KR_MAP)
+        return kr_error_set(err, KR_E_BAD_REQUEST, "an object must be a map, not a %s",
+                            kr_type_name(kr_value_type(obj)));
+    const kr_value_t *meta = kr_value_map_get(obj, "metadata");
+    const char *name = kr_value_map_str(meta, "name");
+    if (name == NULL || name[0] == '\0')
+        return kr_error_set(err, KR_E_INVALID,
+                            "metadata.name: Required value: name or generateName is required");
+    kr_value_t *fields = kr_value_map(scratch);
+    bool builtin = kind != NULL && kind->builtin;
+    project(scratch, fields, obj, "metadata.name", false);
+    project(scratch, fields, obj, "metadata.namespace", false);
+    for (const char *const *p = kind && kind->field_selectors ? kind->field_selectors : NULL;
+         p && *p; p++)
+        if (strcmp(*p, "metadata.name") != 0 && strcmp(*p, "metadata.namespace") != 0)
+            project(scratch, fields, obj, *p, builtin);
+    const kr_value_t *labels = kr_value_map_get(meta, "labels");
+    if (kr_value_type(labels) != KR_MAP || kr_value_len(labels) == 0)
+        labels = NULL;
+    const char *uid = kr_value_map_str(meta, "uid");
+    /* a dry run of the copies measures them (allocation sizes do not depend
+     * on the arena) */
+    size_t mark = kr_arena_used(scratch);
+    kr_value_copy(scratch, fields);
+    if (labels != NULL)
+        kr_value_copy(scratch, labels);
+    if (uid != NULL)
+        kr_arena_strdup(scratch, uid);
+    size_t need = kr_arena_used(scratch) - mark;
+    kr_arena_t *a = kr_arena_new(need);
+    rec->arena = a;
+    rec->fields = kr_value_copy(a, fields);
+    rec->labels = labels != NULL ? kr_value_copy(a, labels) : NULL;
+    rec->name = kr_value_as_str(kr_value_get(rec->fields, "metadata.name"));
+    const char *ns = kr_value_as_str(kr_value_get(rec->fields, "metadata.namespace"));
+    rec->ns = ns != NULL ? ns : "";
+    rec->uid = uid != NULL ? kr_arena_strdup(a, uid) : "";
+    rec->terminating = kr_value_type(kr_value_map_get(meta, "deletionTimestamp")) != KR_NULL;
+    return 0;
+}
+
+static kr_objrec_t *rec_alloc(const kr_kind_t *kind, const void *data, size_t len, int64_t rev,
+                              int64_t create_rev)
+{
+    kr_objrec_t *rec = xmalloc(sizeof *rec + len);
+    memset(rec, 0, sizeof *rec);
+    atomic_init(&rec->refs, 1);
+    rec->kind = kind;
+    rec->rev = rev;
+    rec->create_rev = create_rev;
+    rec->len = len;
+    memcpy(rec->data, data, len);
+    return rec;
+}
+
+kr_objrec_t *kr_objrec_new(const kr_kind_t *kind, const kr_value_t *obj, int64_t rev,
+                           int64_t create_rev, kr_error_t *err)
+{
+    if (kr_value_type(obj) != KR_MAP) {
+        kr_error_set(err, KR_E_BAD_REQUEST, "an object must be a map, not a %s",
+                     kr_type_name(kr_value_type(obj)));
+        return NULL;
+    }
+    kr_buf_t enc = KR_BUF_INIT;
+    if (kr_msgpack_encode(obj, &enc, err) < 0) {
+        kr_buf_free(&enc);
+        return NULL;
+    }
+    kr_objrec_t *rec = rec_alloc(kind, enc.data, enc.len, rev, create_rev);
+    kr_buf_free(&enc);
+    kr_arena_t *scratch = kr_arena_new(REC_SCRATCH);
+    if (rec_fill(rec, kind, obj, scratch, err) < 0)
+        kr_objrec_unref(&rec);
+    kr_arena_destroy(&scratch);
+    return rec;
+}
+
+kr_objrec_t *kr_objrec_from_msgpack(const kr_kind_t *kind, const void *data, size_t len,
+                                    int64_t rev, int64_t create_rev, kr_error_t *err)
+{
+    kr_arena_t *scratch = kr_arena_new(2 * len + REC_SCRATCH);
+    kr_value_t *obj = NULL;
+    kr_objrec_t *rec = NULL;
+    if (kr_msgpack_decode(scratch, data, len, &obj, err) == 0) {
+        rec = rec_alloc(kind, data, len, rev, create_rev);
+        if (rec_fill(rec, kind, obj, scratch, err) < 0)
+            kr_objrec_unref(&rec);
+    }
+    kr_arena_destroy(&scratch);
+    return rec;
+}
+
+kr_objrec_t *kr_objrec_ref(kr_objrec_t *rec)
+{
+    if (rec != NULL)
+        atomic_fetch_add_explicit(&rec->refs, 1, memory_order_relaxed);
+    return rec;
+}
+
+void kr_objrec_unref(kr_objrec_t **rec_p)
+{
+    if (rec_p == NULL || *rec_p == NULL)
+        return;
+    kr_objrec_t *rec = *rec_p;
+    *rec_p = NULL;
+    if (atomic_fetch_sub_explicit(&rec->refs, 1, memory_order_release) != 1)
+        return;
+    atomic_thread_fence(memory_order_acquire);
+    kr_arena_destroy(&rec->arena);
+    free(rec);
+}
+
+kr_value_t *kr_objrec_decode(const kr_objrec_t *rec, kr_arena_t *arena)
+{
+    kr_value_t *obj = NULL;
+    if (kr_msgpack_decode(arena, rec->data, rec->len, &obj, NULL) < 0)
+        return kr_value_map(arena); /* cannot happen: the bytes are our own encoding */
+    return obj;
+}
+
+/* ---- namespace counts ---------------------------------------------------- */
+
+typedef struct ns_count {
+    struct ns_count *next;
+    size_t n;
+    char ns[];
+} ns_count_t;
+
+typedef struct ns_table {
+    ns_count_t **slots;
+    size_t cap, len; /* cap: power of two */
+} ns_table_t;
+
+static uint64_t str_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static ns_count_t **ns_find(const ns_table_t *t, const char *ns)
+{
+    if (t->cap == 0)
+        return NULL;
+    ns_count_t **pp = &t->slots[str_hash(ns) & (t->cap - 1)];
+    while (*pp && strcmp((*pp)->ns, ns) != 0)
+        pp = &(*pp)->next;
+    return pp;
+}
+
+static void ns_grow(ns_table_t *t)
+{
+    size_t cap = t->cap ? t->cap * 2 : 16;
+    ns_count_t **slots = xcalloc(cap, sizeof *slots);
+    for (size_t i = 0; i < t->cap; i++)
+        for (ns_count_t *e = t->slots[i], *next; e; e = next) {
+            next = e->next;
+            size_t s = str_hash(e->ns) & (cap - 1);
+            e->next = slots[s];
+            slots[s] = e;
+        }
+    free(t->slots);
+    t->slots = slots;
+    t->cap = cap;
+}
+
+static void ns_add(ns_table_t *t, const char *ns, int delta)
+{
+    ns_count_t **pp = ns_find(t, ns);
+    if (pp == NULL || *pp == NULL) {
+        if (delta < 0)
+            return;
+        if (t->len + 1 > t->cap) {
+            ns_grow(t);
+            pp = ns_find(t, ns);
+        }
+        size_t len = strlen(ns);
+        ns_count_t *e = xmalloc(sizeof *e + len + 1);
+        memcpy(e->ns, ns, len + 1);
+        e->n = 0;
+        e->next = NULL;
+        *pp = e;
+        t->len++;
+    }
+    ns_count_t *e = *pp;
+    if (delta < 0 && e->n <= 1) {
+        *pp = e->next;
+        free(e);
+        t->len--;
+        return;
+    }
+    e->n += (size_t)delta;
+}
+
+static void ns_free(ns_table_t *t)
+{
+    for (size_t i = 0; i < t->cap; i++)
+        for (ns_count_t *e = t->slots[i], *next; e; e = next) {
+            next = e->next;
+            free(e);
+        }
+    free(t->slots);
+    memset(t, 0, sizeof *t);
+}
+
+/* ---- the ordered map: an AVL tree threaded through rec->node_ ------------
+ *
+ * node_[0] left, node_[1] right, node_[2] parent, node_[3] height.  Every
+ * walk is iterative (parent links), so depth never meets the C stack. */
+
+struct kr_objmap {
+    kr_objrec_t *root;
+    size_t count;
+    ns_table_t ns;
+};
+
+#define CHILD(r, d) ((kr_objrec_t *)(r)->node_[d])
+#define LEFT(r)     CHILD(r, 0)
+#define RIGHT(r)    CHILD(r, 1)
+#define PARENT(r)   ((kr_objrec_t *)(r)->node_[2])
+
+static void set_child(kr_objrec_t *r, int d, kr_objrec_t *c)
+{
+    r->node_[d] = c;
+    if (c)
+        c->node_[2] = r;
+}
+
+static int height(const kr_objrec_t *r)
+{
+    return r ? (int)(uintptr_t)r->node_[3] : 0;
+}
+
+static void update_height(kr_objrec_t *r)
+{
+    int l = height(LEFT(r)), h = height(RIGHT(r));
+    r->node_[3] = (void *)(uintptr_t)(1 + (l > h ? l : h));
+}
+
+/* Puts `c` where `old` hangs below `parent` (or at the root). */
+static void replace_child(kr_objmap_t *m, kr_objrec_t *parent, kr_objrec_t *old, kr_objrec_t *c)
+{
+    if (parent == NULL)
+        m->root = c;
+    else
+        parent->node_[LEFT(parent) == old ? 0 : 1] = c;
+    if (c)
+        c->node_[2] = parent;
+}
+
+/* Moves x down to side d (0: a left rotation); returns the subtree's new
+ * root, x's child from the other side. */
+static kr_objrec_t *rotate(kr_objmap_t *m, kr_objrec_t *x, int d)
+{
+    kr_objrec_t *y = CHILD(x, !d);
+    replace_child(m, PARENT(x), x, y);
+    set_child(x, !d, CHILD(y, d));
+    set_child(y, d, x);
+    update_height(x);
+    update_height(y);
+    return y;
+}
+
+/* Restores heights and balance from n up to the root. */
+static void rebalance(kr_objmap_t *m, kr_objrec_t *n)
+{
+    while (n != NULL) {
+        update_height(n);
+        int bf = height(LEFT(n)) - height(RIGHT(n));
+        if (bf > 1 || bf < -1) {
+            int heavy = bf > 1 ? 0 : 1;
+            kr_objrec_t *c = CHILD(n, heavy);
+            if (height(CHILD(c, heavy)) < height(CHILD(c, !heavy)))
+                rotate(m, c, heavy); /* the inner grandchild comes up first */
+            n = rotate(m, n, !heavy);
+        }
+        n = PARENT(n);
+    }
+}
+
+static int key_cmp(const char *ns, const char *name, const kr_objrec_t *r)
+{
+    int c = strcmp(ns, r->ns);
+    return c != 0 ? c : strcmp(name, r->name);
+}
+
+static kr_objrec_t *leftmost(kr_objrec_t *r)
+{
+    while (r && LEFT(r))
+        r = LEFT(r);
+    return r;
+}
+
+static kr_objrec_t *next_node(kr_objrec_t *r)
+{
+    if (RIGHT(r))
+        return leftmost(RIGHT(r));
+    kr_objrec_t *p = PARENT(r);
+    while (p && RIGHT(p) == r) {
+        r = p;
+        p = PARENT(p);
+    }
+    return p;
+}
+
+/* First record whose key is > (ns, name), or >= when `inclusive`. */
+static kr_objrec_t *bound(const kr_objmap_t *m, const char *ns, const char *name, bool inclusive)
+{
+    kr_objrec_t *r = m->root, *best = NULL;
+    while (r) {
+        int c = key_cmp(ns, name, r);
+        if (c < 0 || (c == 0 && inclusive)) {
+            best = r;
+            r = LEFT(r);
+        } else {
+            r = RIGHT(r);
+        }
+    }
+    return best;
+}
+
+kr_objmap_t *kr_objmap_new(void)
+{
+    return xcalloc(1, sizeof(kr_objmap_t));
+}
+
+void kr_objmap_destroy(kr_objmap_t **self_p)
+{
+    if (self_p == NULL || *self_p == NULL)
+        return;
+    kr_objmap_t *m = *self_p;
+    *self_p = NULL;
+    /* post-order without a stack: detach each leaf from its parent */
+    kr_objrec_t *r = m->root;
+    while (r) {
+        if (LEFT(r)) {
+            r = LEFT(r);
+        } else if (RIGHT(r)) {
+            r = RIGHT(r);
+        } else {
+            kr_objrec_t *p = PARENT(r);
+            if (p)
+                p->node_[LEFT(p) == r ? 0 : 1] = NULL;
+            kr_objrec_unref(&r);
+            r = p;
+        }
+    }
+    ns_free(&m->ns);
+    free(m);
+}
+
+size_t kr_objmap_count(const kr_objmap_t *m)
+{
+    return m ? m->count : 0;
+}
+
+size_t kr_objmap_count_ns(const kr_objmap_t *m, const char *ns)
+{
+    ns_count_t **pp = m ? ns_find(&m->ns, ns ? ns : "") : NULL;
+    return pp && *pp ? (*pp)->n : 0;
+}
+
+kr_objrec_t *kr_objmap_get(const kr_objmap_t *m, const char *ns, const char *name)
+{
+    if (m == NULL || name == NULL)
+        return NULL;
+    if (ns == NULL)
+        ns = "";
+    kr_objrec_t *r = m->root;
+    while (r) {
+        int c = key_cmp(ns, name, r);
+        if (c == 0)
+            return r;
+        r = c < 0 ? LEFT(r) : RIGHT(r);
+    }
+    return NULL;
+}
+
+void kr_objmap_put(kr_objmap_t *m, kr_objrec_t *rec)
+{
+    kr_objrec_t *parent = NULL, *r = m->root;
+    int c = 0;
+    while (r) {
+        c = key_cmp(rec->ns, rec->name, r);
+        if (c == 0) {
+            if (r == rec) { /* the same record again: keep one reference */
+                kr_objrec_unref(&r);
+                return;
+            }
+            /* replace in place: the new record takes over the links */
+            memcpy(rec->node_, r->node_, sizeof rec->node_);
+            replace_child(m, PARENT(r), r, rec);
+            if (LEFT(rec))
+                LEFT(rec)->node_[2] = rec;
+            if (RIGHT(rec))
+                RIGHT(rec)->node_[2] = rec;
+            memset(r->node_, 0, sizeof r->node_);
+            kr_objrec_unref(&r);
+            return;
+        }
+        parent = r;
+        r = c < 0 ? LEFT(r) : RIGHT(r);
+    }
+    memset(rec->node_, 0, sizeof rec->node_);
+    rec->node_[3] = (void *)(uintptr_t)1;
+    if (parent == NULL)
+        m->root = rec;
+    else if (c < 0)
+        set_child(parent, 0, rec);
+    else
+        set_child(parent, 1, rec);
+    rebalance(m, parent);
+    m->count++;
+    ns_add(&m->ns, rec->ns, 1);
+}
+
+kr_objrec_t *kr_objmap_remove(kr_objmap_t *m, const char *ns, const char *name)
+{
+    kr_objrec_t *z = kr_objmap_get(m, ns, name);
+    if (z == NULL)
+        return NULL;
+    if (LEFT(z) && RIGHT(z)) {
+        /* the successor takes z's place */
+        kr_objrec_t *s = leftmost(RIGHT(z)), *start = s;
+        if (PARENT(s) != z) {
+            start = PARENT(s);
+            set_child(start, 0, RIGHT(s));
+            set_child(s, 1, RIGHT(z));
+        }
+        set_child(s, 0, LEFT(z));
+        replace_child(m, PARENT(z), z, s);
+        s->node_[3] = z->node_[3];
+        rebalance(m, start);
+    } else {
+        kr_objrec_t *c = LEFT(z) ? LEFT(z) : RIGHT(z), *p = PARENT(z);
+        replace_child(m, p, z, c);
+        rebalance(m, p);
+    }
+    memset(z->node_, 0, sizeof z->node_);
+    m->count--;
+    ns_add(&m->ns, z->ns, -1);
+    return z;
+}
+
+void kr_objmap_walk(const kr_objmap_t *m, const char *ns, const char *after_ns,
+                    const char *after_name, kr_objmap_fn fn, void *ud)
+{
+    if (m == NULL)
+        return;
+    kr_objrec_t *r;
+    if (after_name != NULL) {
+        if (after_ns == NULL)
+            after_ns = "";
+        if (ns != NULL && strcmp(after_ns, ns) < 0)
+            r = bound(m, ns, "", true);
+        else
+            r = bound(m, after_ns, after_name, false);
+    } else if (ns != NULL) {
+        r = bound(m, ns, "", true);
+    } else {
+        r = leftmost(m->root);
+    }
+    for (; r != NULL; r = next_node(r)) {
+        if (ns != NULL && strcmp(r->ns, ns) != 0)
+            return;
+        if (!fn(r, ud))
+            return;
+    }
+}
