@@ -2,53 +2,13 @@
  * lists (`kubectl api-resources`, printers.go, the field label conversion
  * functions), lookups by every name, plugin kinds from a descriptor,
  * refusals and the descriptor round trip. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
-
-#include <kraal/value.h>
+#include "fixture.h"
 
 #include "builtin.h"
-#include "registry.h"
 
 #include <ctype.h>
 #include <stdio.h>
-#include <string.h>
 #include <strings.h>
-
-static kr_arena_t *arena;
-static kr_registry_t *reg;
-
-static int setup(void **state)
-{
-    (void)state;
-    kr_error_t err;
-    arena = kr_arena_new(0);
-    reg = kr_registry_new(&err);
-    if (reg == NULL)
-        fail_msg("kr_registry_new: %s", err.message);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    kr_registry_destroy(&reg);
-    assert_null(reg);
-    kr_arena_destroy(&arena);
-    return 0;
-}
-
-static kr_value_t *J(const char *text)
-{
-    kr_value_t *v = NULL;
-    kr_error_t err;
-    if (kr_json_decode(arena, text, strlen(text), &v, &err) != 0)
-        fail_msg("bad test JSON %s: %s", text, err.message);
-    return v;
-}
 
 static char *to_json(const kr_value_t *v)
 {

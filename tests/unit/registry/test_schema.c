@@ -1,50 +1,11 @@
 /* Kind schemas: the embedded Kubernetes schemas found by path through
  * $ref, list merge keys, type checks in a CRD's words, and a plugin
  * schema's own constraints and defaults. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "fixture.h"
 
-#include <kraal/value.h>
-
-#include "registry.h"
 #include "validation.h"
 
 #include <stdio.h>
-#include <string.h>
-
-static kr_arena_t *arena;
-static kr_registry_t *reg;
-
-static int setup(void **state)
-{
-    (void)state;
-    kr_error_t err;
-    arena = kr_arena_new(0);
-    reg = kr_registry_new(&err);
-    if (reg == NULL)
-        fail_msg("kr_registry_new: %s", err.message);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    kr_registry_destroy(&reg);
-    kr_arena_destroy(&arena);
-    return 0;
-}
-
-static kr_value_t *J(const char *text)
-{
-    kr_value_t *v = NULL;
-    kr_error_t err;
-    if (kr_json_decode(arena, text, strlen(text), &v, &err) != 0)
-        fail_msg("bad test JSON %s: %s", text, err.message);
-    return v;
-}
 
 static const kr_kind_t *K(const char *group, const char *name)
 {
@@ -190,60 +151,50 @@ static void unknown_fields_are_kept_unchecked(void **state)
         "");
 }
 
+/* The Deployment above with one field set to a YAML value; its check
+ * must say `want`. */
+static void deployment_with(const char *path, const char *yaml, const char *want)
+{
+    kr_value_t *obj = J(deployment), *docs = NULL;
+    kr_error_t err;
+    assert_int_equal(kr_yaml_decode(arena, yaml, strlen(yaml), &docs, &err), 0);
+    assert_int_equal(kr_value_set(arena, obj, path, kr_value_array_get(docs, 0), &err), 0);
+    assert_has(check(K("apps", "deployments"), obj), want);
+}
+
 static void type_errors_read_like_a_crds(void **state)
 {
     (void)state;
-    const kr_kind_t *d = K("apps", "deployments");
-    kr_value_t *obj = J(deployment);
-    kr_value_set(arena, obj, "spec.replicas", kr_value_str(arena, "3"), NULL);
-    assert_has(check(d, obj), "spec.replicas: Invalid value: \"string\": spec.replicas in body "
-                              "must be of type integer: \"string\"");
-
-    obj = J(deployment);
-    kr_value_set(arena, obj, "spec.replicas", kr_value_float(arena, 1.5), NULL);
-    assert_has(check(d, obj), "spec.replicas: Invalid value: \"number\": spec.replicas in body "
-                              "must be of type integer: \"number\"");
-
-    obj = J(deployment);
-    kr_value_set(arena, obj, "spec.template.spec.containers[0].image", kr_value_int(arena, 5),
-                 NULL);
-    assert_has(check(d, obj),
-               "spec.template.spec.containers[0].image: Invalid value: \"integer\": "
-               "spec.template.spec.containers[0].image in body must be of type string: "
-               "\"integer\"");
-
-    obj = J(deployment);
-    kr_value_set(arena, obj, "spec.strategy.rollingUpdate.maxSurge", kr_value_bool(arena, true),
-                 NULL);
-    assert_has(check(d, obj), "spec.strategy.rollingUpdate.maxSurge: Invalid value: \"boolean\": "
-                              "spec.strategy.rollingUpdate.maxSurge in body must be of type "
-                              "integer,string: \"boolean\"");
-
-    obj = J(deployment);
-    kr_value_set(arena, obj, "spec.template.spec.containers", kr_value_map(arena), NULL);
-    assert_has(check(d, obj), "spec.template.spec.containers: Invalid value: \"object\": "
-                              "spec.template.spec.containers in body must be of type array: "
-                              "\"object\"");
-
-    obj = J(deployment);
-    kr_value_set(arena, obj, "metadata.labels", J("{\"app\":\"web\",\"tier\":3}"), NULL);
-    assert_has(check(d, obj), "metadata.labels[tier]: Invalid value: \"integer\"");
-
-    obj = J(deployment);
-    kr_value_set(arena, obj, "spec.paused", kr_value_str(arena, "yes"), NULL);
-    assert_has(check(d, obj), "spec.paused in body must be of type boolean: \"string\"");
-
+    deployment_with("spec.replicas", "'3'",
+                    "spec.replicas: Invalid value: \"string\": spec.replicas in body must be of "
+                    "type integer: \"string\"");
+    deployment_with("spec.replicas", "1.5",
+                    "spec.replicas: Invalid value: \"number\": spec.replicas in body must be of "
+                    "type integer: \"number\"");
+    deployment_with("spec.template.spec.containers[0].image", "5",
+                    "spec.template.spec.containers[0].image: Invalid value: \"integer\": "
+                    "spec.template.spec.containers[0].image in body must be of type string: "
+                    "\"integer\"");
+    deployment_with("spec.strategy.rollingUpdate.maxSurge", "true",
+                    "spec.strategy.rollingUpdate.maxSurge: Invalid value: \"boolean\": "
+                    "spec.strategy.rollingUpdate.maxSurge in body must be of type "
+                    "integer,string: \"boolean\"");
+    deployment_with("spec.template.spec.containers", "{}",
+                    "spec.template.spec.containers: Invalid value: \"object\": "
+                    "spec.template.spec.containers in body must be of type array: \"object\"");
+    deployment_with("metadata.labels", "{app: web, tier: 3}",
+                    "metadata.labels[tier]: Invalid value: \"integer\"");
+    deployment_with("spec.paused", "'yes'",
+                    "spec.paused in body must be of type boolean: \"string\"");
     /* Quantities are parsed. */
-    obj = J(deployment);
-    kr_value_set(arena, obj, "spec.template.spec.containers[0].resources.limits.cpu",
-                 kr_value_str(arena, "half"), NULL);
-    assert_has(check(d, obj), "spec.template.spec.containers[0].resources.limits[cpu]: Invalid "
-                              "value: \"half\": quantities must match the regular expression");
-    obj = J(deployment);
-    kr_value_set(arena, obj, "spec.template.spec.containers[0].resources.limits.cpu",
-                 kr_value_bool(arena, true), NULL);
-    assert_has(check(d, obj), "must be of type string,number: \"boolean\"");
+    deployment_with("spec.template.spec.containers[0].resources.limits.cpu", "half",
+                    "spec.template.spec.containers[0].resources.limits[cpu]: Invalid value: "
+                    "\"half\": quantities must match the regular expression");
+    deployment_with("spec.template.spec.containers[0].resources.limits.cpu", "true",
+                    "must be of type string,number: \"boolean\"");
 
+    const kr_kind_t *d = K("apps", "deployments");
+    kr_value_t *obj;
     /* Every error is reported, not just the first. */
     obj = J(deployment);
     kr_value_set(arena, obj, "spec.replicas", kr_value_str(arena, "3"), NULL);
