@@ -461,11 +461,17 @@ static void test_watch(void **state)
                        .opts = J("{labelSelector: 'keep=yes'}")};
     assert_int_equal(kr_bus_watch(w, &ws, on_event, &sel, NULL, &err), 0);
     kr_bus_dispatch(w, 50, NULL);
-    call("create", "v1/configmaps", "watched", NULL, NULL,
-         "{metadata: {name: a, labels: {keep: yes}}}", NULL);
-    call("patch", "v1/configmaps", "watched", "a", NULL, "{data: {x: '1'}}", NULL);
-    call("patch", "v1/configmaps", "watched", "a", NULL, "{metadata: {labels: {keep: no}}}", NULL);
-    call("delete", "v1/configmaps", "watched", "a", NULL, NULL, NULL);
+    assert_int_equal(call("create", "v1/configmaps", "watched", NULL, NULL,
+                          "{metadata: {name: a, labels: {keep: 'yes'}}}", NULL)
+                         .code,
+                     201);
+    assert_int_equal(
+        call("patch", "v1/configmaps", "watched", "a", NULL, "{data: {x: '1'}}", NULL).code, 200);
+    assert_int_equal(call("patch", "v1/configmaps", "watched", "a", NULL,
+                          "{metadata: {labels: {keep: 'no'}}}", NULL)
+                         .code,
+                     200);
+    assert_int_equal(call("delete", "v1/configmaps", "watched", "a", NULL, NULL, NULL).code, 200);
     pump(w, &all, 4);
     assert_int_equal(all.n, 4);
     assert_string_equal(all.types[0], "ADDED");
