@@ -8,8 +8,14 @@ source "$(dirname "$0")/lib.sh"
 mkdir -p "$T/data"
 mount -t tmpfs -o size=3m,mode=0700 kraal-it-full "$T/data" ||
   fail "cannot mount a tmpfs (this test needs root)"
-umount_data() { umount "$T/data" 2>/dev/null || true; }
-trap 'umount_data; cleanup' EXIT
+finish() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  umount "$T/data" 2>/dev/null || umount -l "$T/data" 2>/dev/null || true
+  cleanup
+}
+trap finish EXIT
 # ballast to free later
 dd if=/dev/zero of="$T/data/ballast" bs=64k count=8 status=none
 
@@ -33,8 +39,9 @@ created=${out#created=}; created=${created%% *}
 # reads keep working
 r=$("$BUSCALL" "$EP" '{op: get, res: v1/configmaps, ns: default, name: fill-0}') || fail "get: $r"
 [ "$(json_get "$r" 'r["code"]')" = 200 ] || fail "get after disk full: $r"
-r=$("$BUSCALL" --timeout 10000 "$EP" '{op: list, res: v1/configmaps, ns: default}') || fail "list"
-n=$(json_get "$r" 'len(r["obj"]["items"])')
+n=$("$BUSCALL" --timeout 10000 "$EP" '{op: list, res: v1/configmaps, ns: default}' |
+  python3 -c 'import json,sys; r=json.load(sys.stdin); print(len(r["obj"]["items"]) if r["code"] == 200 else -1)') ||
+  fail "list after disk full"
 [ "$n" -ge "$created" ] || fail "list after disk full shows $n objects, $created were created"
 
 # still full: still 507, and the server is alive

@@ -271,7 +271,7 @@ static void test_server_config_errors(void **state)
     (void)state;
     expect_server_error("datadir: /x\n",
                         "kraal.yaml: unknown key \"datadir\" (known: data_dir, run_dir, "
-                        "log_level, bus, plugin_path, plugins)");
+                        "log_level, bus, plugin_path, store, plugins)");
     expect_server_error("plugins:\n  - plugin: x\n    config: [1]\n",
                         "kraal.yaml: plugins[0].config: must be a map");
     expect_server_error("plugins:\n  - plugin: a\n    name: e\n  - plugin: b\n    name: e\n",
