@@ -471,6 +471,12 @@ static bool rq_begin(rq_t *r, kr_api_t *api, const kr_broker_req_t *req)
              (int)env->res.len, env->res.p);
         return false;
     }
+    if (r->kind->builtin && strcmp(r->kind->kind, "Binding") == 0 &&
+        !kr_env_str_eq(env->op, "create")) {
+        fail(r, KR_E_METHOD_NOT_ALLOWED, "%.*s is not supported on bindings: only create",
+             (int)env->op.len, env->op.p);
+        return false;
+    }
     r->ks = kstate_of(api, r->kind);
     r->ns = env_dup(r->a, env->ns);
     r->name = env_dup(r->a, env->name);
@@ -1071,6 +1077,16 @@ static void op_create(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
     if (kr_value_type(obj) != KR_MAP) {
         fail(&r, KR_E_BAD_REQUEST, "the body of a create must be a %s object (a map)",
              r.kind->kind);
+        goto out;
+    }
+    if (r.kind->builtin && strcmp(r.kind->kind, "Binding") == 0) {
+        /* POST .../bindings: binds the pod named by the Binding */
+        const char *pod = kr_value_as_str(kr_value_get(obj, "metadata.name"));
+        r.kind = kr_registry_by_res(api->reg, "v1/pods", 7);
+        r.ks = kstate_of(api, r.kind);
+        r.name = pod ? kr_arena_strdup(r.a, pod) : NULL;
+        if (rq_need_name(&r))
+            do_bind(&r);
         goto out;
     }
     if (!check_type(&r, obj))
@@ -1782,6 +1798,9 @@ static void op_watch(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
         goto out;
     }
     bool bookmarks = kr_value_as_bool(rq_opt(&r, "allowWatchBookmarks"), false);
+    bool initial = kr_value_as_bool(rq_opt(&r, "sendInitialEvents"), false);
+    if (initial)
+        from = 0; /* upstream: the state, then events (NotOlderThan the rv) */
     kr_watch_opts_t o = {
         .kind = r.kind,
         .ns = r.kind->namespaced ? r.ns : NULL,

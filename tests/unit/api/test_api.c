@@ -357,6 +357,16 @@ static void test_binding(void **state)
     r = call("create", "v1/pods", "default", "bindme", "binding",
              "{metadata: {name: bindme}, target: {kind: Node, name: node-2}}", NULL);
     assert_int_equal(r.code, 409);
+    /* the bindings resource binds the pod its Binding names */
+    r = call("create", "v1/pods", "default", NULL, NULL, POD(bindme2), NULL);
+    assert_int_equal(r.code, 201);
+    r = call("create", "v1/bindings", "default", NULL, NULL,
+             "{metadata: {name: bindme2}, target: {kind: Node, name: node-3}}", NULL);
+    assert_int_equal(r.code, 201);
+    r = call("get", "v1/pods", "default", "bindme2", NULL, NULL, NULL);
+    assert_string_equal(str(r.obj, "spec.nodeName"), "node-3");
+    r = call("get", "v1/bindings", "default", "bindme2", NULL, NULL, NULL);
+    assert_int_equal(r.code, 405);
 }
 
 static void test_list_selectors_paging(void **state)
