@@ -12,15 +12,7 @@
 
 #include "builtin_internal.h"
 
-static bool in_list(const char *s, const char *const *list)
-{
-    for (size_t i = 0; list[i] != NULL; i++)
-        if (strcmp(s, list[i]) == 0)
-            return true;
-    return false;
-}
-
-static const kr_pod_opts_t template_opts = {.is_pod = false, .claim_names = NULL};
+static const kr_pod_opts_t template_opts = {.is_pod = false};
 
 /* ---- shared workload rules ------------------------------------------------ */
 
@@ -71,18 +63,12 @@ static void restart_always(kr_validation_t *v, const kr_value_t *spec)
         kr_field_not_supported_str(v, "spec.template.spec.restartPolicy", rp, always);
 }
 
-static void no_active_deadline(kr_validation_t *v, const kr_value_t *spec, const char *kind,
-                               bool forbidden)
+static void no_active_deadline(kr_validation_t *v, const kr_value_t *spec, const char *kind)
 {
-    const kr_value_t *ads = kr_value_get(spec, "template.spec.activeDeadlineSeconds");
-    if (kr_value_type(ads) == KR_NULL)
-        return;
-    const char *msg =
-        kr_arena_printf(v->arena, "activeDeadlineSeconds in %s is not Supported", kind);
-    if (forbidden)
-        kr_field_forbidden(v, "spec.template.spec.activeDeadlineSeconds", msg);
-    else
-        kr_field_invalid(v, "spec.template.spec.activeDeadlineSeconds", ads, msg);
+    if (kr_value_type(kr_value_get(spec, "template.spec.activeDeadlineSeconds")) != KR_NULL)
+        kr_field_forbidden(
+            v, "spec.template.spec.activeDeadlineSeconds",
+            kr_arena_printf(v->arena, "activeDeadlineSeconds in %s is not Supported", kind));
 }
 
 static void selector_immutable(kr_validation_t *v, const kr_value_t *obj, const kr_value_t *old)
@@ -99,9 +85,11 @@ static void nonneg(kr_validation_t *v, const kr_value_t *holder, const char *bas
     kr_validate_nonnegative(v, kr_value_map_get(holder, key), kr_fp(v, base, key));
 }
 
-/* Status counters: each non-negative; `le` ones at most status.replicas. */
+/* Status counters: each non-negative; `le` ones at most status.replicas;
+ * availableReplicas at most readyReplicas (saying `avail_msg`) unless it
+ * is NULL. */
 static void status_counts(kr_validation_t *v, const kr_value_t *st, const char *const *keys,
-                          const char *const *le)
+                          const char *const *le, const char *avail_msg)
 {
     for (size_t i = 0; keys[i] != NULL; i++)
         nonneg(v, st, "status", keys[i]);
@@ -112,6 +100,9 @@ static void status_counts(kr_validation_t *v, const kr_value_t *st, const char *
             kr_field_invalid(v, kr_fp(v, "status", le[i]), x,
                              "cannot be greater than status.replicas");
     }
+    const kr_value_t *avail = kr_value_map_get(st, "availableReplicas");
+    if (avail_msg != NULL && kr_value_as_int(avail, 0) > kr_value_map_int(st, "readyReplicas", 0))
+        kr_field_invalid(v, "status.availableReplicas", avail, avail_msg);
 }
 
 static void collision_count(kr_validation_t *v, const kr_value_t *obj, const kr_value_t *old)
@@ -138,14 +129,18 @@ static void set_status(kr_arena_t *a, kr_value_t *obj, const char *const *zero_k
     kr_value_map_set(a, obj, "status", st);
 }
 
-static void meta_create_or_update(kr_validation_t *v, const kr_value_t *obj, const kr_value_t *old,
-                                  bool namespaced, kr_name_rule_t rule)
+/* An IntOrString prints through its String(): unquoted. */
+static void int_or_string_invalid(kr_validation_t *v, const char *path, const kr_value_t *x,
+                                  const char *detail)
 {
-    kr_validate_object_meta(v, kr_map_at(obj, "metadata"), old ? kr_map_at(old, "metadata") : NULL,
-                            namespaced, rule);
+    if (kr_value_type(x) == KR_STR)
+        kr_field_error_raw(v, KR_FIELD_INVALID, path, kr_value_as_str(x), detail);
+    else
+        kr_field_invalid(v, path, x, detail);
 }
 
-/* ValidatePositiveIntOrPercent + IsNotMoreThan100Percent */
+/* ValidatePositiveIntOrPercent (+ IsNotMoreThan100Percent when check100);
+ * returns getIntOrPercentValue. */
 static int64_t int_or_percent(kr_validation_t *v, const kr_value_t *x, const char *path,
                               bool check100)
 {
@@ -156,15 +151,15 @@ static int64_t int_or_percent(kr_validation_t *v, const kr_value_t *x, const cha
         for (size_t i = 0; ok && i + 1 < n; i++)
             ok = isdigit((unsigned char)s[i]);
         if (!ok) {
-            kr_field_invalid(
-                v, path, x,
-                "a valid percent string must be a numeric string followed by an ending "
-                "'%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')");
-            return -1;
+            int_or_string_invalid(v, path, x,
+                                  "a valid percent string must be a numeric string followed by an "
+                                  "ending '%' (e.g. '1%',  or '93%', regex used for validation is "
+                                  "'[0-9]+%')");
+            return 0;
         }
         int64_t pct = strtoll(s, NULL, 10);
         if (check100 && pct > 100)
-            kr_field_invalid(v, path, x, "must not be greater than 100%");
+            int_or_string_invalid(v, path, x, "must not be greater than 100%");
         return pct;
     }
     if (kr_value_type(x) == KR_INT) {
@@ -172,7 +167,7 @@ static int64_t int_or_percent(kr_validation_t *v, const kr_value_t *x, const cha
         return kr_value_as_int(x, 0);
     }
     if (x != NULL)
-        kr_field_invalid(v, path, x, "must be an integer or percentage (e.g '5%')");
+        kr_field_invalid(v, path, x, "must be an integer or percentage (e.g '5%%')");
     return 0;
 }
 
@@ -199,12 +194,12 @@ static void replicaset_spec(kr_validation_t *v, const kr_value_t *spec)
     selector_and_template(v, spec, "empty selector is invalid for deployment");
     kr_validate_pod_template(v, kr_map_at(spec, "template"), "spec.template", &template_opts);
     restart_always(v, spec);
-    no_active_deadline(v, spec, "ReplicaSet", false);
+    no_active_deadline(v, spec, "ReplicaSet");
 }
 
 static void replicaset_validate(kr_validation_t *v, const kr_value_t *obj, const kr_value_t *old)
 {
-    meta_create_or_update(v, obj, old, true, KR_NAME_DNS1123_SUBDOMAIN);
+    kr_validate_meta(v, obj, old, true, KR_NAME_DNS1123_SUBDOMAIN);
     replicaset_spec(v, kr_map_at(obj, "spec"));
     if (old != NULL)
         selector_immutable(v, obj, old);
@@ -213,17 +208,13 @@ static void replicaset_validate(kr_validation_t *v, const kr_value_t *obj, const
 static void replicaset_validate_status(kr_validation_t *v, const kr_value_t *obj,
                                        const kr_value_t *old)
 {
-    meta_create_or_update(v, obj, old, true, KR_NAME_DNS1123_SUBDOMAIN);
+    kr_validate_meta(v, obj, old, true, KR_NAME_DNS1123_SUBDOMAIN);
     const kr_value_t *st = kr_map_at(obj, "status");
     static const char *const keys[] = {"replicas",          "fullyLabeledReplicas", "readyReplicas",
                                        "availableReplicas", "observedGeneration",   NULL};
     static const char *const le[] = {"fullyLabeledReplicas", "readyReplicas", "availableReplicas",
                                      NULL};
-    status_counts(v, st, keys, le);
-    const kr_value_t *avail = kr_value_map_get(st, "availableReplicas");
-    if (kr_value_as_int(avail, 0) > kr_value_map_int(st, "readyReplicas", 0))
-        kr_field_invalid(v, "status.availableReplicas", avail,
-                         "cannot be greater than readyReplicas");
+    status_counts(v, st, keys, le, "cannot be greater than readyReplicas");
 }
 
 const kr_kind_hooks_t kr_hooks_replicaset = {
@@ -266,7 +257,7 @@ static void deployment_spec(kr_validation_t *v, const kr_value_t *spec)
     selector_and_template(v, spec, "empty selector is invalid for deployment");
     kr_validate_pod_template(v, kr_map_at(spec, "template"), "spec.template", &template_opts);
     restart_always(v, spec);
-    no_active_deadline(v, spec, "ReplicaSet", false);
+    no_active_deadline(v, spec, "ReplicaSet");
     const kr_value_t *strategy = kr_map_at(spec, "strategy");
     const char *type = kr_str_or_empty(strategy, "type");
     const kr_value_t *ru = kr_value_map_get(strategy, "rollingUpdate");
@@ -284,11 +275,11 @@ static void deployment_spec(kr_validation_t *v, const kr_value_t *spec)
             int64_t u = int_or_percent(v, mu, "spec.strategy.rollingUpdate.maxUnavailable", false);
             int64_t s = int_or_percent(v, ms, "spec.strategy.rollingUpdate.maxSurge", false);
             if (u == 0 && s == 0)
-                kr_field_invalid(v, "spec.strategy.rollingUpdate.maxUnavailable", mu,
-                                 "may not be 0 when `maxSurge` is 0");
+                int_or_string_invalid(v, "spec.strategy.rollingUpdate.maxUnavailable", mu,
+                                      "may not be 0 when `maxSurge` is 0");
             if (kr_value_type(mu) == KR_STR && u > 100)
-                kr_field_invalid(v, "spec.strategy.rollingUpdate.maxUnavailable", mu,
-                                 "must not be greater than 100%");
+                int_or_string_invalid(v, "spec.strategy.rollingUpdate.maxUnavailable", mu,
+                                      "must not be greater than 100%");
         }
     } else {
         static const char *const types[] = {"Recreate", "RollingUpdate", NULL};
@@ -307,7 +298,7 @@ static void deployment_spec(kr_validation_t *v, const kr_value_t *spec)
 
 static void deployment_validate(kr_validation_t *v, const kr_value_t *obj, const kr_value_t *old)
 {
-    meta_create_or_update(v, obj, old, true, KR_NAME_DNS1123_SUBDOMAIN);
+    kr_validate_meta(v, obj, old, true, KR_NAME_DNS1123_SUBDOMAIN);
     deployment_spec(v, kr_map_at(obj, "spec"));
     if (old != NULL)
         selector_immutable(v, obj, old);
@@ -316,18 +307,14 @@ static void deployment_validate(kr_validation_t *v, const kr_value_t *obj, const
 static void deployment_validate_status(kr_validation_t *v, const kr_value_t *obj,
                                        const kr_value_t *old)
 {
-    meta_create_or_update(v, obj, old, true, KR_NAME_DNS1123_SUBDOMAIN);
+    kr_validate_meta(v, obj, old, true, KR_NAME_DNS1123_SUBDOMAIN);
     const kr_value_t *st = kr_map_at(obj, "status");
     static const char *const keys[] = {"observedGeneration", "replicas",
                                        "updatedReplicas",    "readyReplicas",
                                        "availableReplicas",  "unavailableReplicas",
                                        "collisionCount",     NULL};
     static const char *const le[] = {"updatedReplicas", "readyReplicas", "availableReplicas", NULL};
-    status_counts(v, st, keys, le);
-    const kr_value_t *avail = kr_value_map_get(st, "availableReplicas");
-    if (kr_value_as_int(avail, 0) > kr_value_map_int(st, "readyReplicas", 0))
-        kr_field_invalid(v, "status.availableReplicas", avail,
-                         "cannot be greater than readyReplicas");
+    status_counts(v, st, keys, le, "cannot be greater than readyReplicas");
     collision_count(v, obj, old);
 }
 
@@ -402,7 +389,7 @@ static void daemonset_spec(kr_validation_t *v, const kr_value_t *spec)
         selector_invalid(v, "spec.selector", sel, "empty selector is invalid for daemonset");
     kr_validate_pod_template(v, kr_map_at(spec, "template"), "spec.template", &template_opts);
     restart_always(v, spec);
-    no_active_deadline(v, spec, "DaemonSet", false);
+    no_active_deadline(v, spec, "DaemonSet");
     nonneg(v, spec, "spec", "minReadySeconds");
     const kr_value_t *us = kr_map_at(spec, "updateStrategy");
     const char *type = kr_str_or_empty(us, "type");
@@ -417,8 +404,8 @@ static void daemonset_spec(kr_validation_t *v, const kr_value_t *spec)
             int64_t u = int_or_percent(v, mu, kr_fp(v, p, "maxUnavailable"), true);
             int64_t s = int_or_percent(v, ms, kr_fp(v, p, "maxSurge"), true);
             if (u != 0 && s != 0)
-                kr_field_invalid(v, kr_fp(v, p, "maxSurge"), ms,
-                                 "may not be set when maxUnavailable is non-zero");
+                int_or_string_invalid(v, kr_fp(v, p, "maxSurge"), ms,
+                                      "may not be set when maxUnavailable is non-zero");
             else if (u == 0 && s == 0)
                 kr_field_required(v, kr_fp(v, p, "maxUnavailable"),
                                   "cannot be 0 when maxSurge is 0");
@@ -432,7 +419,7 @@ static void daemonset_spec(kr_validation_t *v, const kr_value_t *spec)
 
 static void daemonset_validate(kr_validation_t *v, const kr_value_t *obj, const kr_value_t *old)
 {
-    meta_create_or_update(v, obj, old, true, KR_NAME_DNS1123_SUBDOMAIN);
+    kr_validate_meta(v, obj, old, true, KR_NAME_DNS1123_SUBDOMAIN);
     daemonset_spec(v, kr_map_at(obj, "spec"));
     if (old != NULL)
         selector_immutable(v, obj, old);
@@ -441,13 +428,13 @@ static void daemonset_validate(kr_validation_t *v, const kr_value_t *obj, const 
 static void daemonset_validate_status(kr_validation_t *v, const kr_value_t *obj,
                                       const kr_value_t *old)
 {
-    meta_create_or_update(v, obj, old, true, KR_NAME_DNS1123_SUBDOMAIN);
+    kr_validate_meta(v, obj, old, true, KR_NAME_DNS1123_SUBDOMAIN);
     static const char *const keys[] = {"currentNumberScheduled", "numberMisscheduled",
                                        "desiredNumberScheduled", "numberReady",
                                        "observedGeneration",     "updatedNumberScheduled",
                                        "numberAvailable",        "numberUnavailable",
                                        "collisionCount",         NULL};
-    status_counts(v, kr_map_at(obj, "status"), keys, NULL);
+    status_counts(v, kr_map_at(obj, "status"), keys, NULL, NULL);
     collision_count(v, obj, old);
 }
 
@@ -520,54 +507,52 @@ static void statefulset_spec(kr_validation_t *v, const kr_value_t *spec)
             kr_field_invalid(v, "spec.updateStrategy.rollingUpdate", ru,
                              "only allowed for updateStrategy 'RollingUpdate'");
     } else if (strcmp(type, "RollingUpdate") == 0) {
-        nonneg(v, kr_map_at(us, "rollingUpdate"), "spec.updateStrategy.rollingUpdate", "partition");
+        const kr_value_t *rup = kr_map_at(us, "rollingUpdate");
+        const char *p = "spec.updateStrategy.rollingUpdate";
+        nonneg(v, rup, p, "partition");
+        const kr_value_t *mu = kr_value_map_get(rup, "maxUnavailable");
+        if (kr_value_type(mu) != KR_NULL) {
+            const char *mp = kr_fp(v, p, "maxUnavailable");
+            if (int_or_percent(v, mu, mp, true) == 0)
+                int_or_string_invalid(v, mp, mu, "cannot be 0");
+        }
     } else {
         kr_field_invalid(v, "spec.updateStrategy", us, "must be 'RollingUpdate' or 'OnDelete'");
     }
     const kr_value_t *rp = kr_map_at(spec, "persistentVolumeClaimRetentionPolicy");
-    static const char *const policies[] = {"Delete", "Retain", NULL};
+    static const char *const policies[] = {"Retain", "Delete", NULL};
     static const char *const keys[] = {"whenDeleted", "whenScaled"};
     for (size_t i = 0; rp != NULL && i < 2; i++) {
-        const char *p = kr_str_or_empty(rp, keys[i]);
-        if (!in_list(p, policies))
+        const char *pol = kr_str_or_empty(rp, keys[i]);
+        if (!kr_str_in(pol, policies))
             kr_field_not_supported_str(
-                v, kr_fp(v, "spec.persistentVolumeClaimRetentionPolicy", keys[i]), p, policies);
+                v, kr_fp(v, "spec.persistentVolumeClaimRetentionPolicy", keys[i]), pol, policies);
     }
     nonneg(v, kr_map_at(spec, "ordinals"), "spec.ordinals", "start");
     nonneg(v, spec, "spec", "replicas");
     nonneg(v, spec, "spec", "minReadySeconds");
     selector_and_template(v, spec, "empty selector is invalid for statefulset");
-    /* the claims' names are volumes the template may mount */
-    const kr_value_t *vcts = kr_array_at(spec, "volumeClaimTemplates");
-    kr_value_t *claims = kr_value_array(v->arena);
-    for (size_t i = 0; i < kr_value_len(vcts); i++) {
-        const char *name =
-            kr_value_as_str(kr_value_get(kr_value_array_get(vcts, i), "metadata.name"));
-        if (name != NULL)
-            kr_value_array_push(v->arena, claims, kr_value_str(v->arena, name));
-    }
-    kr_pod_opts_t opts = {.is_pod = false, .claim_names = claims};
-    kr_validate_pod_template(v, kr_map_at(spec, "template"), "spec.template", &opts);
+    /* upstream checks only the template's labels and annotations here (its
+     * pod spec is validated when the controller creates the pods) */
+    const kr_value_t *tmeta = kr_value_get(spec, "template.metadata");
+    kr_validate_labels(v, kr_value_map_get(tmeta, "labels"), "spec.template.labels");
+    kr_validate_annotations(v, kr_value_map_get(tmeta, "annotations"), "spec.template.annotations");
     restart_always(v, spec);
-    no_active_deadline(v, spec, "StatefulSet", true);
+    no_active_deadline(v, spec, "StatefulSet");
 }
 
 static void statefulset_validate(kr_validation_t *v, const kr_value_t *obj, const kr_value_t *old)
 {
-    meta_create_or_update(v, obj, old, true, KR_NAME_DNS1123_LABEL);
+    kr_validate_meta(v, obj, old, true, KR_NAME_DNS1123_LABEL);
     const kr_value_t *spec = kr_map_at(obj, "spec");
     statefulset_spec(v, spec);
     if (old == NULL)
         return;
     kr_value_t *munged = kr_value_copy(v->arena, spec);
     const kr_value_t *ospec = kr_map_at(old, "spec");
-    static const char *const mutable[] = {"replicas",
-                                          "ordinals",
-                                          "template",
-                                          "updateStrategy",
-                                          "minReadySeconds",
-                                          "revisionHistoryLimit",
-                                          "persistentVolumeClaimRetentionPolicy"};
+    static const char *const mutable[] = {
+        "replicas",       "ordinals",        "template",
+        "updateStrategy", "minReadySeconds", "persistentVolumeClaimRetentionPolicy"};
     for (size_t i = 0; munged != NULL && i < sizeof mutable / sizeof mutable[0]; i++) {
         const kr_value_t *o = kr_value_map_get(ospec, mutable[i]);
         if (o != NULL)
@@ -578,7 +563,7 @@ static void statefulset_validate(kr_validation_t *v, const kr_value_t *obj, cons
     if (!kr_value_equal(munged, ospec))
         kr_field_forbidden(v, "spec",
                            "updates to statefulset spec for fields other than 'replicas', "
-                           "'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', "
+                           "'ordinals', 'template', 'updateStrategy', "
                            "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are "
                            "forbidden");
 }
@@ -586,18 +571,14 @@ static void statefulset_validate(kr_validation_t *v, const kr_value_t *obj, cons
 static void statefulset_validate_status(kr_validation_t *v, const kr_value_t *obj,
                                         const kr_value_t *old)
 {
-    meta_create_or_update(v, obj, old, true, KR_NAME_DNS1123_LABEL);
+    kr_validate_meta(v, obj, old, true, KR_NAME_DNS1123_LABEL);
     const kr_value_t *st = kr_map_at(obj, "status");
     static const char *const keys[] = {
         "replicas",          "readyReplicas",      "currentReplicas", "updatedReplicas",
         "availableReplicas", "observedGeneration", "collisionCount",  NULL};
     static const char *const le[] = {"readyReplicas", "currentReplicas", "updatedReplicas",
                                      "availableReplicas", NULL};
-    status_counts(v, st, keys, le);
-    const kr_value_t *avail = kr_value_map_get(st, "availableReplicas");
-    if (kr_value_as_int(avail, 0) > kr_value_map_int(st, "readyReplicas", 0))
-        kr_field_invalid(v, "status.availableReplicas", avail,
-                         "cannot be greater than status.readyReplicas");
+    status_counts(v, st, keys, le, "cannot be greater than status.readyReplicas");
     collision_count(v, obj, old);
 }
 
@@ -749,7 +730,7 @@ static void job_spec(kr_validation_t *v, const kr_value_t *spec, const char *pat
         nonneg(v, spec, path, counters[i]);
     const char *mode = kr_value_map_str(spec, "completionMode");
     static const char *const modes[] = {"Indexed", "NonIndexed", NULL};
-    if (mode != NULL && !in_list(mode, modes))
+    if (mode != NULL && !kr_str_in(mode, modes))
         kr_field_not_supported_str(v, kr_fp(v, path, "completionMode"), mode, modes);
     bool indexed = mode != NULL && strcmp(mode, "Indexed") == 0;
     if (indexed) {
@@ -768,7 +749,7 @@ static void job_spec(kr_validation_t *v, const kr_value_t *spec, const char *pat
     kr_validate_pod_template(v, kr_map_at(spec, "template"), tp, &template_opts);
     const char *rp = kr_str_or_empty(kr_value_get(spec, "template.spec"), "restartPolicy");
     static const char *const rps[] = {"OnFailure", "Never", NULL};
-    if (!in_list(rp, rps))
+    if (!kr_str_in(rp, rps))
         kr_field_not_supported_str(v, kr_fp(v, tp, "spec.restartPolicy"), rp, rps);
     else if (kr_map_at(spec, "podFailurePolicy") != NULL && strcmp(rp, "Never") != 0)
         kr_field_invalid_str(v, kr_fp(v, tp, "spec.restartPolicy"), rp,
@@ -847,11 +828,8 @@ static void job_validate_update(kr_validation_t *v, const kr_value_t *obj, const
 
 static void job_validate(kr_validation_t *v, const kr_value_t *obj, const kr_value_t *old)
 {
+    kr_validate_meta_again(v, obj, old, true, KR_NAME_DNS1123_SUBDOMAIN);
     const kr_value_t *meta = kr_map_at(obj, "metadata");
-    if (old != NULL)
-        kr_validate_object_meta(v, meta, kr_map_at(old, "metadata"), true,
-                                KR_NAME_DNS1123_SUBDOMAIN);
-    kr_validate_object_meta(v, meta, NULL, true, KR_NAME_DNS1123_SUBDOMAIN);
     job_generated_selector(v, obj);
     job_validate_spec(v, obj);
     const kr_value_t *spec = kr_map_at(obj, "spec");
@@ -872,10 +850,10 @@ static void job_validate(kr_validation_t *v, const kr_value_t *obj, const kr_val
 
 static void job_validate_status(kr_validation_t *v, const kr_value_t *obj, const kr_value_t *old)
 {
-    meta_create_or_update(v, obj, old, true, KR_NAME_DNS1123_SUBDOMAIN);
+    kr_validate_meta(v, obj, old, true, KR_NAME_DNS1123_SUBDOMAIN);
     static const char *const keys[] = {"active", "succeeded",   "failed",
                                        "ready",  "terminating", NULL};
-    status_counts(v, kr_map_at(obj, "status"), keys, NULL);
+    status_counts(v, kr_map_at(obj, "status"), keys, NULL, NULL);
 }
 
 const kr_kind_hooks_t kr_hooks_job = {
@@ -1030,7 +1008,7 @@ static const char *cron_parse(kr_arena_t *a, const char *spec)
     if (spec[0] == '@') {
         static const char *const descs[] = {"@yearly", "@annually", "@monthly", "@weekly",
                                             "@daily",  "@midnight", "@hourly",  NULL};
-        if (in_list(spec, descs))
+        if (kr_str_in(spec, descs))
             return NULL;
         if (strncmp(spec, "@every ", 7) == 0) {
             if (!go_duration(spec + 7))
@@ -1137,7 +1115,7 @@ static void cronjob_spec(kr_validation_t *v, const kr_value_t *spec, const kr_va
     const char *cp = kr_str_or_empty(spec, "concurrencyPolicy");
     if (*cp == '\0')
         kr_field_required(v, "spec.concurrencyPolicy", NULL);
-    else if (!in_list(cp, policies))
+    else if (!kr_str_in(cp, policies))
         kr_field_not_supported_str(v, "spec.concurrencyPolicy", cp, policies);
     const kr_value_t *jt = kr_map_at(spec, "jobTemplate");
     kr_validate_labels(v, kr_value_get(jt, "metadata.labels"), "spec.jobTemplate.metadata.labels");
@@ -1160,7 +1138,7 @@ static void cronjob_spec(kr_validation_t *v, const kr_value_t *spec, const kr_va
 
 static void cronjob_validate(kr_validation_t *v, const kr_value_t *obj, const kr_value_t *old)
 {
-    meta_create_or_update(v, obj, old, true, KR_NAME_DNS1123_SUBDOMAIN);
+    kr_validate_meta(v, obj, old, true, KR_NAME_DNS1123_SUBDOMAIN);
     cronjob_spec(v, kr_map_at(obj, "spec"), old ? kr_map_at(old, "spec") : NULL);
     const char *name = kr_str_or_empty(kr_map_at(obj, "metadata"), "name");
     /* the controller appends an 11-character suffix to make job names */
@@ -1171,7 +1149,7 @@ static void cronjob_validate(kr_validation_t *v, const kr_value_t *obj, const kr
 static void cronjob_validate_status(kr_validation_t *v, const kr_value_t *obj,
                                     const kr_value_t *old)
 {
-    meta_create_or_update(v, obj, old, true, KR_NAME_DNS1123_SUBDOMAIN);
+    kr_validate_meta(v, obj, old, true, KR_NAME_DNS1123_SUBDOMAIN);
 }
 
 const kr_kind_hooks_t kr_hooks_cronjob = {
@@ -1185,7 +1163,7 @@ const kr_kind_hooks_t kr_hooks_cronjob = {
 
 static void lease_validate(kr_validation_t *v, const kr_value_t *obj, const kr_value_t *old)
 {
-    meta_create_or_update(v, obj, old, true, KR_NAME_DNS1123_SUBDOMAIN);
+    kr_validate_meta(v, obj, old, true, KR_NAME_DNS1123_SUBDOMAIN);
     const kr_value_t *spec = kr_map_at(obj, "spec");
     const kr_value_t *lds = kr_value_map_get(spec, "leaseDurationSeconds");
     if (kr_value_type(lds) == KR_INT && kr_value_as_int(lds, 0) <= 0)
@@ -1195,7 +1173,7 @@ static void lease_validate(kr_validation_t *v, const kr_value_t *obj, const kr_v
         kr_field_invalid(v, "spec.leaseTransitions", lt, "must be greater than or equal to 0");
     const char *strategy = kr_value_map_str(spec, "strategy");
     static const char *const strategies[] = {"OldestEmulationVersion", NULL};
-    if (strategy != NULL && *strategy && !in_list(strategy, strategies))
+    if (strategy != NULL && *strategy && !kr_str_in(strategy, strategies))
         kr_field_not_supported_str(v, "spec.strategy", strategy, strategies);
     if (*kr_str_or_empty(spec, "preferredHolder") && (strategy == NULL || *strategy == '\0'))
         kr_field_forbidden(v, "spec.preferredHolder",
@@ -1265,7 +1243,7 @@ static void priorityclass_validate(kr_validation_t *v, const kr_value_t *obj, co
     static const char *const pps[] = {"PreemptLowerPriority", "Never", NULL};
     if (pp != NULL && *pp == '\0')
         kr_field_required(v, "preemptionPolicy", NULL);
-    else if (pp != NULL && !in_list(pp, pps))
+    else if (pp != NULL && !kr_str_in(pp, pps))
         kr_field_not_supported_str(v, "preemptionPolicy", pp, pps);
 }
 

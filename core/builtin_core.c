@@ -11,14 +11,6 @@
 
 #define MAX_SECRET_SIZE (1024 * 1024)
 
-static bool in_list(const char *s, const char *const *list)
-{
-    for (size_t i = 0; list[i] != NULL; i++)
-        if (strcmp(s, list[i]) == 0)
-            return true;
-    return false;
-}
-
 static const char *const protocols[] = {"SCTP", "TCP", "UDP", NULL};
 
 /* ---- base64 (Go's StdEncoding, as encoding/json does for []byte) ------- */
@@ -111,10 +103,7 @@ static void validate_bytes_map(kr_validation_t *v, const kr_value_t *map, const 
     for (size_t i = 0; i < kr_value_len(map); i++) {
         const char *key = kr_value_map_key(map, i);
         const char *kp = kr_fpk(v, path, key);
-        const char *m[3];
-        size_t n = kr_config_map_key_errors(key, m);
-        for (size_t j = 0; j < n; j++)
-            kr_field_invalid_str(v, kp, key, m[j]);
+        kr_validate_rule(v, kr_config_map_key_errors, key, kp);
         const kr_value_t *val = kr_value_map_val(map, i);
         if (kr_value_type(val) == KR_NULL)
             continue;
@@ -288,17 +277,6 @@ static void node_defaults(kr_arena_t *a, kr_value_t *obj)
     kr_resource_list_defaults(a, kr_map_at(st, "allocatable"));
 }
 
-static const char *const integer_resources[] = {"pods",
-                                                "services",
-                                                "replicationcontrollers",
-                                                "resourcequotas",
-                                                "secrets",
-                                                "configmaps",
-                                                "persistentvolumeclaims",
-                                                "services.nodeports",
-                                                "services.loadbalancers",
-                                                NULL};
-
 static void node_resources(kr_validation_t *v, const kr_value_t *obj)
 {
     static const char *const lists[] = {"capacity", "allocatable"};
@@ -306,21 +284,10 @@ static void node_resources(kr_validation_t *v, const kr_value_t *obj)
         const kr_value_t *list = kr_map_at(kr_map_at(obj, "status"), lists[l]);
         for (size_t i = 0; i < kr_value_len(list); i++) {
             const char *name = kr_value_map_key(list, i);
-            const char *p = kr_arena_printf(v->arena, "status.%s.%s", lists[l], name);
             kr_quantity_t q;
-            kr_error_t err;
-            if (!kr_value_quantity(kr_value_map_val(list, i), &q, &err)) {
-                kr_field_invalid(v, p, kr_value_map_val(list, i), err.message);
-                continue;
-            }
-            char canon[64];
-            kr_quantity_format(&q, canon, sizeof canon);
-            if (q.unscaled < 0)
-                kr_field_invalid_str(v, p, canon, KR_MSG_NEGATIVE);
-            bool integer = in_list(name, integer_resources) ||
-                           (strchr(name, '/') && !strstr(name, "kubernetes.io/"));
-            if (integer && kr_quantity_milli(&q) % 1000 != 0)
-                kr_field_error_raw(v, KR_FIELD_INVALID, p, canon, "must be an integer");
+            kr_validate_resource_quantity(v, name, kr_value_map_val(list, i),
+                                          kr_arena_printf(v->arena, "status.%s.%s", lists[l], name),
+                                          &q);
         }
     }
 }
@@ -333,16 +300,11 @@ static void node_taints(kr_validation_t *v, const kr_value_t *taints)
         /* upstream validates spec.taints under "metadata.taints" */
         const char *tp = kr_fpi(v, "metadata.taints", i);
         kr_validate_qualified_name(v, kr_str_or_empty(t, "key"), kr_fp(v, tp, "key"));
-        const char *val = kr_str_or_empty(t, "value");
-        const char *m[2];
-        size_t n = kr_label_value_errors(val, m);
-        if (n > 0)
-            kr_field_invalid_str(v, kr_fp(v, tp, "value"), val,
-                                 n > 1 ? kr_arena_printf(v->arena, "%s;%s", m[0], m[1]) : m[0]);
+        kr_validate_label_value_joined(v, kr_str_or_empty(t, "value"), kr_fp(v, tp, "value"));
         const char *effect = kr_str_or_empty(t, "effect");
         if (*effect == '\0')
             kr_field_required(v, kr_fp(v, tp, "effect"), NULL);
-        else if (!in_list(effect, effects))
+        else if (!kr_str_in(effect, effects))
             kr_field_not_supported_str(v, kr_fp(v, tp, "effect"), effect, effects);
         for (size_t j = 0; j < i; j++) {
             const kr_value_t *o = kr_value_array_get(taints, j);
@@ -508,10 +470,7 @@ static void event_validate(kr_validation_t *v, const kr_value_t *obj, const kr_v
         limited(v, obj, "reason", 128, true);
         limited(v, obj, "message", 1024, false);
     }
-    const char *m[3];
-    size_t n = kr_name_errors(KR_NAME_DNS1123_SUBDOMAIN, ns, false, m);
-    for (size_t i = 0; i < n; i++)
-        kr_field_invalid_str(v, "namespace", ns, m[i]);
+    kr_validate_dns1123_subdomain(v, ns, "namespace");
 }
 
 const kr_kind_hooks_t kr_hooks_event = {
@@ -556,10 +515,7 @@ static void configmap_validate(kr_validation_t *v, const kr_value_t *obj, const 
     for (size_t i = 0; i < kr_value_len(data); i++) {
         const char *key = kr_value_map_key(data, i);
         const char *kp = kr_fpk(v, "data", key);
-        const char *m[3];
-        size_t n = kr_config_map_key_errors(key, m);
-        for (size_t j = 0; j < n; j++)
-            kr_field_invalid_str(v, kp, key, m[j]);
+        kr_validate_rule(v, kr_config_map_key_errors, key, kp);
         if (kr_value_map_get(bin, key) != NULL)
             kr_field_invalid_str(v, kp, key, "duplicate of key present in binaryData");
         total += kr_value_len(kr_value_map_val(data, i));
@@ -678,11 +634,7 @@ const kr_kind_hooks_t kr_hooks_secret = {
 static void serviceaccount_validate(kr_validation_t *v, const kr_value_t *obj,
                                     const kr_value_t *old)
 {
-    const kr_value_t *meta = kr_map_at(obj, "metadata");
-    if (old != NULL)
-        kr_validate_object_meta(v, meta, kr_map_at(old, "metadata"), true,
-                                KR_NAME_DNS1123_SUBDOMAIN);
-    kr_validate_object_meta(v, meta, NULL, true, KR_NAME_DNS1123_SUBDOMAIN);
+    kr_validate_meta_again(v, obj, old, true, KR_NAME_DNS1123_SUBDOMAIN);
 }
 
 const kr_kind_hooks_t kr_hooks_serviceaccount = {
@@ -764,7 +716,7 @@ static void endpoint_port(kr_validation_t *v, const kr_value_t *p, bool require_
     const char *proto = kr_str_or_empty(p, "protocol");
     if (*proto == '\0')
         kr_field_required(v, kr_fp(v, path, "protocol"), NULL);
-    else if (!in_list(proto, protocols))
+    else if (!kr_str_in(proto, protocols))
         kr_field_not_supported_str(v, kr_fp(v, path, "protocol"), proto, protocols);
     const char *ap = kr_value_map_str(p, "appProtocol");
     if (ap != NULL)
@@ -773,11 +725,7 @@ static void endpoint_port(kr_validation_t *v, const kr_value_t *p, bool require_
 
 static void endpoints_validate(kr_validation_t *v, const kr_value_t *obj, const kr_value_t *old)
 {
-    const kr_value_t *meta = kr_map_at(obj, "metadata");
-    if (old != NULL)
-        kr_validate_object_meta(v, meta, kr_map_at(old, "metadata"), true,
-                                KR_NAME_DNS1123_SUBDOMAIN);
-    kr_validate_object_meta(v, meta, NULL, true, KR_NAME_DNS1123_SUBDOMAIN);
+    kr_validate_meta_again(v, obj, old, true, KR_NAME_DNS1123_SUBDOMAIN);
     const kr_value_t *subsets = kr_array_at(obj, "subsets");
     for (size_t i = 0; i < kr_value_len(subsets); i++) {
         const kr_value_t *ss = kr_value_array_get(subsets, i);
@@ -1079,7 +1027,7 @@ static void service_ports(kr_validation_t *v, const kr_value_t *spec)
         const char *proto = kr_str_or_empty(p, "protocol");
         if (*proto == '\0')
             kr_field_required(v, kr_fp(v, pp, "protocol"), NULL);
-        else if (!in_list(proto, protocols))
+        else if (!kr_str_in(proto, protocols))
             kr_field_not_supported_str(v, kr_fp(v, pp, "protocol"), proto, protocols);
         kr_validate_port_num_or_name(v, kr_value_map_get(p, "targetPort"),
                                      kr_fp(v, pp, "targetPort"));
@@ -1141,7 +1089,7 @@ static void service_cluster_ips(kr_validation_t *v, const kr_value_t *spec)
         const char *f = kr_value_as_str(kr_value_array_get(fams, i));
         f = f ? f : "";
         const char *fp = kr_fpi(v, "spec.ipFamilies", i);
-        if (!in_list(f, families))
+        if (!kr_str_in(f, families))
             kr_field_not_supported_str(v, fp, f, families);
         for (size_t j = 0; j < i; j++)
             if (kr_value_equal(kr_value_array_get(fams, i), kr_value_array_get(fams, j)))
@@ -1150,7 +1098,7 @@ static void service_cluster_ips(kr_validation_t *v, const kr_value_t *spec)
     const char *pol = kr_value_map_str(spec, "ipFamilyPolicy");
     static const char *const policies[] = {"PreferDualStack", "RequireDualStack", "SingleStack",
                                            NULL};
-    if (pol != NULL && !in_list(pol, policies))
+    if (pol != NULL && !kr_str_in(pol, policies))
         kr_field_not_supported_str(v, "spec.ipFamilyPolicy", pol, policies);
     bool invalid = false;
     for (size_t i = 0; i < n; i++) {
@@ -1236,7 +1184,7 @@ static void service_validate_spec(kr_validation_t *v, const kr_value_t *obj)
     const char *aff = kr_str_or_empty(spec, "sessionAffinity");
     if (*aff == '\0')
         kr_field_required(v, "spec.sessionAffinity", NULL);
-    else if (!in_list(aff, affinities))
+    else if (!kr_str_in(aff, affinities))
         kr_field_not_supported_str(v, "spec.sessionAffinity", aff, affinities);
     if (strcmp(aff, "ClientIP") == 0) {
         const kr_value_t *cfg = kr_map_at(spec, "sessionAffinityConfig");
@@ -1272,7 +1220,7 @@ static void service_validate_spec(kr_validation_t *v, const kr_value_t *obj)
                                         NULL};
     if (*type == '\0')
         kr_field_required(v, "spec.type", NULL);
-    else if (!in_list(type, types))
+    else if (!kr_str_in(type, types))
         kr_field_not_supported_str(v, "spec.type", type, types);
     bool lb = strcmp(type, "LoadBalancer") == 0;
     const kr_value_t *ranges = kr_array_at(spec, "loadBalancerSourceRanges");
@@ -1312,7 +1260,7 @@ static void service_validate_spec(kr_validation_t *v, const kr_value_t *obj)
                                  "may only be set for externally-accessible services");
     } else if (*etp == '\0') {
         kr_field_required(v, "spec.externalTrafficPolicy", NULL);
-    } else if (!in_list(etp, etps)) {
+    } else if (!kr_str_in(etp, etps)) {
         kr_field_not_supported_str(v, "spec.externalTrafficPolicy", etp, etps);
     }
     const kr_value_t *hc = kr_value_map_get(spec, "healthCheckNodePort");
@@ -1328,11 +1276,11 @@ static void service_validate_spec(kr_validation_t *v, const kr_value_t *obj)
     const char *itp = kr_value_map_str(spec, "internalTrafficPolicy");
     if (itp == NULL && (strcmp(type, "NodePort") == 0 || lb || strcmp(type, "ClusterIP") == 0))
         kr_field_required(v, "spec.internalTrafficPolicy", NULL);
-    if (itp != NULL && !in_list(itp, etps))
+    if (itp != NULL && !kr_str_in(itp, etps))
         kr_field_not_supported_str(v, "spec.internalTrafficPolicy", itp, etps);
     const char *td = kr_value_map_str(spec, "trafficDistribution");
     static const char *const tds[] = {"PreferClose", NULL};
-    if (td != NULL && !in_list(td, tds))
+    if (td != NULL && !kr_str_in(td, tds))
         kr_field_not_supported_str(v, "spec.trafficDistribution", td, tds);
 }
 
@@ -1430,7 +1378,7 @@ static void service_validate_status(kr_validation_t *v, const kr_value_t *obj,
         else if (mode != NULL && *ip == '\0')
             kr_field_forbidden(v, kr_fp(v, ipp, "ipMode"),
                                "may not be specified when `ip` is not set");
-        else if (mode != NULL && !in_list(mode, modes))
+        else if (mode != NULL && !kr_str_in(mode, modes))
             kr_field_not_supported_str(v, kr_fp(v, ipp, "ipMode"), mode, modes);
         const char *host = kr_str_or_empty(in, "hostname");
         if (*host) {

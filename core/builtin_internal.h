@@ -56,6 +56,11 @@ void kr_print_label_selector(kr_buf_t *out, const kr_value_t *sel);
 
 /* ---- string rules (messages are static strings) ------------------------- */
 
+/* A rule writes upstream's messages for `s` (at most KR_RULE_MAX) and
+ * returns how many. */
+#define KR_RULE_MAX 5
+typedef size_t (*kr_str_rule_t)(const char *s, const char **out);
+
 /* Upstream's messages for a name under `rule`; `prefix` for generateName
  * (a trailing '-' is allowed).  Returns how many were written (<= 3). */
 size_t kr_name_errors(kr_name_rule_t rule, const char *s, bool prefix, const char *out[3]);
@@ -71,9 +76,25 @@ bool kr_is_ipv6(const char *s);
 
 /* ---- validators that add errors ---------------------------------------- */
 
+/* Invalid(path, shown, msg) for each message of rule(checked); returns how
+ * many (checked differs from shown for annotation keys, checked in lower
+ * case). */
+size_t kr_validate_rule_as(kr_validation_t *v, kr_str_rule_t rule, const char *checked,
+                           const char *shown, const char *path);
+size_t kr_validate_rule(kr_validation_t *v, kr_str_rule_t rule, const char *s, const char *path);
+/* One Invalid with the label-value messages joined by ';' (tolerations,
+ * taints). */
+void kr_validate_label_value_joined(kr_validation_t *v, const char *s, const char *path);
+/* "In"/"NotIn" need values, "Exists"/"DoesNotExist" take none, "Gt"/"Lt"
+ * (node selectors: gt_lt) one; anything else is not an operator. */
+void kr_validate_requirement_op(kr_validation_t *v, const char *op, size_t nvals, bool gt_lt,
+                                const char *path);
+bool kr_str_in(const char *s, const char *const *list);
+
 void kr_validate_dns1123_label(kr_validation_t *v, const char *s, const char *path);
 void kr_validate_dns1123_subdomain(kr_validation_t *v, const char *s, const char *path);
-void kr_validate_name_rule(kr_validation_t *v, kr_name_rule_t rule, const char *s,
+/* The name rule's messages as Invalid errors; `prefix` for generateName. */
+void kr_validate_name_rule(kr_validation_t *v, kr_name_rule_t rule, const char *s, bool prefix,
                            const char *path);
 void kr_validate_qualified_name(kr_validation_t *v, const char *s, const char *path);
 void kr_validate_labels(kr_validation_t *v, const kr_value_t *labels, const char *path);
@@ -92,6 +113,15 @@ void kr_validate_port_num_or_name(kr_validation_t *v, const kr_value_t *port, co
 /* IsValidPortNum as Invalid errors for an int field. */
 void kr_validate_port_num(kr_validation_t *v, const kr_value_t *port, const char *path);
 
+/* ObjectMeta of obj: create-style (ValidateObjectMeta) without `old`,
+ * update-style (ValidateObjectMetaUpdate) with it. */
+void kr_validate_meta(kr_validation_t *v, const kr_value_t *obj, const kr_value_t *old,
+                      bool namespaced, kr_name_rule_t rule);
+/* The kinds whose update validation runs both (core's ConfigMap, Secret,
+ * Service, ...): update-style when `old`, then create-style. */
+void kr_validate_meta_again(kr_validation_t *v, const kr_value_t *obj, const kr_value_t *old,
+                            bool namespaced, kr_name_rule_t rule);
+
 /* True when the metav1.LabelSelector `sel` matches `labels`; false when it
  * does not or cannot be compiled (upstream skips the check then). */
 bool kr_selector_matches(const kr_value_t *sel, const kr_value_t *labels, bool *compiled);
@@ -100,6 +130,8 @@ bool kr_selector_matches(const kr_value_t *sel, const kr_value_t *labels, bool *
 
 kr_value_t *kr_map_at(const kr_value_t *map, const char *key);   /* the map or NULL */
 kr_value_t *kr_array_at(const kr_value_t *map, const char *key); /* the array or NULL */
+/* The string of a value; "" when it is not a string. */
+const char *kr_as_str(const kr_value_t *val);
 /* The string at key; "" when absent or not a string. */
 const char *kr_str_or_empty(const kr_value_t *map, const char *key);
 /* True when key holds an int (copied to *out). */
@@ -116,6 +148,11 @@ void kr_default_bool(kr_arena_t *a, kr_value_t *map, const char *key, bool b);
 /* Like kr_default_int but an int 0 counts as unset (Go's non-pointer ints). */
 void kr_default_int_nonzero(kr_arena_t *a, kr_value_t *map, const char *key, int64_t i);
 
+/* Quantity checks of one resource list entry (ValidateResourceQuantityValue):
+ * parses, non-negative, whole for integer resources.  False when it does
+ * not parse (reported). */
+bool kr_validate_resource_quantity(kr_validation_t *v, const char *name, const kr_value_t *val,
+                                   const char *path, kr_quantity_t *q);
 /* A quantity from a string or number value; false (err filled) when it
  * does not parse. */
 bool kr_value_quantity(const kr_value_t *val, kr_quantity_t *q, kr_error_t *err);
@@ -132,10 +169,8 @@ void kr_pod_spec_defaults(kr_arena_t *a, kr_value_t *spec, bool is_pod);
 /* The defaults of a PodTemplateSpec at `tmpl` (creates tmpl.spec). */
 void kr_pod_template_defaults(kr_arena_t *a, kr_value_t *tmpl);
 
-/* Extra volume names a template may mount (a StatefulSet's claims). */
 typedef struct kr_pod_opts {
-    bool is_pod;                   /* ResourceIsPod */
-    const kr_value_t *claim_names; /* array of names, or NULL */
+    bool is_pod; /* ResourceIsPod: the spec is a Pod's, not a template's */
 } kr_pod_opts_t;
 
 /* ValidatePodSpec at `path` ("spec", "spec.template.spec"). */
@@ -146,6 +181,21 @@ void kr_validate_pod_template(kr_validation_t *v, const kr_value_t *tmpl, const 
                               const kr_pod_opts_t *opts);
 /* The QoS class of a pod spec: "Guaranteed", "Burstable" or "BestEffort". */
 const char *kr_pod_qos_class(const kr_value_t *spec);
+
+/* The parts of ValidatePodSpec (builtin_podspec.c).  kr_validate_volumes
+ * returns a map name -> volume of the valid volumes, for the mounts. */
+kr_value_t *kr_validate_volumes(kr_validation_t *v, const kr_value_t *vols, const char *path);
+/* containers and initContainers of `spec` */
+void kr_validate_containers(kr_validation_t *v, const kr_value_t *spec, const kr_value_t *vols,
+                            bool host_users, const char *spec_path);
+/* the checks every container kind shares (validateContainerCommon) */
+void kr_validate_container(kr_validation_t *v, const kr_value_t *c, const kr_value_t *vols,
+                           bool host_users, const char *path);
+void kr_validate_pod_security(kr_validation_t *v, const kr_value_t *spec, const char *spec_path);
+/* ResourceRequirements {limits, requests, claims} */
+void kr_validate_resources(kr_validation_t *v, const kr_value_t *res, const char *path);
+/* Some volume source is set. */
+bool kr_volume_has_source(const kr_value_t *vol);
 
 /* ---- per-kind hooks (one table entry each) ------------------------------ */
 

@@ -198,7 +198,8 @@ static void print_string_map(kr_buf_t *out, const kr_value_t *map)
             kr_buf_puts(out, ", ");
         kr_go_quote(out, keys[i]);
         kr_buf_puts(out, ":");
-        kr_go_quote(out, kr_value_map_str(map, keys[i]));
+        /* a value of another type (never in Go) prints as itself */
+        kr_print_bad_value(out, kr_value_map_get(map, keys[i]));
     }
     kr_buf_puts(out, "}");
     free(keys);
@@ -810,30 +811,81 @@ bool kr_is_ipv6(const char *s)
 
 /* ---- validators ------------------------------------------------------------ */
 
-void kr_validate_name_rule(kr_validation_t *v, kr_name_rule_t rule, const char *s, const char *path)
+size_t kr_validate_rule_as(kr_validation_t *v, kr_str_rule_t rule, const char *checked,
+                           const char *shown, const char *path)
+{
+    const char *m[KR_RULE_MAX];
+    size_t n = rule(checked, m);
+    for (size_t i = 0; i < n; i++)
+        kr_field_invalid_str(v, path, shown, m[i]);
+    return n;
+}
+
+size_t kr_validate_rule(kr_validation_t *v, kr_str_rule_t rule, const char *s, const char *path)
+{
+    return kr_validate_rule_as(v, rule, s, s, path);
+}
+
+void kr_validate_name_rule(kr_validation_t *v, kr_name_rule_t rule, const char *s, bool prefix,
+                           const char *path)
 {
     const char *m[3];
-    size_t n = kr_name_errors(rule, s, false, m);
+    size_t n = kr_name_errors(rule, s, prefix, m);
     for (size_t i = 0; i < n; i++)
         kr_field_invalid_str(v, path, s, m[i]);
 }
 
 void kr_validate_dns1123_label(kr_validation_t *v, const char *s, const char *path)
 {
-    kr_validate_name_rule(v, KR_NAME_DNS1123_LABEL, s, path);
+    kr_validate_name_rule(v, KR_NAME_DNS1123_LABEL, s, false, path);
 }
 
 void kr_validate_dns1123_subdomain(kr_validation_t *v, const char *s, const char *path)
 {
-    kr_validate_name_rule(v, KR_NAME_DNS1123_SUBDOMAIN, s, path);
+    kr_validate_name_rule(v, KR_NAME_DNS1123_SUBDOMAIN, s, false, path);
 }
 
 void kr_validate_qualified_name(kr_validation_t *v, const char *s, const char *path)
 {
-    const char *m[4];
-    size_t n = kr_qualified_name_errors(s, m);
-    for (size_t i = 0; i < n; i++)
-        kr_field_invalid_str(v, path, s, m[i]);
+    kr_validate_rule(v, kr_qualified_name_errors, s, path);
+}
+
+void kr_validate_label_value_joined(kr_validation_t *v, const char *s, const char *path)
+{
+    const char *m[2];
+    size_t n = kr_label_value_errors(s, m);
+    if (n > 0)
+        kr_field_invalid_str(v, path, s,
+                             n > 1 ? kr_arena_printf(v->arena, "%s;%s", m[0], m[1]) : m[0]);
+}
+
+void kr_validate_requirement_op(kr_validation_t *v, const char *op, size_t nvals, bool gt_lt,
+                                const char *path)
+{
+    if (strcmp(op, "In") == 0 || strcmp(op, "NotIn") == 0) {
+        if (nvals == 0)
+            kr_field_required(v, kr_fp(v, path, "values"),
+                              "must be specified when `operator` is 'In' or 'NotIn'");
+    } else if (strcmp(op, "Exists") == 0 || strcmp(op, "DoesNotExist") == 0) {
+        if (nvals > 0)
+            kr_field_forbidden(v, kr_fp(v, path, "values"),
+                               "may not be specified when `operator` is 'Exists' or "
+                               "'DoesNotExist'");
+    } else if (gt_lt && (strcmp(op, "Gt") == 0 || strcmp(op, "Lt") == 0)) {
+        if (nvals != 1)
+            kr_field_required(v, kr_fp(v, path, "values"),
+                              "must be specified single value when `operator` is 'Lt' or 'Gt'");
+    } else {
+        kr_field_invalid_str(v, kr_fp(v, path, "operator"), op, "not a valid selector operator");
+    }
+}
+
+bool kr_str_in(const char *s, const char *const *list)
+{
+    for (size_t i = 0; list[i] != NULL; i++)
+        if (strcmp(s, list[i]) == 0)
+            return true;
+    return false;
 }
 
 void kr_validate_labels(kr_validation_t *v, const kr_value_t *labels, const char *path)
@@ -844,12 +896,8 @@ void kr_validate_labels(kr_validation_t *v, const kr_value_t *labels, const char
         const char *k = kr_value_map_key(labels, i);
         kr_validate_qualified_name(v, k, path);
         const char *val = kr_value_as_str(kr_value_map_val(labels, i));
-        if (val == NULL)
-            continue;
-        const char *m[2];
-        size_t n = kr_label_value_errors(val, m);
-        for (size_t j = 0; j < n; j++)
-            kr_field_invalid_str(v, path, val, m[j]);
+        if (val != NULL)
+            kr_validate_rule(v, kr_label_value_errors, val, path);
     }
 }
 
@@ -864,10 +912,7 @@ void kr_validate_annotations(kr_validation_t *v, const kr_value_t *ann, const ch
         char *lower = kr_arena_strdup(v->arena, k);
         for (char *p = lower; *p; p++)
             *p = (char)tolower((unsigned char)*p);
-        const char *m[4];
-        size_t n = kr_qualified_name_errors(lower, m);
-        for (size_t j = 0; j < n; j++)
-            kr_field_invalid_str(v, path, k, m[j]);
+        kr_validate_rule_as(v, kr_qualified_name_errors, lower, k, path);
         total += strlen(k) + kr_value_len(kr_value_map_val(ann, i));
     }
     if (total > ANNOTATIONS_MAX)
@@ -883,20 +928,8 @@ void kr_validate_label_selector(kr_validation_t *v, const kr_value_t *sel, const
     for (size_t i = 0; i < kr_value_len(me); i++) {
         const kr_value_t *r = kr_value_array_get(me, i);
         const char *rp = kr_fpi(v, kr_fp(v, path, "matchExpressions"), i);
-        const char *op = kr_str_or_empty(r, "operator");
-        size_t nvals = kr_value_len(kr_array_at(r, "values"));
-        if (strcmp(op, "In") == 0 || strcmp(op, "NotIn") == 0) {
-            if (nvals == 0)
-                kr_field_required(v, kr_fp(v, rp, "values"),
-                                  "must be specified when `operator` is 'In' or 'NotIn'");
-        } else if (strcmp(op, "Exists") == 0 || strcmp(op, "DoesNotExist") == 0) {
-            if (nvals > 0)
-                kr_field_forbidden(v, kr_fp(v, rp, "values"),
-                                   "may not be specified when `operator` is 'Exists' or "
-                                   "'DoesNotExist'");
-        } else {
-            kr_field_invalid_str(v, kr_fp(v, rp, "operator"), op, "not a valid selector operator");
-        }
+        kr_validate_requirement_op(v, kr_str_or_empty(r, "operator"),
+                                   kr_value_len(kr_array_at(r, "values")), false, rp);
         kr_validate_qualified_name(v, kr_str_or_empty(r, "key"), kr_fp(v, rp, "key"));
     }
 }
@@ -934,10 +967,7 @@ void kr_validate_port_num(kr_validation_t *v, const kr_value_t *port, const char
 void kr_validate_port_num_or_name(kr_validation_t *v, const kr_value_t *port, const char *path)
 {
     if (kr_value_type(port) == KR_STR) {
-        const char *m[5];
-        size_t n = kr_port_name_errors(kr_value_as_str(port), m);
-        for (size_t i = 0; i < n; i++)
-            kr_field_invalid(v, path, port, m[i]);
+        kr_validate_rule(v, kr_port_name_errors, kr_value_as_str(port), path);
     } else if (kr_value_type(port) == KR_INT) {
         kr_validate_port_num(v, port, path);
     } else {
@@ -970,6 +1000,12 @@ kr_value_t *kr_array_at(const kr_value_t *map, const char *key)
 {
     kr_value_t *x = kr_value_map_get(map, key);
     return kr_value_type(x) == KR_ARRAY ? x : NULL;
+}
+
+const char *kr_as_str(const kr_value_t *val)
+{
+    const char *s = kr_value_as_str(val);
+    return s ? s : "";
 }
 
 const char *kr_str_or_empty(const kr_value_t *map, const char *key)
@@ -1108,14 +1144,6 @@ void kr_resource_list_defaults(kr_arena_t *a, kr_value_t *list)
 static const char *const standard_finalizers[] = {"kubernetes", "orphan", "foregroundDeletion",
                                                   NULL};
 
-static bool in_list(const char *s, const char *const *list)
-{
-    for (size_t i = 0; list[i] != NULL; i++)
-        if (strcmp(s, list[i]) == 0)
-            return true;
-    return false;
-}
-
 /* v1.OwnerReference{...} as Go's %#v prints it (a set *bool shows its
  * value here where Go shows an address). */
 static void print_owner_ref(kr_buf_t *b, const kr_value_t *r)
@@ -1216,7 +1244,7 @@ static void validate_finalizers(kr_validation_t *v, const kr_value_t *fins, cons
     /* core's validateKubeFinalizerName, per index */
     for (size_t i = 0; i < kr_value_len(fins); i++) {
         const char *f = kr_value_as_str(kr_value_array_get(fins, i));
-        if (f != NULL && strchr(f, '/') == NULL && !in_list(f, standard_finalizers))
+        if (f != NULL && strchr(f, '/') == NULL && !kr_str_in(f, standard_finalizers))
             kr_field_invalid_str(v, kr_fpi(v, path, i), f,
                                  "name is neither a standard finalizer name nor is it fully "
                                  "qualified");
@@ -1268,17 +1296,13 @@ void kr_validate_object_meta(kr_validation_t *v, const kr_value_t *meta, const k
 {
     if (old_meta == NULL) {
         const char *gen = kr_str_or_empty(meta, "generateName");
-        if (*gen) {
-            const char *m[3];
-            size_t n = kr_name_errors(rule, gen, true, m);
-            for (size_t i = 0; i < n; i++)
-                kr_field_invalid_str(v, "metadata.generateName", gen, m[i]);
-        }
+        if (*gen)
+            kr_validate_name_rule(v, rule, gen, true, "metadata.generateName");
         const char *name = kr_str_or_empty(meta, "name");
         if (*name == '\0')
             kr_field_required(v, "metadata.name", "name or generateName is required");
         else
-            kr_validate_name_rule(v, rule, name, "metadata.name");
+            kr_validate_name_rule(v, rule, name, false, "metadata.name");
     } else {
         /* ValidateObjectMetaUpdate: the identity does not change */
         if (kr_value_type(kr_value_map_get(old_meta, "deletionTimestamp")) != KR_NULL) {
@@ -1335,4 +1359,19 @@ void kr_validate_object_meta(kr_validation_t *v, const kr_value_t *meta, const k
     validate_owner_references(v, kr_array_at(meta, "ownerReferences"), "metadata.ownerReferences");
     validate_finalizers(v, kr_array_at(meta, "finalizers"), "metadata.finalizers",
                         old_meta == NULL);
+}
+
+void kr_validate_meta(kr_validation_t *v, const kr_value_t *obj, const kr_value_t *old,
+                      bool namespaced, kr_name_rule_t rule)
+{
+    kr_validate_object_meta(v, kr_map_at(obj, "metadata"), old ? kr_map_at(old, "metadata") : NULL,
+                            namespaced, rule);
+}
+
+void kr_validate_meta_again(kr_validation_t *v, const kr_value_t *obj, const kr_value_t *old,
+                            bool namespaced, kr_name_rule_t rule)
+{
+    if (old != NULL)
+        kr_validate_meta(v, obj, old, namespaced, rule);
+    kr_validate_meta(v, obj, NULL, namespaced, rule);
 }

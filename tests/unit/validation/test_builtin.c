@@ -458,7 +458,7 @@ static void test_statefulset_defaults(void **state)
     kr_value_t *s = Y(web_statefulset);
     kr_validation_t v;
     create("statefulset", s, "default", &v);
-    assert_valid(&v); /* the template mounts a claim, not a volume */
+    assert_valid(&v);
     kr_value_t *spec = kr_value_map_get(s, "spec");
     assert_string_equal(kr_value_map_str(spec, "podManagementPolicy"), "OrderedReady");
     assert_tree(kr_value_map_get(spec, "updateStrategy"),
@@ -798,9 +798,31 @@ static void test_workload_errors(void **state)
     kr_value_map_set(arena, kr_value_get(d, "spec"), "strategy",
                      Y("{rollingUpdate: {maxSurge: 0, maxUnavailable: 0%}}"));
     create("deployment", d, "default", &v);
-    assert_cause(&v,
-                 "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: \"0%\": may not be 0 "
-                 "when `maxSurge` is 0");
+    assert_cause(&v, "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: 0%: may not be 0 "
+                     "when `maxSurge` is 0");
+
+    kr_value_t *rs = Y("{apiVersion: apps/v1, kind: ReplicaSet, metadata: {name: web},"
+                       " spec: {selector: {matchLabels: {app: web}}, template: {metadata: {labels:"
+                       " {app: web}}, spec: {activeDeadlineSeconds: 5, containers: [{name: web,"
+                       " image: nginx}]}}}}");
+    create("replicaset", rs, "default", &v);
+    assert_cause(&v, "spec.template.spec.activeDeadlineSeconds: Forbidden: activeDeadlineSeconds "
+                     "in ReplicaSet is not Supported");
+    assert_int_equal(kr_validation_count(&v), 1);
+    kr_value_t *ds = Y(fluentd_daemonset);
+    kr_value_map_set(
+        arena, kr_value_get(ds, "spec"), "updateStrategy",
+        Y("{type: RollingUpdate, rollingUpdate: {maxUnavailable: 200%, maxSurge: 1}}"));
+    create("daemonset", ds, NULL, &v);
+    assert_cause(&v, "spec.updateStrategy.rollingUpdate.maxUnavailable: Invalid value: 200%: must "
+                     "not be greater than 100%");
+    assert_cause(&v, "spec.updateStrategy.rollingUpdate.maxSurge: Invalid value: 1: may not be set "
+                     "when maxUnavailable is non-zero");
+    /* a StatefulSet's pod spec is checked when its pods are made, as upstream */
+    kr_value_t *st = Y(web_statefulset);
+    kr_value_map_del(kr_value_get(st, "spec.template.spec.containers[0]"), "image");
+    create("statefulset", st, "default", &v);
+    assert_valid(&v);
 
     /* a Job's pods restart on failure or never */
     kr_value_t *j = Y(pi_job);
@@ -1006,7 +1028,7 @@ static void test_workload_update_rules(void **state)
     update("statefulset", nw, old, &v);
     assert_cause(&v,
                  "spec: Forbidden: updates to statefulset spec for fields other than 'replicas', "
-                 "'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', "
+                 "'ordinals', 'template', 'updateStrategy', "
                  "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden");
     nw = kr_value_copy(arena, old);
     kr_value_map_set(arena, kr_value_get(nw, "spec"), "replicas", kr_value_int(arena, 1));
