@@ -117,7 +117,8 @@ static const char *group_words(const char *group, char *buf, size_t size)
 {
     if (group[0] == '\0')
         return "the core group";
-    snprintf(buf, size, "group \"%s\"", group);
+    /* bounded: a group name is at most 253 characters anyway */
+    snprintf(buf, size, "group \"%.*s\"", (int)(size > 16 ? size - 16 : 0), group);
     return buf;
 }
 
