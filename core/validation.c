@@ -506,21 +506,40 @@ kr_value_t *kr_validation_details(const kr_validation_t *v, kr_arena_t *arena, c
 
 /* ---- field paths ---------------------------------------------------------- */
 
+/* base + sep + part + end, in the arena */
+static const char *path_join(kr_validation_t *v, const char *base, char sep, const char *part,
+                             size_t plen, char end)
+{
+    size_t blen = base ? strlen(base) : 0;
+    char *out = kr_arena_alloc(v->arena, blen + plen + 3);
+    char *p = out;
+    memcpy(p, base ? base : "", blen);
+    p += blen;
+    if (blen > 0 || sep == '[')
+        *p++ = sep;
+    memcpy(p, part, plen);
+    p += plen;
+    if (end)
+        *p++ = end;
+    *p = '\0';
+    return out;
+}
+
 const char *kr_fp(kr_validation_t *v, const char *base, const char *child)
 {
-    if (base == NULL || *base == '\0')
-        return kr_arena_strdup(v->arena, child);
-    return kr_arena_printf(v->arena, "%s.%s", base, child);
+    return path_join(v, base, '.', child, strlen(child), '\0');
 }
 
 const char *kr_fpi(kr_validation_t *v, const char *base, size_t i)
 {
-    return kr_arena_printf(v->arena, "%s[%zu]", base, i);
+    char num[24];
+    int n = snprintf(num, sizeof num, "%zu", i);
+    return path_join(v, base, '[', num, (size_t)n, ']');
 }
 
 const char *kr_fpk(kr_validation_t *v, const char *base, const char *key)
 {
-    return kr_arena_printf(v->arena, "%s[%s]", base, key);
+    return path_join(v, base, '[', key, strlen(key), ']');
 }
 
 /* ---- string rules ------------------------------------------------------- */
