@@ -1508,6 +1508,24 @@ static void update_scale(rq_t *r, kr_objrec_t *cur, const kr_value_t *scale)
 static void do_bind(rq_t *r)
 {
     kr_value_t *body = rq_obj(r);
+    const kr_kind_t *bk = kr_registry_by_res(r->api->reg, "v1/bindings", 11);
+    if (kr_value_type(body) == KR_MAP && bk != NULL && bk->hooks.validate != NULL) {
+        kr_value_t *meta = map_child(r->a, body, "metadata");
+        if (kr_value_map_get(meta, "name") == NULL)
+            set_str(r->a, meta, "name", r->name);
+        if (r->kind->namespaced && kr_value_map_get(meta, "namespace") == NULL)
+            set_str(r->a, meta, "namespace", r->ns);
+        kr_validation_t v;
+        kr_validation_init(&v, r->a);
+        bk->hooks.validate(&v, body, NULL);
+        if (!kr_validation_ok(&v)) {
+            kr_error_t err;
+            kr_validation_error(&v, "", "Binding", r->name, &err);
+            kr_broker_fail_details(r->api->broker, r->req, KR_E_INVALID, err.message,
+                                   kr_validation_details(&v, r->a, "", "Binding", r->name));
+            return;
+        }
+    }
     const char *node = kr_value_as_str(kr_value_get(body, "target.name"));
     if (node == NULL || *node == '\0') {
         kr_validation_t v;
