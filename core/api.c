@@ -585,6 +585,24 @@ static kr_objrec_t *make_rec(rq_t *r, kr_value_t *obj, int64_t create_rev)
     return rec;
 }
 
+/* Encodes `obj` and submits it as a write of the request's object: `key`
+ * is taken (freed on failure), `cur` is the state it replaces (NULL on
+ * create).  With `answer` the request is answered when the write is on
+ * disk; without, nobody waits (deletecollection).  False after answering
+ * an error. */
+static bool write_obj(rq_t *r, char *key, kr_value_t *obj, const kr_objrec_t *cur, kr_store_op_t op,
+                      wkind_t wk, int code, bool answer)
+{
+    kr_objrec_t *rec = make_rec(r, obj, cur ? cur->create_rev : 0);
+    if (rec == NULL) {
+        free(key);
+        return false;
+    }
+    submit(r->api, r->ks, key, op, rec, cur ? cur->rev : 0, answer ? wk : W_INTERNAL, code,
+           answer ? kr_broker_defer(r->api->broker, r->req) : NULL);
+    return true;
+}
+
 /* ---- completion ------------------------------------------------------------ */
 
 static void answer_done(kr_api_t *api, pending_t *p)
@@ -1158,12 +1176,7 @@ static void op_create(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
         free(key);
         goto out;
     }
-    kr_objrec_t *rec = make_rec(&r, obj, 0);
-    if (rec == NULL) {
-        free(key);
-        goto out;
-    }
-    submit(api, r.ks, key, KR_STORE_PUT, rec, 0, W_CREATE, 201, kr_broker_defer(b, req));
+    write_obj(&r, key, obj, NULL, KR_STORE_PUT, W_CREATE, 201, true);
 out:
     kr_arena_reset(api->arena);
 }
@@ -1261,13 +1274,7 @@ static void write_update(rq_t *r, const kr_objrec_t *cur, kr_value_t *obj, bool 
     char *key = store_key(k, cur->ns, cur->name);
     if (cur->terminating && !deletion_blocked(k, obj)) {
         /* the last finalizer is gone: the object goes */
-        kr_objrec_t *rec = make_rec(r, obj, cur->create_rev);
-        if (rec == NULL) {
-            free(key);
-            return;
-        }
-        submit(api, r->ks, key, KR_STORE_DELETE, rec, cur->rev, W_UPDATE, 200,
-               kr_broker_defer(api->broker, r->req));
+        write_obj(r, key, obj, cur, KR_STORE_DELETE, W_UPDATE, 200, true);
         return;
     }
     if (same_object(r->a, obj, old)) {
@@ -1276,13 +1283,7 @@ static void write_update(rq_t *r, const kr_objrec_t *cur, kr_value_t *obj, bool 
         kr_broker_reply_raw(api->broker, r->req, 200, cur->data, cur->len, NULL);
         return;
     }
-    kr_objrec_t *rec = make_rec(r, obj, cur->create_rev);
-    if (rec == NULL) {
-        free(key);
-        return;
-    }
-    submit(api, r->ks, key, KR_STORE_PUT, rec, cur->rev, W_UPDATE, 200,
-           kr_broker_defer(api->broker, r->req));
+    write_obj(r, key, obj, cur, KR_STORE_PUT, W_UPDATE, 200, true);
 }
 
 /* The state an update applies to, with the body's resourceVersion as a
@@ -1580,11 +1581,7 @@ static void do_bind(rq_t *r)
             replaced = kr_value_array_set(r->a, conds, i, c);
     if (!replaced)
         kr_value_array_push(r->a, conds, c);
-    kr_objrec_t *rec = make_rec(r, obj, cur->create_rev);
-    if (rec == NULL)
-        return;
-    submit(r->api, r->ks, store_key(r->kind, r->ns, r->name), KR_STORE_PUT, rec, cur->rev, W_UPDATE,
-           201, kr_broker_defer(r->api->broker, r->req));
+    write_obj(r, store_key(r->kind, r->ns, r->name), obj, cur, KR_STORE_PUT, W_UPDATE, 201, true);
 }
 
 /* ---- delete ------------------------------------------------------------------------ */
@@ -1697,23 +1694,9 @@ static bool delete_one(rq_t *r, kr_objrec_t *cur, bool answer)
                 kr_broker_reply_raw(api->broker, r->req, 200, cur->data, cur->len, NULL);
             return true;
         }
-        kr_objrec_t *rec = make_rec(r, obj, cur->create_rev);
-        if (rec == NULL) {
-            free(key);
-            return false;
-        }
-        submit(api, r->ks, key, KR_STORE_PUT, rec, cur->rev, answer ? W_UPDATE : W_INTERNAL, 200,
-               answer ? kr_broker_defer(api->broker, r->req) : NULL);
-        return true;
+        return write_obj(r, key, obj, cur, KR_STORE_PUT, W_UPDATE, 200, answer);
     }
-    kr_objrec_t *rec = make_rec(r, obj, cur->create_rev);
-    if (rec == NULL) {
-        free(key);
-        return false;
-    }
-    submit(api, r->ks, key, KR_STORE_DELETE, rec, cur->rev, answer ? W_DELETE : W_INTERNAL, 200,
-           answer ? kr_broker_defer(api->broker, r->req) : NULL);
-    return true;
+    return write_obj(r, key, obj, cur, KR_STORE_DELETE, W_DELETE, 200, answer);
 }
 
 static void op_delete(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
