@@ -52,7 +52,11 @@ typedef struct kr_watch_hub kr_watch_hub_t;
 /* window: events kept per kind (0 = KR_WATCH_WINDOW); bookmark_ms: period
  * of bookmarks (0 = KR_WATCH_BOOKMARK_MS); base_rev: the revision the
  * windows start at (watches from an older revision get 410). */
-#define KR_WATCH_WINDOW      10000
+/* 2048 events per kind: upstream's watch cache keeps 100 by default; more
+ * lets a watcher that reconnects within seconds resume instead of
+ * relisting, while the old versions the window holds stay a bounded part
+ * of the memory (about 2048 superseded objects per busy kind). */
+#define KR_WATCH_WINDOW      2048
 #define KR_WATCH_BOOKMARK_MS 60000
 kr_watch_hub_t *kr_watch_hub_new(kr_broker_t *b, size_t window, uint64_t bookmark_ms,
                                  int64_t base_rev);
