@@ -28,6 +28,7 @@
 #include <kraal/loop.h>
 
 #include "bus_wire.h"
+#include "thread.h"
 #include "xalloc.h"
 
 #define TAG "broker"
@@ -1649,7 +1650,7 @@ int kr_broker_start(kr_broker_t *b, kr_error_t *err)
         return kr_error_set(err, KR_E_INVALID, "a detached broker cannot be started");
     if (b->started || b->stopped)
         return kr_error_set(err, KR_E_ALREADY_EXISTS, "the broker is already running");
-    int rc = pthread_create(&b->thread, NULL, broker_main, b);
+    int rc = kr_thread_create(&b->thread, NULL, broker_main, b);
     if (rc != 0)
         return kr_error_set(err, KR_E_INTERNAL, "bus: cannot start the broker thread: %s",
                             strerror(rc));

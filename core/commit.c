@@ -11,6 +11,7 @@
  * it was asked for has completed: the revision it names is then on disk
  * (or failed), whatever the order of batches and requests. */
 #include "commit.h"
+#include "thread.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -182,18 +183,7 @@ kr_commit_t *kr_commit_new(const kr_store_ops_t *ops, void *store, kr_error_t *e
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
 
-    /* Signals meant for the process (SIGTERM to the server) must not land
-     * on the committer: it inherits a mask that blocks them. */
-    sigset_t all, old;
-    sigfillset(&all);
-    sigdelset(&all, SIGSEGV);
-    sigdelset(&all, SIGBUS);
-    sigdelset(&all, SIGFPE);
-    sigdelset(&all, SIGILL);
-    sigdelset(&all, SIGABRT);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    int rc = pthread_create(&c->thread, NULL, committer_main, c);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = kr_thread_create(&c->thread, NULL, committer_main, c);
     if (rc != 0) {
         kr_error_set(err, KR_E_INTERNAL, "commit: starting the committer thread: %s", strerror(rc));
         c->joined = true;

@@ -2,6 +2,7 @@
 #include "host.h"
 
 #include "plugin_ctx.h"
+#include "thread.h"
 #include "plugin_loader.h"
 
 #include <errno.h>
@@ -151,29 +152,12 @@ static void *instance_main(void *arg)
     return NULL;
 }
 
-/* Signals meant for the process (SIGTERM to the server) must never be
- * delivered to a plugin thread, whatever the caller's mask is. */
-static void block_async_signals(sigset_t *old)
-{
-    sigset_t all;
-    sigfillset(&all);
-    sigdelset(&all, SIGSEGV);
-    sigdelset(&all, SIGBUS);
-    sigdelset(&all, SIGFPE);
-    sigdelset(&all, SIGILL);
-    sigdelset(&all, SIGABRT);
-    pthread_sigmask(SIG_BLOCK, &all, old);
-}
-
 static int start_thread(kr_host_t *h, instance_t *in, kr_error_t *err)
 {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, h->stack_size);
-    sigset_t old;
-    block_async_signals(&old);
-    int rc = pthread_create(&in->thread, &attr, instance_main, in);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = kr_thread_create(&in->thread, &attr, instance_main, in);
     pthread_attr_destroy(&attr);
     if (rc != 0)
         return kr_error_set(err, KR_E_INTERNAL, "cannot start thread: %s", strerror(rc));
