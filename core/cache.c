@@ -38,6 +38,15 @@ static const char *zero_value(const char *path)
     return NULL;
 }
 
+/* Field selectors of built-in kinds that are not paths of the object
+ * (upstream's GetAttrs): the path to read, and one to fall back on. */
+static const struct {
+    const char *selector, *path, *fallback;
+} aliases[] = {
+    {"status.successful", "status.succeeded", NULL},       /* jobs */
+    {"source", "source.component", "reportingController"}, /* events */
+};
+
 /* kr_value_set for the plain dotted paths of field selectors, without its
  * per-call parse buffers (they would stay in the record's arena). */
 static void set_dotted(kr_arena_t *a, kr_value_t *root, const char *path, kr_value_t *val)
@@ -70,7 +79,18 @@ static void set_dotted(kr_arena_t *a, kr_value_t *root, const char *path, kr_val
 static void project(kr_arena_t *a, kr_value_t *fields, const kr_value_t *obj, const char *path,
                     bool builtin)
 {
-    const kr_value_t *v = kr_value_get(obj, path);
+    const kr_value_t *v = NULL;
+    bool aliased = false;
+    for (size_t i = 0; builtin && i < sizeof aliases / sizeof aliases[0]; i++)
+        if (strcmp(aliases[i].selector, path) == 0) {
+            v = kr_value_get(obj, aliases[i].path);
+            const char *sv = kr_value_as_str(v);
+            if (aliases[i].fallback && (v == NULL || (sv != NULL && *sv == '\0')))
+                v = kr_value_get(obj, aliases[i].fallback);
+            aliased = true;
+        }
+    if (!aliased)
+        v = kr_value_get(obj, path);
     kr_value_t *copy = NULL;
     switch (kr_value_type(v)) {
     case KR_BOOL:

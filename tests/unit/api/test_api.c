@@ -386,6 +386,17 @@ static void test_list_selectors_paging(void **state)
     r = call("list", "v1/configmaps", "lists", NULL, NULL, NULL,
              "{fieldSelector: 'metadata.name=cm-07'}");
     assert_int_equal(kr_value_len(kr_value_map_get(r.obj, "items")), 1);
+    /* a selector that is not a path: events' source (upstream's GetAttrs) */
+    r = call("create", "v1/events", "lists", NULL, NULL,
+             "{metadata: {name: e1}, involvedObject: {kind: Pod, name: web, namespace: lists}, "
+             "reason: Started, message: started, type: Normal, source: {component: kubelet}}",
+             NULL);
+    assert_int_equal(r.code, 201);
+    r = call("list", "v1/events", "lists", NULL, NULL, NULL, "{fieldSelector: 'source=kubelet'}");
+    assert_int_equal(r.code, 200);
+    assert_int_equal(kr_value_len(kr_value_map_get(r.obj, "items")), 1);
+    r = call("list", "v1/events", "lists", NULL, NULL, NULL, "{fieldSelector: 'source=other'}");
+    assert_int_equal(kr_value_len(kr_value_map_get(r.obj, "items")), 0);
     r = call("list", "v1/configmaps", "lists", NULL, NULL, NULL, "{fieldSelector: 'spec.x=1'}");
     assert_int_equal(r.code, 400);
     r = call("list", "v1/configmaps", "lists", NULL, NULL, NULL, "{labelSelector: 'a in (b'}");
