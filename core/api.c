@@ -1221,6 +1221,11 @@ static void write_update(rq_t *r, const kr_objrec_t *cur, kr_value_t *obj, bool 
             kr_value_map_set(r->a, n, "status", kr_value_copy(r->a, st));
         else
             kr_value_map_del(n, "status");
+        /* upstream's pod status strategy keeps the QoS class it computed */
+        kr_value_t *qos = kr_value_get(old, "status.qosClass");
+        const char *nq = kr_value_as_str(kr_value_get(n, "status.qosClass"));
+        if (k->builtin && strcmp(k->kind, "Pod") == 0 && qos != NULL && (nq == NULL || !*nq))
+            kr_value_set(r->a, n, "status.qosClass", kr_value_copy(r->a, qos), NULL);
         obj = n;
         meta = kr_value_map_get(obj, "metadata");
     } else {

@@ -354,6 +354,14 @@ static void test_binding(void **state)
     assert_int_equal(r.code, 201);
     r = call("get", "v1/pods", "default", "bindme", NULL, NULL, NULL);
     assert_string_equal(str(r.obj, "spec.nodeName"), "node-1");
+    assert_string_equal(str(r.obj, "status.qosClass"), "BestEffort");
+    /* a status write (as an agent sends it) keeps the QoS class */
+    r = call("update", "v1/pods", "default", "bindme", "status",
+             "{metadata: {name: bindme}, status: {phase: Running}}", NULL);
+    assert_int_equal(r.code, 200);
+    assert_string_equal(str(r.obj, "status.phase"), "Running");
+    assert_string_equal(str(r.obj, "status.qosClass"), "BestEffort");
+    assert_string_equal(str(r.obj, "spec.nodeName"), "node-1");
     r = call("create", "v1/pods", "default", "bindme", "binding",
              "{metadata: {name: bindme}, target: {kind: Node, name: node-2}}", NULL);
     assert_int_equal(r.code, 409);
