@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -2035,12 +2036,11 @@ static void load_orphans(kr_api_t *api, kstate_t *ks)
     }
 }
 
-/* Waits (before the broker runs) for the internal writes in flight. */
-static void wait_internal(kr_api_t *api)
+void kr_api_drain(kr_api_t *api)
 {
     while (api->writes_in_flight > 0) {
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
+        struct pollfd pfd = {.fd = kr_commit_fd(api->commit), .events = POLLIN};
+        poll(&pfd, 1, 100);
         drain_commits(api);
     }
 }
@@ -2110,7 +2110,7 @@ int kr_api_open(kr_api_t *api, kr_error_t *err)
                                              "kube-node-lease"};
     for (size_t i = 0; i < sizeof builtin_ns / sizeof builtin_ns[0]; i++)
         bootstrap_namespace(api, builtin_ns[i]);
-    wait_internal(api);
+    kr_api_drain(api);
     for (size_t i = 0; i < sizeof builtin_ns / sizeof builtin_ns[0]; i++)
         if (kr_objmap_get(api->ns_state->live, "", builtin_ns[i]) == NULL)
             return kr_error_set(err, KR_E_INTERNAL,

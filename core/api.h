@@ -62,6 +62,11 @@ int kr_api_open(kr_api_t *api, kr_error_t *err);
 
 kr_registry_t *kr_api_registry(kr_api_t *api);
 
+/* Waits for the writes in flight and applies them, on the calling thread:
+ * for tests and fuzzing with a broker that is not running (a running
+ * broker does this in its own thread). */
+void kr_api_drain(kr_api_t *api);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1584,6 +1584,7 @@ void kr_broker_feed(kr_broker_t *b, const void *rid, size_t rid_len, const void 
 static void *broker_main(void *arg)
 {
     kr_broker_t *b = arg;
+    pthread_setname_np(pthread_self(), "kraal-broker");
     zmq_pollitem_t items[2 + BK_MAX_FDS] = {
         {.socket = b->sock, .events = ZMQ_POLLIN},
         {.fd = b->stop_fd, .events = ZMQ_POLLIN},

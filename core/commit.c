@@ -138,6 +138,7 @@ static bool compact_due(const kr_commit_t *c)
 static void *committer_main(void *arg)
 {
     kr_commit_t *c = arg;
+    pthread_setname_np(pthread_self(), "kraal-commit");
     pthread_mutex_lock(&c->mu);
     for (;;) {
         while (c->in_head == NULL && !compact_due(c) && !c->stopping)
