@@ -293,12 +293,25 @@ static void map_grow(kr_arena_t *arena, kr_value_t *map, size_t need)
 
 void kr_value_reserve(kr_arena_t *arena, kr_value_t *v, size_t n)
 {
-    if (v == NULL)
+    if (v == NULL || n == 0)
         return;
-    if (v->type == KR_ARRAY)
-        array_grow(arena, v, n);
-    else if (v->type == KR_MAP)
-        map_grow(arena, v, n);
+    /* A decoder knows the count: an empty container gets exactly n slots
+     * (growing later doubles as usual). */
+    if (v->type == KR_ARRAY) {
+        if (v->u.arr.cap == 0 && n <= SIZE_MAX / sizeof(kr_value_t *)) {
+            v->u.arr.items = kr_arena_alloc(arena, n * sizeof(kr_value_t *));
+            v->u.arr.cap = n;
+        } else {
+            array_grow(arena, v, n);
+        }
+    } else if (v->type == KR_MAP) {
+        if (v->u.map.cap == 0 && n < UINT32_MAX - 1) {
+            v->u.map.ents = kr_arena_alloc(arena, n * sizeof(kr_map_entry_t));
+            v->u.map.cap = n;
+        } else {
+            map_grow(arena, v, n);
+        }
+    }
 }
 
 void kr_value_map_set_owned(kr_arena_t *arena, kr_value_t *map, const char *key, size_t keylen,
