@@ -191,7 +191,6 @@ kr_commit_t *kr_commit_new(const kr_store_ops_t *ops, void *store, kr_error_t *e
         kr_commit_destroy(&c);
         return NULL;
     }
-    pthread_setname_np(c->thread, "kr-commit");
     return c;
 }
 
