@@ -44,6 +44,7 @@ struct kr_commit {
     int64_t compact_rev;                     /* guarded by mu; 0 = none asked */
     uint64_t compact_after;                  /* guarded by mu: run once completed >= this */
     bool stopping;                           /* guarded by mu */
+    bool idle;                               /* waiting for work; guarded by mu */
     bool joined;                             /* only the stopping thread */
 
     kr_store_write_t *batch; /* the committer's: writes handed to txn */
@@ -141,8 +142,11 @@ static void *committer_main(void *arg)
     pthread_setname_np(pthread_self(), "kraal-commit");
     pthread_mutex_lock(&c->mu);
     for (;;) {
-        while (c->in_head == NULL && !compact_due(c) && !c->stopping)
+        while (c->in_head == NULL && !compact_due(c) && !c->stopping) {
+            c->idle = true;
             pthread_cond_wait(&c->cv, &c->mu);
+            c->idle = false;
+        }
         if (compact_due(c)) {
             int64_t rev = c->compact_rev;
             c->compact_rev = 0;
@@ -245,7 +249,12 @@ void kr_commit_submit(kr_commit_t *c, kr_commit_item_t *item)
     else
         c->in_head = item;
     c->in_tail = item;
-    pthread_cond_signal(&c->cv);
+    /* a busy committer takes the queue when its batch is done: only an
+     * idle one needs a wakeup (one futex call per batch, not per write) */
+    if (c->idle) {
+        c->idle = false;
+        pthread_cond_signal(&c->cv);
+    }
     pthread_mutex_unlock(&c->mu);
 }
 
