@@ -712,11 +712,12 @@ int main(int argc, char **argv)
     kr_log_set_level(KR_LOG_WARN);
     printf("bench_api: %d pods, window %d, %d cores\n", objects, window,
            (int)sysconf(_SC_NPROCESSORS_ONLN));
-    run_handler_cost(objects);
     if (strcmp(transport, "ipc") != 0)
         run_transport("inproc", objects, seconds);
     if (strcmp(transport, "inproc") != 0)
         run_transport("ipc", objects, seconds);
+    /* last, so the RSS figures above are of the first server only */
+    run_handler_cost(objects);
     kr_bus_shutdown();
     return 0;
 }
