@@ -5,10 +5,12 @@
  *   bench_api [--objects N] [--window W] [--seconds S] [--transport inproc|ipc|both]
  *
  * Cases, for 1 and 16 client threads (each keeping W requests in flight
- * for writes, one synchronous call at a time for reads):
+ * for writes, one synchronous call at a time for reads unless a window is
+ * named):
  *   create   N pods (durable: answered after the store's fsync)
  *   update   each pod once (a label change)
- *   get      random pods for S seconds
+ *   get      random pods for S seconds; then 10 N gets with W in flight per
+ *            client, the pattern of a gateway multiplexing its connections
  *   list     a namespace of 1,000 pods and all 10,000
  *   watch    100 watchers on their own connections, N/4 ConfigMap creates,
  *            every watcher must receive every event
@@ -123,6 +125,7 @@ static const char *pod_ns(int i)
 typedef struct writer {
     pthread_t th;
     int idx, count, sent, done, errors;
+    int pods; /* pods this client created (for gets) */
     const char *op;
     lat_t lat;
     kr_bus_t *bus;
@@ -156,13 +159,16 @@ static void w_send(writer_t *w)
     int i = w->sent++;
     kr_arena_t *a = kr_arena_new(4096);
     char name[64];
+    bool get = strcmp(w->op, "get") == 0;
+    if (get)
+        i %= w->pods; /* the pods this client created */
     pod_name(name, sizeof name, w->idx, i);
     const char *ns = pod_ns(i);
-    kr_value_t *obj = pod(a, ns, name, i);
+    kr_value_t *obj = get ? NULL : pod(a, ns, name, i);
     if (strcmp(w->op, "update") == 0)
         kr_value_set(a, obj, "metadata.labels.rev", kr_value_str(a, "2"), NULL);
     kr_request_t req = {.op = w->op, .res = "v1/pods", .ns = ns, .obj = obj};
-    if (strcmp(w->op, "update") == 0)
+    if (strcmp(w->op, "create") != 0)
         req.name = name;
     void *ud = malloc(sizeof(writer_t *) + sizeof(uint64_t));
     *(writer_t **)ud = w;
@@ -190,12 +196,12 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-static void run_writers(const char *op, int clients, int total)
+static void run_writers(const char *op, int clients, int total, int pods)
 {
     writer_t *ws = calloc((size_t)clients, sizeof *ws);
     lat_t all = {.us = malloc(MAX_LAT * sizeof(uint32_t))};
     for (int c = 0; c < clients; c++) {
-        ws[c] = (writer_t){.idx = c, .count = total / clients, .op = op};
+        ws[c] = (writer_t){.idx = c, .count = total / clients, .op = op, .pods = pods};
         ws[c].lat.us = malloc(MAX_LAT * sizeof(uint32_t));
         pthread_create(&ws[c].th, NULL, writer_main, &ws[c]);
     }
@@ -674,12 +680,13 @@ static void run_transport(const char *transport, int objects, uint64_t seconds)
         printf("%s, %d client%s:\n", transport, clients, clients > 1 ? "s" : "");
         create_namespaces();
         long rss0 = rss_kib();
-        run_writers("create", clients, objects);
-        long rss1 = rss_kib();
-        run_writers("update", clients, objects);
-        long rss2 = rss_kib();
         int per = objects / clients;
+        run_writers("create", clients, objects, per);
+        long rss1 = rss_kib();
+        run_writers("update", clients, objects, per);
+        long rss2 = rss_kib();
         run_readers("get", clients, clients, per, seconds * 1000, NULL, 0, "get");
+        run_writers("get", clients, objects * 10, per);
         size_t n1 = run_readers("list", 1, clients, per, 0, "bench-3", 50, "list 1 namespace");
         size_t n2 = run_readers("list", 1, clients, per, 0, NULL, 20, "list all");
         printf("    (list sizes: %zu and %zu pods)\n", n1, n2);

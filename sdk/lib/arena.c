@@ -23,6 +23,7 @@ struct chunk {
 struct kr_arena {
     struct chunk *head;  /* chunk being bumped; big allocations sit behind it */
     struct chunk *first; /* kept by reset */
+    struct chunk *spare; /* the last round's chunks, oldest first, reused before malloc */
     size_t next_size;
     size_t first_size;
     size_t used;
@@ -41,6 +42,42 @@ static struct chunk *chunk_new(size_t size)
     return c;
 }
 
+static void chunks_free(struct chunk *c)
+{
+    while (c != NULL) {
+        struct chunk *next = c->next;
+        free(c);
+        c = next;
+    }
+}
+
+/* The smallest spare chunk of at least `size` bytes, unlinked, or NULL. */
+static struct chunk *spare_take(kr_arena_t *self, size_t size)
+{
+    struct chunk **best = NULL;
+    for (struct chunk **pp = &self->spare; *pp != NULL; pp = &(*pp)->next) {
+        size_t have = (*pp)->size;
+        if (have >= size && (best == NULL || have < (*best)->size)) {
+            best = pp;
+            if (have == size)
+                break;
+        }
+    }
+    if (best == NULL)
+        return NULL;
+    struct chunk *c = *best;
+    *best = c->next;
+    c->next = NULL;
+    c->used = 0;
+    return c;
+}
+
+static struct chunk *chunk_get(kr_arena_t *self, size_t size)
+{
+    struct chunk *c = spare_take(self, size);
+    return c != NULL ? c : chunk_new(size);
+}
+
 kr_arena_t *kr_arena_new(size_t chunk)
 {
     kr_arena_t *self = xmalloc(sizeof(*self));
@@ -48,6 +85,7 @@ kr_arena_t *kr_arena_new(size_t chunk)
         chunk = ARENA_DEFAULT_CHUNK;
     chunk = (chunk + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
     self->first = self->head = chunk_new(chunk);
+    self->spare = NULL;
     self->first_size = chunk;
     self->next_size = chunk;
     self->used = 0;
@@ -59,12 +97,8 @@ void kr_arena_destroy(kr_arena_t **self_p)
     if (self_p == NULL || *self_p == NULL)
         return;
     kr_arena_t *self = *self_p;
-    struct chunk *c = self->head;
-    while (c != NULL) {
-        struct chunk *next = c->next;
-        free(c);
-        c = next;
-    }
+    chunks_free(self->head);
+    chunks_free(self->spare);
     free(self);
     *self_p = NULL;
 }
@@ -73,11 +107,19 @@ void kr_arena_reset(kr_arena_t *self)
 {
     if (self == NULL)
         return;
+    /* The chunks of this round become the spares of the next, in the order
+     * they were taken, so that a round of the same shape reuses them one
+     * for one and touches no new page.  Spares the round did not need are
+     * freed: what an arena keeps is what its last round used. */
+    chunks_free(self->spare);
+    self->spare = NULL;
     struct chunk *c = self->head;
     while (c != NULL) {
         struct chunk *next = c->next;
-        if (c != self->first)
-            free(c);
+        if (c != self->first) {
+            c->next = self->spare;
+            self->spare = c;
+        }
         c = next;
     }
     self->head = self->first;
@@ -106,7 +148,7 @@ static void *arena_bump(kr_arena_t *self, size_t size, size_t align)
     /* A big allocation gets a chunk of its own, linked behind the current
      * one so the space left in the current chunk is not wasted. */
     if (size > self->next_size / 4) {
-        struct chunk *c = chunk_new(size);
+        struct chunk *c = chunk_get(self, size);
         c->used = size;
         c->next = h->next;
         h->next = c;
@@ -115,7 +157,7 @@ static void *arena_bump(kr_arena_t *self, size_t size, size_t align)
     }
     if (self->next_size < ARENA_MAX_CHUNK)
         self->next_size *= 2;
-    struct chunk *c = chunk_new(self->next_size);
+    struct chunk *c = chunk_get(self, self->next_size);
     c->next = h;
     self->head = c;
     c->used = size;

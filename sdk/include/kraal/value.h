@@ -32,7 +32,9 @@ typedef struct kr_arena kr_arena_t;
  * Out of memory aborts. Caller owns the arena. */
 kr_arena_t *kr_arena_new(size_t chunk);
 void kr_arena_destroy(kr_arena_t **self_p);
-/* Frees every value allocated so far; keeps the first chunk for reuse. */
+/* Frees every value allocated so far.  The memory stays with the arena for
+ * the next round (what the last round used, no more), so an arena reset
+ * and refilled with a similar load allocates nothing new. */
 void kr_arena_reset(kr_arena_t *self);
 /* 16-byte aligned; never NULL (out of memory aborts). Owned by the arena. */
 void *kr_arena_alloc(kr_arena_t *self, size_t size);

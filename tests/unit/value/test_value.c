@@ -35,6 +35,31 @@ static void test_arena(void **state)
     kr_arena_destroy(NULL);
 }
 
+/* A round of the same shape after a reset reuses the chunks of the last
+ * round: the same addresses come back, so a relist touches no new page. */
+static void test_arena_reuse(void **state)
+{
+    (void)state;
+    kr_arena_t *a = kr_arena_new(0);
+    enum { N = 5000 }; /* spans several chunks of growing size */
+    static void *first[N];
+    for (int i = 0; i < N; i++)
+        first[i] = kr_arena_alloc(a, 96);
+    void *big = kr_arena_alloc(a, 300000);
+    kr_arena_reset(a);
+    for (int i = 0; i < N; i++)
+        assert_ptr_equal(kr_arena_alloc(a, 96), first[i]);
+    assert_ptr_equal(kr_arena_alloc(a, 300000), big);
+    assert_int_equal(kr_arena_used(a), N * 96 + 300000);
+    /* a small round, then a big one again: still correct memory */
+    kr_arena_reset(a);
+    memset(kr_arena_alloc(a, 10), 1, 10);
+    kr_arena_reset(a);
+    for (int i = 0; i < N; i++)
+        memset(kr_arena_alloc(a, 96), 2, 96);
+    kr_arena_destroy(&a);
+}
+
 static void test_buf(void **state)
 {
     (void)state;
@@ -276,6 +301,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_arena),
+        cmocka_unit_test(test_arena_reuse),
         cmocka_unit_test(test_buf),
         cmocka_unit_test(test_scalars),
         cmocka_unit_test(test_array),
