@@ -106,6 +106,7 @@ static void *instance_main(void *arg)
             .name = in->name,
             .loop = loop,
             .bus = bus,
+            .endpoint = in->host->endpoint,
             .config = in->raw,
             .data_dir = in->host->data_dir,
             .run_dir = in->host->run_dir,

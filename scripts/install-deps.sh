@@ -8,8 +8,9 @@ packages=(
   build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
   # libraries
   libzmq3-dev libmsgpack-dev libyaml-dev libyajl-dev libsqlite3-dev
+  libmicrohttpd-dev libgnutls28-dev
   # tests and benchmarks
-  libcmocka-dev libjansson-dev procps python3
+  libcmocka-dev libjansson-dev procps python3 wrk hey
 )
 
 missing=()

@@ -30,6 +30,11 @@ const char *kr_plugin_data_dir(const kr_plugin_ctx_t *ctx)
     return ctx->data_dir;
 }
 
+const char *kr_plugin_bus_endpoint(const kr_plugin_ctx_t *ctx)
+{
+    return ctx->endpoint;
+}
+
 const char *kr_plugin_run_dir(const kr_plugin_ctx_t *ctx)
 {
     return ctx->run_dir;

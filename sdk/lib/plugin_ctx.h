@@ -13,6 +13,7 @@ struct kr_plugin_ctx {
     const char *name;         /* instance name, owned by the host */
     kr_loop_t *loop;          /* the instance's loop, on its thread */
     kr_bus_t *bus;            /* the instance's bus connection */
+    const char *endpoint;     /* where that connection goes */
     const kr_value_t *config; /* the user's raw map, never NULL */
     const char *data_dir;
     const char *run_dir;

@@ -87,6 +87,10 @@ struct kr_plugin {
  * instance's thread only. */
 kr_loop_t *kr_plugin_loop(kr_plugin_ctx_t *ctx);
 kr_bus_t *kr_plugin_bus(kr_plugin_ctx_t *ctx);
+/* The endpoint the instance's connection uses.  Threads a plugin starts
+ * itself connect there with kr_bus_connect, one connection per thread
+ * (a connection is never shared between threads). */
+const char *kr_plugin_bus_endpoint(const kr_plugin_ctx_t *ctx);
 /* The instance name (the config's `name`, or the descriptor's). */
 const char *kr_plugin_name(const kr_plugin_ctx_t *ctx);
 /* The user's raw config map (never NULL; an empty map when none). */
