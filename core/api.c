@@ -586,6 +586,37 @@ static kr_objrec_t *make_rec(rq_t *r, kr_value_t *obj, int64_t create_rev)
     return rec;
 }
 
+/* dryRun=All: every step of the write but the write itself; the answer is
+ * what would have been stored (an object that does not exist yet has no
+ * resourceVersion), and no watcher hears of it. */
+static bool answer_dry_run(rq_t *r, kr_value_t *obj, const kr_objrec_t *cur, wkind_t wk, int code,
+                           bool answer)
+{
+    if (!answer)
+        return true;
+    if (cur != NULL)
+        set_rv(r->a, obj, cur->rev);
+    else
+        kr_value_map_del(kr_value_map_get(obj, "metadata"), "resourceVersion");
+    kr_error_t err;
+    kr_objrec_t *rec = kr_objrec_new(r->kind, obj, cur ? cur->rev : 1, cur ? cur->create_rev : 1,
+                                     &err);
+    if (rec == NULL) {
+        fail_err(r, &err);
+        return false;
+    }
+    if (wk == W_DELETE) {
+        kr_buf_t out = KR_BUF_INIT;
+        pack_delete_status(&out, r->kind, rec);
+        kr_broker_reply_raw(r->api->broker, r->req, 200, out.data, out.len, NULL);
+        kr_buf_free(&out);
+    } else {
+        kr_broker_reply_raw(r->api->broker, r->req, code, rec->data, rec->len, NULL);
+    }
+    kr_objrec_unref(&rec);
+    return true;
+}
+
 /* Encodes `obj` and submits it as a write of the request's object: `key`
  * is taken (freed on failure), `cur` is the state it replaces (NULL on
  * create).  With `answer` the request is answered when the write is on
@@ -594,6 +625,11 @@ static kr_objrec_t *make_rec(rq_t *r, kr_value_t *obj, int64_t create_rev)
 static bool write_obj(rq_t *r, char *key, kr_value_t *obj, const kr_objrec_t *cur, kr_store_op_t op,
                       wkind_t wk, int code, bool answer)
 {
+    const char *dry = rq_opt_str(r, "dryRun");
+    if (dry != NULL && strcmp(dry, "All") == 0) {
+        free(key);
+        return answer_dry_run(r, obj, cur, wk, code, answer);
+    }
     kr_objrec_t *rec = make_rec(r, obj, cur ? cur->create_rev : 0);
     if (rec == NULL) {
         free(key);

@@ -176,6 +176,38 @@ static void test_create_get(void **state)
     assert_int_equal(r.code, 400);
 }
 
+/* dryRun=All runs every step of a write but the write: the answer is the
+ * object as it would be stored, and nothing changes. */
+static void test_dry_run(void **state)
+{
+    (void)state;
+    const char *dry = "{dryRun: All}";
+    kr_reply_t r = call("create", "v1/pods", "default", NULL, NULL, POD(dry), dry);
+    assert_int_equal(r.code, 201);
+    assert_string_equal(str(r.obj, "spec.restartPolicy"), "Always"); /* defaults applied */
+    assert_null(str(r.obj, "metadata.resourceVersion"));
+    r = call("get", "v1/pods", "default", "dry", NULL, NULL, NULL);
+    assert_int_equal(r.code, 404);
+    /* validation still runs */
+    r = call("create", "v1/pods", "default", NULL, NULL, "{metadata: {name: Bad_Name}}", dry);
+    assert_int_equal(r.code, 422);
+
+    r = call("create", "v1/pods", "default", NULL, NULL, POD(wet), NULL);
+    assert_int_equal(r.code, 201);
+    int64_t v = rv(r.obj);
+    r = call("patch", "v1/pods", "default", "wet", NULL, "{metadata: {labels: {x: z}}}", dry);
+    assert_int_equal(r.code, 200);
+    assert_string_equal(str(r.obj, "metadata.labels.x"), "z");
+    assert_int_equal(rv(r.obj), v);
+    r = call("delete", "v1/pods", "default", "wet", NULL, NULL,
+             "{dryRun: All, gracePeriodSeconds: 0}");
+    assert_int_equal(r.code, 200);
+    r = call("get", "v1/pods", "default", "wet", NULL, NULL, NULL);
+    assert_int_equal(r.code, 200);
+    assert_int_equal(rv(r.obj), v);
+    assert_null(str(r.obj, "metadata.labels.x"));
+}
+
 static void test_generate_name_and_invalid(void **state)
 {
     (void)state;
@@ -542,6 +574,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_default_namespaces),
         cmocka_unit_test(test_create_get),
+        cmocka_unit_test(test_dry_run),
         cmocka_unit_test(test_generate_name_and_invalid),
         cmocka_unit_test(test_update_conflict_generation),
         cmocka_unit_test(test_patch),
