@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <kraal/log.h>
@@ -51,7 +52,26 @@ struct kr_commit {
     kr_commit_item_t **items;
 
     _Atomic uint64_t batches, writes, failed_batches, max_batch;
+    _Atomic uint64_t duration_us_sum;
+    _Atomic uint64_t duration[KR_COMMIT_DURATION_BUCKETS + 1];
+    _Atomic uint64_t batch_hist[KR_COMMIT_BATCH_BUCKETS + 1];
 };
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* The bucket of `v` among ascending upper bounds; n = the +Inf bucket. */
+static size_t bucket_of(uint64_t v, const uint64_t *bounds, size_t n)
+{
+    size_t i = 0;
+    while (i < n && v > bounds[i])
+        i++;
+    return i;
+}
 
 /* Appends a chain to `done` and makes the eventfd readable; mu held. */
 static void done_append(kr_commit_t *c, kr_commit_item_t *head, kr_commit_item_t *tail)
@@ -103,7 +123,16 @@ static void run_batch(kr_commit_t *c, size_t n)
     }
     kr_error_t err;
     kr_error_clear(&err);
+    uint64_t t0 = now_us();
     int rc = c->ops->txn(c->store, c->batch, n, &err);
+    uint64_t took = now_us() - t0;
+    static const uint64_t dbounds[] = KR_COMMIT_DURATION_BOUNDS_US;
+    static const uint64_t bbounds[] = KR_COMMIT_BATCH_BOUNDS;
+    atomic_fetch_add_explicit(&c->duration_us_sum, took, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->duration[bucket_of(took, dbounds, KR_COMMIT_DURATION_BUCKETS)], 1,
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->batch_hist[bucket_of(n, bbounds, KR_COMMIT_BATCH_BUCKETS)], 1,
+                              memory_order_relaxed);
     if (rc < 0 && err.reason == KR_E_OK)
         kr_error_set(&err, KR_E_INTERNAL, "the store failed the transaction without saying why");
     for (size_t i = 0; i < n; i++) {
@@ -288,4 +317,9 @@ void kr_commit_stats(const kr_commit_t *c, kr_commit_stats_t *out)
     out->writes = atomic_load_explicit(&c->writes, memory_order_relaxed);
     out->failed_batches = atomic_load_explicit(&c->failed_batches, memory_order_relaxed);
     out->max_batch = atomic_load_explicit(&c->max_batch, memory_order_relaxed);
+    out->duration_us_sum = atomic_load_explicit(&c->duration_us_sum, memory_order_relaxed);
+    for (size_t i = 0; i <= KR_COMMIT_DURATION_BUCKETS; i++)
+        out->duration[i] = atomic_load_explicit(&c->duration[i], memory_order_relaxed);
+    for (size_t i = 0; i <= KR_COMMIT_BATCH_BUCKETS; i++)
+        out->batch[i] = atomic_load_explicit(&c->batch_hist[i], memory_order_relaxed);
 }

@@ -54,9 +54,25 @@ kr_commit_item_t *kr_commit_take_done(kr_commit_t *c);
 /* Asks the committer to compact the store at `rev` between batches. */
 void kr_commit_compact(kr_commit_t *c, int64_t rev);
 
-/* Counters for benchmarks and tests. */
+/* Upper bounds of the histogram buckets: a transaction's duration in
+ * microseconds, and its size in writes (the last bucket is +Inf). */
+#define KR_COMMIT_DURATION_BOUNDS_US                                                         \
+    {                                                                                        \
+        500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000 \
+    }
+#define KR_COMMIT_BATCH_BOUNDS                                  \
+    {                                                           \
+        1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096 \
+    }
+#define KR_COMMIT_DURATION_BUCKETS 12
+#define KR_COMMIT_BATCH_BUCKETS    13
+
+/* Counters for /metrics, benchmarks and tests.  Buckets are not cumulative. */
 typedef struct kr_commit_stats {
     uint64_t batches, writes, failed_batches, max_batch;
+    uint64_t duration_us_sum;
+    uint64_t duration[KR_COMMIT_DURATION_BUCKETS + 1]; /* + the +Inf bucket */
+    uint64_t batch[KR_COMMIT_BATCH_BUCKETS + 1];
 } kr_commit_stats_t;
 void kr_commit_stats(const kr_commit_t *c, kr_commit_stats_t *out);
 

@@ -1,0 +1,132 @@
+/* Bearer tokens: the "authn.token" bus op behind a small cache, so that a
+ * client's requests cost one hash lookup, not one more round trip each. */
+#include <gnutls/crypto.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gateway.h"
+
+#define SLOTS 1024 /* direct-mapped: a collision evicts, it never misleads */
+
+typedef struct slot {
+    unsigned char digest[32]; /* SHA-256 of the token; the token is not kept */
+    time_t expires;           /* 0 = empty */
+    bool ok;
+    kr_buf_t user; /* msgpack of {username, uid, groups} when ok */
+    kr_reason_t reason;
+    char *message; /* when !ok */
+} slot_t;
+
+struct rest_tokens {
+    pthread_mutex_t mu;
+    slot_t slots[SLOTS];
+};
+
+rest_tokens_t *rest_tokens_new(void)
+{
+    rest_tokens_t *t = calloc(1, sizeof *t);
+    if (t == NULL)
+        abort();
+    pthread_mutex_init(&t->mu, NULL);
+    return t;
+}
+
+void rest_tokens_destroy(rest_tokens_t **self_p)
+{
+    if (self_p == NULL || *self_p == NULL)
+        return;
+    rest_tokens_t *t = *self_p;
+    for (size_t i = 0; i < SLOTS; i++) {
+        kr_buf_free(&t->slots[i].user);
+        free(t->slots[i].message);
+    }
+    pthread_mutex_destroy(&t->mu);
+    free(t);
+    *self_p = NULL;
+}
+
+/* Answers from the cache; false on a miss. */
+static bool cached(rest_tokens_t *t, const unsigned char *digest, time_t now, kr_arena_t *arena,
+                   kr_value_t **user, int *rc, kr_error_t *err)
+{
+    slot_t *s = &t->slots[(digest[0] | digest[1] << 8) % SLOTS];
+    bool hit = false;
+    pthread_mutex_lock(&t->mu);
+    if (s->expires > now && memcmp(s->digest, digest, sizeof s->digest) == 0) {
+        hit = true;
+        if (s->ok) {
+            *rc = kr_msgpack_decode(arena, s->user.data, s->user.len, user, err);
+        } else {
+            kr_error_set(err, s->reason, "%s", s->message);
+            *rc = -1;
+        }
+    }
+    pthread_mutex_unlock(&t->mu);
+    return hit;
+}
+
+static void remember(rest_tokens_t *t, const unsigned char *digest, time_t now,
+                     const kr_value_t *user, const kr_error_t *err)
+{
+    slot_t *s = &t->slots[(digest[0] | digest[1] << 8) % SLOTS];
+    pthread_mutex_lock(&t->mu);
+    memcpy(s->digest, digest, sizeof s->digest);
+    s->expires = now + REST_TOKEN_CACHE_TTL;
+    s->ok = user != NULL;
+    kr_buf_reset(&s->user);
+    free(s->message);
+    s->message = NULL;
+    if (user != NULL) {
+        kr_msgpack_encode(user, &s->user, NULL);
+    } else {
+        s->reason = err->reason;
+        s->message = strdup(err->message);
+        if (s->message == NULL)
+            abort();
+    }
+    pthread_mutex_unlock(&t->mu);
+}
+
+int rest_tokens_check(rest_tokens_t *t, kr_bus_t *bus, const char *token, kr_arena_t *arena,
+                      kr_value_t **user, kr_error_t *err)
+{
+    *user = NULL;
+    if (token == NULL || *token == '\0') {
+        kr_error_set(err, KR_E_UNAUTHORIZED, "Unauthorized");
+        return -1;
+    }
+    unsigned char digest[32];
+    if (gnutls_hash_fast(GNUTLS_DIG_SHA256, token, strlen(token), digest) < 0) {
+        kr_error_set(err, KR_E_INTERNAL, "cannot hash the bearer token");
+        return -1;
+    }
+    time_t now = time(NULL);
+    int rc = 0;
+    if (cached(t, digest, now, arena, user, &rc, err))
+        return rc;
+
+    kr_value_t *obj = kr_value_map(arena);
+    kr_value_map_set(arena, obj, "token", kr_value_str(arena, token));
+    kr_request_t req = {.op = "authn.token", .obj = obj};
+    kr_reply_t reply;
+    if (kr_bus_call(bus, &req, arena, &reply, REST_BUS_TIMEOUT_MS, err) < 0)
+        return -1; /* no answer: not cached, the next request asks again */
+    if (reply.code == 200 && kr_value_type(reply.obj) == KR_MAP &&
+        kr_value_map_str(reply.obj, "username") != NULL) {
+        *user = reply.obj;
+        remember(t, digest, now, reply.obj, NULL);
+        return 0;
+    }
+    if (reply.code == 401) {
+        kr_error_set(err, KR_E_UNAUTHORIZED, "Unauthorized");
+        remember(t, digest, now, NULL, err);
+        return -1;
+    }
+    /* no authenticator (404) or one that failed: not the client's fault,
+     * and not cached */
+    kr_error_set(err, KR_E_INTERNAL, "authentication failed: %s",
+                 reply.message ? reply.message : kr_strerror(reply.reason));
+    return -1;
+}

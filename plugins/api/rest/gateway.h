@@ -1,0 +1,127 @@
+/* The REST gateway's shared state (docs/rest.md).
+ *
+ * Threads: libmicrohttpd runs `workers` threads; each serves its
+ * connections and makes its bus calls synchronously on a bus connection of
+ * its own (one per thread, made on first use).  Watches are long: the
+ * worker hands them to the plugin's own loop thread, which holds every
+ * watch on the plugin's bus connection and feeds the HTTP streams
+ * (watch.c).  What the threads share is below, guarded where it says.
+ */
+#ifndef KRAAL_REST_GATEWAY_H
+#define KRAAL_REST_GATEWAY_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <kraal/plugin.h>
+
+#include "table.h"
+
+/* Kubernetes' limits. */
+#define REST_MAX_BODY        (3u << 20) /* 3 MiB, as the API server */
+#define REST_BUS_TIMEOUT_MS  60000      /* a request's bus call */
+#define REST_TOKEN_CACHE_TTL 10         /* seconds, as kube-apiserver's token cache */
+
+typedef struct rest_conf {
+    const char *address;
+    int64_t port;
+    bool tls;
+    const char *pki_dir;
+    const char *kubeconfig;
+    const char *cluster_name;
+    const char *server_url;
+    const kr_value_t *sans;
+    int64_t workers;
+    int64_t max_inflight;
+    int64_t idle_timeout_ms;
+    int64_t watch_timeout_ms;
+} rest_conf_t;
+
+typedef struct rest_discovery rest_discovery_t;
+typedef struct rest_watches rest_watches_t;
+typedef struct rest_tokens rest_tokens_t;
+
+typedef struct rest_gw {
+    kr_plugin_ctx_t *ctx;
+    const rest_conf_t *conf;
+    const char *endpoint; /* the bus, for the workers' own connections */
+    struct MHD_Daemon *daemon;
+    pthread_key_t bus_key;                     /* a worker's kr_bus_t */
+    atomic_long inflight_read, inflight_write; /* non-long-running requests being served */
+    int port;                                  /* the port actually bound */
+    char *server_url;
+    rest_discovery_t *disc; /* kinds, for routing and discovery */
+    rest_watches_t *watches;
+    rest_tokens_t *tokens;
+    struct rest_metrics *metrics;
+} rest_gw_t;
+
+/* The calling worker's bus connection (made on first use); NULL on failure. */
+kr_bus_t *rest_worker_bus(rest_gw_t *gw);
+
+/* MHD's access handler (http.c); cls is the gateway. */
+enum MHD_Result rest_handle(void *cls, struct MHD_Connection *conn, const char *url,
+                            const char *method, const char *version, const char *upload_data,
+                            size_t *upload_data_size, void **con_cls);
+void rest_request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                            enum MHD_RequestTerminationCode toe);
+
+/* ---- discovery (discovery.c) ------------------------------------------ */
+
+/* A served resource: a kind's descriptor plus what routing needs. */
+typedef struct rest_resource {
+    const char *group, *version, *resource; /* "apps", "v1", "deployments" */
+    const char *res;                        /* bus resource "apps/v1/deployments" */
+    const char *kind;
+    bool namespaced;
+    const kr_value_t *desc; /* the descriptor ("kinds" op), for tables */
+} rest_resource_t;
+
+rest_discovery_t *rest_discovery_new(void);
+void rest_discovery_destroy(rest_discovery_t **self_p);
+/* Fetches the kinds over `bus` when the copy is older than max_age_ms
+ * (0 = always).  Thread-safe. */
+int rest_discovery_refresh(rest_discovery_t *d, kr_bus_t *bus, uint64_t max_age_ms,
+                           kr_error_t *err);
+/* Looks a resource up; fills *out with strings copied into `arena`.
+ * Refreshes once on a miss.  false when unknown. */
+bool rest_discovery_find(rest_discovery_t *d, kr_bus_t *bus, kr_arena_t *arena, const char *group,
+                         const char *version, const char *resource, rest_resource_t *out);
+/* Discovery documents (APIVersions, APIGroupList, APIGroup,
+ * APIResourceList); NULL when the group or version is unknown. */
+kr_value_t *rest_discovery_api(rest_discovery_t *d, kr_arena_t *arena, const char *server_addr);
+kr_value_t *rest_discovery_apis(rest_discovery_t *d, kr_arena_t *arena);
+kr_value_t *rest_discovery_group(rest_discovery_t *d, kr_arena_t *arena, const char *group);
+kr_value_t *rest_discovery_resources(rest_discovery_t *d, kr_arena_t *arena, const char *group,
+                                     const char *version);
+
+/* ---- watches (watch.c) ------------------------------------------------ */
+
+rest_watches_t *rest_watches_new(rest_gw_t *gw, kr_error_t *err);
+/* Ends every stream and wakes its connection, so that MHD can stop (it
+ * must not be stopped with suspended connections).  Loop thread. */
+void rest_watches_end_all(rest_watches_t *w);
+/* After MHD stopped: frees what is left.  Loop thread. */
+void rest_watches_destroy(rest_watches_t **self_p);
+/* Starts a watch for the connection (on a worker thread): queues the
+ * response.  `req` is copied; `table` is the kind descriptor when the
+ * client asked for Tables, else NULL. */
+enum MHD_Result rest_watch_start(rest_watches_t *w, struct MHD_Connection *conn,
+                                 const kr_request_t *req, const kr_value_t *table_kind,
+                                 rest_table_include_t include, uint64_t timeout_ms);
+
+/* ---- tokens (auth.c) -------------------------------------------------- */
+
+rest_tokens_t *rest_tokens_new(void);
+void rest_tokens_destroy(rest_tokens_t **self_p);
+/* Authenticates a bearer token through the "authn.token" bus op, caching
+ * answers (good and bad) for REST_TOKEN_CACHE_TTL seconds.  Returns 0 with
+ * *user = {username, uid, groups} in `arena`, or < 0 with err
+ * (KR_E_UNAUTHORIZED, or the authenticator's failure). */
+int rest_tokens_check(rest_tokens_t *t, kr_bus_t *bus, const char *token, kr_arena_t *arena,
+                      kr_value_t **user, kr_error_t *err);
+
+#endif

@@ -1,0 +1,665 @@
+/* The REST gateway's request handling: a Kubernetes API request in, one
+ * bus request out, its answer back as Kubernetes JSON (docs/rest.md).
+ * Runs on libmicrohttpd's worker threads. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "gateway.h"
+#include "metrics.h"
+#include "route.h"
+
+#define KRAAL_SERVER_VERSION "v1.31.0+kraal"
+
+typedef struct rq {
+    kr_arena_t *arena;
+    kr_buf_t body;
+    bool too_large;
+    bool counted; /* holds an in-flight slot */
+    bool write;   /* counted as mutating */
+    bool watch;   /* a long-running request, in apiserver_longrunning_requests */
+    int code;     /* the status sent */
+    uint64_t t0_us;
+    rest_metric_req_t m; /* labels; m.verb NULL: not a resource request */
+} rq_t;
+
+/* The request being answered on this worker thread, so that the send_*
+ * functions can note the status code for the metrics. */
+static _Thread_local rq_t *current;
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* ---- responses ------------------------------------------------------------- */
+
+static enum MHD_Result send_bytes(struct MHD_Connection *conn, unsigned code, kr_buf_t *buf,
+                                  const char *content_type)
+{
+    /* the buffer's heap memory goes to MHD, which frees it */
+    size_t len = buf->len;
+    char *data = buf->data;
+    *buf = (kr_buf_t)KR_BUF_INIT;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, data ? data : (char *)"", data ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL) {
+        free(data);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache, private");
+    enum MHD_Result rc = MHD_queue_response(conn, code, resp);
+    MHD_destroy_response(resp);
+    if (current != NULL)
+        current->code = (int)code;
+    return rc;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned code, const kr_value_t *v)
+{
+    kr_buf_t buf = KR_BUF_INIT;
+    if (kr_json_encode(v, &buf, KR_JSON_COMPACT, NULL) < 0) {
+        kr_buf_free(&buf);
+        kr_buf_puts(&buf, "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
+                          "\"status\":\"Failure\",\"message\":\"the response could not be "
+                          "encoded\",\"reason\":\"InternalError\",\"code\":500}");
+        code = 500;
+    }
+    return send_bytes(conn, code, &buf, "application/json");
+}
+
+/* A metav1.Status failure. */
+static enum MHD_Result send_status(struct MHD_Connection *conn, kr_arena_t *a, kr_reason_t reason,
+                                   int code, const char *message, const kr_value_t *details)
+{
+    kr_value_t *st = kr_status_new(a, reason, message);
+    if (code > 0)
+        kr_value_map_set(a, st, "code", kr_value_int(a, code));
+    else
+        code = kr_reason_code(reason);
+    if (details != NULL)
+        kr_value_map_set(a, st, "details", kr_value_copy(a, details));
+    return send_json(conn, (unsigned)code, st);
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *conn, kr_arena_t *a, const kr_error_t *err)
+{
+    return send_status(conn, a, err->reason, 0, err->message, NULL);
+}
+
+static enum MHD_Result send_reply_error(struct MHD_Connection *conn, kr_arena_t *a,
+                                        const kr_reply_t *reply)
+{
+    kr_reason_t reason = reply->reason != KR_E_OK ? reply->reason : KR_E_INTERNAL;
+    return send_status(conn, a, reason, reply->code,
+                       reply->message ? reply->message : kr_strerror(reason), reply->details);
+}
+
+/* ---- request pieces -------------------------------------------------------- */
+
+static const char *query(struct MHD_Connection *conn, const char *key)
+{
+    return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static const char *header(struct MHD_Connection *conn, const char *key)
+{
+    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, key);
+}
+
+static bool query_true(struct MHD_Connection *conn, const char *key)
+{
+    const char *v = query(conn, key);
+    return v != NULL && (strcmp(v, "true") == 0 || strcmp(v, "1") == 0 || *v == '\0');
+}
+
+/* The media type of a Content-Type header, without parameters, in arena. */
+static const char *media_type(kr_arena_t *a, const char *ct)
+{
+    if (ct == NULL)
+        return NULL;
+    size_t n = strcspn(ct, ";");
+    while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+        n--;
+    return kr_arena_strndup(a, ct, n);
+}
+
+/* Decodes the request body as JSON or YAML (by Content-Type). */
+static int decode_body(rq_t *rq, struct MHD_Connection *conn, kr_value_t **out, kr_error_t *err)
+{
+    *out = NULL;
+    const char *mt = media_type(rq->arena, header(conn, MHD_HTTP_HEADER_CONTENT_TYPE));
+    if (rq->body.len == 0) {
+        kr_error_set(err, KR_E_BAD_REQUEST, "the request body is empty");
+        return -1;
+    }
+    if (mt != NULL && strstr(mt, "protobuf") != NULL) {
+        kr_error_set(err, KR_E_UNSUPPORTED_MEDIA_TYPE,
+                     "the body of the request was in an unknown format - accepted media types "
+                     "include: application/json, application/yaml");
+        return -1;
+    }
+    bool yaml = mt != NULL && (strcmp(mt, "application/yaml") == 0 ||
+                               strcmp(mt, "application/apply-patch+yaml") == 0);
+    if (yaml) {
+        kr_value_t *docs = NULL;
+        if (kr_yaml_decode(rq->arena, rq->body.data, rq->body.len, &docs, err) < 0) {
+            err->reason = KR_E_BAD_REQUEST;
+            return -1;
+        }
+        *out = kr_value_array_get(docs, 0);
+        if (*out == NULL) {
+            kr_error_set(err, KR_E_BAD_REQUEST, "the request body is empty");
+            return -1;
+        }
+        return 0;
+    }
+    if (kr_json_decode(rq->arena, rq->body.data, rq->body.len, out, err) < 0) {
+        /* upstream: "couldn't get version/kind; json parse error: ..." */
+        char *msg = kr_arena_printf(rq->arena, "couldn't get version/kind; json parse error: %s",
+                                    err->message);
+        kr_error_set(err, KR_E_BAD_REQUEST, "%s", msg);
+        return -1;
+    }
+    return 0;
+}
+
+static void opt_str(kr_arena_t *a, kr_value_t *opts, struct MHD_Connection *conn, const char *key)
+{
+    const char *v = query(conn, key);
+    if (v != NULL && *v != '\0')
+        kr_value_map_set(a, opts, key, kr_value_str(a, v));
+}
+
+static bool opt_int(kr_arena_t *a, kr_value_t *opts, struct MHD_Connection *conn, const char *key,
+                    kr_error_t *err)
+{
+    const char *v = query(conn, key);
+    if (v == NULL || *v == '\0')
+        return true;
+    char *end;
+    long long n = strtoll(v, &end, 10);
+    if (*end != '\0') {
+        kr_error_set(err, KR_E_BAD_REQUEST, "invalid value for %s: %s", key, v);
+        return false;
+    }
+    kr_value_map_set(a, opts, key, kr_value_int(a, n));
+    return true;
+}
+
+/* Query parameters every verb may carry, as the bus op's opts. */
+static kr_value_t *common_opts(kr_arena_t *a, struct MHD_Connection *conn, kr_error_t *err)
+{
+    kr_value_t *opts = kr_value_map(a);
+    static const char *const strs[] = {"labelSelector",   "fieldSelector",        "continue",
+                                       "resourceVersion", "resourceVersionMatch", "fieldManager",
+                                       "fieldValidation", "propagationPolicy",    NULL};
+    for (const char *const *k = strs; *k != NULL; k++)
+        opt_str(a, opts, conn, *k);
+    if (!opt_int(a, opts, conn, "limit", err) ||
+        !opt_int(a, opts, conn, "gracePeriodSeconds", err) ||
+        !opt_int(a, opts, conn, "timeoutSeconds", err))
+        return NULL;
+    const char *dry = query(conn, "dryRun");
+    if (dry != NULL && *dry != '\0') {
+        if (strcmp(dry, "All") != 0) {
+            kr_error_set(err, KR_E_BAD_REQUEST,
+                         "dryRun: Unsupported value: \"%s\": supported values: \"All\"", dry);
+            return NULL;
+        }
+        kr_value_map_set(a, opts, "dryRun", kr_value_str(a, "All"));
+    }
+    if (query_true(conn, "force") && query(conn, "force") != NULL)
+        kr_value_map_set(a, opts, "force", kr_value_bool(a, true));
+    if (query(conn, "allowWatchBookmarks") != NULL)
+        kr_value_map_set(a, opts, "allowWatchBookmarks",
+                         kr_value_bool(a, query_true(conn, "allowWatchBookmarks")));
+    if (query(conn, "sendInitialEvents") != NULL)
+        kr_value_map_set(a, opts, "sendInitialEvents",
+                         kr_value_bool(a, query_true(conn, "sendInitialEvents")));
+    const char *orphan = query(conn, "orphanDependents");
+    if (orphan != NULL && query(conn, "propagationPolicy") == NULL)
+        kr_value_map_set(
+            a, opts, "propagationPolicy",
+            kr_value_str(a, query_true(conn, "orphanDependents") ? "Orphan" : "Background"));
+    return opts;
+}
+
+/* Table requests: Accept names as=Table (kubectl get). */
+static bool wants_table(struct MHD_Connection *conn)
+{
+    const char *accept = header(conn, MHD_HTTP_HEADER_ACCEPT);
+    return accept != NULL && strstr(accept, "as=Table") != NULL;
+}
+
+static rest_table_include_t table_include(struct MHD_Connection *conn)
+{
+    const char *inc = query(conn, "includeObject");
+    if (inc != NULL && strcmp(inc, "None") == 0)
+        return REST_TABLE_NONE;
+    if (inc != NULL && strcmp(inc, "Object") == 0)
+        return REST_TABLE_OBJECT;
+    return REST_TABLE_METADATA;
+}
+
+/* ---- non-resource paths ------------------------------------------------------ */
+
+static enum MHD_Result serve_version(struct MHD_Connection *conn, kr_arena_t *a)
+{
+    kr_value_t *m = kr_value_map(a);
+    kr_value_map_set(a, m, "major", kr_value_str(a, "1"));
+    kr_value_map_set(a, m, "minor", kr_value_str(a, "31"));
+    kr_value_map_set(a, m, "gitVersion", kr_value_str(a, KRAAL_SERVER_VERSION));
+    kr_value_map_set(a, m, "gitCommit", kr_value_str(a, ""));
+    kr_value_map_set(a, m, "gitTreeState", kr_value_str(a, "clean"));
+    kr_value_map_set(a, m, "buildDate", kr_value_str(a, __DATE__));
+    kr_value_map_set(a, m, "goVersion", kr_value_str(a, "none (C11, gcc " __VERSION__ ")"));
+    kr_value_map_set(a, m, "compiler", kr_value_str(a, "gc"));
+    kr_value_map_set(a, m, "platform", kr_value_str(a, "linux/amd64"));
+    return send_json(conn, 200, m);
+}
+
+static enum MHD_Result serve_openapi(rest_gw_t *gw, struct MHD_Connection *conn, kr_arena_t *a,
+                                     const rest_route_t *route)
+{
+    kr_bus_t *bus = rest_worker_bus(gw);
+    kr_value_t *opts = kr_value_map(a);
+    const char *name = route->kind == REST_ROUTE_OPENAPI_V2 ? "v2"
+                       : route->gv_path == NULL             ? "v3"
+                                                : kr_arena_printf(a, "v3/%s", route->gv_path);
+    kr_value_map_set(a, opts, "name", kr_value_str(a, name));
+    kr_request_t req = {.op = "openapi", .opts = opts};
+    kr_reply_t reply;
+    kr_error_t err;
+    if (bus == NULL || kr_bus_call(bus, &req, a, &reply, REST_BUS_TIMEOUT_MS, &err) < 0)
+        return send_status(conn, a, KR_E_SERVICE_UNAVAILABLE, 0, "the bus did not answer", NULL);
+    if (reply.code != 200)
+        return send_reply_error(conn, a, &reply);
+    return send_json(conn, 200, reply.obj);
+}
+
+static enum MHD_Result serve_discovery(rest_gw_t *gw, struct MHD_Connection *conn, kr_arena_t *a,
+                                       const rest_route_t *route)
+{
+    kr_bus_t *bus = rest_worker_bus(gw);
+    kr_error_t err;
+    if (bus == NULL || rest_discovery_refresh(gw->disc, bus, 2000, &err) < 0)
+        return send_status(conn, a, KR_E_SERVICE_UNAVAILABLE, 0, "the object API did not answer",
+                           NULL);
+    kr_value_t *doc = NULL;
+    switch (route->kind) {
+    case REST_ROUTE_API: {
+        const char *host = header(conn, MHD_HTTP_HEADER_HOST);
+        doc = rest_discovery_api(gw->disc, a, host ? host : "127.0.0.1");
+        break;
+    }
+    case REST_ROUTE_APIS:
+        doc = rest_discovery_apis(gw->disc, a);
+        break;
+    case REST_ROUTE_GROUP:
+        doc = rest_discovery_group(gw->disc, a, route->group);
+        break;
+    default:
+        doc = rest_discovery_resources(gw->disc, a, route->group, route->version);
+        break;
+    }
+    if (doc == NULL)
+        return send_status(conn, a, KR_E_NOT_FOUND, 0,
+                           "the server could not find the requested resource", NULL);
+    return send_json(conn, 200, doc);
+}
+
+static enum MHD_Result serve_metrics(rest_gw_t *gw, struct MHD_Connection *conn, kr_arena_t *a)
+{
+    kr_buf_t out = KR_BUF_INIT;
+    rest_metrics_render(gw->metrics, atomic_load(&gw->inflight_read),
+                        atomic_load(&gw->inflight_write), &out);
+    /* the bus and the core add their own counters */
+    kr_bus_t *bus = rest_worker_bus(gw);
+    static const char *const ops[] = {"stats", "api.stats"};
+    for (size_t i = 0; bus != NULL && i < sizeof ops / sizeof *ops; i++) {
+        kr_request_t req = {.op = ops[i]};
+        kr_reply_t reply;
+        if (kr_bus_call(bus, &req, a, &reply, REST_BUS_TIMEOUT_MS, NULL) < 0 || reply.code != 200)
+            continue;
+        const char *text = kr_value_map_str(reply.obj, "prometheus");
+        if (text != NULL)
+            kr_buf_puts(&out, text);
+        else
+            rest_metrics_render_counters(&out, i == 0 ? "kraal_bus_" : "kraal_api_", reply.obj);
+    }
+    return send_bytes(conn, 200, &out, "text/plain; version=0.0.4; charset=utf-8");
+}
+
+/* ---- resources --------------------------------------------------------------- */
+
+static enum MHD_Result reply_object(struct MHD_Connection *conn, kr_arena_t *a,
+                                    const kr_reply_t *reply, const rest_resource_t *r, bool table,
+                                    rest_table_include_t include)
+{
+    if (reply->code < 200 || reply->code >= 300)
+        return send_reply_error(conn, a, reply);
+    if (table && reply->obj != NULL &&
+        !(kr_value_map_str(reply->obj, "kind") != NULL &&
+          strcmp(kr_value_map_str(reply->obj, "kind"), "Status") == 0)) {
+        kr_error_t err;
+        kr_value_t *t = rest_table(a, r->desc, reply->obj, include, (int64_t)time(NULL), &err);
+        if (t == NULL)
+            return send_error(conn, a, &err);
+        return send_json(conn, (unsigned)reply->code, t);
+    }
+    return send_json(conn, (unsigned)reply->code, reply->obj ? reply->obj : kr_value_map(a));
+}
+
+static enum MHD_Result serve_resource(rest_gw_t *gw, rq_t *rq, struct MHD_Connection *conn,
+                                      const char *method, const rest_route_t *route,
+                                      kr_value_t *user)
+{
+    kr_arena_t *a = rq->arena;
+    kr_bus_t *bus = rest_worker_bus(gw);
+    if (bus == NULL)
+        return send_status(conn, a, KR_E_SERVICE_UNAVAILABLE, 0, "the bus is not reachable", NULL);
+    rest_resource_t r;
+    if (!rest_discovery_find(gw->disc, bus, a, route->group, route->version, route->resource, &r))
+        return send_status(conn, a, KR_E_NOT_FOUND, 0,
+                           "the server could not find the requested resource", NULL);
+    if (route->ns != NULL && !r.namespaced)
+        return send_status(conn, a, KR_E_NOT_FOUND, 0,
+                           "the server could not find the requested resource", NULL);
+    kr_error_t err;
+    kr_value_t *opts = common_opts(a, conn, &err);
+    if (opts == NULL)
+        return send_error(conn, a, &err);
+    kr_request_t req = {.res = r.res,
+                        .ns = route->ns,
+                        .name = route->name,
+                        .sub = route->sub,
+                        .opts = opts,
+                        .auth = user};
+    bool table = wants_table(conn);
+    rest_table_include_t include = table_include(conn);
+    bool collection = route->name == NULL;
+    rq->m = (rest_metric_req_t){
+        .group = route->group,
+        .version = route->version,
+        .resource = r.resource,
+        .sub = route->sub ? route->sub : "",
+        .scope = route->name ? "resource"
+                 : route->ns ? "namespace"
+                             : "cluster",
+        .dry_run = kr_value_map_get(opts, "dryRun") != NULL,
+    };
+
+    if (strcmp(method, "GET") == 0) {
+        if (collection && query_true(conn, "watch") && query(conn, "watch") != NULL) {
+            req.op = "watch";
+            const char *rv = query(conn, "resourceVersion");
+            if (rv != NULL && *rv != '\0')
+                req.rv = rv;
+            int64_t timeout = kr_value_map_int(opts, "timeoutSeconds", 0) * 1000;
+            if (timeout <= 0)
+                timeout = gw->conf->watch_timeout_ms;
+            rq->m.verb = "WATCH";
+            rq->watch = true;
+            rest_metrics_longrunning(gw->metrics, &rq->m, 1);
+            return rest_watch_start(gw->watches, conn, &req, table ? r.desc : NULL, include,
+                                    (uint64_t)timeout);
+        }
+        req.op = collection ? "list" : "get";
+        rq->m.verb = collection ? "LIST" : "GET";
+    } else if (strcmp(method, "POST") == 0) {
+        if (!collection && (route->sub == NULL || strcmp(route->sub, "binding") != 0))
+            return send_status(conn, a, KR_E_METHOD_NOT_ALLOWED, 0,
+                               "the server does not allow this method on the requested resource",
+                               NULL);
+        req.op = "create";
+        rq->m.verb = "POST";
+    } else if (strcmp(method, "PUT") == 0) {
+        if (collection)
+            return send_status(conn, a, KR_E_METHOD_NOT_ALLOWED, 0,
+                               "the server does not allow this method on the requested resource",
+                               NULL);
+        req.op = "update";
+        rq->m.verb = "PUT";
+    } else if (strcmp(method, "PATCH") == 0) {
+        if (collection)
+            return send_status(conn, a, KR_E_METHOD_NOT_ALLOWED, 0,
+                               "the server does not allow this method on the requested resource",
+                               NULL);
+        req.op = "patch";
+        const char *mt = media_type(a, header(conn, MHD_HTTP_HEADER_CONTENT_TYPE));
+        if (mt == NULL || *mt == '\0')
+            return send_status(conn, a, KR_E_UNSUPPORTED_MEDIA_TYPE, 0,
+                               "the body of the request was in an unknown format - accepted "
+                               "media types include: application/json-patch+json, "
+                               "application/merge-patch+json, application/apply-patch+yaml",
+                               NULL);
+        kr_value_map_set(a, opts, "patchType", kr_value_str(a, mt));
+        rq->m.verb = strcmp(mt, "application/apply-patch+yaml") == 0 ? "APPLY" : "PATCH";
+    } else if (strcmp(method, "DELETE") == 0) {
+        req.op = collection ? "deletecollection" : "delete";
+        rq->m.verb = collection ? "DELETECOLLECTION" : "DELETE";
+        if (rq->body.len > 0) {
+            /* DeleteOptions in the body; query parameters win */
+            kr_value_t *dopts = NULL;
+            if (decode_body(rq, conn, &dopts, &err) < 0)
+                return send_error(conn, a, &err);
+            for (size_t i = 0; i < kr_value_len(dopts); i++) {
+                const char *k = kr_value_map_key(dopts, i);
+                if (strcmp(k, "kind") == 0 || strcmp(k, "apiVersion") == 0)
+                    continue;
+                if (strcmp(k, "dryRun") == 0) {
+                    if (kr_value_len(kr_value_map_val(dopts, i)) > 0)
+                        kr_value_map_set(a, opts, "dryRun", kr_value_str(a, "All"));
+                    continue;
+                }
+                if (strcmp(k, "orphanDependents") == 0) {
+                    if (kr_value_map_get(opts, "propagationPolicy") == NULL &&
+                        kr_value_type(kr_value_map_val(dopts, i)) == KR_BOOL)
+                        kr_value_map_set(
+                            a, opts, "propagationPolicy",
+                            kr_value_str(a, kr_value_as_bool(kr_value_map_val(dopts, i), false)
+                                                ? "Orphan"
+                                                : "Background"));
+                    continue;
+                }
+                if (kr_value_map_get(opts, k) == NULL)
+                    kr_value_map_set(a, opts, k, kr_value_map_val(dopts, i));
+            }
+        }
+    } else {
+        return send_status(conn, a, KR_E_METHOD_NOT_ALLOWED, 0,
+                           "the server does not allow this method on the requested resource", NULL);
+    }
+    if (strcmp(req.op, "create") == 0 || strcmp(req.op, "update") == 0 ||
+        strcmp(req.op, "patch") == 0) {
+        kr_value_t *body = NULL;
+        if (decode_body(rq, conn, &body, &err) < 0)
+            return send_error(conn, a, &err);
+        req.obj = body;
+    }
+
+    kr_reply_t reply;
+    if (kr_bus_call(bus, &req, a, &reply, REST_BUS_TIMEOUT_MS, &err) < 0)
+        return send_status(conn, a,
+                           err.reason == KR_E_TIMEOUT ? KR_E_TIMEOUT : KR_E_SERVICE_UNAVAILABLE, 0,
+                           err.message, NULL);
+    if (strcmp(req.op, "delete") == 0 && reply.code == 200 && reply.obj != NULL) {
+        /* the object itself comes back while its deletion waits (finalizers,
+         * grace): 202 Accepted, as upstream */
+        const char *kind = kr_value_map_str(reply.obj, "kind");
+        if (kind == NULL || strcmp(kind, "Status") != 0)
+            reply.code = 202;
+    }
+    bool tableable = strcmp(req.op, "get") == 0 || strcmp(req.op, "list") == 0;
+    return reply_object(conn, a, &reply, &r, table && tableable, include);
+}
+
+/* ---- the handler ------------------------------------------------------------- */
+
+static const char *bearer(struct MHD_Connection *conn)
+{
+    const char *h = header(conn, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+        return NULL;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    return h;
+}
+
+static enum MHD_Result dispatch(rest_gw_t *gw, rq_t *rq, struct MHD_Connection *conn,
+                                const char *url, const char *method)
+{
+    kr_arena_t *a = rq->arena;
+    char pathbuf[4096];
+    rest_route_t route;
+    rest_route_parse(url, pathbuf, sizeof pathbuf, &route);
+
+    /* health checks answer without credentials, for probes and load
+     * balancers (upstream grants them to everyone through
+     * system:public-info-viewer) */
+    if (route.kind == REST_ROUTE_HEALTH) {
+        kr_buf_t ok = KR_BUF_INIT;
+        kr_buf_puts(&ok, "ok");
+        return send_bytes(conn, 200, &ok, "text/plain; charset=utf-8");
+    }
+    kr_bus_t *bus = rest_worker_bus(gw);
+    if (bus == NULL)
+        return send_status(conn, a, KR_E_SERVICE_UNAVAILABLE, 0, "the bus is not reachable", NULL);
+    kr_value_t *user = NULL;
+    kr_error_t err;
+    if (rest_tokens_check(gw->tokens, bus, bearer(conn), a, &user, &err) < 0) {
+        if (err.reason == KR_E_UNAUTHORIZED)
+            return send_status(conn, a, KR_E_UNAUTHORIZED, 0, "Unauthorized", NULL);
+        return send_error(conn, a, &err);
+    }
+    if (rq->too_large)
+        return send_status(conn, a, KR_E_TOO_LARGE, 0, "the request body is too large", NULL);
+
+    switch (route.kind) {
+    case REST_ROUTE_VERSION:
+        return serve_version(conn, a);
+    case REST_ROUTE_API:
+    case REST_ROUTE_APIS:
+    case REST_ROUTE_GROUP:
+    case REST_ROUTE_GROUP_VERSION:
+        if (strcmp(method, "GET") != 0)
+            break;
+        return serve_discovery(gw, conn, a, &route);
+    case REST_ROUTE_OPENAPI_V2:
+    case REST_ROUTE_OPENAPI_V3:
+        return serve_openapi(gw, conn, a, &route);
+    case REST_ROUTE_RESOURCE:
+        return serve_resource(gw, rq, conn, method, &route, user);
+    case REST_ROUTE_METRICS:
+        if (strcmp(method, "GET") != 0)
+            break;
+        return serve_metrics(gw, conn, a);
+    default:
+        break;
+    }
+    return send_status(conn, a, KR_E_NOT_FOUND, 0,
+                       "the server could not find the requested resource", NULL);
+}
+
+/* Long-running requests (watches) do not count against max_inflight, as
+ * upstream's long-running request check excludes them. */
+static bool long_running(struct MHD_Connection *conn, const char *method)
+{
+    return strcmp(method, "GET") == 0 && query(conn, "watch") != NULL && query_true(conn, "watch");
+}
+
+enum MHD_Result rest_handle(void *cls, struct MHD_Connection *conn, const char *url,
+                            const char *method, const char *version, const char *upload_data,
+                            size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    rest_gw_t *gw = cls;
+    rq_t *rq = *con_cls;
+    if (rq == NULL) {
+        rq = calloc(1, sizeof *rq);
+        if (rq == NULL)
+            return MHD_NO;
+        rq->arena = kr_arena_new(16 * 1024);
+        *con_cls = rq;
+        const char *cl = header(conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl != NULL && strtoull(cl, NULL, 10) > REST_MAX_BODY) {
+            rq->too_large = true;
+            return send_status(conn, rq->arena, KR_E_TOO_LARGE, 0, "the request body is too large",
+                               NULL);
+        }
+        rq->t0_us = now_us();
+        if (!long_running(conn, method)) {
+            rq->counted = true;
+            rq->write = strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0;
+            atomic_long *gauge = rq->write ? &gw->inflight_write : &gw->inflight_read;
+            long total = atomic_fetch_add(gauge, 1) +
+                         atomic_load(rq->write ? &gw->inflight_read : &gw->inflight_write);
+            if (total >= gw->conf->max_inflight) {
+                struct MHD_Response *resp = NULL;
+                kr_value_t *st = kr_status_new(rq->arena, KR_E_TOO_MANY_REQUESTS,
+                                               "Too many requests, please try again later.");
+                kr_value_t *det = kr_value_map(rq->arena);
+                kr_value_map_set(rq->arena, det, "retryAfterSeconds", kr_value_int(rq->arena, 1));
+                kr_value_map_set(rq->arena, st, "details", det);
+                kr_buf_t buf = KR_BUF_INIT;
+                kr_json_encode(st, &buf, KR_JSON_COMPACT, NULL);
+                resp = MHD_create_response_from_buffer(buf.len, buf.data, MHD_RESPMEM_MUST_FREE);
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+                enum MHD_Result rc = MHD_queue_response(conn, 429, resp);
+                MHD_destroy_response(resp);
+                rq->too_large = true; /* answered: ignore the body */
+                rq->code = 429;
+                return rc;
+            }
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        if (!rq->too_large) {
+            if (rq->body.len + *upload_data_size > REST_MAX_BODY) {
+                rq->too_large = true;
+                kr_buf_free(&rq->body);
+            } else {
+                kr_buf_append(&rq->body, upload_data, *upload_data_size);
+            }
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    current = rq;
+    enum MHD_Result rc = dispatch(gw, rq, conn, url, method);
+    current = NULL;
+    return rc;
+}
+
+void rest_request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                            enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    (void)toe;
+    rest_gw_t *gw = cls;
+    rq_t *rq = *con_cls;
+    if (rq == NULL)
+        return;
+    if (rq->counted)
+        atomic_fetch_sub(rq->write ? &gw->inflight_write : &gw->inflight_read, 1);
+    if (rq->m.verb != NULL) {
+        if (rq->watch)
+            rest_metrics_longrunning(gw->metrics, &rq->m, -1);
+        else
+            rest_metrics_observe(gw->metrics, &rq->m, rq->code,
+                                 (double)(now_us() - rq->t0_us) / 1e6);
+    }
+    kr_buf_free(&rq->body);
+    kr_arena_destroy(&rq->arena);
+    free(rq);
+    *con_cls = NULL;
+}
