@@ -599,8 +599,8 @@ static bool answer_dry_run(rq_t *r, kr_value_t *obj, const kr_objrec_t *cur, wki
     else
         kr_value_map_del(kr_value_map_get(obj, "metadata"), "resourceVersion");
     kr_error_t err;
-    kr_objrec_t *rec = kr_objrec_new(r->kind, obj, cur ? cur->rev : 1, cur ? cur->create_rev : 1,
-                                     &err);
+    kr_objrec_t *rec =
+        kr_objrec_new(r->kind, obj, cur ? cur->rev : 1, cur ? cur->create_rev : 1, &err);
     if (rec == NULL) {
         fail_err(r, &err);
         return false;
@@ -1887,6 +1887,71 @@ out:
     kr_arena_reset(a);
 }
 
+/* Prometheus text for one histogram from non-cumulative buckets. */
+static void prom_histogram(kr_buf_t *out, const char *name, const char *help, const uint64_t *b,
+                           const uint64_t *bounds, size_t n, double scale, double sum)
+{
+    kr_buf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    uint64_t cum = 0;
+    for (size_t i = 0; i < n; i++) {
+        cum += b[i];
+        kr_buf_printf(out, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name, (double)bounds[i] * scale,
+                      cum);
+    }
+    cum += b[n];
+    kr_buf_printf(out, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n%s_sum %g\n%s_count %" PRIu64 "\n",
+                  name, cum, name, sum, name, cum);
+}
+
+/* "api.stats": the object API's and the store's figures, in the
+ * Prometheus text format, for the REST gateway's /metrics. */
+static void op_stats(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
+{
+    kr_api_t *api = ud;
+    kr_arena_t *a = api->arena;
+    kr_buf_t out = KR_BUF_INIT;
+    kr_commit_stats_t cs = {0};
+    if (api->commit != NULL)
+        kr_commit_stats(api->commit, &cs);
+    static const uint64_t dbounds[] = KR_COMMIT_DURATION_BOUNDS_US;
+    static const uint64_t bbounds[] = KR_COMMIT_BATCH_BOUNDS;
+    prom_histogram(&out, "kraal_store_commit_duration_seconds",
+                   "Duration of the store transactions of group commit.", cs.duration, dbounds,
+                   KR_COMMIT_DURATION_BUCKETS, 1e-6, (double)cs.duration_us_sum / 1e6);
+    prom_histogram(&out, "kraal_store_commit_batch_size", "Writes per store transaction.", cs.batch,
+                   bbounds, KR_COMMIT_BATCH_BUCKETS, 1, (double)cs.writes);
+    kr_buf_printf(&out,
+                  "# TYPE kraal_store_writes_total counter\nkraal_store_writes_total %" PRIu64
+                  "\n# TYPE kraal_store_failed_transactions_total counter\n"
+                  "kraal_store_failed_transactions_total %" PRIu64
+                  "\n# TYPE kraal_api_writes_in_flight gauge\nkraal_api_writes_in_flight %d\n",
+                  cs.writes, cs.failed_batches, (int)api->writes_in_flight);
+    kr_watch_stats_t ws = {0};
+    if (api->hub != NULL)
+        kr_watch_stats(api->hub, &ws);
+    kr_buf_printf(&out,
+                  "# TYPE kraal_watchers gauge\nkraal_watchers %zu\n"
+                  "# TYPE kraal_watch_events_sent_total counter\nkraal_watch_events_sent_total "
+                  "%" PRIu64 "\n# TYPE kraal_watch_expired_total counter\n"
+                  "kraal_watch_expired_total %" PRIu64 "\n"
+                  "# HELP apiserver_storage_objects Number of stored objects at the time of last "
+                  "check split by kind.\n# TYPE apiserver_storage_objects gauge\n",
+                  ws.watchers, ws.events_sent, ws.expired);
+    for (size_t i = 0; i < api->n_ks; i++) {
+        kstate_t *ks = api->ks[i];
+        if (ks == NULL)
+            continue;
+        kr_buf_printf(&out, "apiserver_storage_objects{resource=\"%s%s%s\"} %zu\n",
+                      ks->kind->plural, ks->kind->group[0] ? "." : "", ks->kind->group,
+                      kr_objmap_count(ks->live));
+    }
+    kr_value_t *obj = kr_value_map(a);
+    kr_value_map_set(a, obj, "prometheus", kr_value_strn(a, out.data ? out.data : "", out.len));
+    kr_buf_free(&out);
+    kr_broker_reply(b, req, 200, obj, NULL);
+    kr_arena_reset(a);
+}
+
 static void op_kinds(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
 {
     kr_api_t *api = ud;
@@ -1960,6 +2025,7 @@ kr_api_t *kr_api_new(kr_broker_t *b, const kr_api_opts_t *opts, kr_error_t *err)
         {"watch", op_watch},
         {"kind.register", op_kind_register},
         {"kinds", op_kinds},
+        {"api.stats", op_stats},
     };
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
         if (kr_broker_handle(b, ops[i].op, NULL, ops[i].fn, api, err) < 0) {
