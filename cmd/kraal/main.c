@@ -37,6 +37,7 @@ static const char usage_main[] =
     "commands:\n"
     "  server        run the core bus broker and the plugins of the config\n"
     "  plugin-host   run one plugin in its own process, connected to a server\n"
+    "  kubeconfig    print the kubeconfig the server wrote (admin access for kubectl)\n"
     "  version       print the version and the plugin ABI\n"
     "\n"
     "Run `kraal <command> --help` for the options of a command.\n";
@@ -196,6 +197,17 @@ static bool common_opt(int c, struct common_opts *o)
         return false;
     }
 }
+
+static const char usage_kubeconfig[] =
+    "usage: kraal kubeconfig [--config FILE] [--data-dir DIR]\n"
+    "\n"
+    "Prints <data_dir>/kubeconfig, which the REST gateway of `kraal server` writes at\n"
+    "start: the cluster's CA and URL and the bootstrap admin's token.\n"
+    "  KUBECONFIG=<(kraal kubeconfig) kubectl get ns\n"
+    "\n"
+    "  --config FILE      the server's config, for its data_dir; default " KR_DEFAULT_CONFIG_FILE
+    "\n"
+    "  --data-dir DIR     the server's data directory; default " KR_DEFAULT_DATA_DIR "\n";
 
 /* ---- kraal server ---------------------------------------------------------- */
 
@@ -468,6 +480,64 @@ out:
     return status;
 }
 
+/* ---- kraal kubeconfig ------------------------------------------------------ */
+
+static int cmd_kubeconfig(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"data-dir", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config = NULL, *data_dir = NULL;
+    int rc = 0, c;
+    while ((c = next_opt(argc, argv, longopts, usage_kubeconfig, "kubeconfig", &rc)) != -1) {
+        switch (c) {
+        case 0:
+            return rc;
+        case 'c':
+            config = optarg;
+            break;
+        case 'd':
+            data_dir = optarg;
+            break;
+        case 'h':
+            fputs(usage_kubeconfig, stdout);
+            return 0;
+        default:
+            return usage_error(usage_kubeconfig, "kubeconfig: bad option");
+        }
+    }
+    if (optind < argc)
+        return usage_error(usage_kubeconfig, "kubeconfig: unexpected argument \"%s\"",
+                           argv[optind]);
+    kr_error_t err;
+    kr_server_config_t *cfg = kr_server_config_new();
+    if (config == NULL && access(KR_DEFAULT_CONFIG_FILE, F_OK) == 0)
+        config = KR_DEFAULT_CONFIG_FILE;
+    if (config != NULL && kr_server_config_load(cfg, config, &err) < 0) {
+        fprintf(stderr, "kraal kubeconfig: %s: %s\n", config, err.message);
+        kr_server_config_destroy(&cfg);
+        return 1;
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/kubeconfig", data_dir ? data_dir : cfg->data_dir);
+    kr_server_config_destroy(&cfg);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        fprintf(stderr, "kraal kubeconfig: cannot read %s: %s (has the server started?)\n", path,
+                strerror(errno));
+        return 1;
+    }
+    char buf[8192];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        fwrite(buf, 1, n, stdout);
+    fclose(f);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -491,5 +561,7 @@ int main(int argc, char **argv)
         return cmd_server(argc - 1, argv + 1);
     if (strcmp(cmd, "plugin-host") == 0)
         return cmd_plugin_host(argc - 1, argv + 1);
+    if (strcmp(cmd, "kubeconfig") == 0)
+        return cmd_kubeconfig(argc - 1, argv + 1);
     return usage_error(usage_main, "unknown command \"%s\"", cmd);
 }
