@@ -126,6 +126,10 @@ const kr_value_t *kr_schema_at(const kr_kind_t *kind, const char *path);
 /* The merge key of the list at `path` (x-kubernetes-patch-merge-key), or
  * NULL when the list is replaced (atomic). */
 const char *kr_schema_merge_key(const kr_kind_t *kind, const char *path);
+/* The patch strategy of the field at `path` (x-kubernetes-patch-strategy:
+ * "merge", "retainKeys", "merge,retainKeys", "replace"), or NULL when the
+ * schema does not say.  Owned by the kind's schema. */
+const char *kr_schema_patch_strategy(const kr_kind_t *kind, const char *path);
 
 #ifdef __cplusplus
 }

@@ -297,6 +297,17 @@ const char *kr_schema_merge_key(const kr_kind_t *kind, const char *path)
     return key != NULL ? key : merge_key_of(kr_schema_resolve(f));
 }
 
+const char *kr_schema_patch_strategy(const kr_kind_t *kind, const char *path)
+{
+    if (kind == NULL || kind->schema == NULL || path == NULL)
+        return NULL;
+    /* On the field as written in its parent, else on what it refers to
+     * (DeploymentSpec.strategy sits beside an allOf $ref). */
+    const kr_value_t *f = kr_schema_field(kind->schema, path);
+    const char *s = kr_value_map_str(f, "x-kubernetes-patch-strategy");
+    return s != NULL ? s : kr_value_map_str(kr_schema_resolve(f), "x-kubernetes-patch-strategy");
+}
+
 /* ---- type checks ------------------------------------------------------ */
 
 enum {
