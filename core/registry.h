@@ -130,6 +130,11 @@ const char *kr_schema_merge_key(const kr_kind_t *kind, const char *path);
  * "merge", "retainKeys", "merge,retainKeys", "replace"), or NULL when the
  * schema does not say.  Owned by the kind's schema. */
 const char *kr_schema_patch_strategy(const kr_kind_t *kind, const char *path);
+/* The definitions the built-in kinds' schemas refer to: the
+ * `components.schemas` map of core/schemas/builtin.json (name -> OpenAPI v3
+ * schema, `$ref`s into "#/components/schemas/").  NULL only if the embedded
+ * document is broken.  Immutable and owned by the process. */
+const kr_value_t *kr_schema_components(void);
 
 #ifdef __cplusplus
 }

@@ -54,6 +54,11 @@ const kr_value_t *kr_schema_builtin_doc(void)
     return g_builtin.doc;
 }
 
+const kr_value_t *kr_schema_components(void)
+{
+    return kr_schema_builtin_doc() != NULL ? g_builtin.schemas : NULL;
+}
+
 const kr_value_t *kr_schema_builtin(const char *api_version, const char *kind)
 {
     if (kr_schema_builtin_doc() == NULL)
