@@ -31,6 +31,7 @@
 
 #include "cache.h"
 #include "commit.h"
+#include "openapi.h"
 #include "patch.h"
 #include "selector.h"
 #include "validation.h"
@@ -75,6 +76,7 @@ typedef enum wkind {
     W_CREATE,
     W_UPDATE,
     W_DELETE,   /* immediate delete: answers Status */
+    W_SCALE,    /* update through the scale subresource: answers the Scale */
     W_INTERNAL, /* bootstrap: nobody to answer */
 } wkind_t;
 
@@ -98,6 +100,8 @@ struct kr_api {
     kstate_t **ks; /* by registry index */
     size_t n_ks, cap_ks;
     kstate_t *ns_state; /* namespaces */
+    struct oa_doc *oa;  /* OpenAPI documents built so far */
+    size_t oa_kinds;    /* registry size they were built for */
 
     overlay_t *overlay[OVERLAY_BUCKETS];
 
@@ -375,6 +379,7 @@ typedef struct rq {
     const kr_kind_t *kind;
     char *ns, *name, *sub, *rv; /* NUL-terminated copies; NULL when absent */
     kr_value_t *msg;            /* decoded lazily */
+    bool scale;                 /* a write through the scale subresource: answer a Scale */
 } rq_t;
 
 static char *env_dup(kr_arena_t *a, kr_env_str_t s)
@@ -586,6 +591,10 @@ static kr_objrec_t *make_rec(rq_t *r, kr_value_t *obj, int64_t create_rev)
     return rec;
 }
 
+static kr_value_t *scale_value(kr_arena_t *a, const kr_kind_t *k, const kr_objrec_t *rec,
+                               kr_value_t *obj);
+static void pack_scale(kr_arena_t *a, const kr_kind_t *k, const kr_objrec_t *rec, kr_buf_t *out);
+
 /* dryRun=All: every step of the write but the write itself; the answer is
  * what would have been stored (an object that does not exist yet has no
  * resourceVersion), and no watcher hears of it. */
@@ -605,10 +614,14 @@ static bool answer_dry_run(rq_t *r, kr_value_t *obj, const kr_objrec_t *cur, wki
         fail_err(r, &err);
         return false;
     }
-    if (wk == W_DELETE) {
+    if (wk == W_DELETE || wk == W_SCALE) {
         kr_buf_t out = KR_BUF_INIT;
-        pack_delete_status(&out, r->kind, rec);
-        kr_broker_reply_raw(r->api->broker, r->req, 200, out.data, out.len, NULL);
+        if (wk == W_DELETE)
+            pack_delete_status(&out, r->kind, rec);
+        else
+            pack_scale(r->a, r->kind, rec, &out);
+        kr_broker_reply_raw(r->api->broker, r->req, wk == W_DELETE ? 200 : code, out.data, out.len,
+                            NULL);
         kr_buf_free(&out);
     } else {
         kr_broker_reply_raw(r->api->broker, r->req, code, rec->data, rec->len, NULL);
@@ -625,6 +638,8 @@ static bool answer_dry_run(rq_t *r, kr_value_t *obj, const kr_objrec_t *cur, wki
 static bool write_obj(rq_t *r, char *key, kr_value_t *obj, const kr_objrec_t *cur, kr_store_op_t op,
                       wkind_t wk, int code, bool answer)
 {
+    if (wk == W_UPDATE && r->scale)
+        wk = W_SCALE;
     const char *dry = rq_opt_str(r, "dryRun");
     if (dry != NULL && strcmp(dry, "All") == 0) {
         free(key);
@@ -650,6 +665,13 @@ static void answer_done(kr_api_t *api, pending_t *p)
         kr_buf_t out = KR_BUF_INIT;
         pack_delete_status(&out, p->ks->kind, p->rec);
         kr_broker_deferred_reply_raw(api->broker, &p->reply, 200, out.data, out.len);
+        kr_buf_free(&out);
+        return;
+    }
+    if (p->wk == W_SCALE) {
+        kr_buf_t out = KR_BUF_INIT;
+        pack_scale(api->arena, p->ks->kind, p->rec, &out);
+        kr_broker_deferred_reply_raw(api->broker, &p->reply, p->code, out.data, out.len);
         kr_buf_free(&out);
         return;
     }
@@ -1322,7 +1344,14 @@ static void write_update(rq_t *r, const kr_objrec_t *cur, kr_value_t *obj, bool 
     if (same_object(r->a, obj, old)) {
         /* upstream skips the write of a no-op update: same resourceVersion */
         free(key);
-        kr_broker_reply_raw(api->broker, r->req, 200, cur->data, cur->len, NULL);
+        if (r->scale) {
+            kr_buf_t out = KR_BUF_INIT;
+            pack_scale(r->a, k, cur, &out);
+            kr_broker_reply_raw(api->broker, r->req, 200, out.data, out.len, NULL);
+            kr_buf_free(&out);
+        } else {
+            kr_broker_reply_raw(api->broker, r->req, 200, cur->data, cur->len, NULL);
+        }
         return;
     }
     write_obj(r, key, obj, cur, KR_STORE_PUT, W_UPDATE, 200, true);
@@ -1423,10 +1452,13 @@ static void op_patch(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
         type = "application/merge-patch+json";
     bool json_patch = strcmp(type, "application/json-patch+json") == 0 || strcmp(type, "json") == 0;
     bool merge = strcmp(type, "application/merge-patch+json") == 0 || strcmp(type, "merge") == 0;
-    if (!json_patch && !merge) {
+    bool strategic = strcmp(type, "application/strategic-merge-patch+json") == 0 ||
+                     strcmp(type, "strategic") == 0;
+    if (!json_patch && !merge && !strategic) {
         fail(&r, KR_E_UNSUPPORTED_MEDIA_TYPE,
              "the body of the request was in an unknown format - accepted media types include: "
-             "application/json-patch+json, application/merge-patch+json");
+             "application/json-patch+json, application/merge-patch+json, "
+             "application/strategic-merge-patch+json");
         goto out;
     }
     kr_value_t *patch = rq_obj(&r);
@@ -1442,8 +1474,13 @@ static void op_patch(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
         base = scale_of(&r, cur, base);
     kr_value_t *out_obj = NULL;
     kr_error_t err;
-    int rc = json_patch ? kr_json_patch_apply(r.a, base, patch, &out_obj, &err)
-                        : kr_merge_patch_apply(r.a, base, patch, &out_obj, &err);
+    int rc;
+    if (json_patch)
+        rc = kr_json_patch_apply(r.a, base, patch, &out_obj, &err);
+    else if (strategic) /* a Scale has no lists: no schema needed for it */
+        rc = kr_strategic_patch_apply(r.a, scale ? NULL : r.kind, base, patch, &out_obj, &err);
+    else
+        rc = kr_merge_patch_apply(r.a, base, patch, &out_obj, &err);
     if (rc < 0) {
         fail_err(&r, &err);
         goto out;
@@ -1476,8 +1513,18 @@ out:
 /* autoscaling/v1 Scale of an object. */
 static kr_value_t *scale_of(rq_t *r, const kr_objrec_t *rec, kr_value_t *obj)
 {
-    kr_arena_t *a = r->a;
-    const kr_kind_t *k = r->kind;
+    return scale_value(r->a, r->kind, rec, obj);
+}
+
+/* autoscaling/v1 Scale of a stored record, as msgpack. */
+static void pack_scale(kr_arena_t *a, const kr_kind_t *k, const kr_objrec_t *rec, kr_buf_t *out)
+{
+    kr_msgpack_encode(scale_value(a, k, rec, kr_objrec_decode(rec, a)), out, NULL);
+}
+
+static kr_value_t *scale_value(kr_arena_t *a, const kr_kind_t *k, const kr_objrec_t *rec,
+                               kr_value_t *obj)
+{
     kr_value_t *s = kr_value_map(a);
     set_str(a, s, "kind", "Scale");
     set_str(a, s, "apiVersion", "autoscaling/v1");
@@ -1543,6 +1590,7 @@ static void update_scale(rq_t *r, kr_objrec_t *cur, const kr_value_t *scale)
         fail_err(r, &err);
         return;
     }
+    r->scale = true;
     write_update(r, cur, obj, false);
 }
 
@@ -1952,6 +2000,87 @@ static void op_stats(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
     kr_arena_reset(a);
 }
 
+/* ---- openapi -------------------------------------------------------------------- */
+
+/* Built documents, kept until the registry changes. */
+typedef struct oa_doc {
+    struct oa_doc *next;
+    char *name; /* "v2", "v2.pb", "v3", "v3/apis/apps/v1" */
+    char *body;
+    size_t len;
+    char etag[KR_OPENAPI_ETAG_LEN + 1];
+} oa_doc_t;
+
+static void oa_clear(kr_api_t *api)
+{
+    while (api->oa != NULL) {
+        oa_doc_t *d = api->oa;
+        api->oa = d->next;
+        free(d->name);
+        free(d->body);
+        free(d);
+    }
+}
+
+/* "openapi": opts {name: "v2" | "v3" | "v3/<gv path>", format: "protobuf"}
+ * -> {body, contentType, etag}: the encoded document, as the gateway sends
+ * it (docs/api.md "OpenAPI"). */
+static void op_openapi(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
+{
+    kr_api_t *api = ud;
+    rq_t r = {.api = api, .req = req, .a = api->arena};
+    const char *name = rq_opt_str(&r, "name");
+    const char *format = rq_opt_str(&r, "format");
+    if (name == NULL)
+        name = "v2";
+    bool pb = format != NULL && strcmp(format, "protobuf") == 0 && strcmp(name, "v2") == 0;
+    if (api->oa_kinds != kr_registry_count(api->reg)) {
+        oa_clear(api);
+        api->oa_kinds = kr_registry_count(api->reg);
+    }
+    char *key = kr_arena_printf(r.a, "%s%s", name, pb ? ".pb" : "");
+    oa_doc_t *d = api->oa;
+    while (d != NULL && strcmp(d->name, key) != 0)
+        d = d->next;
+    if (d == NULL) {
+        kr_value_t *doc = NULL;
+        if (strcmp(name, "v2") == 0)
+            doc = kr_openapi_v2(r.a, api->reg);
+        else if (strcmp(name, "v3") == 0)
+            doc = kr_openapi_v3_index(r.a, api->reg);
+        else if (strncmp(name, "v3/", 3) == 0)
+            doc = kr_openapi_v3_gv(r.a, api->reg, name + 3);
+        if (doc == NULL) {
+            fail(&r, KR_E_NOT_FOUND, "the server could not find the requested resource");
+            kr_arena_reset(r.a);
+            return;
+        }
+        kr_buf_t body = KR_BUF_INIT;
+        kr_error_t err;
+        int rc = pb ? kr_openapi_v2_protobuf(doc, &body, &err)
+                    : kr_json_encode(doc, &body, KR_JSON_COMPACT, &err);
+        if (rc < 0) {
+            kr_buf_free(&body);
+            fail_err(&r, &err);
+            kr_arena_reset(r.a);
+            return;
+        }
+        d = xcalloc(1, sizeof *d);
+        d->name = xstrdup(key);
+        d->len = body.len;
+        d->body = body.data ? body.data : xstrdup("");
+        kr_openapi_etag(d->body, d->len, d->etag);
+        d->next = api->oa;
+        api->oa = d;
+    }
+    kr_value_t *obj = kr_value_map(r.a);
+    kr_value_map_set(r.a, obj, "body", kr_value_strn(r.a, d->body, d->len));
+    set_str(r.a, obj, "contentType", pb ? KR_OPENAPI_V2_PROTOBUF : "application/json");
+    set_str(r.a, obj, "etag", d->etag);
+    kr_broker_reply(b, req, 200, obj, NULL);
+    kr_arena_reset(r.a);
+}
+
 static void op_kinds(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
 {
     kr_api_t *api = ud;
@@ -2026,6 +2155,7 @@ kr_api_t *kr_api_new(kr_broker_t *b, const kr_api_opts_t *opts, kr_error_t *err)
         {"kind.register", op_kind_register},
         {"kinds", op_kinds},
         {"api.stats", op_stats},
+        {"openapi", op_openapi},
     };
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
         if (kr_broker_handle(b, ops[i].op, NULL, ops[i].fn, api, err) < 0) {
@@ -2235,6 +2365,7 @@ void kr_api_destroy(kr_api_t **self_p)
         kr_commit_destroy(&api->commit);
     }
     kr_watch_hub_destroy(&api->hub);
+    oa_clear(api);
     for (size_t i = 0; i < OVERLAY_BUCKETS; i++) {
         overlay_t *o = api->overlay[i];
         while (o) {

@@ -264,6 +264,10 @@ static enum MHD_Result serve_version(struct MHD_Connection *conn, kr_arena_t *a)
     return send_json(conn, 200, m);
 }
 
+/* /openapi/v2 (JSON, or gnostic protobuf when asked for, as kubectl 1.27
+ * and 1.28 do), /openapi/v3 and /openapi/v3/<gv>?hash=: the core builds and
+ * caches the documents ("openapi" op); here they get upstream's caching
+ * headers. */
 static enum MHD_Result serve_openapi(rest_gw_t *gw, struct MHD_Connection *conn, kr_arena_t *a,
                                      const rest_route_t *route)
 {
@@ -273,6 +277,10 @@ static enum MHD_Result serve_openapi(rest_gw_t *gw, struct MHD_Connection *conn,
                        : route->gv_path == NULL             ? "v3"
                                                 : kr_arena_printf(a, "v3/%s", route->gv_path);
     kr_value_map_set(a, opts, "name", kr_value_str(a, name));
+    const char *accept = header(conn, MHD_HTTP_HEADER_ACCEPT);
+    if (route->kind == REST_ROUTE_OPENAPI_V2 && accept != NULL &&
+        strstr(accept, "com.github.proto-openapi.spec.v2") != NULL)
+        kr_value_map_set(a, opts, "format", kr_value_str(a, "protobuf"));
     kr_request_t req = {.op = "openapi", .opts = opts};
     kr_reply_t reply;
     kr_error_t err;
@@ -280,7 +288,40 @@ static enum MHD_Result serve_openapi(rest_gw_t *gw, struct MHD_Connection *conn,
         return send_status(conn, a, KR_E_SERVICE_UNAVAILABLE, 0, "the bus did not answer", NULL);
     if (reply.code != 200)
         return send_reply_error(conn, a, &reply);
-    return send_json(conn, 200, reply.obj);
+    const kr_value_t *body = kr_value_map_get(reply.obj, "body");
+    const char *etag = kr_value_map_str(reply.obj, "etag");
+    const char *ctype = kr_value_map_str(reply.obj, "contentType");
+    if (kr_value_type(body) != KR_STR || etag == NULL || ctype == NULL)
+        return send_status(conn, a, KR_E_INTERNAL, 0, "the OpenAPI document is malformed", NULL);
+    const char *hash = query(conn, "hash");
+    if (route->gv_path != NULL && hash != NULL && strcmp(hash, etag) != 0) {
+        /* a stale link: upstream redirects to the current one */
+        struct MHD_Response *resp =
+            MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION,
+                                kr_arena_printf(a, "/openapi/v3/%s?hash=%s", route->gv_path, etag));
+        enum MHD_Result rc = MHD_queue_response(conn, MHD_HTTP_MOVED_PERMANENTLY, resp);
+        MHD_destroy_response(resp);
+        if (current != NULL)
+            current->code = MHD_HTTP_MOVED_PERMANENTLY;
+        return rc;
+    }
+    kr_buf_t out = KR_BUF_INIT;
+    kr_buf_append(&out, kr_value_as_str(body), kr_value_len(body));
+    size_t len = out.len;
+    char *data = out.data;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, data ? data : (char *)"", data ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, kr_arena_printf(a, "\"%s\"", etag));
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+                            hash != NULL ? "public, immutable" : "no-cache, private");
+    enum MHD_Result rc = MHD_queue_response(conn, 200, resp);
+    MHD_destroy_response(resp);
+    if (current != NULL)
+        current->code = 200;
+    return rc;
 }
 
 static enum MHD_Result serve_discovery(rest_gw_t *gw, struct MHD_Connection *conn, kr_arena_t *a,

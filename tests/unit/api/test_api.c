@@ -288,6 +288,15 @@ static void test_update_conflict_generation(void **state)
     r = call("update", "apps/v1/deployments", "default", "d1", "scale",
              "{metadata: {name: d1}, spec: {replicas: 5}}", NULL);
     assert_int_equal(r.code, 200);
+    /* a write through /scale answers the Scale, as upstream (kubectl scale
+     * decodes it as one) */
+    assert_string_equal(str(r.obj, "kind"), "Scale");
+    assert_string_equal(str(r.obj, "apiVersion"), "autoscaling/v1");
+    assert_int_equal(kr_value_as_int(kr_value_get(r.obj, "spec.replicas"), 0), 5);
+    r = call("patch", "apps/v1/deployments", "default", "d1", "scale", "{spec: {replicas: 5}}",
+             NULL);
+    assert_int_equal(r.code, 200);
+    assert_string_equal(str(r.obj, "kind"), "Scale"); /* also when nothing changes */
     r = call("get", "apps/v1/deployments", "default", "d1", NULL, NULL, NULL);
     assert_int_equal(kr_value_as_int(kr_value_get(r.obj, "spec.replicas"), 0), 5);
     assert_int_equal(kr_value_as_int(kr_value_get(r.obj, "metadata.generation"), 0), 3);
@@ -311,8 +320,12 @@ static void test_patch(void **state)
     r = call("patch", "v1/configmaps", "default", "p1", NULL,
              "[{op: test, path: /data/b, value: '2'}]", "{patchType: application/json-patch+json}");
     assert_int_equal(r.code, 422);
-    r = call("patch", "v1/configmaps", "default", "p1", NULL, "{data: {x: y}}",
+    r = call("patch", "v1/configmaps", "default", "p1", NULL, "{data: {x: z}}",
              "{patchType: application/strategic-merge-patch+json}");
+    assert_int_equal(r.code, 200);
+    assert_string_equal(str(r.obj, "data.x"), "z");
+    r = call("patch", "v1/configmaps", "default", "p1", NULL, "{data: {x: z}}",
+             "{patchType: text/plain}");
     assert_int_equal(r.code, 415);
     r = call("patch", "v1/configmaps", "default", "p1", NULL,
              "{metadata: {resourceVersion: '1'}, data: {x: y}}", NULL);
