@@ -30,7 +30,9 @@
 #include <kraal/loop.h>
 
 #include "cache.h"
+#include "apply.h"
 #include "commit.h"
+#include "managed.h"
 #include "openapi.h"
 #include "patch.h"
 #include "selector.h"
@@ -380,6 +382,7 @@ typedef struct rq {
     char *ns, *name, *sub, *rv; /* NUL-terminated copies; NULL when absent */
     kr_value_t *msg;            /* decoded lazily */
     bool scale;                 /* a write through the scale subresource: answer a Scale */
+    bool applied;               /* the object comes from kr_apply: managedFields are set */
 } rq_t;
 
 static char *env_dup(kr_arena_t *a, kr_env_str_t s)
@@ -1133,6 +1136,107 @@ out:
 
 static void do_bind(rq_t *r);
 
+/* The field manager of a write: opts.fieldManager, else derived from the
+ * client's User-Agent (opts.userAgent) as upstream does. */
+static const char *manager_of(rq_t *r)
+{
+    return kr_managed_manager_name(r->a, rq_opt_str(r, "fieldManager"), rq_opt_str(r, "userAgent"));
+}
+
+/* Checks fieldManager/force for a write; answers 422 and returns false when
+ * they are wrong.  `what` is the options kind (CreateOptions, ...). */
+static bool check_write_opts(rq_t *r, bool apply, const char *what)
+{
+    kr_validation_t v;
+    kr_validation_init(&v, r->a);
+    kr_managed_check_options(&v, apply, rq_opt_str(r, "fieldManager"), rq_opt(r, "force") != NULL);
+    if (kr_validation_ok(&v))
+        return true;
+    kr_error_t err;
+    kr_validation_error(&v, "meta.k8s.io", what, "", &err);
+    kr_broker_fail_details(r->api->broker, r->req, KR_E_INVALID, err.message,
+                           kr_validation_details(&v, r->a, "meta.k8s.io", what, ""));
+    return false;
+}
+
+/* Creates `obj` (a map) for the request: namespace, name, system fields,
+ * defaults, validation, managedFields, then the write. */
+static void do_create(rq_t *r, kr_value_t *obj)
+{
+    if (!check_type(r, obj))
+        return;
+    kr_value_t *meta = map_child(r->a, obj, "metadata");
+    const char *body_ns = kr_value_map_str(meta, "namespace");
+    if (r->kind->namespaced) {
+        if (r->ns == NULL)
+            r->ns = (char *)(body_ns && *body_ns ? body_ns : "default");
+        if (body_ns != NULL && *body_ns && strcmp(body_ns, r->ns) != 0) {
+            fail(r, KR_E_BAD_REQUEST,
+                 "the namespace of the provided object does not match the namespace sent on the "
+                 "request");
+            return;
+        }
+        set_str(r->a, meta, "namespace", r->ns);
+    } else {
+        r->ns = "";
+        kr_value_map_del(meta, "namespace");
+    }
+    const char *rv = kr_value_map_str(meta, "resourceVersion");
+    if (rv != NULL && *rv) {
+        fail(r, KR_E_BAD_REQUEST, "resourceVersion should not be set on objects to be created");
+        return;
+    }
+    const char *name = kr_value_map_str(meta, "name");
+    const char *gen = kr_value_map_str(meta, "generateName");
+    if ((name == NULL || *name == '\0') && gen != NULL && *gen) {
+        for (int i = 0; i < API_GENNAME_TRIES; i++) {
+            char sfx[6];
+            gen_suffix(sfx);
+            /* upstream trims the prefix so the name fits 63 characters */
+            size_t keep = strlen(gen) > 58 ? 58 : strlen(gen);
+            name = kr_arena_printf(r->a, "%.*s%s", (int)keep, gen, sfx);
+            char *k = store_key(r->kind, r->ns, name);
+            bool taken = current(r->api, r->ks, k, r->ns, name) != NULL;
+            free(k);
+            if (!taken)
+                break;
+        }
+        set_str(r->a, meta, "name", name);
+    }
+    if (r->name != NULL && name != NULL && strcmp(r->name, name) != 0) {
+        fail(r, KR_E_BAD_REQUEST,
+             "the name of the object (%s) does not match the name on the URL (%s)", name, r->name);
+        return;
+    }
+    /* system fields */
+    char uid[37], ts[32];
+    new_uid(uid);
+    now_rfc3339(ts, sizeof ts);
+    set_str(r->a, meta, "uid", uid);
+    set_str(r->a, meta, "creationTimestamp", ts);
+    kr_value_map_del(meta, "deletionTimestamp");
+    kr_value_map_del(meta, "deletionGracePeriodSeconds");
+    kr_value_map_del(meta, "selfLink");
+    if (tracks_generation(r->kind))
+        kr_value_map_set(r->a, meta, "generation", kr_value_int(r->a, 1));
+    else
+        kr_value_map_del(meta, "generation");
+    if (!default_and_validate(r, obj, NULL, false))
+        return;
+    if (!r->applied) /* after defaulting: defaulted fields are the creator's, as upstream */
+        kr_managed_update(r->a, r->kind, NULL, obj, manager_of(r), NULL, ts);
+    name = kr_value_map_str(kr_value_map_get(obj, "metadata"), "name");
+    if (!check_namespace(r, name))
+        return;
+    char *key = store_key(r->kind, r->ns, name);
+    if (current(r->api, r->ks, key, r->ns, name) != NULL) {
+        fail(r, KR_E_ALREADY_EXISTS, "%s \"%s\" already exists", qualified(r->a, r->kind), name);
+        free(key);
+        return;
+    }
+    write_obj(r, key, obj, NULL, KR_STORE_PUT, W_CREATE, 201, true);
+}
+
 static void op_create(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
 {
     kr_api_t *api = ud;
@@ -1166,76 +1270,9 @@ static void op_create(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
             do_bind(&r);
         goto out;
     }
-    if (!check_type(&r, obj))
+    if (!check_write_opts(&r, false, "CreateOptions"))
         goto out;
-    kr_value_t *meta = map_child(r.a, obj, "metadata");
-    const char *body_ns = kr_value_map_str(meta, "namespace");
-    if (r.kind->namespaced) {
-        if (r.ns == NULL)
-            r.ns = (char *)(body_ns && *body_ns ? body_ns : "default");
-        if (body_ns != NULL && *body_ns && strcmp(body_ns, r.ns) != 0) {
-            fail(&r, KR_E_BAD_REQUEST,
-                 "the namespace of the provided object does not match the namespace sent on the "
-                 "request");
-            goto out;
-        }
-        set_str(r.a, meta, "namespace", r.ns);
-    } else {
-        r.ns = "";
-        kr_value_map_del(meta, "namespace");
-    }
-    const char *rv = kr_value_map_str(meta, "resourceVersion");
-    if (rv != NULL && *rv) {
-        fail(&r, KR_E_BAD_REQUEST, "resourceVersion should not be set on objects to be created");
-        goto out;
-    }
-    const char *name = kr_value_map_str(meta, "name");
-    const char *gen = kr_value_map_str(meta, "generateName");
-    if ((name == NULL || *name == '\0') && gen != NULL && *gen) {
-        for (int i = 0; i < API_GENNAME_TRIES; i++) {
-            char sfx[6];
-            gen_suffix(sfx);
-            /* upstream trims the prefix so the name fits 63 characters */
-            size_t keep = strlen(gen) > 58 ? 58 : strlen(gen);
-            name = kr_arena_printf(r.a, "%.*s%s", (int)keep, gen, sfx);
-            char *k = store_key(r.kind, r.ns, name);
-            bool taken = current(api, r.ks, k, r.ns, name) != NULL;
-            free(k);
-            if (!taken)
-                break;
-        }
-        set_str(r.a, meta, "name", name);
-    }
-    if (r.name != NULL && name != NULL && strcmp(r.name, name) != 0) {
-        fail(&r, KR_E_BAD_REQUEST,
-             "the name of the object (%s) does not match the name on the URL (%s)", name, r.name);
-        goto out;
-    }
-    /* system fields */
-    char uid[37], ts[32];
-    new_uid(uid);
-    now_rfc3339(ts, sizeof ts);
-    set_str(r.a, meta, "uid", uid);
-    set_str(r.a, meta, "creationTimestamp", ts);
-    kr_value_map_del(meta, "deletionTimestamp");
-    kr_value_map_del(meta, "deletionGracePeriodSeconds");
-    kr_value_map_del(meta, "selfLink");
-    if (tracks_generation(r.kind))
-        kr_value_map_set(r.a, meta, "generation", kr_value_int(r.a, 1));
-    else
-        kr_value_map_del(meta, "generation");
-    if (!default_and_validate(&r, obj, NULL, false))
-        goto out;
-    name = kr_value_map_str(kr_value_map_get(obj, "metadata"), "name");
-    if (!check_namespace(&r, name))
-        goto out;
-    char *key = store_key(r.kind, r.ns, name);
-    if (current(api, r.ks, key, r.ns, name) != NULL) {
-        fail(&r, KR_E_ALREADY_EXISTS, "%s \"%s\" already exists", qualified(r.a, r.kind), name);
-        free(key);
-        goto out;
-    }
-    write_obj(&r, key, obj, NULL, KR_STORE_PUT, W_CREATE, 201, true);
+    do_create(&r, obj);
 out:
     kr_arena_reset(api->arena);
 }
@@ -1341,6 +1378,15 @@ static void write_update(rq_t *r, const kr_objrec_t *cur, kr_value_t *obj, bool 
         write_obj(r, key, obj, cur, KR_STORE_DELETE, W_UPDATE, 200, true);
         return;
     }
+    if (!r->applied) {
+        char ts[32];
+        now_rfc3339(ts, sizeof ts);
+        kr_managed_update(r->a, k, old, obj, manager_of(r),
+                          status     ? "status"
+                          : r->scale ? "scale"
+                                     : NULL,
+                          ts);
+    }
     if (same_object(r->a, obj, old)) {
         /* upstream skips the write of a no-op update: same resourceVersion */
         free(key);
@@ -1392,6 +1438,8 @@ static void op_update(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
     if (!rq_begin(&r, api, req) || !rq_need_name(&r))
         goto out;
     kr_value_t *obj = rq_obj(&r);
+    if (!check_write_opts(&r, false, "UpdateOptions"))
+        goto out;
     if (kr_value_type(obj) != KR_MAP) {
         fail(&r, KR_E_BAD_REQUEST, "the body of an update must be a %s object (a map)",
              r.sub && strcmp(r.sub, "scale") == 0 ? "Scale" : r.kind->kind);
@@ -1427,6 +1475,46 @@ out:
 
 /* ---- patch ------------------------------------------------------------------- */
 
+/* Server-side apply: the request's configuration merged into the live
+ * object (or a new one) for its field manager, with conflicts against the
+ * fields other managers own (core/apply.h). */
+static void do_apply(rq_t *r, bool status)
+{
+    kr_value_t *config = rq_obj(r);
+    char *key = store_key(r->kind, r->ns, r->name);
+    kr_objrec_t *cur = current(r->api, r->ks, key, r->ns, r->name);
+    free(key);
+    if (cur == NULL && status) {
+        fail_not_found(r, r->name);
+        return;
+    }
+    char ts[32];
+    now_rfc3339(ts, sizeof ts);
+    kr_apply_opts_t o = {
+        .manager = rq_opt_str(r, "fieldManager"),
+        .force = kr_value_as_bool(rq_opt(r, "force"), false),
+        .subresource = status ? "status" : NULL,
+        .name = r->name,
+        .ns = r->kind->namespaced ? r->ns : "",
+        .now = ts,
+    };
+    kr_value_t *out = NULL, *details = NULL;
+    kr_error_t err;
+    if (kr_apply(r->a, r->kind, cur ? kr_objrec_decode(cur, r->a) : NULL, config, &o, &out,
+                 &details, &err) < 0) {
+        if (details != NULL)
+            kr_broker_fail_details(r->api->broker, r->req, err.reason, err.message, details);
+        else
+            fail_err(r, &err);
+        return;
+    }
+    r->applied = true;
+    if (cur == NULL)
+        do_create(r, out);
+    else
+        write_update(r, cur, out, status);
+}
+
 static void op_patch(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
 {
     kr_api_t *api = ud;
@@ -1454,11 +1542,23 @@ static void op_patch(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
     bool merge = strcmp(type, "application/merge-patch+json") == 0 || strcmp(type, "merge") == 0;
     bool strategic = strcmp(type, "application/strategic-merge-patch+json") == 0 ||
                      strcmp(type, "strategic") == 0;
-    if (!json_patch && !merge && !strategic) {
+    bool apply = strcmp(type, KR_APPLY_PATCH_TYPE) == 0 || strcmp(type, "apply") == 0;
+    if (!json_patch && !merge && !strategic && !apply) {
         fail(&r, KR_E_UNSUPPORTED_MEDIA_TYPE,
              "the body of the request was in an unknown format - accepted media types include: "
              "application/json-patch+json, application/merge-patch+json, "
-             "application/strategic-merge-patch+json");
+             "application/strategic-merge-patch+json, application/apply-patch+yaml");
+        goto out;
+    }
+    if (!check_write_opts(&r, apply, "PatchOptions"))
+        goto out;
+    if (apply) {
+        if (scale)
+            fail(&r, KR_E_UNSUPPORTED_MEDIA_TYPE,
+                 "the body of the request was in an unknown format - accepted media types "
+                 "include: application/json-patch+json, application/merge-patch+json");
+        else
+            do_apply(&r, status);
         goto out;
     }
     kr_value_t *patch = rq_obj(&r);

@@ -205,6 +205,10 @@ static kr_value_t *common_opts(kr_arena_t *a, struct MHD_Connection *conn, kr_er
         !opt_int(a, opts, conn, "gracePeriodSeconds", err) ||
         !opt_int(a, opts, conn, "timeoutSeconds", err))
         return NULL;
+    /* the field manager of writes without fieldManager comes from it */
+    const char *ua = header(conn, MHD_HTTP_HEADER_USER_AGENT);
+    if (ua != NULL && *ua != '\0')
+        kr_value_map_set(a, opts, "userAgent", kr_value_str(a, ua));
     const char *dry = query(conn, "dryRun");
     if (dry != NULL && *dry != '\0') {
         if (strcmp(dry, "All") != 0) {
