@@ -9,6 +9,7 @@
 
 #include "gateway.h"
 #include "metrics.h"
+#include "proto.h"
 #include "route.h"
 
 #define KRAAL_SERVER_VERSION "v1.31.0+kraal"
@@ -138,10 +139,17 @@ static int decode_body(rq_t *rq, struct MHD_Connection *conn, kr_value_t **out, 
         kr_error_set(err, KR_E_BAD_REQUEST, "the request body is empty");
         return -1;
     }
+    if (mt != NULL && strcmp(mt, REST_PROTO_CONTENT_TYPE) == 0) {
+        /* kubectl 1.32+ sends built-in objects this way */
+        if (rest_proto_decode(rq->arena, rq->body.data, rq->body.len, out, err) < 0)
+            return -1;
+        return 0;
+    }
     if (mt != NULL && strstr(mt, "protobuf") != NULL) {
         kr_error_set(err, KR_E_UNSUPPORTED_MEDIA_TYPE,
                      "the body of the request was in an unknown format - accepted media types "
-                     "include: application/json, application/yaml");
+                     "include: application/json, application/yaml, "
+                     "application/vnd.kubernetes.protobuf");
         return -1;
     }
     bool yaml = mt != NULL && (strcmp(mt, "application/yaml") == 0 ||

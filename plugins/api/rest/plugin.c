@@ -153,7 +153,10 @@ static void write_kubeconfig(rest_gw_t *gw, const char *ca_pem)
                       "path=%s error=\"%s\"", path,
                       reply.code != 200 && reply.message ? reply.message : err.message);
     } else if (rest_kubeconfig_write(path, gw->conf->cluster_name, gw->server_url, ca_pem,
-                                     kr_value_map_str(reply.obj, "username"),
+                                     /* named after the cluster, so that kubeconfigs of several
+                    * clusters merge without one user hiding another */
+                                     kr_arena_printf(a, "%s-%s", gw->conf->cluster_name,
+                                                     kr_value_map_str(reply.obj, "username")),
                                      kr_value_map_str(reply.obj, "token"), &err) < 0) {
         kr_plugin_log(gw->ctx, KR_LOG_ERROR, "cannot write the kubeconfig", "path=%s error=\"%s\"",
                       path, err.message);
