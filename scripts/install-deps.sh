@@ -10,7 +10,7 @@ packages=(
   libzmq3-dev libmsgpack-dev libyaml-dev libyajl-dev libsqlite3-dev
   libmicrohttpd-dev libgnutls28-dev
   # tests and benchmarks
-  libcmocka-dev libjansson-dev procps python3 wrk hey
+  libcmocka-dev libjansson-dev procps python3 curl wrk hey
 )
 
 missing=()

@@ -40,8 +40,9 @@ kubectls() {
   return 0
 }
 
-# start_server NAME: a server in $T/NAME; sets KUBECONFIG (its kubeconfig),
-# SERVER_URL and SERVER_PID.  Waits up to 20 s for the kubeconfig.
+# start_server NAME [CLUSTER [EXTRA]]: a server in $T/NAME; sets KUBECONFIG
+# (its kubeconfig), SERVER_URL and SERVER_PID.  EXTRA: more api-rest config
+# lines (YAML, 6 spaces of indent).  Waits up to 20 s for the kubeconfig.
 start_server() {
   local dir=$T/$1
   mkdir -p "$dir"
@@ -58,6 +59,7 @@ plugins:
       address: 127.0.0.1
       port: 0
       cluster_name: ${2:-kraal}
+${3:-}
 CFG
   "$KRAAL" server --config "$dir/kraal.yaml" >"$dir/server.log" 2>&1 &
   SERVER_PID=$!
