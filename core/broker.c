@@ -131,6 +131,7 @@ typedef struct bk_handler {
     void *ud;            /* of fn */
     bk_peer_t *provider; /* routed, or NULL */
     bool no_reply;       /* "bye" */
+    uint64_t requests;   /* answered here or routed, for "stats" */
 } bk_handler_t;
 
 typedef struct bk_stats {
@@ -927,6 +928,7 @@ static void client_message(kr_broker_t *b, bk_peer_t *peer, zmq_msg_t *frame)
         send_error(b, peer, env.id, KR_E_NOT_FOUND, msg, false);
         return;
     }
+    h->requests++;
     if (h->no_reply) {
         h->fn(b,
               &(kr_broker_req_t){
@@ -1393,7 +1395,7 @@ static void op_stats(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
                              s.watches_expired, s.peers_lost,  s.backlogged};
     msgpack_packer *pk = pk_reply_head(b, 4, req->env->id, 200);
     pk_str(pk, "obj");
-    msgpack_pack_map(pk, 9 + 2);
+    msgpack_pack_map(pk, 9 + 3);
     for (size_t i = 0; i < 9; i++) {
         pk_str(pk, names[i]);
         msgpack_pack_uint64(pk, vals[i]);
@@ -1402,6 +1404,26 @@ static void op_stats(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
     msgpack_pack_uint64(pk, b->peers_len);
     pk_str(pk, "routes");
     msgpack_pack_uint64(pk, b->routes_len);
+    /* requests per op, and who serves it: a plugin's connection or the core */
+    size_t n = 0;
+    for (size_t i = 0; i < BK_HANDLER_BUCKETS; i++)
+        for (bk_handler_t *h = b->handlers[i]; h; h = h->next)
+            n++;
+    pk_str(pk, "ops");
+    msgpack_pack_array(pk, (uint32_t)n);
+    for (size_t i = 0; i < BK_HANDLER_BUCKETS; i++) {
+        for (bk_handler_t *h = b->handlers[i]; h; h = h->next) {
+            msgpack_pack_map(pk, 4);
+            pk_str(pk, "op");
+            pk_str(pk, h->op);
+            pk_str(pk, "res");
+            pk_str(pk, h->res);
+            pk_str(pk, "provider");
+            pk_str(pk, h->provider ? "plugin" : "core");
+            pk_str(pk, "requests");
+            msgpack_pack_uint64(pk, h->requests);
+        }
+    }
     reply_packed(b, req);
 }
 

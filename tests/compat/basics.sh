@@ -77,6 +77,18 @@ round() {
   expect_eq "delete" "$(k -n "$ns" delete cm cm1)" 'configmap "cm1" deleted'
   k_fail -n "$ns" get cm cm1 | grep -q 'configmaps "cm1" not found' || fail "deleted cm1 still found"
 
+  # metrics, authorized like any path
+  local metrics
+  metrics=$(k get --raw /metrics)
+  expect_match "metrics requests" "$metrics" 'apiserver_request_total\{code="201",component="apiserver",dry_run="",group="",resource="configmaps",scope="namespace",subresource="",verb="POST",version="v1"\} [0-9]+'
+  expect_match "metrics latency" "$metrics" 'apiserver_request_duration_seconds_bucket\{.*verb="LIST".*le="0.005"\}'
+  expect_match "metrics store" "$metrics" 'kraal_store_commit_duration_seconds_count [1-9]'
+  expect_match "metrics batch" "$metrics" 'kraal_store_commit_batch_size_bucket\{le="1"\}'
+  expect_match "metrics bus" "$metrics" 'kraal_bus_msgs_in_total [1-9]'
+  expect_match "metrics per plugin" "$metrics" 'kraal_bus_requests_total\{op="authn.token",provider="plugin",res=""\} [1-9]'
+  expect_match "metrics inflight" "$metrics" 'apiserver_current_inflight_requests\{request_kind="readOnly"\} [1-9]'
+  expect_match "metrics objects" "$metrics" 'apiserver_storage_objects\{resource="configmaps"\} [0-9]'
+
   # errors
   local err
   err=$(KUBECONFIG=$KUBECONFIG k_fail --token=wrong get ns)

@@ -209,12 +209,39 @@ void rest_metrics_render(rest_metrics_t *m, long inflight_read, long inflight_wr
 
 void rest_metrics_render_counters(kr_buf_t *out, const char *prefix, const kr_value_t *counters)
 {
+    /* the few figures that go down as well as up */
+    static const char *const gauges[] = {"peers", "routes", "backlogged", NULL};
     for (size_t i = 0; i < kr_value_len(counters); i++) {
         const kr_value_t *v = kr_value_map_val(counters, i);
+        const char *key = kr_value_map_key(counters, i);
+        if (kr_value_type(v) == KR_ARRAY && strcmp(key, "ops") == 0) {
+            kr_buf_printf(out,
+                          "# HELP %srequests_total Requests per op, by who serves it (a "
+                          "plugin or the core).\n# TYPE %srequests_total counter\n",
+                          prefix, prefix);
+            for (size_t j = 0; j < kr_value_len(v); j++) {
+                const kr_value_t *op = kr_value_array_get(v, j);
+                char labels[512];
+                size_t n = 0;
+                labels[0] = '\0';
+                put_label(labels, sizeof labels, &n, "op", kr_value_map_str(op, "op"));
+                put_label(labels, sizeof labels, &n, "provider", kr_value_map_str(op, "provider"));
+                put_label(labels, sizeof labels, &n, "res", kr_value_map_str(op, "res"));
+                kr_buf_printf(out, "%srequests_total{%s} %lld\n", prefix, labels,
+                              (long long)kr_value_map_int(op, "requests", 0));
+            }
+            continue;
+        }
         if (kr_value_type(v) != KR_INT)
             continue;
-        const char *key = kr_value_map_key(counters, i);
-        kr_buf_printf(out, "# TYPE %s%s counter\n%s%s %lld\n", prefix, key, prefix, key,
-                      (long long)kr_value_as_int(v, 0));
+        bool gauge = false;
+        for (const char *const *g = gauges; *g != NULL && !gauge; g++)
+            gauge = strcmp(key, *g) == 0;
+        if (gauge)
+            kr_buf_printf(out, "# TYPE %s%s gauge\n%s%s %lld\n", prefix, key, prefix, key,
+                          (long long)kr_value_as_int(v, 0));
+        else
+            kr_buf_printf(out, "# TYPE %s%s_total counter\n%s%s_total %lld\n", prefix, key, prefix,
+                          key, (long long)kr_value_as_int(v, 0));
     }
 }
