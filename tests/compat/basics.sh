@@ -14,7 +14,7 @@ round() {
   local av
   av=$(k api-versions)
   for want in v1 apps/v1 batch/v1 coordination.k8s.io/v1 scheduling.k8s.io/v1; do
-    printf '%s\n' "$av" | grep -qx "$want" || fail "api-versions lacks $want: $av"
+    grep -qx "$want" <<<"$av" || fail "api-versions lacks $want: $av"
   done
   local ar
   ar=$(k api-resources -o wide)
@@ -24,9 +24,9 @@ round() {
   expect_match "api-resources nodes" "$ar" 'nodes +no +v1 +false +Node'
   local names
   names=$(k api-resources --namespaced=false -o name)
-  printf '%s\n' "$names" | grep -qx namespaces || fail "namespaces not cluster-scoped: $names"
+  grep -qx namespaces <<<"$names" || fail "namespaces not cluster-scoped: $names"
   names=$(k api-resources --namespaced=true -o name)
-  printf '%s\n' "$names" | grep -qx deployments.apps || fail "deployments.apps not namespaced: $names"
+  grep -qx deployments.apps <<<"$names" || fail "deployments.apps not namespaced: $names"
 
   # namespaces
   expect_match "get ns" "$(k get ns)" 'default +Active'
@@ -72,10 +72,26 @@ round() {
   done
   kill "$wpid" 2>/dev/null || true
   wait "$wpid" 2>/dev/null || true
+  # the same through server-side Tables, as `kubectl get -w` prints them
+  timeout 10 "$KUBECTL" -n "$ns" get cm -w >"$T/watch.out" 2>"$T/watch.err" &
+  wpid=$!
+  deadline=$(($(now_ms) + 5000))
+  until grep -q "^NAME  *DATA  *AGE" "$T/watch.out" 2>/dev/null; do
+    [ "$(now_ms)" -lt "$deadline" ] || fail "table watch printed no header: $(cat "$T/watch.err")"
+    sleep 0.05
+  done
+  k -n "$ns" create configmap cm4 --from-literal=z=1 >/dev/null
+  deadline=$(($(now_ms) + 5000))
+  until grep -Eq "^cm4 +1 +[0-9]+s" "$T/watch.out" 2>/dev/null; do
+    [ "$(now_ms)" -lt "$deadline" ] || fail "table watch missed cm4: $(cat "$T/watch.out")"
+    sleep 0.05
+  done
+  kill "$wpid" 2>/dev/null || true
+  wait "$wpid" 2>/dev/null || true
 
   # delete
   expect_eq "delete" "$(k -n "$ns" delete cm cm1)" 'configmap "cm1" deleted'
-  k_fail -n "$ns" get cm cm1 | grep -q 'configmaps "cm1" not found' || fail "deleted cm1 still found"
+  grep -q 'configmaps "cm1" not found' <<<"$(k_fail -n "$ns" get cm cm1)" || fail "deleted cm1 still found"
 
   # metrics, authorized like any path
   local metrics

@@ -81,7 +81,9 @@ expect_eq() {
 
 # expect_match WHAT GOT REGEX (extended)
 expect_match() {
-  printf '%s' "$2" | grep -Eq -- "$3" || fail "$1: [$2] does not match /$3/"
+  # a here-string, not a pipe: grep -q stops reading at the first match,
+  # and a writer into a closed pipe would fail the check under pipefail
+  grep -Eq -- "$3" <<<"$2" || fail "$1: [$2] does not match /$3/"
 }
 
 # k ARGS: kubectl of this round; stderr goes to $T/kubectl.err.
