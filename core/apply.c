@@ -3,6 +3,7 @@
  * Updater.Apply: merge, prune, conflicts), stripmeta, managedfieldsupdater
  * and lastappliedupdater — over one kind's schema. */
 #include "apply.h"
+#include "patch.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,21 +29,6 @@ static const char *str_or_empty(const kr_value_t *map, const char *key)
 {
     const char *s = kr_value_map_str(map, key);
     return s ? s : "";
-}
-
-/* The JSON type name Go's decoder reports. */
-static const char *json_type(const kr_value_t *v)
-{
-    switch (kr_value_type(v)) {
-    case KR_ARRAY:
-        return "array";
-    case KR_STR:
-        return "string";
-    case KR_BOOL:
-        return "bool";
-    default:
-        return "number";
-    }
 }
 
 static kr_value_t *or_empty(kr_arena_t *arena, kr_value_t *v)
@@ -220,7 +206,7 @@ int kr_apply(kr_arena_t *arena, const kr_kind_t *kind, const kr_value_t *live,
                             "error decoding YAML: error unmarshaling JSON: while decoding JSON: "
                             "json: cannot unmarshal %s into Go value of type map[string]interface "
                             "{}",
-                            json_type(config));
+                            kr_go_json_type(config));
     kr_managed_t m;
     kr_error_t derr;
     if (kr_managed_decode(arena, kr_value_get(live, "metadata.managedFields"), &m, &derr) < 0)

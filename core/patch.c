@@ -250,7 +250,7 @@ typedef struct apply_ctx {
 } apply_ctx_t;
 
 /* Go's name for a JSON type, as in "json: cannot unmarshal object into ...". */
-static const char *go_json_type(const kr_value_t *v)
+const char *kr_go_json_type(const kr_value_t *v)
 {
     switch (kr_value_type(v)) {
     case KR_MAP:
@@ -297,7 +297,7 @@ static int decode_pointer(kr_arena_t *arena, const kr_value_t *opv, const char *
         return kr_error_set(err, KR_E_BAD_REQUEST,
                             "invalid operation %s: failed to decode '%s': json: cannot unmarshal "
                             "%s into Go value of type string",
-                            op_text(arena, opv), field, go_json_type(v));
+                            op_text(arena, opv), field, kr_go_json_type(v));
     const char *why = NULL;
     if (pointer_parse(arena, kr_value_as_str(v), p, &why) != 0)
         return kr_error_set(err, KR_E_BAD_REQUEST,
@@ -311,7 +311,7 @@ static int decode_op(kr_arena_t *arena, const kr_value_t *opv, op_t *op, kr_erro
     if (kr_value_type(opv) != KR_MAP)
         return kr_error_set(err, KR_E_BAD_REQUEST,
                             "json: cannot unmarshal %s into Go value of type jsonpatch.Operation",
-                            go_json_type(opv));
+                            kr_go_json_type(opv));
     static const char *const names[] = {"add", "remove", "replace", "move", "copy", "test"};
     const char *name = kr_value_as_str(kr_value_map_get(opv, "op"));
     size_t k = 0;
@@ -546,7 +546,7 @@ int kr_json_patch_apply(kr_arena_t *arena, const kr_value_t *target, const kr_va
     if (kr_value_type(ops) != KR_ARRAY)
         return kr_error_set(err, KR_E_BAD_REQUEST,
                             "json: cannot unmarshal %s into Go value of type jsonpatch.Patch",
-                            go_json_type(ops));
+                            kr_go_json_type(ops));
     size_t n = kr_value_len(ops);
     if (n > KR_JSON_PATCH_MAX_OPS)
         return kr_error_set(err, KR_E_TOO_LARGE,

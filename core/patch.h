@@ -17,6 +17,11 @@
 extern "C" {
 #endif
 
+/* The JSON type name Go's decoder uses in its errors ("object", "array",
+ * "string", "number", "bool", "null"), so that messages match upstream's
+ * ("json: cannot unmarshal array into Go value of type ..."). */
+const char *kr_go_json_type(const kr_value_t *v);
+
 /* Kubernetes' maxJSONPatchOperations. */
 #define KR_JSON_PATCH_MAX_OPS 10000
 

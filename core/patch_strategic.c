@@ -1226,21 +1226,6 @@ static kr_value_t *merge_map(smp_t *s, kr_value_t *orig, kr_value_t *patch)
 
 /* ---- entry -------------------------------------------------------------------- */
 
-/* The JSON type a Go decoder names when it cannot put a value in a map. */
-static const char *json_kind(const kr_value_t *v)
-{
-    switch (kr_value_type(v)) {
-    case KR_ARRAY:
-        return "array";
-    case KR_STR:
-        return "string";
-    case KR_BOOL:
-        return "bool";
-    default:
-        return "number";
-    }
-}
-
 int kr_strategic_patch_apply(kr_arena_t *arena, const kr_kind_t *kind, const kr_value_t *target,
                              const kr_value_t *patch, kr_value_t **out, kr_error_t *err)
 {
@@ -1256,7 +1241,7 @@ int kr_strategic_patch_apply(kr_arena_t *arena, const kr_kind_t *kind, const kr_
     if (pt != KR_MAP && pt != KR_NULL)
         return kr_error_set(err, KR_E_BAD_REQUEST,
                             "json: cannot unmarshal %s into Go value of type " GO_MAP,
-                            json_kind(patch));
+                            kr_go_json_type(patch));
     kr_value_t *orig =
         kr_value_type(target) == KR_MAP ? kr_value_copy(arena, target) : kr_value_map(arena);
     if (pt == KR_NULL) { /* a JSON null decodes into a nil map: nothing to do */
