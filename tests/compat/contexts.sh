@@ -7,6 +7,9 @@ start_server one east
 one=$KUBECONFIG
 start_server two west
 two=$KUBECONFIG
+# `kraal kubeconfig` prints what the server wrote
+"$KRAAL" kubeconfig --data-dir "$T/one/data" >"$T/printed" || fail "kraal kubeconfig failed"
+cmp -s "$T/printed" "$one" || fail "kraal kubeconfig differs from $one"
 merged=$T/merged.kubeconfig
 KUBECONFIG=$one:$two kubectl config view --raw --flatten >"$merged"
 chmod 600 "$merged"

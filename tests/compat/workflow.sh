@@ -98,6 +98,33 @@ service/web created"
   expect_eq "ssa force" "$(k -n "$ns" get cm ssa -o jsonpath='{.data.a}')" "9"
   expect_match "managedFields" "$(k -n "$ns" get cm ssa -o jsonpath='{.metadata.managedFields[*].manager}')" 'other'
 
+  # strategic merge (kubectl patch's default): containers merge by name
+  expect_eq "patch strategic" "$(k -n "$ns" patch deploy web -p '{"spec":{"template":{"spec":{"containers":[{"name":"web","env":[{"name":"MODE","value":"x"}]}]}}}}')" "deployment.apps/web patched"
+  expect_eq "strategic merged" "$(k -n "$ns" get deploy web -o jsonpath='{.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].env[0].value}')" "nginx:1.25 x"
+  expect_match "get -o wide" "$(k -n "$ns" get deploy web -o wide)" '^NAME +READY +UP-TO-DATE +AVAILABLE +AGE +CONTAINERS +IMAGES +SELECTOR'
+  expect_match "get -o wide row" "$(k -n "$ns" get deploy web -o wide --no-headers)" '^web +0/2 +0 +0 +[0-9]+s +web +nginx:1.25 +app=web$'
+  expect_eq "chunked list" "$(k -n "$ns" get cm --chunk-size=1 -o name | sort | tr '\n' ' ')" "configmap/ssa configmap/web-config "
+
+  # events of an object show in describe (involvedObject field selectors)
+  local uid
+  uid=$(k -n "$ns" get cm web-config -o jsonpath='{.metadata.uid}')
+  cat >"$T/event.yaml" <<YAML
+apiVersion: v1
+kind: Event
+metadata:
+  name: web-config.checked
+  namespace: $ns
+involvedObject: {apiVersion: v1, kind: ConfigMap, name: web-config, namespace: $ns, uid: $uid}
+reason: Checked
+message: the config was checked
+type: Normal
+source: {component: compat-test}
+count: 1
+YAML
+  k create -f "$T/event.yaml" >/dev/null
+  expect_match "describe events" "$(k -n "$ns" describe cm web-config)" 'Normal +Checked +.* +compat-test +the config was checked'
+  expect_match "get events" "$(k -n "$ns" get events)" 'Normal +Checked +configmap/web-config +the config was checked'
+
   # describe, scale, edit, replace
   out=$(k -n "$ns" describe deploy web)
   expect_match "describe" "$out" 'Replicas: +2 desired'
@@ -111,7 +138,7 @@ service/web created"
   k -n "$ns" get deploy web -o yaml >"$T/d.yaml"
   sed -i 's/nginx:1.25/nginx:1.26/' "$T/d.yaml"
   expect_eq "replace" "$(k replace -f "$T/d.yaml")" "deployment.apps/web replaced"
-  expect_eq "replaced" "$(k -n "$ns" get deploy web -o jsonpath='{.spec.template.spec.containers[0].image} {.metadata.generation}')" "nginx:1.26 3"
+  expect_eq "replaced" "$(k -n "$ns" get deploy web -o jsonpath='{.spec.template.spec.containers[0].image} {.metadata.generation}')" "nginx:1.26 4"
   out=$(k_fail replace -f "$T/d.yaml")
   expect_match "stale replace" "$out" 'Operation cannot be fulfilled on deployments.apps "web": the object has been modified; please apply your changes to the latest version and try again'
 
