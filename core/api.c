@@ -1062,6 +1062,61 @@ static bool parse_selectors(rq_t *r, kr_labelsel_t **ls, kr_fieldsel_t **fs)
     return true;
 }
 
+/* resourceVersion and resourceVersionMatch of a list, as upstream's
+ * ValidateListOptions and its storage read them.  The cache holds the
+ * current state only: a list at an exact older revision is answered as a
+ * compacted one would be (410), a revision from the future as upstream
+ * after its wait (504).  Answers and returns false when the list cannot
+ * be served. */
+static bool check_list_rv(rq_t *r, int64_t current_rev)
+{
+    const char *rv = rq_opt_str(r, "resourceVersion");
+    const char *match = rq_opt_str(r, "resourceVersionMatch");
+    kr_validation_t v;
+    kr_validation_init(&v, r->a);
+    if (match != NULL) {
+        if (rv == NULL)
+            kr_field_forbidden(&v, "resourceVersionMatch",
+                               "resourceVersionMatch is forbidden unless resourceVersion is "
+                               "provided");
+        if (rq_opt_str(r, "continue") != NULL)
+            kr_field_forbidden(&v, "resourceVersionMatch",
+                               "resourceVersionMatch is forbidden when continue is provided");
+        if (strcmp(match, "Exact") != 0 && strcmp(match, "NotOlderThan") != 0) {
+            static const char *const ok[] = {"Exact", "NotOlderThan", "", NULL};
+            kr_field_not_supported(&v, "resourceVersionMatch", kr_value_str(r->a, match), ok);
+        }
+        if (strcmp(match, "Exact") == 0 && rv != NULL && strcmp(rv, "0") == 0)
+            kr_field_forbidden(&v, "resourceVersionMatch",
+                               "resourceVersionMatch \"exact\" is forbidden for resourceVersion "
+                               "\"0\"");
+    }
+    if (!kr_validation_ok(&v)) {
+        kr_error_t err;
+        kr_validation_error(&v, "meta.k8s.io", "ListOptions", "", &err);
+        kr_broker_fail_details(r->api->broker, r->req, KR_E_INVALID, err.message,
+                               kr_validation_details(&v, r->a, "meta.k8s.io", "ListOptions", ""));
+        return false;
+    }
+    if (rv == NULL || strcmp(rv, "0") == 0)
+        return true;
+    int64_t want;
+    if (!parse_rv(rv, &want)) {
+        fail(r, KR_E_BAD_REQUEST, "invalid resource version \"%s\"", rv);
+        return false;
+    }
+    if (want > current_rev) {
+        fail(r, KR_E_TIMEOUT, "Too large resource version: %" PRId64 ", current: %" PRId64, want,
+             current_rev);
+        return false;
+    }
+    if (match != NULL && strcmp(match, "Exact") == 0 && want != current_rev) {
+        fail(r, KR_E_EXPIRED, "The resourceVersion for the provided list is too old.");
+        return false;
+    }
+    return true;
+}
+
 static void op_list(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
 {
     kr_api_t *api = ud;
@@ -1077,6 +1132,8 @@ static void op_list(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
     }
     c.limit = (size_t)limit;
     int64_t list_rv = api->applied_rev;
+    if (!check_list_rv(&r, list_rv))
+        goto out;
     char *after_ns = NULL, *after_name = NULL;
     const char *tok = rq_opt_str(&r, "continue");
     if (tok != NULL) {

@@ -208,6 +208,34 @@ static void test_dry_run(void **state)
     assert_null(str(r.obj, "metadata.labels.x"));
 }
 
+/* resourceVersion / resourceVersionMatch of a list, as upstream. */
+static void test_list_resource_version(void **state)
+{
+    (void)state;
+    kr_reply_t r = call("list", "v1/namespaces", NULL, NULL, NULL, NULL, NULL);
+    assert_int_equal(r.code, 200);
+    const char *cur = str(r.obj, "metadata.resourceVersion");
+    char opts[160];
+    snprintf(opts, sizeof opts, "{resourceVersion: '%s', resourceVersionMatch: Exact}", cur);
+    assert_int_equal(call("list", "v1/namespaces", NULL, NULL, NULL, NULL, opts).code, 200);
+    assert_int_equal(
+        call("list", "v1/namespaces", NULL, NULL, NULL, NULL, "{resourceVersion: '1'}").code, 200);
+    r = call("list", "v1/namespaces", NULL, NULL, NULL, NULL,
+             "{resourceVersion: '1', resourceVersionMatch: Exact}");
+    assert_int_equal(r.code, 410);
+    assert_string_equal(r.message, "The resourceVersion for the provided list is too old.");
+    r = call("list", "v1/namespaces", NULL, NULL, NULL, NULL, "{resourceVersion: '999999999'}");
+    assert_int_equal(r.code, 504);
+    r = call("list", "v1/namespaces", NULL, NULL, NULL, NULL, "{resourceVersionMatch: Exact}");
+    assert_int_equal(r.code, 422);
+    assert_string_equal(r.message,
+                        "ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Forbidden: "
+                        "resourceVersionMatch is forbidden unless resourceVersion is provided");
+    r = call("list", "v1/namespaces", NULL, NULL, NULL, NULL,
+             "{resourceVersion: '0', resourceVersionMatch: Sometimes}");
+    assert_int_equal(r.code, 422);
+}
+
 static void test_generate_name_and_invalid(void **state)
 {
     (void)state;
@@ -588,6 +616,7 @@ int main(void)
         cmocka_unit_test(test_default_namespaces),
         cmocka_unit_test(test_create_get),
         cmocka_unit_test(test_dry_run),
+        cmocka_unit_test(test_list_resource_version),
         cmocka_unit_test(test_generate_name_and_invalid),
         cmocka_unit_test(test_update_conflict_generation),
         cmocka_unit_test(test_patch),
