@@ -130,3 +130,82 @@ int rest_tokens_check(rest_tokens_t *t, kr_bus_t *bus, const char *token, kr_are
                  reply.message ? reply.message : kr_strerror(reply.reason));
     return -1;
 }
+
+/* ---- authorization ------------------------------------------------------ */
+
+static void set_opt(kr_arena_t *a, kr_value_t *m, const char *key, const char *val)
+{
+    if (val != NULL)
+        kr_value_map_set(a, m, key, kr_value_str(a, val));
+}
+
+/* Upstream's forbiddenMessage + NewForbidden wording. */
+static void forbidden(kr_error_t *err, kr_arena_t *a, const char *user, const rest_attrs_t *at,
+                      const char *reason)
+{
+    const char *what;
+    if (at->resource == NULL) {
+        what = kr_arena_printf(a, "User \"%s\" cannot %s path \"%s\"", user, at->verb, at->path);
+    } else {
+        const char *res =
+            at->sub ? kr_arena_printf(a, "%s/%s", at->resource, at->sub) : at->resource;
+        what = at->ns ? kr_arena_printf(a,
+                                        "User \"%s\" cannot %s resource \"%s\" in API group "
+                                        "\"%s\" in the namespace \"%s\"",
+                                        user, at->verb, res, at->group, at->ns)
+                      : kr_arena_printf(a,
+                                        "User \"%s\" cannot %s resource \"%s\" in API group "
+                                        "\"%s\" at the cluster scope",
+                                        user, at->verb, res, at->group);
+    }
+    if (reason != NULL && *reason != '\0')
+        what = kr_arena_printf(a, "%s: %s", what, reason);
+    if (at->resource == NULL) {
+        kr_error_set(err, KR_E_FORBIDDEN, "forbidden: %s", what);
+        return;
+    }
+    const char *qualified =
+        *at->group ? kr_arena_printf(a, "%s.%s", at->resource, at->group) : at->resource;
+    if (at->name != NULL)
+        kr_error_set(err, KR_E_FORBIDDEN, "%s \"%s\" is forbidden: %s", qualified, at->name, what);
+    else
+        kr_error_set(err, KR_E_FORBIDDEN, "%s is forbidden: %s", qualified, what);
+}
+
+int rest_authorize(rest_gw_t *gw, kr_bus_t *bus, kr_arena_t *a, const kr_value_t *user,
+                   const rest_attrs_t *at, kr_error_t *err)
+{
+    if (strcmp(gw->conf->authorization_mode, "Bus") != 0)
+        return 0;
+    kr_value_t *obj = kr_value_map(a);
+    kr_value_map_set(a, obj, "user", kr_value_copy(a, user));
+    set_opt(a, obj, "verb", at->verb);
+    if (at->resource != NULL) {
+        kr_value_t *ra = kr_value_map(a);
+        set_opt(a, ra, "group", at->group);
+        set_opt(a, ra, "version", at->version);
+        set_opt(a, ra, "resource", at->resource);
+        set_opt(a, ra, "subresource", at->sub);
+        set_opt(a, ra, "namespace", at->ns);
+        set_opt(a, ra, "name", at->name);
+        kr_value_map_set(a, obj, "resourceAttributes", ra);
+    } else {
+        kr_value_t *na = kr_value_map(a);
+        set_opt(a, na, "path", at->path);
+        kr_value_map_set(a, obj, "nonResourceAttributes", na);
+    }
+    kr_request_t req = {.op = "authz.review", .obj = obj};
+    kr_reply_t reply;
+    if (kr_bus_call(bus, &req, a, &reply, REST_BUS_TIMEOUT_MS, err) < 0)
+        return -1;
+    if (reply.code != 200) {
+        kr_error_set(err, KR_E_INTERNAL, "authorization failed: %s",
+                     reply.message ? reply.message : kr_strerror(reply.reason));
+        return -1;
+    }
+    if (kr_value_as_bool(kr_value_map_get(reply.obj, "allowed"), false))
+        return 0;
+    const char *name = kr_value_map_str(user, "username");
+    forbidden(err, a, name ? name : "", at, kr_value_map_str(reply.obj, "reason"));
+    return -1;
+}

@@ -38,6 +38,7 @@ typedef struct rest_conf {
     int64_t max_inflight;
     int64_t idle_timeout_ms;
     int64_t watch_timeout_ms;
+    const char *authorization_mode; /* "AlwaysAllow" or "Bus" */
 } rest_conf_t;
 
 typedef struct rest_discovery rest_discovery_t;
@@ -112,6 +113,22 @@ void rest_watches_destroy(rest_watches_t **self_p);
 enum MHD_Result rest_watch_start(rest_watches_t *w, struct MHD_Connection *conn,
                                  const kr_request_t *req, const kr_value_t *table_kind,
                                  rest_table_include_t include, uint64_t timeout_ms);
+
+/* ---- authorization (auth.c) ------------------------------------------- */
+
+/* What a request asks to do, as a SubjectAccessReview's attributes. */
+typedef struct rest_attrs {
+    const char *verb; /* get, list, watch, create, update, patch, delete, deletecollection */
+    const char *group, *version, *resource, *sub, *ns, *name; /* resource requests */
+    const char *path;                                         /* non-resource requests */
+} rest_attrs_t;
+
+/* With authorization_mode "Bus", asks the "authz.review" op whether `user`
+ * may do `attrs`; "AlwaysAllow" allows every authenticated user.  Returns
+ * 0 when allowed; < 0 with err: KR_E_FORBIDDEN and upstream's message, or
+ * the authorizer's failure. */
+int rest_authorize(rest_gw_t *gw, kr_bus_t *bus, kr_arena_t *arena, const kr_value_t *user,
+                   const rest_attrs_t *attrs, kr_error_t *err);
 
 /* ---- tokens (auth.c) -------------------------------------------------- */
 

@@ -1,6 +1,7 @@
 /* The REST gateway's request handling: a Kubernetes API request in, one
  * bus request out, its answer back as Kubernetes JSON (docs/rest.md).
  * Runs on libmicrohttpd's worker threads. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -409,6 +410,22 @@ static enum MHD_Result reply_object(struct MHD_Connection *conn, kr_arena_t *a,
     return send_json(conn, (unsigned)reply->code, reply->obj ? reply->obj : kr_value_map(a));
 }
 
+/* The authorizer's verb of a request. */
+static const char *k8s_verb(const char *method, bool collection, bool watch)
+{
+    if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+        return watch ? "watch" : collection ? "list" : "get";
+    if (strcmp(method, "POST") == 0)
+        return "create";
+    if (strcmp(method, "PUT") == 0)
+        return "update";
+    if (strcmp(method, "PATCH") == 0)
+        return "patch";
+    if (strcmp(method, "DELETE") == 0)
+        return collection ? "deletecollection" : "delete";
+    return NULL;
+}
+
 static enum MHD_Result serve_resource(rest_gw_t *gw, rq_t *rq, struct MHD_Connection *conn,
                                       const char *method, const rest_route_t *route,
                                       kr_value_t *user)
@@ -448,8 +465,22 @@ static enum MHD_Result serve_resource(rest_gw_t *gw, rq_t *rq, struct MHD_Connec
         .dry_run = kr_value_map_get(opts, "dryRun") != NULL,
     };
 
+    bool watch = collection && strcmp(method, "GET") == 0 && query_true(conn, "watch") &&
+                 query(conn, "watch") != NULL;
+    rest_attrs_t attrs = {
+        .verb = k8s_verb(method, collection, watch),
+        .group = route->group,
+        .version = route->version,
+        .resource = r.resource,
+        .sub = route->sub,
+        .ns = route->ns,
+        .name = route->name,
+    };
+    if (attrs.verb != NULL && rest_authorize(gw, bus, a, user, &attrs, &err) < 0)
+        return send_error(conn, a, &err);
+
     if (strcmp(method, "GET") == 0) {
-        if (collection && query_true(conn, "watch") && query(conn, "watch") != NULL) {
+        if (watch) {
             req.op = "watch";
             const char *rv = query(conn, "resourceVersion");
             if (rv != NULL && *rv != '\0')
@@ -594,6 +625,15 @@ static enum MHD_Result dispatch(rest_gw_t *gw, rq_t *rq, struct MHD_Connection *
     }
     if (rq->too_large)
         return send_status(conn, a, KR_E_TOO_LARGE, 0, "the request body is too large", NULL);
+    if (route.kind != REST_ROUTE_RESOURCE) {
+        /* non-resource requests are authorized with the lower-case method */
+        char *verb = kr_arena_strdup(a, method);
+        for (char *p = verb; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        rest_attrs_t attrs = {.verb = verb, .path = url};
+        if (rest_authorize(gw, bus, a, user, &attrs, &err) < 0)
+            return send_error(conn, a, &err);
+    }
 
     switch (route.kind) {
     case REST_ROUTE_VERSION:

@@ -41,6 +41,9 @@ static const kr_config_entry_t rest_config[] = {
      "a connection silent this long is closed"},
     {KR_CFG_DURATION, "watch_timeout", "30m", offsetof(rest_conf_t, watch_timeout_ms),
      "a watch without timeoutSeconds ends after this"},
+    {KR_CFG_STRING, "authorization_mode", "AlwaysAllow", offsetof(rest_conf_t, authorization_mode),
+     "AlwaysAllow (every authenticated user may do everything) or Bus (ask the authz.review op, "
+     "as the RBAC plugin serves it)"},
     {KR_CFG_END, NULL, NULL, 0, NULL},
 };
 
@@ -177,6 +180,14 @@ static void *rest_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err
         c->max_inflight < 1) {
         kr_error_set(err, KR_E_BAD_REQUEST,
                      "port must be 0-65535, workers 1-256, max_requests_inflight > 0");
+        return NULL;
+    }
+    if (strcmp(c->authorization_mode, "AlwaysAllow") != 0 &&
+        strcmp(c->authorization_mode, "Bus") != 0) {
+        kr_error_set(err, KR_E_BAD_REQUEST,
+                     "authorization_mode: Unsupported value: \"%s\": supported values: "
+                     "\"AlwaysAllow\", \"Bus\"",
+                     c->authorization_mode);
         return NULL;
     }
     struct sockaddr_storage ss;
