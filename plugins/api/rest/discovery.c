@@ -58,6 +58,10 @@ int rest_discovery_refresh(rest_discovery_t *d, kr_bus_t *bus, uint64_t max_age_
             rc = -1;
         }
         if (rc == 0) {
+            /* the schemas are the core's business (validation, OpenAPI):
+             * dropping them keeps the per-request copy of a descriptor small */
+            for (size_t i = 0; i < kr_value_len(items); i++)
+                kr_value_map_del(kr_value_array_get(items, i), "schema");
             pthread_rwlock_wrlock(&d->lock);
             kr_arena_destroy(&d->arena);
             d->arena = a;
