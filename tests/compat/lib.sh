@@ -61,7 +61,8 @@ plugins:
       cluster_name: ${2:-kraal}
 ${3:-}
 CFG
-  "$KRAAL" server --config "$dir/kraal.yaml" >"$dir/server.log" 2>&1 &
+  rm -f "$dir/data/kubeconfig" # a restart writes a new one (a new port)
+  "$KRAAL" server --config "$dir/kraal.yaml" >>"$dir/server.log" 2>&1 &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
   local deadline=$(($(now_ms) + 20000))
