@@ -39,9 +39,10 @@
  *                     .finishedAt when it is > 0.
  *   podReadinessGates "<true>/<total>" of spec.readinessGates whose
  *                     conditionType is a True condition; "<none>" if none.
- *   nodeStatus        "Ready", "NotReady" or "Unknown" from the Ready
- *                     condition, plus ",SchedulingDisabled" when
- *                     spec.unschedulable.
+ *   nodeStatus        "Ready" or "NotReady" from the Ready condition
+ *                     (status "Unknown" prints NotReady), "Unknown" when
+ *                     there is no Ready condition, plus
+ *                     ",SchedulingDisabled" when spec.unschedulable.
  *   nodeRoles         sorted roles from labels node-role.kubernetes.io/<r>
  *                     and kubernetes.io/role=<r>, joined by ","; "<none>".
  *   nodeExternalIP    the ExternalIP addresses, "<none>" when there is none.
@@ -52,7 +53,7 @@
  *   eventSource       "<source.component>, <source.host>" (reportingController
  *                     and reportingInstance when source is empty).
  *   eventCount        series.count, else count.
- *   serviceExternalIP ClusterIP: "<none>"; NodePort: spec.externalIPs or
+ *   serviceExternalIP ClusterIP and NodePort: spec.externalIPs or
  *                     "<none>"; LoadBalancer: status.loadBalancer.ingress ip
  *                     or hostname + spec.externalIPs, "<pending>" if none;
  *                     ExternalName: spec.externalName.
@@ -60,8 +61,7 @@
  *   endpoints         "ip:port" of every ready address x port, the first
  *                     three then " + N more..."; "<none>".
  *   jobStatus         "Complete", "Failed", "Terminating", "Suspended",
- *                     "FailureTarget", "SuccessCriteriaMet" from conditions,
- *                     else "Running".
+ *                     "FailureTarget" from conditions, else "Running".
  *   jobCompletions    "<succeeded>/<completions>"; without completions
  *                     "<succeeded>/1 of <parallelism>" when parallelism > 1,
  *                     else "<succeeded>/1".
