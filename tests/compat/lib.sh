@@ -53,6 +53,7 @@ log_level: info
 store:
   plugin: store-sqlite
 plugins:
+  - plugin: controller-gc
   - plugin: auth-token
   - plugin: api-rest
     config:

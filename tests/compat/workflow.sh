@@ -148,10 +148,38 @@ YAML
   expect_match "explain field" "$out" 'rollingUpdate'
 
   # deletes
-  # --cascade=orphan leaves the orphan finalizer for the garbage collector,
-  # which comes with the controllers: until then kubectl must not wait
-  expect_eq "delete orphan" "$(k -n "$ns" delete deploy web --cascade=orphan --wait=false)" 'deployment.apps "web" deleted'
-  expect_eq "orphan finalizer" "$(k -n "$ns" get deploy web -o jsonpath='{.metadata.finalizers}')" '["orphan"]'
+  # --cascade=orphan: the garbage collector takes the deployment's
+  # reference out of its dependents, then lets it go (kubectl waits for it)
+  cat >"$T/rs.yaml" <<YAML
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata:
+  name: web-orphan
+  namespace: $ns
+  ownerReferences:
+  - apiVersion: apps/v1
+    kind: Deployment
+    name: web
+    uid: $(k -n "$ns" get deploy web -o jsonpath='{.metadata.uid}')
+    controller: true
+    blockOwnerDeletion: true
+spec:
+  replicas: 0
+  selector:
+    matchLabels: {app: web-orphan}
+  template:
+    metadata:
+      labels: {app: web-orphan}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.25
+YAML
+  k create -f "$T/rs.yaml" >/dev/null
+  expect_eq "owned replicaset" "$(k -n "$ns" get rs web-orphan -o jsonpath='{.metadata.ownerReferences[0].name}')" "web"
+  expect_eq "delete orphan" "$(k -n "$ns" delete deploy web --cascade=orphan)" 'deployment.apps "web" deleted'
+  expect_eq "orphan deleted" "$(k -n "$ns" get deploy -o name)" ""
+  expect_eq "orphaned replicaset" "$(k -n "$ns" get rs web-orphan -o jsonpath='{.metadata.name} {.metadata.ownerReferences}')" "web-orphan "
   expect_eq "delete grace" "$(k -n "$ns" delete cm ssa --grace-period=0 --force 2>/dev/null)" 'configmap "ssa" force deleted'
   "$KUBECTL" -n "$ns" wait --for=delete svc/web --timeout=20s >"$T/wait.out" 2>&1 &
   local wpid=$!
