@@ -34,7 +34,9 @@ static const kr_config_entry_t rest_config[] = {
      "URL written into the kubeconfig (default https://127.0.0.1:<port>)"},
     {KR_CFG_VALUE, "sans", NULL, offsetof(rest_conf_t, sans),
      "extra host names and addresses for the serving certificate"},
-    {KR_CFG_INT, "workers", "4", offsetof(rest_conf_t, workers), "HTTP worker threads"},
+    {KR_CFG_INT, "workers", "64", offsetof(rest_conf_t, workers),
+     "HTTP worker threads; each waits on one bus call at a time, so they bound the requests in "
+     "flight (and the writes a store commit can group)"},
     {KR_CFG_INT, "max_requests_inflight", "400", offsetof(rest_conf_t, max_inflight),
      "requests served at once before 429 (watches not counted)"},
     {KR_CFG_DURATION, "idle_timeout", "60s", offsetof(rest_conf_t, idle_timeout_ms),
@@ -241,7 +243,9 @@ static void *rest_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->workers, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)((c->idle_timeout_ms + 999) / 1000), MHD_OPTION_NOTIFY_COMPLETED,
         rest_request_completed, gw, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, gw,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024), MHD_OPTION_ARRAY,
+        /* MHD zeroes a connection's pool between two requests: a small
+         * pool keeps that cheap (headers and a bearer token fit) */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_ARRAY,
         c->tls ? tls_opts : tls_opts + 2, MHD_OPTION_END);
     if (gw->daemon == NULL) {
         kr_error_set(err, KR_E_INTERNAL, "cannot listen on %s:%d: %s", c->address, (int)c->port,
