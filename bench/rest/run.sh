@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/rest/run.sh [--build DIR] [--seconds S] [--events K] [--perf]
+# bench/rest/run.sh [--build DIR] [--seconds S] [--events K] [--workers "2 4"] [--perf]
 #
 # The REST gateway under load, side by side with the same operations over
 # the bus, in one run against one server.  Prints figures, never pass/fail.
@@ -7,8 +7,9 @@
 # Starts `kraal server` from DIR (default <repo>/build/release; needs
 # bin/kraal, bin/bench_rest_bus and the store-sqlite, auth-token and
 # api-rest plugins) with store-sqlite on a temp dir and api-rest on
-# 127.0.0.1, port 0.  It first times GETs with workers 2 and 4 and keeps
-# the faster, then, on a fresh server with 1,000 pods in namespace "bench":
+# 127.0.0.1, port 0.  It first times GETs with workers 2 and 4 (or the
+# counts --workers lists) and keeps the fastest, then, on a fresh server
+# with 1,000 pods in namespace "bench":
 #
 #   GET     one pod            wrk, 2 threads, 64 connections
 #   LIST    the 1,000 pods     wrk, 2 threads, 64 connections
@@ -29,13 +30,18 @@ SECONDS_PER_OP=10
 EVENTS=2000
 WATCHERS=100
 PERF=0
+WORKER_COUNTS="2 4"
 while [ $# -gt 0 ]; do
   case $1 in
   --build) BUILD=$2; shift 2 ;;
   --seconds) SECONDS_PER_OP=$2; shift 2 ;;
   --events) EVENTS=$2; shift 2 ;;
+  --workers) WORKER_COUNTS=$2; shift 2 ;;
   --perf) PERF=1; shift ;;
-  *) echo "usage: $0 [--build DIR] [--seconds S] [--events K] [--perf]" >&2; exit 2 ;;
+  *)
+    echo "usage: $0 [--build DIR] [--seconds S] [--events K] [--workers \"2 4\"] [--perf]" >&2
+    exit 2
+    ;;
   esac
 done
 BUILD=$(cd "$BUILD" && pwd)
@@ -174,7 +180,7 @@ echo "bench/rest: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg),
 PROBE_S=$((SECONDS_PER_OP < 5 ? SECONDS_PER_OP : 5))
 BEST_W=0
 BEST_RATE=0
-for w in 2 4; do
+for w in $WORKER_COUNTS; do
   bench_server "probe-$w" "$w"
   "$BUS" --endpoint "$EP" --clients 1 seed bench 1 >/dev/null
   wrk -t2 -c64 -d"${PROBE_S}s" --timeout 30s --latency -H "Authorization: Bearer $TOKEN" \
