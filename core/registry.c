@@ -177,6 +177,8 @@ static int registry_check(const kr_registry_t *reg, const kr_kind_t *kind, kr_er
 
 static void registry_put(kr_registry_t *reg, const kr_kind_t *kind)
 {
+    /* the kind was made for this registry (its arena): it may hold state */
+    ((kr_kind_t *)kind)->memo = kr_schema_memo_new();
     const char *names[NAMES_MAX], *what[NAMES_MAX];
     size_t n = kind_names(kind, names, what);
     size_t len;
@@ -229,6 +231,8 @@ void kr_registry_destroy(kr_registry_t **self_p)
     if (self_p == NULL || *self_p == NULL)
         return;
     kr_registry_t *reg = *self_p;
+    for (size_t i = 0; i < reg->count; i++)
+        kr_schema_memo_destroy(&((kr_kind_t *)reg->kinds[i])->memo);
     free(reg->by_res.slots);
     free(reg->by_kind.slots);
     free(reg->group_kinds.slots);

@@ -77,6 +77,10 @@ struct kr_kind {
     const kr_value_t *schema;
     kr_kind_hooks_t hooks;
     bool builtin;
+    /* kr_schema_at / kr_schema_merge_key answers by path, filled on first
+     * use (every write walks the same paths); set up and freed by the
+     * registry. */
+    struct kr_schema_memo *memo;
 };
 
 typedef struct kr_registry kr_registry_t;

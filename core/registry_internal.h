@@ -16,6 +16,10 @@ const kr_value_t *kr_schema_builtin_doc(void);
 /* The OpenAPI v3 schema of a built-in kind ("apps/v1", "Deployment"), or
  * NULL.  Owned by the built-in document. */
 const kr_value_t *kr_schema_builtin(const char *api_version, const char *kind);
+
+/* The per-kind cache of schema lookups by path (kr_kind_t.memo). */
+struct kr_schema_memo *kr_schema_memo_new(void);
+void kr_schema_memo_destroy(struct kr_schema_memo **self_p);
 /* Follows "$ref" (into the built-in components) and a lone "allOf" entry
  * until a schema that says something itself. */
 const kr_value_t *kr_schema_resolve(const kr_value_t *schema);

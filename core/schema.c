@@ -273,11 +273,106 @@ const kr_value_t *kr_schema_field(const kr_value_t *schema, const char *path)
     return node;
 }
 
+/* ---- memo: lookups by path, per kind ------------------------------------ */
+
+/* A schema lookup walks the path from the root, following $refs and
+ * reading keys at every step; managedFields and strategic merge ask for
+ * every field of every write.  Schemas do not change once registered, so
+ * the answers are kept by path (list items are always "[0]": the set of
+ * paths is the schema's, not the data's). */
+typedef struct memo_ent {
+    char *path; /* NULL: empty slot */
+    uint64_t hash;
+    const kr_value_t *at;
+    const char *merge_key;
+    bool has_at, has_merge_key;
+} memo_ent_t;
+
+struct kr_schema_memo {
+    pthread_mutex_t mu;
+    memo_ent_t *ents;
+    size_t cap, len; /* cap a power of two */
+};
+
+struct kr_schema_memo *kr_schema_memo_new(void)
+{
+    struct kr_schema_memo *m = xcalloc(1, sizeof *m);
+    pthread_mutex_init(&m->mu, NULL);
+    return m;
+}
+
+void kr_schema_memo_destroy(struct kr_schema_memo **self_p)
+{
+    if (self_p == NULL || *self_p == NULL)
+        return;
+    struct kr_schema_memo *m = *self_p;
+    for (size_t i = 0; i < m->cap; i++)
+        free(m->ents[i].path);
+    free(m->ents);
+    pthread_mutex_destroy(&m->mu);
+    free(m);
+    *self_p = NULL;
+}
+
+static uint64_t memo_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* The entry of `path`, made when absent; mu held. */
+static memo_ent_t *memo_slot(struct kr_schema_memo *m, const char *path)
+{
+    if (m->len * 2 >= m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 64;
+        memo_ent_t *ents = xcalloc(cap, sizeof *ents);
+        for (size_t i = 0; i < m->cap; i++) {
+            if (m->ents[i].path == NULL)
+                continue;
+            size_t j = m->ents[i].hash & (cap - 1);
+            while (ents[j].path != NULL)
+                j = (j + 1) & (cap - 1);
+            ents[j] = m->ents[i];
+        }
+        free(m->ents);
+        m->ents = ents;
+        m->cap = cap;
+    }
+    uint64_t h = memo_hash(path);
+    size_t i = h & (m->cap - 1);
+    while (m->ents[i].path != NULL) {
+        if (m->ents[i].hash == h && strcmp(m->ents[i].path, path) == 0)
+            return &m->ents[i];
+        i = (i + 1) & (m->cap - 1);
+    }
+    m->ents[i] = (memo_ent_t){.path = xstrdup(path), .hash = h};
+    m->len++;
+    return &m->ents[i];
+}
+
+static const kr_value_t *schema_at(const kr_kind_t *kind, const char *path)
+{
+    return kr_schema_resolve(kr_schema_field(kind->schema, path));
+}
+
 const kr_value_t *kr_schema_at(const kr_kind_t *kind, const char *path)
 {
     if (kind == NULL || kind->schema == NULL || path == NULL)
         return NULL;
-    return kr_schema_resolve(kr_schema_field(kind->schema, path));
+    struct kr_schema_memo *m = kind->memo;
+    if (m == NULL)
+        return schema_at(kind, path);
+    pthread_mutex_lock(&m->mu);
+    memo_ent_t *e = memo_slot(m, path);
+    if (!e->has_at) {
+        e->at = schema_at(kind, path);
+        e->has_at = true;
+    }
+    const kr_value_t *at = e->at;
+    pthread_mutex_unlock(&m->mu);
+    return at;
 }
 
 static const char *merge_key_of(const kr_value_t *s)
@@ -293,13 +388,29 @@ static const char *merge_key_of(const kr_value_t *s)
     return NULL;
 }
 
+static const char *schema_merge_key(const kr_kind_t *kind, const char *path)
+{
+    const kr_value_t *f = kr_schema_field(kind->schema, path);
+    const char *key = merge_key_of(f);
+    return key != NULL ? key : merge_key_of(kr_schema_resolve(f));
+}
+
 const char *kr_schema_merge_key(const kr_kind_t *kind, const char *path)
 {
     if (kind == NULL || kind->schema == NULL || path == NULL)
         return NULL;
-    const kr_value_t *f = kr_schema_field(kind->schema, path);
-    const char *key = merge_key_of(f);
-    return key != NULL ? key : merge_key_of(kr_schema_resolve(f));
+    struct kr_schema_memo *m = kind->memo;
+    if (m == NULL)
+        return schema_merge_key(kind, path);
+    pthread_mutex_lock(&m->mu);
+    memo_ent_t *e = memo_slot(m, path);
+    if (!e->has_merge_key) {
+        e->merge_key = schema_merge_key(kind, path);
+        e->has_merge_key = true;
+    }
+    const char *key = e->merge_key;
+    pthread_mutex_unlock(&m->mu);
+    return key;
 }
 
 const char *kr_schema_patch_strategy(const kr_kind_t *kind, const char *path)
