@@ -9,6 +9,9 @@ packages=(
   # libraries
   libzmq3-dev libmsgpack-dev libyaml-dev libyajl-dev libsqlite3-dev
   libmicrohttpd-dev libgnutls28-dev
+  libarchive-dev libcurl4-gnutls-dev
+  # the node agent: OCI runtimes, test images, a local registry
+  runc crun busybox-static skopeo docker-registry iproute2 iptables
   # tests and benchmarks
   libcmocka-dev libjansson-dev procps python3 curl wrk hey
 )

@@ -23,4 +23,8 @@ struct kr_plugin_ctx {
     void *host_ud;
 };
 
+/* Ends the runtime registration of an instance (kraal/runtime.h); the host
+ * calls it before the instance's fini and after a failed init. */
+void kr_runtime_unregister_ctx(const kr_plugin_ctx_t *ctx);
+
 #endif

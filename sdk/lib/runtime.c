@@ -1,0 +1,191 @@
+/* The per-process registry of container runtimes (kraal/runtime.h) and the
+ * free functions of the runtime interface's output structs.
+ *
+ * Runtimes are few (one or two per process) and looked up once by the
+ * agent at its start, so a short array under a mutex is all it needs. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <kraal/runtime.h>
+
+#include "plugin_ctx.h"
+#include "xalloc.h"
+
+#define MAX_RUNTIMES 16
+
+typedef struct rt_entry {
+    const kr_plugin_ctx_t *ctx; /* identifies the instance for unregistering */
+    char *name;
+    const kr_runtime_ops_t *ops;
+    void *self;
+} rt_entry_t;
+
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static rt_entry_t g_rt[MAX_RUNTIMES];
+static size_t g_n;
+
+static bool ops_complete(const kr_runtime_ops_t *o)
+{
+    return o->struct_size >= sizeof(kr_runtime_ops_t) && o->runtime_name != NULL &&
+           o->version != NULL && o->image_pull != NULL && o->image_status != NULL &&
+           o->image_list != NULL && o->image_remove != NULL && o->image_import != NULL &&
+           o->sandbox_run != NULL && o->sandbox_stop != NULL && o->sandbox_remove != NULL &&
+           o->sandbox_status != NULL && o->sandbox_list != NULL && o->container_create != NULL &&
+           o->container_start != NULL && o->container_stop != NULL && o->container_remove != NULL &&
+           o->container_status != NULL && o->container_list != NULL && o->container_stats != NULL &&
+           o->exec_sync != NULL && o->exec_start != NULL && o->exec_resize != NULL &&
+           o->exec_wait != NULL;
+}
+
+int kr_runtime_register(kr_plugin_ctx_t *ctx, const kr_runtime_ops_t *ops, void *self,
+                        kr_error_t *err)
+{
+    if (ctx == NULL || ops == NULL)
+        return kr_error_set(err, KR_E_BAD_REQUEST, "kr_runtime_register: ctx and ops are required");
+    if (!ctx->in_init)
+        return kr_error_set(err, KR_E_BAD_REQUEST,
+                            "%s: a runtime can only be registered during init", ctx->name);
+    if (!ops_complete(ops))
+        return kr_error_set(err, KR_E_BAD_REQUEST,
+                            "%s: the runtime ops table is incomplete (every function is required)",
+                            ctx->name);
+    int rc = 0;
+    pthread_mutex_lock(&g_mu);
+    for (size_t i = 0; i < g_n; i++)
+        if (strcmp(g_rt[i].name, ctx->name) == 0) {
+            rc = kr_error_set(err, KR_E_ALREADY_EXISTS,
+                              "a runtime named \"%s\" is already registered", ctx->name);
+            goto out;
+        }
+    if (g_n == MAX_RUNTIMES) {
+        rc = kr_error_set(err, KR_E_BAD_REQUEST, "%s: at most %d runtimes per process", ctx->name,
+                          MAX_RUNTIMES);
+        goto out;
+    }
+    g_rt[g_n++] = (rt_entry_t){.ctx = ctx, .name = xstrdup(ctx->name), .ops = ops, .self = self};
+out:
+    pthread_mutex_unlock(&g_mu);
+    return rc;
+}
+
+void kr_runtime_unregister_ctx(const kr_plugin_ctx_t *ctx)
+{
+    pthread_mutex_lock(&g_mu);
+    for (size_t i = 0; i < g_n; i++)
+        if (g_rt[i].ctx == ctx) {
+            free(g_rt[i].name);
+            g_rt[i] = g_rt[--g_n];
+            break;
+        }
+    pthread_mutex_unlock(&g_mu);
+}
+
+int kr_runtime_find(const char *name, const kr_runtime_ops_t **ops, void **self, kr_error_t *err)
+{
+    int rc = 0;
+    pthread_mutex_lock(&g_mu);
+    for (size_t i = 0; i < g_n; i++)
+        if (strcmp(g_rt[i].name, name) == 0) {
+            *ops = g_rt[i].ops;
+            *self = g_rt[i].self;
+            goto out;
+        }
+    char names[256] = "";
+    size_t off = 0;
+    for (size_t i = 0; i < g_n && off < sizeof(names); i++)
+        off += (size_t)snprintf(names + off, sizeof(names) - off, "%s\"%s\"", i ? ", " : "",
+                                g_rt[i].name);
+    rc = kr_error_set(err, KR_E_NOT_FOUND, "no runtime named \"%s\" is loaded (loaded: %s)", name,
+                      g_n ? names : "none");
+out:
+    pthread_mutex_unlock(&g_mu);
+    return rc;
+}
+
+/* ---- output structs ------------------------------------------------------ */
+
+void kr_rt_strv_free(char **v)
+{
+    if (v == NULL)
+        return;
+    for (char **p = v; *p != NULL; p++)
+        free(*p);
+    free(v);
+}
+
+static void kv_free(kr_rt_kv_t *kv, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free((char *)kv[i].key);
+        free((char *)kv[i].value);
+    }
+    free(kv);
+}
+
+void kr_rt_image_free(kr_rt_image_t *img)
+{
+    if (img == NULL)
+        return;
+    free(img->id);
+    kr_rt_strv_free(img->repo_tags);
+    kr_rt_strv_free(img->repo_digests);
+    kr_rt_strv_free(img->entrypoint);
+    kr_rt_strv_free(img->cmd);
+    kr_rt_strv_free(img->env);
+    free(img->working_dir);
+    free(img->user);
+    memset(img, 0, sizeof(*img));
+}
+
+void kr_rt_image_list_free(kr_rt_image_t *imgs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        kr_rt_image_free(&imgs[i]);
+    free(imgs);
+}
+
+void kr_rt_sandbox_free(kr_rt_sandbox_t *sb)
+{
+    if (sb == NULL)
+        return;
+    free(sb->id);
+    free(sb->pod_name);
+    free(sb->pod_namespace);
+    free(sb->pod_uid);
+    free(sb->netns_path);
+    free(sb->ip);
+    kv_free(sb->labels, sb->n_labels);
+    memset(sb, 0, sizeof(*sb));
+}
+
+void kr_rt_sandbox_list_free(kr_rt_sandbox_t *sbs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        kr_rt_sandbox_free(&sbs[i]);
+    free(sbs);
+}
+
+void kr_rt_container_free(kr_rt_container_t *c)
+{
+    if (c == NULL)
+        return;
+    free(c->id);
+    free(c->sandbox_id);
+    free(c->name);
+    free(c->image);
+    free(c->image_ref);
+    free(c->reason);
+    free(c->message);
+    free(c->log_path);
+    kv_free(c->labels, c->n_labels);
+    memset(c, 0, sizeof(*c));
+}
+
+void kr_rt_container_list_free(kr_rt_container_t *cs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        kr_rt_container_free(&cs[i]);
+    free(cs);
+}
