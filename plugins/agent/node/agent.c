@@ -1,0 +1,820 @@
+/* agent-node: the node agent (the kubelet's job) as a plugin.
+ *
+ * - The Node and its Lease: node.c.
+ * - Pods: an informer on the pods bound to this node (field selector
+ *   spec.nodeName).  Each pod gets sync jobs (sync.c) on the worker pool,
+ *   one at a time; events that arrive while a job runs make it run again
+ *   once done.  Every `sync_frequency` each pod is synced again, which is
+ *   how container exits are noticed (the runtime has no events), and a
+ *   back-off that ends schedules a sync at its end.
+ * - A pod with a deletionTimestamp is killed (preStop, grace period,
+ *   sandbox removed) and then deleted for good with gracePeriodSeconds 0
+ *   and its uid as precondition, as the kubelet's status manager does.  A
+ *   pod whose object is gone is killed and forgotten.  Sandboxes of pods
+ *   that the API does not have are removed once the informer has synced,
+ *   and every minute after.
+ * - Statuses are computed here from what the last job saw and written
+ *   through pods/status when they changed: an update at the cached
+ *   resourceVersion, on 409 a fresh get and another try.
+ *
+ * After a restart the same code adopts what runs: a pod's sync finds its
+ * ready sandbox by the pod uid label and keeps running containers.
+ */
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <kraal/informer.h>
+#include <kraal/plugin.h>
+#include <kraal/runtime.h>
+
+#include "agent.h"
+
+#define WRITE_TIMEOUT_MS 10000
+#define WRITE_RETRIES    5
+#define CLEANUP_EVERY_MS 60000
+
+struct agent_conf {
+    const char *runtime;
+    const char *node_name;
+    const char *node_ip;
+    int64_t workers;
+    int64_t status_ms;
+    int64_t lease_ms;
+    int64_t sync_ms;
+    int64_t max_pods;
+    const kr_value_t *system_reserved;
+    const kr_value_t *kube_reserved;
+    const char *eviction_memory;
+};
+
+static const kr_config_entry_t agent_table[] = {
+    {KR_CFG_STRING, "runtime", "runc", offsetof(struct agent_conf, runtime),
+     "instance name of the runtime plugin that runs the pods"},
+    {KR_CFG_STRING, "node_name", NULL, offsetof(struct agent_conf, node_name),
+     "the Node's name; the host name (lower case) when absent"},
+    {KR_CFG_STRING, "node_ip", NULL, offsetof(struct agent_conf, node_ip),
+     "the Node's InternalIP; the first non-loopback IPv4 address when absent"},
+    {KR_CFG_INT, "workers", "4", offsetof(struct agent_conf, workers),
+     "threads running runtime calls (pods started in parallel)"},
+    {KR_CFG_DURATION, "node_status_update_frequency", "10s", offsetof(struct agent_conf, status_ms),
+     "how often the Node's status is written"},
+    {KR_CFG_DURATION, "node_lease_renew_interval", "10s", offsetof(struct agent_conf, lease_ms),
+     "how often the Node's Lease is renewed"},
+    {KR_CFG_DURATION, "sync_frequency", "1s", offsetof(struct agent_conf, sync_ms),
+     "how often every pod is compared with its containers"},
+    {KR_CFG_INT, "max_pods", "110", offsetof(struct agent_conf, max_pods),
+     "the Node's pods capacity"},
+    {KR_CFG_VALUE, "system_reserved", NULL, offsetof(struct agent_conf, system_reserved),
+     "{cpu, memory} kept from allocatable for the system"},
+    {KR_CFG_VALUE, "kube_reserved", NULL, offsetof(struct agent_conf, kube_reserved),
+     "{cpu, memory} kept from allocatable for kraal"},
+    {KR_CFG_STRING, "eviction_hard_memory", "100Mi", offsetof(struct agent_conf, eviction_memory),
+     "memory.available eviction threshold, kept from allocatable"},
+    {KR_CFG_END, NULL, NULL, 0, NULL},
+};
+
+typedef struct agent agent_t;
+
+struct ag_pod {
+    agent_t *ag;
+    char *uid, *ns, *name;
+    kr_arena_t *oa; /* obj */
+    kr_value_t *obj;
+    int64_t rv;
+    /* what the last job saw */
+    kr_arena_t *sa;
+    kr_value_t *init_statuses, *statuses;
+    bool observed, sandbox_ready;
+    char *pod_ip; /* in sa */
+    char sandbox_id[KR_RT_ID_MAX];
+    ag_bo_t *bo;
+    size_t nbo;
+    /* jobs */
+    bool busy, again, gone, killed, deleting;
+    uint64_t requeue_timer;
+    /* status writes */
+    kr_arena_t *wa; /* written */
+    kr_value_t *written;
+    bool writing, write_again;
+    unsigned retries;
+};
+
+/* Replies may come after fini: they find life->ag NULL. */
+typedef struct agent_life {
+    agent_t *ag;
+    unsigned refs;
+} agent_life_t;
+
+struct agent {
+    kr_plugin_ctx_t *ctx;
+    kr_loop_t *loop;
+    kr_bus_t *bus;
+    struct agent_conf cfg;
+    ag_conf_t conf;
+    char node_name[AG_NAME_MAX];
+    char host_ip[64];
+    char runtime_version[128];
+    ag_pool_t *pool;
+    ag_node_t *node;
+    kr_informer_t *inf;
+    ag_pod_t **pods;
+    size_t npods, cap;
+    uint64_t tick_timer, cleanup_timer;
+    bool cleanup_busy;
+    agent_life_t *life;
+};
+
+/* ---- pods --------------------------------------------------------------------------- */
+
+static ag_pod_t *pod_find(agent_t *ag, const char *uid)
+{
+    for (size_t i = 0; i < ag->npods; i++)
+        if (strcmp(ag->pods[i]->uid, uid) == 0)
+            return ag->pods[i];
+    return NULL;
+}
+
+static char *xstrdup(const char *s)
+{
+    char *d = strdup(s ? s : "");
+    if (d == NULL)
+        abort();
+    return d;
+}
+
+static int64_t rv_of(const kr_value_t *obj)
+{
+    const char *rv = kr_value_as_str(kr_value_get(obj, "metadata.resourceVersion"));
+    return rv ? strtoll(rv, NULL, 10) : 0;
+}
+
+/* Keeps the newest state of the pod (a status write's answer may be newer
+ * than the informer's cache, or older). */
+static void pod_set_obj(ag_pod_t *p, const kr_value_t *obj)
+{
+    int64_t rv = rv_of(obj);
+    if (p->obj != NULL && rv < p->rv)
+        return;
+    kr_arena_t *a = kr_arena_new(0);
+    p->obj = kr_value_copy(a, obj);
+    kr_arena_destroy(&p->oa);
+    p->oa = a;
+    p->rv = rv;
+}
+
+static ag_pod_t *pod_new(agent_t *ag, const kr_value_t *obj)
+{
+    ag_pod_t *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        abort();
+    p->ag = ag;
+    p->uid = xstrdup(kr_value_as_str(kr_value_get(obj, "metadata.uid")));
+    p->ns = xstrdup(kr_value_as_str(kr_value_get(obj, "metadata.namespace")));
+    p->name = xstrdup(kr_value_as_str(kr_value_get(obj, "metadata.name")));
+    pod_set_obj(p, obj);
+    if (ag->npods == ag->cap) {
+        ag->cap = ag->cap ? ag->cap * 2 : 32;
+        ag->pods = realloc(ag->pods, ag->cap * sizeof *ag->pods);
+        if (ag->pods == NULL)
+            abort();
+    }
+    ag->pods[ag->npods++] = p;
+    return p;
+}
+
+static void pod_free(ag_pod_t *p)
+{
+    if (p->requeue_timer != 0)
+        kr_loop_cancel_timer(p->ag->loop, p->requeue_timer);
+    kr_arena_destroy(&p->oa);
+    kr_arena_destroy(&p->sa);
+    kr_arena_destroy(&p->wa);
+    free(p->bo);
+    free(p->uid);
+    free(p->ns);
+    free(p->name);
+    free(p);
+}
+
+static void pod_forget(agent_t *ag, ag_pod_t *p)
+{
+    for (size_t i = 0; i < ag->npods; i++)
+        if (ag->pods[i] == p) {
+            ag->pods[i] = ag->pods[--ag->npods];
+            break;
+        }
+    pod_free(p);
+}
+
+/* ---- bus requests ------------------------------------------------------------------ */
+
+typedef enum { T_STATUS, T_GET, T_DELETE, T_CLEANUP } ticket_kind_t;
+
+typedef struct ticket {
+    agent_life_t *life;
+    ticket_kind_t kind;
+    char uid[];
+} ticket_t;
+
+static void on_reply(kr_bus_t *bus, const kr_reply_t *r, void *ud);
+
+static bool send_req(agent_t *ag, ticket_kind_t kind, const char *uid, const kr_request_t *req)
+{
+    size_t len = strlen(uid);
+    ticket_t *t = malloc(sizeof *t + len + 1);
+    if (t == NULL)
+        abort();
+    memcpy(t->uid, uid, len + 1);
+    t->life = ag->life;
+    t->kind = kind;
+    ag->life->refs++;
+    kr_error_t err;
+    if (kr_bus_send(ag->bus, req, on_reply, t, WRITE_TIMEOUT_MS, NULL, &err) < 0) {
+        kr_plugin_log(ag->ctx, KR_LOG_WARN, err.message, "op=%s uid=%s", req->op, uid);
+        ag->life->refs--;
+        free(t);
+        return false;
+    }
+    return true;
+}
+
+/* ---- statuses ---------------------------------------------------------------------- */
+
+static bool phase_terminal(const char *phase)
+{
+    return phase != NULL && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0);
+}
+
+static void set_ip_list(kr_arena_t *a, kr_value_t *st, const char *key, const char *ip)
+{
+    kr_value_t *arr = kr_value_array(a), *e = kr_value_map(a);
+    kr_value_map_set(a, e, "ip", kr_value_str(a, ip));
+    kr_value_array_push(a, arr, e);
+    kr_value_map_set(a, st, key, arr);
+}
+
+/* generateAPIPodStatus from the last observation, over the stored status
+ * (fields the agent does not own are kept). */
+static kr_value_t *status_compute(kr_arena_t *a, agent_t *ag, ag_pod_t *p)
+{
+    const kr_value_t *old = kr_value_map_get(p->obj, "status");
+    const kr_value_t *spec = kr_value_map_get(p->obj, "spec");
+    kr_value_t *st = kr_value_type(old) == KR_MAP ? kr_value_copy(a, old) : kr_value_map(a);
+    char now[40];
+    ag_time_str(ag_now_ns(), now, sizeof now);
+    const char *old_phase = kr_value_map_str(old, "phase");
+    const char *phase = ag_pod_phase(spec, p->init_statuses, p->statuses, p->killed);
+    /* a terminal phase never changes (the kubelet refuses the transition) */
+    if (phase_terminal(old_phase))
+        phase = old_phase;
+    kr_value_map_set(a, st, "phase", kr_value_str(a, phase));
+    kr_value_map_set(a, st, "conditions",
+                     ag_pod_conditions(a, spec, phase, p->init_statuses, p->statuses,
+                                       p->sandbox_ready && !p->killed,
+                                       kr_value_map_get(old, "conditions"), now));
+    if (ag->host_ip[0]) {
+        kr_value_map_set(a, st, "hostIP", kr_value_str(a, ag->host_ip));
+        set_ip_list(a, st, "hostIPs", ag->host_ip);
+    }
+    if (p->pod_ip != NULL && *p->pod_ip) {
+        kr_value_map_set(a, st, "podIP", kr_value_str(a, p->pod_ip));
+        set_ip_list(a, st, "podIPs", p->pod_ip);
+    }
+    if (kr_value_map_get(st, "startTime") == NULL)
+        kr_value_map_set(a, st, "startTime", kr_value_str(a, now));
+    if (kr_value_map_get(st, "qosClass") == NULL)
+        kr_value_map_set(a, st, "qosClass", kr_value_str(a, ag_qos_class(spec)));
+    if (kr_value_len(kr_value_map_get(spec, "initContainers")) > 0)
+        kr_value_map_set(a, st, "initContainerStatuses", kr_value_copy(a, p->init_statuses));
+    kr_value_map_set(a, st, "containerStatuses", kr_value_copy(a, p->statuses));
+    return st;
+}
+
+static void status_write(agent_t *ag, ag_pod_t *p)
+{
+    if (!p->observed || p->gone)
+        return;
+    if (p->writing) {
+        p->write_again = true;
+        return;
+    }
+    kr_arena_t *a = kr_arena_new(0);
+    kr_value_t *st = status_compute(a, ag, p);
+    if (kr_value_equal(st, kr_value_map_get(p->obj, "status")) ||
+        (p->written != NULL && kr_value_equal(st, p->written))) {
+        kr_arena_destroy(&a);
+        return;
+    }
+    kr_value_t *obj = kr_value_copy(a, p->obj);
+    kr_value_map_set(a, obj, "status", st);
+    kr_request_t req = {.op = "update",
+                        .res = "v1/pods",
+                        .ns = p->ns,
+                        .name = p->name,
+                        .sub = "status",
+                        .obj = obj};
+    if (send_req(ag, T_STATUS, p->uid, &req)) {
+        p->writing = true;
+        kr_arena_destroy(&p->wa);
+        p->wa = kr_arena_new(0);
+        p->written = kr_value_copy(p->wa, st);
+    }
+    kr_arena_destroy(&a);
+}
+
+/* The last step of a deletion: the object goes for good. */
+static void final_delete(agent_t *ag, ag_pod_t *p)
+{
+    if (p->deleting)
+        return;
+    kr_arena_t *a = kr_arena_new(0);
+    kr_value_t *opts = kr_value_map(a), *pre = kr_value_map(a);
+    kr_value_map_set(a, opts, "gracePeriodSeconds", kr_value_int(a, 0));
+    kr_value_map_set(a, pre, "uid", kr_value_str(a, p->uid));
+    kr_value_map_set(a, opts, "preconditions", pre);
+    kr_request_t req = {
+        .op = "delete", .res = "v1/pods", .ns = p->ns, .name = p->name, .opts = opts};
+    p->deleting = send_req(ag, T_DELETE, p->uid, &req);
+    kr_arena_destroy(&a);
+}
+
+static void schedule(agent_t *ag, ag_pod_t *p);
+
+static void on_reply(kr_bus_t *bus, const kr_reply_t *r, void *ud)
+{
+    (void)bus;
+    ticket_t *t = ud;
+    agent_life_t *life = t->life;
+    life->refs--;
+    agent_t *ag = life->ag;
+    if (ag == NULL) {
+        if (life->refs == 0)
+            free(life);
+        free(t);
+        return;
+    }
+    ag_pod_t *p = pod_find(ag, t->uid);
+    if (p == NULL) {
+        free(t);
+        return;
+    }
+    switch (t->kind) {
+    case T_STATUS:
+        p->writing = false;
+        if (r->code == 200) {
+            pod_set_obj(p, r->obj);
+            p->retries = 0;
+        } else if (r->code == 409 && p->retries < WRITE_RETRIES) {
+            /* someone else wrote the pod: read it again and retry */
+            p->retries++;
+            kr_arena_destroy(&p->wa);
+            p->written = NULL;
+            kr_request_t req = {.op = "get", .res = "v1/pods", .ns = p->ns, .name = p->name};
+            if (send_req(ag, T_GET, p->uid, &req))
+                p->writing = true;
+            break;
+        } else if (r->code != 404) {
+            kr_arena_destroy(&p->wa);
+            p->written = NULL;
+            p->retries = 0;
+            kr_plugin_log(ag->ctx, KR_LOG_WARN,
+                          r->message ? r->message : "writing the pod status failed",
+                          "pod=%s/%s code=%d", p->ns, p->name, r->code);
+        }
+        if (p->write_again) {
+            p->write_again = false;
+            status_write(ag, p);
+        }
+        break;
+    case T_GET:
+        p->writing = false;
+        if (r->code == 200) {
+            p->rv = 0; /* the fresh object replaces the cached one */
+            pod_set_obj(p, r->obj);
+        }
+        p->write_again = false;
+        status_write(ag, p);
+        break;
+    case T_DELETE:
+        if (r->code != 200 && r->code != 404) {
+            p->deleting = false;
+            kr_plugin_log(ag->ctx, KR_LOG_WARN, r->message ? r->message : "deleting the pod failed",
+                          "pod=%s/%s code=%d", p->ns, p->name, r->code);
+        }
+        break;
+    case T_CLEANUP:
+        break;
+    }
+    free(t);
+}
+
+/* ---- jobs ------------------------------------------------------------------------ */
+
+static ag_job_t *job_new(ag_job_kind_t kind, ag_pod_t *p)
+{
+    ag_job_t *job = calloc(1, sizeof *job);
+    if (job == NULL)
+        abort();
+    job->kind = kind;
+    job->pod = p;
+    job->a = kr_arena_new(0);
+    if (p != NULL) {
+        job->obj = kr_value_copy(job->a, p->obj);
+        snprintf(job->sandbox_id, sizeof job->sandbox_id, "%s", p->sandbox_id);
+        if (p->nbo > 0) {
+            job->bo = kr_arena_alloc(job->a, p->nbo * sizeof *job->bo);
+            memcpy(job->bo, p->bo, p->nbo * sizeof *job->bo);
+            job->nbo = p->nbo;
+        }
+        job->pod_ip = p->pod_ip ? kr_arena_strdup(job->a, p->pod_ip) : NULL;
+    }
+    return job;
+}
+
+static int64_t grace_of(const kr_value_t *obj)
+{
+    const kr_value_t *g = kr_value_get(obj, "metadata.deletionGracePeriodSeconds");
+    if (kr_value_type(g) == KR_INT)
+        return kr_value_as_int(g, 30);
+    return kr_value_as_int(kr_value_get(obj, "spec.terminationGracePeriodSeconds"), 30);
+}
+
+static void schedule(agent_t *ag, ag_pod_t *p)
+{
+    if (p->busy) {
+        p->again = true;
+        return;
+    }
+    if (p->killed) {
+        if (p->gone)
+            pod_forget(ag, p);
+        else
+            final_delete(ag, p);
+        return;
+    }
+    bool terminating = kr_value_get(p->obj, "metadata.deletionTimestamp") != NULL;
+    ag_job_t *job = job_new(p->gone || terminating ? AG_JOB_KILL : AG_JOB_SYNC, p);
+    if (job->kind == AG_JOB_KILL)
+        job->grace_s = grace_of(p->obj);
+    if (p->requeue_timer != 0) {
+        kr_loop_cancel_timer(ag->loop, p->requeue_timer);
+        p->requeue_timer = 0;
+    }
+    p->busy = true;
+    p->again = false;
+    ag_pool_submit(ag->pool, job);
+}
+
+static void on_requeue(kr_loop_t *loop, uint64_t id, void *ud)
+{
+    (void)loop;
+    (void)id;
+    ag_pod_t *p = ud;
+    p->requeue_timer = 0;
+    schedule(p->ag, p);
+}
+
+static void job_done(agent_t *ag, ag_job_t *job)
+{
+    if (job->kind == AG_JOB_CLEANUP) {
+        ag->cleanup_busy = false;
+        if (job->error[0])
+            kr_plugin_log(ag->ctx, KR_LOG_WARN, "cleanup of gone pods failed", "error=\"%s\"",
+                          job->error);
+        return;
+    }
+    ag_pod_t *p = job->pod;
+    p->busy = false;
+    if (job->error[0])
+        kr_plugin_log(ag->ctx, KR_LOG_WARN, job->error, "pod=%s/%s", p->ns, p->name);
+    snprintf(p->sandbox_id, sizeof p->sandbox_id, "%s", job->sandbox_id);
+    free(p->bo);
+    p->bo = NULL;
+    p->nbo = job->nbo;
+    if (job->nbo > 0) {
+        p->bo = malloc(job->nbo * sizeof *p->bo);
+        if (p->bo == NULL)
+            abort();
+        memcpy(p->bo, job->bo, job->nbo * sizeof *p->bo);
+    }
+    kr_arena_t *sa = kr_arena_new(0);
+    p->init_statuses = kr_value_copy(sa, job->init_statuses);
+    p->statuses = kr_value_copy(sa, job->statuses);
+    p->pod_ip = job->pod_ip ? kr_arena_strdup(sa, job->pod_ip) : NULL;
+    kr_arena_destroy(&p->sa);
+    p->sa = sa;
+    p->sandbox_ready = job->sandbox_ready;
+    p->observed = true;
+    if (job->kind == AG_JOB_KILL && job->done) {
+        p->killed = true;
+        kr_plugin_log(ag->ctx, KR_LOG_INFO, "pod killed", "pod=%s/%s uid=%s", p->ns, p->name,
+                      p->uid);
+        if (p->gone) {
+            pod_forget(ag, p);
+            return;
+        }
+        status_write(ag, p);
+        final_delete(ag, p);
+        return;
+    }
+    status_write(ag, p);
+    if (p->again) {
+        schedule(ag, p);
+    } else if (job->requeue_ms > 0) {
+        if (p->requeue_timer != 0)
+            kr_loop_cancel_timer(ag->loop, p->requeue_timer);
+        p->requeue_timer = kr_loop_add_timer(ag->loop, (uint64_t)job->requeue_ms, 0, on_requeue, p);
+    }
+}
+
+static void on_pool(kr_loop_t *loop, int fd, uint32_t events, void *ud)
+{
+    (void)loop;
+    (void)fd;
+    (void)events;
+    agent_t *ag = ud;
+    ag_job_t *j = ag_pool_take(ag->pool);
+    while (j != NULL) {
+        ag_job_t *next = j->next;
+        job_done(ag, j);
+        ag_job_free(j);
+        j = next;
+    }
+}
+
+static void cleanup_start(agent_t *ag)
+{
+    if (ag->cleanup_busy || !kr_informer_has_synced(ag->inf))
+        return;
+    ag_job_t *job = job_new(AG_JOB_CLEANUP, NULL);
+    job->known_uids = kr_arena_alloc(job->a, (ag->npods + 1) * sizeof *job->known_uids);
+    for (size_t i = 0; i < ag->npods; i++)
+        job->known_uids[job->nknown++] = kr_arena_strdup(job->a, ag->pods[i]->uid);
+    job->cutoff_ns = ag_now_ns();
+    ag->cleanup_busy = true;
+    ag_pool_submit(ag->pool, job);
+}
+
+static void on_cleanup_timer(kr_loop_t *loop, uint64_t id, void *ud)
+{
+    (void)loop;
+    (void)id;
+    cleanup_start(ud);
+}
+
+static void on_tick(kr_loop_t *loop, uint64_t id, void *ud)
+{
+    (void)loop;
+    (void)id;
+    agent_t *ag = ud;
+    /* sandboxes of gone pods: once the pods are known, then every minute */
+    if (ag->cleanup_timer == 0 && kr_informer_has_synced(ag->inf))
+        ag->cleanup_timer = kr_loop_add_timer(ag->loop, 0, CLEANUP_EVERY_MS, on_cleanup_timer, ag);
+    /* a copy: schedule may forget a pod */
+    size_t n = ag->npods;
+    ag_pod_t **list = malloc((n ? n : 1) * sizeof *list);
+    if (list == NULL)
+        abort();
+    memcpy(list, ag->pods, n * sizeof *list);
+    for (size_t i = 0; i < n; i++)
+        if (!list[i]->busy && !list[i]->killed)
+            schedule(ag, list[i]);
+    free(list);
+}
+
+/* ---- informer -------------------------------------------------------------------- */
+
+static void pod_seen(agent_t *ag, const kr_value_t *obj)
+{
+    const char *uid = kr_value_as_str(kr_value_get(obj, "metadata.uid"));
+    if (uid == NULL)
+        return;
+    ag_pod_t *p = pod_find(ag, uid);
+    if (p == NULL)
+        p = pod_new(ag, obj);
+    else
+        pod_set_obj(p, obj);
+    if (!p->killed || !p->gone)
+        schedule(ag, p);
+}
+
+static void inf_add(kr_informer_t *inf, const kr_value_t *obj, void *ud)
+{
+    (void)inf;
+    pod_seen(ud, obj);
+}
+
+/* Whether an update can change what runs: the spec or the deletion.  The
+ * agent's own status writes come back as updates and need no sync. */
+static bool update_matters(const kr_value_t *old_obj, const kr_value_t *new_obj)
+{
+    if (old_obj == new_obj) /* a resync */
+        return true;
+    return !kr_value_equal(kr_value_map_get(old_obj, "spec"), kr_value_map_get(new_obj, "spec")) ||
+           !kr_value_equal(kr_value_get(old_obj, "metadata.deletionTimestamp"),
+                           kr_value_get(new_obj, "metadata.deletionTimestamp")) ||
+           !kr_value_equal(kr_value_get(old_obj, "metadata.deletionGracePeriodSeconds"),
+                           kr_value_get(new_obj, "metadata.deletionGracePeriodSeconds"));
+}
+
+static void inf_update(kr_informer_t *inf, const kr_value_t *old_obj, const kr_value_t *new_obj,
+                       void *ud)
+{
+    (void)inf;
+    agent_t *ag = ud;
+    const char *uid = kr_value_as_str(kr_value_get(new_obj, "metadata.uid"));
+    ag_pod_t *p = uid ? pod_find(ag, uid) : NULL;
+    if (p != NULL && !update_matters(old_obj, new_obj)) {
+        pod_set_obj(p, new_obj);
+        return;
+    }
+    pod_seen(ag, new_obj);
+}
+
+static void inf_delete(kr_informer_t *inf, const kr_value_t *obj, void *ud)
+{
+    (void)inf;
+    agent_t *ag = ud;
+    const char *uid = kr_value_as_str(kr_value_get(obj, "metadata.uid"));
+    ag_pod_t *p = uid ? pod_find(ag, uid) : NULL;
+    if (p == NULL)
+        return;
+    p->gone = true;
+    pod_set_obj(p, obj);
+    schedule(ag, p);
+}
+
+/* ---- init / fini ------------------------------------------------------------------- */
+
+/* A cpu or memory quantity of a {cpu, memory} map: milli cpu or bytes. */
+static int64_t reserved(const kr_value_t *m, const char *key, bool milli)
+{
+    kr_quantity_t q;
+    if (!ag_quantity(kr_value_map_get(m, key), &q))
+        return 0;
+    return milli ? kr_quantity_milli(&q) : kr_quantity_value(&q);
+}
+
+static int read_oom_score_adj(void)
+{
+    FILE *f = fopen("/proc/self/oom_score_adj", "r");
+    int v = 0;
+    if (f != NULL) {
+        if (fscanf(f, "%d", &v) != 1)
+            v = 0;
+        fclose(f);
+    }
+    return v;
+}
+
+static void agent_fini(void *instance);
+
+static void *agent_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
+{
+    agent_t *ag = calloc(1, sizeof *ag);
+    ag->life = calloc(1, sizeof *ag->life);
+    if (ag == NULL || ag->life == NULL)
+        abort();
+    ag->life->ag = ag;
+    ag->ctx = ctx;
+    ag->loop = kr_plugin_loop(ctx);
+    ag->bus = kr_plugin_bus(ctx);
+    ag->cfg = *(const struct agent_conf *)config;
+    if (ag->cfg.workers < 1 || ag->cfg.workers > 64) {
+        kr_error_set(err, KR_E_INVALID, "workers: must be between 1 and 64");
+        goto fail;
+    }
+    if (kr_runtime_find(ag->cfg.runtime, &ag->conf.rt, &ag->conf.rt_self, err) < 0) {
+        kr_error_wrap(err, "agent-node needs a runtime (list it before the agent)");
+        goto fail;
+    }
+    if (ag->conf.rt->version(ag->conf.rt_self, ag->runtime_version, sizeof ag->runtime_version,
+                             err) < 0) {
+        kr_error_wrap(err, "runtime %s version", ag->cfg.runtime);
+        goto fail;
+    }
+    if (ag->cfg.node_name != NULL && *ag->cfg.node_name) {
+        snprintf(ag->node_name, sizeof ag->node_name, "%s", ag->cfg.node_name);
+    } else {
+        if (gethostname(ag->node_name, sizeof ag->node_name - 1) < 0)
+            snprintf(ag->node_name, sizeof ag->node_name, "localhost");
+        for (char *c = ag->node_name; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
+    }
+    if (ag->cfg.node_ip != NULL && *ag->cfg.node_ip)
+        snprintf(ag->host_ip, sizeof ag->host_ip, "%s", ag->cfg.node_ip);
+    else
+        ag_node_first_ipv4(ag->host_ip, sizeof ag->host_ip);
+
+    /* capacity and allocatable (GetNodeAllocatableReservation) */
+    int64_t cpu = ag_node_online_cpus() * 1000, mem = ag_node_mem_total();
+    int64_t eph = ag_node_fs_capacity(kr_plugin_data_dir(ctx));
+    kr_quantity_t ev;
+    int64_t evict = kr_quantity_parse(ag->cfg.eviction_memory, &ev, NULL) == 0
+                        ? kr_quantity_value(&ev)
+                        : 100 << 20;
+    int64_t rcpu = reserved(ag->cfg.system_reserved, "cpu", true) +
+                   reserved(ag->cfg.kube_reserved, "cpu", true);
+    int64_t rmem = reserved(ag->cfg.system_reserved, "memory", false) +
+                   reserved(ag->cfg.kube_reserved, "memory", false);
+    ag_conf_t *c = &ag->conf;
+    c->node_name = ag->node_name;
+    c->host_ip = ag->host_ip;
+    c->data_dir = kr_plugin_data_dir(ctx);
+    c->bus_endpoint = kr_plugin_bus_endpoint(ctx);
+    c->memory_capacity = mem;
+    c->alloc_milli_cpu = cpu - rcpu > 0 ? cpu - rcpu : 0;
+    c->alloc_memory = mem - rmem - evict > 0 ? mem - rmem - evict : 0;
+    /* nodefs.available<10% is the kubelet's default hard threshold */
+    c->alloc_ephemeral = eph - eph / 10;
+    c->oom_floor = read_oom_score_adj();
+    c->ctx = ctx;
+
+    ag->pool = ag_pool_new(&ag->conf, (unsigned)ag->cfg.workers, err);
+    if (ag->pool == NULL)
+        goto fail;
+    if (kr_loop_add_fd(ag->loop, ag_pool_fd(ag->pool), KR_LOOP_READ, on_pool, ag, err) < 0)
+        goto fail;
+
+    ag_node_opts_t no = {
+        .ctx = ctx,
+        .bus = ag->bus,
+        .loop = ag->loop,
+        .conf = &ag->conf,
+        .status_period_ms = ag->cfg.status_ms,
+        .lease_period_ms = ag->cfg.lease_ms,
+        .reserved_milli_cpu = rcpu,
+        .reserved_memory = rmem,
+        .eviction_memory = evict,
+        .runtime_version = ag->runtime_version,
+        .capacity_milli_cpu = cpu,
+        .capacity_pods = ag->cfg.max_pods,
+        .capacity_ephemeral = eph,
+    };
+    ag->node = ag_node_new(&no, err);
+    if (ag->node == NULL)
+        goto fail;
+
+    char sel[AG_NAME_MAX + 32];
+    snprintf(sel, sizeof sel, "spec.nodeName=%s", ag->node_name);
+    kr_informer_opts_t io = {
+        .res = "v1/pods",
+        .field_selector = sel,
+        .name = "agent pods",
+        .handlers = {inf_add, inf_update, inf_delete, ag},
+    };
+    ag->inf = kr_informer_new(ag->loop, ag->bus, &io, err);
+    if (ag->inf == NULL || kr_informer_start(ag->inf, err) < 0)
+        goto fail;
+    ag->tick_timer = kr_loop_add_timer(ag->loop, (uint64_t)ag->cfg.sync_ms,
+                                       (uint64_t)ag->cfg.sync_ms, on_tick, ag);
+    kr_plugin_log(ctx, KR_LOG_INFO, "node agent started",
+                  "node=%s ip=%s runtime=%s version=%s workers=%" PRId64, ag->node_name,
+                  ag->host_ip, ag->cfg.runtime, ag->runtime_version, ag->cfg.workers);
+    return ag;
+fail:
+    agent_fini(ag);
+    return NULL;
+}
+
+static void agent_fini(void *instance)
+{
+    agent_t *ag = instance;
+    if (ag == NULL)
+        return;
+    kr_informer_destroy(&ag->inf);
+    if (ag->tick_timer)
+        kr_loop_cancel_timer(ag->loop, ag->tick_timer);
+    if (ag->cleanup_timer)
+        kr_loop_cancel_timer(ag->loop, ag->cleanup_timer);
+    ag_node_destroy(&ag->node);
+    if (ag->pool != NULL) {
+        kr_loop_remove_fd(ag->loop, ag_pool_fd(ag->pool));
+        /* jobs in flight finish (a stop may take its grace period) */
+        ag_pool_destroy(&ag->pool);
+    }
+    for (size_t i = 0; i < ag->npods; i++)
+        pod_free(ag->pods[i]);
+    free(ag->pods);
+    ag->life->ag = NULL;
+    if (ag->life->refs == 0)
+        free(ag->life);
+    free(ag);
+}
+
+KR_PLUGIN_EXPORT const struct kr_plugin kraal_plugin = {
+    KR_PLUGIN_HEADER,
+    .kind = "agent",
+    .name = "node",
+    .version = "0.1.0",
+    .description = "the node agent: registers the Node, renews its Lease and runs the pods "
+                   "bound to it through a runtime plugin",
+    .config = agent_table,
+    .config_size = sizeof(struct agent_conf),
+    .init = agent_init,
+    .fini = agent_fini,
+};

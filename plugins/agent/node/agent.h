@@ -1,0 +1,148 @@
+/* agent-node: the types shared by the plugin's files.
+ *
+ * Threads: the plugin's loop thread owns the bus, the pod informer, the
+ * pod table and every status write (agent.c, node.c).  Runtime calls block,
+ * so they run as jobs on a few worker threads (pool.c, sync.c): a job
+ * carries a copy of everything it reads (the pod object, the pod's
+ * back-off entries) and its results, and goes back to the loop thread
+ * through an eventfd.  One pod has at most one job at a time, so its
+ * operations are serialized as the kubelet's pod workers do.
+ */
+#ifndef KRAAL_AGENT_H
+#define KRAAL_AGENT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <kraal/plugin.h>
+#include <kraal/runtime.h>
+
+#include "spec.h"
+
+#define AG_KUBELET_VERSION "v1.31.0-kraal"
+#define AG_NAME_MAX        256
+
+/* What the workers may read: set during init, immutable afterwards. */
+typedef struct ag_env_conf {
+    const kr_runtime_ops_t *rt;
+    void *rt_self;
+    const char *node_name;
+    const char *host_ip;
+    const char *data_dir;
+    const char *bus_endpoint;
+    int64_t alloc_milli_cpu, alloc_memory, alloc_ephemeral;
+    int64_t memory_capacity;
+    int oom_floor;        /* the agent's own oom_score_adj: containers never go lower */
+    kr_plugin_ctx_t *ctx; /* for kr_plugin_log only (thread-safe) */
+} ag_conf_t;
+
+/* The back-off of one container of a pod (by name). */
+typedef struct ag_bo {
+    char name[AG_NAME_MAX];
+    ag_backoff_t crash;     /* CrashLoopBackOff */
+    ag_backoff_t pull;      /* ImagePullBackOff */
+    int64_t pull_failed_ms; /* last failed pull, for the image back-off */
+} ag_bo_t;
+
+typedef enum ag_job_kind {
+    AG_JOB_SYNC = 0, /* make the pod's containers what its spec asks */
+    AG_JOB_KILL,     /* stop everything of the pod (deleted) and remove it */
+    AG_JOB_CLEANUP,  /* remove sandboxes of pods that are not known */
+} ag_job_kind_t;
+
+typedef struct ag_pod ag_pod_t;
+
+typedef struct ag_job {
+    struct ag_job *next;
+    ag_job_kind_t kind;
+    ag_pod_t *pod; /* loop-owned; the worker never touches it */
+    kr_arena_t *a; /* everything below is in it */
+    /* in */
+    kr_value_t *obj;               /* the pod (SYNC, KILL) */
+    char sandbox_id[KR_RT_ID_MAX]; /* known sandbox, "" when none; out: current */
+    ag_bo_t *bo;                   /* the pod's back-off entries (in and out) */
+    size_t nbo;
+    int64_t grace_s;         /* KILL */
+    const char **known_uids; /* CLEANUP: pods that must be kept */
+    size_t nknown;
+    int64_t cutoff_ns; /* CLEANUP: sandboxes created later belong to pods known since */
+    /* out */
+    kr_value_t *init_statuses, *statuses; /* ContainerStatus arrays */
+    bool sandbox_ready;
+    const char *pod_ip;
+    bool done;                    /* KILL: nothing of the pod is left */
+    int64_t requeue_ms;           /* sync again after this long (a back-off ends); 0 = no need */
+    int removed;                  /* CLEANUP: sandboxes removed */
+    char error[KR_ERROR_MSG_MAX]; /* a failure worth a log line, "" otherwise */
+} ag_job_t;
+
+/* ---- pool.c ------------------------------------------------------------ */
+
+typedef struct ag_pool ag_pool_t;
+
+/* Starts `n` worker threads running jobs with ag_sync_run; finished jobs
+ * are collected by ag_pool_take on the thread that reads ag_pool_fd. */
+ag_pool_t *ag_pool_new(const ag_conf_t *conf, unsigned n, kr_error_t *err);
+/* Stops the workers after their current job; unfinished jobs are freed. */
+void ag_pool_destroy(ag_pool_t **self_p);
+void ag_pool_submit(ag_pool_t *p, ag_job_t *job);
+/* Readable when finished jobs wait. */
+int ag_pool_fd(const ag_pool_t *p);
+/* The finished jobs (a list through ->next, oldest first); clears the fd. */
+ag_job_t *ag_pool_take(ag_pool_t *p);
+void ag_job_free(ag_job_t *job);
+
+/* ---- sync.c (worker threads) ------------------------------------------- */
+
+/* Per worker thread: its own bus connection for ConfigMaps and Secrets. */
+typedef struct ag_worker {
+    const ag_conf_t *conf;
+    kr_bus_t *bus; /* NULL when the connection failed: lookups fail */
+} ag_worker_t;
+
+void ag_sync_run(ag_worker_t *w, ag_job_t *job);
+
+/* Labels the agent puts on sandboxes and containers. */
+#define AG_LABEL_POD_NAME       "io.kubernetes.pod.name"
+#define AG_LABEL_POD_NAMESPACE  "io.kubernetes.pod.namespace"
+#define AG_LABEL_POD_UID        "io.kubernetes.pod.uid"
+#define AG_LABEL_CONTAINER_NAME "io.kubernetes.container.name"
+#define AG_LABEL_RESTART_COUNT  "io.kubernetes.container.restartCount"
+#define AG_LABEL_CONTAINER_KIND "io.kraal.container.kind" /* "init" or "app" */
+
+/* ---- node.c (loop thread) ---------------------------------------------- */
+
+typedef struct ag_node ag_node_t;
+
+typedef struct ag_node_opts {
+    kr_plugin_ctx_t *ctx;
+    kr_bus_t *bus;
+    kr_loop_t *loop;
+    const ag_conf_t *conf;
+    int64_t status_period_ms;
+    int64_t lease_period_ms;
+    int64_t reserved_milli_cpu, reserved_memory; /* system + kube reserved */
+    int64_t eviction_memory;                     /* hard eviction threshold */
+    const char *runtime_version;
+    int64_t capacity_milli_cpu, capacity_pods, capacity_ephemeral;
+} ag_node_opts_t;
+
+/* Machine facts for the Node and for the workers. */
+int64_t ag_node_online_cpus(void);
+int64_t ag_node_mem_total(void); /* bytes */
+int64_t ag_node_fs_capacity(const char *dir);
+/* The first non-loopback IPv4 address, "" when there is none. */
+void ag_node_first_ipv4(char *buf, size_t len);
+
+/* Registers the Node, then keeps its status and its Lease fresh. */
+ag_node_t *ag_node_new(const ag_node_opts_t *opts, kr_error_t *err);
+void ag_node_destroy(ag_node_t **self_p);
+/* Builds the Node object as the agent reports it (for tests and create). */
+kr_value_t *ag_node_object(kr_arena_t *a, const ag_node_opts_t *o, const kr_value_t *old_status,
+                           const char *now);
+kr_value_t *ag_lease_object(kr_arena_t *a, const char *node, const char *node_uid,
+                            const char *renew_time);
+
+#endif

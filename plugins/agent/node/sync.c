@@ -1,0 +1,895 @@
+/* agent-node: the jobs the worker threads run (agent.h), after the
+ * kubelet's kuberuntime manager: SyncPod (computePodActions: sandbox, init
+ * containers in order, app containers per restart policy with the crash
+ * back-off), KillPod (preStop hooks, stop with the grace period, sandbox
+ * removal) and the cleanup of sandboxes whose pods are gone.
+ *
+ * A job reads only what it carries and the runtime; it reports the
+ * container statuses it leaves behind in the API's ContainerStatus shape.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "agent.h"
+
+#define LOOKUP_TIMEOUT_MS 10000
+#define KEEP_DEAD         2 /* dead instances kept per container name (logs --previous) */
+
+typedef struct sync_ctx {
+    ag_worker_t *w;
+    ag_job_t *job;
+    kr_arena_t *a;
+    const kr_runtime_ops_t *rt;
+    void *rs;
+    const kr_value_t *pod, *spec;
+    const char *uid, *name, *ns, *restart;
+    int64_t now_ms;
+    char sandbox[KR_RT_ID_MAX];
+    kr_rt_sandbox_t sb;
+    bool have_sb;
+    kr_rt_container_t *cs;
+    size_t ncs;
+    /* a reason a container waits with, found during this sync */
+    const char **wait_name, **wait_reason, **wait_msg;
+    size_t nwait, wait_cap;
+} sync_ctx_t;
+
+/* Wall-clock milliseconds: container times from the runtime are epoch
+ * times, and the back-off compares them with now. */
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Keeps the first failure of a job for the loop thread's log line. */
+static void job_error(ag_job_t *job, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void job_error(ag_job_t *job, const char *fmt, ...)
+{
+    if (job->error[0] != '\0')
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(job->error, sizeof job->error, fmt, ap);
+    va_end(ap);
+}
+
+static const char *label(const kr_rt_kv_t *kv, size_t n, const char *key)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(kv[i].key, key) == 0)
+            return kv[i].value;
+    return NULL;
+}
+
+static ag_bo_t *bo_of(ag_job_t *job, const char *name)
+{
+    for (size_t i = 0; i < job->nbo; i++)
+        if (strcmp(job->bo[i].name, name) == 0)
+            return &job->bo[i];
+    ag_bo_t *nb = kr_arena_alloc(job->a, (job->nbo + 1) * sizeof *nb);
+    if (job->nbo > 0)
+        memcpy(nb, job->bo, job->nbo * sizeof *nb);
+    memset(&nb[job->nbo], 0, sizeof nb[job->nbo]);
+    snprintf(nb[job->nbo].name, sizeof nb[job->nbo].name, "%s", name);
+    job->bo = nb;
+    return &nb[job->nbo++];
+}
+
+static void requeue(ag_job_t *job, int64_t ms)
+{
+    if (ms < 1000)
+        ms = 1000;
+    if (job->requeue_ms == 0 || ms < job->requeue_ms)
+        job->requeue_ms = ms;
+}
+
+static void set_wait(sync_ctx_t *s, const char *name, const char *reason, const char *msg)
+{
+    if (s->nwait == s->wait_cap) {
+        size_t cap = s->wait_cap ? s->wait_cap * 2 : 8;
+        const char **n1 = kr_arena_alloc(s->a, cap * sizeof *n1);
+        const char **n2 = kr_arena_alloc(s->a, cap * sizeof *n2);
+        const char **n3 = kr_arena_alloc(s->a, cap * sizeof *n3);
+        if (s->nwait > 0) {
+            memcpy(n1, s->wait_name, s->nwait * sizeof *n1);
+            memcpy(n2, s->wait_reason, s->nwait * sizeof *n2);
+            memcpy(n3, s->wait_msg, s->nwait * sizeof *n3);
+        }
+        s->wait_name = n1;
+        s->wait_reason = n2;
+        s->wait_msg = n3;
+        s->wait_cap = cap;
+    }
+    s->wait_name[s->nwait] = kr_arena_strdup(s->a, name);
+    s->wait_reason[s->nwait] = kr_arena_strdup(s->a, reason);
+    s->wait_msg[s->nwait] = msg ? kr_arena_strdup(s->a, msg) : NULL;
+    s->nwait++;
+}
+
+/* ---- runtime state -------------------------------------------------------------- */
+
+/* The pod's sandboxes (every attempt). Caller frees with kr_rt_sandbox_list_free. */
+static size_t pod_sandboxes(ag_worker_t *w, const char *uid, kr_rt_sandbox_t **out)
+{
+    const ag_conf_t *c = w->conf;
+    kr_rt_sandbox_t *all = NULL;
+    size_t n = 0, k = 0;
+    kr_error_t err;
+    *out = NULL;
+    if (c->rt->sandbox_list(c->rt_self, &all, &n, &err) < 0) {
+        kr_plugin_log(c->ctx, KR_LOG_WARN, "listing sandboxes failed", "error=\"%s\"", err.message);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (all[i].pod_uid != NULL && strcmp(all[i].pod_uid, uid) == 0) {
+            if (k != i) {
+                kr_rt_sandbox_t t = all[k];
+                all[k] = all[i];
+                all[i] = t;
+            }
+            k++;
+        }
+    }
+    /* the others are freed now: the list owns every entry's strings */
+    for (size_t i = k; i < n; i++)
+        kr_rt_sandbox_free(&all[i]);
+    *out = all;
+    return k;
+}
+
+static void containers_refresh(sync_ctx_t *s)
+{
+    kr_rt_container_list_free(s->cs, s->ncs);
+    s->cs = NULL;
+    s->ncs = 0;
+    if (!s->have_sb)
+        return;
+    kr_error_t err;
+    if (s->rt->container_list(s->rs, s->sandbox, &s->cs, &s->ncs, &err) < 0) {
+        job_error(s->job, "listing containers of sandbox %s: %s", s->sandbox, err.message);
+        s->cs = NULL;
+        s->ncs = 0;
+    }
+}
+
+/* The newest (rank 0) or the one before (rank 1) instance of a container. */
+static kr_rt_container_t *instance(sync_ctx_t *s, const char *name, int rank)
+{
+    kr_rt_container_t *best = NULL, *second = NULL;
+    for (size_t i = 0; i < s->ncs; i++) {
+        kr_rt_container_t *c = &s->cs[i];
+        if (c->name == NULL || strcmp(c->name, name) != 0)
+            continue;
+        if (best == NULL || c->attempt > best->attempt ||
+            (c->attempt == best->attempt && c->created_at > best->created_at)) {
+            second = best;
+            best = c;
+        } else if (second == NULL || c->attempt > second->attempt ||
+                   (c->attempt == second->attempt && c->created_at > second->created_at)) {
+            second = c;
+        }
+    }
+    return rank == 0 ? best : second;
+}
+
+/* Removes dead instances of `name` beyond the newest KEEP_DEAD - 1 (the one
+ * about to be replaced stays for `logs --previous`). */
+static void prune_dead(sync_ctx_t *s, const char *name)
+{
+    kr_rt_container_t *keep = instance(s, name, 0);
+    for (size_t i = 0; i < s->ncs; i++) {
+        kr_rt_container_t *c = &s->cs[i];
+        if (c == keep || c->name == NULL || strcmp(c->name, name) != 0 || c->state != KR_RT_EXITED)
+            continue;
+        kr_error_t err;
+        if (s->rt->container_remove(s->rs, c->id, &err) < 0)
+            job_error(s->job, "removing container %s: %s", c->id, err.message);
+    }
+    (void)KEEP_DEAD;
+}
+
+/* ---- images --------------------------------------------------------------------- */
+
+/* EnsureImageExists with the pull policy and the image back-off: 0 with
+ * *img filled, or -1 after set_wait. */
+static int ensure_image(sync_ctx_t *s, const kr_value_t *c, const char *cname, kr_rt_image_t *img)
+{
+    const char *image = kr_value_map_str(c, "image") ?: "";
+    const char *policy = kr_value_map_str(c, "imagePullPolicy") ?: "IfNotPresent";
+    kr_error_t err;
+    memset(img, 0, sizeof *img);
+    int rc = s->rt->image_status(s->rs, image, img, &err);
+    if (rc < 0 && err.reason == KR_E_INVALID) {
+        set_wait(s, cname, "InvalidImageName",
+                 kr_arena_printf(s->a,
+                                 "Failed to apply default image tag \"%s\": couldn't parse image "
+                                 "name \"%s\": invalid reference format",
+                                 image, image));
+        return -1;
+    }
+    bool present = rc == 0;
+    if (strcmp(policy, "Never") == 0) {
+        if (present)
+            return 0;
+        set_wait(s, cname, "ErrImageNeverPull",
+                 kr_arena_printf(s->a,
+                                 "Container image \"%s\" is not present with pull policy of Never",
+                                 image));
+        return -1;
+    }
+    if (present && strcmp(policy, "IfNotPresent") == 0)
+        return 0;
+    if (present)
+        kr_rt_image_free(img);
+    memset(img, 0, sizeof *img);
+    ag_bo_t *bo = bo_of(s->job, cname);
+    if (bo->pull.last_update_ms != 0 &&
+        ag_backoff_in_backoff_since(&bo->pull, bo->pull.last_update_ms, s->now_ms)) {
+        set_wait(s, cname, "ImagePullBackOff",
+                 kr_arena_printf(s->a, "Back-off pulling image \"%s\"", image));
+        requeue(s->job, bo->pull.last_update_ms + bo->pull.backoff_ms - s->now_ms);
+        return -1;
+    }
+    char id[KR_RT_ID_MAX];
+    if (s->rt->image_pull(s->rs, image, NULL, id, &err) < 0 ||
+        s->rt->image_status(s->rs, id, img, &err) < 0) {
+        ag_backoff_next(&bo->pull, s->now_ms, s->now_ms);
+        set_wait(s, cname, err.reason == KR_E_INVALID ? "InvalidImageName" : "ErrImagePull",
+                 err.message);
+        requeue(s->job, bo->pull.backoff_ms);
+        return -1;
+    }
+    bo->pull.last_update_ms = 0;
+    return 0;
+}
+
+/* ---- environment lookups through the worker's bus ------------------------------- */
+
+static int lookup(void *ud, const char *what, const char *ns, const char *name,
+                  const kr_value_t **obj, kr_error_t *err)
+{
+    sync_ctx_t *s = ud;
+    if (s->w->bus == NULL)
+        return kr_error_set(err, KR_E_SERVICE_UNAVAILABLE, "no connection to the API");
+    kr_request_t req = {
+        .op = "get", .res = kr_arena_printf(s->a, "v1/%s", what), .ns = ns, .name = name};
+    kr_reply_t r;
+    if (kr_bus_call(s->w->bus, &req, s->a, &r, LOOKUP_TIMEOUT_MS, err) < 0)
+        return -1;
+    if (r.code != 200)
+        return kr_error_set(
+            err, r.reason, "%s",
+            r.message
+                ? r.message
+                : kr_arena_printf(s->a, "%s \"%s\" not found",
+                                  strcmp(what, "secrets") == 0 ? "secret" : "configmap", name));
+    *obj = r.obj;
+    return 0;
+}
+
+/* ---- containers --------------------------------------------------------------------- */
+
+static const char *const *str_array(kr_arena_t *a, const kr_value_t *arr)
+{
+    size_t n = kr_value_len(arr);
+    if (n == 0)
+        return NULL;
+    const char **v = kr_arena_alloc(a, (n + 1) * sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = kr_value_as_str(kr_value_array_get(arr, i)) ?: "";
+    v[n] = NULL;
+    return v;
+}
+
+static int64_t sec_ctx_int(const kr_value_t *c, const kr_value_t *pod_sc, const char *key)
+{
+    const kr_value_t *v = kr_value_map_get(kr_value_map_get(c, "securityContext"), key);
+    if (v == NULL)
+        v = kr_value_map_get(pod_sc, key);
+    return kr_value_type(v) == KR_INT ? kr_value_as_int(v, -1) : -1;
+}
+
+static void mkdirs(const char *path)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        mkdir(buf, 0755);
+        *p = '/';
+    }
+    mkdir(buf, 0755);
+}
+
+static const char *pod_log_dir(sync_ctx_t *s)
+{
+    return kr_arena_printf(s->a, "%s/logs/%s_%s_%s", s->w->conf->data_dir, s->ns, s->name, s->uid);
+}
+
+/* Creates and starts one container (startContainer).  Returns 0 when it
+ * runs, -1 after set_wait. */
+static int start_container(sync_ctx_t *s, const kr_value_t *c, bool init, uint32_t attempt)
+{
+    const ag_conf_t *conf = s->w->conf;
+    const char *cname = kr_value_map_str(c, "name") ?: "";
+    kr_rt_image_t img;
+    if (ensure_image(s, c, cname, &img) < 0)
+        return -1;
+    kr_error_t err;
+    ag_env_t env = {0};
+    /* the image's environment first, the pod's over it, as the runtime
+     * merges them; $(VAR) sees only the pod's */
+    ag_env_t pod_env = {0};
+    ag_env_ctx_t ectx = {
+        .pod = s->pod,
+        .pod_ip = s->job->pod_ip,
+        .host_ip = conf->host_ip,
+        .alloc_milli_cpu = conf->alloc_milli_cpu,
+        .alloc_memory = conf->alloc_memory,
+        .alloc_ephemeral = conf->alloc_ephemeral,
+        .lookup = lookup,
+        .ud = s,
+    };
+    if (ag_env_build(s->a, c, &ectx, &pod_env, &err) < 0) {
+        set_wait(s, cname, "CreateContainerConfigError", err.message);
+        kr_rt_image_free(&img);
+        requeue(s->job, 10000);
+        return -1;
+    }
+    for (size_t i = 0; img.env != NULL && img.env[i] != NULL; i++) {
+        const char *eq = strchr(img.env[i], '=');
+        if (eq == NULL)
+            continue;
+        ag_env_set(s->a, &env, kr_arena_strndup(s->a, img.env[i], (size_t)(eq - img.env[i])),
+                   eq + 1);
+    }
+    for (size_t i = 0; i < pod_env.n; i++)
+        ag_env_set(s->a, &env, pod_env.kv[i].key, pod_env.kv[i].value);
+    const char **argv;
+    size_t argc;
+    if (ag_container_argv(s->a, c, img.entrypoint, img.cmd, &pod_env, &argv, &argc, &err) < 0) {
+        set_wait(s, cname, "CreateContainerError", err.message);
+        kr_rt_image_free(&img);
+        return -1;
+    }
+    const char *qos = ag_qos_class(s->spec);
+    const kr_value_t *pod_sc = kr_value_map_get(s->spec, "securityContext");
+    const kr_value_t *sc = kr_value_map_get(c, "securityContext");
+    kr_rt_kv_t labels[6] = {
+        {AG_LABEL_POD_NAME, s->name},
+        {AG_LABEL_POD_NAMESPACE, s->ns},
+        {AG_LABEL_POD_UID, s->uid},
+        {AG_LABEL_CONTAINER_NAME, cname},
+        {AG_LABEL_RESTART_COUNT, kr_arena_printf(s->a, "%" PRIu32, attempt)},
+        {AG_LABEL_CONTAINER_KIND, init ? "init" : "app"},
+    };
+    const char *dir = kr_arena_printf(s->a, "%s/%s", pod_log_dir(s), cname);
+    mkdirs(dir);
+    kr_rt_container_config_t cfg = {
+        .name = cname,
+        .attempt = attempt,
+        .image = img.id ? img.id : kr_value_map_str(c, "image"),
+        .argv = argv,
+        .argc = argc,
+        .working_dir = kr_value_map_str(c, "workingDir"),
+        .env = env.kv,
+        .n_env = env.n,
+        .labels = labels,
+        .n_labels = 6,
+        .log_path = kr_arena_printf(s->a, "%s/%" PRIu32 ".log", dir, attempt),
+        .run_as_user = sec_ctx_int(c, pod_sc, "runAsUser"),
+        .run_as_group = sec_ctx_int(c, pod_sc, "runAsGroup"),
+        .read_only_rootfs = kr_value_as_bool(kr_value_map_get(sc, "readOnlyRootFilesystem"), false),
+        .privileged = kr_value_as_bool(kr_value_map_get(sc, "privileged"), false),
+        .cap_add = str_array(s->a, kr_value_get(sc, "capabilities.add")),
+        .cap_drop = str_array(s->a, kr_value_get(sc, "capabilities.drop")),
+    };
+    ag_container_resources(c, qos, conf->memory_capacity, conf->oom_floor, &cfg.resources);
+    char id[KR_RT_ID_MAX];
+    int rc = s->rt->container_create(s->rs, s->sandbox, &cfg, id, &err);
+    kr_rt_image_free(&img);
+    if (rc < 0) {
+        set_wait(s, cname, "CreateContainerError", err.message);
+        requeue(s->job, 5000);
+        return -1;
+    }
+    if (s->rt->container_start(s->rs, id, &err) < 0) {
+        set_wait(s, cname, "RunContainerError", err.message);
+        requeue(s->job, 5000);
+        return -1;
+    }
+    return 0;
+}
+
+/* doBackOff: true (after set_wait) when the container must wait. */
+static bool in_backoff(sync_ctx_t *s, const char *cname, const kr_rt_container_t *last)
+{
+    if (last == NULL || last->state != KR_RT_EXITED)
+        return false;
+    ag_bo_t *bo = bo_of(s->job, cname);
+    int64_t ts = last->finished_at / 1000000;
+    if (ag_backoff_in_backoff_since(&bo->crash, ts, s->now_ms)) {
+        char d[32];
+        ag_go_duration(bo->crash.backoff_ms, d, sizeof d);
+        set_wait(s, cname, "CrashLoopBackOff",
+                 kr_arena_printf(s->a, "back-off %s restarting failed container=%s pod=%s_%s(%s)",
+                                 d, cname, s->name, s->ns, s->uid));
+        requeue(s->job, ts + bo->crash.backoff_ms - s->now_ms);
+        return true;
+    }
+    ag_backoff_next(&bo->crash, ts, s->now_ms);
+    return false;
+}
+
+/* Starts, restarts or leaves one container; returns its (new) instance
+ * state: running, exited or "waiting" (-1). */
+static void ensure_container(sync_ctx_t *s, const kr_value_t *c, bool init, bool *busy)
+{
+    const char *cname = kr_value_map_str(c, "name") ?: "";
+    kr_rt_container_t *last = instance(s, cname, 0);
+    kr_error_t err;
+    *busy = false;
+    if (last != NULL && last->state == KR_RT_RUNNING) {
+        *busy = true;
+        return;
+    }
+    if (last != NULL && last->state == KR_RT_CREATED) {
+        /* created by an agent that died before starting it */
+        if (s->rt->container_start(s->rs, last->id, &err) == 0) {
+            *busy = true;
+            return;
+        }
+        set_wait(s, cname, "RunContainerError", err.message);
+        return;
+    }
+    if (last != NULL) { /* exited: ShouldContainerBeRestarted */
+        if (strcmp(s->restart, "Never") == 0)
+            return;
+        if (strcmp(s->restart, "OnFailure") == 0 && last->exit_code == 0)
+            return;
+        if (init && last->exit_code == 0)
+            return;
+        if (in_backoff(s, cname, last))
+            return;
+        prune_dead(s, cname);
+    }
+    uint32_t attempt = last != NULL ? last->attempt + 1 : 0;
+    if (start_container(s, c, init, attempt) == 0)
+        *busy = true;
+}
+
+/* ---- statuses ------------------------------------------------------------------ */
+
+static kr_value_t *time_value(kr_arena_t *a, int64_t ns)
+{
+    char t[40];
+    ag_time_str(ns, t, sizeof t);
+    return kr_value_str(a, t);
+}
+
+/* "runc://<id>": the scheme is the runtime's name, as the kubelet's
+ * "containerd://". */
+static const char *container_id(kr_arena_t *a, const char *runtime, const char *id)
+{
+    return kr_arena_printf(a, "%s://%s", runtime ? runtime : "runc", id);
+}
+
+static kr_value_t *terminated_value(kr_arena_t *a, const char *runtime, const kr_rt_container_t *c)
+{
+    kr_value_t *t = kr_value_map(a);
+    kr_value_map_set(a, t, "exitCode", kr_value_int(a, c->exit_code));
+    kr_value_map_set(
+        a, t, "reason",
+        kr_value_str(a, c->reason ? c->reason : (c->exit_code == 0 ? "Completed" : "Error")));
+    if (c->message != NULL && *c->message)
+        kr_value_map_set(a, t, "message", kr_value_str(a, c->message));
+    kr_value_map_set(a, t, "startedAt",
+                     c->started_at ? time_value(a, c->started_at) : kr_value_null(a));
+    kr_value_map_set(a, t, "finishedAt",
+                     c->finished_at ? time_value(a, c->finished_at) : kr_value_null(a));
+    kr_value_map_set(a, t, "containerID", kr_value_str(a, container_id(a, runtime, c->id)));
+    return t;
+}
+
+/* convertContainerStatus */
+static kr_value_t *state_value(kr_arena_t *a, const char *runtime, const kr_rt_container_t *c)
+{
+    kr_value_t *st = kr_value_map(a);
+    if (c->state == KR_RT_RUNNING) {
+        kr_value_t *r = kr_value_map(a);
+        kr_value_map_set(a, r, "startedAt", time_value(a, c->started_at));
+        kr_value_map_set(a, st, "running", r);
+    } else if (c->state == KR_RT_EXITED) {
+        kr_value_map_set(a, st, "terminated", terminated_value(a, runtime, c));
+    } else {
+        kr_value_map_set(a, st, "waiting", kr_value_map(a));
+    }
+    return st;
+}
+
+static kr_value_t *waiting_value(kr_arena_t *a, const char *reason, const char *msg)
+{
+    kr_value_t *st = kr_value_map(a), *w = kr_value_map(a);
+    kr_value_map_set(a, w, "reason", kr_value_str(a, reason));
+    if (msg != NULL)
+        kr_value_map_set(a, w, "message", kr_value_str(a, msg));
+    kr_value_map_set(a, st, "waiting", w);
+    return st;
+}
+
+/* convertToAPIContainerStatuses for one list of the spec. */
+static kr_value_t *statuses_of(sync_ctx_t *s, const kr_value_t *list, bool has_init)
+{
+    kr_arena_t *a = s->a;
+    kr_value_t *out = kr_value_array(a);
+    const char *runtime = s->w->conf->rt->runtime_name;
+    for (size_t i = 0; i < kr_value_len(list); i++) {
+        const kr_value_t *c = kr_value_array_get(list, i);
+        const char *cname = kr_value_map_str(c, "name") ?: "";
+        kr_rt_container_t *last = instance(s, cname, 0), *prev = instance(s, cname, 1);
+        kr_value_t *st = kr_value_map(a);
+        kr_value_map_set(a, st, "name", kr_value_str(a, cname));
+        kr_value_t *state, *last_state = kr_value_map(a);
+        if (last != NULL) {
+            state = state_value(a, runtime, last);
+            if (prev != NULL)
+                last_state = state_value(a, runtime, prev);
+        } else {
+            state = waiting_value(a, has_init ? "PodInitializing" : "ContainerCreating", NULL);
+        }
+        for (size_t k = 0; k < s->nwait; k++) {
+            if (strcmp(s->wait_name[k], cname) != 0)
+                continue;
+            if (kr_value_map_get(state, "terminated") != NULL)
+                last_state = state;
+            state = waiting_value(a, s->wait_reason[k], s->wait_msg[k]);
+        }
+        bool running = kr_value_map_get(state, "running") != NULL;
+        kr_value_map_set(a, st, "state", state);
+        kr_value_map_set(a, st, "lastState", last_state);
+        kr_value_map_set(a, st, "ready", kr_value_bool(a, running));
+        kr_value_map_set(a, st, "restartCount", kr_value_int(a, last ? last->attempt : 0));
+        kr_value_map_set(a, st, "image", kr_value_str(a, kr_value_map_str(c, "image") ?: ""));
+        kr_value_map_set(a, st, "imageID",
+                         kr_value_str(a, last && last->image_ref ? last->image_ref : ""));
+        if (last != NULL)
+            kr_value_map_set(a, st, "containerID",
+                             kr_value_str(a, container_id(a, runtime, last->id)));
+        kr_value_map_set(a, st, "started", kr_value_bool(a, running));
+        kr_value_array_push(a, out, st);
+    }
+    return out;
+}
+
+/* ---- jobs ------------------------------------------------------------------------- */
+
+static void sandbox_teardown(ag_worker_t *w, const char *id, ag_job_t *job)
+{
+    const ag_conf_t *c = w->conf;
+    kr_error_t err;
+    if (c->rt->sandbox_stop(c->rt_self, id, &err) < 0 ||
+        c->rt->sandbox_remove(c->rt_self, id, &err) < 0)
+        job_error(job, "removing sandbox %s: %s", id, err.message);
+}
+
+static bool sandbox_ready_find(sync_ctx_t *s)
+{
+    kr_error_t err;
+    if (s->job->sandbox_id[0] != '\0') {
+        kr_rt_sandbox_t sb;
+        memset(&sb, 0, sizeof sb);
+        if (s->rt->sandbox_status(s->rs, s->job->sandbox_id, &sb, &err) == 0) {
+            if (sb.state == KR_RT_SANDBOX_READY) {
+                s->sb = sb;
+                return true;
+            }
+            kr_rt_sandbox_free(&sb);
+        }
+    }
+    kr_rt_sandbox_t *list;
+    size_t n = pod_sandboxes(s->w, s->uid, &list);
+    ssize_t best = -1;
+    for (size_t i = 0; i < n; i++)
+        if (list[i].state == KR_RT_SANDBOX_READY &&
+            (best < 0 || list[i].attempt > list[(size_t)best].attempt))
+            best = (ssize_t)i;
+    bool found = false;
+    if (best >= 0) {
+        s->sb = list[best];
+        memset(&list[best], 0, sizeof list[best]);
+        found = true;
+    }
+    kr_rt_sandbox_list_free(list, n);
+    return found;
+}
+
+/* Creates the pod's sandbox after removing the ones that are not ready. */
+static bool sandbox_create(sync_ctx_t *s)
+{
+    kr_rt_sandbox_t *list;
+    size_t n = pod_sandboxes(s->w, s->uid, &list);
+    uint32_t attempt = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (list[i].attempt + 1 > attempt)
+            attempt = list[i].attempt + 1;
+        sandbox_teardown(s->w, list[i].id, s->job);
+    }
+    kr_rt_sandbox_list_free(list, n);
+    const char *log_dir = pod_log_dir(s);
+    mkdirs(log_dir);
+    kr_rt_kv_t labels[3] = {
+        {AG_LABEL_POD_NAME, s->name}, {AG_LABEL_POD_NAMESPACE, s->ns}, {AG_LABEL_POD_UID, s->uid}};
+    const char *hostname = kr_value_map_str(s->spec, "hostname");
+    kr_rt_sandbox_config_t cfg = {
+        .pod_name = s->name,
+        .pod_namespace = s->ns,
+        .pod_uid = s->uid,
+        .attempt = attempt,
+        .hostname = hostname && *hostname ? hostname : s->name,
+        .host_network = kr_value_as_bool(kr_value_map_get(s->spec, "hostNetwork"), false),
+        .host_ipc = kr_value_as_bool(kr_value_map_get(s->spec, "hostIPC"), false),
+        .host_pid = kr_value_as_bool(kr_value_map_get(s->spec, "hostPID"), false),
+        .labels = labels,
+        .n_labels = 3,
+        .log_dir = log_dir,
+    };
+    char id[KR_RT_ID_MAX];
+    kr_error_t err;
+    if (s->rt->sandbox_run(s->rs, &cfg, id, &err) < 0) {
+        job_error(s->job, "creating the sandbox of %s: %s", s->name, err.message);
+        requeue(s->job, 5000);
+        return false;
+    }
+    memset(&s->sb, 0, sizeof s->sb);
+    if (s->rt->sandbox_status(s->rs, id, &s->sb, &err) < 0) {
+        job_error(s->job, "sandbox %s: %s", id, err.message);
+        return false;
+    }
+    return true;
+}
+
+/* Whether every app container is done for good (Never / OnFailure with
+ * success), so a lost sandbox is not created again. */
+static bool pod_finished(const kr_value_t *status, const char *restart)
+{
+    const char *phase = kr_value_map_str(status, "phase") ?: "";
+    (void)restart;
+    return strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0;
+}
+
+static void sync_pod(sync_ctx_t *s)
+{
+    ag_job_t *job = s->job;
+    const kr_value_t *status = kr_value_map_get(s->pod, "status");
+    s->have_sb = sandbox_ready_find(s);
+    if (!s->have_sb && !pod_finished(status, s->restart))
+        s->have_sb = sandbox_create(s);
+    if (s->have_sb) {
+        snprintf(s->sandbox, sizeof s->sandbox, "%s", s->sb.id);
+        snprintf(job->sandbox_id, sizeof job->sandbox_id, "%s", s->sb.id);
+        job->sandbox_ready = s->sb.state == KR_RT_SANDBOX_READY;
+        if (kr_value_as_bool(kr_value_map_get(s->spec, "hostNetwork"), false))
+            job->pod_ip = s->w->conf->host_ip;
+        else if (s->sb.ip != NULL)
+            job->pod_ip = kr_arena_strdup(s->a, s->sb.ip);
+    } else {
+        job->sandbox_id[0] = '\0';
+    }
+    containers_refresh(s);
+    bool terminating = kr_value_get(s->pod, "metadata.deletionTimestamp") != NULL;
+    if (s->have_sb && !terminating) {
+        /* init containers in order: each must have exited 0 before the next */
+        const kr_value_t *ics = kr_value_map_get(s->spec, "initContainers");
+        bool init_done = true, failed = false;
+        for (size_t i = 0; i < kr_value_len(ics) && init_done; i++) {
+            const kr_value_t *c = kr_value_array_get(ics, i);
+            const char *cname = kr_value_map_str(c, "name") ?: "";
+            kr_rt_container_t *last = instance(s, cname, 0);
+            if (last != NULL && last->state == KR_RT_EXITED && last->exit_code == 0)
+                continue;
+            init_done = false;
+            if (last != NULL && last->state == KR_RT_EXITED && strcmp(s->restart, "Never") == 0) {
+                failed = true;
+                break;
+            }
+            bool busy;
+            ensure_container(s, c, true, &busy);
+        }
+        if (init_done && !failed) {
+            const kr_value_t *cs = kr_value_map_get(s->spec, "containers");
+            for (size_t i = 0; i < kr_value_len(cs); i++) {
+                bool busy;
+                ensure_container(s, kr_value_array_get(cs, i), false, &busy);
+            }
+        }
+        containers_refresh(s);
+    }
+    bool has_init = kr_value_len(kr_value_map_get(s->spec, "initContainers")) > 0;
+    job->init_statuses = statuses_of(s, kr_value_map_get(s->spec, "initContainers"), has_init);
+    job->statuses = statuses_of(s, kr_value_map_get(s->spec, "containers"), has_init);
+}
+
+typedef struct stopper {
+    pthread_t th;
+    ag_worker_t *w;
+    const char *id;
+    const char *const *prestop; /* argv or NULL */
+    int64_t grace_s;
+    char error[KR_ERROR_MSG_MAX];
+} stopper_t;
+
+/* killContainer: the preStop hook within the grace period, then a stop
+ * with what is left of it. */
+static void *stopper_main(void *arg)
+{
+    stopper_t *st = arg;
+    const ag_conf_t *c = st->w->conf;
+    kr_error_t err;
+    int64_t grace = st->grace_s;
+    if (st->prestop != NULL && grace > 0) {
+        int64_t t0 = wall_ms();
+        int code;
+        char out[256];
+        if (c->rt->exec_sync(c->rt_self, st->id, st->prestop, grace * 1000, out, sizeof out, &code,
+                             &err) < 0)
+            snprintf(st->error, sizeof st->error, "preStop hook: %.400s", err.message);
+        grace -= (wall_ms() - t0) / 1000;
+        if (grace < 2)
+            grace = 2;
+    }
+    if (c->rt->container_stop(c->rt_self, st->id, grace, &err) < 0)
+        snprintf(st->error, sizeof st->error, "stopping container %.80s: %.400s", st->id,
+                 err.message);
+    return NULL;
+}
+
+static const kr_value_t *spec_container(const kr_value_t *spec, const char *name)
+{
+    static const char *const lists[] = {"containers", "initContainers"};
+    for (size_t l = 0; l < 2; l++) {
+        const kr_value_t *cs = kr_value_map_get(spec, lists[l]);
+        for (size_t i = 0; i < kr_value_len(cs); i++)
+            if (strcmp(kr_value_map_str(kr_value_array_get(cs, i), "name") ?: "", name) == 0)
+                return kr_value_array_get(cs, i);
+    }
+    return NULL;
+}
+
+/* Stops every running container of a sandbox at once (the kubelet kills
+ * a pod's containers in parallel). */
+static void stop_all(ag_worker_t *w, ag_job_t *job, kr_arena_t *a, const char *sandbox,
+                     const kr_value_t *spec, int64_t grace_s)
+{
+    const ag_conf_t *c = w->conf;
+    kr_rt_container_t *cs = NULL;
+    size_t n = 0;
+    kr_error_t err;
+    if (c->rt->container_list(c->rt_self, sandbox, &cs, &n, &err) < 0) {
+        job_error(job, "listing containers of sandbox %s: %s", sandbox, err.message);
+        return;
+    }
+    stopper_t *st = calloc(n ? n : 1, sizeof *st);
+    if (st == NULL)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        if (cs[i].state != KR_RT_RUNNING && cs[i].state != KR_RT_CREATED)
+            continue;
+        st[i].w = w;
+        st[i].id = cs[i].id;
+        st[i].grace_s = grace_s;
+        const kr_value_t *sc = spec ? spec_container(spec, cs[i].name ? cs[i].name : "") : NULL;
+        st[i].prestop = str_array(a, kr_value_get(sc, "lifecycle.preStop.exec.command"));
+        if (pthread_create(&st[i].th, NULL, stopper_main, &st[i]) != 0)
+            stopper_main(&st[i]);
+        else
+            st[i].w = (ag_worker_t *)(uintptr_t)1; /* marks a thread to join */
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (st[i].w == (ag_worker_t *)(uintptr_t)1)
+            pthread_join(st[i].th, NULL);
+        if (st[i].error[0])
+            job_error(job, "%s", st[i].error);
+    }
+    free(st);
+    kr_rt_container_list_free(cs, n);
+}
+
+static void kill_pod(sync_ctx_t *s)
+{
+    ag_job_t *job = s->job;
+    kr_rt_sandbox_t *list;
+    size_t n = pod_sandboxes(s->w, s->uid, &list);
+    for (size_t i = 0; i < n; i++)
+        stop_all(s->w, job, s->a, list[i].id, s->spec, job->grace_s);
+    /* the statuses the pod ends with, from its newest sandbox */
+    ssize_t best = -1;
+    for (size_t i = 0; i < n; i++)
+        if (best < 0 || list[i].attempt > list[(size_t)best].attempt)
+            best = (ssize_t)i;
+    if (best >= 0) {
+        snprintf(s->sandbox, sizeof s->sandbox, "%s", list[best].id);
+        s->have_sb = true;
+        containers_refresh(s);
+    }
+    bool has_init = kr_value_len(kr_value_map_get(s->spec, "initContainers")) > 0;
+    job->init_statuses = statuses_of(s, kr_value_map_get(s->spec, "initContainers"), has_init);
+    job->statuses = statuses_of(s, kr_value_map_get(s->spec, "containers"), has_init);
+    for (size_t i = 0; i < n; i++)
+        sandbox_teardown(s->w, list[i].id, job);
+    kr_rt_sandbox_list_free(list, n);
+    job->sandbox_id[0] = '\0';
+    job->sandbox_ready = false;
+    job->done = job->error[0] == '\0';
+    if (!job->done)
+        requeue(job, 2000);
+}
+
+/* Sandboxes of pods the API no longer has (deleted while the agent was
+ * down): stopped with a 1 s grace period, as HandlePodCleanups does. */
+static void cleanup(ag_worker_t *w, ag_job_t *job)
+{
+    const ag_conf_t *c = w->conf;
+    kr_rt_sandbox_t *all = NULL;
+    size_t n = 0;
+    kr_error_t err;
+    if (c->rt->sandbox_list(c->rt_self, &all, &n, &err) < 0) {
+        job_error(job, "listing sandboxes: %s", err.message);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *uid = all[i].pod_uid ? all[i].pod_uid
+                                         : label(all[i].labels, all[i].n_labels, AG_LABEL_POD_UID);
+        bool known = false;
+        for (size_t k = 0; uid != NULL && k < job->nknown && !known; k++)
+            known = strcmp(job->known_uids[k], uid) == 0;
+        if (known || all[i].created_at >= job->cutoff_ns)
+            continue;
+        kr_plugin_log(c->ctx, KR_LOG_INFO, "removing the sandbox of a pod that is gone",
+                      "sandbox=%s pod=%s/%s uid=%s", all[i].id,
+                      all[i].pod_namespace ? all[i].pod_namespace : "",
+                      all[i].pod_name ? all[i].pod_name : "", uid ? uid : "");
+        stop_all(w, job, job->a, all[i].id, NULL, 1);
+        sandbox_teardown(w, all[i].id, job);
+        job->removed++;
+    }
+    kr_rt_sandbox_list_free(all, n);
+}
+
+void ag_sync_run(ag_worker_t *w, ag_job_t *job)
+{
+    if (job->kind == AG_JOB_CLEANUP) {
+        cleanup(w, job);
+        return;
+    }
+    sync_ctx_t s = {
+        .w = w,
+        .job = job,
+        .a = job->a,
+        .rt = w->conf->rt,
+        .rs = w->conf->rt_self,
+        .pod = job->obj,
+        .spec = kr_value_map_get(job->obj, "spec"),
+        .uid = kr_value_as_str(kr_value_get(job->obj, "metadata.uid")) ?: "",
+        .name = kr_value_as_str(kr_value_get(job->obj, "metadata.name")) ?: "",
+        .ns = kr_value_as_str(kr_value_get(job->obj, "metadata.namespace")) ?: "default",
+        .now_ms = wall_ms(),
+    };
+    s.restart = kr_value_map_str(s.spec, "restartPolicy") ?: "Always";
+    if (job->kind == AG_JOB_KILL)
+        kill_pod(&s);
+    else
+        sync_pod(&s);
+    kr_rt_container_list_free(s.cs, s.ncs);
+    if (s.sb.id != NULL)
+        kr_rt_sandbox_free(&s.sb);
+}

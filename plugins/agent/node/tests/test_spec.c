@@ -1,0 +1,486 @@
+/* Unit tests of the agent's pure parts (spec.h), with the cases upstream's
+ * own tests use where it has them. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "spec.h"
+
+static kr_value_t *yaml(kr_arena_t *a, const char *text)
+{
+    kr_value_t *docs;
+    kr_error_t err;
+    if (kr_yaml_decode(a, text, strlen(text), &docs, &err) < 0)
+        fail_msg("yaml: %s", err.message);
+    return kr_value_array_get(docs, 0);
+}
+
+/* ---- expansion -------------------------------------------------------------------- */
+
+static void test_expand(void **state)
+{
+    (void)state;
+    kr_arena_t *a = kr_arena_new(0);
+    ag_env_t env = {0};
+    ag_env_set(a, &env, "VAR_A", "A");
+    ag_env_set(a, &env, "VAR_B", "B");
+    ag_env_set(a, &env, "VAR_EMPTY", "");
+    /* cases from third_party/forked/golang/expansion/expand_test.go */
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"$(VAR_A)", "A"},
+        {"___$(VAR_B)___", "___B___"},
+        {"$(VAR_A)-$(VAR_B)", "A-B"},
+        {"$(VAR_DNE)", "$(VAR_DNE)"},
+        {"$$(VAR_A)", "$(VAR_A)"},
+        {"$$$(VAR_A)", "$A"},
+        {"$$$$(VAR_A)", "$$(VAR_A)"},
+        {"f00__(VAR_A)__", "f00__(VAR_A)__"},
+        {"$(VAR_A", "$(VAR_A"},
+        {"$VAR_A", "$VAR_A"},
+        {"$", "$"},
+        {"$(VAR_EMPTY)", ""},
+        {"$()", "$()"}, /* an empty name is undefined too */
+        {"$$", "$"},
+        {"foo$$", "foo$"},
+        {"$(VAR_A)$(VAR_B)$", "AB$"},
+        {"$_", "$_"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_string_equal(ag_expand(a, cases[i].in, &env), cases[i].want);
+    kr_arena_destroy(&a);
+}
+
+/* ---- argv ---------------------------------------------------------------------------- */
+
+static void test_argv(void **state)
+{
+    (void)state;
+    kr_arena_t *a = kr_arena_new(0);
+    char *ep[] = {"/ep", "x", NULL};
+    char *cmd[] = {"/cmd", "y", NULL};
+    ag_env_t env = {0};
+    ag_env_set(a, &env, "W", "world");
+    const char **argv;
+    size_t argc;
+    kr_error_t err;
+    /* nothing: entrypoint + cmd */
+    assert_int_equal(ag_container_argv(a, yaml(a, "name: c"), ep, cmd, &env, &argv, &argc, &err),
+                     0);
+    assert_int_equal(argc, 4);
+    assert_string_equal(argv[2], "/cmd");
+    assert_null(argv[4]);
+    /* command only: the image's cmd is not used */
+    assert_int_equal(ag_container_argv(a, yaml(a, "command: [sh, -c, 'echo $(W)']"), ep, cmd, &env,
+                                       &argv, &argc, &err),
+                     0);
+    assert_int_equal(argc, 3);
+    assert_string_equal(argv[2], "echo world");
+    /* args only: entrypoint + args */
+    assert_int_equal(
+        ag_container_argv(a, yaml(a, "args: [hello, $(W)]"), ep, cmd, &env, &argv, &argc, &err), 0);
+    assert_int_equal(argc, 4);
+    assert_string_equal(argv[0], "/ep");
+    assert_string_equal(argv[3], "world");
+    /* both */
+    assert_int_equal(ag_container_argv(a, yaml(a, "{command: [a], args: [b]}"), ep, cmd, &env,
+                                       &argv, &argc, &err),
+                     0);
+    assert_int_equal(argc, 2);
+    assert_string_equal(argv[1], "b");
+    /* nothing anywhere */
+    assert_true(ag_container_argv(a, yaml(a, "name: c"), NULL, NULL, &env, &argv, &argc, &err) < 0);
+    assert_string_equal(err.message, "no command specified");
+    kr_arena_destroy(&a);
+}
+
+/* ---- environment ------------------------------------------------------------------ */
+
+static int lookup(void *ud, const char *what, const char *ns, const char *name,
+                  const kr_value_t **obj, kr_error_t *err)
+{
+    kr_arena_t *a = ud;
+    assert_string_equal(ns, "ns1");
+    if (strcmp(what, "configmaps") == 0 && strcmp(name, "cm") == 0) {
+        *obj = yaml(a, "data: {greeting: hello, '1bad': x, other: o}");
+        return 0;
+    }
+    if (strcmp(what, "secrets") == 0 && strcmp(name, "sec") == 0) {
+        *obj = yaml(a, "data: {password: c2VjcmV0}"); /* "secret" */
+        return 0;
+    }
+    return kr_error_set(err, KR_E_NOT_FOUND, "%s \"%s\" not found",
+                        strcmp(what, "secrets") == 0 ? "secret" : "configmap", name);
+}
+
+static const char *pod_yaml =
+    "metadata: {name: p1, namespace: ns1, uid: u-1, labels: {app: web, tier: fe}}\n"
+    "spec:\n"
+    "  nodeName: n1\n"
+    "  serviceAccountName: sa1\n"
+    "  containers:\n"
+    "  - name: c\n"
+    "    resources: {requests: {cpu: 250m, memory: 64Mi}, limits: {memory: 128Mi}}\n"
+    "    envFrom:\n"
+    "    - configMapRef: {name: cm}\n"
+    "      prefix: CM_\n"
+    "    - secretRef: {name: nope, optional: true}\n"
+    "    env:\n"
+    "    - {name: A, value: a}\n"
+    "    - {name: B, value: '$(A)-$(CM_greeting)-$(Z)'}\n"
+    "    - {name: NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}\n"
+    "    - {name: APP, valueFrom: {fieldRef: {fieldPath: \"metadata.labels['app']\"}}}\n"
+    "    - {name: LABELS, valueFrom: {fieldRef: {fieldPath: metadata.labels}}}\n"
+    "    - {name: NODE, valueFrom: {fieldRef: {fieldPath: spec.nodeName}}}\n"
+    "    - {name: SA, valueFrom: {fieldRef: {fieldPath: spec.serviceAccountName}}}\n"
+    "    - {name: IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}\n"
+    "    - {name: HIP, valueFrom: {fieldRef: {fieldPath: status.hostIP}}}\n"
+    "    - {name: G, valueFrom: {configMapKeyRef: {name: cm, key: greeting}}}\n"
+    "    - {name: OPT, valueFrom: {configMapKeyRef: {name: cm, key: missing, optional: true}}}\n"
+    "    - {name: PW, valueFrom: {secretKeyRef: {name: sec, key: password}}}\n"
+    "    - {name: CPU_REQ, valueFrom: {resourceFieldRef: {resource: requests.cpu, divisor: 1m}}}\n"
+    "    - {name: CPU_LIM, valueFrom: {resourceFieldRef: {resource: limits.cpu}}}\n"
+    "    - {name: MEM_LIM, valueFrom: {resourceFieldRef: {resource: limits.memory, divisor: "
+    "1Mi}}}\n"
+    "    - {name: A, value: again}\n";
+
+static void test_env(void **state)
+{
+    (void)state;
+    kr_arena_t *a = kr_arena_new(0);
+    const kr_value_t *pod = yaml(a, pod_yaml);
+    ag_env_ctx_t ctx = {.pod = pod,
+                        .pod_ip = "10.244.0.5",
+                        .host_ip = "192.168.1.2",
+                        .alloc_milli_cpu = 3500,
+                        .alloc_memory = 1 << 30,
+                        .lookup = lookup,
+                        .ud = a};
+    ag_env_t env = {0};
+    kr_error_t err;
+    const kr_value_t *c = kr_value_get(pod, "spec.containers[0]");
+    assert_int_equal(ag_env_build(a, c, &ctx, &env, &err), 0);
+    assert_string_equal(ag_env_get(&env, "CM_greeting"), "hello");
+    assert_string_equal(ag_env_get(&env, "CM_other"), "o");
+    assert_string_equal(ag_env_get(&env, "CM_1bad"), "x"); /* valid with the prefix */
+    assert_string_equal(ag_env_get(&env, "B"), "a-hello-$(Z)");
+    assert_string_equal(ag_env_get(&env, "A"), "again");
+    assert_string_equal(env.kv[3].key, "A"); /* replaced in place, after the 3 CM_ keys */
+    assert_string_equal(ag_env_get(&env, "NAME"), "p1");
+    assert_string_equal(ag_env_get(&env, "APP"), "web");
+    assert_string_equal(ag_env_get(&env, "LABELS"), "app=\"web\"\ntier=\"fe\"");
+    assert_string_equal(ag_env_get(&env, "NODE"), "n1");
+    assert_string_equal(ag_env_get(&env, "SA"), "sa1");
+    assert_string_equal(ag_env_get(&env, "IP"), "10.244.0.5");
+    assert_string_equal(ag_env_get(&env, "HIP"), "192.168.1.2");
+    assert_string_equal(ag_env_get(&env, "G"), "hello");
+    assert_null(ag_env_get(&env, "OPT"));
+    assert_string_equal(ag_env_get(&env, "PW"), "secret");
+    assert_string_equal(ag_env_get(&env, "CPU_REQ"), "250");
+    assert_string_equal(ag_env_get(&env, "CPU_LIM"), "4"); /* allocatable 3.5 rounded up */
+    assert_string_equal(ag_env_get(&env, "MEM_LIM"), "128");
+
+    /* a missing key that is not optional */
+    const kr_value_t *bad =
+        yaml(a, "env: [{name: X, valueFrom: {configMapKeyRef: {name: cm, key: k}}}]");
+    ag_env_t e2 = {0};
+    assert_true(ag_env_build(a, bad, &ctx, &e2, &err) < 0);
+    assert_string_equal(err.message, "couldn't find key k in ConfigMap ns1/cm");
+    /* a missing object */
+    bad = yaml(a, "env: [{name: X, valueFrom: {secretKeyRef: {name: gone, key: k}}}]");
+    assert_true(ag_env_build(a, bad, &ctx, &e2, &err) < 0);
+    assert_int_equal(err.reason, KR_E_NOT_FOUND);
+    assert_string_equal(err.message, "secret \"gone\" not found");
+    bad = yaml(a, "envFrom: [{configMapRef: {name: gone}}]");
+    assert_true(ag_env_build(a, bad, &ctx, &e2, &err) < 0);
+    assert_string_equal(err.message, "configmap \"gone\" not found");
+    /* without a prefix an invalid key is skipped, as upstream does */
+    ag_env_t e3 = {0};
+    assert_int_equal(
+        ag_env_build(a, yaml(a, "envFrom: [{configMapRef: {name: cm}}]"), &ctx, &e3, &err), 0);
+    assert_null(ag_env_get(&e3, "1bad"));
+    assert_string_equal(ag_env_get(&e3, "greeting"), "hello");
+    kr_arena_destroy(&a);
+}
+
+/* ---- QoS and resources ----------------------------------------------------------------- */
+
+static void test_qos(void **state)
+{
+    (void)state;
+    kr_arena_t *a = kr_arena_new(0);
+    static const struct {
+        const char *spec, *want;
+    } cases[] = {
+        {"containers: [{name: a}]", "BestEffort"},
+        {"containers: [{name: a, resources: {requests: {cpu: '0'}}}]", "BestEffort"},
+        {"containers: [{name: a, resources: {limits: {cpu: 1, memory: 1Gi}, requests: {cpu: 1, "
+         "memory: 1Gi}}}]",
+         "Guaranteed"},
+        {"containers: [{name: a, resources: {limits: {cpu: 1, memory: 1Gi}, requests: {cpu: 1000m, "
+         "memory: 1024Mi}}}]",
+         "Guaranteed"},
+        {"containers: [{name: a, resources: {limits: {cpu: 1, memory: 1Gi}, requests: {cpu: 500m, "
+         "memory: 1Gi}}}]",
+         "Burstable"},
+        {"containers: [{name: a, resources: {limits: {cpu: 1}, requests: {cpu: 1}}}]", "Burstable"},
+        {"containers: [{name: a, resources: {limits: {cpu: 1, memory: 1Gi}, requests: {cpu: 1, "
+         "memory: 1Gi}}}, {name: b}]",
+         "Burstable"},
+        {"containers: [{name: a, resources: {limits: {cpu: 1, memory: 1Gi}, requests: {cpu: 1, "
+         "memory: 1Gi}}}]\ninitContainers: [{name: i, resources: {requests: {memory: 1Mi}}}]",
+         "Burstable"},
+        {"containers: [{name: a, resources: {requests: {memory: 10Mi}}}]", "Burstable"},
+        /* requests defaulted from limits by the API */
+        {"containers: [{name: a, resources: {limits: {cpu: 2, memory: 2Gi}, requests: {cpu: 2, "
+         "memory: 2Gi, ephemeral-storage: 1Gi}}}]",
+         "Guaranteed"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *got = ag_qos_class(yaml(a, cases[i].spec));
+        if (strcmp(got, cases[i].want) != 0)
+            fail_msg("case %zu: got %s, want %s", i, got, cases[i].want);
+    }
+    kr_arena_destroy(&a);
+}
+
+static void test_resources(void **state)
+{
+    (void)state;
+    kr_arena_t *a = kr_arena_new(0);
+    /* MilliCPUToShares, milliCPUToQuota (helpers_linux_test.go) */
+    assert_int_equal(ag_milli_cpu_to_shares(0), 2);
+    assert_int_equal(ag_milli_cpu_to_shares(1), 2);
+    assert_int_equal(ag_milli_cpu_to_shares(100), 102);
+    assert_int_equal(ag_milli_cpu_to_shares(1000), 1024);
+    assert_int_equal(ag_milli_cpu_to_shares(500000), 262144);
+    assert_int_equal(ag_milli_cpu_to_quota(0, 100000), 0);
+    assert_int_equal(ag_milli_cpu_to_quota(5, 100000), 1000);
+    assert_int_equal(ag_milli_cpu_to_quota(9, 100000), 1000);
+    assert_int_equal(ag_milli_cpu_to_quota(10, 100000), 1000);
+    assert_int_equal(ag_milli_cpu_to_quota(200, 100000), 20000);
+    assert_int_equal(ag_milli_cpu_to_quota(500, 100000), 50000);
+    assert_int_equal(ag_milli_cpu_to_quota(1500, 100000), 150000);
+
+    kr_rt_resources_t r;
+    const kr_value_t *c = yaml(
+        a, "resources: {requests: {cpu: 250m, memory: 1Gi}, limits: {cpu: 500m, memory: 2Gi}}");
+    ag_container_resources(c, "Burstable", 8LL << 30, -1000, &r);
+    assert_int_equal(r.cpu_shares, 256);
+    assert_int_equal(r.cpu_quota, 50000);
+    assert_int_equal(r.cpu_period, 100000);
+    assert_int_equal(r.memory_limit, 2LL << 30);
+    assert_int_equal(r.oom_score_adj, 875); /* 1000 - 1000*1Gi/8Gi */
+    /* a limit alone: shares from the limit */
+    ag_container_resources(yaml(a, "resources: {limits: {cpu: 2}}"), "Burstable", 8LL << 30, -1000,
+                           &r);
+    assert_int_equal(r.cpu_shares, 2048);
+    assert_int_equal(r.cpu_quota, 200000);
+    assert_int_equal(r.memory_limit, 0);
+    assert_int_equal(r.oom_score_adj, 999);
+    ag_container_resources(yaml(a, "name: x"), "BestEffort", 8LL << 30, -1000, &r);
+    assert_int_equal(r.cpu_shares, 2);
+    assert_int_equal(r.cpu_quota, 0);
+    assert_int_equal(r.oom_score_adj, 1000);
+    assert_int_equal(ag_oom_score_adj(c, "Guaranteed", 8LL << 30, -1000), -997);
+    assert_int_equal(ag_oom_score_adj(c, "Guaranteed", 8LL << 30, 0), 0); /* the floor */
+    /* a request above capacity: the burstable minimum */
+    assert_int_equal(ag_oom_score_adj(yaml(a, "resources: {requests: {memory: 16Gi}}"), "Burstable",
+                                      8LL << 30, -1000),
+                     3);
+    kr_arena_destroy(&a);
+}
+
+/* ---- back-off ------------------------------------------------------------------------- */
+
+static void test_backoff(void **state)
+{
+    (void)state;
+    ag_backoff_t b = {0};
+    int64_t t = 1000000;
+    /* first failure: no entry, restart at once */
+    assert_false(ag_backoff_in_backoff_since(&b, t, t));
+    ag_backoff_next(&b, t, t);
+    assert_int_equal(b.backoff_ms, 10000);
+    /* second failure 1 s later: 10 s back-off from its end */
+    int64_t f2 = t + 1000;
+    assert_true(ag_backoff_in_backoff_since(&b, f2, f2 + 5000));
+    assert_false(ag_backoff_in_backoff_since(&b, f2, f2 + 10000));
+    ag_backoff_next(&b, f2, f2 + 10000);
+    assert_int_equal(b.backoff_ms, 20000);
+    int64_t now = f2 + 10000;
+    for (int i = 0; i < 6; i++)
+        ag_backoff_next(&b, now, now);
+    assert_int_equal(b.backoff_ms, 300000); /* capped at 5 min */
+    /* a container that ran 10 min since the last restart starts over */
+    int64_t later = now + 600001;
+    assert_false(ag_backoff_in_backoff_since(&b, later, later));
+    ag_backoff_next(&b, later, later);
+    assert_int_equal(b.backoff_ms, 10000);
+
+    char buf[32];
+    static const struct {
+        int64_t ms;
+        const char *want;
+    } d[] = {{10000, "10s"},   {20000, "20s"}, {80000, "1m20s"}, {160000, "2m40s"},
+             {300000, "5m0s"}, {1500, "1.5s"}, {0, "0s"},        {3600000, "1h0m0s"}};
+    for (size_t i = 0; i < sizeof d / sizeof d[0]; i++) {
+        ag_go_duration(d[i].ms, buf, sizeof buf);
+        assert_string_equal(buf, d[i].want);
+    }
+}
+
+/* ---- phase and conditions -------------------------------------------------------------- */
+
+static const char *phase(kr_arena_t *a, const char *spec, const char *init, const char *st,
+                         bool terminal)
+{
+    return ag_pod_phase(yaml(a, spec), init ? yaml(a, init) : NULL, st ? yaml(a, st) : NULL,
+                        terminal);
+}
+
+#define RUNNING(n)   "{name: " n ", state: {running: {startedAt: t}}, ready: true}"
+#define EXITED(n, c) "{name: " n ", state: {terminated: {exitCode: " c "}}}"
+#define WAITING(n)   "{name: " n ", state: {waiting: {reason: ContainerCreating}}}"
+#define CRASH(n, c)                                                                        \
+    "{name: " n ", state: {waiting: {reason: CrashLoopBackOff}}, lastState: {terminated: " \
+    "{exitCode: " c "}}}"
+
+static void test_phase(void **state)
+{
+    (void)state;
+    kr_arena_t *a = kr_arena_new(0);
+    const char *two = "{restartPolicy: Always, containers: [{name: a}, {name: b}]}";
+    assert_string_equal(phase(a, two, NULL, "[" RUNNING("a") ", " RUNNING("b") "]", false),
+                        "Running");
+    assert_string_equal(phase(a, two, NULL, "[" RUNNING("a") ", " WAITING("b") "]", false),
+                        "Pending");
+    assert_string_equal(phase(a, two, NULL, "[" RUNNING("a") "]", false), "Pending");
+    assert_string_equal(phase(a, two, NULL, "[" RUNNING("a") ", " EXITED("b", "1") "]", false),
+                        "Running");
+    assert_string_equal(phase(a, two, NULL, "[" EXITED("a", "0") ", " EXITED("b", "1") "]", false),
+                        "Running"); /* Always: restarting */
+    assert_string_equal(phase(a, two, NULL, "[" CRASH("a", "1") ", " RUNNING("b") "]", false),
+                        "Running");
+    const char *never = "{restartPolicy: Never, containers: [{name: a}, {name: b}]}";
+    assert_string_equal(
+        phase(a, never, NULL, "[" EXITED("a", "0") ", " EXITED("b", "0") "]", false), "Succeeded");
+    assert_string_equal(
+        phase(a, never, NULL, "[" EXITED("a", "0") ", " EXITED("b", "2") "]", false), "Failed");
+    const char *onf = "{restartPolicy: OnFailure, containers: [{name: a}]}";
+    assert_string_equal(phase(a, onf, NULL, "[" EXITED("a", "1") "]", false), "Running");
+    assert_string_equal(phase(a, onf, NULL, "[" EXITED("a", "0") "]", false), "Succeeded");
+    /* terminal (deleted): Always pods end Succeeded or Failed */
+    assert_string_equal(phase(a, two, NULL, "[" EXITED("a", "0") ", " EXITED("b", "143") "]", true),
+                        "Failed");
+    assert_string_equal(phase(a, two, NULL, "[" EXITED("a", "0") ", " EXITED("b", "0") "]", true),
+                        "Succeeded");
+    /* init containers */
+    const char *init =
+        "{restartPolicy: Never, initContainers: [{name: i}], containers: [{name: a}]}";
+    assert_string_equal(phase(a, init, "[" RUNNING("i") "]", "[" WAITING("a") "]", false),
+                        "Pending");
+    assert_string_equal(phase(a, init, "[" EXITED("i", "1") "]", "[" WAITING("a") "]", false),
+                        "Failed");
+    const char *init_always =
+        "{restartPolicy: Always, initContainers: [{name: i}], containers: [{name: a}]}";
+    assert_string_equal(phase(a, init_always, "[" CRASH("i", "1") "]", "[" WAITING("a") "]", false),
+                        "Pending");
+    assert_string_equal(
+        phase(a, init_always, "[" EXITED("i", "0") "]", "[" RUNNING("a") "]", false), "Running");
+    kr_arena_destroy(&a);
+}
+
+static const kr_value_t *cond(const kr_value_t *conds, const char *type)
+{
+    for (size_t i = 0; i < kr_value_len(conds); i++)
+        if (strcmp(kr_value_map_str(kr_value_array_get(conds, i), "type"), type) == 0)
+            return kr_value_array_get(conds, i);
+    fail_msg("no condition %s", type);
+    return NULL;
+}
+
+static void test_conditions(void **state)
+{
+    (void)state;
+    kr_arena_t *a = kr_arena_new(0);
+    const kr_value_t *spec =
+        yaml(a, "{initContainers: [{name: i}], containers: [{name: a}, {name: b}]}");
+    const kr_value_t *init = yaml(a, "[" RUNNING("i") "]");
+    const kr_value_t *st = yaml(a, "[" WAITING("a") ", " WAITING("b") "]");
+    const kr_value_t *old =
+        yaml(a, "[{type: PodScheduled, status: 'True', lastTransitionTime: '2020-01-01T00:00:00Z'},"
+                " {type: example.com/gate, status: 'True', lastTransitionTime: x}]");
+    kr_value_t *c = ag_pod_conditions(a, spec, "Pending", init, st, true, old, "NOW");
+    assert_int_equal(kr_value_len(c), 6);
+    assert_string_equal(kr_value_map_str(kr_value_array_get(c, 0), "type"), "PodScheduled");
+    assert_string_equal(kr_value_map_str(cond(c, "PodScheduled"), "lastTransitionTime"),
+                        "2020-01-01T00:00:00Z");
+    assert_string_equal(kr_value_map_str(cond(c, "PodReadyToStartContainers"), "status"), "True");
+    const kr_value_t *ini = cond(c, "Initialized");
+    assert_string_equal(kr_value_map_str(ini, "status"), "False");
+    assert_string_equal(kr_value_map_str(ini, "reason"), "ContainersNotInitialized");
+    assert_string_equal(kr_value_map_str(ini, "message"), "containers with incomplete status: [i]");
+    const kr_value_t *cr = cond(c, "ContainersReady");
+    assert_string_equal(kr_value_map_str(cr, "reason"), "ContainersNotReady");
+    assert_string_equal(kr_value_map_str(cr, "message"), "containers with unready status: [a b]");
+    assert_string_equal(kr_value_map_str(cond(c, "Ready"), "message"),
+                        "containers with unready status: [a b]");
+    assert_string_equal(kr_value_map_str(cond(c, "Ready"), "lastTransitionTime"), "NOW");
+    assert_string_equal(kr_value_map_str(kr_value_array_get(c, 5), "type"), "example.com/gate");
+
+    /* all ready: True, and the transition time moves only on a change */
+    init = yaml(a, "[" EXITED("i", "0") "]");
+    st = yaml(a, "[" RUNNING("a") ", " RUNNING("b") "]");
+    kr_value_t *c2 = ag_pod_conditions(a, spec, "Running", init, st, true, c, "LATER");
+    assert_string_equal(kr_value_map_str(cond(c2, "Ready"), "status"), "True");
+    assert_string_equal(kr_value_map_str(cond(c2, "Ready"), "lastTransitionTime"), "LATER");
+    assert_null(kr_value_map_get(cond(c2, "Ready"), "reason"));
+    assert_string_equal(
+        kr_value_map_str(cond(c2, "PodReadyToStartContainers"), "lastTransitionTime"), "NOW");
+    kr_value_t *c3 = ag_pod_conditions(a, spec, "Running", init, st, true, c2, "EVEN_LATER");
+    assert_true(kr_value_equal(c2, c3));
+
+    /* succeeded: PodCompleted */
+    const kr_value_t *done = yaml(a, "[" EXITED("a", "0") ", " EXITED("b", "0") "]");
+    kr_value_t *c4 = ag_pod_conditions(a, spec, "Succeeded", init, done, false, c3, "END");
+    assert_string_equal(kr_value_map_str(cond(c4, "Ready"), "reason"), "PodCompleted");
+    assert_string_equal(kr_value_map_str(cond(c4, "Initialized"), "reason"), "PodCompleted");
+    assert_string_equal(kr_value_map_str(cond(c4, "PodReadyToStartContainers"), "status"), "False");
+    kr_value_t *c5 = ag_pod_conditions(a, spec, "Failed", init, done, false, c3, "END");
+    assert_string_equal(kr_value_map_str(cond(c5, "ContainersReady"), "reason"), "PodFailed");
+    /* unknown containers */
+    kr_value_t *c6 = ag_pod_conditions(a, spec, "Pending", NULL, NULL, false, NULL, "T");
+    assert_string_equal(kr_value_map_str(cond(c6, "Initialized"), "message"),
+                        "containers with unknown status: [i]");
+    assert_string_equal(kr_value_map_str(cond(c6, "ContainersReady"), "message"),
+                        "containers with unknown status: [a b]");
+    kr_arena_destroy(&a);
+}
+
+static void test_times(void **state)
+{
+    (void)state;
+    char buf[64];
+    ag_time_str(1700000000123456789LL, buf, sizeof buf);
+    assert_string_equal(buf, "2023-11-14T22:13:20Z");
+    ag_time_str_micro(1700000000123456789LL, buf, sizeof buf);
+    assert_string_equal(buf, "2023-11-14T22:13:20.123456Z");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_expand),    cmocka_unit_test(test_argv),
+        cmocka_unit_test(test_env),       cmocka_unit_test(test_qos),
+        cmocka_unit_test(test_resources), cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_phase),     cmocka_unit_test(test_conditions),
+        cmocka_unit_test(test_times),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
