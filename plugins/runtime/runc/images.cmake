@@ -1,0 +1,29 @@
+# The runc plugin's image store (images.h): included by this folder's
+# CMakeLists.txt, which builds RUNC_IMAGE_SOURCES into the plugin and links
+# RUNC_IMAGE_LIBS.  Also adds the store's unit tests, which build the same
+# sources directly.
+pkg_check_modules(LIBARCHIVE REQUIRED IMPORTED_TARGET libarchive)
+pkg_check_modules(GNUTLS REQUIRED IMPORTED_TARGET gnutls)
+
+set(RUNC_IMAGE_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/images.c
+  ${CMAKE_CURRENT_LIST_DIR}/image_blob.c
+  ${CMAKE_CURRENT_LIST_DIR}/image_ref.c
+  ${CMAKE_CURRENT_LIST_DIR}/image_import.c
+  ${CMAKE_CURRENT_LIST_DIR}/image_unpack.c
+  ${CMAKE_CURRENT_LIST_DIR}/rootfs.c)
+set(RUNC_IMAGE_LIBS PkgConfig::LIBARCHIVE PkgConfig::GNUTLS)
+
+if(KRAAL_TESTS)
+  # root: whiteouts are device nodes, opaque dirs trusted.* xattrs, rootfs a mount
+  kr_add_unit_test(test_runc_images
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/tests/test_images.c ${RUNC_IMAGE_SOURCES}
+    LIBS ${RUNC_IMAGE_LIBS} TIMEOUT 300)
+  target_include_directories(test_runc_images PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+  target_compile_definitions(test_runc_images PRIVATE
+    KRAAL_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+  kr_add_unit_test(test_runc_image_ref
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/tests/test_image_ref.c ${RUNC_IMAGE_SOURCES}
+    LIBS ${RUNC_IMAGE_LIBS})
+  target_include_directories(test_runc_image_ref PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+endif()
