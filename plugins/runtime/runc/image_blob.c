@@ -288,78 +288,115 @@ bool rc_blob_exists(const rc_images_t *s, const char *digest)
     return ok;
 }
 
-int rc_blob_ingest(rc_images_t *s, rc_tx_t *tx, rc_reader_fn reader, void *ud, const char *expect,
-                   int64_t expect_size, char digest_out[72], kr_error_t *err)
+struct rc_blob_writer {
+    rc_images_t *s;
+    char *tmp;
+    int fd;
+    rc_sha256_t *h;
+    uint64_t total;
+};
+
+rc_blob_writer_t *rc_blob_writer_new(rc_images_t *s, kr_error_t *err)
 {
-    if (expect != NULL && !rc_digest_valid(expect))
-        return kr_error_set(err, KR_E_INVALID, "unsupported digest \"%s\" (only sha256)", expect);
-    char *tmp = rc_xasprintf("%s/blobs/sha256/.tmp-XXXXXX", s->root);
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        int rc = kr_error_set(err, KR_E_INTERNAL, "cannot create %s: %s", tmp, strerror(errno));
-        free(tmp);
-        return rc;
+    rc_blob_writer_t *w = rc_xcalloc(1, sizeof *w);
+    w->s = s;
+    w->tmp = rc_xasprintf("%s/blobs/sha256/.tmp-XXXXXX", s->root);
+    w->fd = mkostemp(w->tmp, O_CLOEXEC);
+    if (w->fd < 0) {
+        kr_error_set(err, KR_E_INTERNAL, "cannot create %s: %s", w->tmp, strerror(errno));
+        free(w->tmp);
+        free(w);
+        return NULL;
     }
-    rc_sha256_t *h = rc_sha256_new();
-    char buf[64 * 1024];
-    uint64_t total = 0;
-    int rc = 0;
-    for (;;) {
-        long n = reader(ud, buf, sizeof buf, err);
-        if (n < 0) {
-            rc = -1;
-            break;
-        }
-        if (n == 0)
-            break;
-        rc_sha256_update(h, buf, (size_t)n);
-        total += (uint64_t)n;
-        if (expect_size >= 0 && total > (uint64_t)expect_size) {
-            rc = kr_error_set(err, KR_E_INVALID,
-                              "blob %s: more than the %lld bytes its "
-                              "descriptor says",
-                              expect, (long long)expect_size);
-            break;
-        }
-        if (write_all(fd, buf, (size_t)n) < 0) {
-            rc = kr_error_set(err, errno == ENOSPC ? KR_E_INSUFFICIENT_STORAGE : KR_E_INTERNAL,
-                              "cannot write %s: %s", tmp, strerror(errno));
-            break;
-        }
-    }
+    w->h = rc_sha256_new();
+    return w;
+}
+
+int rc_blob_writer_write(rc_blob_writer_t *w, const void *data, size_t len, kr_error_t *err)
+{
+    rc_sha256_update(w->h, data, len);
+    w->total += len;
+    if (write_all(w->fd, data, len) < 0)
+        return kr_error_set(err, errno == ENOSPC ? KR_E_INSUFFICIENT_STORAGE : KR_E_INTERNAL,
+                            "cannot write %s: %s", w->tmp, strerror(errno));
+    return 0;
+}
+
+uint64_t rc_blob_writer_size(const rc_blob_writer_t *w)
+{
+    return w->total;
+}
+
+void rc_blob_writer_abort(rc_blob_writer_t *w)
+{
+    if (w == NULL)
+        return;
+    rc_sha256_free(w->h);
+    close(w->fd);
+    unlink(w->tmp);
+    free(w->tmp);
+    free(w);
+}
+
+int rc_blob_writer_commit(rc_blob_writer_t *w, rc_tx_t *tx, const char *expect, int64_t expect_size,
+                          char digest_out[72], kr_error_t *err)
+{
     char got[72];
+    rc_sha256_finish(w->h, got);
+    w->h = NULL;
+    int rc = 0;
+    if (expect != NULL && strcmp(got, expect) != 0)
+        rc = kr_error_set(err, KR_E_INVALID, "blob %s: digest mismatch: the content is %s", expect,
+                          got);
+    else if (expect_size >= 0 && w->total != (uint64_t)expect_size)
+        rc = kr_error_set(err, KR_E_INVALID, "blob %s: %llu bytes, its descriptor says %lld", got,
+                          (unsigned long long)w->total, (long long)expect_size);
+    else if (fchmod(w->fd, 0644) < 0 || fsync(w->fd) < 0)
+        rc = kr_error_set(err, KR_E_INTERNAL, "cannot write %s: %s", w->tmp, strerror(errno));
     if (rc == 0) {
-        rc_sha256_finish(h, got);
-        h = NULL;
-        if (expect != NULL && strcmp(got, expect) != 0)
-            rc = kr_error_set(err, KR_E_INVALID, "blob %s: digest mismatch: the content is %s",
-                              expect, got);
-        else if (expect_size >= 0 && total != (uint64_t)expect_size)
-            rc = kr_error_set(err, KR_E_INVALID, "blob %s: %llu bytes, its descriptor says %lld",
-                              got, (unsigned long long)total, (long long)expect_size);
-    }
-    rc_sha256_free(h);
-    if (rc == 0 && (fchmod(fd, 0644) < 0 || fsync(fd) < 0))
-        rc = kr_error_set(err, KR_E_INTERNAL, "cannot write %s: %s", tmp, strerror(errno));
-    close(fd);
-    if (rc == 0) {
-        char *final = rc_blob_path(s, got);
+        char *final = rc_blob_path(w->s, got);
         if (access(final, F_OK) == 0) {
-            unlink(tmp);
-        } else if (rename(tmp, final) < 0) {
+            unlink(w->tmp);
+        } else if (rename(w->tmp, final) < 0) {
             rc = kr_error_set(err, KR_E_INTERNAL, "cannot store %s: %s", final, strerror(errno));
-            unlink(tmp);
         } else if (tx != NULL) {
             rc_strv_add(&tx->blobs, got);
         }
         free(final);
         if (rc == 0 && digest_out != NULL)
             memcpy(digest_out, got, 72);
-    } else {
-        unlink(tmp);
     }
-    free(tmp);
+    if (rc < 0)
+        unlink(w->tmp);
+    close(w->fd);
+    free(w->tmp);
+    free(w);
     return rc;
+}
+
+int rc_blob_ingest(rc_images_t *s, rc_tx_t *tx, rc_reader_fn reader, void *ud, const char *expect,
+                   int64_t expect_size, char digest_out[72], kr_error_t *err)
+{
+    if (expect != NULL && !rc_digest_valid(expect))
+        return kr_error_set(err, KR_E_INVALID, "unsupported digest \"%s\" (only sha256)", expect);
+    rc_blob_writer_t *w = rc_blob_writer_new(s, err);
+    if (w == NULL)
+        return -1;
+    char buf[64 * 1024];
+    for (;;) {
+        long n = reader(ud, buf, sizeof buf, err);
+        if (n == 0)
+            return rc_blob_writer_commit(w, tx, expect, expect_size, digest_out, err);
+        if (n < 0 || rc_blob_writer_write(w, buf, (size_t)n, err) < 0)
+            break;
+        if (expect_size >= 0 && w->total > (uint64_t)expect_size) {
+            kr_error_set(err, KR_E_INVALID, "blob %s: more than the %lld bytes its descriptor says",
+                         expect ? expect : "", (long long)expect_size);
+            break;
+        }
+    }
+    rc_blob_writer_abort(w);
+    return -1;
 }
 
 struct fd_reader {

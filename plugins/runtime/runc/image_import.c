@@ -144,13 +144,16 @@ int rc_manifest_import(rc_images_t *s, rc_tx_t *tx, const char *manifest, rc_fet
         rc_ref_t r;
         if ((rc = rc_ref_parse(names[i], &r, err)) < 0)
             goto out;
-        char *repo = rc_ref_repo(&r), *norm = rc_ref_string(&r);
+        /* "repo:tag" names the image, "repo@<manifest>" pins it */
+        char *repo = rc_ref_repo(&r);
         char *dig = rc_xasprintf("%s@%s", repo, manifest);
-        if (r.tag != NULL)
+        if (r.tag != NULL) {
+            char *norm = rc_xasprintf("%s:%s", repo, r.tag);
             rc_strv_add(&rec->names, norm);
+            free(norm);
+        }
         rc_strv_add(&rec->digests, dig);
         free(repo);
-        free(norm);
         free(dig);
         rc_ref_free(&r);
     }

@@ -117,6 +117,15 @@ bool rc_blob_exists(const rc_images_t *s, const char *digest);
 typedef long (*rc_reader_fn)(void *ud, void *buf, size_t len, kr_error_t *err);
 int rc_blob_ingest(rc_images_t *s, rc_tx_t *tx, rc_reader_fn read, void *ud, const char *expect,
                    int64_t expect_size, char digest_out[72], kr_error_t *err);
+/* The same pushed: new, write as data comes, then commit (verifies and
+ * renames) or abort.  Both free the writer. */
+typedef struct rc_blob_writer rc_blob_writer_t;
+rc_blob_writer_t *rc_blob_writer_new(rc_images_t *s, kr_error_t *err);
+int rc_blob_writer_write(rc_blob_writer_t *w, const void *data, size_t len, kr_error_t *err);
+uint64_t rc_blob_writer_size(const rc_blob_writer_t *w);
+int rc_blob_writer_commit(rc_blob_writer_t *w, rc_tx_t *tx, const char *expect, int64_t expect_size,
+                          char digest_out[72], kr_error_t *err);
+void rc_blob_writer_abort(rc_blob_writer_t *w);
 int rc_blob_ingest_file(rc_images_t *s, rc_tx_t *tx, const char *path, const char *expect,
                         int64_t expect_size, char digest_out[72], kr_error_t *err);
 int rc_blob_ingest_mem(rc_images_t *s, rc_tx_t *tx, const void *data, size_t len,
