@@ -1,20 +1,22 @@
 /* The REST gateway's shared state (docs/rest.md).
  *
- * Threads: libmicrohttpd runs `workers` threads; each serves its
- * connections and makes its bus calls synchronously on a bus connection of
- * its own (one per thread, made on first use).  Watches are long: the
- * worker hands them to the plugin's own loop thread, which holds every
- * watch on the plugin's bus connection and feeds the HTTP streams
- * (watch.c).  What the threads share is below, guarded where it says.
+ * Threads: `workers` serving threads (server.c), each a loop with its own
+ * libmicrohttpd daemon, listening socket and bus connection.  A thread
+ * serves its connections' requests asynchronously (the connection waits
+ * suspended for its bus reply) and holds their watches (watch.c), so a
+ * request never leaves its thread.  What the threads share is below,
+ * guarded where it says.
  */
 #ifndef KRAAL_REST_GATEWAY_H
 #define KRAAL_REST_GATEWAY_H
 
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <kraal/plugin.h>
 
@@ -44,23 +46,50 @@ typedef struct rest_conf {
 typedef struct rest_discovery rest_discovery_t;
 typedef struct rest_watches rest_watches_t;
 typedef struct rest_tokens rest_tokens_t;
+typedef struct rest_loop rest_loop_t;
 
 typedef struct rest_gw {
     kr_plugin_ctx_t *ctx;
     const rest_conf_t *conf;
-    const char *endpoint; /* the bus, for the workers' own connections */
-    struct MHD_Daemon *daemon;
-    pthread_key_t bus_key;                     /* a worker's kr_bus_t */
+    const char *endpoint; /* the bus, for the serving threads' own connections */
+    rest_loop_t **loops;  /* the serving threads */
+    size_t nloops;
     atomic_long inflight_read, inflight_write; /* non-long-running requests being served */
     int port;                                  /* the port actually bound */
     char *server_url;
     rest_discovery_t *disc; /* kinds, for routing and discovery */
-    rest_watches_t *watches;
     rest_tokens_t *tokens;
     struct rest_metrics *metrics;
 } rest_gw_t;
 
-/* The calling worker's bus connection (made on first use); NULL on failure. */
+/* ---- serving threads (server.c) ---------------------------------------- */
+
+/* What every serving thread's daemon gets. */
+typedef struct rest_daemon_opts {
+    const char *key_pem, *cert_pem; /* NULL: plain HTTP */
+    void (*logger)(void *cls, const char *fmt, va_list ap);
+} rest_daemon_opts_t;
+
+/* Starts conf->workers serving threads on `addr` (port 0: one free port
+ * for all of them); sets gw->port.  On failure the caller still calls
+ * rest_loops_stop. */
+int rest_loops_start(rest_gw_t *gw, const struct sockaddr_storage *addr,
+                     const rest_daemon_opts_t *o, kr_error_t *err);
+/* Stops the threads, answers what is in flight (503), ends the watches,
+ * stops the daemons and frees everything. */
+void rest_loops_stop(rest_gw_t *gw);
+/* Resumes a suspended connection and has the calling serving thread run
+ * MHD for it (any thread may call it). */
+void rest_loop_resume(struct MHD_Connection *conn);
+/* The calling serving thread, or NULL on any other thread. */
+rest_loop_t *rest_loop_self(void);
+/* A serving thread's bus connection (NULL once closed at shutdown), loop
+ * and watches. */
+rest_gw_t *rest_loop_gw(rest_loop_t *l);
+kr_bus_t *rest_loop_bus(rest_loop_t *l);
+kr_loop_t *rest_loop_loop(rest_loop_t *l);
+rest_watches_t *rest_loop_watches(rest_loop_t *l);
+/* The calling serving thread's bus connection; NULL on other threads. */
 kr_bus_t *rest_worker_bus(rest_gw_t *gw);
 
 /* MHD's access handler (http.c); cls is the gateway. */
@@ -101,15 +130,17 @@ kr_value_t *rest_discovery_resources(rest_discovery_t *d, kr_arena_t *arena, con
 
 /* ---- watches (watch.c) ------------------------------------------------ */
 
-rest_watches_t *rest_watches_new(rest_gw_t *gw, kr_error_t *err);
+/* A serving thread's watches; everything runs on that thread (or on the
+ * stopping thread once it has exited). */
+rest_watches_t *rest_watches_new(rest_loop_t *loop);
 /* Ends every stream and wakes its connection, so that MHD can stop (it
- * must not be stopped with suspended connections).  Loop thread. */
-void rest_watches_end_all(rest_watches_t *w);
-/* After MHD stopped: frees what is left.  Loop thread. */
+ * must not be stopped with suspended connections).  NULL is a no-op. */
+void rest_watches_end(rest_watches_t *w);
+/* After MHD stopped: frees what is left. */
 void rest_watches_destroy(rest_watches_t **self_p);
-/* Starts a watch for the connection (on a worker thread): queues the
- * response.  `req` is copied; `table` is the kind descriptor when the
- * client asked for Tables, else NULL. */
+/* Starts a watch for the connection (from MHD's access handler on the
+ * thread of `w`): queues the response.  `req` is copied; `table_kind` is
+ * the kind descriptor when the client asked for Tables, else NULL. */
 enum MHD_Result rest_watch_start(rest_watches_t *w, struct MHD_Connection *conn,
                                  const kr_request_t *req, const kr_value_t *table_kind,
                                  rest_table_include_t include, uint64_t timeout_ms);

@@ -1,6 +1,9 @@
 /* The REST gateway's request handling: a Kubernetes API request in, one
  * bus request out, its answer back as Kubernetes JSON (docs/rest.md).
- * Runs on libmicrohttpd's worker threads. */
+ * Runs on the serving threads (server.c).  A resource request's bus call is
+ * asynchronous: the connection is suspended until the reply, which comes
+ * back on the same thread and is encoded there; MHD takes the answer when
+ * the connection resumes. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +28,15 @@ typedef struct rq {
     int code;     /* the status sent */
     uint64_t t0_us;
     rest_metric_req_t m; /* labels; m.verb NULL: not a resource request */
+    /* while the bus call is out (the connection is suspended) */
+    struct MHD_Connection *conn;
+    bool waiting;              /* an answer made now is kept for the resume */
+    struct MHD_Response *resp; /* that answer, queued when MHD calls again */
+    unsigned resp_code;
+    const char *op; /* what the reply needs to be answered */
+    rest_resource_t r;
+    bool table;
+    rest_table_include_t include;
 } rq_t;
 
 /* The request being answered on this worker thread, so that the send_*
@@ -39,6 +51,25 @@ static uint64_t now_us(void)
 }
 
 /* ---- responses ------------------------------------------------------------- */
+
+/* Queues `resp` (and drops our reference), or keeps it when the answer is
+ * made from a bus reply while the connection is suspended: MHD accepts a
+ * response only from its access handler, which it calls again on resume. */
+static enum MHD_Result respond(struct MHD_Connection *conn, unsigned code,
+                               struct MHD_Response *resp)
+{
+    if (current != NULL) {
+        current->code = (int)code;
+        if (current->waiting) {
+            current->resp = resp;
+            current->resp_code = code;
+            return MHD_YES;
+        }
+    }
+    enum MHD_Result rc = MHD_queue_response(conn, code, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
 
 static enum MHD_Result send_bytes(struct MHD_Connection *conn, unsigned code, kr_buf_t *buf,
                                   const char *content_type)
@@ -55,11 +86,7 @@ static enum MHD_Result send_bytes(struct MHD_Connection *conn, unsigned code, kr
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache, private");
-    enum MHD_Result rc = MHD_queue_response(conn, code, resp);
-    MHD_destroy_response(resp);
-    if (current != NULL)
-        current->code = (int)code;
-    return rc;
+    return respond(conn, code, resp);
 }
 
 static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned code, const kr_value_t *v)
@@ -313,11 +340,7 @@ static enum MHD_Result serve_openapi(rest_gw_t *gw, struct MHD_Connection *conn,
             MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION,
                                 kr_arena_printf(a, "/openapi/v3/%s?hash=%s", route->gv_path, etag));
-        enum MHD_Result rc = MHD_queue_response(conn, MHD_HTTP_MOVED_PERMANENTLY, resp);
-        MHD_destroy_response(resp);
-        if (current != NULL)
-            current->code = MHD_HTTP_MOVED_PERMANENTLY;
-        return rc;
+        return respond(conn, MHD_HTTP_MOVED_PERMANENTLY, resp);
     }
     kr_buf_t out = KR_BUF_INIT;
     kr_buf_append(&out, kr_value_as_str(body), kr_value_len(body));
@@ -330,11 +353,7 @@ static enum MHD_Result serve_openapi(rest_gw_t *gw, struct MHD_Connection *conn,
     MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
                             hash != NULL ? "public, immutable" : "no-cache, private");
-    enum MHD_Result rc = MHD_queue_response(conn, 200, resp);
-    MHD_destroy_response(resp);
-    if (current != NULL)
-        current->code = 200;
-    return rc;
+    return respond(conn, 200, resp);
 }
 
 static enum MHD_Result serve_discovery(rest_gw_t *gw, struct MHD_Connection *conn, kr_arena_t *a,
@@ -410,6 +429,29 @@ static enum MHD_Result reply_object(struct MHD_Connection *conn, kr_arena_t *a,
     return send_json(conn, (unsigned)reply->code, reply->obj ? reply->obj : kr_value_map(a));
 }
 
+/* A resource request's bus reply, on the serving thread: the answer is
+ * encoded now, into rq, and the connection resumed so that MHD takes it.
+ * The request is alive: MHD completes no suspended connection, even one
+ * whose client went away (it notices when it writes the answer). */
+static void on_reply(kr_bus_t *bus, const kr_reply_t *reply, void *ud)
+{
+    (void)bus;
+    rq_t *rq = ud;
+    kr_reply_t rp = *reply;
+    if (strcmp(rq->op, "delete") == 0 && rp.code == 200 && rp.obj != NULL) {
+        /* the object itself comes back while its deletion waits (finalizers,
+         * grace): 202 Accepted, as upstream */
+        const char *kind = kr_value_map_str(rp.obj, "kind");
+        if (kind == NULL || strcmp(kind, "Status") != 0)
+            rp.code = 202;
+    }
+    rq_t *outer = current;
+    current = rq;
+    reply_object(rq->conn, rq->arena, &rp, &rq->r, rq->table, rq->include);
+    current = outer;
+    rest_loop_resume(rq->conn);
+}
+
 /* The authorizer's verb of a request. */
 static const char *k8s_verb(const char *method, bool collection, bool watch)
 {
@@ -454,11 +496,13 @@ static enum MHD_Result serve_resource(rest_gw_t *gw, rq_t *rq, struct MHD_Connec
     bool table = wants_table(conn);
     rest_table_include_t include = table_include(conn);
     bool collection = route->name == NULL;
+    /* the labels are read when the request completes: route's strings
+     * live on dispatch's stack, so they are copied */
     rq->m = (rest_metric_req_t){
-        .group = route->group,
-        .version = route->version,
+        .group = r.group,
+        .version = r.version,
         .resource = r.resource,
-        .sub = route->sub ? route->sub : "",
+        .sub = route->sub ? kr_arena_strdup(a, route->sub) : "",
         .scope = route->name ? "resource"
                  : route->ns ? "namespace"
                              : "cluster",
@@ -491,8 +535,8 @@ static enum MHD_Result serve_resource(rest_gw_t *gw, rq_t *rq, struct MHD_Connec
             rq->m.verb = "WATCH";
             rq->watch = true;
             rest_metrics_longrunning(gw->metrics, &rq->m, 1);
-            return rest_watch_start(gw->watches, conn, &req, table ? r.desc : NULL, include,
-                                    (uint64_t)timeout);
+            return rest_watch_start(rest_loop_watches(rest_loop_self()), conn, &req,
+                                    table ? r.desc : NULL, include, (uint64_t)timeout);
         }
         req.op = collection ? "list" : "get";
         rq->m.verb = collection ? "LIST" : "GET";
@@ -568,20 +612,18 @@ static enum MHD_Result serve_resource(rest_gw_t *gw, rq_t *rq, struct MHD_Connec
         req.obj = body;
     }
 
-    kr_reply_t reply;
-    if (kr_bus_call(bus, &req, a, &reply, REST_BUS_TIMEOUT_MS, &err) < 0)
-        return send_status(conn, a,
-                           err.reason == KR_E_TIMEOUT ? KR_E_TIMEOUT : KR_E_SERVICE_UNAVAILABLE, 0,
-                           err.message, NULL);
-    if (strcmp(req.op, "delete") == 0 && reply.code == 200 && reply.obj != NULL) {
-        /* the object itself comes back while its deletion waits (finalizers,
-         * grace): 202 Accepted, as upstream */
-        const char *kind = kr_value_map_str(reply.obj, "kind");
-        if (kind == NULL || strcmp(kind, "Status") != 0)
-            reply.code = 202;
-    }
-    bool tableable = strcmp(req.op, "get") == 0 || strcmp(req.op, "list") == 0;
-    return reply_object(conn, a, &reply, &r, table && tableable, include);
+    rq->op = req.op;
+    rq->r = r;
+    rq->table = table && (strcmp(req.op, "get") == 0 || strcmp(req.op, "list") == 0);
+    rq->include = include;
+    rq->conn = conn;
+    /* the reply (or the SDK's 504 after REST_BUS_TIMEOUT_MS, or its 503 when
+     * the connection closes at shutdown) comes back to on_reply */
+    if (kr_bus_send(bus, &req, on_reply, rq, REST_BUS_TIMEOUT_MS, NULL, &err) < 0)
+        return send_status(conn, a, KR_E_SERVICE_UNAVAILABLE, 0, err.message, NULL);
+    rq->waiting = true;
+    MHD_suspend_connection(conn);
+    return MHD_YES;
 }
 
 /* ---- the handler ------------------------------------------------------------- */
@@ -715,6 +757,17 @@ enum MHD_Result rest_handle(void *cls, struct MHD_Connection *conn, const char *
         }
         return MHD_YES;
     }
+    if (rq->waiting) {
+        /* resumed: the answer to the bus reply is ready */
+        rq->waiting = false;
+        struct MHD_Response *resp = rq->resp;
+        rq->resp = NULL;
+        if (resp == NULL)
+            return MHD_NO;
+        enum MHD_Result rc = MHD_queue_response(conn, rq->resp_code, resp);
+        MHD_destroy_response(resp);
+        return rc;
+    }
     if (*upload_data_size > 0) {
         if (!rq->too_large) {
             if (rq->body.len + *upload_data_size > REST_MAX_BODY) {
@@ -751,6 +804,8 @@ void rest_request_completed(void *cls, struct MHD_Connection *conn, void **con_c
             rest_metrics_observe(gw->metrics, &rq->m, rq->code,
                                  (double)(now_us() - rq->t0_us) / 1e6);
     }
+    if (rq->resp != NULL)
+        MHD_destroy_response(rq->resp); /* made, never sent: MHD stopped first */
     kr_buf_free(&rq->body);
     kr_arena_destroy(&rq->arena);
     free(rq);

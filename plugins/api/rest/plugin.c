@@ -34,9 +34,9 @@ static const kr_config_entry_t rest_config[] = {
      "URL written into the kubeconfig (default https://127.0.0.1:<port>)"},
     {KR_CFG_VALUE, "sans", NULL, offsetof(rest_conf_t, sans),
      "extra host names and addresses for the serving certificate"},
-    {KR_CFG_INT, "workers", "64", offsetof(rest_conf_t, workers),
-     "HTTP worker threads; each waits on one bus call at a time, so they bound the requests in "
-     "flight (and the writes a store commit can group)"},
+    {KR_CFG_INT, "workers", "2", offsetof(rest_conf_t, workers),
+     "serving threads; each has its own listening socket, bus connection and any number of "
+     "requests in flight (they wait for the bus without holding the thread)"},
     {KR_CFG_INT, "max_requests_inflight", "400", offsetof(rest_conf_t, max_inflight),
      "requests served at once before 429 (watches not counted)"},
     {KR_CFG_DURATION, "idle_timeout", "60s", offsetof(rest_conf_t, idle_timeout_ms),
@@ -48,25 +48,6 @@ static const kr_config_entry_t rest_config[] = {
      "as the RBAC plugin serves it)"},
     {KR_CFG_END, NULL, NULL, 0, NULL},
 };
-
-/* ---- the workers' bus connections ----------------------------------------- */
-
-static void bus_key_free(void *p)
-{
-    kr_bus_t *bus = p;
-    kr_bus_destroy(&bus);
-}
-
-kr_bus_t *rest_worker_bus(rest_gw_t *gw)
-{
-    kr_bus_t *bus = pthread_getspecific(gw->bus_key);
-    if (bus == NULL) {
-        bus = kr_bus_connect(gw->endpoint, NULL);
-        if (bus != NULL)
-            pthread_setspecific(gw->bus_key, bus);
-    }
-    return bus;
-}
 
 /* ---- start ------------------------------------------------------------------ */
 
@@ -208,13 +189,9 @@ static void *rest_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err
     gw->ctx = ctx;
     gw->conf = c;
     gw->endpoint = kr_plugin_bus_endpoint(ctx);
-    pthread_key_create(&gw->bus_key, bus_key_free);
     gw->disc = rest_discovery_new();
     gw->tokens = rest_tokens_new();
     gw->metrics = rest_metrics_new();
-    gw->watches = rest_watches_new(gw, err);
-    if (gw->watches == NULL)
-        goto fail;
 
     rest_pki_t pki = {0};
     if (c->tls) {
@@ -227,34 +204,15 @@ static void *rest_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err
         if (rc < 0)
             goto fail;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ERROR_LOG;
-    if (ss.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    if (c->tls)
-        flags |= MHD_USE_TLS;
-    struct MHD_OptionItem tls_opts[] = {
-        {MHD_OPTION_HTTPS_MEM_KEY, 0, pki.key_pem},
-        {MHD_OPTION_HTTPS_MEM_CERT, 0, pki.cert_pem},
-        {MHD_OPTION_END, 0, NULL},
+    rest_daemon_opts_t dopts = {
+        .key_pem = c->tls ? pki.key_pem : NULL,
+        .cert_pem = c->tls ? pki.cert_pem : NULL,
+        .logger = mhd_log,
     };
-    gw->daemon = MHD_start_daemon(
-        flags, (uint16_t)c->port, NULL, NULL, rest_handle, gw, MHD_OPTION_SOCK_ADDR, &ss,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->workers, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)((c->idle_timeout_ms + 999) / 1000), MHD_OPTION_NOTIFY_COMPLETED,
-        rest_request_completed, gw, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, gw,
-        /* MHD zeroes a connection's pool between two requests: a small
-         * pool keeps that cheap (headers and a bearer token fit) */
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_ARRAY,
-        c->tls ? tls_opts : tls_opts + 2, MHD_OPTION_END);
-    if (gw->daemon == NULL) {
-        kr_error_set(err, KR_E_INTERNAL, "cannot listen on %s:%d: %s", c->address, (int)c->port,
-                     strerror(errno));
+    if (rest_loops_start(gw, &ss, &dopts, err) < 0) {
         rest_pki_free(&pki);
         goto fail;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(gw->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    gw->port = info ? info->port : (int)c->port;
     if (c->server_url != NULL && *c->server_url != '\0')
         gw->server_url = strdup(c->server_url);
     else if (asprintf(&gw->server_url, "%s://127.0.0.1:%d", c->tls ? "https" : "http", gw->port) <
@@ -277,14 +235,10 @@ static void rest_fini(void *self)
     rest_gw_t *gw = self;
     if (gw == NULL)
         return;
-    rest_watches_end_all(gw->watches);
-    if (gw->daemon != NULL)
-        MHD_stop_daemon(gw->daemon);
-    rest_watches_destroy(&gw->watches);
+    rest_loops_stop(gw);
     rest_tokens_destroy(&gw->tokens);
     rest_metrics_destroy(&gw->metrics);
     rest_discovery_destroy(&gw->disc);
-    pthread_key_delete(gw->bus_key);
     free(gw->server_url);
     free(gw);
 }
