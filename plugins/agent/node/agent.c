@@ -96,12 +96,31 @@ struct ag_pod {
     /* jobs */
     bool busy, again, gone, killed, deleting;
     uint64_t requeue_timer;
+    char *netns; /* the sandbox's network namespace, for probes */
+    /* probes */
+    struct ag_probe_state *probes;
+    size_t nprobes;
+    char **kill_ids; /* containers whose liveness or startup probe failed */
+    int64_t *kill_grace;
+    size_t nkill;
     /* status writes */
     kr_arena_t *wa; /* written */
     kr_value_t *written;
     bool writing, write_again;
     unsigned retries;
 };
+
+/* One probe of one container instance (prober/worker.go). */
+typedef struct ag_probe_state {
+    char cname[AG_NAME_MAX];
+    char cid[KR_RT_ID_MAX];
+    int kind;   /* AG_PROBE_* */
+    int result; /* -1 unknown, 0 failure, 1 success */
+    int64_t successes, failures;
+    uint64_t due_ms; /* loop time of the next run */
+    bool in_flight;
+    bool on_hold; /* failed liveness/startup: nothing until a new instance */
+} ag_probe_state_t;
 
 /* Replies may come after fini: they find life->ag NULL. */
 typedef struct agent_life {
@@ -123,7 +142,7 @@ struct agent {
     kr_informer_t *inf;
     ag_pod_t **pods;
     size_t npods, cap;
-    uint64_t tick_timer, cleanup_timer;
+    uint64_t tick_timer, cleanup_timer, probe_timer;
     bool cleanup_busy;
     agent_life_t *life;
 };
@@ -193,6 +212,12 @@ static void pod_free(ag_pod_t *p)
     kr_arena_destroy(&p->oa);
     kr_arena_destroy(&p->sa);
     kr_arena_destroy(&p->wa);
+    for (size_t i = 0; i < p->nkill; i++)
+        free(p->kill_ids[i]);
+    free(p->kill_ids);
+    free(p->kill_grace);
+    free(p->probes);
+    free(p->netns);
     free(p->bo);
     free(p->uid);
     free(p->ns);
@@ -242,6 +267,198 @@ static bool send_req(agent_t *ag, ticket_kind_t kind, const char *uid, const kr_
     return true;
 }
 
+/* ---- probes ---------------------------------------------------------------------- */
+
+static const char *const probe_field[] = {"startupProbe", "livenessProbe", "readinessProbe"};
+
+static const kr_value_t *spec_container(const kr_value_t *obj, const char *name)
+{
+    const kr_value_t *cs = kr_value_get(obj, "spec.containers");
+    for (size_t i = 0; i < kr_value_len(cs); i++)
+        if (strcmp(kr_value_map_str(kr_value_array_get(cs, i), "name") ?: "", name) == 0)
+            return kr_value_array_get(cs, i);
+    return NULL;
+}
+
+/* "runc://<id>" -> "<id>" */
+static const char *cid_of(const kr_value_t *status)
+{
+    const char *id = kr_value_map_str(status, "containerID");
+    const char *sep = id ? strstr(id, "://") : NULL;
+    return sep ? sep + 3 : NULL;
+}
+
+static ag_probe_state_t *probe_find(ag_pod_t *p, const char *cname, int kind)
+{
+    for (size_t i = 0; i < p->nprobes; i++)
+        if (p->probes[i].kind == kind && strcmp(p->probes[i].cname, cname) == 0)
+            return &p->probes[i];
+    return NULL;
+}
+
+/* The state of a probe for the container instance `cid`: a new instance
+ * starts over (readiness: not ready; liveness: alive; startup: unknown),
+ * its first run after initialDelaySeconds. */
+static ag_probe_state_t *probe_state(agent_t *ag, ag_pod_t *p, const char *cname, const char *cid,
+                                     int kind, const kr_value_t *probe)
+{
+    ag_probe_state_t *ps = probe_find(p, cname, kind);
+    if (ps == NULL) {
+        p->probes = realloc(p->probes, (p->nprobes + 1) * sizeof *p->probes);
+        if (p->probes == NULL)
+            abort();
+        ps = &p->probes[p->nprobes++];
+        memset(ps, 0, sizeof *ps);
+        snprintf(ps->cname, sizeof ps->cname, "%s", cname);
+        ps->kind = kind;
+    }
+    if (strcmp(ps->cid, cid) != 0) {
+        bool in_flight = ps->in_flight; /* an old run's answer is dropped by its cid */
+        memset(ps->cid, 0, sizeof ps->cid);
+        snprintf(ps->cid, sizeof ps->cid, "%s", cid);
+        ps->result = kind == AG_PROBE_LIVENESS ? 1 : kind == AG_PROBE_READINESS ? 0 : -1;
+        ps->successes = ps->failures = 0;
+        ps->on_hold = false;
+        ps->in_flight = in_flight;
+        ps->due_ms = kr_loop_now(ag->loop) +
+                     (uint64_t)kr_value_map_int(probe, "initialDelaySeconds", 0) * 1000;
+    }
+    return ps;
+}
+
+/* Whether a running container instance has started (no startup probe, or
+ * it succeeded). */
+static bool container_started(ag_pod_t *p, const kr_value_t *c, const char *cname, const char *cid)
+{
+    if (kr_value_map_get(c, "startupProbe") == NULL)
+        return true;
+    ag_probe_state_t *ps = probe_find(p, cname, AG_PROBE_STARTUP);
+    return ps != NULL && cid != NULL && strcmp(ps->cid, cid) == 0 && ps->result == 1;
+}
+
+static void probe_submit(agent_t *ag, ag_pod_t *p, const char *cname, ag_probe_state_t *ps);
+
+static void probe_pod(agent_t *ag, ag_pod_t *p)
+{
+    uint64_t now = kr_loop_now(ag->loop);
+    for (size_t i = 0; i < kr_value_len(p->statuses); i++) {
+        const kr_value_t *st = kr_value_array_get(p->statuses, i);
+        const char *cname = kr_value_map_str(st, "name") ?: "";
+        const char *cid = cid_of(st);
+        const kr_value_t *c = spec_container(p->obj, cname);
+        if (cid == NULL || c == NULL || kr_value_get(st, "state.running") == NULL)
+            continue;
+        for (int kind = 0; kind < 3; kind++) {
+            const kr_value_t *probe = kr_value_map_get(c, probe_field[kind]);
+            if (probe == NULL)
+                continue;
+            ag_probe_state_t *ps = probe_state(ag, p, cname, cid, kind, probe);
+            if (ps->on_hold || ps->in_flight || now < ps->due_ms)
+                continue;
+            if (kind == AG_PROBE_STARTUP ? ps->result == 1 : !container_started(p, c, cname, cid))
+                continue;
+            probe_submit(ag, p, cname, ps);
+        }
+    }
+}
+
+static void on_probe_timer(kr_loop_t *loop, uint64_t id, void *ud)
+{
+    (void)loop;
+    (void)id;
+    agent_t *ag = ud;
+    for (size_t i = 0; i < ag->npods; i++) {
+        ag_pod_t *p = ag->pods[i];
+        if (p->observed && !p->killed && !p->gone &&
+            kr_value_get(p->obj, "metadata.deletionTimestamp") == NULL)
+            probe_pod(ag, p);
+    }
+}
+
+static void status_write(agent_t *ag, ag_pod_t *p);
+static void schedule(agent_t *ag, ag_pod_t *p);
+
+/* A failed liveness or startup probe: the container is killed by the
+ * pod's next sync, which restarts it per the restart policy. */
+static void probe_kill(agent_t *ag, ag_pod_t *p, const ag_probe_state_t *ps,
+                       const kr_value_t *probe)
+{
+    kr_plugin_log(ag->ctx, KR_LOG_INFO,
+                  ps->kind == AG_PROBE_LIVENESS
+                      ? "container failed liveness probe, will be restarted"
+                      : "container failed startup probe, will be restarted",
+                  "pod=%s/%s container=%s", p->ns, p->name, ps->cname);
+    int64_t grace = kr_value_map_int(
+        probe, "terminationGracePeriodSeconds",
+        kr_value_as_int(kr_value_get(p->obj, "spec.terminationGracePeriodSeconds"), 30));
+    p->kill_ids = realloc(p->kill_ids, (p->nkill + 1) * sizeof *p->kill_ids);
+    p->kill_grace = realloc(p->kill_grace, (p->nkill + 1) * sizeof *p->kill_grace);
+    if (p->kill_ids == NULL || p->kill_grace == NULL)
+        abort();
+    p->kill_ids[p->nkill] = xstrdup(ps->cid);
+    p->kill_grace[p->nkill++] = grace;
+    schedule(ag, p);
+}
+
+static void probe_done(agent_t *ag, ag_job_t *job)
+{
+    ag_pod_t *p = job->pod;
+    const char *cname = kr_value_map_str(job->container, "name") ?: "";
+    ag_probe_state_t *ps = probe_find(p, cname, job->probe_kind);
+    if (ps == NULL || strcmp(ps->cid, job->container_id) != 0) {
+        if (ps != NULL)
+            ps->in_flight = false;
+        return;
+    }
+    ps->in_flight = false;
+    const kr_value_t *c = spec_container(p->obj, cname);
+    const kr_value_t *probe = kr_value_map_get(c, probe_field[ps->kind]);
+    if (probe == NULL)
+        return;
+    ps->due_ms =
+        kr_loop_now(ag->loop) + (uint64_t)kr_value_map_int(probe, "periodSeconds", 10) * 1000;
+    int before = ps->result;
+    if (job->probe_ok) {
+        ps->failures = 0;
+        if (++ps->successes >= kr_value_map_int(probe, "successThreshold", 1))
+            ps->result = 1;
+    } else {
+        ps->successes = 0;
+        if (++ps->failures >= kr_value_map_int(probe, "failureThreshold", 3))
+            ps->result = 0;
+        kr_plugin_log(ag->ctx, KR_LOG_DEBUG, "probe failed",
+                      "pod=%s/%s container=%s probe=%s msg=\"%s\"", p->ns, p->name, cname,
+                      probe_field[ps->kind], job->probe_msg);
+    }
+    if (ps->result == before)
+        return;
+    if (ps->result == 0 && ps->kind != AG_PROBE_READINESS) {
+        ps->on_hold = true;
+        probe_kill(ag, p, ps, probe);
+    }
+    status_write(ag, p);
+}
+
+/* ready and started of the observed statuses, from the probes */
+static void probe_overlay(kr_arena_t *a, ag_pod_t *p, kr_value_t *statuses)
+{
+    for (size_t i = 0; i < kr_value_len(statuses); i++) {
+        kr_value_t *st = kr_value_array_get(statuses, i);
+        const char *cname = kr_value_map_str(st, "name") ?: "";
+        const char *cid = cid_of(st);
+        const kr_value_t *c = spec_container(p->obj, cname);
+        bool running = kr_value_get(st, "state.running") != NULL && c != NULL;
+        bool started = running && container_started(p, c, cname, cid);
+        bool ready = started;
+        if (ready && kr_value_map_get(c, "readinessProbe") != NULL) {
+            ag_probe_state_t *ps = probe_find(p, cname, AG_PROBE_READINESS);
+            ready = ps != NULL && cid != NULL && strcmp(ps->cid, cid) == 0 && ps->result == 1;
+        }
+        kr_value_map_set(a, st, "ready", kr_value_bool(a, ready));
+        kr_value_map_set(a, st, "started", kr_value_bool(a, started));
+    }
+}
+
 /* ---- statuses ---------------------------------------------------------------------- */
 
 static bool phase_terminal(const char *phase)
@@ -267,13 +484,15 @@ static kr_value_t *status_compute(kr_arena_t *a, agent_t *ag, ag_pod_t *p)
     char now[40];
     ag_time_str(ag_now_ns(), now, sizeof now);
     const char *old_phase = kr_value_map_str(old, "phase");
-    const char *phase = ag_pod_phase(spec, p->init_statuses, p->statuses, p->killed);
+    kr_value_t *statuses = kr_value_copy(a, p->statuses);
+    probe_overlay(a, p, statuses);
+    const char *phase = ag_pod_phase(spec, p->init_statuses, statuses, p->killed);
     /* a terminal phase never changes (the kubelet refuses the transition) */
     if (phase_terminal(old_phase))
         phase = old_phase;
     kr_value_map_set(a, st, "phase", kr_value_str(a, phase));
     kr_value_map_set(a, st, "conditions",
-                     ag_pod_conditions(a, spec, phase, p->init_statuses, p->statuses,
+                     ag_pod_conditions(a, spec, phase, p->init_statuses, statuses,
                                        p->sandbox_ready && !p->killed,
                                        kr_value_map_get(old, "conditions"), now));
     if (ag->host_ip[0]) {
@@ -290,7 +509,7 @@ static kr_value_t *status_compute(kr_arena_t *a, agent_t *ag, ag_pod_t *p)
         kr_value_map_set(a, st, "qosClass", kr_value_str(a, ag_qos_class(spec)));
     if (kr_value_len(kr_value_map_get(spec, "initContainers")) > 0)
         kr_value_map_set(a, st, "initContainerStatuses", kr_value_copy(a, p->init_statuses));
-    kr_value_map_set(a, st, "containerStatuses", kr_value_copy(a, p->statuses));
+    kr_value_map_set(a, st, "containerStatuses", statuses);
     return st;
 }
 
@@ -341,8 +560,6 @@ static void final_delete(agent_t *ag, ag_pod_t *p)
     p->deleting = send_req(ag, T_DELETE, p->uid, &req);
     kr_arena_destroy(&a);
 }
-
-static void schedule(agent_t *ag, ag_pod_t *p);
 
 static void on_reply(kr_bus_t *bus, const kr_reply_t *r, void *ud)
 {
@@ -460,12 +677,35 @@ static void schedule(agent_t *ag, ag_pod_t *p)
     ag_job_t *job = job_new(p->gone || terminating ? AG_JOB_KILL : AG_JOB_SYNC, p);
     if (job->kind == AG_JOB_KILL)
         job->grace_s = grace_of(p->obj);
+    if (job->kind == AG_JOB_SYNC && p->nkill > 0) {
+        job->kill_ids = kr_arena_alloc(job->a, p->nkill * sizeof *job->kill_ids);
+        job->kill_grace = kr_arena_alloc(job->a, p->nkill * sizeof *job->kill_grace);
+        for (size_t i = 0; i < p->nkill; i++) {
+            job->kill_ids[i] = kr_arena_strdup(job->a, p->kill_ids[i]);
+            job->kill_grace[i] = p->kill_grace[i];
+            free(p->kill_ids[i]);
+        }
+        job->nkill = p->nkill;
+        p->nkill = 0;
+    }
     if (p->requeue_timer != 0) {
         kr_loop_cancel_timer(ag->loop, p->requeue_timer);
         p->requeue_timer = 0;
     }
     p->busy = true;
     p->again = false;
+    ag_pool_submit(ag->pool, job);
+}
+
+static void probe_submit(agent_t *ag, ag_pod_t *p, const char *cname, ag_probe_state_t *ps)
+{
+    ag_job_t *job = job_new(AG_JOB_PROBE, p);
+    job->container = spec_container(job->obj, cname);
+    job->probe = kr_value_map_get(job->container, probe_field[ps->kind]);
+    job->probe_kind = ps->kind;
+    job->container_id = kr_arena_strdup(job->a, ps->cid);
+    job->netns = p->netns ? kr_arena_strdup(job->a, p->netns) : NULL;
+    ps->in_flight = true;
     ag_pool_submit(ag->pool, job);
 }
 
@@ -488,6 +728,10 @@ static void job_done(agent_t *ag, ag_job_t *job)
         return;
     }
     ag_pod_t *p = job->pod;
+    if (job->kind == AG_JOB_PROBE) {
+        probe_done(ag, job);
+        return;
+    }
     p->busy = false;
     if (job->error[0])
         kr_plugin_log(ag->ctx, KR_LOG_WARN, job->error, "pod=%s/%s", p->ns, p->name);
@@ -509,6 +753,8 @@ static void job_done(agent_t *ag, ag_job_t *job)
     p->sa = sa;
     p->sandbox_ready = job->sandbox_ready;
     p->observed = true;
+    free(p->netns);
+    p->netns = job->netns_out ? xstrdup(job->netns_out) : NULL;
     if (job->kind == AG_JOB_KILL && job->done) {
         p->killed = true;
         kr_plugin_log(ag->ctx, KR_LOG_INFO, "pod killed", "pod=%s/%s uid=%s", p->ns, p->name,
@@ -772,6 +1018,8 @@ static void *agent_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *er
         goto fail;
     ag->tick_timer = kr_loop_add_timer(ag->loop, (uint64_t)ag->cfg.sync_ms,
                                        (uint64_t)ag->cfg.sync_ms, on_tick, ag);
+    /* probes are due per their periodSeconds; this is their resolution */
+    ag->probe_timer = kr_loop_add_timer(ag->loop, 100, 100, on_probe_timer, ag);
     kr_plugin_log(ctx, KR_LOG_INFO, "node agent started",
                   "node=%s ip=%s runtime=%s version=%s workers=%" PRId64, ag->node_name,
                   ag->host_ip, ag->cfg.runtime, ag->runtime_version, ag->cfg.workers);
@@ -791,6 +1039,8 @@ static void agent_fini(void *instance)
         kr_loop_cancel_timer(ag->loop, ag->tick_timer);
     if (ag->cleanup_timer)
         kr_loop_cancel_timer(ag->loop, ag->cleanup_timer);
+    if (ag->probe_timer)
+        kr_loop_cancel_timer(ag->loop, ag->probe_timer);
     ag_node_destroy(&ag->node);
     if (ag->pool != NULL) {
         kr_loop_remove_fd(ag->loop, ag_pool_fd(ag->pool));

@@ -50,6 +50,7 @@ typedef enum ag_job_kind {
     AG_JOB_SYNC = 0, /* make the pod's containers what its spec asks */
     AG_JOB_KILL,     /* stop everything of the pod (deleted) and remove it */
     AG_JOB_CLEANUP,  /* remove sandboxes of pods that are not known */
+    AG_JOB_PROBE,    /* run one probe of one container (beside the pod's other jobs) */
 } ag_job_kind_t;
 
 typedef struct ag_pod ag_pod_t;
@@ -67,14 +68,26 @@ typedef struct ag_job {
     int64_t grace_s;         /* KILL */
     const char **known_uids; /* CLEANUP: pods that must be kept */
     size_t nknown;
-    int64_t cutoff_ns; /* CLEANUP: sandboxes created later belong to pods known since */
+    int64_t cutoff_ns;     /* CLEANUP: sandboxes created later belong to pods known since */
+    const char **kill_ids; /* SYNC: containers to stop first (failed liveness/startup) */
+    int64_t *kill_grace;   /* their grace periods */
+    size_t nkill;
+    /* PROBE */
+    const kr_value_t *probe;     /* the Probe */
+    const kr_value_t *container; /* its Container (named ports) */
+    const char *container_id;
+    const char *netns; /* the pod's network namespace; NULL: the host's */
+    int probe_kind;    /* AG_PROBE_* */
     /* out */
     kr_value_t *init_statuses, *statuses; /* ContainerStatus arrays */
     bool sandbox_ready;
     const char *pod_ip;
-    bool done;                    /* KILL: nothing of the pod is left */
-    int64_t requeue_ms;           /* sync again after this long (a back-off ends); 0 = no need */
-    int removed;                  /* CLEANUP: sandboxes removed */
+    bool done;             /* KILL: nothing of the pod is left */
+    int64_t requeue_ms;    /* sync again after this long (a back-off ends); 0 = no need */
+    int removed;           /* CLEANUP: sandboxes removed */
+    const char *netns_out; /* SYNC: the sandbox's netns path */
+    bool probe_ok;
+    char probe_msg[256];
     char error[KR_ERROR_MSG_MAX]; /* a failure worth a log line, "" otherwise */
 } ag_job_t;
 
@@ -103,6 +116,20 @@ typedef struct ag_worker {
 } ag_worker_t;
 
 void ag_sync_run(ag_worker_t *w, ag_job_t *job);
+
+/* ---- probe.c (worker threads) ------------------------------------------ */
+
+enum { AG_PROBE_STARTUP = 0, AG_PROBE_LIVENESS = 1, AG_PROBE_READINESS = 2 };
+
+/* Runs job->probe: exec through the runtime, tcpSocket and httpGet from a
+ * thread that joined the pod's network namespace.  Sets probe_ok and
+ * probe_msg. */
+void ag_probe_run(ag_worker_t *w, ag_job_t *job);
+/* The port of a tcpSocket/httpGet probe: a number, or the name of one of
+ * the container's ports; -1 when neither. */
+int ag_probe_port(const kr_value_t *port, const kr_value_t *container);
+/* The status code of an HTTP/1.x status line, or -1. */
+int ag_http_status(const char *resp, size_t len);
 
 /* Labels the agent puts on sandboxes and containers. */
 #define AG_LABEL_POD_NAME       "io.kubernetes.pod.name"

@@ -87,9 +87,7 @@ bool ag_env_name_valid(const char *name)
     return true;
 }
 
-/* A Secret's data value, base64-decoded (into the arena); NULL when not
- * valid base64. */
-static char *b64_decode(kr_arena_t *a, const char *in)
+char *ag_b64_decode(kr_arena_t *a, const char *in, size_t *len_out)
 {
     static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t len = strlen(in);
@@ -101,7 +99,7 @@ static char *b64_decode(kr_arena_t *a, const char *in)
         if (in[i] == '=')
             break;
         const char *p = strchr(tbl, in[i]);
-        if (p == NULL || in[i] == '\0')
+        if (p == NULL)
             return NULL;
         acc = (acc << 6) | (uint32_t)(p - tbl);
         bits += 6;
@@ -111,6 +109,8 @@ static char *b64_decode(kr_arena_t *a, const char *in)
         }
     }
     out[o] = '\0';
+    if (len_out != NULL)
+        *len_out = o;
     return out;
 }
 
@@ -194,8 +194,8 @@ static const kr_value_t *container_named(const kr_value_t *pod, const char *name
 }
 
 /* ExtractContainerResourceValue after MergeContainerResourceLimits. */
-static int resource_field_ref(kr_arena_t *a, const kr_value_t *ref, const kr_value_t *self,
-                              const ag_env_ctx_t *ctx, const char **out, kr_error_t *err)
+int ag_resource_field_ref(kr_arena_t *a, const kr_value_t *ref, const kr_value_t *self,
+                          const ag_env_ctx_t *ctx, const char **out, kr_error_t *err)
 {
     const char *cname = kr_value_map_str(ref, "containerName");
     const kr_value_t *c = cname && *cname ? container_named(ctx->pod, cname) : self;
@@ -273,7 +273,7 @@ static int key_ref(kr_arena_t *a, const kr_value_t *ref, bool secret, const ag_e
     }
     const char *s = kr_value_as_str(val) ?: "";
     if (secret) {
-        s = b64_decode(a, s);
+        s = ag_b64_decode(a, s, NULL);
         if (s == NULL)
             return kr_error_set(err, KR_E_INVALID, "couldn't decode key %s in Secret %s/%s", key,
                                 ns, name);
@@ -316,7 +316,7 @@ int ag_env_build(kr_arena_t *a, const kr_value_t *container, const ag_env_ctx_t 
             if (!ag_env_name_valid(key)) /* upstream skips them with an event */
                 continue;
             const char *v = kr_value_as_str(kr_value_map_val(data, k)) ?: "";
-            if (secret && (v = b64_decode(a, v)) == NULL)
+            if (secret && (v = ag_b64_decode(a, v, NULL)) == NULL)
                 continue;
             ag_env_set(a, out, key, v);
         }
@@ -336,8 +336,8 @@ int ag_env_build(kr_arena_t *a, const kr_value_t *container, const ag_env_ctx_t 
             if (ag_field_ref(a, ctx->pod, path, ctx->pod_ip, ctx->host_ip, &val, err) < 0)
                 return -1;
         } else if (kr_value_map_get(vf, "resourceFieldRef") != NULL) {
-            if (resource_field_ref(a, kr_value_map_get(vf, "resourceFieldRef"), container, ctx,
-                                   &val, err) < 0)
+            if (ag_resource_field_ref(a, kr_value_map_get(vf, "resourceFieldRef"), container, ctx,
+                                      &val, err) < 0)
                 return -1;
         } else {
             const kr_value_t *ref = kr_value_map_get(vf, "configMapKeyRef");

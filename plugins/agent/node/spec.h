@@ -63,6 +63,15 @@ typedef struct ag_env_ctx {
 int ag_env_build(kr_arena_t *a, const kr_value_t *container, const ag_env_ctx_t *ctx, ag_env_t *out,
                  kr_error_t *err);
 
+/* Standard base64 (a Secret's data), NUL-terminated, its length in
+ * *len (may be NULL); NULL when not valid base64. */
+char *ag_b64_decode(kr_arena_t *a, const char *in, size_t *len);
+
+/* resourceFieldRef {containerName, resource, divisor} of `self` (or the
+ * named container of ctx->pod) as the kubelet renders it. */
+int ag_resource_field_ref(kr_arena_t *a, const kr_value_t *ref, const kr_value_t *self,
+                          const ag_env_ctx_t *ctx, const char **out, kr_error_t *err);
+
 /* Field paths for fieldRef (podFieldSelectorRuntimeValue +
  * ExtractFieldPathAsString). */
 int ag_field_ref(kr_arena_t *a, const kr_value_t *pod, const char *path, const char *pod_ip,

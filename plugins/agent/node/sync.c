@@ -7,6 +7,7 @@
  * A job reads only what it carries and the runtime; it reports the
  * container statuses it leaves behind in the API's ContainerStatus shape.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <inttypes.h>
@@ -17,6 +18,7 @@
 #include <time.h>
 
 #include "agent.h"
+#include "volume.h"
 
 #define LOOKUP_TIMEOUT_MS 10000
 #define KEEP_DEAD         2 /* dead instances kept per container name (logs --previous) */
@@ -35,6 +37,8 @@ typedef struct sync_ctx {
     bool have_sb;
     kr_rt_container_t *cs;
     size_t ncs;
+    const char *pod_dir; /* <data_dir>/pods/<uid> */
+    ag_env_ctx_t ectx;   /* for env and volumes */
     /* a reason a container waits with, found during this sync */
     const char **wait_name, **wait_reason, **wait_msg;
     size_t nwait, wait_cap;
@@ -330,17 +334,7 @@ static int start_container(sync_ctx_t *s, const kr_value_t *c, bool init, uint32
     /* the image's environment first, the pod's over it, as the runtime
      * merges them; $(VAR) sees only the pod's */
     ag_env_t pod_env = {0};
-    ag_env_ctx_t ectx = {
-        .pod = s->pod,
-        .pod_ip = s->job->pod_ip,
-        .host_ip = conf->host_ip,
-        .alloc_milli_cpu = conf->alloc_milli_cpu,
-        .alloc_memory = conf->alloc_memory,
-        .alloc_ephemeral = conf->alloc_ephemeral,
-        .lookup = lookup,
-        .ud = s,
-    };
-    if (ag_env_build(s->a, c, &ectx, &pod_env, &err) < 0) {
+    if (ag_env_build(s->a, c, &s->ectx, &pod_env, &err) < 0) {
         set_wait(s, cname, "CreateContainerConfigError", err.message);
         kr_rt_image_free(&img);
         requeue(s->job, 10000);
@@ -359,6 +353,13 @@ static int start_container(sync_ctx_t *s, const kr_value_t *c, bool init, uint32
     size_t argc;
     if (ag_container_argv(s->a, c, img.entrypoint, img.cmd, &pod_env, &argv, &argc, &err) < 0) {
         set_wait(s, cname, "CreateContainerError", err.message);
+        kr_rt_image_free(&img);
+        return -1;
+    }
+    kr_rt_mount_t *mounts = NULL;
+    size_t nmounts = 0;
+    if (ag_volume_mounts(s->a, s->pod, c, s->pod_dir, &mounts, &nmounts, &err) < 0) {
+        set_wait(s, cname, "CreateContainerConfigError", err.message);
         kr_rt_image_free(&img);
         return -1;
     }
@@ -384,6 +385,8 @@ static int start_container(sync_ctx_t *s, const kr_value_t *c, bool init, uint32
         .working_dir = kr_value_map_str(c, "workingDir"),
         .env = env.kv,
         .n_env = env.n,
+        .mounts = mounts,
+        .n_mounts = nmounts,
         .labels = labels,
         .n_labels = 6,
         .log_path = kr_arena_printf(s->a, "%s/%" PRIu32 ".log", dir, attempt),
@@ -667,10 +670,26 @@ static bool pod_finished(const kr_value_t *status, const char *restart)
     return strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0;
 }
 
+/* Containers that failed their liveness or startup probe are killed
+ * first; the sync then restarts them per the restart policy. */
+static void kill_failed(sync_ctx_t *s)
+{
+    ag_job_t *job = s->job;
+    for (size_t i = 0; i < job->nkill; i++) {
+        kr_error_t err;
+        int64_t grace = job->kill_grace[i];
+        kr_plugin_log(s->w->conf->ctx, KR_LOG_INFO, "killing a container that failed its probe",
+                      "pod=%s/%s container=%s", s->ns, s->name, job->kill_ids[i]);
+        if (s->rt->container_stop(s->rs, job->kill_ids[i], grace, &err) < 0)
+            job_error(job, "stopping container %s: %s", job->kill_ids[i], err.message);
+    }
+}
+
 static void sync_pod(sync_ctx_t *s)
 {
     ag_job_t *job = s->job;
     const kr_value_t *status = kr_value_map_get(s->pod, "status");
+    kill_failed(s);
     s->have_sb = sandbox_ready_find(s);
     if (!s->have_sb && !pod_finished(status, s->restart))
         s->have_sb = sandbox_create(s);
@@ -678,6 +697,8 @@ static void sync_pod(sync_ctx_t *s)
         snprintf(s->sandbox, sizeof s->sandbox, "%s", s->sb.id);
         snprintf(job->sandbox_id, sizeof job->sandbox_id, "%s", s->sb.id);
         job->sandbox_ready = s->sb.state == KR_RT_SANDBOX_READY;
+        if (s->sb.netns_path != NULL)
+            job->netns_out = kr_arena_strdup(s->a, s->sb.netns_path);
         if (kr_value_as_bool(kr_value_map_get(s->spec, "hostNetwork"), false))
             job->pod_ip = s->w->conf->host_ip;
         else if (s->sb.ip != NULL)
@@ -685,8 +706,18 @@ static void sync_pod(sync_ctx_t *s)
     } else {
         job->sandbox_id[0] = '\0';
     }
+    s->ectx.pod_ip = job->pod_ip;
     containers_refresh(s);
     bool terminating = kr_value_get(s->pod, "metadata.deletionTimestamp") != NULL;
+    if (s->have_sb && !terminating && kr_value_len(kr_value_get(s->pod, "spec.volumes")) > 0) {
+        /* every sync: a changed ConfigMap or Secret reaches its files */
+        kr_error_t err;
+        if (ag_volumes_setup(s->a, s->pod, s->pod_dir, &s->ectx, &err) < 0) {
+            job_error(job, "%s", err.message);
+            requeue(job, 2000);
+            terminating = true; /* no container starts without its volumes */
+        }
+    }
     if (s->have_sb && !terminating) {
         /* init containers in order: each must have exited 0 before the next */
         const kr_value_t *ics = kr_value_map_get(s->spec, "initContainers");
@@ -827,6 +858,9 @@ static void kill_pod(sync_ctx_t *s)
     for (size_t i = 0; i < n; i++)
         sandbox_teardown(s->w, list[i].id, job);
     kr_rt_sandbox_list_free(list, n);
+    kr_error_t err;
+    if (ag_volumes_teardown(s->pod_dir, &err) < 0)
+        job_error(job, "%s", err.message);
     job->sandbox_id[0] = '\0';
     job->sandbox_ready = false;
     job->done = job->error[0] == '\0';
@@ -863,12 +897,36 @@ static void cleanup(ag_worker_t *w, ag_job_t *job)
         job->removed++;
     }
     kr_rt_sandbox_list_free(all, n);
+    /* volume directories of pods that are gone */
+    const char *pods = kr_arena_printf(job->a, "%s/pods", c->data_dir);
+    DIR *d = opendir(pods);
+    struct dirent *de;
+    while (d != NULL && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        bool known = false;
+        for (size_t k = 0; k < job->nknown && !known; k++)
+            known = strcmp(job->known_uids[k], de->d_name) == 0;
+        const char *dir = kr_arena_printf(job->a, "%s/%s", pods, de->d_name);
+        struct stat st;
+        if (known || lstat(dir, &st) < 0 ||
+            (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec >= job->cutoff_ns)
+            continue;
+        if (ag_volumes_teardown(dir, &err) < 0)
+            job_error(job, "%s", err.message);
+    }
+    if (d != NULL)
+        closedir(d);
 }
 
 void ag_sync_run(ag_worker_t *w, ag_job_t *job)
 {
     if (job->kind == AG_JOB_CLEANUP) {
         cleanup(w, job);
+        return;
+    }
+    if (job->kind == AG_JOB_PROBE) {
+        ag_probe_run(w, job);
         return;
     }
     sync_ctx_t s = {
@@ -885,6 +943,17 @@ void ag_sync_run(ag_worker_t *w, ag_job_t *job)
         .now_ms = wall_ms(),
     };
     s.restart = kr_value_map_str(s.spec, "restartPolicy") ?: "Always";
+    s.pod_dir = kr_arena_printf(s.a, "%s/pods/%s", w->conf->data_dir, s.uid);
+    s.ectx = (ag_env_ctx_t){
+        .pod = s.pod,
+        .pod_ip = job->pod_ip,
+        .host_ip = w->conf->host_ip,
+        .alloc_milli_cpu = w->conf->alloc_milli_cpu,
+        .alloc_memory = w->conf->alloc_memory,
+        .alloc_ephemeral = w->conf->alloc_ephemeral,
+        .lookup = lookup,
+        .ud = &s,
+    };
     if (job->kind == AG_JOB_KILL)
         kill_pod(&s);
     else

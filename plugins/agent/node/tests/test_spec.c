@@ -8,16 +8,9 @@
 
 #include <cmocka.h>
 
-#include "spec.h"
+#include "testutil.h"
 
-static kr_value_t *yaml(kr_arena_t *a, const char *text)
-{
-    kr_value_t *docs;
-    kr_error_t err;
-    if (kr_yaml_decode(a, text, strlen(text), &docs, &err) < 0)
-        fail_msg("yaml: %s", err.message);
-    return kr_value_array_get(docs, 0);
-}
+#include "spec.h"
 
 /* ---- expansion -------------------------------------------------------------------- */
 
