@@ -1,4 +1,4 @@
-/* The kraal binary: `kraal server`, `kraal plugin-host`, `kraal version`. */
+/* The kraal binary: `kraal server`, `kraal plugin-host`, `kraal image`, `kraal version`. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -21,6 +21,7 @@
 #include "broker.h"
 #include "config.h"
 #include "host.h"
+#include "image.h"
 
 #ifndef KRAAL_VERSION
 #define KRAAL_VERSION "0.0.0"
@@ -38,6 +39,7 @@ static const char usage_main[] =
     "  server        run the core bus broker and the plugins of the config\n"
     "  plugin-host   run one plugin in its own process, connected to a server\n"
     "  kubeconfig    print the kubeconfig the server wrote (admin access for kubectl)\n"
+    "  image         import, list, remove and pull the node's container images\n"
     "  version       print the version and the plugin ABI\n"
     "\n"
     "Run `kraal <command> --help` for the options of a command.\n";
@@ -563,5 +565,7 @@ int main(int argc, char **argv)
         return cmd_plugin_host(argc - 1, argv + 1);
     if (strcmp(cmd, "kubeconfig") == 0)
         return cmd_kubeconfig(argc - 1, argv + 1);
+    if (strcmp(cmd, "image") == 0)
+        return kraal_cmd_image(argc - 1, argv + 1);
     return usage_error(usage_main, "unknown command \"%s\"", cmd);
 }

@@ -44,3 +44,12 @@ if(KRAAL_TESTS)
   set_tests_properties(test_runc_images_pull PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77
     LABELS "integration;images")
 endif()
+
+if(KRAAL_TESTS)
+  # `kraal image` loading this plugin in-process (needs root; 77 otherwise).
+  add_test(NAME test_image_cmd
+    COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/tests/test_image_cmd.sh ${PROJECT_SOURCE_DIR}
+            $<TARGET_FILE:kraal-bin> ${KRAAL_PLUGIN_OUTPUT_DIR})
+  set_tests_properties(test_image_cmd PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
+    LABELS "integration;images")
+endif()
