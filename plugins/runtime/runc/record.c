@@ -1,6 +1,7 @@
 /* Records on disk: JSON through kraal's value tree, replaced atomically so
  * that a process killed mid-write (the agent after SIGKILL) leaves either
  * the old record or the new one. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -142,4 +143,38 @@ void runc_labels_free(kr_rt_kv_t *kv, size_t n)
         free((char *)kv[i].value);
     }
     free(kv);
+}
+
+int runc_record_scan(runc_rt_t *rt, const char *kind, const char *file,
+                     void (*fn)(runc_rt_t *rt, const char *id, const kr_value_t *rec),
+                     kr_error_t *err)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/%s", rt->state_dir, kind);
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return errno == ENOENT ? 0
+                               : kr_error_set(err, KR_E_INTERNAL, "%s: %s", dir, strerror(errno));
+    kr_arena_t *a = kr_arena_new(0);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || strlen(e->d_name) >= KR_RT_ID_MAX)
+            continue;
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s/%s", dir, e->d_name, file);
+        kr_value_t *m;
+        kr_error_t e2;
+        kr_arena_reset(a);
+        if (runc_record_read(a, path, &m, &e2) < 0) {
+            /* A create cut short before its record was written: nothing
+             * refers to it. */
+            kr_log(KR_LOG_WARN, rt->name, "record unreadable, skipped", "path=\"%s\" error=\"%s\"",
+                   path, e2.message);
+            continue;
+        }
+        fn(rt, e->d_name, m);
+    }
+    kr_arena_destroy(&a);
+    closedir(d);
+    return 0;
 }

@@ -151,6 +151,11 @@ void runc_new_id(char id[KR_RT_ID_MAX]);
 int runc_record_write(const char *path, const kr_value_t *v, kr_error_t *err);
 /* Reads a JSON record into `arena`; KR_E_NOT_FOUND when there is none. */
 int runc_record_read(kr_arena_t *arena, const char *path, kr_value_t **out, kr_error_t *err);
+/* Calls fn for each <state_dir>/<kind>/<id>/<file> that reads (the rest
+ * are logged and skipped); `rec` lives until fn returns. */
+int runc_record_scan(runc_rt_t *rt, const char *kind, const char *file,
+                     void (*fn)(runc_rt_t *rt, const char *id, const kr_value_t *rec),
+                     kr_error_t *err);
 kr_value_t *runc_labels_value(kr_arena_t *a, const kr_rt_kv_t *kv, size_t n);
 /* Copies labels out of a record map (owned strings). */
 void runc_labels_from_value(const kr_value_t *v, kr_rt_kv_t **kv, size_t *n);

@@ -1,0 +1,636 @@
+/* kraal-runc-shim — one per container, conmon-like (docs/runtime.md).
+ *
+ *   kraal-runc-shim --binary B --root R --id ID --bundle DIR --pid-file P
+ *                   --exit-file F [--log PATH] [--log-max-size N]
+ *                   [--log-max-files N] [--timeout-ms N] [--ready-fd N]
+ *
+ * It detaches (double fork, setsid) so that it outlives the agent, even a
+ * SIGKILLed one, and becomes a child subreaper, so the container's init —
+ * left behind by `<binary> create` — is its child.  It holds the
+ * container's stdout and stderr pipes and writes them to the log in the
+ * CRI format, rotating by size.  It tells the plugin on the ready fd
+ * "ok <init pid> <shim pid>" or "error <message>", waits for the init,
+ * writes the exit record (JSON, atomically) and exits.
+ *
+ * Standalone on purpose: no libkraal, nothing that could break while a
+ * container runs for months. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LINE_MAX_BYTES (16 * 1024) /* containerd's max_container_log_line_size */
+#define DRAIN_MS       2000        /* output still read after the init is gone */
+
+typedef struct opts {
+    const char *binary, *root, *id, *bundle, *pid_file, *exit_file, *log;
+    long long log_max_size, log_max_files, timeout_ms;
+    int ready_fd;
+} opts_t;
+
+typedef struct log {
+    const opts_t *o;
+    int fd;
+    long long size;
+} log_t;
+
+typedef struct stream {
+    const char *name; /* "stdout" | "stderr" */
+    int fd;
+    char buf[LINE_MAX_BYTES];
+    size_t len;
+} stream_t;
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "kraal-runc-shim: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(1);
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* ---- the CRI log ---------------------------------------------------------- */
+
+static void log_open(log_t *l, bool truncate)
+{
+    if (l->o->log == NULL) {
+        l->fd = -1;
+        return;
+    }
+    l->fd =
+        open(l->o->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0640);
+    if (l->fd < 0) {
+        fprintf(stderr, "kraal-runc-shim: %s: %s\n", l->o->log, strerror(errno));
+        return;
+    }
+    struct stat st;
+    l->size = fstat(l->fd, &st) == 0 ? st.st_size : 0;
+}
+
+/* <log>.1 is the newest rotated file; <log>.<max_files-1> the oldest kept. */
+static void log_rotate(log_t *l)
+{
+    close(l->fd);
+    l->fd = -1;
+    if (l->o->log_max_files <= 1) {
+        log_open(l, true);
+        return;
+    }
+    char from[PATH_MAX], to[PATH_MAX];
+    for (long long k = l->o->log_max_files - 2; k >= 1; k--) {
+        snprintf(from, sizeof from, "%s.%lld", l->o->log, k);
+        snprintf(to, sizeof to, "%s.%lld", l->o->log, k + 1);
+        rename(from, to);
+    }
+    snprintf(to, sizeof to, "%s.1", l->o->log);
+    rename(l->o->log, to);
+    log_open(l, true);
+}
+
+static void log_line(log_t *l, const char *stream, bool partial, const char *p, size_t n)
+{
+    if (l->fd < 0)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char head[96];
+    size_t h = strftime(head, sizeof head, "%Y-%m-%dT%H:%M:%S", &tm);
+    h += (size_t)snprintf(head + h, sizeof head - h, ".%09ldZ %s %c ", ts.tv_nsec, stream,
+                          partial ? 'P' : 'F');
+    long long total = (long long)(h + n + 1);
+    if (l->o->log_max_size > 0 && l->size > 0 && l->size + total > l->o->log_max_size)
+        log_rotate(l);
+    if (l->fd < 0)
+        return;
+    /* One write per record: a reader following the file never sees half a
+     * line's header. */
+    char *rec = malloc((size_t)total);
+    if (rec == NULL)
+        return;
+    memcpy(rec, head, h);
+    memcpy(rec + h, p, n);
+    rec[h + n] = '\n';
+    if (write_all(l->fd, rec, (size_t)total) == 0)
+        l->size += total;
+    free(rec);
+}
+
+/* Logs the complete lines in the stream's buffer; a full buffer without a
+ * newline goes out as a partial line ('P'); at EOF the rest is a line. */
+static void stream_flush(stream_t *s, log_t *l, bool eof)
+{
+    size_t start = 0;
+    for (size_t i = 0; i < s->len; i++)
+        if (s->buf[i] == '\n') {
+            log_line(l, s->name, false, s->buf + start, i - start);
+            start = i + 1;
+        }
+    if (start == 0 && s->len == sizeof s->buf) {
+        log_line(l, s->name, true, s->buf, s->len);
+        start = s->len;
+    } else if (eof && start < s->len) {
+        log_line(l, s->name, false, s->buf + start, s->len - start);
+        start = s->len;
+    }
+    memmove(s->buf, s->buf + start, s->len - start);
+    s->len -= start;
+}
+
+/* Reads what is there; returns false at EOF (the fd is closed then). */
+static bool stream_read(stream_t *s, log_t *l)
+{
+    ssize_t r = read(s->fd, s->buf + s->len, sizeof s->buf - s->len);
+    if (r < 0 && (errno == EINTR || errno == EAGAIN))
+        return true;
+    if (r <= 0) {
+        stream_flush(s, l, true);
+        close(s->fd);
+        s->fd = -1;
+        return false;
+    }
+    s->len += (size_t)r;
+    stream_flush(s, l, false);
+    return true;
+}
+
+/* ---- records ---------------------------------------------------------------- */
+
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c == '\n')
+            fputs("\\n", f);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+static void write_exit(const opts_t *o, int code, int sig, bool oom, const char *reason,
+                       const char *message)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s.tmp", o->exit_file);
+    FILE *f = fopen(tmp, "we");
+    if (f == NULL)
+        die("%s: %s", tmp, strerror(errno));
+    fprintf(f, "{\"exit_code\":%d,\"signal\":%d,\"finished_at\":%lld,\"oom_killed\":%s,", code, sig,
+            (long long)now_ns(), oom ? "true" : "false");
+    fputs("\"reason\":", f);
+    json_str(f, reason);
+    if (message != NULL) {
+        fputs(",\"message\":", f);
+        json_str(f, message);
+    }
+    fputs("}\n", f);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+        die("%s: %s", tmp, strerror(errno));
+    fclose(f);
+    if (rename(tmp, o->exit_file) < 0)
+        die("%s: %s", o->exit_file, strerror(errno));
+}
+
+static void ready(opts_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void ready(opts_t *o, const char *fmt, ...)
+{
+    if (o->ready_fd < 0)
+        return;
+    char buf[4200];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (n > (int)sizeof buf - 1)
+        n = (int)sizeof buf - 1;
+    write_all(o->ready_fd, buf, (size_t)n);
+    close(o->ready_fd);
+    o->ready_fd = -1;
+}
+
+/* ---- the memory cgroup ---------------------------------------------------------- */
+
+/* The memory cgroup directory of pid (v1 "memory" line, else v2's). */
+static bool memory_cgroup(int pid, char *out, size_t len)
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/cgroup", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    char *v2 = NULL;
+    char *save = NULL;
+    for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *c1 = strchr(line, ':');
+        char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (c2 == NULL)
+            continue;
+        *c2 = '\0';
+        char *ctrls = c1 + 1;
+        if (ctrls[0] == '\0')
+            v2 = c2 + 1;
+        char *s2 = NULL;
+        for (char *c = strtok_r(ctrls, ",", &s2); c; c = strtok_r(NULL, ",", &s2))
+            if (strcmp(c, "memory") == 0) {
+                snprintf(out, len, "/sys/fs/cgroup/memory%s", c2 + 1);
+                return true;
+            }
+    }
+    if (v2 == NULL)
+        return false;
+    snprintf(out, len, "/sys/fs/cgroup/unified%s", v2);
+    struct stat st;
+    if (stat(out, &st) == 0 && access(out, F_OK) == 0) {
+        char probe[PATH_MAX];
+        snprintf(probe, sizeof probe, "%s/memory.events", out);
+        if (access(probe, F_OK) == 0)
+            return true;
+    }
+    snprintf(out, len, "/sys/fs/cgroup%s", v2);
+    return true;
+}
+
+/* A counter from a "key value" file of the cgroup; -1 when absent. */
+static long long cg_counter(const char *dir, const char *file, const char *key)
+{
+    char path[PATH_MAX], buf[8192];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    if (key == NULL)
+        return strtoll(buf, NULL, 10);
+    size_t kl = strlen(key);
+    for (char *p = buf; p != NULL && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        if (strncmp(p, key, kl) == 0 && p[kl] == ' ')
+            return strtoll(p + kl + 1, NULL, 10);
+    return -1;
+}
+
+/* How many processes the kernel's OOM killer took in the cgroup (v1
+ * memory.oom_control, v2 memory.events); -1 when the kernel does not say. */
+static long long oom_kills(const char *cg)
+{
+    long long n = cg_counter(cg, "memory.oom_control", "oom_kill");
+    return n >= 0 ? n : cg_counter(cg, "memory.events", "oom_kill");
+}
+
+/* ---- create ---------------------------------------------------------------------- */
+
+/* The message of the runtime's failure: the last line of its output, with
+ * runc's logrus wrapping (time=... level=error msg="...") taken off. */
+static void failure_message(char *out, char *msg, size_t len)
+{
+    size_t n = strlen(out);
+    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == ' ' || out[n - 1] == '\r'))
+        out[--n] = '\0';
+    char *line = strrchr(out, '\n');
+    line = line ? line + 1 : out;
+    char *m = strstr(line, "msg=\"");
+    if (m == NULL) {
+        snprintf(msg, len, "%s", line[0] ? line : "the OCI runtime failed to create the container");
+        return;
+    }
+    m += 5;
+    size_t o = 0;
+    for (; *m && *m != '"' && o + 1 < len; m++) {
+        if (*m == '\\' && m[1] != '\0')
+            m++;
+        msg[o++] = *m;
+    }
+    msg[o] = '\0';
+}
+
+static int cannot_run_code(const char *msg)
+{
+    /* Docker's translation of a failed start (daemon/start.go). */
+    if (strcasestr(msg, "executable file not found") ||
+        strcasestr(msg, "no such file or directory"))
+        return 127;
+    if (strcasestr(msg, "permission denied"))
+        return 126;
+    return 128;
+}
+
+static pid_t spawn_create(const opts_t *o, int out_w, int err_w)
+{
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    int null = open("/dev/null", O_RDONLY);
+    if (null < 0 || dup2(null, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)
+        _exit(127);
+    const char *argv[] = {o->binary, "--root",     o->root,     "create", "--bundle",
+                          o->bundle, "--pid-file", o->pid_file, o->id,    NULL};
+    execvp(argv[0], (char *const *)argv);
+    dprintf(2, "exec %s: %s\n", o->binary, strerror(errno));
+    _exit(127);
+}
+
+static long long num_arg(const char *s)
+{
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (*end != '\0')
+        die("not a number: %s", s);
+    return v;
+}
+
+static void parse(int argc, char **argv, opts_t *o)
+{
+    *o =
+        (opts_t){.log_max_size = 10 << 20, .log_max_files = 5, .timeout_ms = 60000, .ready_fd = -1};
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const char *k = argv[i], *v = argv[i + 1];
+        if (strcmp(k, "--binary") == 0)
+            o->binary = v;
+        else if (strcmp(k, "--root") == 0)
+            o->root = v;
+        else if (strcmp(k, "--id") == 0)
+            o->id = v;
+        else if (strcmp(k, "--bundle") == 0)
+            o->bundle = v;
+        else if (strcmp(k, "--pid-file") == 0)
+            o->pid_file = v;
+        else if (strcmp(k, "--exit-file") == 0)
+            o->exit_file = v;
+        else if (strcmp(k, "--log") == 0)
+            o->log = v[0] ? v : NULL;
+        else if (strcmp(k, "--log-max-size") == 0)
+            o->log_max_size = num_arg(v);
+        else if (strcmp(k, "--log-max-files") == 0)
+            o->log_max_files = num_arg(v);
+        else if (strcmp(k, "--timeout-ms") == 0)
+            o->timeout_ms = num_arg(v);
+        else if (strcmp(k, "--ready-fd") == 0)
+            o->ready_fd = (int)num_arg(v);
+        else
+            die("unknown option %s", k);
+    }
+    if (!o->binary || !o->root || !o->id || !o->bundle || !o->pid_file || !o->exit_file)
+        die("usage: kraal-runc-shim --binary B --root R --id ID --bundle DIR --pid-file P "
+            "--exit-file F [--log PATH] [--log-max-size N] [--log-max-files N] "
+            "[--timeout-ms N] [--ready-fd N]");
+}
+
+int main(int argc, char **argv)
+{
+    opts_t o;
+    parse(argc, argv, &o);
+    for (int s = 1; s < NSIG; s++)
+        signal(s, SIG_DFL);
+    /* Double fork: the plugin reaps the first process at once; the second
+     * is in a session of its own and belongs to no process of the agent. */
+    pid_t p = fork();
+    if (p < 0)
+        die("fork: %s", strerror(errno));
+    if (p > 0)
+        _exit(0);
+    setsid();
+    p = fork();
+    if (p < 0)
+        die("fork: %s", strerror(errno));
+    if (p > 0)
+        _exit(0);
+    if (chdir("/") < 0)
+        die("chdir /: %s", strerror(errno));
+    /* Whatever the agent left open without O_CLOEXEC (a listening socket,
+     * another container's pipe) must not live as long as this shim. */
+    if (o.ready_fd > 3)
+        close_range(3, (unsigned)o.ready_fd - 1, 0);
+    close_range(o.ready_fd >= 3 ? (unsigned)o.ready_fd + 1 : 3, ~0U, 0);
+    /* Nor may the runtime or the container inherit the ready fd: the
+     * plugin would wait for an EOF that crun's waiting init holds back. */
+    if (o.ready_fd >= 0)
+        fcntl(o.ready_fd, F_SETFD, FD_CLOEXEC);
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+        die("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+    /* SIGPIPE would kill the shim when the plugin is gone before it reads
+     * the ready line; a lost log line is the worst a write error does. */
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, NULL);
+    int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sfd < 0)
+        die("signalfd: %s", strerror(errno));
+
+    int outp[2], errp[2];
+    if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0)
+        die("pipe: %s", strerror(errno));
+    stream_t so = {.name = "stdout", .fd = outp[0]}, se = {.name = "stderr", .fd = errp[0]};
+    pid_t create = spawn_create(&o, outp[1], errp[1]);
+    if (create < 0)
+        die("fork: %s", strerror(errno));
+    close(outp[1]);
+    close(errp[1]);
+    fcntl(so.fd, F_SETFL, O_NONBLOCK);
+    fcntl(se.fd, F_SETFL, O_NONBLOCK);
+
+    /* Until `create` is done, everything on the pipes is the runtime's
+     * (the container's process waits for `start` before it runs). */
+    char cout[8192] = "";
+    size_t clen = 0;
+    int64_t deadline = mono_ms() + o.timeout_ms;
+    int cst = 0;
+    bool created = false, timed_out = false;
+    while (!created) {
+        struct pollfd pf[3] = {{.fd = sfd, .events = POLLIN},
+                               {.fd = so.fd, .events = POLLIN},
+                               {.fd = se.fd, .events = POLLIN}};
+        int64_t left = deadline - mono_ms();
+        if (left <= 0 && !timed_out) {
+            kill(create, SIGKILL);
+            timed_out = true;
+            left = 1000;
+        }
+        poll(pf, 3, left > 0 ? (int)(left < 100 ? left : 100) : 100);
+        for (int i = 1; i < 3; i++) {
+            if (pf[i].fd < 0 || !(pf[i].revents & (POLLIN | POLLHUP)))
+                continue;
+            char tmp[4096];
+            ssize_t r = read(pf[i].fd, tmp, sizeof tmp);
+            if (r > 0) {
+                size_t keep = sizeof cout - 1 - clen;
+                keep = (size_t)r < keep ? (size_t)r : keep;
+                memcpy(cout + clen, tmp, keep);
+                clen += keep;
+                cout[clen] = '\0';
+            }
+        }
+        struct signalfd_siginfo si;
+        while (read(sfd, &si, sizeof si) > 0)
+            ;
+        if (waitpid(create, &cst, WNOHANG) == create)
+            created = true;
+    }
+    /* What is still in the pipes came before create exited. */
+    for (stream_t *s = &so; s != NULL; s = s == &so ? &se : NULL) {
+        char tmp[4096];
+        ssize_t r;
+        while ((r = read(s->fd, tmp, sizeof tmp)) > 0) {
+            size_t keep = sizeof cout - 1 - clen;
+            keep = (size_t)r < keep ? (size_t)r : keep;
+            memcpy(cout + clen, tmp, keep);
+            clen += keep;
+            cout[clen] = '\0';
+        }
+    }
+    bool ok = !timed_out && WIFEXITED(cst) && WEXITSTATUS(cst) == 0;
+    int init = 0;
+    if (ok) {
+        char buf[64] = "";
+        int fd = open(o.pid_file, O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+        if (fd >= 0)
+            close(fd);
+        if (n > 0) {
+            buf[n] = '\0';
+            init = atoi(buf);
+        }
+        if (init <= 0) {
+            ok = false;
+            snprintf(cout, sizeof cout, "no pid in %s after create", o.pid_file);
+        }
+    }
+    if (!ok) {
+        char msg[4096];
+        if (timed_out)
+            snprintf(msg, sizeof msg, "%s create: timed out after %lld ms", o.binary, o.timeout_ms);
+        else
+            failure_message(cout, msg, sizeof msg);
+        write_exit(&o, cannot_run_code(msg), 0, false, "ContainerCannotRun", msg);
+        ready(&o, "error %s\n", msg);
+        return 0;
+    }
+    char cg[PATH_MAX] = "";
+    bool have_cg = memory_cgroup(init, cg, sizeof cg);
+    long long oom_before = have_cg ? oom_kills(cg) : -1;
+    ready(&o, "ok %d %d\n", init, (int)getpid());
+
+    log_t lg = {.o = &o, .fd = -1};
+    log_open(&lg, false);
+    int status = 0;
+    bool exited = false;
+    int64_t drain_until = 0;
+    while (!exited || ((so.fd >= 0 || se.fd >= 0) && mono_ms() < drain_until)) {
+        struct pollfd pf[3] = {{.fd = sfd, .events = POLLIN},
+                               {.fd = so.fd, .events = POLLIN},
+                               {.fd = se.fd, .events = POLLIN}};
+        int wait = exited ? (int)(drain_until - mono_ms()) : -1;
+        if (poll(pf, 3, wait < 0 && exited ? 0 : wait) < 0 && errno != EINTR)
+            die("poll: %s", strerror(errno));
+        if (pf[1].revents)
+            stream_read(&so, &lg);
+        if (pf[2].revents)
+            stream_read(&se, &lg);
+        if (pf[0].revents) {
+            struct signalfd_siginfo si;
+            while (read(sfd, &si, sizeof si) > 0)
+                ;
+            int st;
+            pid_t w;
+            while ((w = waitpid(-1, &st, WNOHANG)) > 0)
+                if (w == init && !exited) {
+                    status = st;
+                    exited = true;
+                    drain_until = mono_ms() + DRAIN_MS;
+                }
+        }
+    }
+    /* Leftover partial lines, and the last words of a process that did not
+     * close its end. */
+    if (so.fd >= 0)
+        stream_flush(&so, &lg, true);
+    if (se.fd >= 0)
+        stream_flush(&se, &lg, true);
+
+    int code, sig = 0;
+    if (WIFSIGNALED(status)) {
+        sig = WTERMSIG(status);
+        code = 128 + sig;
+    } else {
+        code = WEXITSTATUS(status);
+    }
+    bool oom = false;
+    if (have_cg) {
+        long long after = oom_kills(cg);
+        if (after >= 0)
+            oom = after > (oom_before > 0 ? oom_before : 0);
+        else /* no oom_kill counter: hitting the limit and dying of SIGKILL */
+            oom = sig == SIGKILL && cg_counter(cg, "memory.failcnt", NULL) > 0;
+    }
+    const char *reason = oom ? "OOMKilled" : code == 0 ? "Completed" : "Error";
+    write_exit(&o, code, sig, oom, reason, NULL);
+    if (lg.fd >= 0)
+        close(lg.fd);
+    return 0;
+}

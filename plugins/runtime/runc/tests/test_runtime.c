@@ -1,0 +1,606 @@
+/* runtime-runc with the real runc (and crun): the plugin loaded by the
+ * plugin host, the busybox image built by tests/images/make-busybox.sh and
+ * imported, pods and containers run through the kr_runtime_ops_t vtable.
+ * Skips (77) when not root or when runc is missing. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <kraal/runtime.h>
+
+#include "broker.h"
+#include "host.h"
+
+typedef struct fixture {
+    char dir[64];
+    char data[128], run[128], logs[128], image[128];
+    kr_broker_t *broker;
+    kr_host_t *host;
+    kr_arena_t *arena;
+    const kr_runtime_ops_t *ops;
+    void *rt;
+    char image_id[KR_RT_ID_MAX];
+} fixture_t;
+
+static fixture_t F;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+/* Starts an instance of runtime-runc named `name` with `binary`. */
+static void start_runtime(const char *name, const char *binary)
+{
+    char yaml[256];
+    snprintf(yaml, sizeof yaml, "binary: %s\n", binary);
+    kr_error_t err;
+    kr_value_t *docs;
+    if (kr_yaml_decode(F.arena, yaml, strlen(yaml), &docs, &err) < 0)
+        fail_msg("yaml: %s", err.message);
+    kr_plugin_spec_t spec = {
+        .plugin = "runtime-runc", .name = name, .config = kr_value_array_get(docs, 0)};
+    if (kr_host_start(F.host, &spec, &err) < 0)
+        fail_msg("start %s: %s", name, err.message);
+    if (kr_runtime_find(name, &F.ops, &F.rt, &err) < 0)
+        fail_msg("find: %s", err.message);
+}
+
+static bool in_path(const char *bin)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "command -v %s >/dev/null 2>&1", bin);
+    return system(cmd) == 0;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    snprintf(F.dir, sizeof F.dir, "/tmp/kraal-rt-XXXXXX");
+    if (mkdtemp(F.dir) == NULL)
+        return -1;
+    snprintf(F.data, sizeof F.data, "%s/data", F.dir);
+    snprintf(F.run, sizeof F.run, "%s/run", F.dir);
+    snprintf(F.logs, sizeof F.logs, "%s/logs", F.dir);
+    snprintf(F.image, sizeof F.image, "%s/busybox", F.dir);
+    mkdir(F.data, 0700);
+    mkdir(F.run, 0700);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "bash %s/tests/images/make-busybox.sh %s oci-layout",
+             KRAAL_SOURCE_DIR, F.image);
+    if (system(cmd) != 0)
+        return -1;
+    /* No pod traffic may leave the machine (issue 5). */
+    if (system("ip route replace blackhole 10.244.0.0/16 && "
+               "ip route replace blackhole 10.96.0.0/12") != 0)
+        return -1;
+    kr_error_t err;
+    kr_broker_opts_t bo = {0};
+    F.broker = kr_broker_new(&bo, &err);
+    if (F.broker == NULL || kr_broker_start(F.broker, &err) < 0)
+        return -1;
+    kr_host_opts_t ho = {.endpoint = KR_BUS_INPROC_ENDPOINT, .data_dir = F.data, .run_dir = F.run};
+    F.host = kr_host_new(&ho);
+    F.arena = kr_arena_new(0);
+    start_runtime("runc", "runc");
+    char **ids = NULL;
+    if (F.ops->image_import(F.rt, F.image, KR_RT_IMAGE_OCI_LAYOUT, "busybox", &ids, &err) < 0) {
+        fprintf(stderr, "import: %s\n", err.message);
+        return -1;
+    }
+    snprintf(F.image_id, sizeof F.image_id, "%s", ids[0]);
+    kr_rt_strv_free(ids);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    /* Whatever a failed test left running. */
+    if (F.ops != NULL) {
+        kr_rt_sandbox_t *sbs;
+        size_t n;
+        kr_error_t err;
+        if (F.ops->sandbox_list(F.rt, &sbs, &n, &err) == 0) {
+            for (size_t i = 0; i < n; i++)
+                F.ops->sandbox_remove(F.rt, sbs[i].id, &err);
+            kr_rt_sandbox_list_free(sbs, n);
+        }
+    }
+    kr_host_destroy(&F.host);
+    kr_broker_destroy(&F.broker);
+    kr_arena_destroy(&F.arena);
+    kr_bus_shutdown();
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", F.dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ---- helpers --------------------------------------------------------------- */
+
+static void run_sandbox(const char *pod, char id[KR_RT_ID_MAX])
+{
+    kr_rt_kv_t labels[] = {{"io.kubernetes.pod.name", pod}};
+    kr_rt_sandbox_config_t cfg = {.pod_name = pod,
+                                  .pod_namespace = "default",
+                                  .pod_uid = pod,
+                                  .labels = labels,
+                                  .n_labels = 1,
+                                  .log_dir = F.logs};
+    kr_error_t err;
+    if (F.ops->sandbox_run(F.rt, &cfg, id, &err) < 0)
+        fail_msg("sandbox_run: %s", err.message);
+}
+
+static void remove_sandbox(const char *id)
+{
+    kr_error_t err;
+    if (F.ops->sandbox_stop(F.rt, id, &err) < 0)
+        fail_msg("sandbox_stop: %s", err.message);
+    if (F.ops->sandbox_remove(F.rt, id, &err) < 0)
+        fail_msg("sandbox_remove: %s", err.message);
+    kr_rt_sandbox_t sb;
+    assert_int_equal(F.ops->sandbox_status(F.rt, id, &sb, &err), -KR_E_NOT_FOUND);
+}
+
+typedef struct ctr_opts {
+    const char *name;
+    const char *script; /* sh -c */
+    int64_t memory_limit;
+} ctr_opts_t;
+
+static void log_path(const char *name, char *out, size_t len)
+{
+    snprintf(out, len, "%s/%s/0.log", F.logs, name);
+}
+
+static int create_ctr(const char *sb, const ctr_opts_t *o, char id[KR_RT_ID_MAX], kr_error_t *err)
+{
+    const char *argv[] = {"sh", "-c", o->script};
+    char log[256];
+    log_path(o->name, log, sizeof log);
+    kr_rt_container_config_t cfg = {
+        .name = o->name,
+        .image = "busybox",
+        .argv = argv,
+        .argc = 3,
+        .log_path = log,
+        .run_as_user = -1,
+        .run_as_group = -1,
+        .resources = {.memory_limit = o->memory_limit},
+    };
+    return F.ops->container_create(F.rt, sb, &cfg, id, err);
+}
+
+static void run_ctr(const char *sb, const ctr_opts_t *o, char id[KR_RT_ID_MAX])
+{
+    kr_error_t err;
+    if (create_ctr(sb, o, id, &err) < 0)
+        fail_msg("container_create %s: %s", o->name, err.message);
+    if (F.ops->container_start(F.rt, id, &err) < 0)
+        fail_msg("container_start %s: %s", o->name, err.message);
+}
+
+/* Waits until the container is in `state`; its status in *out. */
+static void wait_state(const char *id, kr_rt_container_state_t state, int64_t ms,
+                       kr_rt_container_t *out)
+{
+    int64_t end = now_ms() + ms;
+    for (;;) {
+        kr_error_t err;
+        if (F.ops->container_status(F.rt, id, out, &err) < 0)
+            fail_msg("container_status: %s", err.message);
+        if (out->state == state)
+            return;
+        kr_rt_container_state_t got = out->state;
+        kr_rt_container_free(out);
+        if (now_ms() > end)
+            fail_msg("container %s: state %d, want %d", id, got, state);
+        sleep_ms(50);
+    }
+}
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return NULL;
+    static char buf[65536];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* The log, on stderr: what a failed assertion on it needs. */
+static void dump_log(const char *name)
+{
+    char path[256];
+    log_path(name, path, sizeof path);
+    char *log = read_text(path);
+    fprintf(stderr, "--- %s\n%s---\n", path, log ? log : "(none)\n");
+}
+
+/* True when the log has a CRI line for `stream` with exactly `text`. */
+static bool log_has(const char *name, const char *stream, const char *text)
+{
+    char path[256];
+    log_path(name, path, sizeof path);
+    char *log = read_text(path);
+    if (log == NULL)
+        return false;
+    char pat[512];
+    snprintf(pat, sizeof pat,
+             "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{9}Z %s F %s$", stream,
+             text);
+    regex_t re;
+    assert_int_equal(regcomp(&re, pat, REG_EXTENDED | REG_NEWLINE | REG_NOSUB), 0);
+    bool ok = regexec(&re, log, 0, NULL, 0) == 0;
+    regfree(&re);
+    return ok;
+}
+
+static void remove_ctr(const char *id)
+{
+    kr_error_t err;
+    if (F.ops->container_remove(F.rt, id, &err) < 0)
+        fail_msg("container_remove: %s", err.message);
+    kr_rt_container_t c;
+    assert_int_equal(F.ops->container_status(F.rt, id, &c, &err), -KR_E_NOT_FOUND);
+}
+
+/* ---- scenarios ------------------------------------------------------------ */
+
+/* The main scenario, also run with crun: echo, CRI log, RUNNING -> EXITED
+ * Completed, exec, stats, exit 1 -> Error. */
+static void main_scenario(const char *prefix)
+{
+    char sb[KR_RT_ID_MAX], id[KR_RT_ID_MAX], name[64], pod[64];
+    snprintf(pod, sizeof pod, "%s-pod", prefix);
+    run_sandbox(pod, sb);
+    kr_rt_sandbox_t s;
+    kr_error_t err;
+    assert_int_equal(F.ops->sandbox_status(F.rt, sb, &s, &err), 0);
+    assert_int_equal(s.state, KR_RT_SANDBOX_READY);
+    assert_string_equal(s.pod_name, pod);
+    assert_non_null(s.netns_path);
+    assert_int_equal(s.n_labels, 1);
+    kr_rt_sandbox_free(&s);
+
+    snprintf(name, sizeof name, "%s-echo", prefix);
+    ctr_opts_t o = {.name = name,
+                    .script = "echo hello world; echo oops >&2; i=0; "
+                              "while [ $i -lt 30 ] && [ ! -e /tmp/done ]; do sleep 0.1; "
+                              "i=$((i+1)); done"};
+    run_ctr(sb, &o, id);
+    kr_rt_container_t c;
+    wait_state(id, KR_RT_RUNNING, 5000, &c);
+    assert_true(c.pid > 0);
+    assert_true(c.started_at >= c.created_at);
+    assert_string_equal(c.name, name);
+    assert_string_equal(c.image, "busybox");
+    assert_string_equal(c.image_ref, F.image_id);
+    assert_string_equal(c.sandbox_id, sb);
+    kr_rt_container_free(&c);
+
+    /* exec in it: the sandbox's hostname; exit codes come back. */
+    char out[256];
+    int code = -1;
+    const char *host[] = {"hostname", NULL};
+    assert_int_equal(F.ops->exec_sync(F.rt, id, host, 10000, out, sizeof out, &code, &err), 0);
+    assert_int_equal(code, 0);
+    char want[80];
+    snprintf(want, sizeof want, "%s\n", pod);
+    assert_string_equal(out, want);
+    const char *fail[] = {"sh", "-c", "echo no >&2; exit 7", NULL};
+    assert_int_equal(F.ops->exec_sync(F.rt, id, fail, 10000, out, sizeof out, &code, &err), 0);
+    assert_int_equal(code, 7);
+    assert_string_equal(out, "no\n");
+    const char *slow[] = {"sleep", "30", NULL};
+    int64_t t0 = now_ms();
+    assert_int_equal(F.ops->exec_sync(F.rt, id, slow, 300, out, sizeof out, &code, &err),
+                     -KR_E_TIMEOUT);
+    assert_true(now_ms() - t0 < 5000);
+
+    kr_rt_stats_t st;
+    assert_int_equal(F.ops->container_stats(F.rt, id, &st, &err), 0);
+    assert_true(st.pids >= 1);
+    assert_true(st.memory_usage > 0);
+    assert_true(st.memory_working_set <= st.memory_usage);
+    assert_true(st.cpu_usage_ns > 0);
+
+    const char *done[] = {"touch", "/tmp/done", NULL};
+    assert_int_equal(F.ops->exec_sync(F.rt, id, done, 10000, NULL, 0, &code, &err), 0);
+    wait_state(id, KR_RT_EXITED, 10000, &c);
+    assert_int_equal(c.exit_code, 0);
+    assert_string_equal(c.reason, "Completed");
+    assert_int_equal(c.pid, 0);
+    assert_true(c.finished_at >= c.started_at);
+    kr_rt_container_free(&c);
+    assert_true(log_has(name, "stdout", "hello world"));
+    assert_true(log_has(name, "stderr", "oops"));
+
+    /* exit 1 -> Error */
+    char id2[KR_RT_ID_MAX], name2[64];
+    snprintf(name2, sizeof name2, "%s-fail", prefix);
+    ctr_opts_t o2 = {.name = name2, .script = "echo failing; exit 1"};
+    run_ctr(sb, &o2, id2);
+    wait_state(id2, KR_RT_EXITED, 10000, &c);
+    assert_int_equal(c.exit_code, 1);
+    assert_string_equal(c.reason, "Error");
+    kr_rt_container_free(&c);
+    assert_true(log_has(name2, "stdout", "failing"));
+
+    kr_rt_container_t *list;
+    size_t n;
+    assert_int_equal(F.ops->container_list(F.rt, sb, &list, &n, &err), 0);
+    assert_int_equal(n, 2);
+    kr_rt_container_list_free(list, n);
+
+    remove_ctr(id);
+    remove_sandbox(sb);
+}
+
+static void test_main(void **state)
+{
+    (void)state;
+    main_scenario("runc");
+    char v[64];
+    kr_error_t err;
+    assert_int_equal(F.ops->version(F.rt, v, sizeof v, &err), 0);
+    assert_string_equal(v, "runc://1.1.5+ds1");
+}
+
+static void test_oom(void **state)
+{
+    (void)state;
+    char sb[KR_RT_ID_MAX], id[KR_RT_ID_MAX];
+    run_sandbox("oom", sb);
+    ctr_opts_t o = {.name = "hog",
+                    .script = "x=$(head -c 100000000 /dev/zero | tr '\\0' x); echo survived",
+                    .memory_limit = 20 << 20};
+    run_ctr(sb, &o, id);
+    kr_rt_container_t c;
+    wait_state(id, KR_RT_EXITED, 60000, &c);
+    assert_int_equal(c.exit_code, 137);
+    assert_string_equal(c.reason, "OOMKilled");
+    kr_rt_container_free(&c);
+    assert_false(log_has("hog", "stdout", "survived"));
+    remove_sandbox(sb);
+}
+
+static void test_cannot_run(void **state)
+{
+    (void)state;
+    char sb[KR_RT_ID_MAX], id[KR_RT_ID_MAX];
+    run_sandbox("norun", sb);
+    const char *argv[] = {"/bin/no-such-binary"};
+    kr_rt_container_config_t cfg = {.name = "ghost",
+                                    .image = "busybox",
+                                    .argv = argv,
+                                    .argc = 1,
+                                    .run_as_user = -1,
+                                    .run_as_group = -1};
+    kr_error_t err;
+    assert_int_equal(F.ops->container_create(F.rt, sb, &cfg, id, &err), 0);
+    assert_true(F.ops->container_start(F.rt, id, &err) < 0);
+    assert_non_null(strstr(err.message, "no-such-binary"));
+    kr_rt_container_t c;
+    wait_state(id, KR_RT_EXITED, 5000, &c);
+    assert_string_equal(c.reason, "ContainerCannotRun");
+    assert_int_equal(c.exit_code, 127);
+    assert_non_null(c.message);
+    assert_non_null(strstr(c.message, "no-such-binary"));
+    kr_rt_container_free(&c);
+    /* The image is in use: it cannot go. */
+    assert_int_equal(F.ops->image_remove(F.rt, "busybox", &err), -KR_E_CONFLICT);
+    remove_sandbox(sb);
+}
+
+static void test_stop(void **state)
+{
+    (void)state;
+    char sb[KR_RT_ID_MAX], stubborn[KR_RT_ID_MAX], polite[KR_RT_ID_MAX];
+    run_sandbox("stop", sb);
+    ctr_opts_t o1 = {.name = "stubborn",
+                     .script = "trap '' TERM; echo ready; while true; do sleep 0.2; done"};
+    ctr_opts_t o2 = {.name = "polite",
+                     .script = "trap 'echo bye; exit 0' TERM; echo ready; "
+                               "while true; do sleep 0.2; done"};
+    run_ctr(sb, &o1, stubborn);
+    run_ctr(sb, &o2, polite);
+    int64_t end = now_ms() + 5000;
+    while (!(log_has("stubborn", "stdout", "ready") && log_has("polite", "stdout", "ready")) &&
+           now_ms() < end)
+        sleep_ms(50);
+    kr_error_t err;
+    int64_t t0 = now_ms();
+    assert_int_equal(F.ops->container_stop(F.rt, polite, 30, &err), 0);
+    assert_true(now_ms() - t0 < 5000);
+    kr_rt_container_t c;
+    wait_state(polite, KR_RT_EXITED, 1000, &c);
+    assert_int_equal(c.exit_code, 0);
+    kr_rt_container_free(&c);
+    assert_true(log_has("polite", "stdout", "bye"));
+
+    t0 = now_ms();
+    assert_int_equal(F.ops->container_stop(F.rt, stubborn, 2, &err), 0);
+    int64_t took = now_ms() - t0;
+    assert_true(took >= 2000);
+    assert_true(took < 10000);
+    wait_state(stubborn, KR_RT_EXITED, 1000, &c);
+    assert_int_equal(c.exit_code, 137);
+    assert_string_equal(c.reason, "Error");
+    kr_rt_container_free(&c);
+    /* Stopping an exited container is a no-op. */
+    assert_int_equal(F.ops->container_stop(F.rt, stubborn, 2, &err), 0);
+    remove_sandbox(sb);
+}
+
+static void test_shared_sandbox(void **state)
+{
+    (void)state;
+    char sb[KR_RT_ID_MAX], srv[KR_RT_ID_MAX], cli[KR_RT_ID_MAX];
+    run_sandbox("shared", sb);
+    ctr_opts_t s = {.name = "server", .script = "nc -l -p 8080"};
+    ctr_opts_t c = {.name = "client",
+                    .script = "for i in $(seq 1 50); do "
+                              "echo ping-from-client | nc -w 1 127.0.0.1 8080 && break; "
+                              "sleep 0.1; done; hostname; cat /etc/hostname"};
+    run_ctr(sb, &s, srv);
+    run_ctr(sb, &c, cli);
+    kr_rt_container_t st;
+    wait_state(cli, KR_RT_EXITED, 20000, &st);
+    assert_int_equal(st.exit_code, 0);
+    kr_rt_container_free(&st);
+    wait_state(srv, KR_RT_EXITED, 20000, &st);
+    kr_rt_container_free(&st);
+    if (!log_has("server", "stdout", "ping-from-client")) {
+        dump_log("server");
+        dump_log("client");
+        fail_msg("the server did not get the client's line");
+    }
+    /* hostname(1) in the shared UTS namespace and the bound /etc/hostname */
+    char path[256];
+    log_path("client", path, sizeof path);
+    char *log = read_text(path);
+    assert_non_null(log);
+    size_t n = 0;
+    for (char *p = strstr(log, " stdout F shared\n"); p; p = strstr(p + 1, " stdout F shared\n"))
+        n++;
+    assert_int_equal(n, 2);
+    remove_sandbox(sb);
+}
+
+/* The agent restarts: a new instance sees the running containers with the
+ * same pids, and the exit of one that ended while no instance ran. */
+static void test_restart(void **state)
+{
+    (void)state;
+    char sb[KR_RT_ID_MAX], a[KR_RT_ID_MAX], b[KR_RT_ID_MAX], quick[KR_RT_ID_MAX];
+    run_sandbox("restart", sb);
+    ctr_opts_t oa = {.name = "a", .script = "sleep 1000"};
+    ctr_opts_t ob = {.name = "b", .script = "sleep 1000"};
+    ctr_opts_t oq = {.name = "quick", .script = "sleep 2; echo bye; exit 3"};
+    run_ctr(sb, &oa, a);
+    run_ctr(sb, &ob, b);
+    run_ctr(sb, &oq, quick);
+    kr_rt_container_t c;
+    wait_state(a, KR_RT_RUNNING, 5000, &c);
+    int pid_a = c.pid;
+    kr_rt_container_free(&c);
+    wait_state(b, KR_RT_RUNNING, 5000, &c);
+    int pid_b = c.pid;
+    kr_rt_container_free(&c);
+
+    kr_host_stop_all(F.host);
+    F.ops = NULL;
+    sleep_ms(3000); /* quick exits meanwhile */
+    start_runtime("runc", "runc");
+
+    kr_rt_sandbox_t *sbs;
+    size_t n;
+    kr_error_t err;
+    assert_int_equal(F.ops->sandbox_list(F.rt, &sbs, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(sbs[0].id, sb);
+    assert_int_equal(sbs[0].state, KR_RT_SANDBOX_READY);
+    kr_rt_sandbox_list_free(sbs, n);
+    kr_rt_container_t *list;
+    assert_int_equal(F.ops->container_list(F.rt, NULL, &list, &n, &err), 0);
+    assert_int_equal(n, 3);
+    int seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(list[i].id, a) == 0 || strcmp(list[i].id, b) == 0) {
+            assert_int_equal(list[i].state, KR_RT_RUNNING);
+            assert_int_equal(list[i].pid, strcmp(list[i].id, a) == 0 ? pid_a : pid_b);
+            seen++;
+        } else {
+            assert_string_equal(list[i].id, quick);
+            assert_int_equal(list[i].state, KR_RT_EXITED);
+            assert_int_equal(list[i].exit_code, 3);
+            assert_string_equal(list[i].reason, "Error");
+            seen++;
+        }
+    }
+    assert_int_equal(seen, 3);
+    kr_rt_container_list_free(list, n);
+    assert_true(log_has("quick", "stdout", "bye"));
+    /* The adopted containers are under control: stop works. */
+    assert_int_equal(F.ops->container_stop(F.rt, a, 1, &err), 0);
+    wait_state(a, KR_RT_EXITED, 1000, &c);
+    assert_int_equal(c.exit_code, 137);
+    kr_rt_container_free(&c);
+    remove_sandbox(sb);
+}
+
+static void test_crun(void **state)
+{
+    (void)state;
+    if (!in_path("crun")) {
+        skip();
+        return;
+    }
+    /* crun refuses a hybrid host while cgroup2 still holds a controller
+     * (issue 5): hugetlb goes to v1. */
+    char ctrls[256] = "";
+    FILE *f = fopen("/sys/fs/cgroup/unified/cgroup.controllers", "r");
+    if (f != NULL) {
+        if (fgets(ctrls, sizeof ctrls, f) == NULL)
+            ctrls[0] = '\0';
+        fclose(f);
+    }
+    if (ctrls[0] != '\0' && ctrls[0] != '\n')
+        assert_int_equal(system("mkdir -p /sys/fs/cgroup/hugetlb && mountpoint -q "
+                                "/sys/fs/cgroup/hugetlb || mount -t cgroup -o hugetlb cgroup "
+                                "/sys/fs/cgroup/hugetlb"),
+                         0);
+    const kr_runtime_ops_t *ops = F.ops;
+    void *rt = F.rt;
+    start_runtime("crun", "crun");
+    char v[64];
+    kr_error_t err;
+    assert_int_equal(F.ops->version(F.rt, v, sizeof v, &err), 0);
+    assert_string_equal(v, "crun://1.8.1");
+    assert_string_equal(F.ops->runtime_name, "crun");
+    main_scenario("crun");
+    kr_host_stop_others(F.host, 1);
+    F.ops = ops;
+    F.rt = rt;
+}
+
+int main(void)
+{
+    if (geteuid() != 0 || !in_path("runc")) {
+        fprintf(stderr, "test_runc_runtime: needs root and runc; skipped\n");
+        return 77;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_main),           cmocka_unit_test(test_oom),
+        cmocka_unit_test(test_cannot_run),     cmocka_unit_test(test_stop),
+        cmocka_unit_test(test_shared_sandbox), cmocka_unit_test(test_restart),
+        cmocka_unit_test(test_crun),
+    };
+    /* RUNC_TEST=test_stop runs one scenario. */
+    if (getenv("RUNC_TEST") != NULL)
+        cmocka_set_test_filter(getenv("RUNC_TEST"));
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
