@@ -360,7 +360,7 @@ static int shim_spawn(runc_rt_t *rt, runc_ctr_t *c, const char *dir, int *pid, i
     posix_spawn_file_actions_addopen(&fa, 2, shim_log, O_WRONLY | O_CREAT | O_APPEND, 0600);
     posix_spawn_file_actions_adddup2(&fa, p[1], 3);
     pid_t child;
-    int rc = runc_spawn(&child, rt->shim_path, false, &fa, argv);
+    int rc = runc_spawn(&child, rt->shim_path, 0, &fa, argv);
     posix_spawn_file_actions_destroy(&fa);
     close(p[1]);
     if (rc != 0) {

@@ -38,9 +38,10 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int runc_spawn(pid_t *pid, const char *path, bool search, const posix_spawn_file_actions_t *fa,
+int runc_spawn(pid_t *pid, const char *path, int flags, const posix_spawn_file_actions_t *fa,
                const char *const *argv)
 {
+    bool search = flags & RUNC_SPAWN_PATH;
     posix_spawnattr_t at;
     posix_spawnattr_init(&at);
     sigset_t none, all;
@@ -48,7 +49,8 @@ int runc_spawn(pid_t *pid, const char *path, bool search, const posix_spawn_file
     sigfillset(&all);
     posix_spawnattr_setsigmask(&at, &none);
     posix_spawnattr_setsigdefault(&at, &all);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                      (flags & RUNC_SPAWN_SETSID ? POSIX_SPAWN_SETSID : 0));
     int rc = search ? posix_spawnp(pid, path, fa, &at, (char *const *)argv, environ)
                     : posix_spawn(pid, path, fa, &at, (char *const *)argv, environ);
     posix_spawnattr_destroy(&at);
@@ -72,7 +74,7 @@ int runc_cmd_run(const char *const *argv, int64_t timeout_ms, runc_cmd_result_t 
     posix_spawn_file_actions_adddup2(&fa, p[1], 1);
     posix_spawn_file_actions_adddup2(&fa, p[1], 2);
     pid_t pid;
-    int rc = runc_spawn(&pid, argv[0], true, &fa, argv);
+    int rc = runc_spawn(&pid, argv[0], RUNC_SPAWN_PATH, &fa, argv);
     posix_spawn_file_actions_destroy(&fa);
     close(p[1]);
     if (rc != 0) {

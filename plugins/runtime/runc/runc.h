@@ -112,8 +112,12 @@ typedef struct runc_cmd_result {
 
 /* posix_spawn(p) with every signal at its default and an empty mask (the
  * agent's ignored SIGPIPE must not reach the runtime or the container).
- * Returns 0 or an errno. */
-int runc_spawn(pid_t *pid, const char *path, bool search, const posix_spawn_file_actions_t *fa,
+ * Flags: RUNC_SPAWN_PATH looks path up in PATH; RUNC_SPAWN_SETSID starts a
+ * session (before the file actions, so a terminal opened on 0 becomes the
+ * controlling one).  Returns 0 or an errno. */
+#define RUNC_SPAWN_PATH   1
+#define RUNC_SPAWN_SETSID 2
+int runc_spawn(pid_t *pid, const char *path, int flags, const posix_spawn_file_actions_t *fa,
                const char *const *argv);
 /* Runs argv (looked up in PATH) with stdin /dev/null, collecting output,
  * killed after timeout_ms (0: no limit).  Returns 0 when it ran (look at

@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <poll.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -267,6 +268,73 @@ static void remove_ctr(const char *id)
     assert_int_equal(F.ops->container_status(F.rt, id, &c, &err), -KR_E_NOT_FOUND);
 }
 
+/* Reads fd to EOF (or EIO: a pty whose slave is gone), at most 10 s. */
+static void read_all(int fd, char *buf, size_t cap)
+{
+    size_t len = 0;
+    int64_t end = now_ms() + 10000;
+    while (len + 1 < cap && now_ms() < end) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        ssize_t r = read(fd, buf + len, cap - 1 - len);
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    buf[len] = '\0';
+}
+
+/* exec with pipes: stdin in, stdout and stderr apart, the exit code. */
+static void exec_pipes(const char *id)
+{
+    const char *argv[] = {"sh", "-c", "read line; echo got:$line; echo err:$EXTRA >&2; exit 4",
+                          NULL};
+    kr_rt_kv_t env[] = {{"EXTRA", "x1"}};
+    kr_rt_exec_config_t ec = {.argv = argv, .want_stdin = true, .env = env, .n_env = 1};
+    kr_rt_exec_proc_t p;
+    kr_error_t err;
+    if (F.ops->exec_start(F.rt, id, &ec, &p, &err) < 0)
+        fail_msg("exec_start: %s", err.message);
+    assert_int_equal(write(p.stdin_fd, "abc\n", 4), 4);
+    close(p.stdin_fd);
+    char out[256], errs[256];
+    read_all(p.stdout_fd, out, sizeof out);
+    read_all(p.stderr_fd, errs, sizeof errs);
+    close(p.stdout_fd);
+    close(p.stderr_fd);
+    int code = -1;
+    assert_int_equal(F.ops->exec_wait(F.rt, &p, &code, &err), 0);
+    assert_string_equal(out, "got:abc\n");
+    assert_string_equal(errs, "err:x1\n");
+    assert_int_equal(code, 4);
+    assert_int_equal(F.ops->exec_resize(F.rt, &p, 80, 24, &err), -KR_E_BAD_REQUEST);
+}
+
+/* exec with a terminal: a tty inside, the size the caller sets. */
+static void exec_tty(const char *id)
+{
+    const char *argv[] = {"sh", "-c", "read x; stty size; tty; exit 3", NULL};
+    kr_rt_exec_config_t ec = {.argv = argv, .want_stdin = true, .tty = true};
+    kr_rt_exec_proc_t p;
+    kr_error_t err;
+    if (F.ops->exec_start(F.rt, id, &ec, &p, &err) < 0)
+        fail_msg("exec_start tty: %s", err.message);
+    assert_int_equal(p.stderr_fd, -1);
+    assert_int_equal(F.ops->exec_resize(F.rt, &p, 100, 40, &err), 0);
+    sleep_ms(300);
+    assert_int_equal(write(p.stdin_fd, "go\n", 3), 3);
+    char out[512];
+    read_all(p.stdout_fd, out, sizeof out);
+    close(p.stdin_fd);
+    close(p.stdout_fd);
+    int code = -1;
+    assert_int_equal(F.ops->exec_wait(F.rt, &p, &code, &err), 0);
+    if (strstr(out, "40 100\r\n") == NULL || strstr(out, "/dev/pts/") == NULL)
+        fail_msg("tty output: \"%s\"", out);
+    assert_int_equal(code, 3);
+}
+
 /* ---- scenarios ------------------------------------------------------------ */
 
 /* The main scenario, also run with crun: echo, CRI log, RUNNING -> EXITED
@@ -326,6 +394,9 @@ static void main_scenario(const char *prefix)
     assert_true(st.memory_usage > 0);
     assert_true(st.memory_working_set <= st.memory_usage);
     assert_true(st.cpu_usage_ns > 0);
+
+    exec_pipes(id);
+    exec_tty(id);
 
     const char *done[] = {"touch", "/tmp/done", NULL};
     assert_int_equal(F.ops->exec_sync(F.rt, id, done, 10000, NULL, 0, &code, &err), 0);
