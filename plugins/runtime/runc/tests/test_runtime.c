@@ -9,11 +9,14 @@
 #include <cmocka.h>
 
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,11 +51,12 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-/* Starts an instance of runtime-runc named `name` with `binary`. */
-static void start_runtime(const char *name, const char *binary)
+/* Starts an instance of runtime-runc named `name` with `binary` and more
+ * config lines. */
+static void start_runtime_with(const char *name, const char *binary, const char *more)
 {
-    char yaml[256];
-    snprintf(yaml, sizeof yaml, "binary: %s\n", binary);
+    char yaml[512];
+    snprintf(yaml, sizeof yaml, "binary: %s\n%s", binary, more);
     kr_error_t err;
     kr_value_t *docs;
     if (kr_yaml_decode(F.arena, yaml, strlen(yaml), &docs, &err) < 0)
@@ -63,6 +67,11 @@ static void start_runtime(const char *name, const char *binary)
         fail_msg("start %s: %s", name, err.message);
     if (kr_runtime_find(name, &F.ops, &F.rt, &err) < 0)
         fail_msg("find: %s", err.message);
+}
+
+static void start_runtime(const char *name, const char *binary)
+{
+    start_runtime_with(name, binary, "");
 }
 
 static bool in_path(const char *bin)
@@ -531,7 +540,9 @@ static void test_shared_sandbox(void **state)
     (void)state;
     char sb[KR_RT_ID_MAX], srv[KR_RT_ID_MAX], cli[KR_RT_ID_MAX];
     run_sandbox("shared", sb);
-    ctr_opts_t s = {.name = "server", .script = "nc -l -p 8080"};
+    /* The server's stdin stays open: at EOF busybox nc half-closes the
+     * connection, and the client could quit before it sent its line. */
+    ctr_opts_t s = {.name = "server", .script = "sleep 1000 | nc -l -p 8080"};
     ctr_opts_t c = {.name = "client",
                     .script = "for i in $(seq 1 50); do "
                               "echo ping-from-client | nc -w 1 127.0.0.1 8080 && break; "
@@ -542,8 +553,9 @@ static void test_shared_sandbox(void **state)
     wait_state(cli, KR_RT_EXITED, 20000, &st);
     assert_int_equal(st.exit_code, 0);
     kr_rt_container_free(&st);
-    wait_state(srv, KR_RT_EXITED, 20000, &st);
-    kr_rt_container_free(&st);
+    int64_t end = now_ms() + 5000;
+    while (!log_has("server", "stdout", "ping-from-client") && now_ms() < end)
+        sleep_ms(50);
     if (!log_has("server", "stdout", "ping-from-client")) {
         dump_log("server");
         dump_log("client");
@@ -591,12 +603,16 @@ static void test_restart(void **state)
     size_t n;
     kr_error_t err;
     assert_int_equal(F.ops->sandbox_list(F.rt, &sbs, &n, &err), 0);
-    assert_int_equal(n, 1);
-    assert_string_equal(sbs[0].id, sb);
-    assert_int_equal(sbs[0].state, KR_RT_SANDBOX_READY);
+    bool found = false;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(sbs[i].id, sb) == 0) {
+            assert_int_equal(sbs[i].state, KR_RT_SANDBOX_READY);
+            found = true;
+        }
+    assert_true(found);
     kr_rt_sandbox_list_free(sbs, n);
     kr_rt_container_t *list;
-    assert_int_equal(F.ops->container_list(F.rt, NULL, &list, &n, &err), 0);
+    assert_int_equal(F.ops->container_list(F.rt, sb, &list, &n, &err), 0);
     assert_int_equal(n, 3);
     int seen = 0;
     for (size_t i = 0; i < n; i++) {
@@ -621,6 +637,255 @@ static void test_restart(void **state)
     assert_int_equal(c.exit_code, 137);
     kr_rt_container_free(&c);
     remove_sandbox(sb);
+}
+
+/* ---- the agent SIGKILLed ---------------------------------------------------- */
+
+/* Child mode (the test binary re-executed): an "agent" process that runs a
+ * pod with the instance "killed", writes what it started to <dir>/ids and
+ * waits to be killed. */
+static int child_main(const char *dir)
+{
+    snprintf(F.dir, sizeof F.dir, "%s", dir);
+    snprintf(F.data, sizeof F.data, "%s/data", dir);
+    snprintf(F.run, sizeof F.run, "%s/run", dir);
+    snprintf(F.logs, sizeof F.logs, "%s/logs", dir);
+    kr_error_t err;
+    kr_broker_opts_t bo = {0};
+    F.broker = kr_broker_new(&bo, &err);
+    if (F.broker == NULL || kr_broker_start(F.broker, &err) < 0)
+        return 1;
+    kr_host_opts_t ho = {.endpoint = KR_BUS_INPROC_ENDPOINT, .data_dir = F.data, .run_dir = F.run};
+    F.host = kr_host_new(&ho);
+    F.arena = kr_arena_new(0);
+    start_runtime("killed", "runc");
+    char sb[KR_RT_ID_MAX], a[KR_RT_ID_MAX], q[KR_RT_ID_MAX];
+    run_sandbox("killed", sb);
+    ctr_opts_t oa = {.name = "k-long", .script = "sleep 1000"};
+    ctr_opts_t oq = {.name = "k-quick", .script = "sleep 2; echo done; exit 5"};
+    run_ctr(sb, &oa, a);
+    run_ctr(sb, &oq, q);
+    kr_rt_container_t c;
+    wait_state(a, KR_RT_RUNNING, 5000, &c);
+    char path[128], tmp[140];
+    snprintf(path, sizeof path, "%s/ids", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    fprintf(f, "%s %s %d %s\n", sb, a, c.pid, q);
+    fclose(f);
+    rename(tmp, path);
+    kr_rt_container_free(&c);
+    for (;;)
+        pause();
+}
+
+static void test_agent_killed(void **state)
+{
+    (void)state;
+    const kr_runtime_ops_t *ops = F.ops;
+    void *rt = F.rt;
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    assert_true(n > 0);
+    exe[n] = '\0';
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        execl(exe, exe, "--child", F.dir, (char *)NULL);
+        _exit(127);
+    }
+    char path[128];
+    snprintf(path, sizeof path, "%s/ids", F.dir);
+    char sb[KR_RT_ID_MAX] = "", a[KR_RT_ID_MAX] = "", q[KR_RT_ID_MAX] = "";
+    int pid_a = 0;
+    int64_t end = now_ms() + 30000;
+    while (now_ms() < end) {
+        FILE *f = fopen(path, "r");
+        if (f != NULL) {
+            int got = fscanf(f, "%79s %79s %d %79s", sb, a, &pid_a, q);
+            fclose(f);
+            if (got == 4)
+                break;
+        }
+        sleep_ms(50);
+    }
+    assert_true(pid_a > 0);
+    kill(child, SIGKILL);
+    int st;
+    assert_int_equal(waitpid(child, &st, 0), child);
+    assert_true(WIFSIGNALED(st));
+    sleep_ms(3000); /* k-quick exits while no agent runs */
+
+    start_runtime("killed", "runc");
+    kr_rt_container_t c;
+    kr_error_t err;
+    assert_int_equal(F.ops->container_status(F.rt, a, &c, &err), 0);
+    assert_int_equal(c.state, KR_RT_RUNNING);
+    assert_int_equal(c.pid, pid_a);
+    kr_rt_container_free(&c);
+    assert_int_equal(F.ops->container_status(F.rt, q, &c, &err), 0);
+    assert_int_equal(c.state, KR_RT_EXITED);
+    assert_int_equal(c.exit_code, 5);
+    assert_string_equal(c.reason, "Error");
+    kr_rt_container_free(&c);
+    assert_true(log_has("k-quick", "stdout", "done"));
+    remove_sandbox(sb);
+    kr_host_stop_others(F.host, 1);
+    F.ops = ops;
+    F.rt = rt;
+}
+
+/* ---- several threads at once ---------------------------------------------------- */
+
+typedef struct worker {
+    const char *sb;
+    int n;
+    char failure[256];
+} worker_t;
+
+static void *worker_run(void *arg)
+{
+    worker_t *w = arg;
+    char name[32], script[64], id[KR_RT_ID_MAX];
+    snprintf(name, sizeof name, "worker-%d", w->n);
+    snprintf(script, sizeof script, "echo hi-from-%d; exit %d", w->n, w->n);
+    ctr_opts_t o = {.name = name, .script = script};
+    kr_error_t err;
+    if (create_ctr(w->sb, &o, id, &err) < 0 || F.ops->container_start(F.rt, id, &err) < 0) {
+        snprintf(w->failure, sizeof w->failure, "%s: %.200s", name, err.message);
+        return NULL;
+    }
+    int64_t end = now_ms() + 20000;
+    kr_rt_container_t c = {0};
+    while (now_ms() < end) {
+        if (F.ops->container_status(F.rt, id, &c, &err) < 0)
+            break;
+        if (c.state == KR_RT_EXITED)
+            break;
+        kr_rt_container_free(&c);
+        sleep_ms(20);
+    }
+    if (c.state != KR_RT_EXITED || c.exit_code != w->n)
+        snprintf(w->failure, sizeof w->failure, "%s: state %d exit %d", name, c.state, c.exit_code);
+    kr_rt_container_free(&c);
+    if (F.ops->container_remove(F.rt, id, &err) < 0)
+        snprintf(w->failure, sizeof w->failure, "%s: remove: %.200s", name, err.message);
+    return NULL;
+}
+
+static void test_concurrent(void **state)
+{
+    (void)state;
+    char sb[KR_RT_ID_MAX];
+    run_sandbox("busy", sb);
+    enum { N = 8 };
+    worker_t w[N];
+    pthread_t t[N];
+    for (int i = 0; i < N; i++) {
+        w[i] = (worker_t){.sb = sb, .n = i + 1};
+        assert_int_equal(pthread_create(&t[i], NULL, worker_run, &w[i]), 0);
+    }
+    /* Lists while they come and go. */
+    for (int i = 0; i < 20; i++) {
+        kr_rt_container_t *list;
+        size_t n;
+        kr_error_t err;
+        assert_int_equal(F.ops->container_list(F.rt, sb, &list, &n, &err), 0);
+        assert_true(n <= N);
+        kr_rt_container_list_free(list, n);
+        sleep_ms(20);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(t[i], NULL);
+        if (w[i].failure[0])
+            fail_msg("%s", w[i].failure);
+        char name[32], line[32];
+        snprintf(name, sizeof name, "worker-%d", i + 1);
+        snprintf(line, sizeof line, "hi-from-%d", i + 1);
+        assert_true(log_has(name, "stdout", line));
+    }
+    remove_sandbox(sb);
+}
+
+static long file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* Logs: a line longer than 16 KiB is split into partial records; the file
+ * rotates by size, keeping log_max_files. */
+static void test_logs(void **state)
+{
+    (void)state;
+    const kr_runtime_ops_t *ops = F.ops;
+    void *rt = F.rt;
+    char sb[KR_RT_ID_MAX], id[KR_RT_ID_MAX];
+    run_sandbox("logs", sb);
+    ctr_opts_t o = {.name = "long", .script = "head -c 20000 /dev/zero | tr '\\0' a; echo"};
+    run_ctr(sb, &o, id);
+    kr_rt_container_t c;
+    wait_state(id, KR_RT_EXITED, 10000, &c);
+    kr_rt_container_free(&c);
+    char a16k[16385], rest[3617];
+    memset(a16k, 'a', 16384);
+    a16k[16384] = '\0';
+    memset(rest, 'a', 3616);
+    rest[3616] = '\0';
+    char path[256];
+    log_path("long", path, sizeof path);
+    char *log = read_text(path);
+    assert_non_null(log);
+    char *p = strstr(log, " stdout P ");
+    assert_non_null(p);
+    assert_memory_equal(p + 10, a16k, 16384);
+    assert_int_equal(p[10 + 16384], '\n');
+    assert_true(log_has("long", "stdout", rest));
+    remove_sandbox(sb);
+
+    start_runtime_with("rotating", "runc", "log_max_size: 2Ki\nlog_max_files: 3\n");
+    run_sandbox("rotate", sb);
+    ctr_opts_t r = {.name = "chatty",
+                    .script = "for i in $(seq 1 100); do "
+                              "echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; done; "
+                              "echo the-end"};
+    run_ctr(sb, &r, id);
+    wait_state(id, KR_RT_EXITED, 10000, &c);
+    kr_rt_container_free(&c);
+    assert_true(log_has("chatty", "stdout", "the-end"));
+    log_path("chatty", path, sizeof path);
+    char rotated[300];
+    long total = 0;
+    for (int k = 0; k <= 3; k++) {
+        if (k == 0)
+            snprintf(rotated, sizeof rotated, "%s", path);
+        else
+            snprintf(rotated, sizeof rotated, "%s.%d", path, k);
+        long size = file_size(rotated);
+        if (k == 3) {
+            assert_int_equal(size, -1); /* beyond log_max_files */
+            break;
+        }
+        assert_true(size > 0);
+        assert_true(size <= 2048);
+        total += size;
+    }
+    assert_true(total > 4096);
+    /* The oldest lines went with the file dropped, the newest are kept. */
+    bool first = false, last = false;
+    for (int k = 0; k < 3; k++) {
+        snprintf(rotated, sizeof rotated, k ? "%s.%d" : "%s", path, k);
+        char *text = read_text(rotated);
+        assert_non_null(text);
+        first = first || strstr(text, " stdout F line-1-x") != NULL;
+        last = last || strstr(text, " stdout F line-100-x") != NULL;
+    }
+    assert_false(first);
+    assert_true(last);
+    remove_sandbox(sb);
+    kr_host_stop_others(F.host, 1);
+    F.ops = ops;
+    F.rt = rt;
 }
 
 static void test_crun(void **state)
@@ -658,8 +923,10 @@ static void test_crun(void **state)
     F.rt = rt;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "--child") == 0)
+        return child_main(argv[2]);
     if (geteuid() != 0 || !in_path("runc")) {
         fprintf(stderr, "test_runc_runtime: needs root and runc; skipped\n");
         return 77;
@@ -668,7 +935,8 @@ int main(void)
         cmocka_unit_test(test_main),           cmocka_unit_test(test_oom),
         cmocka_unit_test(test_cannot_run),     cmocka_unit_test(test_stop),
         cmocka_unit_test(test_shared_sandbox), cmocka_unit_test(test_restart),
-        cmocka_unit_test(test_crun),
+        cmocka_unit_test(test_agent_killed),   cmocka_unit_test(test_concurrent),
+        cmocka_unit_test(test_logs),           cmocka_unit_test(test_crun),
     };
     /* RUNC_TEST=test_stop runs one scenario. */
     if (getenv("RUNC_TEST") != NULL)
