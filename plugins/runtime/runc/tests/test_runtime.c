@@ -807,6 +807,113 @@ static void test_concurrent(void **state)
     remove_sandbox(sb);
 }
 
+/* Runs argv in a fresh container of the sandbox and returns its stdout
+ * (static buffer) once it exited with `want` as its exit code. */
+static char *run_to_end(const char *sb, kr_rt_container_config_t *cfg, int want)
+{
+    char id[KR_RT_ID_MAX], log[256];
+    log_path(cfg->name, log, sizeof log);
+    cfg->image = "busybox";
+    cfg->log_path = log;
+    kr_error_t err;
+    if (F.ops->container_create(F.rt, sb, cfg, id, &err) < 0 ||
+        F.ops->container_start(F.rt, id, &err) < 0)
+        fail_msg("%s: %s", cfg->name, err.message);
+    kr_rt_container_t c;
+    wait_state(id, KR_RT_EXITED, 10000, &c);
+    if (c.exit_code != want) {
+        dump_log(cfg->name);
+        fail_msg("%s: exit %d, want %d", cfg->name, c.exit_code, want);
+    }
+    kr_rt_container_free(&c);
+    return read_text(log);
+}
+
+/* securityContext: user and group, a read-only rootfs, capabilities
+ * (Docker's default set, drop ALL, privileged); hostNetwork. */
+static void test_security(void **state)
+{
+    (void)state;
+    char sb[KR_RT_ID_MAX];
+    run_sandbox("secure", sb);
+    const char *who[] = {"sh", "-c",
+                         "id -u; id -g; touch /x 2>/dev/null || echo read-only; "
+                         "touch /tmp/y || echo tmp-read-only; exit 0"};
+    kr_rt_container_config_t cfg = {.name = "nobody",
+                                    .argv = who,
+                                    .argc = 3,
+                                    .run_as_user = 65534,
+                                    .run_as_group = -1,
+                                    .read_only_rootfs = true};
+    char *log = run_to_end(sb, &cfg, 0);
+    /* uid 65534 and, with no runAsGroup, nobody's group from the image. */
+    char *uid = strstr(log, "stdout F 65534\n");
+    assert_non_null(uid);
+    assert_non_null(strstr(uid + 1, "stdout F 65534\n"));
+    assert_non_null(strstr(log, "stdout F read-only\n"));
+    /* The image's /tmp is in the read-only root too. */
+    assert_non_null(strstr(log, "stdout F tmp-read-only\n"));
+
+    const char *caps[] = {"sh", "-c", "grep CapEff /proc/self/status"};
+    kr_rt_container_config_t dflt = {
+        .name = "caps-default", .argv = caps, .argc = 3, .run_as_user = -1, .run_as_group = -1};
+    log = run_to_end(sb, &dflt, 0);
+    /* Docker's 14 default capabilities. */
+    assert_non_null(strstr(log, "CapEff:\t00000000a80425fb"));
+    const char *all[] = {"ALL", NULL}, *bind[] = {"NET_BIND_SERVICE", NULL};
+    kr_rt_container_config_t dropped = {.name = "caps-dropped",
+                                        .argv = caps,
+                                        .argc = 3,
+                                        .run_as_user = -1,
+                                        .run_as_group = -1,
+                                        .cap_drop = all,
+                                        .cap_add = bind};
+    log = run_to_end(sb, &dropped, 0);
+    assert_non_null(strstr(log, "CapEff:\t0000000000000400"));
+    kr_rt_container_config_t priv = {.name = "caps-privileged",
+                                     .argv = caps,
+                                     .argc = 3,
+                                     .run_as_user = -1,
+                                     .run_as_group = -1,
+                                     .privileged = true};
+    log = run_to_end(sb, &priv, 0);
+    char bnd[64] = "", line[256];
+    FILE *f = fopen("/proc/self/status", "r");
+    while (fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, "CapBnd:", 7) == 0)
+            snprintf(bnd, sizeof bnd, "CapEff:%.40s", line + 7);
+    fclose(f);
+    bnd[strcspn(bnd, "\n")] = '\0';
+    assert_non_null(strstr(log, bnd)); /* every capability this host can give */
+    remove_sandbox(sb);
+
+    /* hostNetwork: the host's network namespace and hostname. */
+    kr_rt_sandbox_config_t hcfg = {.pod_name = "hostnet",
+                                   .pod_namespace = "default",
+                                   .pod_uid = "hostnet",
+                                   .host_network = true};
+    kr_error_t err;
+    assert_int_equal(F.ops->sandbox_run(F.rt, &hcfg, sb, &err), 0);
+    kr_rt_sandbox_t s;
+    assert_int_equal(F.ops->sandbox_status(F.rt, sb, &s, &err), 0);
+    assert_null(s.netns_path);
+    kr_rt_sandbox_free(&s);
+    const char *net[] = {"sh", "-c", "hostname; readlink /proc/self/ns/net"};
+    kr_rt_container_config_t h = {
+        .name = "hostnet", .argv = net, .argc = 3, .run_as_user = -1, .run_as_group = -1};
+    log = run_to_end(sb, &h, 0);
+    char host[256], ns[64], want[400];
+    gethostname(host, sizeof host);
+    ssize_t n = readlink("/proc/self/ns/net", ns, sizeof ns - 1);
+    assert_true(n > 0);
+    ns[n] = '\0';
+    snprintf(want, sizeof want, "stdout F %s\n", host);
+    assert_non_null(strstr(log, want));
+    snprintf(want, sizeof want, "stdout F %s\n", ns);
+    assert_non_null(strstr(log, want));
+    remove_sandbox(sb);
+}
+
 static long file_size(const char *path)
 {
     struct stat st;
@@ -936,7 +1043,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_cannot_run),     cmocka_unit_test(test_stop),
         cmocka_unit_test(test_shared_sandbox), cmocka_unit_test(test_restart),
         cmocka_unit_test(test_agent_killed),   cmocka_unit_test(test_concurrent),
-        cmocka_unit_test(test_logs),           cmocka_unit_test(test_crun),
+        cmocka_unit_test(test_security),       cmocka_unit_test(test_logs),
+        cmocka_unit_test(test_crun),
     };
     /* RUNC_TEST=test_stop runs one scenario. */
     if (getenv("RUNC_TEST") != NULL)
