@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/rest/run.sh [--build DIR] [--seconds S] [--events K] [--workers "16 64"] [--perf]
+# bench/rest/run.sh [--build DIR] [--seconds S] [--events K] [--workers "2 4"] [--perf]
 #
 # The REST gateway under load, side by side with the same operations over
 # the bus, in one run against one server.  Prints figures, never pass/fail.
@@ -7,8 +7,8 @@
 # Starts `kraal server` from DIR (default <repo>/build/release; needs
 # bin/kraal, bin/bench_rest_bus and the store-sqlite, auth-token and
 # api-rest plugins) with store-sqlite on a temp dir and api-rest on
-# 127.0.0.1, port 0.  It first times GETs with workers 16 and 64 (or the
-# counts --workers lists) and keeps the fastest, then, on a fresh server
+# 127.0.0.1, port 0.  It first times GETs with 2 and 4 serving threads
+# (`workers`; or the counts --workers lists) and keeps the fastest, then, on a fresh server
 # with 1,000 pods in namespace "bench":
 #
 #   GET     one pod            wrk, 2 threads, 64 connections
@@ -30,7 +30,7 @@ SECONDS_PER_OP=10
 EVENTS=2000
 WATCHERS=100
 PERF=0
-WORKER_COUNTS="16 64"
+WORKER_COUNTS="2 4"
 while [ $# -gt 0 ]; do
   case $1 in
   --build) BUILD=$2; shift 2 ;;
