@@ -498,8 +498,12 @@ int runc_container_create(void *self, const char *sandbox_id, const kr_rt_contai
     }
     char msg[4096] = "";
     int pid = 0, shim_pid = 0;
-    if ((rc = shim_spawn(rt, c, dir, &pid, &shim_pid, msg, sizeof msg, err)) < 0)
+    if ((rc = shim_spawn(rt, c, dir, &pid, &shim_pid, msg, sizeof msg, err)) < 0) {
+        /* No answer: whatever the runtime made goes. */
+        const char *args[] = {"delete", "--force", c->id, NULL};
+        runc_runtime_cmd(rt, args, NULL);
         goto out;
+    }
     c->pid = pid;
     c->pid_start = runc_pid_start(pid);
     c->shim_pid = shim_pid;

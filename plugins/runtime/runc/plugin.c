@@ -207,18 +207,9 @@ static void *runc_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err
         rt->insecure[i] = runc_strdup0(s);
     }
 
-    char *dirs[] = {path_join(rt->state_dir, "sandboxes", NULL),
-                    path_join(rt->state_dir, "containers", NULL),
-                    path_join(rt->run_dir, "sandboxes", NULL)};
-    int rc = 0;
-    for (size_t i = 0; i < 3; i++) {
-        if (rc == 0)
-            rc = runc_mkdir_p(dirs[i], 0711, err);
-        free(dirs[i]);
-    }
-    if (rc < 0 || runc_mkdir_p(rt->root, 0700, err) < 0)
-        goto fail;
-
+    /* No directory is made here: `kraal image` may load the plugin where
+     * run_dir is not writable; sandboxes and containers make theirs, the
+     * runtime its --root. */
     char *images = path_join(kr_plugin_data_dir(ctx), "images", NULL);
     rc_images_opts_t io = {.root = images,
                            .insecure_registries = (const char *const *)rt->insecure};

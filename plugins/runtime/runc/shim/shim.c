@@ -451,8 +451,14 @@ int main(int argc, char **argv)
     pid_t p = fork();
     if (p < 0)
         die("fork: %s", strerror(errno));
-    if (p > 0)
+    if (p > 0) {
+        /* Reap the middle process: it must not become a zombie of whatever
+         * adopts it. */
+        int st;
+        while (waitpid(p, &st, 0) < 0 && errno == EINTR)
+            ;
         _exit(0);
+    }
     setsid();
     p = fork();
     if (p < 0)

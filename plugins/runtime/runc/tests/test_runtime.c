@@ -885,6 +885,28 @@ static void test_security(void **state)
     fclose(f);
     bnd[strcspn(bnd, "\n")] = '\0';
     assert_non_null(strstr(log, bnd)); /* every capability this host can give */
+
+    /* Resources reach the container's cgroup (seen through its own
+     * /sys/fs/cgroup), the oom_score_adj its process. */
+    const char *cg[] = {"sh", "-c",
+                        "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.shares "
+                        "/sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory/memory.limit_in_bytes "
+                        "/proc/self/oom_score_adj | tr '\\n' ' '"};
+    kr_rt_container_config_t res = {
+        .name = "limited",
+        .argv = cg,
+        .argc = 3,
+        .run_as_user = -1,
+        .run_as_group = -1,
+        .resources = {.cpu_shares = 512,
+                      .cpu_quota = 50000,
+                      .cpu_period = 100000,
+                      .memory_limit = 64 << 20,
+                      .pids_limit = 50,
+                      .oom_score_adj = 500},
+    };
+    log = run_to_end(sb, &res, 0);
+    assert_non_null(strstr(log, "stdout F 50000 512 50 67108864 500 \n"));
     remove_sandbox(sb);
 
     /* hostNetwork: the host's network namespace and hostname. */
