@@ -158,6 +158,7 @@ static void runc_fini(void *instance)
     free(rt->run_dir);
     free(rt->root);
     free(rt->shim_path);
+    free(rt->images_root);
     free(rt);
 }
 
@@ -210,11 +211,10 @@ static void *runc_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err
     /* No directory is made here: `kraal image` may load the plugin where
      * run_dir is not writable; sandboxes and containers make theirs, the
      * runtime its --root. */
-    char *images = path_join(kr_plugin_data_dir(ctx), "images", NULL);
-    rc_images_opts_t io = {.root = images,
+    rt->images_root = path_join(kr_plugin_data_dir(ctx), "images", NULL);
+    rc_images_opts_t io = {.root = rt->images_root,
                            .insecure_registries = (const char *const *)rt->insecure};
     rt->images = rc_images_open(&io, err);
-    free(images);
     if (rt->images == NULL)
         goto fail;
     if (runc_sandbox_load(rt, err) < 0 || runc_ctr_load(rt, err) < 0)

@@ -85,6 +85,7 @@ typedef struct runc_rt {
     char *run_dir;   /* <run_dir>/runtime/<name> */
     char *root;      /* the OCI runtime's --root */
     char *shim_path;
+    char *images_root; /* <data_dir>/images */
     uint64_t log_max_size;
     uint64_t cap_bound; /* capabilities this process may hand out */
     bool memory_swap;   /* memory.memsw.* exists (cgroup v1 swap accounting) */
@@ -180,6 +181,10 @@ uint64_t runc_caps_default(void);
 int runc_caps_resolve(const char *const *add, const char *const *drop, bool privileged,
                       uint64_t bound, uint64_t *out, kr_error_t *err);
 const char *runc_cap_name(int cap); /* "CAP_CHOWN" */
+
+/* A signal by name ("SIGQUIT", "QUIT", "RTMIN+3") or number, as an image's
+ * StopSignal says it; -1 when it is none. */
+int runc_signal_parse(const char *s);
 
 typedef struct runc_user {
     uint32_t uid, gid;

@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,6 +146,33 @@ int runc_caps_resolve(const char *const *add, const char *const *drop, bool priv
      * (capset fails); leave it out rather than fail every container. */
     *out = caps & bound;
     return 0;
+}
+
+/* ---- signals ------------------------------------------------------------- */
+
+int runc_signal_parse(const char *s)
+{
+    if (s == NULL || *s == '\0')
+        return -1;
+    char *end;
+    long n = strtol(s, &end, 10);
+    if (*end == '\0')
+        return n > 0 && n < NSIG ? (int)n : -1;
+    if (strncasecmp(s, "SIG", 3) == 0)
+        s += 3;
+    for (int i = 1; i < NSIG; i++) {
+        const char *abbrev = sigabbrev_np(i);
+        if (abbrev != NULL && strcasecmp(abbrev, s) == 0)
+            return i;
+    }
+    /* RTMIN+n / RTMAX-n, as Docker's signal table has them */
+    if (strncasecmp(s, "RTMIN+", 6) == 0 || strncasecmp(s, "RTMAX-", 6) == 0) {
+        long k = strtol(s + 6, &end, 10);
+        int sig = s[3] == 'I' || s[3] == 'i' ? SIGRTMIN + (int)k : SIGRTMAX - (int)k;
+        if (*end == '\0' && k >= 0 && sig >= SIGRTMIN && sig <= SIGRTMAX)
+            return sig;
+    }
+    return -1;
 }
 
 /* ---- users -------------------------------------------------------------- */

@@ -532,6 +532,42 @@ static void test_stop(void **state)
     kr_rt_container_free(&c);
     /* Stopping an exited container is a no-op. */
     assert_int_equal(F.ops->container_stop(F.rt, stubborn, 2, &err), 0);
+
+    /* The image's StopSignal replaces SIGTERM. */
+    char layout[256], cmd[800];
+    snprintf(layout, sizeof layout, "%s/busybox-usr1", F.dir);
+    snprintf(cmd, sizeof cmd,
+             "bash %s/plugins/runtime/runc/tests/stop-signal-image.sh %s %s SIGUSR1",
+             KRAAL_SOURCE_DIR, F.image, layout);
+    assert_int_equal(system(cmd), 0);
+    char **ids = NULL;
+    if (F.ops->image_import(F.rt, layout, KR_RT_IMAGE_OCI_LAYOUT, "stopsig", &ids, &err) < 0)
+        fail_msg("import: %s", err.message);
+    kr_rt_strv_free(ids);
+    const char *argv[] = {"sh", "-c",
+                          "trap 'echo got-usr1; exit 0' USR1; trap '' TERM; echo ready; "
+                          "while true; do sleep 0.2; done"};
+    char log[256], usr1[KR_RT_ID_MAX];
+    log_path("usr1", log, sizeof log);
+    kr_rt_container_config_t cfg = {.name = "usr1",
+                                    .image = "stopsig",
+                                    .argv = argv,
+                                    .argc = 3,
+                                    .log_path = log,
+                                    .run_as_user = -1,
+                                    .run_as_group = -1};
+    assert_int_equal(F.ops->container_create(F.rt, sb, &cfg, usr1, &err), 0);
+    assert_int_equal(F.ops->container_start(F.rt, usr1, &err), 0);
+    end = now_ms() + 5000;
+    while (!log_has("usr1", "stdout", "ready") && now_ms() < end)
+        sleep_ms(50);
+    t0 = now_ms();
+    assert_int_equal(F.ops->container_stop(F.rt, usr1, 20, &err), 0);
+    assert_true(now_ms() - t0 < 5000);
+    wait_state(usr1, KR_RT_EXITED, 1000, &c);
+    assert_int_equal(c.exit_code, 0);
+    kr_rt_container_free(&c);
+    assert_true(log_has("usr1", "stdout", "got-usr1"));
     remove_sandbox(sb);
 }
 

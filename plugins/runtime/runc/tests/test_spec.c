@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -294,12 +295,27 @@ static void test_spec(void **state)
     remove_rootfs(root);
 }
 
+static void test_signals(void **state)
+{
+    (void)state;
+    assert_int_equal(runc_signal_parse("SIGQUIT"), SIGQUIT);
+    assert_int_equal(runc_signal_parse("quit"), SIGQUIT);
+    assert_int_equal(runc_signal_parse("USR1"), SIGUSR1);
+    assert_int_equal(runc_signal_parse("15"), SIGTERM);
+    assert_int_equal(runc_signal_parse("SIGRTMIN+3"), SIGRTMIN + 3);
+    assert_int_equal(runc_signal_parse("SIGWHAT"), -1);
+    assert_int_equal(runc_signal_parse("0"), -1);
+    assert_int_equal(runc_signal_parse(""), -1);
+    assert_int_equal(runc_signal_parse(NULL), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_caps),
         cmocka_unit_test(test_users),
         cmocka_unit_test(test_spec),
+        cmocka_unit_test(test_signals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
