@@ -1,4 +1,5 @@
-/* The kraal binary: `kraal server`, `kraal plugin-host`, `kraal image`, `kraal version`. */
+/* The kraal binary: `kraal server`, `kraal agent`, `kraal plugin-host`, `kraal image`,
+ * `kraal kubeconfig`, `kraal version`. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -38,6 +39,7 @@ static const char usage_main[] =
     "commands:\n"
     "  server        run the core bus broker and the plugins of the config\n"
     "  plugin-host   run one plugin in its own process, connected to a server\n"
+    "  agent         run the node agent (a runtime and agent-node) for a server\n"
     "  kubeconfig    print the kubeconfig the server wrote (admin access for kubectl)\n"
     "  image         import, list, remove and pull the node's container images\n"
     "  version       print the version and the plugin ABI\n"
@@ -55,6 +57,23 @@ static const char usage_server[] =
     "  --log-level LEVEL  debug, info, warn or error; default info\n"
     "\n"
     "Flags override the config file.  SIGTERM or SIGINT stops the server.\n";
+
+static const char usage_agent[] =
+    "usage: kraal agent --server ENDPOINT [--config FILE | --node-name NAME --runtime-binary BIN]\n"
+    "                   [--data-dir DIR] [--run-dir DIR] [--log-level LEVEL]\n"
+    "\n"
+    "  --server ENDPOINT      the server's bus: tcp://HOST:PORT or ipc:///run/kraal/bus.sock\n"
+    "  --config FILE          the agent's plugins, in the server config's format (data_dir,\n"
+    "                         run_dir, log_level, plugin_path, plugins); default: the runc\n"
+    "                         runtime, then agent-node\n"
+    "  --node-name NAME       the Node's name; default the hostname (without --config)\n"
+    "  --runtime-binary BIN   the OCI runtime: runc (default) or crun (without --config)\n"
+    "  --data-dir, --run-dir  defaults as for server; an agent beside a server that runs\n"
+    "                         its own agent needs other directories\n"
+    "  --log-level LEVEL      debug, info, warn or error; default info\n"
+    "\n"
+    "SIGTERM or SIGINT stops the agent; the pods' containers keep running and are\n"
+    "adopted by the next agent on the same directories.\n";
 
 static const char usage_plugin_host[] =
     "usage: kraal plugin-host --plugin FILE.so|NAME --server ENDPOINT [--name NAME]\n"
@@ -366,6 +385,145 @@ out:
     return status;
 }
 
+/* ---- kraal agent ----------------------------------------------------------- */
+
+/* The default plugin list of an agent without --config: the runc runtime,
+ * then the agent that uses it (plugins stop in reverse order, so the runtime
+ * outlives the agent). */
+static void agent_default_plugins(kr_server_config_t *cfg, const char *node_name,
+                                  const char *binary)
+{
+    kr_arena_t *a = cfg->arena;
+    cfg->plugins = kr_arena_alloc(a, 2 * sizeof(*cfg->plugins));
+    kr_value_t *rt = kr_value_map(a), *ag = kr_value_map(a);
+    if (binary != NULL)
+        kr_value_map_set(a, rt, "binary", kr_value_str(a, binary));
+    kr_value_map_set(a, ag, "runtime", kr_value_str(a, "runc"));
+    if (node_name != NULL)
+        kr_value_map_set(a, ag, "node_name", kr_value_str(a, node_name));
+    cfg->plugins[0] = (kr_plugin_spec_t){.plugin = "runtime-runc", .name = "runc", .config = rt};
+    cfg->plugins[1] = (kr_plugin_spec_t){.plugin = "agent-node", .config = ag};
+    cfg->n_plugins = 2;
+}
+
+static int cmd_agent(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"server", required_argument, NULL, 's'},
+        {"config", required_argument, NULL, 'c'},
+        {"node-name", required_argument, NULL, 'n'},
+        {"runtime-binary", required_argument, NULL, 'b'},
+        {"data-dir", required_argument, NULL, 'd'},
+        {"run-dir", required_argument, NULL, 'r'},
+        {"log-level", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *server = NULL, *config = NULL, *node_name = NULL, *binary = NULL;
+    struct common_opts o = {0};
+    int rc = 0, c;
+    while ((c = next_opt(argc, argv, longopts, usage_agent, "agent", &rc)) != -1) {
+        if (common_opt(c, &o))
+            continue;
+        switch (c) {
+        case 0:
+            return rc;
+        case 's':
+            server = optarg;
+            break;
+        case 'c':
+            config = optarg;
+            break;
+        case 'n':
+            node_name = optarg;
+            break;
+        case 'b':
+            binary = optarg;
+            break;
+        case 'h':
+            fputs(usage_agent, stdout);
+            return 0;
+        default:
+            return usage_error(usage_agent, "agent: bad option");
+        }
+    }
+    if (optind < argc)
+        return usage_error(usage_agent, "agent: unexpected argument \"%s\"", argv[optind]);
+    if (server == NULL)
+        return usage_error(usage_agent, "agent: --server is required");
+    if (strncmp(server, "ipc://", 6) != 0 && strncmp(server, "tcp://", 6) != 0)
+        return usage_error(usage_agent,
+                           "agent: --server \"%s\": must be ipc://PATH or tcp://HOST:PORT", server);
+    if (config != NULL && (node_name != NULL || binary != NULL))
+        return usage_error(usage_agent, "agent: --node-name and --runtime-binary go into the "
+                                        "plugins' config when --config is given");
+    if (o.log_level != NULL && apply_log_level(o.log_level) < 0)
+        return EXIT_USAGE;
+
+    kr_error_t err;
+    kr_server_config_t *cfg = kr_server_config_new();
+    if (config != NULL && kr_server_config_load(cfg, config, &err) < 0) {
+        KR_ERROR(TAG, "bad config", "file=\"%s\" error=\"%s\"", config, q(err.message));
+        kr_server_config_destroy(&cfg);
+        return 1;
+    }
+    if (config == NULL)
+        agent_default_plugins(cfg, node_name, binary);
+    if (o.data_dir != NULL)
+        cfg->data_dir = o.data_dir;
+    if (o.run_dir != NULL)
+        cfg->run_dir = o.run_dir;
+    if (o.log_level == NULL)
+        kr_log_set_level(cfg->log_level);
+
+    int status = 1, lock_fd = -1;
+    kr_host_t *host = NULL;
+    char lock_path[4096];
+    if (mkdir_p(cfg->data_dir, &err) < 0 || mkdir_p(cfg->run_dir, &err) < 0) {
+        KR_ERROR(TAG, "cannot create directories", "error=\"%s\"", q(err.message));
+        goto out;
+    }
+    /* Two agents on one run_dir would run every pod twice. */
+    snprintf(lock_path, sizeof lock_path, "%s/agent.lock", cfg->run_dir);
+    lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        KR_ERROR(TAG, "another kraal agent uses this run_dir", "run_dir=\"%s\" error=\"%s\"",
+                 cfg->run_dir, strerror(errno));
+        goto out;
+    }
+
+    sigset_t sigs;
+    block_stop_signals(&sigs);
+    kr_host_opts_t hopts = {
+        .endpoint = server,
+        .data_dir = cfg->data_dir,
+        .run_dir = cfg->run_dir,
+        .plugin_path = cfg->plugin_path,
+    };
+    host = kr_host_new(&hopts);
+    for (size_t i = 0; i < cfg->n_plugins; i++) {
+        const kr_plugin_spec_t *spec = &cfg->plugins[i];
+        if (kr_host_start(host, spec, &err) < 0) {
+            KR_ERROR(TAG, "plugin failed to start", "index=%zu plugin=\"%s\" error=\"%s\"", i,
+                     spec->plugin, q(err.message));
+            goto out;
+        }
+    }
+    KR_INFO(TAG, "agent ready", "version=%s server=%s plugins=%zu data_dir=\"%s\" pid=%d",
+            KRAAL_VERSION, server, kr_host_count(host), cfg->data_dir, (int)getpid());
+    int sig = wait_stop_signal(&sigs);
+    KR_INFO(TAG, "shutting down", "signal=%s", sigabbrev_np(sig));
+    status = 0;
+
+out:
+    kr_host_destroy(&host);
+    kr_bus_shutdown();
+    if (lock_fd >= 0)
+        close(lock_fd);
+    kr_server_config_destroy(&cfg);
+    return status;
+}
+
 /* ---- kraal plugin-host -------------------------------------------------- */
 
 static int cmd_plugin_host(int argc, char **argv)
@@ -565,6 +723,8 @@ int main(int argc, char **argv)
         return cmd_plugin_host(argc - 1, argv + 1);
     if (strcmp(cmd, "kubeconfig") == 0)
         return cmd_kubeconfig(argc - 1, argv + 1);
+    if (strcmp(cmd, "agent") == 0)
+        return cmd_agent(argc - 1, argv + 1);
     if (strcmp(cmd, "image") == 0)
         return kraal_cmd_image(argc - 1, argv + 1);
     return usage_error(usage_main, "unknown command \"%s\"", cmd);
