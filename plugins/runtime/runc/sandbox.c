@@ -287,7 +287,7 @@ static int sandbox_files(runc_rt_t *rt, const runc_sandbox_t *sb, kr_error_t *er
 static bool valid_hostname(const char *h)
 {
     size_t n = strlen(h);
-    if (n == 0 || n > 64)
+    if (n == 0 || n > 63)
         return false;
     for (size_t i = 0; i < n; i++)
         if (!((h[i] >= 'a' && h[i] <= 'z') || (h[i] >= '0' && h[i] <= '9') || h[i] == '-' ||
@@ -307,8 +307,16 @@ int runc_sandbox_run(void *self, const kr_rt_sandbox_config_t *cfg, char id[KR_R
     if (cfg->host_network) {
         gethostname(node, sizeof node - 1);
         hostname = node;
-    } else if (!valid_hostname(hostname)) {
-        return kr_error_set(err, KR_E_INVALID, "sandbox: invalid hostname \"%s\"", hostname);
+    } else {
+        /* The kubelet's truncatePodHostnameIfNeeded: at most 63 bytes, no
+         * trailing '-' or '.'. */
+        snprintf(node, 64, "%s", hostname);
+        size_t n = strlen(node);
+        while (n > 0 && (node[n - 1] == '-' || node[n - 1] == '.'))
+            node[--n] = '\0';
+        hostname = node;
+        if (!valid_hostname(hostname))
+            return kr_error_set(err, KR_E_INVALID, "sandbox: invalid hostname \"%s\"", hostname);
     }
     runc_sandbox_t *sb = calloc(1, sizeof *sb);
     if (sb == NULL)

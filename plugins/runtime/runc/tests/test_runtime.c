@@ -945,6 +945,21 @@ static void test_security(void **state)
     assert_non_null(strstr(log, "stdout F 50000 512 50 67108864 500 \n"));
     remove_sandbox(sb);
 
+    /* A pod name past 63 bytes: the hostname is cut as the kubelet cuts it. */
+    char pod[80];
+    memset(pod, 'p', 70);
+    pod[70] = '\0';
+    pod[62] = '-';
+    run_sandbox(pod, sb);
+    const char *hn[] = {"hostname"};
+    kr_rt_container_config_t hc = {
+        .name = "longname", .argv = hn, .argc = 1, .run_as_user = -1, .run_as_group = -1};
+    log = run_to_end(sb, &hc, 0);
+    char want62[100];
+    snprintf(want62, sizeof want62, "stdout F %.62s\n", pod);
+    assert_non_null(strstr(log, want62));
+    remove_sandbox(sb);
+
     /* hostNetwork: the host's network namespace and hostname. */
     kr_rt_sandbox_config_t hcfg = {.pod_name = "hostnet",
                                    .pod_namespace = "default",
