@@ -170,7 +170,7 @@ static int ctr_save(runc_rt_t *rt, const runc_ctr_t *c, kr_error_t *err)
     kr_value_map_set(a, m, "labels", runc_labels_value(a, c->labels, c->n_labels));
     char path[4096];
     runc_ctr_path(rt, c->id, RUNC_RECORD_FILE, path, sizeof path);
-    int rc = runc_record_write(path, m, err);
+    int rc = runc_record_write(path, m, true, err);
     kr_arena_destroy(&a);
     return rc;
 }
@@ -509,7 +509,7 @@ int runc_container_create(void *self, const char *sandbox_id, const kr_rt_contai
         goto out;
     char cfgpath[4200];
     snprintf(cfgpath, sizeof cfgpath, "%s/config.json", dir);
-    if ((rc = runc_record_write(cfgpath, spec, err)) < 0)
+    if ((rc = runc_record_write(cfgpath, spec, false, err)) < 0)
         goto out;
     if (c->log_path != NULL) {
         char logdir[4096];

@@ -74,7 +74,7 @@ static int exec_prepare(runc_rt_t *rt, const char *id, const char *const *argv,
         runc_ctr_path(rt, id, NULL, path, sizeof path);
         snprintf(h->procfile, sizeof h->procfile, "%s/exec-%.12s.json", path, tag);
         snprintf(h->pidfile, sizeof h->pidfile, "%s/exec-%.12s.pid", path, tag);
-        rc = runc_record_write(h->procfile, proc, err);
+        rc = runc_record_write(h->procfile, proc, false, err);
     }
     kr_arena_destroy(&a);
     return rc;

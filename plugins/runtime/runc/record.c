@@ -39,7 +39,7 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
-int runc_record_write(const char *path, const kr_value_t *v, kr_error_t *err)
+int runc_record_write(const char *path, const kr_value_t *v, bool durable, kr_error_t *err)
 {
     kr_buf_t buf = KR_BUF_INIT;
     if (kr_json_encode(v, &buf, KR_JSON_COMPACT, err) < 0) {
@@ -51,7 +51,7 @@ int runc_record_write(const char *path, const kr_value_t *v, kr_error_t *err)
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     int rc = 0;
-    if (fd < 0 || write_all(fd, buf.data, buf.len) < 0 || fsync(fd) < 0)
+    if (fd < 0 || write_all(fd, buf.data, buf.len) < 0 || (durable && fsync(fd) < 0))
         rc = kr_error_set(err, KR_E_INTERNAL, "writing %s: %s", tmp, strerror(errno));
     if (fd >= 0)
         close(fd);
@@ -59,7 +59,7 @@ int runc_record_write(const char *path, const kr_value_t *v, kr_error_t *err)
         rc = kr_error_set(err, KR_E_INTERNAL, "rename %s: %s", path, strerror(errno));
     if (rc < 0)
         unlink(tmp);
-    else {
+    else if (durable) {
         /* The rename itself must reach the disk too. */
         char dir[4200];
         snprintf(dir, sizeof dir, "%s", path);

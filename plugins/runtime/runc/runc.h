@@ -151,9 +151,11 @@ void runc_new_id(char id[KR_RT_ID_MAX]);
 
 /* ---- record.c ---------------------------------------------------------- */
 
-/* Writes `v` as JSON to path (tmp file, fsync, rename): a reader sees the
- * old or the new record, never half of one. */
-int runc_record_write(const char *path, const kr_value_t *v, kr_error_t *err);
+/* Writes `v` as JSON to path (tmp file, rename): a reader sees the old or
+ * the new record, never half of one.  `durable` fsyncs the file and its
+ * directory, for what a restarted agent relies on (records); files made for
+ * one command (config.json, an exec's process) go without. */
+int runc_record_write(const char *path, const kr_value_t *v, bool durable, kr_error_t *err);
 /* Reads a JSON record into `arena`; KR_E_NOT_FOUND when there is none. */
 int runc_record_read(kr_arena_t *arena, const char *path, kr_value_t **out, kr_error_t *err);
 /* Calls fn for each <state_dir>/<kind>/<id>/<file> that reads (the rest
