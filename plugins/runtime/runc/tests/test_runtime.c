@@ -578,7 +578,7 @@ static void test_shared_sandbox(void **state)
     run_sandbox("shared", sb);
     /* The server's stdin stays open: at EOF busybox nc half-closes the
      * connection, and the client could quit before it sent its line. */
-    ctr_opts_t s = {.name = "server", .script = "sleep 1000 | nc -l -p 8080"};
+    ctr_opts_t s = {.name = "server", .script = "sleep 300 | nc -l -p 8080"};
     ctr_opts_t c = {.name = "client",
                     .script = "for i in $(seq 1 50); do "
                               "echo ping-from-client | nc -w 1 127.0.0.1 8080 && break; "
@@ -616,8 +616,8 @@ static void test_restart(void **state)
     (void)state;
     char sb[KR_RT_ID_MAX], a[KR_RT_ID_MAX], b[KR_RT_ID_MAX], quick[KR_RT_ID_MAX];
     run_sandbox("restart", sb);
-    ctr_opts_t oa = {.name = "a", .script = "sleep 1000"};
-    ctr_opts_t ob = {.name = "b", .script = "sleep 1000"};
+    ctr_opts_t oa = {.name = "a", .script = "sleep 300"};
+    ctr_opts_t ob = {.name = "b", .script = "sleep 300"};
     ctr_opts_t oq = {.name = "quick", .script = "sleep 2; echo bye; exit 3"};
     run_ctr(sb, &oa, a);
     run_ctr(sb, &ob, b);
@@ -697,7 +697,7 @@ static int child_main(const char *dir)
     start_runtime("killed", "runc");
     char sb[KR_RT_ID_MAX], a[KR_RT_ID_MAX], q[KR_RT_ID_MAX];
     run_sandbox("killed", sb);
-    ctr_opts_t oa = {.name = "k-long", .script = "sleep 1000"};
+    ctr_opts_t oa = {.name = "k-long", .script = "sleep 300"};
     ctr_opts_t oq = {.name = "k-quick", .script = "sleep 2; echo done; exit 5"};
     run_ctr(sb, &oa, a);
     run_ctr(sb, &oq, q);
