@@ -825,7 +825,8 @@ static void on_tick(kr_loop_t *loop, uint64_t id, void *ud)
     ag_pod_t **list = malloc((n ? n : 1) * sizeof *list);
     if (list == NULL)
         abort();
-    memcpy(list, ag->pods, n * sizeof *list);
+    if (n > 0)
+        memcpy(list, ag->pods, n * sizeof *list);
     for (size_t i = 0; i < n; i++)
         if (!list[i]->busy && !list[i]->killed)
             schedule(ag, list[i]);

@@ -756,6 +756,7 @@ typedef struct stopper {
     const char *id;
     const char *const *prestop; /* argv or NULL */
     int64_t grace_s;
+    bool thread; /* runs on th: to join */
     char error[KR_ERROR_MSG_MAX];
 } stopper_t;
 
@@ -820,13 +821,12 @@ static void stop_all(ag_worker_t *w, ag_job_t *job, kr_arena_t *a, const char *s
         st[i].grace_s = grace_s;
         const kr_value_t *sc = spec ? spec_container(spec, cs[i].name ? cs[i].name : "") : NULL;
         st[i].prestop = str_array(a, kr_value_get(sc, "lifecycle.preStop.exec.command"));
-        if (pthread_create(&st[i].th, NULL, stopper_main, &st[i]) != 0)
+        st[i].thread = pthread_create(&st[i].th, NULL, stopper_main, &st[i]) == 0;
+        if (!st[i].thread)
             stopper_main(&st[i]);
-        else
-            st[i].w = (ag_worker_t *)(uintptr_t)1; /* marks a thread to join */
     }
     for (size_t i = 0; i < n; i++) {
-        if (st[i].w == (ag_worker_t *)(uintptr_t)1)
+        if (st[i].thread)
             pthread_join(st[i].th, NULL);
         if (st[i].error[0])
             job_error(job, "%s", st[i].error);
