@@ -136,6 +136,7 @@ void kr_rt_image_free(kr_rt_image_t *img)
     kr_rt_strv_free(img->env);
     free(img->working_dir);
     free(img->user);
+    free(img->stop_signal);
     memset(img, 0, sizeof(*img));
 }
 

@@ -311,26 +311,6 @@ static char *cgroups_path(const char *parent, const char *id)
     return p;
 }
 
-/* The image's StopSignal, SIGTERM when it has none.  kr_rt_image_t does not
- * carry it, so it is read from the image's config blob: the store keeps
- * blobs content-addressed under <root>/blobs/sha256/ and an image id is its
- * config's digest (images.h). */
-static int image_stop_signal(runc_rt_t *rt, const char *image_id)
-{
-    if (image_id == NULL || strncmp(image_id, "sha256:", 7) != 0 ||
-        strspn(image_id + 7, "0123456789abcdef") != 64 || image_id[71] != '\0')
-        return SIGTERM;
-    char path[4200];
-    snprintf(path, sizeof path, "%s/blobs/sha256/%s", rt->images_root, image_id + 7);
-    kr_arena_t *a = kr_arena_new(0);
-    kr_value_t *cfg;
-    int sig = -1;
-    if (runc_record_read(a, path, &cfg, NULL) == 0)
-        sig = runc_signal_parse(kr_value_as_str(kr_value_get(cfg, "config.StopSignal")));
-    kr_arena_destroy(&a);
-    return sig > 0 ? sig : SIGTERM;
-}
-
 /* Starts the shim and reads its "ok <pid> <shim pid>" or "error <msg>"
  * line. Returns 0 (ok: pid set; error: message in msg), or an error when
  * the shim itself failed. */
@@ -477,7 +457,8 @@ int runc_container_create(void *self, const char *sandbox_id, const kr_rt_contai
         goto out;
     if ((rc = rc_images_status(rt->images, c->image_ref, &img, err)) < 0)
         goto out;
-    c->stop_signal = image_stop_signal(rt, c->image_ref);
+    int sig = img.stop_signal != NULL ? runc_signal_parse(img.stop_signal) : -1;
+    c->stop_signal = sig > 0 ? sig : SIGTERM;
 
     char rootfs[4200], net[4096], ipc[4096], uts[4096], shm[4096], hn[4096], hosts[4096];
     snprintf(rootfs, sizeof rootfs, "%s/rootfs", dir);

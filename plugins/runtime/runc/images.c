@@ -264,6 +264,7 @@ static int fill_image(rc_images_t *s, const rc_record_t *r, kr_rt_image_t *out, 
         out->env = config_strv(c, "Env");
         out->working_dir = config_str(c, "WorkingDir");
         out->user = config_str(c, "User");
+        out->stop_signal = config_str(c, "StopSignal");
     }
     kr_arena_destroy(&a);
     free(data);

@@ -62,6 +62,7 @@ typedef struct kr_rt_image {
     char **env;        /* "K=V" */
     char *working_dir; /* may be NULL */
     char *user;        /* may be NULL */
+    char *stop_signal; /* the image's StopSignal ("SIGQUIT", "3"); NULL = SIGTERM */
 } kr_rt_image_t;
 
 void kr_rt_image_free(kr_rt_image_t *img);
