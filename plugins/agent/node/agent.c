@@ -32,6 +32,7 @@
 #include <kraal/runtime.h>
 
 #include "agent.h"
+#include "stream.h"
 
 #define WRITE_TIMEOUT_MS 10000
 #define WRITE_RETRIES    5
@@ -139,6 +140,7 @@ struct agent {
     char runtime_version[128];
     ag_pool_t *pool;
     ag_node_t *node;
+    ag_streams_t *streams; /* logs, exec, attach, port-forward (stream.c) */
     kr_informer_t *inf;
     ag_pod_t **pods;
     size_t npods, cap;
@@ -1005,6 +1007,9 @@ static void *agent_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *er
     ag->node = ag_node_new(&no, err);
     if (ag->node == NULL)
         goto fail;
+    ag->streams = ag_streams_new(&ag->conf, err);
+    if (ag->streams == NULL)
+        goto fail;
 
     char sel[AG_NAME_MAX + 32];
     snprintf(sel, sizeof sel, "spec.nodeName=%s", ag->node_name);
@@ -1036,6 +1041,7 @@ static void agent_fini(void *instance)
     if (ag == NULL)
         return;
     kr_informer_destroy(&ag->inf);
+    ag_streams_destroy(&ag->streams);
     if (ag->tick_timer)
         kr_loop_cancel_timer(ag->loop, ag->tick_timer);
     if (ag->cleanup_timer)
