@@ -221,7 +221,8 @@ static void job_start(sess_t *s)
 static void *job_main(void *arg)
 {
     sess_t *s = arg;
-    const ag_conf_t *c = s->st->conf;
+    ag_streams_t *st = s->st; /* s may be freed as soon as it is handed back */
+    const ag_conf_t *c = st->conf;
     if (s->job == J_START) {
         job_start(s);
     } else {
@@ -232,9 +233,9 @@ static void *job_main(void *arg)
     }
     ssize_t w;
     do {
-        w = write(s->st->pipe[1], &s, sizeof s);
+        w = write(st->pipe[1], &s, sizeof s);
     } while (w < 0 && errno == EINTR);
-    atomic_fetch_sub(&s->st->threads, 1);
+    atomic_fetch_sub(&st->threads, 1);
     return NULL;
 }
 

@@ -13,6 +13,7 @@
 
 #include "gateway.h"
 #include "metrics.h"
+#include "podstream.h"
 #include "proto.h"
 #include "route.h"
 
@@ -523,6 +524,19 @@ static enum MHD_Result serve_resource(rest_gw_t *gw, rq_t *rq, struct MHD_Connec
     if (attrs.verb != NULL && rest_authorize(gw, bus, a, user, &attrs, &err) < 0)
         return send_error(conn, a, &err);
 
+    if (route->name != NULL && strcmp(r.res, "v1/pods") == 0 && rest_podstream_sub(route->sub)) {
+        /* log, exec, attach, portforward: streamed from the node's agent */
+        rq->m.verb = strcmp(route->sub, "log") == 0 ? "GET" : "CONNECT";
+        unsigned code = 0;
+        struct MHD_Response *resp =
+            rest_podstream_start(gw, conn, method, route, &rq->resp, &rq->resp_code, &code);
+        if (resp != NULL)
+            return respond(conn, code, resp);
+        rq->waiting = true;
+        MHD_suspend_connection(conn);
+        return MHD_YES;
+    }
+
     if (strcmp(method, "GET") == 0) {
         if (watch) {
             req.op = "watch";
@@ -705,9 +719,11 @@ static enum MHD_Result dispatch(rest_gw_t *gw, rq_t *rq, struct MHD_Connection *
 
 /* Long-running requests (watches) do not count against max_inflight, as
  * upstream's long-running request check excludes them. */
-static bool long_running(struct MHD_Connection *conn, const char *method)
+static bool long_running(struct MHD_Connection *conn, const char *url, const char *method)
 {
-    return strcmp(method, "GET") == 0 && query(conn, "watch") != NULL && query_true(conn, "watch");
+    return (strcmp(method, "GET") == 0 && query(conn, "watch") != NULL &&
+            query_true(conn, "watch")) ||
+           rest_podstream_long_running(conn, url);
 }
 
 enum MHD_Result rest_handle(void *cls, struct MHD_Connection *conn, const char *url,
@@ -730,7 +746,7 @@ enum MHD_Result rest_handle(void *cls, struct MHD_Connection *conn, const char *
                                NULL);
         }
         rq->t0_us = now_us();
-        if (!long_running(conn, method)) {
+        if (!long_running(conn, url, method)) {
             rq->counted = true;
             rq->write = strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0;
             atomic_long *gauge = rq->write ? &gw->inflight_write : &gw->inflight_read;

@@ -175,7 +175,9 @@ static int loop_init(rest_gw_t *gw, rest_loop_t *l, const rest_daemon_opts_t *o,
     int fd = listen_on(ss, err);
     if (fd < 0)
         return kr_error_wrap(err, "cannot listen on %s:%d", gw->conf->address, (int)gw->conf->port);
-    unsigned flags = MHD_USE_EPOLL | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    /* upgrades: the WebSockets of pods/exec and pods/attach (podstream.c) */
+    unsigned flags = MHD_USE_EPOLL | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE |
+                     MHD_USE_ERROR_LOG;
     if (ss->ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     if (o->key_pem != NULL)
