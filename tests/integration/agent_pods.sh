@@ -75,7 +75,7 @@ pod web '{"terminationGracePeriodSeconds":2,"initContainers":[{"name":"i1","comm
    "envFrom":[{"configMapRef":{"name":"cfg"},"prefix":"CFG_"}],
    "resources":{"requests":{"cpu":"100m","memory":"32Mi"},"limits":{"cpu":"100m","memory":"32Mi"}}}]}'
 wait_pod web 'st.get("phase") == "Running" and cond("Ready").get("status") == "True"' 20
-[ "$(pod_eval web '[c["state"]["terminated"]["reason"] for c in st["initContainerStatuses"]]')" = "['Completed', 'Completed']" ] ||
+[ "$(pod_eval web '[(c["state"]["terminated"]["reason"], c["ready"]) for c in st["initContainerStatuses"]]')" = "[('Completed', True), ('Completed', True)]" ] ||
   fail "init statuses: $(pod_status web)"
 # Burstable: the init containers set no limits (upstream's ComputePodQOS counts them)
 [ "$(pod_eval web 'st["qosClass"], cond("Initialized")["status"], cond("ContainersReady")["status"], cond("PodScheduled")["status"]')" = \
@@ -137,6 +137,24 @@ waited=$(($(now_ms) - t0))
 [ "$waited" -ge 7000 ] || fail "restart 2 came after $waited ms, before the 10 s back-off"
 wait_pod crash 'cs("c").get("state", {}).get("waiting", {}).get("message", "").startswith("back-off 20s")' 10
 echo "ok: CrashLoopBackOff (second restart after $waited ms)"
+
+# ---- the kubelet's events, aggregated ----
+evs=$(bc '{"op":"list","res":"v1/events","ns":"default"}')
+ev() { # NAME REASON: "count fieldPath message" of the pod's event
+  json_get "$evs" '" | ".join("%d %s %s" % (e["count"], e["involvedObject"].get("fieldPath", ""), e["message"]) for e in r["obj"]["items"] if e["involvedObject"]["name"] == "'"$1"'" and e["reason"] == "'"$2"'")'
+}
+[ "$(ev web Started)" = "1 spec.initContainers{i1} Started container i1 | 1 spec.initContainers{i2} Started container i2 | 1 spec.containers{app} Started container app" ] ||
+  fail "web Started events: [$(ev web Started)]"
+[[ "$(ev web Pulled)" == *'spec.containers{app} Container image "docker.io/library/busybox:latest" already present on machine'* ]] ||
+  fail "web Pulled events: [$(ev web Pulled)]"
+[[ "$(ev crash BackOff)" =~ ^[0-9]+\ spec.containers\{c\}\ Back-off\ restarting\ failed\ container\ c\ in\ pod\ crash_default\($uid\)$ ]] ||
+  fail "crash BackOff event: [$(ev crash BackOff)]"
+[[ "$(ev crash Started)" =~ ^[2-9]\  ]] || fail "crash Started event not counted: [$(ev crash Started)]"
+[ "$(ev badenv Failed)" = "1 spec.containers{c} Error: couldn't find key nope in ConfigMap default/cfg" ] ||
+  [[ "$(ev badenv Failed)" =~ ^[0-9]+\ spec.containers\{c\}\ Error:\ couldn.t\ find\ key ]] || fail "badenv Failed event: [$(ev badenv Failed)]"
+json_get "$evs" '[e for e in r["obj"]["items"] if e["involvedObject"]["name"] == "web"][0]["source"]' | grep -q "'component': 'kubelet'" ||
+  fail "event source: $evs"
+echo "ok: events"
 
 # ---- deletion: SIGTERM honoured at once, SIGKILL after a short grace ----
 pod polite '{"terminationGracePeriodSeconds":30,"containers":[{"name":"c","command":["sh","-c","trap \"exit 0\" TERM; while true; do sleep 0.2; done"]}]}'

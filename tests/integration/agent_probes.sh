@@ -20,6 +20,10 @@ wait_pod live 'cs("c").get("restartCount", 0) >= 1' 20
   fail "live: the killed container's exit: $(pod_status live)"
 wait_log "$T/server.log" 'msg="container failed liveness probe, will be restarted".*pod=default/live' 1000 ||
   fail "no liveness log line"
+evs=$(bc '{"op":"list","res":"v1/events","ns":"default"}')
+[ "$(json_get "$evs" '[(e["type"], e["message"]) for e in r["obj"]["items"] if e["reason"] == "Killing" and e["involvedObject"]["name"] == "live"]')" =   "[('Normal', 'Container c failed liveness probe, will be restarted')]" ] || fail "Killing event: $evs"
+json_get "$evs" '[e["message"] for e in r["obj"]["items"] if e["reason"] == "Unhealthy" and e["type"] == "Warning"][0]' |
+  grep -q '^Liveness probe failed: cat: can.t open ./tmp/healthy.: No such file or directory' || fail "Unhealthy event: $evs"
 echo "ok: liveness restart"
 
 # ---- readiness (httpGet) and startup (tcpSocket) ----

@@ -37,6 +37,8 @@
 #define WRITE_TIMEOUT_MS 10000
 #define WRITE_RETRIES    5
 #define CLEANUP_EVERY_MS 60000
+#define EVENT_FLUSH_MS   10000
+#define EVENTS_PER_POD   32
 
 struct agent_conf {
     const char *runtime;
@@ -104,6 +106,9 @@ struct ag_pod {
     char **kill_ids; /* containers whose liveness or startup probe failed */
     int64_t *kill_grace;
     size_t nkill;
+    /* events sent, for aggregation (count, lastTimestamp) */
+    struct ag_evrec *evs;
+    size_t nevs;
     /* status writes */
     kr_arena_t *wa; /* written */
     kr_value_t *written;
@@ -122,6 +127,17 @@ typedef struct ag_probe_state {
     bool in_flight;
     bool on_hold; /* failed liveness/startup: nothing until a new instance */
 } ag_probe_state_t;
+
+/* An event the agent created for a pod: repeats of the same event add to
+ * its count, written at most every EVENT_FLUSH_MS (the recorder's
+ * correlator does the same with a patch of count and lastTimestamp). */
+typedef struct ag_evrec {
+    char *key; /* type, reason, fieldPath, message */
+    char *name;
+    int64_t count;
+    uint64_t written_ms;
+    bool dirty;
+} ag_evrec_t;
 
 /* Replies may come after fini: they find life->ag NULL. */
 typedef struct agent_life {
@@ -220,6 +236,11 @@ static void pod_free(ag_pod_t *p)
     free(p->kill_grace);
     free(p->probes);
     free(p->netns);
+    for (size_t i = 0; i < p->nevs; i++) {
+        free(p->evs[i].key);
+        free(p->evs[i].name);
+    }
+    free(p->evs);
     free(p->bo);
     free(p->uid);
     free(p->ns);
@@ -239,7 +260,7 @@ static void pod_forget(agent_t *ag, ag_pod_t *p)
 
 /* ---- bus requests ------------------------------------------------------------------ */
 
-typedef enum { T_STATUS, T_GET, T_DELETE, T_CLEANUP } ticket_kind_t;
+typedef enum { T_STATUS, T_GET, T_DELETE, T_CLEANUP, T_EVENT } ticket_kind_t;
 
 typedef struct ticket {
     agent_life_t *life;
@@ -379,17 +400,26 @@ static void on_probe_timer(kr_loop_t *loop, uint64_t id, void *ud)
 
 static void status_write(agent_t *ag, ag_pod_t *p);
 static void schedule(agent_t *ag, ag_pod_t *p);
+static void pod_event(agent_t *ag, ag_pod_t *p, const char *type, const char *reason,
+                      const char *field_path, const char *message);
+
+static const char *const probe_title[] = {"Startup", "Liveness", "Readiness"};
 
 /* A failed liveness or startup probe: the container is killed by the
  * pod's next sync, which restarts it per the restart policy. */
 static void probe_kill(agent_t *ag, ag_pod_t *p, const ag_probe_state_t *ps,
                        const kr_value_t *probe)
 {
+    char msg[AG_NAME_MAX + 64], fp[AG_NAME_MAX + 32];
+    snprintf(msg, sizeof msg, "Container %s failed %s probe, will be restarted", ps->cname,
+             ps->kind == AG_PROBE_LIVENESS ? "liveness" : "startup");
+    snprintf(fp, sizeof fp, "spec.containers{%s}", ps->cname);
     kr_plugin_log(ag->ctx, KR_LOG_INFO,
                   ps->kind == AG_PROBE_LIVENESS
                       ? "container failed liveness probe, will be restarted"
                       : "container failed startup probe, will be restarted",
                   "pod=%s/%s container=%s", p->ns, p->name, ps->cname);
+    pod_event(ag, p, "Normal", "Killing", fp, msg);
     int64_t grace = kr_value_map_int(
         probe, "terminationGracePeriodSeconds",
         kr_value_as_int(kr_value_get(p->obj, "spec.terminationGracePeriodSeconds"), 30));
@@ -431,6 +461,10 @@ static void probe_done(agent_t *ag, ag_job_t *job)
         kr_plugin_log(ag->ctx, KR_LOG_DEBUG, "probe failed",
                       "pod=%s/%s container=%s probe=%s msg=\"%s\"", p->ns, p->name, cname,
                       probe_field[ps->kind], job->probe_msg);
+        char msg[512], fp[AG_NAME_MAX + 32];
+        snprintf(msg, sizeof msg, "%s probe failed: %s", probe_title[ps->kind], job->probe_msg);
+        snprintf(fp, sizeof fp, "spec.containers{%s}", cname);
+        pod_event(ag, p, "Warning", "Unhealthy", fp, msg);
     }
     if (ps->result == before)
         return;
@@ -627,8 +661,123 @@ static void on_reply(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         break;
     case T_CLEANUP:
         break;
+    case T_EVENT:
+        if (r->code >= 300)
+            kr_plugin_log(ag->ctx, KR_LOG_DEBUG, r->message ? r->message : "event not written",
+                          "pod=%s/%s code=%d", p->ns, p->name, r->code);
+        break;
     }
     free(t);
+}
+
+/* ---- events ---------------------------------------------------------------------- */
+
+static void event_write(agent_t *ag, ag_pod_t *p, ag_evrec_t *rec, const ag_event_t *e)
+{
+    kr_arena_t *a = kr_arena_new(0);
+    char now[40];
+    ag_time_str(ag_now_ns(), now, sizeof now);
+    kr_request_t req = {.res = "v1/events", .ns = p->ns};
+    if (e != NULL) {
+        kr_value_t *ev = kr_value_map(a), *meta = kr_value_map(a), *io = kr_value_map(a),
+                   *src = kr_value_map(a);
+        kr_value_map_set(a, ev, "apiVersion", kr_value_str(a, "v1"));
+        kr_value_map_set(a, ev, "kind", kr_value_str(a, "Event"));
+        kr_value_map_set(a, meta, "name", kr_value_str(a, rec->name));
+        kr_value_map_set(a, meta, "namespace", kr_value_str(a, p->ns));
+        kr_value_map_set(a, ev, "metadata", meta);
+        kr_value_map_set(a, io, "kind", kr_value_str(a, "Pod"));
+        kr_value_map_set(a, io, "namespace", kr_value_str(a, p->ns));
+        kr_value_map_set(a, io, "name", kr_value_str(a, p->name));
+        kr_value_map_set(a, io, "uid", kr_value_str(a, p->uid));
+        kr_value_map_set(a, io, "apiVersion", kr_value_str(a, "v1"));
+        const char *rv = kr_value_as_str(kr_value_get(p->obj, "metadata.resourceVersion"));
+        if (rv != NULL)
+            kr_value_map_set(a, io, "resourceVersion", kr_value_str(a, rv));
+        if (e->field_path != NULL)
+            kr_value_map_set(a, io, "fieldPath", kr_value_str(a, e->field_path));
+        kr_value_map_set(a, ev, "involvedObject", io);
+        kr_value_map_set(a, ev, "reason", kr_value_str(a, e->reason));
+        kr_value_map_set(a, ev, "message", kr_value_str(a, e->message));
+        kr_value_map_set(a, src, "component", kr_value_str(a, "kubelet"));
+        kr_value_map_set(a, src, "host", kr_value_str(a, ag->node_name));
+        kr_value_map_set(a, ev, "source", src);
+        kr_value_map_set(a, ev, "firstTimestamp", kr_value_str(a, now));
+        kr_value_map_set(a, ev, "lastTimestamp", kr_value_str(a, now));
+        kr_value_map_set(a, ev, "count", kr_value_int(a, 1));
+        kr_value_map_set(a, ev, "type", kr_value_str(a, e->type));
+        kr_value_map_set(a, ev, "reportingComponent", kr_value_str(a, "kubelet"));
+        kr_value_map_set(a, ev, "reportingInstance", kr_value_str(a, ag->node_name));
+        req.op = "create";
+        req.obj = ev;
+    } else {
+        kr_value_t *patch = kr_value_map(a), *opts = kr_value_map(a);
+        kr_value_map_set(a, patch, "count", kr_value_int(a, rec->count));
+        kr_value_map_set(a, patch, "lastTimestamp", kr_value_str(a, now));
+        kr_value_map_set(a, opts, "patchType", kr_value_str(a, "application/merge-patch+json"));
+        req.op = "patch";
+        req.name = rec->name;
+        req.obj = patch;
+        req.opts = opts;
+    }
+    send_req(ag, T_EVENT, p->uid, &req);
+    rec->written_ms = kr_loop_now(ag->loop);
+    rec->dirty = false;
+    kr_arena_destroy(&a);
+}
+
+/* Records an event of the pod: a new one is created, a repeat counted. */
+static void event_record(agent_t *ag, ag_pod_t *p, const ag_event_t *e)
+{
+    char *key = NULL;
+    if (asprintf(&key, "%s\t%s\t%s\t%s", e->type, e->reason, e->field_path ? e->field_path : "",
+                 e->message) < 0)
+        abort();
+    for (size_t i = 0; i < p->nevs; i++) {
+        ag_evrec_t *rec = &p->evs[i];
+        if (strcmp(rec->key, key) != 0)
+            continue;
+        free(key);
+        rec->count++;
+        rec->dirty = true;
+        if (kr_loop_now(ag->loop) - rec->written_ms >= EVENT_FLUSH_MS)
+            event_write(ag, p, rec, NULL);
+        return;
+    }
+    if (p->nevs == EVENTS_PER_POD) { /* the oldest goes */
+        free(p->evs[0].key);
+        free(p->evs[0].name);
+        memmove(p->evs, p->evs + 1, (p->nevs - 1) * sizeof *p->evs);
+        p->nevs--;
+    }
+    p->evs = realloc(p->evs, (p->nevs + 1) * sizeof *p->evs);
+    if (p->evs == NULL)
+        abort();
+    static uint64_t seq;
+    ag_evrec_t *rec = &p->evs[p->nevs++];
+    memset(rec, 0, sizeof *rec);
+    rec->key = key;
+    rec->count = 1;
+    /* the recorder's name: <pod>.<hex nanoseconds> */
+    if (asprintf(&rec->name, "%s.%" PRIx64, p->name, (uint64_t)ag_now_ns() + seq++) < 0)
+        abort();
+    event_write(ag, p, rec, e);
+}
+
+/* Repeats not written yet, once their interval passed. */
+static void events_flush(agent_t *ag, ag_pod_t *p)
+{
+    uint64_t now = kr_loop_now(ag->loop);
+    for (size_t i = 0; i < p->nevs; i++)
+        if (p->evs[i].dirty && now - p->evs[i].written_ms >= EVENT_FLUSH_MS)
+            event_write(ag, p, &p->evs[i], NULL);
+}
+
+static void pod_event(agent_t *ag, ag_pod_t *p, const char *type, const char *reason,
+                      const char *field_path, const char *message)
+{
+    ag_event_t e = {type, reason, message, field_path};
+    event_record(ag, p, &e);
 }
 
 /* ---- jobs ------------------------------------------------------------------------ */
@@ -730,6 +879,8 @@ static void job_done(agent_t *ag, ag_job_t *job)
         return;
     }
     ag_pod_t *p = job->pod;
+    for (size_t i = 0; i < job->nevents; i++)
+        event_record(ag, p, &job->events[i]);
     if (job->kind == AG_JOB_PROBE) {
         probe_done(ag, job);
         return;
@@ -829,6 +980,8 @@ static void on_tick(kr_loop_t *loop, uint64_t id, void *ud)
         abort();
     if (n > 0)
         memcpy(list, ag->pods, n * sizeof *list);
+    for (size_t i = 0; i < n; i++)
+        events_flush(ag, list[i]);
     for (size_t i = 0; i < n; i++)
         if (!list[i]->busy && !list[i]->killed)
             schedule(ag, list[i]);

@@ -55,6 +55,14 @@ typedef enum ag_job_kind {
 
 typedef struct ag_pod ag_pod_t;
 
+/* An event a job saw (the kubelet's recorder calls), sent by the loop. */
+typedef struct ag_event {
+    const char *type; /* "Normal" or "Warning" */
+    const char *reason;
+    const char *message;
+    const char *field_path; /* "spec.containers{c}", or NULL for the pod */
+} ag_event_t;
+
 typedef struct ag_job {
     struct ag_job *next;
     ag_job_kind_t kind;
@@ -88,6 +96,8 @@ typedef struct ag_job {
     const char *netns_out; /* SYNC: the sandbox's netns path */
     bool probe_ok;
     char probe_msg[256];
+    ag_event_t *events; /* in the job's arena */
+    size_t nevents, events_cap;
     char error[KR_ERROR_MSG_MAX]; /* a failure worth a log line, "" otherwise */
 } ag_job_t;
 
@@ -116,6 +126,11 @@ typedef struct ag_worker {
 } ag_worker_t;
 
 void ag_sync_run(ag_worker_t *w, ag_job_t *job);
+
+/* Adds an event to the job's results (the message is formatted into the
+ * job's arena). */
+void ag_job_event(ag_job_t *job, const char *type, const char *reason, const char *field_path,
+                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* ---- probe.c (worker threads) ------------------------------------------ */
 

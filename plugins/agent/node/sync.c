@@ -95,8 +95,87 @@ static void requeue(ag_job_t *job, int64_t ms)
         job->requeue_ms = ms;
 }
 
+void ag_job_event(ag_job_t *job, const char *type, const char *reason, const char *field_path,
+                  const char *fmt, ...)
+{
+    if (job->nevents == job->events_cap) {
+        size_t cap = job->events_cap ? job->events_cap * 2 : 8;
+        ag_event_t *e = kr_arena_alloc(job->a, cap * sizeof *e);
+        if (job->nevents > 0)
+            memcpy(e, job->events, job->nevents * sizeof *e);
+        job->events = e;
+        job->events_cap = cap;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    char buf[1024];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    job->events[job->nevents++] = (ag_event_t){
+        .type = type,
+        .reason = reason,
+        .message = kr_arena_strdup(job->a, buf),
+        .field_path = field_path ? kr_arena_strdup(job->a, field_path) : NULL,
+    };
+}
+
+/* "spec.containers{c}" or "spec.initContainers{c}", as the kubelet's
+ * events name a container. */
+static bool spec_container_is_init(const kr_value_t *spec, const char *name)
+{
+    const kr_value_t *ics = kr_value_map_get(spec, "initContainers");
+    for (size_t i = 0; i < kr_value_len(ics); i++)
+        if (strcmp(kr_value_map_str(kr_value_array_get(ics, i), "name") ?: "", name) == 0)
+            return true;
+    return false;
+}
+
+static const char *field_path(sync_ctx_t *s, const char *cname)
+{
+    return kr_arena_printf(s->a, "spec.%s{%s}",
+                           spec_container_is_init(s->spec, cname) ? "initContainers" : "containers",
+                           cname);
+}
+
+static const char *image_of(sync_ctx_t *s, const char *cname)
+{
+    static const char *const lists[] = {"containers", "initContainers"};
+    for (size_t l = 0; l < 2; l++) {
+        const kr_value_t *cs = kr_value_map_get(s->spec, lists[l]);
+        for (size_t i = 0; i < kr_value_len(cs); i++)
+            if (strcmp(kr_value_map_str(kr_value_array_get(cs, i), "name") ?: "", cname) == 0)
+                return kr_value_map_str(kr_value_array_get(cs, i), "image") ?: "";
+    }
+    return "";
+}
+
+/* The events the kubelet records with a waiting reason. */
+static void wait_events(sync_ctx_t *s, const char *name, const char *reason, const char *msg)
+{
+    const char *fp = field_path(s, name), *image = image_of(s, name);
+    ag_job_t *job = s->job;
+    if (strcmp(reason, "CrashLoopBackOff") == 0) {
+        ag_job_event(job, "Warning", "BackOff", fp,
+                     "Back-off restarting failed container %s in pod %s_%s(%s)", name, s->name,
+                     s->ns, s->uid);
+        return;
+    }
+    if (strcmp(reason, "ErrImagePull") == 0)
+        ag_job_event(job, "Warning", "Failed", fp, "Failed to pull image \"%s\": %s", image,
+                     msg ? msg : "");
+    else if (strcmp(reason, "ImagePullBackOff") == 0)
+        ag_job_event(job, "Normal", "BackOff", fp, "Back-off pulling image \"%s\"", image);
+    else if (strcmp(reason, "ErrImageNeverPull") == 0)
+        ag_job_event(job, "Warning", "ErrImageNeverPull", fp, "%s", msg ? msg : "");
+    else if (strcmp(reason, "InvalidImageName") == 0)
+        ag_job_event(job, "Warning", "InspectFailed", fp, "%s", msg ? msg : "");
+    bool image_reason = strstr(reason, "Image") != NULL;
+    ag_job_event(job, "Warning", "Failed", fp, "Error: %s", image_reason || !msg ? reason : msg);
+}
+
 static void set_wait(sync_ctx_t *s, const char *name, const char *reason, const char *msg)
 {
+    wait_events(s, name, reason, msg);
     if (s->nwait == s->wait_cap) {
         size_t cap = s->wait_cap ? s->wait_cap * 2 : 8;
         const char **n1 = kr_arena_alloc(s->a, cap * sizeof *n1);
@@ -220,6 +299,10 @@ static int ensure_image(sync_ctx_t *s, const kr_value_t *c, const char *cname, k
         return -1;
     }
     bool present = rc == 0;
+    const char *fp = field_path(s, cname);
+    if (present && strcmp(policy, "Always") != 0)
+        ag_job_event(s->job, "Normal", "Pulled", fp,
+                     "Container image \"%s\" already present on machine", image);
     if (strcmp(policy, "Never") == 0) {
         if (present)
             return 0;
@@ -243,6 +326,8 @@ static int ensure_image(sync_ctx_t *s, const kr_value_t *c, const char *cname, k
         return -1;
     }
     char id[KR_RT_ID_MAX];
+    ag_job_event(s->job, "Normal", "Pulling", fp, "Pulling image \"%s\"", image);
+    int64_t t0 = wall_ms();
     if (s->rt->image_pull(s->rs, image, NULL, id, &err) < 0 ||
         s->rt->image_status(s->rs, id, img, &err) < 0) {
         ag_backoff_next(&bo->pull, s->now_ms, s->now_ms);
@@ -252,6 +337,10 @@ static int ensure_image(sync_ctx_t *s, const kr_value_t *c, const char *cname, k
         return -1;
     }
     bo->pull.last_update_ms = 0;
+    char took[32];
+    ag_go_duration(wall_ms() - t0, took, sizeof took);
+    ag_job_event(s->job, "Normal", "Pulled", fp, "Successfully pulled image \"%s\" in %s", image,
+                 took);
     return 0;
 }
 
@@ -406,11 +495,14 @@ static int start_container(sync_ctx_t *s, const kr_value_t *c, bool init, uint32
         requeue(s->job, 5000);
         return -1;
     }
+    const char *fp = field_path(s, cname);
+    ag_job_event(s->job, "Normal", "Created", fp, "Created container %s", cname);
     if (s->rt->container_start(s->rs, id, &err) < 0) {
         set_wait(s, cname, "RunContainerError", err.message);
         requeue(s->job, 5000);
         return -1;
     }
+    ag_job_event(s->job, "Normal", "Started", fp, "Started container %s", cname);
     return 0;
 }
 
@@ -531,7 +623,7 @@ static kr_value_t *waiting_value(kr_arena_t *a, const char *reason, const char *
 }
 
 /* convertToAPIContainerStatuses for one list of the spec. */
-static kr_value_t *statuses_of(sync_ctx_t *s, const kr_value_t *list, bool has_init)
+static kr_value_t *statuses_of(sync_ctx_t *s, const kr_value_t *list, bool init, bool has_init)
 {
     kr_arena_t *a = s->a;
     kr_value_t *out = kr_value_array(a);
@@ -558,9 +650,13 @@ static kr_value_t *statuses_of(sync_ctx_t *s, const kr_value_t *list, bool has_i
             state = waiting_value(a, s->wait_reason[k], s->wait_msg[k]);
         }
         bool running = kr_value_map_get(state, "running") != NULL;
+        /* an init container is ready once it completed (UpdatePodStatus);
+         * an app container while it runs (the probes refine it) */
+        const kr_value_t *term = kr_value_map_get(state, "terminated");
+        bool ready = init ? term != NULL && kr_value_map_int(term, "exitCode", -1) == 0 : running;
         kr_value_map_set(a, st, "state", state);
         kr_value_map_set(a, st, "lastState", last_state);
-        kr_value_map_set(a, st, "ready", kr_value_bool(a, running));
+        kr_value_map_set(a, st, "ready", kr_value_bool(a, ready));
         kr_value_map_set(a, st, "restartCount", kr_value_int(a, last ? last->attempt : 0));
         kr_value_map_set(a, st, "image", kr_value_str(a, kr_value_map_str(c, "image") ?: ""));
         kr_value_map_set(a, st, "imageID",
@@ -746,8 +842,9 @@ static void sync_pod(sync_ctx_t *s)
         containers_refresh(s);
     }
     bool has_init = kr_value_len(kr_value_map_get(s->spec, "initContainers")) > 0;
-    job->init_statuses = statuses_of(s, kr_value_map_get(s->spec, "initContainers"), has_init);
-    job->statuses = statuses_of(s, kr_value_map_get(s->spec, "containers"), has_init);
+    job->init_statuses =
+        statuses_of(s, kr_value_map_get(s->spec, "initContainers"), true, has_init);
+    job->statuses = statuses_of(s, kr_value_map_get(s->spec, "containers"), false, has_init);
 }
 
 typedef struct stopper {
@@ -816,6 +913,13 @@ static void stop_all(ag_worker_t *w, ag_job_t *job, kr_arena_t *a, const char *s
     for (size_t i = 0; i < n; i++) {
         if (cs[i].state != KR_RT_RUNNING && cs[i].state != KR_RT_CREATED)
             continue;
+        if (spec != NULL && cs[i].name != NULL)
+            ag_job_event(job, "Normal", "Killing",
+                         kr_arena_printf(a, "spec.%s{%s}",
+                                         spec_container_is_init(spec, cs[i].name) ? "initContainers"
+                                                                                  : "containers",
+                                         cs[i].name),
+                         "Stopping container %s", cs[i].name);
         st[i].w = w;
         st[i].id = cs[i].id;
         st[i].grace_s = grace_s;
@@ -853,8 +957,9 @@ static void kill_pod(sync_ctx_t *s)
         containers_refresh(s);
     }
     bool has_init = kr_value_len(kr_value_map_get(s->spec, "initContainers")) > 0;
-    job->init_statuses = statuses_of(s, kr_value_map_get(s->spec, "initContainers"), has_init);
-    job->statuses = statuses_of(s, kr_value_map_get(s->spec, "containers"), has_init);
+    job->init_statuses =
+        statuses_of(s, kr_value_map_get(s->spec, "initContainers"), true, has_init);
+    job->statuses = statuses_of(s, kr_value_map_get(s->spec, "containers"), false, has_init);
     for (size_t i = 0; i < n; i++)
         sandbox_teardown(s->w, list[i].id, job);
     kr_rt_sandbox_list_free(list, n);
