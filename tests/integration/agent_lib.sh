@@ -20,7 +20,7 @@ config() {
   cat <<YAML
 run_dir: $T/run
 data_dir: $T/data
-log_level: info
+log_level: ${LOG_LEVEL:-info}
 store:
   plugin: store-sqlite
 plugins:

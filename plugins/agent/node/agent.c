@@ -886,6 +886,10 @@ static void job_done(agent_t *ag, ag_job_t *job)
         return;
     }
     p->busy = false;
+    kr_plugin_log(ag->ctx, KR_LOG_DEBUG, "pod job done",
+                  "pod=%s/%s kind=%s ran_ms=%llu total_ms=%llu", p->ns, p->name,
+                  job->kind == AG_JOB_KILL ? "kill" : "sync", (unsigned long long)job->ran_ms,
+                  (unsigned long long)(kr_time_ms() - job->submitted_ms));
     if (job->error[0])
         kr_plugin_log(ag->ctx, KR_LOG_WARN, job->error, "pod=%s/%s", p->ns, p->name);
     snprintf(p->sandbox_id, sizeof p->sandbox_id, "%s", job->sandbox_id);

@@ -96,7 +96,8 @@ typedef struct ag_job {
     const char *netns_out; /* SYNC: the sandbox's netns path */
     bool probe_ok;
     char probe_msg[256];
-    ag_event_t *events; /* in the job's arena */
+    uint64_t submitted_ms, ran_ms; /* kr_time_ms: queued, then run (for debug logs) */
+    ag_event_t *events;            /* in the job's arena */
     size_t nevents, events_cap;
     char error[KR_ERROR_MSG_MAX]; /* a failure worth a log line, "" otherwise */
 } ag_job_t;

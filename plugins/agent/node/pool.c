@@ -54,7 +54,9 @@ static void *worker_main(void *arg)
         job->next = NULL;
         pthread_mutex_unlock(&p->mu);
 
+        uint64_t t0 = kr_time_ms();
         ag_sync_run(&w, job);
+        job->ran_ms = kr_time_ms() - t0;
 
         pthread_mutex_lock(&p->mu);
         if (p->done_tail != NULL)
@@ -133,6 +135,7 @@ void ag_pool_destroy(ag_pool_t **self_p)
 void ag_pool_submit(ag_pool_t *p, ag_job_t *job)
 {
     job->next = NULL;
+    job->submitted_ms = kr_time_ms();
     pthread_mutex_lock(&p->mu);
     if (p->tail != NULL)
         p->tail->next = job;
