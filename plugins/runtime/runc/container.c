@@ -403,7 +403,11 @@ static int shim_spawn(runc_rt_t *rt, runc_ctr_t *c, const char *dir, int *pid, i
     if (sscanf(line, "ok %d %d", pid, shim_pid) == 2)
         return 0;
     if (strncmp(line, "error ", 6) == 0) {
-        snprintf(msg, msg_len, "%s", line + 6);
+        /* memcpy, not snprintf: -O3 sees that line can outgrow msg and
+         * -Wformat-truncation fails the Release build; a longer message is cut */
+        size_t n = strnlen(line + 6, msg_len - 1);
+        memcpy(msg, line + 6, n);
+        msg[n] = '\0';
         return 0;
     }
     char slog[512] = "";

@@ -663,7 +663,7 @@ int runc_spec_build(kr_arena_t *a, const runc_spec_in_t *in, kr_value_t **out, k
     set(a, root, "readonly", kr_value_bool(a, cfg->read_only_rootfs));
     set(a, spec, "root", root);
 
-    kr_value_t *mounts;
+    kr_value_t *mounts = NULL; /* set on success; -O3 cannot see it */
     if (mounts_value(a, in, &mounts, err) < 0)
         return -KR_E_INVALID;
     set(a, spec, "mounts", mounts);
