@@ -51,9 +51,9 @@ json_get "$lease" 'r["obj"]["spec"]["renewTime"]' | grep -Eq '^[0-9-]+T[0-9:]+\.
 echo "ok: node and lease"
 
 # ---- a pod that runs to completion ----
-pod done '{"restartPolicy":"Never","containers":[{"name":"c","command":["sh","-c","echo hello; exit 0"]}]}'
+pod done '{"restartPolicy":"Never","containers":[{"name":"c","command":["sh","-c","echo hello; echo bye >/dev/termination-log; exit 0"]}]}'
 wait_pod done 'st.get("phase") == "Succeeded"' 20
-[ "$(pod_eval done 'cs("c")["state"]["terminated"]["reason"], cs("c")["state"]["terminated"]["exitCode"]')" = "('Completed', 0)" ] ||
+[ "$(pod_eval done 'cs("c")["state"]["terminated"]["reason"], cs("c")["state"]["terminated"]["exitCode"], cs("c")["state"]["terminated"]["message"]')" = "('Completed', 0, 'bye\n')" ] ||
   fail "done: $(pod_status done)"
 pod_eval done 'cs("c")["containerID"]' | grep -Eq '^runc://[a-z0-9]+$' || fail "containerID: $(pod_status done)"
 [ "$(pod_eval done 'cond("Ready")["reason"]')" = PodCompleted ] || fail "Ready reason: $(pod_status done)"
@@ -100,6 +100,30 @@ cg=$(awk -F: '$2 ~ /(^|,)cpu(,|$)/ {print $3}' "/proc/$pid/cgroup")
 [ "$(cat "/sys/fs/cgroup/cpu,cpuacct$cg/cpu.cfs_quota_us" 2>/dev/null || cat "/sys/fs/cgroup/cpu$cg/cpu.cfs_quota_us")" = 10000 ] ||
   fail "cpu quota of $cg"
 echo "ok: Running with init containers, env and resources"
+
+# ---- hooks, resolv.conf, a failure's message from its log ----
+mkdir -p "$T/hooks"
+pod hooks "{\"terminationGracePeriodSeconds\":5,\"volumes\":[{\"name\":\"h\",\"hostPath\":{\"path\":\"$T/hooks\"}}],
+  \"containers\":[{\"name\":\"c\",\"command\":[\"sh\",\"-c\",\"cat /etc/resolv.conf >/h/resolv; exec sleep 3593\"],
+   \"volumeMounts\":[{\"name\":\"h\",\"mountPath\":\"/h\"}],
+   \"lifecycle\":{\"postStart\":{\"exec\":{\"command\":[\"sh\",\"-c\",\"echo post >/h/post\"]}},
+                \"preStop\":{\"exec\":{\"command\":[\"sh\",\"-c\",\"echo pre >/h/pre\"]}}}}]}"
+pod logmsg '{"restartPolicy":"Never","containers":[{"name":"c","terminationMessagePolicy":"FallbackToLogsOnError","command":["sh","-c","echo something broke >&2; exit 4"]}]}'
+wait_pod hooks 'st.get("phase") == "Running"' 20
+[ "$(cat "$T/hooks/post" 2>&1)" = post ] || fail "postStart hook did not run: $(cat "$T/hooks/post" 2>&1)"
+deadline=$(($(now_ms) + 5000))
+until [ -s "$T/hooks/resolv" ]; do [ "$(now_ms)" -lt "$deadline" ] || fail "no resolv.conf copy"; sleep 0.1; done
+if grep -q '^nameserver' /etc/resolv.conf; then
+  [ "$(grep '^nameserver' "$T/hooks/resolv" | head -n 1)" = "$(grep '^nameserver' /etc/resolv.conf | head -n 1)" ] ||
+    fail "the pod's resolv.conf is not the host's: $(cat "$T/hooks/resolv")"
+fi
+wait_pod logmsg 'st.get("phase") == "Failed"' 20
+[ "$(pod_eval logmsg 'repr(cs("c")["state"]["terminated"]["message"])')" = "'something broke\\n'" ] ||
+  fail "FallbackToLogsOnError: $(pod_status logmsg)"
+del_pod hooks
+wait_gone hooks 15
+[ "$(cat "$T/hooks/pre" 2>&1)" = pre ] || fail "preStop hook did not run: $(cat "$T/hooks/pre" 2>&1)"
+echo "ok: postStart and preStop hooks, resolv.conf, termination messages"
 
 # ---- a missing key: CreateContainerConfigError ----
 pod badenv '{"containers":[{"name":"c","command":["sleep","1"],"env":[{"name":"X","valueFrom":{"configMapKeyRef":{"name":"cfg","key":"nope"}}}]}]}'
@@ -185,8 +209,8 @@ echo "ok: deletion (polite ${polite_ms} ms, stubborn ${stubborn_ms} ms)"
 # ---- everything goes with its pods: deleted at once in the API (grace 0),
 # the agent still stops their containers with their grace period, as the
 # kubelet does after a force deletion ----
-for p in done web badenv noimg initfail crash; do del_pod "$p" 0; done
-for p in done web badenv noimg initfail crash; do wait_gone "$p" 15; done
+for p in done web badenv noimg initfail crash logmsg; do del_pod "$p" 0; done
+for p in done web badenv noimg initfail crash logmsg; do wait_gone "$p" 15; done
 deadline=$(($(now_ms) + 15000))
 while [ -n "$(runc --root "$T/run/runtime/runc" list -q 2>/dev/null)" ]; do
   [ "$(now_ms)" -lt "$deadline" ] || fail "containers left: $(runc --root "$T/run/runtime/runc" list)"

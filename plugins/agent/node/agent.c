@@ -52,6 +52,8 @@ struct agent_conf {
     const kr_value_t *system_reserved;
     const kr_value_t *kube_reserved;
     const char *eviction_memory;
+    const char *cluster_dns;
+    const char *cluster_domain;
 };
 
 static const kr_config_entry_t agent_table[] = {
@@ -77,6 +79,10 @@ static const kr_config_entry_t agent_table[] = {
      "{cpu, memory} kept from allocatable for kraal"},
     {KR_CFG_STRING, "eviction_hard_memory", "100Mi", offsetof(struct agent_conf, eviction_memory),
      "memory.available eviction threshold, kept from allocatable"},
+    {KR_CFG_STRING, "cluster_dns", NULL, offsetof(struct agent_conf, cluster_dns),
+     "nameservers of ClusterFirst pods (comma-separated); the host's resolv.conf when absent"},
+    {KR_CFG_STRING, "cluster_domain", "cluster.local", offsetof(struct agent_conf, cluster_domain),
+     "the cluster's DNS domain (search path of ClusterFirst pods)"},
     {KR_CFG_END, NULL, NULL, 0, NULL},
 };
 
@@ -1138,6 +1144,8 @@ static void *agent_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *er
     /* nodefs.available<10% is the kubelet's default hard threshold */
     c->alloc_ephemeral = eph - eph / 10;
     c->oom_floor = read_oom_score_adj();
+    c->cluster_dns = ag->cfg.cluster_dns;
+    c->cluster_domain = ag->cfg.cluster_domain;
     c->ctx = ctx;
 
     ag->pool = ag_pool_new(&ag->conf, (unsigned)ag->cfg.workers, err);

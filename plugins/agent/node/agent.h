@@ -34,8 +34,10 @@ typedef struct ag_env_conf {
     const char *bus_endpoint;
     int64_t alloc_milli_cpu, alloc_memory, alloc_ephemeral;
     int64_t memory_capacity;
-    int oom_floor;        /* the agent's own oom_score_adj: containers never go lower */
-    kr_plugin_ctx_t *ctx; /* for kr_plugin_log only (thread-safe) */
+    int oom_floor;              /* the agent's own oom_score_adj: containers never go lower */
+    const char *cluster_dns;    /* comma-separated nameservers, or NULL */
+    const char *cluster_domain; /* "cluster.local" */
+    kr_plugin_ctx_t *ctx;       /* for kr_plugin_log only (thread-safe) */
 } ag_conf_t;
 
 /* The back-off of one container of a pod (by name). */

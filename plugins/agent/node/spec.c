@@ -902,3 +902,159 @@ kr_value_t *ag_pod_conditions(kr_arena_t *a, const kr_value_t *spec, const char 
     }
     return out;
 }
+
+/* ---- DNS ------------------------------------------------------------------------ */
+
+typedef struct strlist {
+    const char **v;
+    size_t n;
+} strlist_t;
+
+static void sl_add(kr_arena_t *a, strlist_t *l, const char *s, bool unique)
+{
+    for (size_t i = 0; unique && i < l->n; i++)
+        if (strcmp(l->v[i], s) == 0)
+            return;
+    const char **v = kr_arena_alloc(a, (l->n + 1) * sizeof *v);
+    if (l->n > 0)
+        memcpy(v, l->v, l->n * sizeof *v);
+    v[l->n++] = kr_arena_strdup(a, s);
+    l->v = v;
+}
+
+/* An option's name: "ndots:5" -> "ndots". */
+static size_t opt_name_len(const char *o)
+{
+    const char *c = strchr(o, ':');
+    return c ? (size_t)(c - o) : strlen(o);
+}
+
+static void opt_set(kr_arena_t *a, strlist_t *l, const char *o)
+{
+    size_t n = opt_name_len(o);
+    for (size_t i = 0; i < l->n; i++)
+        if (opt_name_len(l->v[i]) == n && strncmp(l->v[i], o, n) == 0) {
+            l->v[i] = kr_arena_strdup(a, o);
+            return;
+        }
+    sl_add(a, l, o, false);
+}
+
+char *ag_resolv_conf(kr_arena_t *a, const kr_value_t *pod, const char *host,
+                     const char *cluster_dns, const char *cluster_domain)
+{
+    const kr_value_t *spec = kr_value_map_get(pod, "spec");
+    const char *policy = kr_value_map_str(spec, "dnsPolicy") ?: "ClusterFirst";
+    bool host_net = kr_value_as_bool(kr_value_map_get(spec, "hostNetwork"), false);
+    bool cluster = cluster_dns != NULL && *cluster_dns &&
+                   ((strcmp(policy, "ClusterFirst") == 0 && !host_net) ||
+                    strcmp(policy, "ClusterFirstWithHostNet") == 0);
+    strlist_t ns = {0}, search = {0}, opts = {0};
+    bool none = strcmp(policy, "None") == 0;
+    if (cluster) {
+        char *list = kr_arena_strdup(a, cluster_dns), *save = NULL;
+        for (char *t = strtok_r(list, ", ", &save); t != NULL; t = strtok_r(NULL, ", ", &save))
+            sl_add(a, &ns, t, true);
+        const char *pns = kr_value_as_str(kr_value_get(pod, "metadata.namespace")) ?: "default";
+        const char *d = cluster_domain && *cluster_domain ? cluster_domain : "cluster.local";
+        sl_add(a, &search, kr_arena_printf(a, "%s.svc.%s", pns, d), true);
+        sl_add(a, &search, kr_arena_printf(a, "svc.%s", d), true);
+        sl_add(a, &search, d, true);
+        opt_set(a, &opts, "ndots:5");
+    }
+    if (!none && host != NULL) {
+        char *text = kr_arena_strdup(a, host), *save = NULL;
+        for (char *line = strtok_r(text, "\n", &save); line != NULL;
+             line = strtok_r(NULL, "\n", &save)) {
+            char *tok_save = NULL, *key = strtok_r(line, " \t", &tok_save);
+            if (key == NULL || key[0] == '#' || key[0] == ';')
+                continue;
+            for (char *v = strtok_r(NULL, " \t", &tok_save); v != NULL;
+                 v = strtok_r(NULL, " \t", &tok_save)) {
+                if (strcmp(key, "nameserver") == 0 && !cluster)
+                    sl_add(a, &ns, v, true);
+                else if (strcmp(key, "search") == 0 || strcmp(key, "domain") == 0)
+                    sl_add(a, &search, v, true);
+                else if (strcmp(key, "options") == 0 && !cluster)
+                    opt_set(a, &opts, v);
+            }
+        }
+    }
+    const kr_value_t *dc = kr_value_map_get(spec, "dnsConfig");
+    const kr_value_t *l = kr_value_map_get(dc, "nameservers");
+    for (size_t i = 0; i < kr_value_len(l); i++)
+        sl_add(a, &ns, kr_value_as_str(kr_value_array_get(l, i)) ?: "", true);
+    l = kr_value_map_get(dc, "searches");
+    for (size_t i = 0; i < kr_value_len(l); i++)
+        sl_add(a, &search, kr_value_as_str(kr_value_array_get(l, i)) ?: "", true);
+    l = kr_value_map_get(dc, "options");
+    for (size_t i = 0; i < kr_value_len(l); i++) {
+        const kr_value_t *o = kr_value_array_get(l, i);
+        const char *name = kr_value_map_str(o, "name") ?: "", *val = kr_value_map_str(o, "value");
+        opt_set(a, &opts, val ? kr_arena_printf(a, "%s:%s", name, val) : name);
+    }
+    kr_buf_t b = KR_BUF_INIT;
+    for (size_t i = 0; i < ns.n && i < 3; i++) /* the resolver reads three */
+        kr_buf_printf(&b, "nameserver %s\n", ns.v[i]);
+    if (search.n > 0) {
+        kr_buf_puts(&b, "search");
+        for (size_t i = 0; i < search.n && i < 32; i++)
+            kr_buf_printf(&b, " %s", search.v[i]);
+        kr_buf_puts(&b, "\n");
+    }
+    if (opts.n > 0) {
+        kr_buf_puts(&b, "options");
+        for (size_t i = 0; i < opts.n; i++)
+            kr_buf_printf(&b, " %s", opts.v[i]);
+        kr_buf_puts(&b, "\n");
+    }
+    char *out = kr_arena_strndup(a, b.data ? b.data : "", b.len);
+    kr_buf_free(&b);
+    return out;
+}
+
+/* ---- termination messages -------------------------------------------------------- */
+
+const char *ag_termination_message(kr_arena_t *a, const char *file_text, const char *policy,
+                                   int exit_code, const char *log)
+{
+    if (file_text != NULL && *file_text)
+        return kr_arena_strndup(a, file_text, strnlen(file_text, 4096));
+    if (policy == NULL || strcmp(policy, "FallbackToLogsOnError") != 0 || exit_code == 0 ||
+        log == NULL)
+        return NULL;
+    /* CRI lines: "<time> <stream> <P|F> <text>"; P continues on the next */
+    kr_buf_t b = KR_BUF_INIT;
+    const char *p = log;
+    while (*p) {
+        const char *end = strchr(p, '\n');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *s1 = memchr(p, ' ', len);
+        const char *s2 = s1 ? memchr(s1 + 1, ' ', len - (size_t)(s1 + 1 - p)) : NULL;
+        const char *s3 = s2 ? memchr(s2 + 1, ' ', len - (size_t)(s2 + 1 - p)) : NULL;
+        if (s3 != NULL) {
+            kr_buf_append(&b, s3 + 1, len - (size_t)(s3 + 1 - p));
+            if (s2[1] != 'P')
+                kr_buf_puts(&b, "\n");
+        }
+        p += len + (end ? 1 : 0);
+    }
+    if (b.len == 0) {
+        kr_buf_free(&b);
+        return NULL;
+    }
+    /* the last 80 lines, then the last 2048 bytes of them */
+    size_t start = b.len, lines = 0;
+    if (start > 0 && b.data[start - 1] == '\n')
+        start--;
+    while (start > 0 && lines < 80) {
+        if (b.data[start - 1] == '\n' && ++lines == 80)
+            break;
+        start--;
+    }
+    if (b.len - start > 2048)
+        start = b.len - 2048;
+    char *out = kr_arena_strndup(a, b.data + start, b.len - start);
+    kr_buf_free(&b);
+    return out;
+}

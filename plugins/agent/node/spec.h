@@ -137,6 +137,27 @@ void ag_time_str(int64_t ns, char *buf, size_t len);
 void ag_time_str_micro(int64_t ns, char *buf, size_t len);
 int64_t ag_now_ns(void);
 
+/* ---- DNS ---------------------------------------------------------------- */
+
+/* The pod's /etc/resolv.conf (the kubelet's GetPodDNS): dnsPolicy Default
+ * (the host's file), ClusterFirst (the cluster's nameservers and search
+ * path "<ns>.svc.<domain> svc.<domain> <domain>" before the host's, ndots:5;
+ * the host's file when no cluster DNS is configured, as the kubelet falls
+ * back), ClusterFirstWithHostNet (ClusterFirst for hostNetwork pods, else
+ * the same), None (dnsConfig only); then dnsConfig's nameservers,
+ * searches and options merged in.  `host` is the host's resolv.conf text;
+ * `cluster_dns` comma-separated IPs or NULL. */
+char *ag_resolv_conf(kr_arena_t *a, const kr_value_t *pod, const char *host,
+                     const char *cluster_dns, const char *cluster_domain);
+
+/* The message of a terminated container (the kubelet's
+ * terminationMessagePath / FallbackToLogsOnError): the file's text (at most
+ * 4096 bytes); when empty and the policy falls back to logs and the
+ * container failed, the last 80 lines (at most 2048 bytes) of its CRI log
+ * (`log`, may be NULL).  NULL when there is nothing. */
+const char *ag_termination_message(kr_arena_t *a, const char *file_text, const char *policy,
+                                   int exit_code, const char *log);
+
 /* ---- pod status ------------------------------------------------------- */
 
 /* The container status of `name` in an array of ContainerStatus, or NULL. */

@@ -9,6 +9,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "agent.h"
 #include "volume.h"
@@ -409,6 +411,95 @@ static const char *pod_log_dir(sync_ctx_t *s)
     return kr_arena_printf(s->a, "%s/logs/%s_%s_%s", s->w->conf->data_dir, s->ns, s->name, s->uid);
 }
 
+/* ---- files the kubelet gives every container -------------------------------------- */
+
+/* The host file behind a container instance's terminationMessagePath. */
+static const char *termination_file(sync_ctx_t *s, const char *cname, uint32_t attempt)
+{
+    return kr_arena_printf(s->a, "%s/containers/%s/%" PRIu32 ".termination-log", s->pod_dir, cname,
+                           attempt);
+}
+
+/* At most `max` bytes of a file (its end when `tail`), NUL-terminated, in
+ * the arena; NULL when unreadable. */
+static const char *read_small(kr_arena_t *a, const char *path, size_t max, bool tail)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return NULL;
+    if (tail && fseek(f, 0, SEEK_END) == 0) {
+        long size = ftell(f);
+        if (size > (long)max)
+            fseek(f, size - (long)max, SEEK_SET);
+        else
+            rewind(f);
+    }
+    char *buf = kr_arena_alloc(a, max + 1);
+    size_t n = fread(buf, 1, max, f);
+    fclose(f);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* The message of a terminated instance: the runtime's, else the
+ * termination message file, else (FallbackToLogsOnError) its log's end. */
+static const char *term_message(sync_ctx_t *s, const kr_value_t *c, const kr_rt_container_t *inst)
+{
+    if (inst->message != NULL && *inst->message)
+        return inst->message;
+    const char *cname = kr_value_map_str(c, "name") ?: "";
+    const char *file = read_small(s->a, termination_file(s, cname, inst->attempt), 4096, false);
+    const char *policy = kr_value_map_str(c, "terminationMessagePolicy");
+    const char *log = NULL;
+    if ((file == NULL || *file == '\0') && policy != NULL &&
+        strcmp(policy, "FallbackToLogsOnError") == 0 && inst->exit_code != 0 &&
+        inst->log_path != NULL)
+        log = read_small(s->a, inst->log_path, 64 << 10, true);
+    return ag_termination_message(s->a, file, policy, inst->exit_code, log);
+}
+
+/* Mounts of every container beside its volumes: the termination message
+ * file and /etc/resolv.conf (unless a volume takes the path). */
+static kr_rt_mount_t *extra_mounts(sync_ctx_t *s, const kr_value_t *c, uint32_t attempt,
+                                   const kr_rt_mount_t *mounts, size_t *n)
+{
+    kr_rt_mount_t *m = kr_arena_alloc(s->a, (*n + 2) * sizeof *m);
+    if (*n > 0)
+        memcpy(m, mounts, *n * sizeof *m);
+    const char *cname = kr_value_map_str(c, "name") ?: "";
+    const char *tpath = kr_value_map_str(c, "terminationMessagePath") ?: "/dev/termination-log";
+    const char *tfile = termination_file(s, cname, attempt);
+    mkdirs(kr_arena_printf(s->a, "%s/containers/%s", s->pod_dir, cname));
+    int fd = open(tfile, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+    if (fd >= 0) {
+        fchmod(fd, 0666); /* any user of the container writes it */
+        close(fd);
+        m[(*n)++] =
+            (kr_rt_mount_t){.kind = KR_RT_MOUNT_BIND, .host_path = tfile, .container_path = tpath};
+    }
+    bool own_resolv = false;
+    for (size_t i = 0; i < *n; i++)
+        own_resolv |= strcmp(m[i].container_path, "/etc/resolv.conf") == 0;
+    const char *resolv = kr_arena_printf(s->a, "%s/etc/resolv.conf", s->pod_dir);
+    struct stat st;
+    if (!own_resolv && stat(resolv, &st) < 0) {
+        /* written once: a bind mount follows the inode, a rename would not */
+        mkdirs(kr_arena_printf(s->a, "%s/etc", s->pod_dir));
+        const char *host = read_small(s->a, "/etc/resolv.conf", 16 << 10, false);
+        const char *text =
+            ag_resolv_conf(s->a, s->pod, host, s->w->conf->cluster_dns, s->w->conf->cluster_domain);
+        FILE *f = fopen(resolv, "w");
+        if (f != NULL) {
+            fputs(text, f);
+            fclose(f);
+        }
+    }
+    if (!own_resolv && stat(resolv, &st) == 0)
+        m[(*n)++] = (kr_rt_mount_t){
+            .kind = KR_RT_MOUNT_BIND, .host_path = resolv, .container_path = "/etc/resolv.conf"};
+    return m;
+}
+
 /* Creates and starts one container (startContainer).  Returns 0 when it
  * runs, -1 after set_wait. */
 static int start_container(sync_ctx_t *s, const kr_value_t *c, bool init, uint32_t attempt)
@@ -452,6 +543,7 @@ static int start_container(sync_ctx_t *s, const kr_value_t *c, bool init, uint32
         kr_rt_image_free(&img);
         return -1;
     }
+    mounts = extra_mounts(s, c, attempt, mounts, &nmounts);
     const char *qos = ag_qos_class(s->spec);
     const kr_value_t *pod_sc = kr_value_map_get(s->spec, "securityContext");
     const kr_value_t *sc = kr_value_map_get(c, "securityContext");
@@ -503,6 +595,24 @@ static int start_container(sync_ctx_t *s, const kr_value_t *c, bool init, uint32
         return -1;
     }
     ag_job_event(s->job, "Normal", "Started", fp, "Started container %s", cname);
+    const char *const *hook = str_array(s->a, kr_value_get(c, "lifecycle.postStart.exec.command"));
+    if (hook != NULL) {
+        /* executeLifecycleHook: a failed postStart kills the container */
+        int64_t grace = kr_value_map_int(s->spec, "terminationGracePeriodSeconds", 30);
+        char out[512] = "";
+        int code = -1;
+        int hrc = s->rt->exec_sync(s->rs, id, hook, grace * 1000, out, sizeof out, &code, &err);
+        if (hrc < 0 || code != 0) {
+            const char *msg = hrc < 0 ? kr_arena_printf(s->a, "%s", err.message)
+                                      : kr_arena_printf(s->a, "command '%s' exited with %d: %s",
+                                                        hook[0], code, out);
+            ag_job_event(s->job, "Warning", "FailedPostStartHook", fp, "%s", msg);
+            if (s->rt->container_stop(s->rs, id, grace, &err) < 0)
+                job_error(s->job, "stopping container %s: %s", id, err.message);
+            set_wait(s, cname, "PostStartHookError", msg);
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -637,8 +747,17 @@ static kr_value_t *statuses_of(sync_ctx_t *s, const kr_value_t *list, bool init,
         kr_value_t *state, *last_state = kr_value_map(a);
         if (last != NULL) {
             state = state_value(a, runtime, last);
-            if (prev != NULL)
+            if (last->state == KR_RT_EXITED && !kr_value_get(state, "terminated.message")) {
+                const char *msg = term_message(s, c, last);
+                if (msg != NULL)
+                    kr_value_set(a, state, "terminated.message", kr_value_str(a, msg), NULL);
+            }
+            if (prev != NULL) {
                 last_state = state_value(a, runtime, prev);
+                const char *msg = prev->state == KR_RT_EXITED ? term_message(s, c, prev) : NULL;
+                if (msg != NULL && !kr_value_get(last_state, "terminated.message"))
+                    kr_value_set(a, last_state, "terminated.message", kr_value_str(a, msg), NULL);
+            }
         } else {
             state = waiting_value(a, has_init ? "PodInitializing" : "ContainerCreating", NULL);
         }

@@ -456,6 +456,64 @@ static void test_conditions(void **state)
     kr_arena_destroy(&a);
 }
 
+static void test_resolv_conf(void **state)
+{
+    (void)state;
+    kr_arena_t *a = kr_arena_new(0);
+    const char *host = "# generated\nnameserver 192.168.1.1\nnameserver 192.168.1.2\n"
+                       "search example.com\noptions edns0 ndots:2\n";
+    const kr_value_t *pod = yaml(a, "metadata: {namespace: ns1}\nspec: {dnsPolicy: ClusterFirst}");
+    /* no cluster DNS: the host's file, as the kubelet falls back */
+    assert_string_equal(ag_resolv_conf(a, pod, host, NULL, NULL),
+                        "nameserver 192.168.1.1\nnameserver 192.168.1.2\nsearch example.com\n"
+                        "options edns0 ndots:2\n");
+    assert_string_equal(ag_resolv_conf(a, pod, host, "10.96.0.10", "cluster.local"),
+                        "nameserver 10.96.0.10\nsearch ns1.svc.cluster.local svc.cluster.local "
+                        "cluster.local example.com\noptions ndots:5\n");
+    /* hostNetwork with ClusterFirst: the host's; ClusterFirstWithHostNet: the cluster's */
+    pod = yaml(a, "metadata: {namespace: ns1}\nspec: {dnsPolicy: ClusterFirst, hostNetwork: true}");
+    assert_string_equal(ag_resolv_conf(a, pod, host, "10.96.0.10", "c.local"),
+                        "nameserver 192.168.1.1\nnameserver 192.168.1.2\nsearch example.com\n"
+                        "options edns0 ndots:2\n");
+    pod = yaml(a, "metadata: {namespace: ns1}\nspec: {dnsPolicy: ClusterFirstWithHostNet, "
+                  "hostNetwork: true}");
+    assert_string_equal(ag_resolv_conf(a, pod, host, "10.96.0.10", "c.local"),
+                        "nameserver 10.96.0.10\nsearch ns1.svc.c.local svc.c.local c.local "
+                        "example.com\noptions ndots:5\n");
+    /* None: dnsConfig only; options override by name */
+    pod = yaml(a, "spec: {dnsPolicy: None, dnsConfig: {nameservers: [1.1.1.1], searches: [a.b], "
+                  "options: [{name: ndots, value: '1'}, {name: rotate}]}}");
+    assert_string_equal(ag_resolv_conf(a, pod, host, "10.96.0.10", "c.local"),
+                        "nameserver 1.1.1.1\nsearch a.b\noptions ndots:1 rotate\n");
+    pod = yaml(a, "spec: {dnsPolicy: Default, dnsConfig: {options: [{name: ndots, value: '3'}]}}");
+    assert_string_equal(ag_resolv_conf(a, pod, host, "10.96.0.10", "c.local"),
+                        "nameserver 192.168.1.1\nnameserver 192.168.1.2\nsearch example.com\n"
+                        "options edns0 ndots:3\n");
+    kr_arena_destroy(&a);
+}
+
+static void test_termination_message(void **state)
+{
+    (void)state;
+    kr_arena_t *a = kr_arena_new(0);
+    const char *log = "2024-01-01T00:00:00.1Z stdout F first\n"
+                      "2024-01-01T00:00:00.2Z stderr P part \n"
+                      "2024-01-01T00:00:00.3Z stderr F one\n";
+    assert_string_equal(ag_termination_message(a, "bye", "File", 1, log), "bye");
+    assert_null(ag_termination_message(a, "", "File", 1, log));
+    assert_null(ag_termination_message(a, NULL, "FallbackToLogsOnError", 0, log));
+    assert_string_equal(ag_termination_message(a, "", "FallbackToLogsOnError", 1, log),
+                        "first\npart one\n");
+    /* the last 80 lines */
+    kr_buf_t b = KR_BUF_INIT;
+    for (int i = 0; i < 100; i++)
+        kr_buf_printf(&b, "t stdout F line%d\n", i);
+    const char *m = ag_termination_message(a, NULL, "FallbackToLogsOnError", 2, b.data);
+    assert_memory_equal(m, "line20\n", 7);
+    kr_buf_free(&b);
+    kr_arena_destroy(&a);
+}
+
 static void test_times(void **state)
 {
     (void)state;
@@ -469,11 +527,17 @@ static void test_times(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_expand),    cmocka_unit_test(test_argv),
-        cmocka_unit_test(test_env),       cmocka_unit_test(test_qos),
-        cmocka_unit_test(test_resources), cmocka_unit_test(test_backoff),
-        cmocka_unit_test(test_phase),     cmocka_unit_test(test_conditions),
+        cmocka_unit_test(test_expand),
+        cmocka_unit_test(test_argv),
+        cmocka_unit_test(test_env),
+        cmocka_unit_test(test_qos),
+        cmocka_unit_test(test_resources),
+        cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_phase),
+        cmocka_unit_test(test_conditions),
         cmocka_unit_test(test_times),
+        cmocka_unit_test(test_resolv_conf),
+        cmocka_unit_test(test_termination_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
