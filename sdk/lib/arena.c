@@ -1,6 +1,6 @@
 /* Chunked bump allocator: values of one request or message live and die
  * together, so they are freed all at once. */
-#include <kraal/value.h>
+#include "value_internal.h"
 
 #include <stdalign.h>
 #include <stdarg.h>
@@ -9,53 +9,37 @@
 #include <string.h>
 #include "xalloc.h"
 
-#define ARENA_ALIGN         16
+#define ARENA_ALIGN         KR_ARENA_ALIGN
 #define ARENA_DEFAULT_CHUNK 8192
 #define ARENA_MAX_CHUNK     (1u << 20)
 
-struct chunk {
-    struct chunk *next;
-    size_t size; /* usable bytes in data[] */
-    size_t used;
-    alignas(ARENA_ALIGN) unsigned char data[];
-};
-
-struct kr_arena {
-    struct chunk *head;  /* chunk being bumped; big allocations sit behind it */
-    struct chunk *first; /* kept by reset */
-    struct chunk *spare; /* the last round's chunks, oldest first, reused before malloc */
-    size_t next_size;
-    size_t first_size;
-    size_t used;
-};
-
-static struct chunk *chunk_new(size_t size)
+static struct kr_arena_chunk *chunk_new(size_t size)
 {
-    if (size > SIZE_MAX - sizeof(struct chunk)) {
+    if (size > SIZE_MAX - sizeof(struct kr_arena_chunk)) {
         fprintf(stderr, "kraal: arena allocation of %zu bytes is too large\n", size);
         abort();
     }
-    struct chunk *c = xmalloc(sizeof(*c) + size);
+    struct kr_arena_chunk *c = xmalloc(sizeof(*c) + size);
     c->next = NULL;
     c->size = size;
     c->used = 0;
     return c;
 }
 
-static void chunks_free(struct chunk *c)
+static void chunks_free(struct kr_arena_chunk *c)
 {
     while (c != NULL) {
-        struct chunk *next = c->next;
+        struct kr_arena_chunk *next = c->next;
         free(c);
         c = next;
     }
 }
 
 /* The smallest spare chunk of at least `size` bytes, unlinked, or NULL. */
-static struct chunk *spare_take(kr_arena_t *self, size_t size)
+static struct kr_arena_chunk *spare_take(kr_arena_t *self, size_t size)
 {
-    struct chunk **best = NULL;
-    for (struct chunk **pp = &self->spare; *pp != NULL; pp = &(*pp)->next) {
+    struct kr_arena_chunk **best = NULL;
+    for (struct kr_arena_chunk **pp = &self->spare; *pp != NULL; pp = &(*pp)->next) {
         size_t have = (*pp)->size;
         if (have >= size && (best == NULL || have < (*best)->size)) {
             best = pp;
@@ -65,16 +49,16 @@ static struct chunk *spare_take(kr_arena_t *self, size_t size)
     }
     if (best == NULL)
         return NULL;
-    struct chunk *c = *best;
+    struct kr_arena_chunk *c = *best;
     *best = c->next;
     c->next = NULL;
     c->used = 0;
     return c;
 }
 
-static struct chunk *chunk_get(kr_arena_t *self, size_t size)
+static struct kr_arena_chunk *chunk_get(kr_arena_t *self, size_t size)
 {
-    struct chunk *c = spare_take(self, size);
+    struct kr_arena_chunk *c = spare_take(self, size);
     return c != NULL ? c : chunk_new(size);
 }
 
@@ -113,9 +97,9 @@ void kr_arena_reset(kr_arena_t *self)
      * freed: what an arena keeps is what its last round used. */
     chunks_free(self->spare);
     self->spare = NULL;
-    struct chunk *c = self->head;
+    struct kr_arena_chunk *c = self->head;
     while (c != NULL) {
-        struct chunk *next = c->next;
+        struct kr_arena_chunk *next = c->next;
         if (c != self->first) {
             c->next = self->spare;
             self->spare = c;
@@ -129,8 +113,9 @@ void kr_arena_reset(kr_arena_t *self)
     self->used = 0;
 }
 
-/* Bumps `size` bytes at alignment `align` (a power of two <= ARENA_ALIGN). */
-static void *arena_bump(kr_arena_t *self, size_t size, size_t align)
+/* Bumps `size` bytes at alignment `align` (a power of two <= ARENA_ALIGN);
+ * kr_arena_bump (value_internal.h) is its inline fast path. */
+void *kr_arena_bump_slow(kr_arena_t *self, size_t size, size_t align)
 {
     if (size == 0)
         size = 1;
@@ -138,7 +123,7 @@ static void *arena_bump(kr_arena_t *self, size_t size, size_t align)
         fprintf(stderr, "kraal: arena allocation of %zu bytes is too large\n", size);
         abort();
     }
-    struct chunk *h = self->head;
+    struct kr_arena_chunk *h = self->head;
     size_t off = (h->used + align - 1) & ~(align - 1);
     if (off <= h->size && h->size - off >= size) {
         self->used += off - h->used + size; /* padding counts as handed out */
@@ -148,7 +133,7 @@ static void *arena_bump(kr_arena_t *self, size_t size, size_t align)
     /* A big allocation gets a chunk of its own, linked behind the current
      * one so the space left in the current chunk is not wasted. */
     if (size > self->next_size / 4) {
-        struct chunk *c = chunk_get(self, size);
+        struct kr_arena_chunk *c = chunk_get(self, size);
         c->used = size;
         c->next = h->next;
         h->next = c;
@@ -157,7 +142,7 @@ static void *arena_bump(kr_arena_t *self, size_t size, size_t align)
     }
     if (self->next_size < ARENA_MAX_CHUNK)
         self->next_size *= 2;
-    struct chunk *c = chunk_get(self, self->next_size);
+    struct kr_arena_chunk *c = chunk_get(self, self->next_size);
     c->next = h;
     self->head = c;
     c->used = size;
@@ -167,7 +152,7 @@ static void *arena_bump(kr_arena_t *self, size_t size, size_t align)
 
 void *kr_arena_alloc(kr_arena_t *self, size_t size)
 {
-    return arena_bump(self, size, ARENA_ALIGN);
+    return kr_arena_bump(self, size, ARENA_ALIGN);
 }
 
 char *kr_arena_strndup(kr_arena_t *self, const char *s, size_t n)
@@ -175,7 +160,7 @@ char *kr_arena_strndup(kr_arena_t *self, const char *s, size_t n)
     if (n == SIZE_MAX)
         abort();
     /* text needs no alignment: packing strings saves ~8 bytes each */
-    char *p = arena_bump(self, n + 1, 1);
+    char *p = kr_arena_bump(self, n + 1, 1);
     if (n > 0)
         memcpy(p, s, n);
     p[n] = '\0';

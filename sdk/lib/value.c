@@ -32,8 +32,14 @@ static kr_value_t *value_new(kr_arena_t *arena, kr_type_t type)
 {
     kr_value_t *v = kr_arena_alloc(arena, sizeof(*v));
     memset(v, 0, sizeof(*v));
-    v->type = type;
+    v->type = (uint8_t)type;
     return v;
+}
+
+static void too_long(const char *what, size_t n)
+{
+    fprintf(stderr, "kraal: %s of %zu is too large for a value\n", what, n);
+    abort();
 }
 
 kr_value_t *kr_value_null(kr_arena_t *arena)
@@ -69,17 +75,21 @@ kr_value_t *kr_value_str(kr_arena_t *arena, const char *s)
 
 kr_value_t *kr_value_strn(kr_arena_t *arena, const char *s, size_t n)
 {
+    if (n > KR_VALUE_MAX_LEN)
+        too_long("string", n);
     kr_value_t *v = value_new(arena, KR_STR);
-    v->u.str.ptr = kr_arena_strndup(arena, s, n);
-    v->u.str.len = n;
+    v->u.s = kr_arena_strndup(arena, s, n);
+    v->len = (uint32_t)n;
     return v;
 }
 
 kr_value_t *kr_value_str_owned(kr_arena_t *arena, char *s, size_t len)
 {
+    if (len > KR_VALUE_MAX_LEN)
+        too_long("string", len);
     kr_value_t *v = value_new(arena, KR_STR);
-    v->u.str.ptr = s;
-    v->u.str.len = len;
+    v->u.s = s;
+    v->len = (uint32_t)len;
     return v;
 }
 
@@ -95,7 +105,7 @@ kr_value_t *kr_value_map(kr_arena_t *arena)
 
 kr_type_t kr_value_type(const kr_value_t *v)
 {
-    return v == NULL ? KR_NULL : v->type;
+    return v == NULL ? KR_NULL : (kr_type_t)v->type;
 }
 
 bool kr_value_as_bool(const kr_value_t *v, bool dflt)
@@ -121,7 +131,7 @@ double kr_value_as_float(const kr_value_t *v, double dflt)
 
 const char *kr_value_as_str(const kr_value_t *v)
 {
-    return v != NULL && v->type == KR_STR ? v->u.str.ptr : NULL;
+    return v != NULL && v->type == KR_STR ? v->u.s : NULL;
 }
 
 const char *kr_value_str_ptr(const kr_value_t *v, size_t *len)
@@ -130,8 +140,8 @@ const char *kr_value_str_ptr(const kr_value_t *v, size_t *len)
         *len = 0;
         return NULL;
     }
-    *len = v->u.str.len;
-    return v->u.str.ptr;
+    *len = v->len;
+    return v->u.s;
 }
 
 size_t kr_value_len(const kr_value_t *v)
@@ -140,11 +150,9 @@ size_t kr_value_len(const kr_value_t *v)
         return 0;
     switch (v->type) {
     case KR_STR:
-        return v->u.str.len;
     case KR_ARRAY:
-        return v->u.arr.len;
     case KR_MAP:
-        return v->u.map.len;
+        return v->len;
     default:
         return 0;
     }
@@ -152,27 +160,45 @@ size_t kr_value_len(const kr_value_t *v)
 
 /* ---- arrays ----------------------------------------------------------- */
 
-static void array_grow(kr_arena_t *arena, kr_value_t *arr, size_t need)
+static size_t array_cap(const kr_value_t *arr)
 {
-    if (need <= arr->u.arr.cap)
-        return;
-    size_t cap = arr->u.arr.cap < 4 ? 4 : arr->u.arr.cap;
+    return arr->u.items == NULL ? 0 : (size_t)((const kr_array_hdr_t *)arr->u.items - 1)->cap;
+}
+
+/* New storage of exactly `cap` items, the current ones copied over. */
+static void array_realloc(kr_arena_t *arena, kr_value_t *arr, size_t cap)
+{
+    if (cap > KR_VALUE_MAX_LEN)
+        too_long("array", cap);
+    kr_array_hdr_t *h = kr_arena_alloc(arena, sizeof(*h) + cap * sizeof(kr_value_t *));
+    h->cap = cap;
+    kr_value_t **items = (kr_value_t **)(h + 1);
+    if (arr->len > 0)
+        memcpy(items, arr->u.items, arr->len * sizeof(*items));
+    arr->u.items = items;
+}
+
+/* Capacity doubling from `have` (at least 4) until `need` fits. */
+static size_t grown_cap(size_t have, size_t need)
+{
+    size_t cap = have < 4 ? 4 : have;
     while (cap < need)
         cap *= 2;
-    if (cap > SIZE_MAX / sizeof(kr_value_t *))
-        abort();
-    kr_value_t **items = kr_arena_alloc(arena, cap * sizeof(*items));
-    if (arr->u.arr.len > 0)
-        memcpy(items, arr->u.arr.items, arr->u.arr.len * sizeof(*items));
-    arr->u.arr.items = items;
-    arr->u.arr.cap = cap;
+    return cap;
+}
+
+static void array_grow(kr_arena_t *arena, kr_value_t *arr, size_t need)
+{
+    size_t have = array_cap(arr);
+    if (need > have)
+        array_realloc(arena, arr, grown_cap(have, need));
 }
 
 kr_value_t *kr_value_array_get(const kr_value_t *arr, size_t i)
 {
-    if (arr == NULL || arr->type != KR_ARRAY || i >= arr->u.arr.len)
+    if (arr == NULL || arr->type != KR_ARRAY || i >= arr->len)
         return NULL;
-    return arr->u.arr.items[i];
+    return arr->u.items[i];
 }
 
 void kr_value_array_push(kr_arena_t *arena, kr_value_t *arr, kr_value_t *item)
@@ -181,39 +207,38 @@ void kr_value_array_push(kr_arena_t *arena, kr_value_t *arr, kr_value_t *item)
         return;
     if (item == NULL)
         item = kr_value_null(arena);
-    array_grow(arena, arr, arr->u.arr.len + 1);
-    arr->u.arr.items[arr->u.arr.len++] = item;
+    array_grow(arena, arr, (size_t)arr->len + 1);
+    arr->u.items[arr->len++] = item;
 }
 
 bool kr_value_array_insert(kr_arena_t *arena, kr_value_t *arr, size_t i, kr_value_t *item)
 {
-    if (arr == NULL || arr->type != KR_ARRAY || i > arr->u.arr.len)
+    if (arr == NULL || arr->type != KR_ARRAY || i > arr->len)
         return false;
     if (item == NULL)
         item = kr_value_null(arena);
-    array_grow(arena, arr, arr->u.arr.len + 1);
-    kr_value_t **items = arr->u.arr.items;
-    memmove(&items[i + 1], &items[i], (arr->u.arr.len - i) * sizeof(items[0]));
+    array_grow(arena, arr, (size_t)arr->len + 1);
+    kr_value_t **items = arr->u.items;
+    memmove(&items[i + 1], &items[i], (arr->len - i) * sizeof(items[0]));
     items[i] = item;
-    arr->u.arr.len++;
+    arr->len++;
     return true;
 }
 
 bool kr_value_array_set(kr_arena_t *arena, kr_value_t *arr, size_t i, kr_value_t *item)
 {
-    if (arr == NULL || arr->type != KR_ARRAY || i >= arr->u.arr.len)
+    if (arr == NULL || arr->type != KR_ARRAY || i >= arr->len)
         return false;
-    arr->u.arr.items[i] = item != NULL ? item : kr_value_null(arena);
+    arr->u.items[i] = item != NULL ? item : kr_value_null(arena);
     return true;
 }
 
 bool kr_value_array_remove(kr_value_t *arr, size_t i)
 {
-    if (arr == NULL || arr->type != KR_ARRAY || i >= arr->u.arr.len)
+    if (arr == NULL || arr->type != KR_ARRAY || i >= arr->len)
         return false;
-    memmove(&arr->u.arr.items[i], &arr->u.arr.items[i + 1],
-            (arr->u.arr.len - i - 1) * sizeof(kr_value_t *));
-    arr->u.arr.len--;
+    memmove(&arr->u.items[i], &arr->u.items[i + 1], (arr->len - i - 1) * sizeof(kr_value_t *));
+    arr->len--;
     return true;
 }
 
@@ -233,38 +258,43 @@ uint64_t kr_value_hash(const char *key, size_t len)
     return h;
 }
 
-static void index_insert(kr_value_t *map, size_t entry)
+static void index_insert(kr_map_hdr_t *h, const kr_map_entry_t *ents, size_t entry)
 {
-    size_t mask = map->u.map.index_cap - 1;
-    size_t slot = (size_t)map->u.map.ents[entry].hash & mask;
-    while (map->u.map.index[slot] != 0)
+    size_t mask = h->index_cap - 1;
+    size_t slot = ents[entry].hash & mask;
+    while (h->index[slot] != 0)
         slot = (slot + 1) & mask;
-    map->u.map.index[slot] = (uint32_t)(entry + 1);
+    h->index[slot] = (uint32_t)(entry + 1);
 }
 
+/* (Re)builds the index with `cap` slots; a NULL arena reuses the current
+ * slots (after a delete). */
 static void index_rebuild(kr_arena_t *arena, kr_value_t *map, size_t cap)
 {
-    if (arena != NULL || map->u.map.index_cap < cap) {
-        map->u.map.index = kr_arena_alloc(arena, cap * sizeof(uint32_t));
-        map->u.map.index_cap = cap;
+    kr_map_hdr_t *h = kr_map_hdr(map);
+    if (arena != NULL || h->index_cap < cap) {
+        h->index = kr_arena_alloc(arena, cap * sizeof(uint32_t));
+        h->index_cap = (uint32_t)cap;
     }
-    memset(map->u.map.index, 0, map->u.map.index_cap * sizeof(uint32_t));
-    for (size_t i = 0; i < map->u.map.len; i++)
-        index_insert(map, i);
+    memset(h->index, 0, h->index_cap * sizeof(uint32_t));
+    for (size_t i = 0; i < map->len; i++)
+        index_insert(h, map->u.ents, i);
 }
 
-static ssize_t map_find(const kr_value_t *map, const char *key, size_t keylen, uint64_t hash)
+static ssize_t map_find(const kr_value_t *map, const char *key, size_t keylen, uint32_t hash)
 {
-    const kr_map_entry_t *ents = map->u.map.ents;
-    if (map->u.map.index_cap == 0) {
-        for (size_t i = 0; i < map->u.map.len; i++)
-            if (ents[i].keylen == keylen && memcmp(ents[i].key, key, keylen) == 0)
+    const kr_map_entry_t *ents = map->u.ents;
+    const kr_map_hdr_t *h = kr_map_hdr(map);
+    if (h == NULL || h->index_cap == 0) {
+        for (size_t i = 0; i < map->len; i++)
+            if (ents[i].keylen == keylen &&
+                (ents[i].key == key || memcmp(ents[i].key, key, keylen) == 0))
                 return (ssize_t)i;
         return -1;
     }
-    size_t mask = map->u.map.index_cap - 1;
-    for (size_t slot = (size_t)hash & mask;; slot = (slot + 1) & mask) {
-        uint32_t e = map->u.map.index[slot];
+    size_t mask = h->index_cap - 1;
+    for (size_t slot = hash & mask;; slot = (slot + 1) & mask) {
+        uint32_t e = h->index[slot];
         if (e == 0)
             return -1;
         const kr_map_entry_t *en = &ents[e - 1];
@@ -273,22 +303,37 @@ static ssize_t map_find(const kr_value_t *map, const char *key, size_t keylen, u
     }
 }
 
-static void map_grow(kr_arena_t *arena, kr_value_t *map, size_t need)
+static bool map_indexed(const kr_value_t *map)
 {
-    if (need > UINT32_MAX - 1) {
-        fprintf(stderr, "kraal: map of %zu entries is too large\n", need);
+    const kr_map_hdr_t *h = kr_map_hdr(map);
+    return h != NULL && h->index_cap != 0;
+}
+
+/* New storage of exactly `cap` entries, the current ones (and the index)
+ * kept. */
+static void map_realloc(kr_arena_t *arena, kr_value_t *map, size_t cap)
+{
+    if (cap > UINT32_MAX - 1) {
+        fprintf(stderr, "kraal: map of %zu entries is too large\n", cap);
         abort();
     }
-    if (need > map->u.map.cap) {
-        size_t cap = map->u.map.cap < 4 ? 4 : map->u.map.cap;
-        while (cap < need)
-            cap *= 2;
-        kr_map_entry_t *ents = kr_arena_alloc(arena, cap * sizeof(*ents));
-        if (map->u.map.len > 0)
-            memcpy(ents, map->u.map.ents, map->u.map.len * sizeof(*ents));
-        map->u.map.ents = ents;
-        map->u.map.cap = cap;
-    }
+    kr_map_hdr_t *old = kr_map_hdr(map);
+    kr_map_hdr_t *h = kr_arena_alloc(arena, sizeof(*h) + cap * sizeof(kr_map_entry_t));
+    h->cap = (uint32_t)cap;
+    h->index_cap = old != NULL ? old->index_cap : 0;
+    h->index = old != NULL ? old->index : NULL;
+    kr_map_entry_t *ents = (kr_map_entry_t *)(h + 1);
+    if (map->len > 0)
+        memcpy(ents, map->u.ents, map->len * sizeof(*ents));
+    map->u.ents = ents;
+}
+
+static void map_grow(kr_arena_t *arena, kr_value_t *map, size_t need)
+{
+    const kr_map_hdr_t *h = kr_map_hdr(map);
+    size_t have = h == NULL ? 0 : h->cap;
+    if (need > have)
+        map_realloc(arena, map, grown_cap(have, need));
 }
 
 void kr_value_reserve(kr_arena_t *arena, kr_value_t *v, size_t n)
@@ -298,19 +343,15 @@ void kr_value_reserve(kr_arena_t *arena, kr_value_t *v, size_t n)
     /* A decoder knows the count: an empty container gets exactly n slots
      * (growing later doubles as usual). */
     if (v->type == KR_ARRAY) {
-        if (v->u.arr.cap == 0 && n <= SIZE_MAX / sizeof(kr_value_t *)) {
-            v->u.arr.items = kr_arena_alloc(arena, n * sizeof(kr_value_t *));
-            v->u.arr.cap = n;
-        } else {
+        if (v->u.items == NULL)
+            array_realloc(arena, v, n);
+        else
             array_grow(arena, v, n);
-        }
     } else if (v->type == KR_MAP) {
-        if (v->u.map.cap == 0 && n < UINT32_MAX - 1) {
-            v->u.map.ents = kr_arena_alloc(arena, n * sizeof(kr_map_entry_t));
-            v->u.map.cap = n;
-        } else {
+        if (v->u.ents == NULL)
+            map_realloc(arena, v, n);
+        else
             map_grow(arena, v, n);
-        }
     }
 }
 
@@ -319,30 +360,32 @@ void kr_value_map_set_owned(kr_arena_t *arena, kr_value_t *map, const char *key,
 {
     if (map == NULL || map->type != KR_MAP)
         return;
+    if (keylen > KR_VALUE_MAX_LEN)
+        too_long("map key", keylen);
     if (val == NULL)
         val = kr_value_null(arena);
-    uint64_t hash = map->u.map.index_cap != 0 || map->u.map.len >= KR_MAP_INDEX_MIN
-                        ? kr_value_hash(key, keylen)
-                        : 0;
+    uint32_t hash =
+        map_indexed(map) || map->len >= KR_MAP_INDEX_MIN ? (uint32_t)kr_value_hash(key, keylen) : 0;
     ssize_t at = map_find(map, key, keylen, hash);
     if (at >= 0) {
-        map->u.map.ents[at].val = val;
+        map->u.ents[at].val = val;
         return;
     }
-    map_grow(arena, map, map->u.map.len + 1);
-    size_t i = map->u.map.len++;
-    map->u.map.ents[i] = (kr_map_entry_t){key, keylen, hash, val};
-    if (map->u.map.index_cap != 0 && map->u.map.len * 2 <= map->u.map.index_cap) {
-        index_insert(map, i);
-    } else if (map->u.map.len > KR_MAP_INDEX_MIN) {
+    map_grow(arena, map, (size_t)map->len + 1);
+    size_t i = map->len++;
+    map->u.ents[i] = (kr_map_entry_t){key, (uint32_t)keylen, hash, val};
+    kr_map_hdr_t *h = kr_map_hdr(map);
+    if (h->index_cap != 0 && (size_t)map->len * 2 <= h->index_cap) {
+        index_insert(h, map->u.ents, i);
+    } else if (map->len > KR_MAP_INDEX_MIN) {
         /* Hashes of entries added while the map was small were not
          * computed; do it once, when the index is first built. */
-        if (map->u.map.index_cap == 0)
+        if (h->index_cap == 0)
             for (size_t k = 0; k < i; k++)
-                map->u.map.ents[k].hash =
-                    kr_value_hash(map->u.map.ents[k].key, map->u.map.ents[k].keylen);
+                map->u.ents[k].hash =
+                    (uint32_t)kr_value_hash(map->u.ents[k].key, map->u.ents[k].keylen);
         size_t cap = 64;
-        while (cap < map->u.map.len * 4)
+        while (cap < (size_t)map->len * 4)
             cap *= 2;
         index_rebuild(arena, map, cap);
     }
@@ -353,13 +396,15 @@ void kr_value_map_setn(kr_arena_t *arena, kr_value_t *map, const char *key, size
 {
     if (map == NULL || map->type != KR_MAP)
         return;
-    uint64_t hash = map->u.map.index_cap != 0 ? kr_value_hash(key, keylen) : 0;
+    uint32_t hash = map_indexed(map) ? (uint32_t)kr_value_hash(key, keylen) : 0;
     ssize_t at = map_find(map, key, keylen, hash);
     if (at >= 0) {
-        map->u.map.ents[at].val = val == NULL ? kr_value_null(arena) : val;
+        map->u.ents[at].val = val == NULL ? kr_value_null(arena) : val;
         return;
     }
-    kr_value_map_set_owned(arena, map, kr_arena_strndup(arena, key, keylen), keylen, val);
+    const char *common = kr_value_common_key(key, keylen);
+    kr_value_map_set_owned(
+        arena, map, common != NULL ? common : kr_arena_strndup(arena, key, keylen), keylen, val);
 }
 
 void kr_value_map_set(kr_arena_t *arena, kr_value_t *map, const char *key, kr_value_t *val)
@@ -371,9 +416,9 @@ kr_value_t *kr_value_map_getn(const kr_value_t *map, const char *key, size_t key
 {
     if (map == NULL || map->type != KR_MAP || key == NULL)
         return NULL;
-    uint64_t hash = map->u.map.index_cap != 0 ? kr_value_hash(key, keylen) : 0;
+    uint32_t hash = map_indexed(map) ? (uint32_t)kr_value_hash(key, keylen) : 0;
     ssize_t at = map_find(map, key, keylen, hash);
-    return at < 0 ? NULL : map->u.map.ents[at].val;
+    return at < 0 ? NULL : map->u.ents[at].val;
 }
 
 kr_value_t *kr_value_map_get(const kr_value_t *map, const char *key)
@@ -388,32 +433,32 @@ bool kr_value_map_del(kr_value_t *map, const char *key)
     if (map == NULL || map->type != KR_MAP || key == NULL)
         return false;
     size_t keylen = strlen(key);
-    uint64_t hash = map->u.map.index_cap != 0 ? kr_value_hash(key, keylen) : 0;
+    uint32_t hash = map_indexed(map) ? (uint32_t)kr_value_hash(key, keylen) : 0;
     ssize_t at = map_find(map, key, keylen, hash);
     if (at < 0)
         return false;
-    memmove(&map->u.map.ents[at], &map->u.map.ents[at + 1],
-            (map->u.map.len - (size_t)at - 1) * sizeof(kr_map_entry_t));
-    map->u.map.len--;
+    memmove(&map->u.ents[at], &map->u.ents[at + 1],
+            (map->len - (size_t)at - 1) * sizeof(kr_map_entry_t));
+    map->len--;
     /* Entry positions shifted: rebuild the index in place (deletes are
      * rare next to lookups, and order must be kept). */
-    if (map->u.map.index_cap != 0)
-        index_rebuild(NULL, map, map->u.map.index_cap);
+    if (map_indexed(map))
+        index_rebuild(NULL, map, kr_map_hdr(map)->index_cap);
     return true;
 }
 
 const char *kr_value_map_key(const kr_value_t *map, size_t i)
 {
-    if (map == NULL || map->type != KR_MAP || i >= map->u.map.len)
+    if (map == NULL || map->type != KR_MAP || i >= map->len)
         return NULL;
-    return map->u.map.ents[i].key;
+    return map->u.ents[i].key;
 }
 
 kr_value_t *kr_value_map_val(const kr_value_t *map, size_t i)
 {
-    if (map == NULL || map->type != KR_MAP || i >= map->u.map.len)
+    if (map == NULL || map->type != KR_MAP || i >= map->len)
         return NULL;
-    return map->u.map.ents[i].val;
+    return map->u.ents[i].val;
 }
 
 const char *kr_value_map_str(const kr_value_t *map, const char *key)
@@ -427,6 +472,13 @@ int64_t kr_value_map_int(const kr_value_t *map, const char *key, int64_t dflt)
 }
 
 /* ---- copy and equal --------------------------------------------------- */
+
+/* A key for a copy: common keys are shared, not copied. */
+static const char *key_copy(kr_arena_t *arena, const char *key, size_t keylen)
+{
+    const char *common = kr_value_common_key(key, keylen);
+    return common != NULL ? common : kr_arena_strndup(arena, key, keylen);
+}
 
 kr_value_t *kr_value_copy(kr_arena_t *arena, const kr_value_t *v)
 {
@@ -442,26 +494,30 @@ kr_value_t *kr_value_copy(kr_arena_t *arena, const kr_value_t *v)
     case KR_FLOAT:
         return kr_value_float(arena, v->u.d);
     case KR_STR:
-        return kr_value_strn(arena, v->u.str.ptr, v->u.str.len);
+        return kr_value_strn(arena, v->u.s, v->len);
     case KR_ARRAY: {
         kr_value_t *a = kr_value_array(arena);
-        array_grow(arena, a, v->u.arr.len);
-        for (size_t i = 0; i < v->u.arr.len; i++)
-            a->u.arr.items[i] = kr_value_copy(arena, v->u.arr.items[i]);
-        a->u.arr.len = v->u.arr.len;
+        if (v->len == 0)
+            return a;
+        array_realloc(arena, a, v->len);
+        for (size_t i = 0; i < v->len; i++)
+            a->u.items[i] = kr_value_copy(arena, v->u.items[i]);
+        a->len = v->len;
         return a;
     }
     case KR_MAP: {
         kr_value_t *m = kr_value_map(arena);
-        map_grow(arena, m, v->u.map.len);
-        for (size_t i = 0; i < v->u.map.len; i++) {
-            const kr_map_entry_t *e = &v->u.map.ents[i];
-            m->u.map.ents[i] = (kr_map_entry_t){kr_arena_strndup(arena, e->key, e->keylen),
-                                                e->keylen, e->hash, kr_value_copy(arena, e->val)};
+        if (v->len == 0)
+            return m;
+        map_realloc(arena, m, v->len);
+        for (size_t i = 0; i < v->len; i++) {
+            const kr_map_entry_t *e = &v->u.ents[i];
+            m->u.ents[i] = (kr_map_entry_t){key_copy(arena, e->key, e->keylen), e->keylen, e->hash,
+                                            kr_value_copy(arena, e->val)};
         }
-        m->u.map.len = v->u.map.len;
-        if (v->u.map.index_cap != 0)
-            index_rebuild(arena, m, v->u.map.index_cap);
+        m->len = v->len;
+        if (map_indexed(v))
+            index_rebuild(arena, m, kr_map_hdr(v)->index_cap);
         return m;
     }
     }
@@ -486,25 +542,25 @@ bool kr_value_equal(const kr_value_t *a, const kr_value_t *b)
         /* Bitwise-equal NaNs count as equal so a round trip compares true. */
         return a->u.d == b->u.d || (isnan(a->u.d) && isnan(b->u.d));
     case KR_STR:
-        return a->u.str.len == b->u.str.len &&
-               memcmp(a->u.str.ptr, b->u.str.ptr, a->u.str.len) == 0;
+        return a->len == b->len && memcmp(a->u.s, b->u.s, a->len) == 0;
     case KR_ARRAY:
-        if (a->u.arr.len != b->u.arr.len)
+        if (a->len != b->len)
             return false;
-        for (size_t i = 0; i < a->u.arr.len; i++)
-            if (!kr_value_equal(a->u.arr.items[i], b->u.arr.items[i]))
+        for (size_t i = 0; i < a->len; i++)
+            if (!kr_value_equal(a->u.items[i], b->u.items[i]))
                 return false;
         return true;
     case KR_MAP:
-        if (a->u.map.len != b->u.map.len)
+        if (a->len != b->len)
             return false;
-        for (size_t i = 0; i < a->u.map.len; i++) {
-            const kr_map_entry_t *e = &a->u.map.ents[i];
+        for (size_t i = 0; i < a->len; i++) {
+            const kr_map_entry_t *e = &a->u.ents[i];
             /* Same order is the common case: skip the lookup. */
             const kr_value_t *bv;
-            if (b->u.map.ents[i].keylen == e->keylen &&
-                memcmp(b->u.map.ents[i].key, e->key, e->keylen) == 0)
-                bv = b->u.map.ents[i].val;
+            const kr_map_entry_t *f = &b->u.ents[i];
+            if (f->keylen == e->keylen &&
+                (f->key == e->key || memcmp(f->key, e->key, e->keylen) == 0))
+                bv = f->val;
             else
                 bv = kr_value_map_getn(b, e->key, e->keylen);
             if (bv == NULL || !kr_value_equal(e->val, bv))

@@ -74,7 +74,7 @@ static char *json_text(kr_arena_t *arena, const unsigned char *s, size_t n, size
 
 struct json_frame {
     kr_value_t *node;
-    char *key;
+    const char *key;
     size_t keylen;
 };
 
@@ -188,7 +188,14 @@ static int cb_map_key(void *ctx, const unsigned char *s, size_t n)
 {
     struct json_decoder *d = ctx;
     struct json_frame *f = &d->stack[d->depth - 1];
-    f->key = json_text(d->arena, s, n, &f->keylen);
+    /* Kubernetes' own keys are shared read-only strings, not copies. */
+    const char *common = kr_value_common_key((const char *)s, n);
+    if (common != NULL) {
+        f->key = common;
+        f->keylen = n;
+    } else {
+        f->key = json_text(d->arena, s, n, &f->keylen);
+    }
     return 1;
 }
 
@@ -361,7 +368,7 @@ static int json_value(const kr_value_t *v, kr_buf_t *out, bool pretty, int depth
         kr_buf_append(out, tmp, (size_t)kr_float_format(v->u.d, tmp, sizeof(tmp)));
         return 0;
     case KR_STR:
-        json_string(out, v->u.str.ptr, v->u.str.len);
+        json_string(out, v->u.s, v->len);
         return 0;
     case KR_ARRAY:
     case KR_MAP:
@@ -371,18 +378,18 @@ static int json_value(const kr_value_t *v, kr_buf_t *out, bool pretty, int depth
         return kr_error_set(err, KR_E_BAD_REQUEST, "json: value nests deeper than %d levels",
                             KR_VALUE_MAX_DEPTH);
     bool is_map = v->type == KR_MAP;
-    size_t n = is_map ? v->u.map.len : v->u.arr.len;
+    size_t n = v->len;
     kr_buf_append(out, is_map ? "{" : "[", 1);
     for (size_t i = 0; i < n; i++) {
         if (i > 0)
             kr_buf_append(out, ",", 1);
         if (pretty)
             newline(out, depth + 1);
-        const kr_value_t *item = v->u.arr.items != NULL && !is_map ? v->u.arr.items[i] : NULL;
+        const kr_value_t *item = !is_map ? v->u.items[i] : NULL;
         if (is_map) {
-            json_string(out, v->u.map.ents[i].key, v->u.map.ents[i].keylen);
+            json_string(out, v->u.ents[i].key, v->u.ents[i].keylen);
             kr_buf_append(out, pretty ? ": " : ":", pretty ? 2 : 1);
-            item = v->u.map.ents[i].val;
+            item = v->u.ents[i].val;
         }
         int rc = json_value(item, out, pretty, depth + 1, err);
         if (rc < 0)

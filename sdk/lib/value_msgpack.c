@@ -1,6 +1,12 @@
 /* msgpack <-> value tree.  Our own parser decodes straight into the tree
  * (no msgpack_zone copy), checking every declared length against the bytes
- * left before allocating anything. */
+ * left before allocating anything.
+ *
+ * Decoding is what a client pays for every reply (a list of 10,000 pods is
+ * a million nodes), so its common path makes no calls: nodes, strings and
+ * containers come from the arena's inline fast path, containers are sized
+ * once from their declared counts, and Kubernetes' own map keys are shared
+ * read-only strings (value_keys.c) rather than copies. */
 #include "value_internal.h"
 
 #include <inttypes.h>
@@ -39,17 +45,40 @@ static int mp_uint(struct mp_reader *r, int n, uint64_t *out)
     return 0;
 }
 
+static inline kr_value_t *mp_node(struct mp_reader *r, kr_type_t type)
+{
+    kr_value_t *v = kr_arena_bump(r->arena, sizeof(*v), KR_ARENA_ALIGN);
+    v->type = (uint8_t)type;
+    v->len = 0;
+    v->u.i = 0;
+    return v;
+}
+
+static inline kr_value_t *mp_int(struct mp_reader *r, int64_t i)
+{
+    kr_value_t *v = mp_node(r, KR_INT);
+    v->u.i = i;
+    return v;
+}
+
 static int mp_value(struct mp_reader *r, int depth, kr_value_t **out);
 
-static int mp_str(struct mp_reader *r, uint64_t n, kr_value_t **out)
+static inline int mp_str(struct mp_reader *r, uint64_t n, kr_value_t **out)
 {
     if (n > r->len - r->off)
         return kr_error_set(r->err, KR_E_BAD_REQUEST,
                             "msgpack: string at offset %zu declares %" PRIu64
                             " bytes but only %zu remain",
                             r->off, n, r->len - r->off);
-    *out = kr_value_strn(r->arena, (const char *)r->p + r->off, (size_t)n);
+    /* n <= the input left, and str32 keeps it under 2^32 */
+    char *s = kr_arena_bump(r->arena, (size_t)n + 1, 1);
+    memcpy(s, r->p + r->off, (size_t)n);
+    s[n] = '\0';
+    kr_value_t *v = mp_node(r, KR_STR);
+    v->u.s = s;
+    v->len = (uint32_t)n;
     r->off += (size_t)n;
+    *out = v;
     return 0;
 }
 
@@ -61,20 +90,20 @@ static int mp_array(struct mp_reader *r, uint64_t n, int depth, kr_value_t **out
                             "msgpack: array at offset %zu declares %" PRIu64
                             " items but only %zu bytes remain",
                             r->off, n, r->len - r->off);
-    kr_value_t *a = kr_value_array(r->arena);
+    kr_value_t *a = mp_node(r, KR_ARRAY);
     kr_value_reserve(r->arena, a, (size_t)n);
     for (uint64_t i = 0; i < n; i++) {
         kr_value_t *item = NULL;
         int rc = mp_value(r, depth + 1, &item);
         if (rc < 0)
             return rc;
-        kr_value_array_push(r->arena, a, item);
+        a->u.items[a->len++] = item;
     }
     *out = a;
     return 0;
 }
 
-static int mp_key(struct mp_reader *r, int depth, const char **key, size_t *keylen)
+static inline int mp_key(struct mp_reader *r, int depth, const char **key, size_t *keylen)
 {
     if (r->off >= r->len)
         return mp_truncated(r, "map key", 1);
@@ -100,12 +129,23 @@ static int mp_key(struct mp_reader *r, int depth, const char **key, size_t *keyl
     }
     if (rc < 0)
         return rc;
-    if (n > r->len - r->off)
+    size_t left = r->len - r->off;
+    if (n > left)
         return kr_error_set(r->err, KR_E_BAD_REQUEST,
                             "msgpack: map key at offset %zu declares %" PRIu64
                             " bytes but only %zu remain",
-                            r->off, n, r->len - r->off);
-    *key = kr_arena_strndup(r->arena, (const char *)r->p + r->off, (size_t)n);
+                            r->off, n, left);
+    /* Kubernetes' own keys are shared, not copied: in a list of pods they
+     * are nearly all of the keys (and a third of the bytes). */
+    const char *text = (const char *)r->p + r->off;
+    const char *common = kr_value_common_key_in(text, (size_t)n, left);
+    if (common == NULL) {
+        char *s = kr_arena_bump(r->arena, (size_t)n + 1, 1);
+        memcpy(s, text, (size_t)n);
+        s[n] = '\0';
+        common = s;
+    }
+    *key = common;
     *keylen = (size_t)n;
     r->off += (size_t)n;
     return 0;
@@ -119,7 +159,7 @@ static int mp_map(struct mp_reader *r, uint64_t n, int depth, kr_value_t **out)
                             "msgpack: map at offset %zu declares %" PRIu64
                             " entries but only %zu bytes remain",
                             r->off, n, r->len - r->off);
-    kr_value_t *m = kr_value_map(r->arena);
+    kr_value_t *m = mp_node(r, KR_MAP);
     kr_value_reserve(r->arena, m, (size_t)n);
     for (uint64_t i = 0; i < n; i++) {
         const char *key = NULL;
@@ -131,16 +171,25 @@ static int mp_map(struct mp_reader *r, uint64_t n, int depth, kr_value_t **out)
         rc = mp_value(r, depth + 1, &val);
         if (rc < 0)
             return rc;
-        /* Duplicate keys: last wins, as in JSON. */
-        kr_value_map_set_owned(r->arena, m, key, keylen, val);
+        if (n > KR_MAP_INDEX_MIN) {
+            /* Duplicate keys: last wins, as in JSON. */
+            kr_value_map_set_owned(r->arena, m, key, keylen, val);
+            continue;
+        }
+        /* A small map never gets an index: look for a duplicate in place
+         * (shared keys compare by pointer) and append. */
+        kr_map_entry_t *ents = m->u.ents;
+        uint32_t j = 0;
+        for (; j < m->len; j++)
+            if (ents[j].keylen == keylen &&
+                (ents[j].key == key || memcmp(ents[j].key, key, keylen) == 0))
+                break;
+        if (j < m->len)
+            ents[j].val = val;
+        else
+            ents[m->len++] = (kr_map_entry_t){key, (uint32_t)keylen, 0, val};
     }
     *out = m;
-    return 0;
-}
-
-static int mp_int(struct mp_reader *r, int64_t i, kr_value_t **out)
-{
-    *out = kr_value_int(r->arena, i);
     return 0;
 }
 
@@ -153,12 +202,16 @@ static int mp_value(struct mp_reader *r, int depth, kr_value_t **out)
     uint64_t n = 0;
     int rc;
 
-    if (b <= 0x7f)
-        return mp_int(r, b, out);
-    if (b >= 0xe0)
-        return mp_int(r, (int8_t)b, out);
     if ((b & 0xe0) == 0xa0)
         return mp_str(r, b & 0x1f, out);
+    if (b <= 0x7f) {
+        *out = mp_int(r, b);
+        return 0;
+    }
+    if (b >= 0xe0) {
+        *out = mp_int(r, (int8_t)b);
+        return 0;
+    }
     if ((b & 0xf0) == 0x90 || (b & 0xf0) == 0x80 || b == 0xdc || b == 0xdd || b == 0xde ||
         b == 0xdf) {
         if (depth >= KR_VALUE_MAX_DEPTH)
@@ -174,11 +227,12 @@ static int mp_value(struct mp_reader *r, int depth, kr_value_t **out)
     }
     switch (b) {
     case 0xc0:
-        *out = kr_value_null(r->arena);
+        *out = mp_node(r, KR_NULL);
         return 0;
     case 0xc2:
     case 0xc3:
-        *out = kr_value_bool(r->arena, b == 0xc3);
+        *out = mp_node(r, KR_BOOL);
+        (*out)->u.b = b == 0xc3;
         return 0;
     case 0xc4: /* bin 8/16/32 read as strings: JSON and YAML have no bytes */
     case 0xd9:
@@ -201,7 +255,8 @@ static int mp_value(struct mp_reader *r, int depth, kr_value_t **out)
         uint32_t u = (uint32_t)n;
         float f;
         memcpy(&f, &u, sizeof(f));
-        *out = kr_value_float(r->arena, f);
+        *out = mp_node(r, KR_FLOAT);
+        (*out)->u.d = f;
         return 0;
     }
     case 0xcb: {
@@ -209,7 +264,8 @@ static int mp_value(struct mp_reader *r, int depth, kr_value_t **out)
             return rc;
         double d;
         memcpy(&d, &n, sizeof(d));
-        *out = kr_value_float(r->arena, d);
+        *out = mp_node(r, KR_FLOAT);
+        (*out)->u.d = d;
         return 0;
     }
     case 0xcc:
@@ -223,23 +279,28 @@ static int mp_value(struct mp_reader *r, int depth, kr_value_t **out)
                                 "msgpack: integer %" PRIu64
                                 " at offset %zu overflows int64 (Kubernetes integers are int64)",
                                 n, start);
-        return mp_int(r, (int64_t)n, out);
+        *out = mp_int(r, (int64_t)n);
+        return 0;
     case 0xd0:
         if ((rc = mp_uint(r, 1, &n)) < 0)
             return rc;
-        return mp_int(r, (int8_t)n, out);
+        *out = mp_int(r, (int8_t)n);
+        return 0;
     case 0xd1:
         if ((rc = mp_uint(r, 2, &n)) < 0)
             return rc;
-        return mp_int(r, (int16_t)n, out);
+        *out = mp_int(r, (int16_t)n);
+        return 0;
     case 0xd2:
         if ((rc = mp_uint(r, 4, &n)) < 0)
             return rc;
-        return mp_int(r, (int32_t)n, out);
+        *out = mp_int(r, (int32_t)n);
+        return 0;
     case 0xd3:
         if ((rc = mp_uint(r, 8, &n)) < 0)
             return rc;
-        return mp_int(r, (int64_t)n, out);
+        *out = mp_int(r, (int64_t)n);
+        return 0;
     case 0xc7:
     case 0xc8:
     case 0xc9:
@@ -363,10 +424,7 @@ static int mp_encode(const kr_value_t *v, kr_buf_t *out, int depth, kr_error_t *
         return 0;
     }
     case KR_STR:
-        if (v->u.str.len > UINT32_MAX)
-            return kr_error_set(err, KR_E_TOO_LARGE, "msgpack: string of %zu bytes is too long",
-                                v->u.str.len);
-        put_str(out, v->u.str.ptr, v->u.str.len);
+        put_str(out, v->u.s, v->len);
         return 0;
     case KR_ARRAY:
     case KR_MAP:
@@ -376,17 +434,17 @@ static int mp_encode(const kr_value_t *v, kr_buf_t *out, int depth, kr_error_t *
         return kr_error_set(err, KR_E_BAD_REQUEST, "msgpack: value nests deeper than %d levels",
                             KR_VALUE_MAX_DEPTH);
     if (v->type == KR_ARRAY) {
-        put_len(out, v->u.arr.len, 0x90, 15, 0, 0xdc, 0xdd);
-        for (size_t i = 0; i < v->u.arr.len; i++) {
-            int rc = mp_encode(v->u.arr.items[i], out, depth + 1, err);
+        put_len(out, v->len, 0x90, 15, 0, 0xdc, 0xdd);
+        for (size_t i = 0; i < v->len; i++) {
+            int rc = mp_encode(v->u.items[i], out, depth + 1, err);
             if (rc < 0)
                 return rc;
         }
         return 0;
     }
-    put_len(out, v->u.map.len, 0x80, 15, 0, 0xde, 0xdf);
-    for (size_t i = 0; i < v->u.map.len; i++) {
-        const kr_map_entry_t *e = &v->u.map.ents[i];
+    put_len(out, v->len, 0x80, 15, 0, 0xde, 0xdf);
+    for (size_t i = 0; i < v->len; i++) {
+        const kr_map_entry_t *e = &v->u.ents[i];
         put_str(out, e->key, e->keylen);
         int rc = mp_encode(e->val, out, depth + 1, err);
         if (rc < 0)

@@ -145,14 +145,14 @@ int kr_value_set(kr_arena_t *arena, kr_value_t *root, const char *path, kr_value
                     return kr_error_set(err, KR_E_BAD_REQUEST,
                                         "path \"%.200s\": offset %zu: cannot index a %s", path,
                                         st->offset, kr_type_name(kr_value_type(cur)));
-                if (st->index >= cur->u.arr.len)
+                if (st->index >= cur->len)
                     return kr_error_set(err, KR_E_BAD_REQUEST,
                                         "path \"%.200s\": offset %zu: index %zu out of range "
                                         "(length %zu)",
-                                        path, st->offset, st->index, cur->u.arr.len);
+                                        path, st->offset, st->index, (size_t)cur->len);
                 if (last && pass == 1)
-                    cur->u.arr.items[st->index] = val;
-                cur = cur->u.arr.items[st->index];
+                    cur->u.items[st->index] = val;
+                cur = cur->u.items[st->index];
                 continue;
             }
             if (kr_value_type(cur) != KR_MAP)

@@ -266,7 +266,7 @@ static kr_value_t *copy_counted(struct yaml_decoder *d, const kr_value_t *v, int
     }
     switch (v->type) {
     case KR_STR:
-        d->expanded += v->u.str.len + 1;
+        d->expanded += v->len + 1;
         if (d->expanded > KR_YAML_MAX_EXPANSION) {
             *rc = too_large(d);
             return NULL;
@@ -284,22 +284,22 @@ static kr_value_t *copy_counted(struct yaml_decoder *d, const kr_value_t *v, int
         return NULL;
     }
     if (v->type == KR_ARRAY) {
-        d->expanded += v->u.arr.len * sizeof(kr_value_t *);
+        d->expanded += v->len * sizeof(kr_value_t *);
         kr_value_t *a = kr_value_array(d->arena);
-        kr_value_reserve(d->arena, a, v->u.arr.len);
-        for (size_t i = 0; i < v->u.arr.len; i++) {
-            kr_value_t *c = copy_counted(d, v->u.arr.items[i], depth + 1, rc);
+        kr_value_reserve(d->arena, a, v->len);
+        for (size_t i = 0; i < v->len; i++) {
+            kr_value_t *c = copy_counted(d, v->u.items[i], depth + 1, rc);
             if (c == NULL)
                 return NULL;
             kr_value_array_push(d->arena, a, c);
         }
         return a;
     }
-    d->expanded += v->u.map.len * sizeof(kr_map_entry_t);
+    d->expanded += v->len * sizeof(kr_map_entry_t);
     kr_value_t *m = kr_value_map(d->arena);
-    kr_value_reserve(d->arena, m, v->u.map.len);
-    for (size_t i = 0; i < v->u.map.len; i++) {
-        const kr_map_entry_t *e = &v->u.map.ents[i];
+    kr_value_reserve(d->arena, m, v->len);
+    for (size_t i = 0; i < v->len; i++) {
+        const kr_map_entry_t *e = &v->u.ents[i];
         d->expanded += e->keylen + 1;
         kr_value_t *c = copy_counted(d, e->val, depth + 1, rc);
         if (c == NULL)
@@ -314,8 +314,8 @@ static int merge_into(struct yaml_decoder *d, const yaml_event_t *ev, kr_value_t
 {
     if (src->type == KR_ARRAY && allow_seq) {
         /* Earlier maps in the list take precedence: keys already present stay. */
-        for (size_t i = 0; i < src->u.arr.len; i++) {
-            int rc = merge_into(d, ev, map, src->u.arr.items[i], false);
+        for (size_t i = 0; i < src->len; i++) {
+            int rc = merge_into(d, ev, map, src->u.items[i], false);
             if (rc < 0)
                 return rc;
         }
@@ -324,8 +324,8 @@ static int merge_into(struct yaml_decoder *d, const yaml_event_t *ev, kr_value_t
     if (src->type != KR_MAP)
         return ev_error(d, ev, KR_E_BAD_REQUEST,
                         "map merge requires map or sequence of maps as the value");
-    for (size_t i = 0; i < src->u.map.len; i++) {
-        const kr_map_entry_t *e = &src->u.map.ents[i];
+    for (size_t i = 0; i < src->len; i++) {
+        const kr_map_entry_t *e = &src->u.ents[i];
         /* Keys written in the map itself win over merged ones. */
         if (kr_value_map_getn(map, e->key, e->keylen) == NULL)
             kr_value_map_set_owned(d->arena, map, e->key, e->keylen, e->val);
@@ -339,8 +339,8 @@ static int key_text(struct yaml_decoder *d, const yaml_event_t *ev, const kr_val
     char tmp[64];
     switch (v->type) {
     case KR_STR:
-        *key = v->u.str.ptr;
-        *keylen = v->u.str.len;
+        *key = v->u.s;
+        *keylen = v->len;
         return 0;
     case KR_INT:
         snprintf(tmp, sizeof(tmp), "%" PRId64, v->u.i);
@@ -650,7 +650,7 @@ static int emit_value(struct yaml_encoder *e, const kr_value_t *v, int depth)
         kr_float_format(v->u.d, tmp, sizeof(tmp));
         return emit_scalar(e, tmp, strlen(tmp), YAML_PLAIN_SCALAR_STYLE);
     case KR_STR:
-        return emit_string(e, v->u.str.ptr, v->u.str.len);
+        return emit_string(e, v->u.s, v->len);
     case KR_ARRAY:
     case KR_MAP:
         break;
@@ -662,8 +662,8 @@ static int emit_value(struct yaml_encoder *e, const kr_value_t *v, int depth)
         yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_SEQUENCE_STYLE);
         if ((rc = emit(e, &ev)) < 0)
             return rc;
-        for (size_t i = 0; i < v->u.arr.len; i++)
-            if ((rc = emit_value(e, v->u.arr.items[i], depth + 1)) < 0)
+        for (size_t i = 0; i < v->len; i++)
+            if ((rc = emit_value(e, v->u.items[i], depth + 1)) < 0)
                 return rc;
         yaml_sequence_end_event_initialize(&ev);
         return emit(e, &ev);
@@ -671,8 +671,8 @@ static int emit_value(struct yaml_encoder *e, const kr_value_t *v, int depth)
     yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_MAPPING_STYLE);
     if ((rc = emit(e, &ev)) < 0)
         return rc;
-    for (size_t i = 0; i < v->u.map.len; i++) {
-        const kr_map_entry_t *en = &v->u.map.ents[i];
+    for (size_t i = 0; i < v->len; i++) {
+        const kr_map_entry_t *en = &v->u.ents[i];
         if ((rc = emit_string(e, en->key, en->keylen)) < 0)
             return rc;
         if ((rc = emit_value(e, en->val, depth + 1)) < 0)

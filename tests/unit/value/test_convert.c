@@ -9,6 +9,7 @@
 #include <kraal/value.h>
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -473,6 +474,133 @@ static void test_big_map_decode(void **state)
     kr_arena_destroy(&a);
 }
 
+/* msgpack of a map from the keys (bytes, any length) to 1, 2, 3, ... */
+static void mp_map_of(kr_buf_t *b, const char *const *keys, const size_t *lens, size_t n)
+{
+    unsigned char hdr[3] = {0xde, (unsigned char)(n >> 8), (unsigned char)n};
+    kr_buf_append(b, hdr, 3);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char k[3] = {0xda, (unsigned char)(lens[i] >> 8), (unsigned char)lens[i]};
+        kr_buf_append(b, k, 3);
+        kr_buf_append(b, keys[i], lens[i]);
+        unsigned char val = (unsigned char)(i + 1);
+        kr_buf_append(b, &val, 1);
+    }
+}
+
+/* Decodes {fillers..., base: .., key: ..} and checks what a user sees:
+ * one entry when key is base (the last value wins), else two, each found
+ * by its own bytes only. */
+static void check_pair(kr_arena_t *a, const char *base, const char *key, size_t keylen,
+                       size_t fillers)
+{
+    const char *keys[24];
+    size_t lens[24];
+    char fill[20][8];
+    for (size_t i = 0; i < fillers; i++) {
+        snprintf(fill[i], sizeof(fill[i]), "k%d", (int)i % 100);
+        keys[i] = fill[i];
+        lens[i] = strlen(fill[i]);
+    }
+    keys[fillers] = base;
+    lens[fillers] = strlen(base);
+    keys[fillers + 1] = key;
+    lens[fillers + 1] = keylen;
+    kr_buf_t b = KR_BUF_INIT;
+    kr_error_t err;
+    kr_value_t *v = NULL;
+    mp_map_of(&b, keys, lens, fillers + 2);
+    assert_int_equal(kr_msgpack_decode(a, b.data, b.len, &v, &err), 0);
+    bool same = keylen == strlen(base) && memcmp(key, base, keylen) == 0;
+    assert_int_equal(kr_value_len(v), fillers + (same ? 1 : 2));
+    assert_int_equal(kr_value_as_int(kr_value_map_getn(v, key, keylen), 0), fillers + 2);
+    if (!same)
+        assert_int_equal(kr_value_map_int(v, base, 0), fillers + 1);
+    /* the keys read back with their own bytes (a NUL inside included) */
+    kr_buf_reset(&b);
+    assert_int_equal(kr_msgpack_encode(v, &b, &err), 0);
+    kr_value_t *again = NULL;
+    assert_int_equal(kr_msgpack_decode(a, b.data, b.len, &again, &err), 0);
+    assert_true(kr_value_equal(v, again));
+    assert_non_null(kr_value_map_getn(again, key, keylen));
+    kr_buf_free(&b);
+
+    /* alone, at the very end of the input (a key with < 8 bytes after it) */
+    b = (kr_buf_t)KR_BUF_INIT;
+    mp_map_of(&b, &key, &keylen, 1);
+    assert_int_equal(kr_msgpack_decode(a, b.data, b.len, &v, &err), 0);
+    assert_int_equal(kr_value_len(v), 1);
+    assert_int_equal(kr_value_as_int(kr_value_map_getn(v, key, keylen), 0), 1);
+    kr_buf_free(&b);
+
+    /* the same through JSON (keys it can hold without escapes) */
+    bool plain = fillers == 0;
+    for (size_t i = 0; i < keylen; i++)
+        plain = plain && (unsigned char)key[i] >= 0x20 && key[i] != '"' && key[i] != '\\';
+    if (plain) {
+        char json[512];
+        snprintf(json, sizeof(json), "{\"%s\":1,\"%.*s\":2}", base, (int)keylen, key);
+        assert_int_equal(kr_json_decode(a, json, strlen(json), &v, &err), 0);
+        assert_int_equal(kr_value_len(v), same ? 1 : 2);
+        assert_int_equal(kr_value_as_int(kr_value_map_getn(v, key, keylen), 0), 2);
+        if (!same)
+            assert_int_equal(kr_value_map_int(v, base, 0), 1);
+    }
+}
+
+static void test_shared_keys(void **state)
+{
+    (void)state;
+    /* Kubernetes' own keys are shared by every tree instead of copied
+     * (value_keys.c compares them 8 bytes at a time): every length around
+     * 8 and 16, and keys that differ from one in a single byte, are still
+     * told apart, merged when equal, and read back byte for byte. */
+    static const char *const bases[] = {
+        "v",
+        "id",
+        "name",
+        "f:name",
+        "metadata",
+        "f:labels",
+        "resources",
+        "f:metadata",
+        "containerPort",
+        "f:containerPort",
+        "imagePullSecrets",
+        "f:resourceVersion",
+        "terminationMessagePath",
+        "f:terminationGracePeriodSeconds",
+        "not-a-kubernetes-key",
+    };
+    kr_arena_t *a = kr_arena_new(0);
+    for (size_t i = 0; i < sizeof(bases) / sizeof(bases[0]); i++) {
+        const char *base = bases[i];
+        size_t n = strlen(base);
+        char k[80];
+        for (size_t fillers = 0; fillers <= 20; fillers += 20) {
+            check_pair(a, base, base, n, fillers);
+            memcpy(k, base, n);
+            check_pair(a, base, k, n - 1, fillers); /* a prefix */
+            k[n] = 'x';
+            check_pair(a, base, k, n + 1, fillers); /* longer */
+            for (size_t j = 0; j < n; j++) {
+                memcpy(k, base, n);
+                k[j] ^= 0x20; /* one byte differs */
+                check_pair(a, base, k, n, fillers);
+                k[j] = '\0'; /* a NUL inside */
+                check_pair(a, base, k, n, fillers);
+            }
+        }
+        kr_arena_reset(a);
+    }
+    /* long keys, past what the table holds */
+    char longk[300];
+    memset(longk, 'a', sizeof(longk));
+    for (size_t len = 60; len <= 300; len += 4)
+        check_pair(a, "name", longk, len, 0);
+    kr_arena_destroy(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -485,6 +613,7 @@ int main(void)
         cmocka_unit_test(test_json_refusals),
         cmocka_unit_test(test_yaml_refusals),
         cmocka_unit_test(test_big_map_decode),
+        cmocka_unit_test(test_shared_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
