@@ -3,6 +3,7 @@
  * clients over inproc or ipc.  Prints figures only, never pass/fail.
  *
  *   bench_api [--objects N] [--window W] [--seconds S] [--transport inproc|ipc|both]
+ *   bench_api --handlers [--objects N]   only the API handlers' own cost (for perf)
  *
  * Cases, for 1 and 16 client threads (each keeping W requests in flight
  * for writes, one synchronous call at a time for reads unless a window is
@@ -706,6 +707,14 @@ int main(int argc, char **argv)
     int objects = 10000;
     uint64_t seconds = 2;
     const char *transport = "both";
+    bool handlers_only = false;
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--handlers") == 0) {
+            handlers_only = true;
+            memmove(&argv[i], &argv[i + 1], (size_t)(argc - i) * sizeof(argv[0]));
+            argc--;
+            break;
+        }
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--objects") == 0)
             objects = atoi(argv[i + 1]);
@@ -719,9 +728,9 @@ int main(int argc, char **argv)
     kr_log_set_level(KR_LOG_WARN);
     printf("bench_api: %d pods, window %d, %d cores\n", objects, window,
            (int)sysconf(_SC_NPROCESSORS_ONLN));
-    if (strcmp(transport, "ipc") != 0)
+    if (!handlers_only && strcmp(transport, "ipc") != 0)
         run_transport("inproc", objects, seconds);
-    if (strcmp(transport, "inproc") != 0)
+    if (!handlers_only && strcmp(transport, "inproc") != 0)
         run_transport("ipc", objects, seconds);
     /* last, so the RSS figures above are of the first server only */
     run_handler_cost(objects);
