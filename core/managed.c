@@ -14,6 +14,7 @@
 #include <ctype.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -560,8 +561,19 @@ static kr_value_t *fields_of(kr_arena_t *arena, const kr_fieldset_t *s, bool sel
         kr_value_map_set(arena, m, ".", kr_value_map(arena));
     for (size_t i = 0; s != NULL && i < s->n; i++) {
         const fs_node_t *x = &s->v[i];
-        kr_value_map_set(arena, m, pe_serialize(arena, &x->pe),
-                         x->sub ? fields_of(arena, x->sub, x->member) : kr_value_map(arena));
+        kr_value_t *sub = x->sub ? fields_of(arena, x->sub, x->member) : kr_value_map(arena);
+        /* Most elements are fields: "f:" + name on the stack, which
+         * kr_value_map_set shares (a Kubernetes field) or copies, with
+         * no formatting and no heap buffer per field. */
+        char key[128];
+        size_t n = x->pe.type == KR_PE_FIELD ? strlen(x->pe.name) : sizeof key;
+        if (n + 3 <= sizeof key) {
+            memcpy(key, "f:", 2);
+            memcpy(key + 2, x->pe.name, n + 1);
+            kr_value_map_set(arena, m, key, sub);
+        } else {
+            kr_value_map_set(arena, m, pe_serialize(arena, &x->pe), sub);
+        }
     }
     return m;
 }
@@ -695,7 +707,7 @@ static bool atomic_struct(const kr_value_t *props)
 }
 
 /* The list's keys and their defaults. */
-static void list_keys(kr_typed_t *t, const kr_value_t *s, ty_t *ty)
+static void list_keys(kr_typed_t *t, kr_arena_t *arena, const kr_value_t *s, ty_t *ty)
 {
     const kr_value_t *keys = kr_value_map_get(s, "x-kubernetes-list-map-keys");
     const char *mk = kr_value_map_str(s, "x-kubernetes-patch-merge-key");
@@ -723,11 +735,12 @@ static void list_keys(kr_typed_t *t, const kr_value_t *s, ty_t *ty)
         ty->defs[i] = kr_value_map_get(ks, "default");
         /* upstream's protocol fields default to "TCP" (+default) */
         if (ty->defs[i] == NULL && strcmp(ty->keys[i], "protocol") == 0)
-            ty->defs[i] = kr_value_str(t->arena, "TCP");
+            ty->defs[i] = kr_value_str(arena, "TCP");
     }
 }
 
-static void ty_read(kr_typed_t *t, ty_t *ty)
+/* What the schema says at t's schema path; values it makes go to arena. */
+static void ty_read(kr_typed_t *t, kr_arena_t *arena, ty_t *ty)
 {
     memset(ty, 0, sizeof *ty);
     const kr_value_t *s = kr_schema_at(t->kind, spath(t));
@@ -753,7 +766,7 @@ static void ty_read(kr_typed_t *t, ty_t *ty)
         if (str_is(lt, "map") ||
             (lt == NULL && ps != NULL &&
              (strcmp(ps, "merge") == 0 || strcmp(ps, "merge,retainKeys") == 0))) {
-            list_keys(t, s, ty);
+            list_keys(t, arena, s, ty);
             ty->list = ty->nkeys > 0 ? L_MAP : L_SET;
         } else if (str_is(lt, "set")) {
             ty->list = L_SET;
@@ -769,14 +782,19 @@ static void ty_read(kr_typed_t *t, ty_t *ty)
     }
 }
 
-/* Schema paths already read: every item of a list shares its path, so a
- * walk reads each a handful of times, not once per node. */
+/* Schema paths already read.  Schemas do not change, so the kind keeps
+ * them for every walk of every write (a pod's create walks ~50 paths,
+ * ~200 times); a kind without a schema memo gets one per walk.  Paths are
+ * bounded by the schema (sp_push_field). */
 typedef struct ty_slot {
     const char *path;
-    ty_t ty;
+    ty_t *ty; /* a pointer, so that clearing a new table stays cheap */
 } ty_slot_t;
 
 typedef struct ty_cache {
+    pthread_mutex_t mu; /* the kind's cache is shared by threads */
+    bool shared;
+    kr_arena_t *arena; /* paths, types; the request's for a walk's own */
     ty_slot_t *slots;
     size_t cap, n; /* cap a power of two */
 } ty_cache_t;
@@ -791,13 +809,44 @@ static uint64_t path_hash(const char *s)
     return h;
 }
 
-static ty_slot_t *cache_slot(ty_cache_t *c, const char *path)
+static ty_slot_t *cache_slot(ty_slot_t *slots, size_t cap, const char *path)
 {
-    size_t i = (size_t)path_hash(path) & (c->cap - 1);
-    while (c->slots[i].path != NULL && strcmp(c->slots[i].path, path) != 0)
-        i = (i + 1) & (c->cap - 1);
-    return &c->slots[i];
+    size_t i = (size_t)path_hash(path) & (cap - 1);
+    while (slots[i].path != NULL && strcmp(slots[i].path, path) != 0)
+        i = (i + 1) & (cap - 1);
+    return &slots[i];
 }
+
+static void cache_init(ty_cache_t *c, kr_arena_t *arena, bool shared)
+{
+    if (shared)
+        pthread_mutex_init(&c->mu, NULL);
+    c->shared = shared;
+    c->arena = arena;
+    c->cap = 128;
+    c->n = 0;
+    c->slots = kr_arena_alloc(arena, c->cap * sizeof *c->slots);
+    memset(c->slots, 0, c->cap * sizeof *c->slots);
+}
+
+static void *ty_shared_new(void)
+{
+    ty_cache_t *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        abort();
+    cache_init(c, kr_arena_new(0), true);
+    return c;
+}
+
+static void ty_shared_free(void *data)
+{
+    ty_cache_t *c = data;
+    pthread_mutex_destroy(&c->mu);
+    kr_arena_destroy(&c->arena);
+    free(c);
+}
+
+static const char ty_tag[] = "managed.types";
 
 static void ty_lookup(kr_typed_t *t, bool known, ty_t *ty)
 {
@@ -807,37 +856,56 @@ static void ty_lookup(kr_typed_t *t, bool known, ty_t *ty)
     }
     ty_cache_t *c = t->types;
     if (c == NULL) {
-        c = kr_arena_alloc(t->arena, sizeof *c);
-        c->cap = 64;
-        c->n = 0;
-        c->slots = kr_arena_alloc(t->arena, c->cap * sizeof *c->slots);
-        memset(c->slots, 0, c->cap * sizeof *c->slots);
+        c = kr_schema_memo_user(t->kind, ty_tag, ty_shared_new, ty_shared_free);
+        if (c == NULL) {
+            c = kr_arena_alloc(t->arena, sizeof *c);
+            cache_init(c, t->arena, false);
+        }
         t->types = c;
     }
-    ty_slot_t *slot = cache_slot(c, spath(t));
-    if (slot->path != NULL) {
-        *ty = slot->ty;
-        return;
+    const char *path = spath(t);
+    if (c->shared)
+        pthread_mutex_lock(&c->mu);
+    ty_slot_t *slot = cache_slot(c->slots, c->cap, path);
+    if (slot->path == NULL) {
+        /* read under the lock, into the cache's arena: kr_schema_at takes
+         * the schema memo's lock, never the other way round */
+        ty_read(t, c->arena, ty);
+        if (2 * (c->n + 1) > c->cap) {
+            size_t cap = 2 * c->cap;
+            ty_slot_t *slots = kr_arena_alloc(c->arena, cap * sizeof *slots);
+            memset(slots, 0, cap * sizeof *slots);
+            for (size_t i = 0; i < c->cap; i++)
+                if (c->slots[i].path != NULL)
+                    *cache_slot(slots, cap, c->slots[i].path) = c->slots[i];
+            c->slots = slots;
+            c->cap = cap;
+            slot = cache_slot(c->slots, c->cap, path);
+        }
+        slot->ty = kr_arena_alloc(c->arena, sizeof *slot->ty);
+        *slot->ty = *ty;
+        slot->path = kr_arena_strdup(c->arena, path);
+        c->n++;
+    } else {
+        *ty = *slot->ty;
     }
-    ty_read(t, ty);
-    if (2 * (c->n + 1) > c->cap) {
-        ty_cache_t bigger = {kr_arena_alloc(t->arena, 2 * c->cap * sizeof *c->slots), 2 * c->cap,
-                             c->n};
-        memset(bigger.slots, 0, bigger.cap * sizeof *bigger.slots);
-        for (size_t i = 0; i < c->cap; i++)
-            if (c->slots[i].path != NULL)
-                *cache_slot(&bigger, c->slots[i].path) = c->slots[i];
-        *c = bigger;
-        slot = cache_slot(c, spath(t));
-    }
-    slot->path = kr_arena_strdup(t->arena, spath(t));
-    slot->ty = *ty;
-    c->n++;
+    if (c->shared)
+        pthread_mutex_unlock(&c->mu);
 }
 
 static bool is_named(const ty_t *ty, const char *key)
 {
     return ty->k == TY_MAP && kr_value_map_get(ty->props, key) != NULL;
+}
+
+/* Pushes the schema step to a map's key: the key itself when the schema
+ * names it, else `[""]`, which stands for any key (additionalProperties).
+ * So labels, annotations and ConfigMap keys share one schema path: what
+ * the walks and the kind's schema memo keep per path stays bounded by the
+ * schema, whatever keys objects use. */
+static size_t sp_push_field(kr_typed_t *t, const ty_t *parent, const char *key)
+{
+    return sp_push_key(t, is_named(parent, key) ? key : "");
 }
 
 enum { SH_LEAF = 0, SH_MAP, SH_LIST };
@@ -1161,7 +1229,7 @@ static void toset_map(kr_typed_t *t, kr_fieldset_t *s, const ty_t *ty, const kr_
         kr_pe_t pe = field_pe(key);
         if (!push(t, &pe))
             continue;
-        size_t old = sp_push_key(t, key);
+        size_t old = sp_push_field(t, ty, key);
         toset_walk(t, s, kr_value_map_val(v, i), ty->known);
         if (!is_named(ty, key))
             insert_here(t, s);
@@ -1212,13 +1280,13 @@ kr_fieldset_t *kr_typed_to_set(kr_typed_t *t, const kr_value_t *obj)
 static void cmp_walk(kr_typed_t *t, kr_comparison_t *c, const kr_value_t *l, const kr_value_t *r,
                      bool known);
 
-static void cmp_child(kr_typed_t *t, kr_comparison_t *c, const kr_pe_t *pe, bool item,
-                      const kr_value_t *l, const kr_value_t *r, bool known)
+static void cmp_child(kr_typed_t *t, kr_comparison_t *c, const ty_t *parent, const kr_pe_t *pe,
+                      bool item, const kr_value_t *l, const kr_value_t *r)
 {
     if (!push(t, pe))
         return;
-    size_t old = item ? sp_push_item(t) : sp_push_key(t, pe->name);
-    cmp_walk(t, c, l, r, known);
+    size_t old = item ? sp_push_item(t) : sp_push_field(t, parent, pe->name);
+    cmp_walk(t, c, l, r, parent->known);
     sp_pop(t, old);
     t->depth--;
 }
@@ -1242,14 +1310,14 @@ static void cmp_walk(kr_typed_t *t, kr_comparison_t *c, const kr_value_t *l, con
         for (size_t i = 0; i < kr_value_len(l); i++) {
             const char *key = kr_value_map_key(l, i);
             kr_pe_t pe = field_pe(key);
-            cmp_child(t, c, &pe, false, kr_value_map_val(l, i), kr_value_map_get(r, key), ty.known);
+            cmp_child(t, c, &ty, &pe, false, kr_value_map_val(l, i), kr_value_map_get(r, key));
         }
         for (size_t i = 0; i < kr_value_len(r); i++) {
             const char *key = kr_value_map_key(r, i);
             if (kr_value_map_get(l, key) != NULL)
                 continue;
             kr_pe_t pe = field_pe(key);
-            cmp_child(t, c, &pe, false, NULL, kr_value_map_val(r, i), ty.known);
+            cmp_child(t, c, &ty, &pe, false, NULL, kr_value_map_val(r, i));
         }
     } else {
         litems_t li, ri;
@@ -1257,11 +1325,11 @@ static void cmp_walk(kr_typed_t *t, kr_comparison_t *c, const kr_value_t *l, con
         litems_index(t, &ty, r, &ri);
         for (size_t i = 0; i < li.n; i++) {
             ssize_t j = litems_find(&ri, &li.pe[i]);
-            cmp_child(t, c, &li.pe[i], true, li.v[i], j >= 0 ? ri.v[j] : NULL, ty.known);
+            cmp_child(t, c, &ty, &li.pe[i], true, li.v[i], j >= 0 ? ri.v[j] : NULL);
         }
         for (size_t j = 0; j < ri.n; j++)
             if (litems_find(&li, &ri.pe[j]) < 0)
-                cmp_child(t, c, &ri.pe[j], true, NULL, ri.v[j], ty.known);
+                cmp_child(t, c, &ty, &ri.pe[j], true, NULL, ri.v[j]);
     }
     if (l == NULL)
         insert_here(t, c->added);
@@ -1294,13 +1362,13 @@ void kr_comparison_exclude(kr_arena_t *arena, kr_comparison_t *c, const kr_field
 
 static kr_value_t *merge_walk(kr_typed_t *t, const kr_value_t *l, const kr_value_t *r, bool known);
 
-static kr_value_t *merge_child(kr_typed_t *t, const kr_pe_t *pe, bool item, const kr_value_t *l,
-                               const kr_value_t *r, bool known)
+static kr_value_t *merge_child(kr_typed_t *t, const ty_t *parent, const kr_pe_t *pe, bool item,
+                               const kr_value_t *l, const kr_value_t *r)
 {
     if (!push(t, pe))
         return kr_value_copy(t->arena, r ? r : l);
-    size_t old = item ? sp_push_item(t) : sp_push_key(t, pe->name);
-    kr_value_t *out = merge_walk(t, l, r, known);
+    size_t old = item ? sp_push_item(t) : sp_push_field(t, parent, pe->name);
+    kr_value_t *out = merge_walk(t, l, r, parent->known);
     sp_pop(t, old);
     t->depth--;
     return out;
@@ -1329,7 +1397,7 @@ static kr_value_t *merge_list(kr_typed_t *t, const ty_t *ty, const kr_value_t *l
         if (i < li.n && j < ri.n) {
             if (kr_pe_cmp(&li.pe[i], &ri.pe[j]) == 0) {
                 kr_value_array_push(t->arena, out,
-                                    merge_child(t, &li.pe[i], true, li.v[i], ri.v[j], ty->known));
+                                    merge_child(t, ty, &li.pe[i], true, li.v[i], ri.v[j]));
                 i++;
                 j++;
                 next++;
@@ -1342,8 +1410,7 @@ static kr_value_t *merge_list(kr_typed_t *t, const ty_t *ty, const kr_value_t *l
             }
         }
         if (i < li.n && litems_find(&ri, &li.pe[i]) < 0) {
-            kr_value_array_push(t->arena, out,
-                                merge_child(t, &li.pe[i], true, li.v[i], NULL, ty->known));
+            kr_value_array_push(t->arena, out, merge_child(t, ty, &li.pe[i], true, li.v[i], NULL));
             i++;
             continue;
         }
@@ -1351,7 +1418,7 @@ static kr_value_t *merge_list(kr_typed_t *t, const ty_t *ty, const kr_value_t *l
             ssize_t at = litems_find(&li, &ri.pe[j]);
             kr_value_array_push(
                 t->arena, out,
-                merge_child(t, &ri.pe[j], true, at >= 0 ? li.v[at] : NULL, ri.v[j], ty->known));
+                merge_child(t, ty, &ri.pe[j], true, at >= 0 ? li.v[at] : NULL, ri.v[j]));
             if (want != NULL && kr_pe_cmp(want, &ri.pe[j]) == 0)
                 next++;
             j++;
@@ -1377,7 +1444,7 @@ static kr_value_t *merge_walk(kr_typed_t *t, const kr_value_t *l, const kr_value
         kr_pe_t pe = field_pe(key);
         kr_value_map_set(
             t->arena, out, key,
-            merge_child(t, &pe, false, kr_value_map_val(l, i), kr_value_map_get(r, key), ty.known));
+            merge_child(t, &ty, &pe, false, kr_value_map_val(l, i), kr_value_map_get(r, key)));
     }
     for (size_t i = 0; i < kr_value_len(r); i++) {
         const char *key = kr_value_map_key(r, i);
@@ -1385,7 +1452,7 @@ static kr_value_t *merge_walk(kr_typed_t *t, const kr_value_t *l, const kr_value
             continue;
         kr_pe_t pe = field_pe(key);
         kr_value_map_set(t->arena, out, key,
-                         merge_child(t, &pe, false, NULL, kr_value_map_val(r, i), ty.known));
+                         merge_child(t, &ty, &pe, false, NULL, kr_value_map_val(r, i)));
     }
     return out;
 }
@@ -1443,7 +1510,7 @@ static kr_value_t *remove_walk(kr_typed_t *t, const kr_value_t *v, const kr_fiel
         const kr_fieldset_t *sub = kr_fieldset_child(s, &pe);
         const kr_value_t *val = kr_value_map_val(v, i);
         if (sub != NULL && push(t, &pe)) {
-            size_t old = sp_push_key(t, key);
+            size_t old = sp_push_field(t, &ty, key);
             val = remove_walk(t, val, sub, ty.known);
             sp_pop(t, old);
             t->depth--;
@@ -1477,7 +1544,8 @@ static kr_fieldset_t *named_walk(kr_typed_t *t, const kr_fieldset_t *s, bool kno
         if (x->sub != NULL) {
             if (x->pe.type == KR_PE_FIELD && is_named(&ty, x->pe.name))
                 member = true;
-            size_t old = x->pe.type == KR_PE_FIELD ? sp_push_key(t, x->pe.name) : sp_push_item(t);
+            size_t old =
+                x->pe.type == KR_PE_FIELD ? sp_push_field(t, &ty, x->pe.name) : sp_push_item(t);
             sub = named_walk(t, x->sub, ty.known);
             sp_pop(t, old);
         }
@@ -1536,15 +1604,26 @@ static kr_value_t *empty_struct(kr_typed_t *t, int depth)
     return out;
 }
 
-kr_value_t *kr_typed_empty_object(kr_typed_t *t)
+static kr_value_t *empty_object(kr_arena_t *arena, const kr_kind_t *kind)
 {
-    sp_pop(t, 0);
-    if (t->kind == NULL || t->kind->schema == NULL) {
-        kr_value_t *o = kr_value_map(t->arena);
-        kr_value_map_set(t->arena, o, "metadata", kr_value_map(t->arena));
+    if (kind == NULL || kind->schema == NULL) {
+        kr_value_t *o = kr_value_map(arena);
+        kr_value_map_set(arena, o, "metadata", kr_value_map(arena));
         return o;
     }
-    return empty_struct(t, 0);
+    kr_typed_t t;
+    kr_typed_init(&t, arena, kind);
+    kr_value_t *o = empty_struct(&t, 0);
+    kr_typed_fini(&t);
+    return o;
+}
+
+const kr_value_t *kr_typed_empty_object(kr_typed_t *t)
+{
+    /* The same for every write of the kind (it walks ~60 schema fields):
+     * built once and kept with the kind's schema memo. */
+    const kr_value_t *o = kr_schema_derived(t->kind, "managed.empty-object", empty_object);
+    return o != NULL ? o : empty_object(t->arena, t->kind);
 }
 
 /* ---- managedFields entries ----------------------------------------------- */

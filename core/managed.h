@@ -124,7 +124,7 @@ typedef struct kr_typed {
     kr_pe_t *path;   /* field path of the node being walked */
     size_t depth;
     bool strict; /* duplicate list items are errors (an applied configuration) */
-    void *types; /* what the schema says per schema path, looked up once */
+    void *types; /* what the schema says per schema path: the kind's cache (shared) */
 } kr_typed_t;
 
 void kr_typed_init(kr_typed_t *t, kr_arena_t *arena, const kr_kind_t *kind);
@@ -161,8 +161,10 @@ kr_value_t *kr_typed_remove(kr_typed_t *t, const kr_value_t *obj, const kr_field
 /* What a new object of the kind looks like before anything is set on it
  * (upstream compares a create against the empty Go struct): metadata and
  * spec/status maps, the fields the schema requires, and the struct fields
- * Go keeps by value (template, strategy, ...). */
-kr_value_t *kr_typed_empty_object(kr_typed_t *t);
+ * Go keeps by value (template, strategy, ...).  Kept by the kind (read
+ * it, do not change it), or in t's arena for a kind without a schema
+ * memo. */
+const kr_value_t *kr_typed_empty_object(kr_typed_t *t);
 
 /* ---- managedFields entries ---------------------------------------------- */
 

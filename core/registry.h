@@ -130,6 +130,22 @@ const kr_value_t *kr_schema_at(const kr_kind_t *kind, const char *path);
 /* The merge key of the list at `path` (x-kubernetes-patch-merge-key), or
  * NULL when the list is replaced (atomic). */
 const char *kr_schema_merge_key(const kr_kind_t *kind, const char *path);
+/* A value computed from the kind's schema alone (what a new object of the
+ * kind looks like, ...), built by `build` the first time `name` is asked
+ * for and kept by the kind: owned by the kind, never to be changed.
+ * NULL when the kind keeps no schema memo (then the caller builds its
+ * own).  `build` may call kr_schema_at; it may run more than once when
+ * threads race, the first result is kept. */
+typedef kr_value_t *(*kr_schema_build_fn)(kr_arena_t *arena, const kr_kind_t *kind);
+const kr_value_t *kr_schema_derived(const kr_kind_t *kind, const char *name,
+                                    kr_schema_build_fn build);
+/* Storage a caller keeps with the kind's schema memo (managed.c keeps
+ * what its walks read off the schema per path there), identified by the
+ * address `tag`: made by `make` on first use (under the memo's lock: make
+ * must not call back into the schema), freed by `destroy` with the kind.
+ * The caller guards its own data.  NULL when the kind keeps no memo. */
+void *kr_schema_memo_user(const kr_kind_t *kind, const void *tag, void *(*make)(void),
+                          void (*destroy)(void *data));
 /* The patch strategy of the field at `path` (x-kubernetes-patch-strategy:
  * "merge", "retainKeys", "merge,retainKeys", "replace"), or NULL when the
  * schema does not say.  Owned by the kind's schema. */

@@ -288,10 +288,23 @@ typedef struct memo_ent {
     bool has_at, has_merge_key;
 } memo_ent_t;
 
+/* Values derived from the schema (kr_schema_derived), by name. */
+#define MEMO_DERIVED_MAX 4
+
 struct kr_schema_memo {
     pthread_mutex_t mu;
     memo_ent_t *ents;
-    size_t cap, len; /* cap a power of two */
+    size_t cap, len;   /* cap a power of two */
+    kr_arena_t *arena; /* the derived values, made on first use */
+    struct {
+        const char *name;
+        const kr_value_t *v;
+    } derived[MEMO_DERIVED_MAX];
+    struct {
+        const void *tag;
+        void *data;
+        void (*destroy)(void *data);
+    } user[MEMO_DERIVED_MAX];
 };
 
 struct kr_schema_memo *kr_schema_memo_new(void)
@@ -309,6 +322,10 @@ void kr_schema_memo_destroy(struct kr_schema_memo **self_p)
     for (size_t i = 0; i < m->cap; i++)
         free(m->ents[i].path);
     free(m->ents);
+    kr_arena_destroy(&m->arena);
+    for (size_t i = 0; i < MEMO_DERIVED_MAX; i++)
+        if (m->user[i].data != NULL)
+            m->user[i].destroy(m->user[i].data);
     pthread_mutex_destroy(&m->mu);
     free(m);
     *self_p = NULL;
@@ -373,6 +390,68 @@ const kr_value_t *kr_schema_at(const kr_kind_t *kind, const char *path)
     const kr_value_t *at = e->at;
     pthread_mutex_unlock(&m->mu);
     return at;
+}
+
+/* The slot of `name`, claimed when free; NULL when all are taken; mu held. */
+static const kr_value_t **derived_slot(struct kr_schema_memo *m, const char *name)
+{
+    for (size_t i = 0; i < MEMO_DERIVED_MAX; i++) {
+        if (m->derived[i].name == NULL)
+            m->derived[i].name = name;
+        if (strcmp(m->derived[i].name, name) == 0)
+            return &m->derived[i].v;
+    }
+    return NULL;
+}
+
+const kr_value_t *kr_schema_derived(const kr_kind_t *kind, const char *name,
+                                    kr_schema_build_fn build)
+{
+    struct kr_schema_memo *m = kind != NULL ? kind->memo : NULL;
+    if (m == NULL)
+        return NULL;
+    pthread_mutex_lock(&m->mu);
+    const kr_value_t **slot = derived_slot(m, name);
+    const kr_value_t *v = slot != NULL ? *slot : NULL;
+    pthread_mutex_unlock(&m->mu);
+    if (slot == NULL || v != NULL)
+        return v;
+    /* built without the lock: build reads the schema through this memo */
+    kr_arena_t *scratch = kr_arena_new(0);
+    kr_value_t *built = build(scratch, kind);
+    pthread_mutex_lock(&m->mu);
+    if (*slot == NULL) {
+        if (m->arena == NULL)
+            m->arena = kr_arena_new(0);
+        *slot = kr_value_copy(m->arena, built);
+    }
+    v = *slot;
+    pthread_mutex_unlock(&m->mu);
+    kr_arena_destroy(&scratch);
+    return v;
+}
+
+void *kr_schema_memo_user(const kr_kind_t *kind, const void *tag, void *(*make)(void),
+                          void (*destroy)(void *data))
+{
+    struct kr_schema_memo *m = kind != NULL ? kind->memo : NULL;
+    if (m == NULL)
+        return NULL;
+    void *data = NULL;
+    pthread_mutex_lock(&m->mu);
+    for (size_t i = 0; i < MEMO_DERIVED_MAX; i++) {
+        if (m->user[i].tag == NULL) {
+            m->user[i].tag = tag;
+            m->user[i].data = make();
+            m->user[i].destroy = destroy;
+        }
+        if (m->user[i].tag == tag) {
+            data = m->user[i].data;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&m->mu);
+    return data;
 }
 
 static const char *merge_key_of(const kr_value_t *s)
