@@ -342,33 +342,45 @@ int kr_msgpack_decode(kr_arena_t *arena, const void *data, size_t len, kr_value_
 
 /* ---- encode ------------------------------------------------------------ */
 
-static void put_be(kr_buf_t *out, unsigned char tag, uint64_t v, int n)
+/* Room for n more bytes at the end of out: the common case (room left)
+ * without a call.  The encoder NUL-terminates once, at the end. */
+static inline unsigned char *put_room(kr_buf_t *out, size_t n)
 {
-    unsigned char b[9];
+    if (out->data == NULL || out->cap - out->len < n + 1)
+        kr_buf_reserve(out, n);
+    unsigned char *p = (unsigned char *)out->data + out->len;
+    out->len += n;
+    return p;
+}
+
+static inline void put_byte(kr_buf_t *out, unsigned char c)
+{
+    *put_room(out, 1) = c;
+}
+
+static inline void put_be(kr_buf_t *out, unsigned char tag, uint64_t v, int n)
+{
+    unsigned char *b = put_room(out, (size_t)n + 1);
     b[0] = tag;
     for (int i = 0; i < n; i++)
         b[1 + i] = (unsigned char)(v >> (8 * (n - 1 - i)));
-    kr_buf_append(out, b, (size_t)n + 1);
 }
 
 static void put_int(kr_buf_t *out, int64_t i)
 {
     if (i >= 0) {
-        if (i <= 0x7f) {
-            unsigned char c = (unsigned char)i;
-            kr_buf_append(out, &c, 1);
-        } else if (i <= 0xff) {
+        if (i <= 0x7f)
+            put_byte(out, (unsigned char)i);
+        else if (i <= 0xff)
             put_be(out, 0xcc, (uint64_t)i, 1);
-        } else if (i <= 0xffff) {
+        else if (i <= 0xffff)
             put_be(out, 0xcd, (uint64_t)i, 2);
-        } else if (i <= 0xffffffffLL) {
+        else if (i <= 0xffffffffLL)
             put_be(out, 0xce, (uint64_t)i, 4);
-        } else {
+        else
             put_be(out, 0xcf, (uint64_t)i, 8);
-        }
     } else if (i >= -32) {
-        unsigned char c = (unsigned char)(int8_t)i;
-        kr_buf_append(out, &c, 1);
+        put_byte(out, (unsigned char)(int8_t)i);
     } else if (i >= INT8_MIN) {
         put_be(out, 0xd0, (uint8_t)(int8_t)i, 1);
     } else if (i >= INT16_MIN) {
@@ -380,40 +392,35 @@ static void put_int(kr_buf_t *out, int64_t i)
     }
 }
 
-static void put_len(kr_buf_t *out, size_t n, unsigned char fix, size_t fixmax, unsigned char t8,
-                    unsigned char t16, unsigned char t32)
+static inline void put_len(kr_buf_t *out, size_t n, unsigned char fix, size_t fixmax,
+                           unsigned char t8, unsigned char t16, unsigned char t32)
 {
-    if (n <= fixmax) {
-        unsigned char c = (unsigned char)(fix | n);
-        kr_buf_append(out, &c, 1);
-    } else if (t8 != 0 && n <= 0xff) {
+    if (n <= fixmax)
+        put_byte(out, (unsigned char)(fix | n));
+    else if (t8 != 0 && n <= 0xff)
         put_be(out, t8, n, 1);
-    } else if (n <= 0xffff) {
+    else if (n <= 0xffff)
         put_be(out, t16, n, 2);
-    } else {
+    else
         put_be(out, t32, n, 4);
-    }
 }
 
-static void put_str(kr_buf_t *out, const char *s, size_t n)
+static inline void put_str(kr_buf_t *out, const char *s, size_t n)
 {
     put_len(out, n, 0xa0, 31, 0xd9, 0xda, 0xdb);
-    kr_buf_append(out, s, n);
+    if (n > 0)
+        memcpy(put_room(out, n), s, n);
 }
 
 static int mp_encode(const kr_value_t *v, kr_buf_t *out, int depth, kr_error_t *err)
 {
     switch (kr_value_type(v)) {
-    case KR_NULL: {
-        unsigned char c = 0xc0;
-        kr_buf_append(out, &c, 1);
+    case KR_NULL:
+        put_byte(out, 0xc0);
         return 0;
-    }
-    case KR_BOOL: {
-        unsigned char c = v->u.b ? 0xc3 : 0xc2;
-        kr_buf_append(out, &c, 1);
+    case KR_BOOL:
+        put_byte(out, v->u.b ? 0xc3 : 0xc2);
         return 0;
-    }
     case KR_INT:
         put_int(out, v->u.i);
         return 0;
@@ -457,10 +464,9 @@ int kr_msgpack_encode(const kr_value_t *v, kr_buf_t *out, kr_error_t *err)
 {
     size_t start = out->len;
     int rc = mp_encode(v, out, 0, err);
-    if (rc < 0) {
+    if (rc < 0)
         out->len = start;
-        if (out->data != NULL)
-            out->data[start] = '\0';
-    }
+    if (out->data != NULL)
+        out->data[out->len] = '\0';
     return rc;
 }
