@@ -355,22 +355,12 @@ void kr_value_reserve(kr_arena_t *arena, kr_value_t *v, size_t n)
     }
 }
 
-void kr_value_map_set_owned(kr_arena_t *arena, kr_value_t *map, const char *key, size_t keylen,
-                            kr_value_t *val)
+/* Appends an entry whose key is known to be absent.  `hash` is the key's
+ * (uint32_t)kr_value_hash when the map has or is about to get an index,
+ * else anything. */
+static void map_append(kr_arena_t *arena, kr_value_t *map, const char *key, size_t keylen,
+                       uint32_t hash, kr_value_t *val)
 {
-    if (map == NULL || map->type != KR_MAP)
-        return;
-    if (keylen > KR_VALUE_MAX_LEN)
-        too_long("map key", keylen);
-    if (val == NULL)
-        val = kr_value_null(arena);
-    uint32_t hash =
-        map_indexed(map) || map->len >= KR_MAP_INDEX_MIN ? (uint32_t)kr_value_hash(key, keylen) : 0;
-    ssize_t at = map_find(map, key, keylen, hash);
-    if (at >= 0) {
-        map->u.ents[at].val = val;
-        return;
-    }
     map_grow(arena, map, (size_t)map->len + 1);
     size_t i = map->len++;
     map->u.ents[i] = (kr_map_entry_t){key, (uint32_t)keylen, hash, val};
@@ -391,20 +381,47 @@ void kr_value_map_set_owned(kr_arena_t *arena, kr_value_t *map, const char *key,
     }
 }
 
-void kr_value_map_setn(kr_arena_t *arena, kr_value_t *map, const char *key, size_t keylen,
-                       kr_value_t *val)
+/* The hash a lookup of `key` needs now, and an append after it. */
+static uint32_t map_hash(const kr_value_t *map, const char *key, size_t keylen)
+{
+    return map_indexed(map) || map->len >= KR_MAP_INDEX_MIN ? (uint32_t)kr_value_hash(key, keylen)
+                                                            : 0;
+}
+
+/* Sets key to val: in place when present, else appended with the key
+ * itself (owned) or a copy (a shared one for a Kubernetes key). */
+static void map_put(kr_arena_t *arena, kr_value_t *map, const char *key, size_t keylen,
+                    kr_value_t *val, bool owned)
 {
     if (map == NULL || map->type != KR_MAP)
         return;
-    uint32_t hash = map_indexed(map) ? (uint32_t)kr_value_hash(key, keylen) : 0;
+    if (keylen > KR_VALUE_MAX_LEN)
+        too_long("map key", keylen);
+    if (val == NULL)
+        val = kr_value_null(arena);
+    uint32_t hash = map_hash(map, key, keylen);
     ssize_t at = map_find(map, key, keylen, hash);
     if (at >= 0) {
-        map->u.ents[at].val = val == NULL ? kr_value_null(arena) : val;
+        map->u.ents[at].val = val;
         return;
     }
-    const char *common = kr_value_common_key(key, keylen);
-    kr_value_map_set_owned(
-        arena, map, common != NULL ? common : kr_arena_strndup(arena, key, keylen), keylen, val);
+    if (!owned) {
+        const char *common = kr_value_common_key(key, keylen);
+        key = common != NULL ? common : kr_arena_strndup(arena, key, keylen);
+    }
+    map_append(arena, map, key, keylen, hash, val);
+}
+
+void kr_value_map_set_owned(kr_arena_t *arena, kr_value_t *map, const char *key, size_t keylen,
+                            kr_value_t *val)
+{
+    map_put(arena, map, key, keylen, val, true);
+}
+
+void kr_value_map_setn(kr_arena_t *arena, kr_value_t *map, const char *key, size_t keylen,
+                       kr_value_t *val)
+{
+    map_put(arena, map, key, keylen, val, false);
 }
 
 void kr_value_map_set(kr_arena_t *arena, kr_value_t *map, const char *key, kr_value_t *val)
