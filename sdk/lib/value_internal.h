@@ -6,6 +6,7 @@
 
 #include <stdalign.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Shared between the files of libkraal, not part of its ABI: direct calls,
  * no PLT. */
@@ -108,14 +109,98 @@ static inline kr_map_hdr_t *kr_map_hdr(const kr_value_t *map)
 
 KR_INTERNAL uint64_t kr_value_hash(const char *key, size_t len);
 
+/* ---- shared keys (value_keys.c) ------------------------------------------ */
+
 /* A read-only copy of `key` when it is one of the keys Kubernetes objects
  * use (field names and their managedFields forms "f:name"), else NULL:
  * decoders point map keys at it instead of copying them into the arena. */
 KR_INTERNAL const char *kr_value_common_key(const char *key, size_t len);
+
+#define KR_COMMON_MAX_LEN 64
+#define KR_COMMON_SLOTS   2048 /* power of two, load < 1/2 */
+
+/* 8 KiB: stays in the L1 cache while a decoder probes it for every key.
+ * A slot holds the key's offset in kr_common_blob (0: empty), its length
+ * and 8 more bits of its hash, so that a probe reads the key itself only
+ * on a likely hit.  Filled once at load, read-only after. */
+typedef struct kr_common_slot {
+    uint16_t off;
+    uint8_t len;
+    uint8_t tag;
+} kr_common_slot_t;
+
+KR_INTERNAL extern kr_common_slot_t kr_common_slots[KR_COMMON_SLOTS];
+/* The keys, NUL-separated, with 8 bytes of padding after the last. */
+KR_INTERNAL extern const char kr_common_blob[];
+
+/* Little-endian 8-byte load: the first byte of p in the low bits, so that
+ * masking keeps the first n bytes. */
+static inline uint64_t kr_load8(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
+/* The first 8 bytes (masked to len) and the last 8 (when len > 8) of a
+ * key: what the hash reads, and, for keys up to 16 bytes, the whole key. */
+typedef struct kr_words {
+    uint64_t a, b;
+} kr_words_t;
+
+static inline kr_words_t kr_words_of(const char *key, size_t len)
+{
+    kr_words_t w;
+    w.a = kr_load8(key);
+    if (len < 8)
+        w.a &= (1ULL << (8 * len)) - 1;
+    w.b = len > 8 ? kr_load8(key + len - 8) : 0;
+    return w;
+}
+
+/* A few multiplies over the words and the length: cheap enough to try on
+ * every key a decoder reads, and the table's keys spread well. */
+static inline uint32_t kr_common_hash(kr_words_t w, size_t len)
+{
+    uint64_t h = (w.a * 0x9e3779b97f4a7c15ULL) ^ ((w.b + len) * 0xc2b2ae3d27d4eb4fULL);
+    h ^= h >> 29;
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+static inline const char *kr_common_find(const char *key, size_t len, kr_words_t w)
+{
+    uint32_t h = kr_common_hash(w, len);
+    uint8_t tag = (uint8_t)(h >> 24);
+    for (size_t slot = h & (KR_COMMON_SLOTS - 1);; slot = (slot + 1) & (KR_COMMON_SLOTS - 1)) {
+        kr_common_slot_t s = kr_common_slots[slot];
+        if (s.off == 0)
+            return NULL;
+        if (s.len != len || s.tag != tag)
+            continue;
+        const char *k = kr_common_blob + s.off;
+        kr_words_t kw = kr_words_of(k, len);
+        if (kw.a == w.a && kw.b == w.b && (len <= 16 || memcmp(k + 8, key + 8, len - 16) == 0))
+            return k;
+    }
+}
+
+/* kr_value_common_key for a key that may not be read 8 bytes at a time. */
+KR_INTERNAL const char *kr_value_common_key_tail(const char *key, size_t len);
+
 /* The same for a key followed by at least `readable` - len more bytes
- * that may be read (not used): a decoder's input.  Faster when readable
- * >= len + 8. */
-KR_INTERNAL const char *kr_value_common_key_in(const char *key, size_t len, size_t readable);
+ * that may be read (not used), a decoder's input: inline, and 8 bytes at
+ * a time when readable >= 8. */
+static inline const char *kr_value_common_key_in(const char *key, size_t len, size_t readable)
+{
+    if (len == 0 || len > KR_COMMON_MAX_LEN)
+        return NULL;
+    if (readable < 8)
+        return kr_value_common_key_tail(key, len);
+    return kr_common_find(key, len, kr_words_of(key, len));
+}
 
 /* Map set with a key the caller already put in `arena` (no copy). */
 KR_INTERNAL void kr_value_map_set_owned(kr_arena_t *arena, kr_value_t *map, const char *key,
