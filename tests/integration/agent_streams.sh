@@ -124,4 +124,26 @@ aout=$(timeout 6 "$KUBECTL" attach att 2>/dev/null)
 set -e
 expect_match "attach" "$aout" 'attached-2'
 
+# ---- port-forward ------------------------------------------------------------------
+pod web '{"containers":[{"name":"web","command":["sh","-c","mkdir -p /www; echo hello-pf > /www/index.html; head -c 2000000 /dev/urandom > /www/big; exec httpd -f -p 8080 -h /www"]}]}'
+wait_pod web 'cs("web").get("state",{}).get("running") is not None' 60
+LPORT=$((20000 + RANDOM % 20000))
+"$KUBECTL" port-forward pod/web "$LPORT:8080" "$((LPORT + 1)):9099" >"$T/pf.log" 2>&1 &
+PF_PID=$!
+PIDS+=("$PF_PID")
+wait_log "$T/pf.log" "Forwarding from 127.0.0.1:$((LPORT + 1))" 10000 || fail "port-forward did not start: $(cat "$T/pf.log")"
+expect_eq "port-forward" "$(curl -s -m 10 "http://127.0.0.1:$LPORT/")" hello-pf
+expect_eq "port-forward (big)" "$(curl -s -m 60 "http://127.0.0.1:$LPORT/big" | sha256sum | cut -d' ' -f1)" \
+  "$(k exec web -- sha256sum /www/big | cut -d' ' -f1)"
+# nothing listens on 9099 inside the pod: kubectl reports the kubelet's error
+curl -s -m 10 "http://127.0.0.1:$((LPORT + 1))/" >/dev/null || true
+wait_log "$T/pf.log" 'error forwarding port 9099 to pod web, uid [-0-9a-f]*: failed to connect to localhost:9099 inside namespace' 10000 ||
+  fail "port-forward to a closed port: $(cat "$T/pf.log")"
+kill "$PF_PID" 2>/dev/null || true
+
+# a pod that no node runs
+bc '{"op":"create","res":"v1/pods","ns":"default","obj":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"nowhere"},"spec":{"containers":[{"name":"c","image":"busybox"}]}}}' >/dev/null
+err=$(k logs nowhere 2>&1) && fail "logs of an unscheduled pod succeeded"
+expect_match "logs without node" "$err" 'pod nowhere does not have a host assigned'
+
 echo "PASS agent_streams ($("$KUBECTL" version --client 2>/dev/null | head -n 1))"

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "podstream.h"
+#include "portforward.h"
 #include "websocket.h"
 
 #define PS_NODE_RES    "node-stream/" /* agent-node's stream.h */
@@ -771,6 +772,13 @@ static void on_pod(kr_bus_t *bus, const kr_reply_t *reply, void *ud)
         }
         kr_value_map_set(a, o, "attempt", kr_value_int(a, attempt));
     }
+    if (p->kind == K_PF) {
+        rest_pf_t *pf = rest_pf_new(p->loop, node, p->ns, p->name, uid ? uid : "", !p->spdy);
+        p->state = ST_DONE;
+        answer(p, MHD_HTTP_SWITCHING_PROTOCOLS, rest_pf_upgrade_response(pf, p->accept));
+        ps_unref(p);
+        return;
+    }
     if (p->spdy) {
         answer_status(p, KR_E_BAD_REQUEST, 400,
                       "unable to upgrade connection: SPDY/3.1 is not supported by this server; "
@@ -876,6 +884,32 @@ static const char *log_params(ps_t *p)
     return NULL;
 }
 
+/* Port-forward: SPDY/3.1 (portforward.k8s.io), directly or tunneled in a
+ * WebSocket. */
+static bool pf_params(ps_t *p, const char **msg)
+{
+    struct MHD_Connection *c = p->conn;
+    const char *up = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_UPGRADE);
+    const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Key");
+    const char *protos = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Protocol");
+    const char *spdy_protos =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Stream-Protocol-Version");
+    if (up != NULL && strcasecmp(up, "websocket") == 0 && key != NULL && protos != NULL &&
+        strstr(protos, REST_PF_WS_PROTOCOL) != NULL) {
+        rest_ws_accept(key, p->accept);
+        return true;
+    }
+    if (up != NULL && strncasecmp(up, "SPDY/3.1", 8) == 0 && spdy_protos != NULL &&
+        strstr(spdy_protos, REST_PF_PROTOCOL) != NULL) {
+        p->spdy = true;
+        return true;
+    }
+    *msg = up != NULL ? "unable to upgrade: unable to negotiate protocol: the server supports "
+                        "[" REST_PF_PROTOCOL "] over SPDY/3.1 or WebSocket"
+                      : "Upgrade request required";
+    return false;
+}
+
 /* The WebSocket handshake's checks and the subprotocol; NULL with *msg. */
 static bool ws_params(ps_t *p, const char **msg)
 {
@@ -950,8 +984,7 @@ struct MHD_Response *rest_podstream_start(rest_gw_t *gw, struct MHD_Connection *
                 reason = KR_E_INVALID;
         }
     } else if (p->kind == K_PF) {
-        msg = "port-forward needs SPDY/3.1 (kubectl tunnels it even over WebSocket), which this "
-              "server does not speak";
+        pf_params(p, &msg);
     } else {
         p->command = kr_value_array(p->a);
         MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_command, p);
