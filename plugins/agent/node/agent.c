@@ -103,6 +103,9 @@ struct ag_pod {
     ag_bo_t *bo;
     size_t nbo;
     /* jobs */
+    unsigned jobs;  /* in the pool, probes included: the pod outlives them */
+    bool forgotten; /* out of the table, freed when its last job is back */
+    struct ag_pod *next_forgotten;
     bool busy, again, gone, killed, deleting;
     uint64_t requeue_timer;
     char *netns; /* the sandbox's network namespace, for probes */
@@ -166,6 +169,7 @@ struct agent {
     kr_informer_t *inf;
     ag_pod_t **pods;
     size_t npods, cap;
+    ag_pod_t *forgotten; /* forgotten pods with jobs still in the pool */
     uint64_t tick_timer, cleanup_timer, probe_timer;
     bool cleanup_busy;
     agent_life_t *life;
@@ -254,11 +258,34 @@ static void pod_free(ag_pod_t *p)
     free(p);
 }
 
+/* Drops the pod from the table; a probe job may still hold it, so it is
+ * freed when its last job comes back. */
 static void pod_forget(agent_t *ag, ag_pod_t *p)
 {
     for (size_t i = 0; i < ag->npods; i++)
         if (ag->pods[i] == p) {
             ag->pods[i] = ag->pods[--ag->npods];
+            break;
+        }
+    if (p->jobs == 0) {
+        pod_free(p);
+        return;
+    }
+    if (p->requeue_timer != 0) {
+        kr_loop_cancel_timer(ag->loop, p->requeue_timer);
+        p->requeue_timer = 0;
+    }
+    p->forgotten = true;
+    p->next_forgotten = ag->forgotten;
+    ag->forgotten = p;
+}
+
+/* A forgotten pod whose last job came back. */
+static void pod_unforget(agent_t *ag, ag_pod_t *p)
+{
+    for (ag_pod_t **pp = &ag->forgotten; *pp != NULL; pp = &(*pp)->next_forgotten)
+        if (*pp == p) {
+            *pp = p->next_forgotten;
             break;
         }
     pod_free(p);
@@ -797,6 +824,7 @@ static ag_job_t *job_new(ag_job_kind_t kind, ag_pod_t *p)
     job->pod = p;
     job->a = kr_arena_new(0);
     if (p != NULL) {
+        p->jobs++;
         job->obj = kr_value_copy(job->a, p->obj);
         snprintf(job->sandbox_id, sizeof job->sandbox_id, "%s", p->sandbox_id);
         if (p->nbo > 0) {
@@ -885,6 +913,12 @@ static void job_done(agent_t *ag, ag_job_t *job)
         return;
     }
     ag_pod_t *p = job->pod;
+    p->jobs--;
+    if (p->forgotten) {
+        if (p->jobs == 0)
+            pod_unforget(ag, p);
+        return;
+    }
     for (size_t i = 0; i < job->nevents; i++)
         event_record(ag, p, &job->events[i]);
     if (job->kind == AG_JOB_PROBE) {
@@ -1221,6 +1255,11 @@ static void agent_fini(void *instance)
     }
     for (size_t i = 0; i < ag->npods; i++)
         pod_free(ag->pods[i]);
+    while (ag->forgotten != NULL) {
+        ag_pod_t *next = ag->forgotten->next_forgotten;
+        pod_free(ag->forgotten);
+        ag->forgotten = next;
+    }
     free(ag->pods);
     ag->life->ag = NULL;
     if (ag->life->refs == 0)
