@@ -68,6 +68,12 @@ until [[ "$(k get pod crash --no-headers)" =~ ^crash\ +0/1\ +CrashLoopBackOff\ +
   sleep 0.3
 done
 echo "ok: kubectl get pods: $(k get pods --no-headers | tr -s ' ' | paste -sd ';')"
+desc=$(k describe pod crash)
+grep -Eq 'Warning +BackOff +.* kubelet +Back-off restarting failed container c in pod crash_default' <<<"$desc" ||
+  fail "describe pod crash: $desc"
+grep -Eq 'Normal +Started +.* kubelet +Started container c' <<<"$desc" || fail "describe pod crash: $desc"
+grep -Eq '^ +Last State: +Terminated' <<<"$desc" || fail "describe pod crash (last state): $desc"
+echo "ok: kubectl describe pod shows the kubelet's events"
 
 # kubectl delete waits for the object to go: the agent stops the container
 # (SIGTERM ignored: SIGKILL at the end of the 4 s grace) and deletes it for good
