@@ -156,7 +156,7 @@ static int parse_format(const char *f, kr_rt_image_format_t *out)
 
 static int do_import(struct session *s, const char *path, const struct image_opts *o)
 {
-    kr_rt_image_format_t fmt;
+    kr_rt_image_format_t fmt = KR_RT_IMAGE_AUTO;
     parse_format(o->format, &fmt);
     char **ids = NULL;
     kr_error_t err;
