@@ -18,6 +18,7 @@
 
 #include "podstream.h"
 #include "portforward.h"
+#include "spdy.h"
 #include "websocket.h"
 
 #define PS_NODE_RES    "node-stream/" /* agent-node's stream.h */
@@ -53,7 +54,7 @@ typedef struct ps {
     bool follow;
     kr_value_t *params; /* obj of the agent's stream */
     const char *proto;  /* the WebSocket subprotocol chosen */
-    bool spdy;          /* a SPDY upgrade: checked like the others, then refused */
+    bool spdy;          /* the client asked for SPDY/3.1 (kubectl before 1.30) */
     char accept[29];
     char session[40];
     /* the agent's stream */
@@ -74,6 +75,13 @@ typedef struct ps {
     uint64_t out_data; /* DATA bytes queued in wout, acknowledged once written */
     bool closing;      /* the last frames are queued: close once sent */
     uint64_t close_timer;
+    /* SPDY: a stream per channel, opened by the client after the upgrade;
+     * output for a channel whose stream is not open yet waits in pend */
+    rest_spdy_t *sp;
+    uint32_t sid[5];
+    kr_buf_t pend[4];
+    const char *final_status; /* the exit's status, once known */
+    bool finishing;
     /* input to the agent */
     kr_buf_t inq;
     bool in_close, in_busy;
@@ -90,6 +98,9 @@ static void ps_unref(ps_t *p)
     kr_buf_free(&p->wout);
     kr_buf_free(&p->inq);
     rest_ws_free(&p->ws);
+    rest_spdy_destroy(&p->sp);
+    for (int i = 0; i < 4; i++)
+        kr_buf_free(&p->pend[i]);
     kr_arena_destroy(&p->a);
     free(p);
 }
@@ -227,6 +238,8 @@ static void input_pump(ps_t *p)
 
 static void on_sock(kr_loop_t *loop, int fd, uint32_t events, void *ud);
 static void sock_events(ps_t *p, int fd, uint32_t events);
+static void incoming(ps_t *p, const char *buf, size_t n);
+static void on_close_timer(kr_loop_t *loop, uint64_t id, void *ud);
 
 static void ws_close_now(ps_t *p)
 {
@@ -296,18 +309,85 @@ static void on_close_timer(kr_loop_t *loop, uint64_t id, void *ud)
     ws_close_now(p);
 }
 
+/* The bound on how long the last frames may take to go out. */
+static void arm_close(ps_t *p)
+{
+    if (p->close_timer == 0)
+        p->close_timer =
+            kr_loop_add_timer(rest_loop_loop(p->loop), PS_CLOSE_WAIT, 0, on_close_timer, p);
+}
+
+/* Output on a channel: a WebSocket message [ch][data], or data on the
+ * client's SPDY stream of that type. */
+static void out_channel(ps_t *p, int ch, const void *d, size_t n)
+{
+    if (p->sp == NULL && !p->spdy) {
+        rest_ws_channel_frame(&p->wout, (uint8_t)ch, d, n);
+        return;
+    }
+    if (p->sid[ch] == 0)
+        kr_buf_append(&p->pend[ch], d, n);
+    else if (n > 0)
+        rest_spdy_data(&p->wout, p->sid[ch], d, n, false);
+}
+
+/* SPDY's end: the status on the error stream and every stream closed, as
+ * soon as the client has opened its streams. */
+static bool spdy_finish(ps_t *p)
+{
+    /* the client opens every stream it asked for: the output kept for
+     * one not open yet must reach it first */
+    bool want[5] = {p->in, p->out, p->err, true, p->tty};
+    for (int ch = 0; ch < 5; ch++)
+        if (want[ch] && p->sid[ch] == 0)
+            return false;
+    if (p->closing)
+        return false;
+    const char *st = p->final_status ? p->final_status : PS_STATUS_OK;
+    rest_spdy_data(&p->wout, p->sid[3], st, strlen(st), true);
+    for (int ch = 1; ch <= 2; ch++)
+        if (p->sid[ch] != 0)
+            rest_spdy_data(&p->wout, p->sid[ch], NULL, 0, true);
+    return true;
+}
+
 /* Queues the last frames: the status on the error channel, then close. */
 static void ws_finish(ps_t *p, const char *status_json)
 {
-    if (p->closing)
+    if (p->closing || p->finishing)
         return;
-    if (status_json != NULL)
-        rest_ws_channel_frame(&p->wout, 3, status_json, strlen(status_json));
-    rest_ws_close_frame(&p->wout, 1000, NULL);
+    if (p->spdy) {
+        p->final_status = status_json;
+        p->finishing = true;
+        arm_close(p);
+        if (!spdy_finish(p))
+            return;
+    } else {
+        if (status_json != NULL)
+            rest_ws_channel_frame(&p->wout, 3, status_json, strlen(status_json));
+        rest_ws_close_frame(&p->wout, 1000, NULL);
+        arm_close(p);
+    }
     p->closing = true;
-    p->close_timer =
-        kr_loop_add_timer(rest_loop_loop(p->loop), PS_CLOSE_WAIT, 0, on_close_timer, p);
     ws_flush(p);
+}
+
+/* remotecommand.TerminalSize objects, {"Width":80,"Height":24}; over SPDY
+ * one after another on the resize stream: the last whole one counts. */
+static void resize(ps_t *p, const uint8_t *d, size_t n)
+{
+    const char *s = (const char *)d, *open = NULL, *close = NULL;
+    for (size_t i = n; i > 0 && open == NULL; i--) {
+        if (s[i - 1] == '}' && close == NULL)
+            close = s + i;
+        else if (s[i - 1] == '{' && close != NULL)
+            open = s + i - 1;
+    }
+    kr_value_t *v = NULL;
+    if (open != NULL && kr_json_decode(p->a, open, (size_t)(close - open), &v, NULL) == 0) {
+        p->cols = kr_value_map_int(v, "Width", 0);
+        p->rows = kr_value_map_int(v, "Height", 0);
+    }
 }
 
 /* A message from the client: [channel][data]. */
@@ -320,15 +400,9 @@ static void ws_message(ps_t *p, const uint8_t *d, size_t n)
         if (p->in)
             kr_buf_append(&p->inq, d + 1, n - 1);
         break;
-    case 4: {
-        /* remotecommand.TerminalSize: {"Width":80,"Height":24} */
-        kr_value_t *v = NULL;
-        if (kr_json_decode(p->a, (const char *)d + 1, n - 1, &v, NULL) == 0) {
-            p->cols = kr_value_map_int(v, "Width", 0);
-            p->rows = kr_value_map_int(v, "Height", 0);
-        }
+    case 4:
+        resize(p, d + 1, n - 1);
         break;
-    }
     case 255:
         /* v5: the client closed one of its streams */
         if (n >= 2 && d[1] == 0 && strcmp(p->proto, PS_V5) == 0)
@@ -363,7 +437,72 @@ static void sock_events(ps_t *p, int fd, uint32_t events)
         ws_close_now(p);
         return;
     }
-    rest_ws_feed(&p->ws, buf, (size_t)n);
+    incoming(p, buf, (size_t)n);
+}
+
+/* ---- SPDY streams (kubectl before 1.30) ------------------------------------- */
+
+static int stream_channel(const char *type)
+{
+    static const char *const names[] = {"stdin", "stdout", "stderr", "error", "resize"};
+    for (int i = 0; type != NULL && i < 5; i++)
+        if (strcmp(type, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+static void sp_stream(void *ud, uint32_t id, const kr_value_t *h, bool fin)
+{
+    (void)fin;
+    ps_t *p = ud;
+    int ch = stream_channel(kr_value_map_str(h, "streamtype"));
+    rest_spdy_syn_reply(p->sp, &p->wout, id, false);
+    if (ch < 0 || p->sid[ch] != 0) {
+        rest_spdy_rst(&p->wout, id, 1);
+        return;
+    }
+    p->sid[ch] = id;
+    if (ch < 4 && p->pend[ch].len > 0) {
+        rest_spdy_data(&p->wout, id, p->pend[ch].data, p->pend[ch].len, false);
+        kr_buf_free(&p->pend[ch]);
+    }
+    if (p->finishing && spdy_finish(p))
+        p->closing = true;
+}
+
+static void sp_data(void *ud, uint32_t id, const uint8_t *d, size_t n, bool fin)
+{
+    ps_t *p = ud;
+    if (id == p->sid[0] && id != 0) {
+        if (p->in)
+            kr_buf_append(&p->inq, d, n);
+        if (fin)
+            p->in_close = true;
+    } else if (id == p->sid[4] && id != 0) {
+        resize(p, d, n);
+    }
+    input_pump(p);
+}
+
+static void sp_goaway(void *ud)
+{
+    ps_t *p = ud;
+    if (!p->closing) {
+        p->closing = true;
+        arm_close(p);
+    }
+}
+
+/* Bytes from the client, SPDY or WebSocket. */
+static void incoming(ps_t *p, const char *buf, size_t n)
+{
+    if (p->sp != NULL) {
+        if (rest_spdy_feed(p->sp, buf, n, &p->wout) < 0)
+            sp_goaway(p);
+        ws_flush(p);
+        return;
+    }
+    rest_ws_feed(&p->ws, buf, n);
     for (;;) {
         int op;
         const uint8_t *d;
@@ -378,8 +517,7 @@ static void sock_events(ps_t *p, int fd, uint32_t events)
         /* the client closed, or broke the protocol: the answer is queued;
          * what the process still prints is not wanted any more */
         p->closing = true;
-        p->close_timer =
-            kr_loop_add_timer(rest_loop_loop(p->loop), PS_CLOSE_WAIT, 0, on_close_timer, p);
+        arm_close(p);
         break;
     }
     ws_flush(p);
@@ -400,9 +538,15 @@ static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls, co
         ps_unref(p);
         return;
     }
+    if (p->spdy) {
+        rest_spdy_cb_t cb = {sp_stream, sp_data, NULL, sp_goaway};
+        p->sp = rest_spdy_new(&cb, p);
+    }
+    p->refs++;
     if (extra_len > 0)
-        rest_ws_feed(&p->ws, extra, extra_len);
+        incoming(p, extra, extra_len);
     ws_flush(p);
+    ps_unref(p);
 }
 
 /* Holds a reference for on_upgrade, which MHD calls once the 101 went
@@ -411,8 +555,13 @@ static struct MHD_Response *upgrade_response(ps_t *p)
 {
     p->refs++;
     struct MHD_Response *resp = MHD_create_response_for_upgrade(on_upgrade, p);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, "websocket");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "Upgrade");
+    if (p->spdy) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, "SPDY/3.1");
+        MHD_add_response_header(resp, "X-Stream-Protocol-Version", p->proto);
+        return resp;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, "websocket");
     MHD_add_response_header(resp, "Sec-WebSocket-Accept", p->accept);
     MHD_add_response_header(resp, "Sec-WebSocket-Protocol", p->proto);
     return resp;
@@ -575,7 +724,7 @@ static void on_event(kr_bus_t *bus, uint64_t id, const kr_event_t *ev, void *ud)
             kr_buf_append(&p->body, kr_value_as_str(d), n);
             body_wake(p);
         } else if ((ch == 1 && p->out) || (ch == 2 && p->err)) {
-            rest_ws_channel_frame(&p->wout, (uint8_t)ch, kr_value_as_str(d), n);
+            out_channel(p, (int)ch, kr_value_as_str(d), n);
             p->out_data += n;
             ws_flush(p);
         } else {
@@ -779,13 +928,6 @@ static void on_pod(kr_bus_t *bus, const kr_reply_t *reply, void *ud)
         ps_unref(p);
         return;
     }
-    if (p->spdy) {
-        answer_status(p, KR_E_BAD_REQUEST, 400,
-                      "unable to upgrade connection: SPDY/3.1 is not supported by this server; "
-                      "use a kubectl that speaks WebSocket (v1.30 or later)");
-        ps_unref(p);
-        return;
-    }
     kr_request_t req = {
         .op = "watch",
         .res = kr_arena_printf(a, PS_NODE_RES "%s", node),
@@ -910,6 +1052,17 @@ static bool pf_params(ps_t *p, const char **msg)
     return false;
 }
 
+/* X-Stream-Protocol-Version may come as several headers. */
+static enum MHD_Result has_v4(void *cls, enum MHD_ValueKind kind, const char *key,
+                              const char *value)
+{
+    (void)kind;
+    if (strcasecmp(key, "X-Stream-Protocol-Version") == 0 && value != NULL &&
+        strstr(value, PS_V4) != NULL)
+        *(bool *)cls = true;
+    return MHD_YES;
+}
+
 /* The WebSocket handshake's checks and the subprotocol; NULL with *msg. */
 static bool ws_params(ps_t *p, const char **msg)
 {
@@ -917,10 +1070,22 @@ static bool ws_params(ps_t *p, const char **msg)
     const char *up = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_UPGRADE);
     const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Key");
     const char *protos = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Protocol");
-    if (up != NULL && strncasecmp(up, "SPDY", 4) == 0) {
+    if (up != NULL && strncasecmp(up, "SPDY/3.1", 8) == 0) {
         /* kubectl before 1.30, or its fallback after a refused WebSocket:
-         * the request's own errors still reach it (on_pod) */
+         * streams per channel, v4's status on the error stream */
+        const char *v =
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Stream-Protocol-Version");
+        bool v4 = false;
+        MHD_get_connection_values(c, MHD_HEADER_KIND, has_v4, &v4);
+        if (!v4) {
+            *msg = kr_arena_printf(p->a,
+                                   "unable to upgrade: unable to negotiate protocol: client "
+                                   "supports [%s], server supports [" PS_V4 "]",
+                                   v ? v : "");
+            return false;
+        }
         p->spdy = true;
+        p->proto = PS_V4;
         return true;
     }
     if (up == NULL || strcasecmp(up, "websocket") != 0 || key == NULL) {
