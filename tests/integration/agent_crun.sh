@@ -55,3 +55,9 @@ echo "ok: OOMKilled"
 
 for p in run done hog; do del_pod "$p" 0; done
 for p in run done hog; do wait_gone "$p" 10; done
+deadline=$(($(now_ms) + 15000))
+while [ -n "$(crun --root "$T/run/runtime/crun" list -q 2>/dev/null)" ]; do
+  [ "$(now_ms)" -lt "$deadline" ] || fail "containers left: $(crun --root "$T/run/runtime/crun" list)"
+  sleep 0.2
+done
+echo "ok: the agent stopped and removed them"

@@ -30,26 +30,29 @@ YAML
 }
 
 # Everything the runtime left: containers killed, sandboxes removed, so
-# that no process of the test outlives it (the shims of this test's root
-# are found by their --root, then their children killed by pid).
+# that no process of the test outlives it (the shims of each runtime root
+# of the test are found by their --root, then their children killed by pid).
 agent_cleanup() {
-  local rc=$? pid root=$T/run/runtime/runc
+  local rc=$? pid root bin id
   set +e
   for pid in "${PIDS[@]}"; do
     kill -KILL "$pid" 2>/dev/null || true
   done
-  if [ -d "$root" ]; then
-    local id
-    for id in $(runc --root "$root" list -q 2>/dev/null); do
-      runc --root "$root" kill "$id" KILL >/dev/null 2>&1 || true
-      runc --root "$root" delete --force "$id" >/dev/null 2>&1 || true
+  # every runtime instance of the test (runc, and crun in agent_crun.sh)
+  for root in "$T"/run/runtime/*; do
+    [ -d "$root" ] || continue
+    bin=runc
+    [ "$(basename "$root")" = crun ] && bin=crun
+    for id in $("$bin" --root "$root" list -q 2>/dev/null); do
+      "$bin" --root "$root" kill "$id" KILL >/dev/null 2>&1
+      "$bin" --root "$root" delete --force "$id" >/dev/null 2>&1
     done
-  fi
-  for pid in $(pgrep -f "kraal-runc-shim .*--root $root "); do
-    for child in $(pgrep -P "$pid"); do kill -KILL "$child" 2>/dev/null || true; done
+    for pid in $(pgrep -f "kraal-runc-shim .*--root $root "); do
+      for child in $(pgrep -P "$pid"); do kill -KILL "$child" 2>/dev/null; done
+    done
   done
   # overlay and netns mounts of the test go before its files
-  grep -o " $T/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  grep -o " $T/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
   rm -rf "$T"
   exit "$rc"
 }
