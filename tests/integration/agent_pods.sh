@@ -57,6 +57,11 @@ wait_pod done 'st.get("phase") == "Succeeded"' 20
   fail "done: $(pod_status done)"
 pod_eval done 'cs("c")["containerID"]' | grep -Eq '^runc://[a-z0-9]+$' || fail "containerID: $(pod_status done)"
 [ "$(pod_eval done 'cond("Ready")["reason"]')" = PodCompleted ] || fail "Ready reason: $(pod_status done)"
+# a finished pod's sandbox is stopped; its container (and status) stays
+wait_pod done 'cond("PodReadyToStartContainers").get("status") == "False"' 10
+sleep 1.2 # two more syncs from the stopped sandbox
+[ "$(pod_eval done 'st["phase"], cs("c")["state"]["terminated"]["reason"], cs("c")["state"]["terminated"]["message"]')" = "('Succeeded', 'Completed', 'bye\n')" ] ||
+  fail "done after its sandbox stopped: $(pod_status done)"
 uid=$(pod_eval done 'p["metadata"]["uid"]')
 log=$(cat "$T/data/logs/default_done_$uid/c/0.log")
 grep -q ' stdout F hello$' <<<"$log" || fail "log of done: [$log]"

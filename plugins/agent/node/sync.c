@@ -39,8 +39,9 @@ typedef struct sync_ctx {
     bool have_sb;
     kr_rt_container_t *cs;
     size_t ncs;
-    const char *pod_dir; /* <data_dir>/pods/<uid> */
-    ag_env_ctx_t ectx;   /* for env and volumes */
+    char list_sb[KR_RT_ID_MAX]; /* without a ready sandbox: the newest, for statuses */
+    const char *pod_dir;        /* <data_dir>/pods/<uid> */
+    ag_env_ctx_t ectx;          /* for env and volumes */
     /* a reason a container waits with, found during this sync */
     const char **wait_name, **wait_reason, **wait_msg;
     size_t nwait, wait_cap;
@@ -235,10 +236,11 @@ static void containers_refresh(sync_ctx_t *s)
     kr_rt_container_list_free(s->cs, s->ncs);
     s->cs = NULL;
     s->ncs = 0;
-    if (!s->have_sb)
+    if (!s->have_sb && s->list_sb[0] == '\0')
         return;
+    const char *sb = s->have_sb ? s->sandbox : s->list_sb;
     kr_error_t err;
-    if (s->rt->container_list(s->rs, s->sandbox, &s->cs, &s->ncs, &err) < 0) {
+    if (s->rt->container_list(s->rs, sb, &s->cs, &s->ncs, &err) < 0) {
         job_error(s->job, "listing containers of sandbox %s: %s", s->sandbox, err.message);
         s->cs = NULL;
         s->ncs = 0;
@@ -906,8 +908,24 @@ static void sync_pod(sync_ctx_t *s)
     const kr_value_t *status = kr_value_map_get(s->pod, "status");
     kill_failed(s);
     s->have_sb = sandbox_ready_find(s);
-    if (!s->have_sb && !pod_finished(status, s->restart))
-        s->have_sb = sandbox_create(s);
+    if (!s->have_sb) {
+        /* the newest sandbox that is gone or stopped still tells what ran */
+        kr_rt_sandbox_t *list;
+        size_t n = pod_sandboxes(s->w, s->uid, &list);
+        ssize_t newest = -1;
+        for (size_t i = 0; i < n; i++)
+            if (newest < 0 || list[i].attempt > list[(size_t)newest].attempt)
+                newest = (ssize_t)i;
+        if (newest >= 0)
+            snprintf(s->list_sb, sizeof s->list_sb, "%s", list[newest].id);
+        kr_rt_sandbox_list_free(list, n);
+        containers_refresh(s);
+        /* computePodActions: under restartPolicy Never a pod whose containers
+         * ran gets no new sandbox (they would run again) */
+        bool ran = strcmp(s->restart, "Never") == 0 && s->ncs > 0;
+        if (!pod_finished(status, s->restart) && !ran)
+            s->have_sb = sandbox_create(s);
+    }
     if (s->have_sb) {
         snprintf(s->sandbox, sizeof s->sandbox, "%s", s->sb.id);
         snprintf(job->sandbox_id, sizeof job->sandbox_id, "%s", s->sb.id);
@@ -964,6 +982,18 @@ static void sync_pod(sync_ctx_t *s)
     job->init_statuses =
         statuses_of(s, kr_value_map_get(s->spec, "initContainers"), true, has_init);
     job->statuses = statuses_of(s, kr_value_map_get(s->spec, "containers"), false, has_init);
+    /* a finished pod keeps its containers (statuses, logs) but not its
+     * sandbox's namespaces, as syncTerminatedPod stops the sandbox */
+    bool running = false;
+    for (size_t i = 0; i < s->ncs; i++)
+        running |= s->cs[i].state == KR_RT_RUNNING || s->cs[i].state == KR_RT_CREATED;
+    if (s->have_sb && !running && pod_finished(status, s->restart)) {
+        kr_error_t err;
+        if (s->rt->sandbox_stop(s->rs, s->sandbox, &err) < 0)
+            job_error(job, "stopping the sandbox of a finished pod: %s", err.message);
+        else
+            job->sandbox_ready = false;
+    }
 }
 
 typedef struct stopper {
