@@ -27,7 +27,7 @@
 #define PS_INPUT_CHUNK (64 * 1024)
 #define PS_INPUT_MAX   (1u << 20) /* queued stdin before the socket is not read */
 #define PS_OUT_MAX     (4u << 20) /* unsent output: the agent's window keeps it lower */
-#define PS_CLOSE_WAIT  5000       /* ms for the last frames to go out */
+#define PS_CLOSE_WAIT  30000      /* ms for the client to close after the last frames */
 #define PS_TIMEOUT_MS  30000      /* for the pod's get and input requests */
 #define PS_V5          "v5.channel.k8s.io"
 #define PS_V4          "v4.channel.k8s.io"
@@ -81,7 +81,7 @@ typedef struct ps {
     uint32_t sid[5];
     kr_buf_t pend[4];
     const char *final_status; /* the exit's status, once known */
-    bool finishing;
+    bool finishing, spdy_done;
     /* input to the agent */
     kr_buf_t inq;
     bool in_close, in_busy;
@@ -341,8 +341,9 @@ static bool spdy_finish(ps_t *p)
     for (int ch = 0; ch < 5; ch++)
         if (want[ch] && p->sid[ch] == 0)
             return false;
-    if (p->closing)
+    if (p->closing || p->spdy_done)
         return false;
+    p->spdy_done = true;
     const char *st = p->final_status ? p->final_status : PS_STATUS_OK;
     rest_spdy_data(&p->wout, p->sid[3], st, strlen(st), true);
     for (int ch = 1; ch <= 2; ch++)
@@ -351,7 +352,11 @@ static bool spdy_finish(ps_t *p)
     return true;
 }
 
-/* Queues the last frames: the status on the error channel, then close. */
+/* Queues the last frames: the status on the error channel, then a close
+ * frame (WebSocket).  The connection is closed by the client (kubectl
+ * does once it has read everything) or by the timer: closing it here
+ * once the frames are handed to MHD could cut what MHD still forwards
+ * to a TLS client. */
 static void ws_finish(ps_t *p, const char *status_json)
 {
     if (p->closing || p->finishing)
@@ -360,15 +365,14 @@ static void ws_finish(ps_t *p, const char *status_json)
         p->final_status = status_json;
         p->finishing = true;
         arm_close(p);
-        if (!spdy_finish(p))
-            return;
+        spdy_finish(p);
     } else {
         if (status_json != NULL)
             rest_ws_channel_frame(&p->wout, 3, status_json, strlen(status_json));
         rest_ws_close_frame(&p->wout, 1000, NULL);
+        p->finishing = true;
         arm_close(p);
     }
-    p->closing = true;
     ws_flush(p);
 }
 
@@ -466,8 +470,8 @@ static void sp_stream(void *ud, uint32_t id, const kr_value_t *h, bool fin)
         rest_spdy_data(&p->wout, id, p->pend[ch].data, p->pend[ch].len, false);
         kr_buf_free(&p->pend[ch]);
     }
-    if (p->finishing && spdy_finish(p))
-        p->closing = true;
+    if (p->finishing)
+        spdy_finish(p);
 }
 
 static void sp_data(void *ud, uint32_t id, const uint8_t *d, size_t n, bool fin)
