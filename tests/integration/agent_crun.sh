@@ -37,10 +37,10 @@ pod done '{"restartPolicy":"Never","containers":[{"name":"c","command":["sh","-c
 pod hog '{"restartPolicy":"Never","containers":[{"name":"c","command":["sh","-c","x=$(head -c 200000000 /dev/zero | tr \"\\\\0\" a); echo survived"],
   "resources":{"limits":{"memory":"24Mi"}}}]}'
 wait_pod run 'cond("Ready").get("status") == "True"' 20
-pod_eval run 'cs("c")["containerID"]' | grep -Eq '^crun://[a-z0-9]+$' || fail "containerID: $(pod_status run)"
+grep -Eq '^crun://[a-z0-9]+$' <<<"$(pod_eval run 'cs("c")["containerID"]')" || fail "containerID: $(pod_status run)"
 pid=$(pid_of 'sleep 3595')
 [ -n "$pid" ] || fail "no sleep 3595"
-tr '\0' ' ' <"/proc/$(awk '{print $4}' "/proc/$pid/stat")/cmdline" | grep -q -- "--binary crun" ||
+grep -q -- "--binary crun" <<<"$(tr '\0' ' ' <"/proc/$(awk '{print $4}' "/proc/$pid/stat")/cmdline")" ||
   fail "not run by crun: $(tr '\0' ' ' <"/proc/$(awk '{print $4}' "/proc/$pid/stat")/cmdline")"
 wait_pod done 'st.get("phase") == "Succeeded"' 20
 node=$(bc "{\"op\":\"get\",\"res\":\"v1/nodes\",\"name\":\"$NODE\"}")

@@ -34,7 +34,7 @@ mem_kb=$(awk '/MemTotal/ {print $2}' /proc/meminfo)
 [ "$(json_get "$node" 'r["obj"]["status"]["addresses"][0]')" = "{'type': 'InternalIP', 'address': '127.0.0.1'}" ] ||
   fail "addresses: $node"
 [ "$(json_get "$node" 'r["obj"]["status"]["nodeInfo"]["kernelVersion"]')" = "$(uname -r)" ] || fail "nodeInfo: $node"
-json_get "$node" 'r["obj"]["status"]["nodeInfo"]["containerRuntimeVersion"]' | grep -q '^runc://' ||
+grep -q '^runc://' <<<"$(json_get "$node" 'r["obj"]["status"]["nodeInfo"]["containerRuntimeVersion"]')" ||
   fail "containerRuntimeVersion: $node"
 deadline=$(($(now_ms) + 5000))
 while :; do
@@ -45,7 +45,7 @@ while :; do
 done
 [ "$(json_get "$lease" 'r["obj"]["spec"]["holderIdentity"]')" = "$NODE" ] || fail "lease holder: $lease"
 [ "$(json_get "$lease" 'r["obj"]["spec"]["leaseDurationSeconds"]')" = 40 ] || fail "lease duration: $lease"
-json_get "$lease" 'r["obj"]["spec"]["renewTime"]' | grep -Eq '^[0-9-]+T[0-9:]+\.[0-9]{6}Z$' || fail "renewTime: $lease"
+grep -Eq '^[0-9-]+T[0-9:]+\.[0-9]{6}Z$' <<<"$(json_get "$lease" 'r["obj"]["spec"]["renewTime"]')" || fail "renewTime: $lease"
 [ "$(json_get "$lease" 'r["obj"]["metadata"]["ownerReferences"][0]["uid"]')" = \
   "$(json_get "$node" 'r["obj"]["metadata"]["uid"]')" ] || fail "lease owner: $lease"
 echo "ok: node and lease"
@@ -55,7 +55,7 @@ pod done '{"restartPolicy":"Never","containers":[{"name":"c","command":["sh","-c
 wait_pod done 'st.get("phase") == "Succeeded"' 20
 [ "$(pod_eval done 'cs("c")["state"]["terminated"]["reason"], cs("c")["state"]["terminated"]["exitCode"], cs("c")["state"]["terminated"]["message"]')" = "('Completed', 0, 'bye\n')" ] ||
   fail "done: $(pod_status done)"
-pod_eval done 'cs("c")["containerID"]' | grep -Eq '^runc://[a-z0-9]+$' || fail "containerID: $(pod_status done)"
+grep -Eq '^runc://[a-z0-9]+$' <<<"$(pod_eval done 'cs("c")["containerID"]')" || fail "containerID: $(pod_status done)"
 [ "$(pod_eval done 'cond("Ready")["reason"]')" = PodCompleted ] || fail "Ready reason: $(pod_status done)"
 # a finished pod's sandbox is stopped; its container (and status) stays
 wait_pod done 'cond("PodReadyToStartContainers").get("status") == "False"' 10
@@ -87,7 +87,7 @@ wait_pod web 'st.get("phase") == "Running" and cond("Ready").get("status") == "T
   "('Burstable', 'True', 'True', 'True')" ] || fail "web status: $(pod_status web)"
 [ "$(pod_eval web 'cs("app")["ready"], cs("app")["started"], cs("app")["restartCount"], st["hostIP"]')" = "(True, True, 0, '127.0.0.1')" ] ||
   fail "web container status: $(pod_status web)"
-pod_eval web 'st["startTime"]' | grep -Eq '^[0-9-]+T[0-9:]+Z$' || fail "startTime"
+grep -Eq '^[0-9-]+T[0-9:]+Z$' <<<"$(pod_eval web 'st["startTime"]')" || fail "startTime"
 uid=$(pod_eval web 'p["metadata"]["uid"]')
 deadline=$(($(now_ms) + 5000))
 until grep -q 'G=hello PW=s3cr3t POD=web NODE=agent-it-node X=ex C=blue' "$T/data/logs/default_web_$uid/app/0.log" 2>/dev/null; do
@@ -97,7 +97,7 @@ done
 # resources reached the cgroup: 100m -> quota 10000 per 100000, 32Mi
 pid=$(pid_of 'sleep 3597')
 [ -n "$pid" ] || fail "no sleep process"
-tr '\0' ' ' <"/proc/$(awk '{print $4}' "/proc/$pid/stat")/cmdline" | grep -q "kraal-runc-shim .*--root $T/" ||
+grep -q "kraal-runc-shim .*--root $T/" <<<"$(tr '\0' ' ' <"/proc/$(awk '{print $4}' "/proc/$pid/stat")/cmdline")" ||
   fail "sleep 3597 ($pid) is not this test's"
 cg=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ {print $3}' "/proc/$pid/cgroup")
 [ "$(cat "/sys/fs/cgroup/memory$cg/memory.limit_in_bytes")" = $((32 << 20)) ] || fail "memory limit of $cg"
@@ -181,7 +181,7 @@ ev() { # NAME REASON: "count fieldPath message" of the pod's event
 [[ "$(ev crash Started)" =~ ^[2-9]\  ]] || fail "crash Started event not counted: [$(ev crash Started)]"
 [ "$(ev badenv Failed)" = "1 spec.containers{c} Error: couldn't find key nope in ConfigMap default/cfg" ] ||
   [[ "$(ev badenv Failed)" =~ ^[0-9]+\ spec.containers\{c\}\ Error:\ couldn.t\ find\ key ]] || fail "badenv Failed event: [$(ev badenv Failed)]"
-json_get "$evs" '[e for e in r["obj"]["items"] if e["involvedObject"]["name"] == "web"][0]["source"]' | grep -q "'component': 'kubelet'" ||
+grep -q "'component': 'kubelet'" <<<"$(json_get "$evs" '[e for e in r["obj"]["items"] if e["involvedObject"]["name"] == "web"][0]["source"]')" ||
   fail "event source: $evs"
 echo "ok: events"
 

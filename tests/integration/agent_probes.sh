@@ -22,8 +22,8 @@ wait_log "$T/server.log" 'msg="container failed liveness probe, will be restarte
   fail "no liveness log line"
 evs=$(bc '{"op":"list","res":"v1/events","ns":"default"}')
 [ "$(json_get "$evs" '[(e["type"], e["message"]) for e in r["obj"]["items"] if e["reason"] == "Killing" and e["involvedObject"]["name"] == "live"]')" =   "[('Normal', 'Container c failed liveness probe, will be restarted')]" ] || fail "Killing event: $evs"
-json_get "$evs" '[e["message"] for e in r["obj"]["items"] if e["reason"] == "Unhealthy" and e["type"] == "Warning"][0]' |
-  grep -q '^Liveness probe failed: cat: can.t open ./tmp/healthy.: No such file or directory' || fail "Unhealthy event: $evs"
+grep -q '^Liveness probe failed: cat: can.t open ./tmp/healthy.: No such file or directory' <<<"$(json_get "$evs" '[e["message"] for e in r["obj"]["items"] if e["reason"] == "Unhealthy" and e["type"] == "Warning"][0]')" ||
+  fail "Unhealthy event: $(json_get "$evs" '[(e["type"], e["message"]) for e in r["obj"]["items"] if e["reason"] == "Unhealthy"]')"
 echo "ok: liveness restart"
 
 # ---- readiness (httpGet) and startup (tcpSocket) ----

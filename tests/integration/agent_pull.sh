@@ -39,12 +39,11 @@ start_server "$T/kraal.yaml" "$T/server.log"
 REG=127.0.0.1:$port
 pod pulled "{\"terminationGracePeriodSeconds\":1,\"containers\":[{\"name\":\"c\",\"image\":\"$REG/test/busybox:1\",\"imagePullPolicy\":\"Always\",\"command\":[\"sleep\",\"3592\"]}]}"
 wait_pod pulled 'cond("Ready").get("status") == "True"' 60
-pod_eval pulled 'cs("c")["imageID"]' | grep -Eq '^sha256:[0-9a-f]{64}$' || fail "imageID: $(pod_status pulled)"
+grep -Eq '^sha256:[0-9a-f]{64}$' <<<"$(pod_eval pulled 'cs("c")["imageID"]')" || fail "imageID: $(pod_status pulled)"
 evs=$(bc '{"op":"list","res":"v1/events","ns":"default"}')
 [ "$(json_get "$evs" '[e["reason"] for e in r["obj"]["items"] if e["involvedObject"]["name"] == "pulled"][:2]')" = "['Pulling', 'Pulled']" ] ||
   fail "pull events: $evs"
-json_get "$evs" '[e["message"] for e in r["obj"]["items"] if e["reason"] == "Pulled"][0]' |
-  grep -Eq "^Successfully pulled image \"$REG/test/busybox:1\" in [0-9.]+m?s$" || fail "Pulled message: $evs"
+grep -Eq "^Successfully pulled image \"$REG/test/busybox:1\" in [0-9.]+m?s$" <<<"$(json_get "$evs" '[e["message"] for e in r["obj"]["items"] if e["reason"] == "Pulled"][0]')" || fail "Pulled message: $evs"
 echo "ok: pulled from the registry and running"
 
 pod missing "{\"containers\":[{\"name\":\"c\",\"image\":\"$REG/test/none:1\",\"imagePullPolicy\":\"IfNotPresent\"}]}"

@@ -327,12 +327,21 @@ static bool send_req(agent_t *ag, ticket_kind_t kind, const char *uid, const kr_
 
 static const char *const probe_field[] = {"startupProbe", "livenessProbe", "readinessProbe"};
 
+/* The app container, or sidecar (an init container with restartPolicy
+ * Always), of that name: the containers that have probes; NULL for the
+ * others. */
 static const kr_value_t *spec_container(const kr_value_t *obj, const char *name)
 {
     const kr_value_t *cs = kr_value_get(obj, "spec.containers");
     for (size_t i = 0; i < kr_value_len(cs); i++)
         if (strcmp(kr_value_map_str(kr_value_array_get(cs, i), "name") ?: "", name) == 0)
             return kr_value_array_get(cs, i);
+    const kr_value_t *ics = kr_value_get(obj, "spec.initContainers");
+    for (size_t i = 0; i < kr_value_len(ics); i++) {
+        const kr_value_t *c = kr_value_array_get(ics, i);
+        if (strcmp(kr_value_map_str(c, "name") ?: "", name) == 0)
+            return strcmp(kr_value_map_str(c, "restartPolicy") ?: "", "Always") == 0 ? c : NULL;
+    }
     return NULL;
 }
 
@@ -394,11 +403,11 @@ static bool container_started(ag_pod_t *p, const kr_value_t *c, const char *cnam
 
 static void probe_submit(agent_t *ag, ag_pod_t *p, const char *cname, ag_probe_state_t *ps);
 
-static void probe_pod(agent_t *ag, ag_pod_t *p)
+static void probe_statuses(agent_t *ag, ag_pod_t *p, const kr_value_t *statuses)
 {
     uint64_t now = kr_loop_now(ag->loop);
-    for (size_t i = 0; i < kr_value_len(p->statuses); i++) {
-        const kr_value_t *st = kr_value_array_get(p->statuses, i);
+    for (size_t i = 0; i < kr_value_len(statuses); i++) {
+        const kr_value_t *st = kr_value_array_get(statuses, i);
         const char *cname = kr_value_map_str(st, "name") ?: "";
         const char *cid = cid_of(st);
         const kr_value_t *c = spec_container(p->obj, cname);
@@ -416,6 +425,12 @@ static void probe_pod(agent_t *ag, ag_pod_t *p)
             probe_submit(ag, p, cname, ps);
         }
     }
+}
+
+static void probe_pod(agent_t *ag, ag_pod_t *p)
+{
+    probe_statuses(ag, p, p->init_statuses); /* sidecars */
+    probe_statuses(ag, p, p->statuses);
 }
 
 static void on_probe_timer(kr_loop_t *loop, uint64_t id, void *ud)
@@ -516,7 +531,9 @@ static void probe_overlay(kr_arena_t *a, ag_pod_t *p, kr_value_t *statuses)
         const char *cname = kr_value_map_str(st, "name") ?: "";
         const char *cid = cid_of(st);
         const kr_value_t *c = spec_container(p->obj, cname);
-        bool running = kr_value_get(st, "state.running") != NULL && c != NULL;
+        if (c == NULL) /* a regular init container: ready once completed */
+            continue;
+        bool running = kr_value_get(st, "state.running") != NULL;
         bool started = running && container_started(p, c, cname, cid);
         bool ready = started;
         if (ready && kr_value_map_get(c, "readinessProbe") != NULL) {
@@ -554,14 +571,16 @@ static kr_value_t *status_compute(kr_arena_t *a, agent_t *ag, ag_pod_t *p)
     ag_time_str(ag_now_ns(), now, sizeof now);
     const char *old_phase = kr_value_map_str(old, "phase");
     kr_value_t *statuses = kr_value_copy(a, p->statuses);
+    kr_value_t *init_statuses = kr_value_copy(a, p->init_statuses);
     probe_overlay(a, p, statuses);
-    const char *phase = ag_pod_phase(spec, p->init_statuses, statuses, p->killed);
+    probe_overlay(a, p, init_statuses);
+    const char *phase = ag_pod_phase(spec, init_statuses, statuses, p->killed);
     /* a terminal phase never changes (the kubelet refuses the transition) */
     if (phase_terminal(old_phase))
         phase = old_phase;
     kr_value_map_set(a, st, "phase", kr_value_str(a, phase));
     kr_value_map_set(a, st, "conditions",
-                     ag_pod_conditions(a, spec, phase, p->init_statuses, statuses,
+                     ag_pod_conditions(a, spec, phase, init_statuses, statuses,
                                        p->sandbox_ready && !p->killed,
                                        kr_value_map_get(old, "conditions"), now));
     if (ag->host_ip[0]) {
@@ -577,7 +596,7 @@ static kr_value_t *status_compute(kr_arena_t *a, agent_t *ag, ag_pod_t *p)
     if (kr_value_map_get(st, "qosClass") == NULL)
         kr_value_map_set(a, st, "qosClass", kr_value_str(a, ag_qos_class(spec)));
     if (kr_value_len(kr_value_map_get(spec, "initContainers")) > 0)
-        kr_value_map_set(a, st, "initContainerStatuses", kr_value_copy(a, p->init_statuses));
+        kr_value_map_set(a, st, "initContainerStatuses", init_statuses);
     kr_value_map_set(a, st, "containerStatuses", statuses);
     return st;
 }

@@ -637,6 +637,12 @@ static bool restartable_init(const kr_value_t *c)
     return strcmp(kr_value_map_str(c, "restartPolicy") ?: "", "Always") == 0;
 }
 
+static bool sidecar_started(const kr_value_t *st)
+{
+    return state_of(st, "running") != NULL &&
+           kr_value_as_bool(kr_value_map_get(st, "started"), false);
+}
+
 /* HasAnyRegularContainerStarted */
 static bool any_regular_started(const kr_value_t *spec, const kr_value_t *statuses)
 {
@@ -660,9 +666,13 @@ const char *ag_pod_phase(const kr_value_t *spec, const kr_value_t *init_statuses
     const kr_value_t *ics = kr_value_map_get(spec, "initContainers");
     for (size_t i = 0; i < kr_value_len(ics); i++) {
         const kr_value_t *c = kr_value_array_get(ics, i);
-        if (restartable_init(c))
-            continue; /* sidecars are not supported by this agent */
         const kr_value_t *st = ag_status_of(init_statuses, kr_value_map_str(c, "name") ?: "");
+        if (restartable_init(c)) {
+            /* a sidecar initializes the pod once it has started */
+            if (!sidecar_started(st))
+                pending_init++;
+            continue;
+        }
         if (st == NULL) {
             pending_init++;
         } else if (state_of(st, "running")) {
@@ -783,8 +793,11 @@ static cond_t initialized_cond(kr_arena_t *a, const kr_value_t *spec, const char
             unknown[nu++] = name;
             continue;
         }
-        if (restartable_init(ic))
+        if (restartable_init(ic)) {
+            if (!sidecar_started(st))
+                incomplete[ni++] = name;
             continue;
+        }
         const kr_value_t *t = state_of(st, "terminated");
         if (t == NULL || kr_value_map_int(t, "exitCode", 0) != 0)
             incomplete[ni++] = name;
@@ -796,14 +809,27 @@ static cond_t initialized_cond(kr_arena_t *a, const kr_value_t *spec, const char
 }
 
 static cond_t containers_ready_cond(kr_arena_t *a, const kr_value_t *spec, const char *phase,
-                                    const kr_value_t *statuses)
+                                    const kr_value_t *init_statuses, const kr_value_t *statuses)
 {
     cond_t c = {"ContainersReady", "True", NULL, NULL};
     const kr_value_t *cs = kr_value_map_get(spec, "containers");
-    size_t n = kr_value_len(cs);
-    const char **unknown = kr_arena_alloc(a, (n + 1) * sizeof *unknown);
-    const char **unready = kr_arena_alloc(a, (n + 1) * sizeof *unready);
+    const kr_value_t *ics = kr_value_map_get(spec, "initContainers");
+    size_t n = kr_value_len(cs), ni = kr_value_len(ics);
+    const char **unknown = kr_arena_alloc(a, (n + ni + 1) * sizeof *unknown);
+    const char **unready = kr_arena_alloc(a, (n + ni + 1) * sizeof *unready);
     size_t nu = 0, nr = 0;
+    /* sidecars count, before the app containers */
+    for (size_t i = 0; i < ni; i++) {
+        const kr_value_t *ic = kr_value_array_get(ics, i);
+        if (!restartable_init(ic))
+            continue;
+        const char *name = kr_value_map_str(ic, "name") ?: "";
+        const kr_value_t *st = ag_status_of(init_statuses, name);
+        if (st == NULL)
+            unknown[nu++] = name;
+        else if (!kr_value_as_bool(kr_value_map_get(st, "ready"), false))
+            unready[nr++] = name;
+    }
     for (size_t i = 0; i < n; i++) {
         const char *name = kr_value_map_str(kr_value_array_get(cs, i), "name") ?: "";
         const kr_value_t *st = ag_status_of(statuses, name);
@@ -858,7 +884,7 @@ kr_value_t *ag_pod_conditions(kr_arena_t *a, const kr_value_t *spec, const char 
     cond_t conds[5];
     conds[0] = (cond_t){"PodReadyToStartContainers", sandbox_ready ? "True" : "False", NULL, NULL};
     conds[1] = initialized_cond(a, spec, phase, init_statuses, statuses);
-    conds[2] = containers_ready_cond(a, spec, phase, statuses);
+    conds[2] = containers_ready_cond(a, spec, phase, init_statuses, statuses);
     conds[3] = conds[2];
     conds[3].type = "Ready";
     if (strcmp(conds[3].status, "True") == 0) {

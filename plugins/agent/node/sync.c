@@ -659,12 +659,16 @@ static void ensure_container(sync_ctx_t *s, const kr_value_t *c, bool init, bool
         set_wait(s, cname, "RunContainerError", err.message);
         return;
     }
+    /* a sidecar (an init container with restartPolicy Always) always
+     * restarts, whatever the pod's policy */
+    bool sidecar = init && strcmp(kr_value_map_str(c, "restartPolicy") ?: "", "Always") == 0;
+    const char *restart = sidecar ? "Always" : s->restart;
     if (last != NULL) { /* exited: ShouldContainerBeRestarted */
-        if (strcmp(s->restart, "Never") == 0)
+        if (strcmp(restart, "Never") == 0)
             return;
-        if (strcmp(s->restart, "OnFailure") == 0 && last->exit_code == 0)
+        if (strcmp(restart, "OnFailure") == 0 && last->exit_code == 0)
             return;
-        if (init && last->exit_code == 0)
+        if (init && !sidecar && last->exit_code == 0)
             return;
         if (in_backoff(s, cname, last))
             return;
@@ -774,7 +778,9 @@ static kr_value_t *statuses_of(sync_ctx_t *s, const kr_value_t *list, bool init,
         /* an init container is ready once it completed (UpdatePodStatus);
          * an app container while it runs (the probes refine it) */
         const kr_value_t *term = kr_value_map_get(state, "terminated");
-        bool ready = init ? term != NULL && kr_value_map_int(term, "exitCode", -1) == 0 : running;
+        bool sidecar = init && strcmp(kr_value_map_str(c, "restartPolicy") ?: "", "Always") == 0;
+        bool ready = init && !sidecar ? term != NULL && kr_value_map_int(term, "exitCode", -1) == 0
+                                      : running;
         kr_value_map_set(a, st, "state", state);
         kr_value_map_set(a, st, "lastState", last_state);
         kr_value_map_set(a, st, "ready", kr_value_bool(a, ready));
@@ -887,6 +893,9 @@ static bool pod_finished(const kr_value_t *status, const char *restart)
     return strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0;
 }
 
+static void stop_all(ag_worker_t *w, ag_job_t *job, kr_arena_t *a, const char *sandbox,
+                     const kr_value_t *spec, int64_t grace_s);
+
 /* Containers that failed their liveness or startup probe are killed
  * first; the sync then restarts them per the restart policy. */
 static void kill_failed(sync_ctx_t *s)
@@ -959,6 +968,15 @@ static void sync_pod(sync_ctx_t *s)
             const kr_value_t *c = kr_value_array_get(ics, i);
             const char *cname = kr_value_map_str(c, "name") ?: "";
             kr_rt_container_t *last = instance(s, cname, 0);
+            if (strcmp(kr_value_map_str(c, "restartPolicy") ?: "", "Always") == 0) {
+                /* a sidecar: the next one starts once it runs, and it keeps
+                 * running beside the app containers */
+                bool busy;
+                ensure_container(s, c, true, &busy);
+                if (!busy)
+                    init_done = false;
+                continue;
+            }
             if (last != NULL && last->state == KR_RT_EXITED && last->exit_code == 0)
                 continue;
             init_done = false;
@@ -983,12 +1001,20 @@ static void sync_pod(sync_ctx_t *s)
         statuses_of(s, kr_value_map_get(s->spec, "initContainers"), true, has_init);
     job->statuses = statuses_of(s, kr_value_map_get(s->spec, "containers"), false, has_init);
     /* a finished pod keeps its containers (statuses, logs) but not its
-     * sandbox's namespaces, as syncTerminatedPod stops the sandbox */
+     * sandbox's namespaces, as syncTerminatedPod stops the sandbox; its
+     * sidecars, still running, are stopped first */
     bool running = false;
     for (size_t i = 0; i < s->ncs; i++)
         running |= s->cs[i].state == KR_RT_RUNNING || s->cs[i].state == KR_RT_CREATED;
-    if (s->have_sb && !running && pod_finished(status, s->restart)) {
+    if (s->have_sb && pod_finished(status, s->restart)) {
         kr_error_t err;
+        if (running) {
+            stop_all(s->w, job, s->a, s->sandbox, s->spec,
+                     kr_value_map_int(s->spec, "terminationGracePeriodSeconds", 30));
+            containers_refresh(s);
+            job->init_statuses =
+                statuses_of(s, kr_value_map_get(s->spec, "initContainers"), true, has_init);
+        }
         if (s->rt->sandbox_stop(s->rs, s->sandbox, &err) < 0)
             job_error(job, "stopping the sandbox of a finished pod: %s", err.message);
         else

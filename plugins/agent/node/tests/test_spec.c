@@ -456,6 +456,49 @@ static void test_conditions(void **state)
     kr_arena_destroy(&a);
 }
 
+static void test_sidecars(void **state)
+{
+    (void)state;
+    kr_arena_t *a = kr_arena_new(0);
+    const char *spec =
+        "{restartPolicy: Never, initContainers: [{name: side, restartPolicy: Always},"
+        " {name: i}], containers: [{name: a}]}";
+#define SIDE_RUNNING(started) \
+    "{name: side, state: {running: {startedAt: t}}, ready: true, started: " started "}"
+    /* a sidecar not started yet keeps the pod Pending and not Initialized */
+    assert_string_equal(phase(a, spec, "[" SIDE_RUNNING("false") "]", "[" WAITING("a") "]", false),
+                        "Pending");
+    /* started, the regular init done, the app running: Running */
+    assert_string_equal(phase(a, spec, "[" SIDE_RUNNING("true") ", " EXITED("i", "0") "]",
+                              "[" RUNNING("a") "]", false),
+                        "Running");
+    /* the app done under Never while the sidecar still runs: Succeeded */
+    assert_string_equal(phase(a, spec, "[" SIDE_RUNNING("true") ", " EXITED("i", "0") "]",
+                              "[" EXITED("a", "0") "]", false),
+                        "Succeeded");
+    /* a sidecar crash-looping after the app started does not make it Pending */
+    assert_string_equal(phase(a, spec, "[" CRASH("side", "1") ", " EXITED("i", "0") "]",
+                              "[" RUNNING("a") "]", false),
+                        "Running");
+    const kr_value_t *sp = yaml(a, spec);
+    kr_value_t *c = ag_pod_conditions(a, sp, "Pending", yaml(a, "[" SIDE_RUNNING("false") "]"),
+                                      yaml(a, "[" WAITING("a") "]"), true, NULL, "T");
+    assert_string_equal(kr_value_map_str(cond(c, "Initialized"), "message"),
+                        "containers with unknown status: [i], containers with incomplete status: "
+                        "[side]");
+    /* an unready sidecar makes the pod unready */
+    c = ag_pod_conditions(
+        a, sp, "Running",
+        yaml(a, "[{name: side, state: {running: {}}, ready: false, started: true}, " EXITED(
+                    "i", "0") "]"),
+        yaml(a, "[" RUNNING("a") "]"), true, NULL, "T");
+    assert_string_equal(kr_value_map_str(cond(c, "Initialized"), "status"), "True");
+    assert_string_equal(kr_value_map_str(cond(c, "ContainersReady"), "message"),
+                        "containers with unready status: [side]");
+#undef SIDE_RUNNING
+    kr_arena_destroy(&a);
+}
+
 static void test_resolv_conf(void **state)
 {
     (void)state;
@@ -538,6 +581,7 @@ int main(void)
         cmocka_unit_test(test_times),
         cmocka_unit_test(test_resolv_conf),
         cmocka_unit_test(test_termination_message),
+        cmocka_unit_test(test_sidecars),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
