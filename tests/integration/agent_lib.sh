@@ -51,6 +51,8 @@ agent_cleanup() {
       for child in $(pgrep -P "$pid"); do kill -KILL "$child" 2>/dev/null; done
     done
   done
+  # AGENT_KEEP_LOGS=DIR keeps the test's logs (sanitizer reports, debugging)
+  [ -n "${AGENT_KEEP_LOGS:-}" ] && mkdir -p "$AGENT_KEEP_LOGS" && cp "$T"/*.log "$AGENT_KEEP_LOGS/" 2>/dev/null
   # overlay and netns mounts of the test go before its files
   grep -o " $T/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
   rm -rf "$T"
