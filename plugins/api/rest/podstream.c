@@ -8,6 +8,7 @@
  * HTTP body reader, the upgraded socket.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +76,7 @@ typedef struct ps {
     uint64_t out_data; /* DATA bytes queued in wout, acknowledged once written */
     bool closing;      /* the last frames are queued: close once sent */
     uint64_t close_timer;
+    struct ps *up_next; /* the upgraded sessions, for rest_podstream_end */
     /* SPDY: a stream per channel, opened by the client after the upgrade;
      * output for a channel whose stream is not open yet waits in pend */
     rest_spdy_t *sp;
@@ -87,6 +89,47 @@ typedef struct ps {
     bool in_close, in_busy;
     int64_t cols, rows;
 } ps_t;
+
+/* Upgraded sessions of every serving thread: a stopping gateway closes
+ * them before MHD stops (their loop no longer runs their timers). */
+static pthread_mutex_t upgraded_mu = PTHREAD_MUTEX_INITIALIZER;
+static ps_t *upgraded;
+
+static void upgraded_add(ps_t *p)
+{
+    pthread_mutex_lock(&upgraded_mu);
+    p->up_next = upgraded;
+    upgraded = p;
+    pthread_mutex_unlock(&upgraded_mu);
+}
+
+static void upgraded_remove(ps_t *p)
+{
+    pthread_mutex_lock(&upgraded_mu);
+    for (ps_t **q = &upgraded; *q; q = &(*q)->up_next)
+        if (*q == p) {
+            *q = p->up_next;
+            break;
+        }
+    pthread_mutex_unlock(&upgraded_mu);
+}
+
+static void ws_close_now(ps_t *p);
+
+void rest_podstream_end(rest_loop_t *l)
+{
+    for (;;) {
+        ps_t *p;
+        pthread_mutex_lock(&upgraded_mu);
+        for (p = upgraded; p != NULL && p->loop != l; p = p->up_next)
+            ;
+        pthread_mutex_unlock(&upgraded_mu);
+        if (p == NULL)
+            break;
+        ws_close_now(p);
+    }
+    rest_pf_end(l);
+}
 
 static void ps_unref(ps_t *p)
 {
@@ -246,6 +289,7 @@ static void ws_close_now(ps_t *p)
     if (p->sock < 0)
         return;
     kr_loop_remove_fd(rest_loop_loop(p->loop), p->sock);
+    upgraded_remove(p);
     p->sock = -1;
     MHD_upgrade_action(p->urh, MHD_UPGRADE_ACTION_CLOSE);
     p->urh = NULL;
@@ -542,6 +586,7 @@ static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls, co
         ps_unref(p);
         return;
     }
+    upgraded_add(p);
     if (p->spdy) {
         rest_spdy_cb_t cb = {sp_stream, sp_data, NULL, sp_goaway};
         p->sp = rest_spdy_new(&cb, p);

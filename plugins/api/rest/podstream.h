@@ -28,4 +28,8 @@ struct MHD_Response *rest_podstream_start(rest_gw_t *gw, struct MHD_Connection *
                                           struct MHD_Response **later, unsigned *later_code,
                                           unsigned *code);
 
+/* Closes the upgraded connections of a serving thread (exec, attach,
+ * port-forward): called by a stopping gateway before its MHD stops. */
+void rest_podstream_end(rest_loop_t *l);
+
 #endif

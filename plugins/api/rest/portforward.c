@@ -6,6 +6,7 @@
  * (refs).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +41,22 @@ struct rest_pf {
     bool closed;
     pf_conn_t *conns;
     unsigned next_session;
+    rest_pf_t *up_next; /* sessions with a socket, for rest_pf_end */
 };
+
+static pthread_mutex_t upgraded_mu = PTHREAD_MUTEX_INITIALIZER;
+static rest_pf_t *upgraded;
+
+static void upgraded_remove(rest_pf_t *pf)
+{
+    pthread_mutex_lock(&upgraded_mu);
+    for (rest_pf_t **q = &upgraded; *q; q = &(*q)->up_next)
+        if (*q == pf) {
+            *q = pf->up_next;
+            break;
+        }
+    pthread_mutex_unlock(&upgraded_mu);
+}
 
 struct pf_conn {
     rest_pf_t *pf;
@@ -363,6 +379,7 @@ static void pf_close(rest_pf_t *pf)
     pf->refs++;
     if (pf->sock >= 0) {
         kr_loop_remove_fd(rest_loop_loop(pf->loop), pf->sock);
+        upgraded_remove(pf);
         pf->sock = -1;
         MHD_upgrade_action(pf->urh, MHD_UPGRADE_ACTION_CLOSE);
     }
@@ -443,12 +460,30 @@ static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls, co
         pf_close(pf);
         return;
     }
+    pthread_mutex_lock(&upgraded_mu);
+    pf->up_next = upgraded;
+    upgraded = pf;
+    pthread_mutex_unlock(&upgraded_mu);
     pf->refs++;
     if (extra_len > 0)
         incoming(pf, extra, extra_len);
     if (!pf->closed)
         pf_flush(pf);
     pf_unref(pf);
+}
+
+void rest_pf_end(rest_loop_t *l)
+{
+    for (;;) {
+        rest_pf_t *pf;
+        pthread_mutex_lock(&upgraded_mu);
+        for (pf = upgraded; pf != NULL && pf->loop != l; pf = pf->up_next)
+            ;
+        pthread_mutex_unlock(&upgraded_mu);
+        if (pf == NULL)
+            break;
+        pf_close(pf);
+    }
 }
 
 rest_pf_t *rest_pf_new(rest_loop_t *loop, const char *node, const char *ns, const char *pod,

@@ -25,4 +25,7 @@ rest_pf_t *rest_pf_new(rest_loop_t *loop, const char *node, const char *ns, cons
  * session over (without that call it is never freed: MHD gives no notice). */
 struct MHD_Response *rest_pf_upgrade_response(rest_pf_t *pf, const char *ws_accept);
 
+/* Closes the sessions of a serving thread (rest_podstream_end). */
+void rest_pf_end(rest_loop_t *l);
+
 #endif

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "gateway.h"
+#include "podstream.h"
 
 struct rest_loop {
     rest_gw_t *gw;
@@ -160,6 +161,8 @@ static void loop_free(rest_loop_t *l)
     self = l;
     rest_watches_end(l->watches);
     kr_bus_destroy(&l->bus);
+    /* upgraded connections (exec, port-forward) before MHD stops */
+    rest_podstream_end(l);
     if (l->daemon != NULL)
         MHD_stop_daemon(l->daemon);
     l->daemon = NULL;
