@@ -21,10 +21,15 @@ plugins:
     config: {node_name: $NODE, node_ip: 127.0.0.1, sync_frequency: 500ms}
   - plugin: auth-token
   - plugin: api-rest
-    config: {address: 127.0.0.1, port: 0, workers: 2}
+    config: {address: 127.0.0.1, port: 0, workers: 2, authorization_mode: Bus}
+  - plugin: test-authz
 YAML
 }
 
+# an admin, and a viewer whom the test authorizer lets only read
+mkdir -p "$T/data"
+printf 'admintoken,kraal-admin,kraal-admin,"system:masters"\nviewertoken,viewer,viewer\n' >"$T/data/tokens.csv"
+chmod 600 "$T/data/tokens.csv"
 agent_start
 export KUBECONFIG=$T/data/kubeconfig
 deadline=$(($(now_ms) + 20000))
@@ -102,6 +107,10 @@ set -e
 expect_eq "exec -it exit code" "$rc" 5
 expect_match "exec -it" "$tout" 'tty'
 expect_match "exec -it size" "$tout" '33 91'
+# exec needs create on pods/exec, also over a WebSocket (a GET); logs need get
+err=$(k --token=viewertoken exec ex -- true 2>&1) && fail "a viewer could exec"
+expect_match "viewer exec" "$err" 'pods "ex" is forbidden: User "viewer" cannot create resource "pods/exec" in API group "" in the namespace "default": viewers only read'
+expect_eq "viewer logs" "$(k --token=viewertoken logs logp -c side)" side-out
 err=$(k exec ex -c nope -- true 2>&1) && fail "exec -c nope succeeded"
 expect_match "exec -c nope" "$err" 'container nope is not valid for pod ex'
 

@@ -526,7 +526,14 @@ static enum MHD_Result serve_resource(rest_gw_t *gw, rq_t *rq, struct MHD_Connec
 
     if (route->name != NULL && strcmp(r.res, "v1/pods") == 0 && rest_podstream_sub(route->sub)) {
         /* log, exec, attach, portforward: streamed from the node's agent */
-        rq->m.verb = strcmp(route->sub, "log") == 0 ? "GET" : "CONNECT";
+        bool connect = strcmp(route->sub, "log") != 0;
+        rq->m.verb = connect ? "CONNECT" : "GET";
+        /* a WebSocket upgrade is a GET, but it runs commands: create is
+         * needed too, as upstream's AuthorizePodWebsocketUpgradeCreatePermission */
+        attrs.verb = "create";
+        if (connect && strcmp(method, "GET") == 0 &&
+            rest_authorize(gw, bus, a, user, &attrs, &err) < 0)
+            return send_error(conn, a, &err);
         unsigned code = 0;
         struct MHD_Response *resp =
             rest_podstream_start(gw, conn, method, route, &rq->resp, &rq->resp_code, &code);
