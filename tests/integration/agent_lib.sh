@@ -144,5 +144,15 @@ wait_gone() {
   done
 }
 
-# pid_of PATTERN: the pid of the one host process whose command line matches.
-pid_of() { pgrep -f -x "$1" | head -n 1; }
+# pid_of PATTERN: the pid of the process whose command line is PATTERN and
+# whose parent is a shim of this test's runtime (other tests may run the
+# same command).
+pid_of() {
+  local pid
+  for pid in $(pgrep -f -x "$1"); do
+    grep -q -- "--root $T/run/runtime/" \
+      <<<"$(tr '\0' ' ' <"/proc/$(awk '{print $4}' "/proc/$pid/stat" 2>/dev/null)/cmdline" 2>/dev/null)" &&
+      { echo "$pid"; return 0; }
+  done
+  return 0
+}

@@ -1021,6 +1021,23 @@ static void cleanup_start(agent_t *ag)
     ag_pool_submit(ag->pool, job);
 }
 
+/* A pod waiting for a back-off to end with nothing running (a crash loop,
+ * an image pull back-off) is synced by its timer, not by the tick: as the
+ * kubelet's pod worker, which requeues a failed sync after a back-off and
+ * is woken early only by a container event, so ErrImagePull stays visible
+ * until the retry. */
+static bool waits_for_timer(const ag_pod_t *p)
+{
+    if (p->requeue_timer == 0)
+        return false;
+    const kr_value_t *lists[] = {p->statuses, p->init_statuses};
+    for (size_t l = 0; l < 2; l++)
+        for (size_t i = 0; i < kr_value_len(lists[l]); i++)
+            if (kr_value_get(kr_value_array_get(lists[l], i), "state.running") != NULL)
+                return false;
+    return true;
+}
+
 static void on_cleanup_timer(kr_loop_t *loop, uint64_t id, void *ud)
 {
     (void)loop;
@@ -1046,7 +1063,7 @@ static void on_tick(kr_loop_t *loop, uint64_t id, void *ud)
     for (size_t i = 0; i < n; i++)
         events_flush(ag, list[i]);
     for (size_t i = 0; i < n; i++)
-        if (!list[i]->busy && !list[i]->killed)
+        if (!list[i]->busy && !list[i]->killed && !waits_for_timer(list[i]))
             schedule(ag, list[i]);
     free(list);
 }

@@ -337,7 +337,8 @@ static int ensure_image(sync_ctx_t *s, const kr_value_t *c, const char *cname, k
         ag_backoff_next(&bo->pull, s->now_ms, s->now_ms);
         set_wait(s, cname, err.reason == KR_E_INVALID ? "InvalidImageName" : "ErrImagePull",
                  err.message);
-        requeue(s->job, bo->pull.backoff_ms);
+        /* the next sync inside the back-off shows ImagePullBackOff */
+        requeue(s->job, bo->pull.backoff_ms / 2);
         return -1;
     }
     bo->pull.last_update_ms = 0;
