@@ -351,13 +351,16 @@ static bool window_full(const sess_t *s)
 
 /* ---- logs ------------------------------------------------------------------------ */
 
+static void log_pump(sess_t *s);
+
 static void on_log_timer(kr_loop_t *loop, uint64_t id, void *ud)
 {
     (void)loop;
     (void)id;
     sess_t *s = ud;
     s->timer = 0;
-    sess_pump(s);
+    if (!s->dead)
+        log_pump(s);
 }
 
 /* Whether the followed container still runs; looked at now and then. */
@@ -622,8 +625,10 @@ static void sess_pump(sess_t *s)
     if (s->dead)
         return;
     if (s->kind == S_LOG || s->kind == S_ATTACH) {
+        /* from a timer, never from here: a pump may end and free the
+         * session under its caller */
         if (s->timer == 0)
-            log_pump(s);
+            s->timer = kr_loop_add_timer(s->st->loop, 0, 0, on_log_timer, s);
     } else if (!s->busy) {
         io_watch(s);
     }
