@@ -75,7 +75,15 @@ fout=$(timeout 5 "$KUBECTL" logs -f follow)
 set -e
 expect_eq "logs -f" "$fout" "$(printf 'first\nsecond')"
 
-# --previous after a restart; -f ends when the container exits
+# -f ends once the container exits, with everything it wrote
+pod ends '{"restartPolicy":"Never","containers":[{"name":"c","command":["sh","-c","echo a; sleep 2; echo b"]}]}'
+wait_pod ends 'cs("c").get("state",{}).get("running") is not None or cs("c").get("state",{}).get("terminated") is not None' 60
+t0=$(now_ms)
+eout=$(timeout 20 "$KUBECTL" logs -f ends) || fail "logs -f of an exiting container: rc $?"
+expect_eq "logs -f to the end" "$eout" "$(printf 'a\nb')"
+[ $(($(now_ms) - t0)) -lt 15000 ] || fail "logs -f did not end with its container"
+
+# --previous after a restart
 pod crash '{"restartPolicy":"Always","containers":[{"name":"c","command":["sh","-c","echo run-$(cat /proc/sys/kernel/random/uuid | cut -c1-4); sleep 1; exit 1"]}]}'
 wait_pod crash 'cs("c").get("restartCount",0) >= 1 and cs("c").get("lastState",{}).get("terminated") is not None' 90
 prev=$(k logs crash --previous) || fail "logs --previous"
