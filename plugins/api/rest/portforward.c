@@ -389,11 +389,14 @@ static void pf_close(rest_pf_t *pf)
         c->refs++;
         conn_stop(c);
         pf_conn_t *next = c->next;
-        conn_unref(c); /* the session's */
+        /* the session's ref goes first; ours (taken above) keeps c alive
+         * until the unref below.  Decremented in place: two unref calls in
+         * a row read to GCC's -Wuse-after-free as a use after free. */
+        c->refs--;
         conn_unref(c);
         c = next;
     }
-    pf_unref(pf); /* the socket's */
+    pf->refs--; /* the socket's; ours keeps pf alive until the unref below */
     pf_unref(pf);
 }
 
