@@ -13,8 +13,8 @@
  *       deletes every pod of NS with gracePeriodSeconds GRACE and waits
  *       until the watch saw each one go
  *   bench_podstart spawn COUNT LOGDIR -- ARGV...
- *       starts ARGV COUNT times at once ("%d" in an argument becomes the
- *       index), each with stdin /dev/null and its output in LOGDIR/<i>.log,
+ *       starts ARGV COUNT times at once (every "%d" in an argument becomes
+ *       the index), each with stdin /dev/null and its output in LOGDIR/<i>.log,
  *       and times each from its spawn to its exit (which must be 0)
  *
  * Option --samples FILE appends one line "<label> <count> <microseconds>"
@@ -413,6 +413,26 @@ static int run_delete(const char *ns, int grace, double seconds)
 
 /* ---- commands launched at once ----------------------------------------------------- */
 
+/* `arg` with every "%d" replaced by `i`.  Caller frees. */
+static char *subst_index(const char *arg, int i)
+{
+    char num[16];
+    int nlen = snprintf(num, sizeof num, "%d", i);
+    size_t cap = strlen(arg) * (size_t)(nlen > 2 ? nlen - 1 : 1) + 1, len = 0;
+    char *out = malloc(cap);
+    for (const char *p = arg; *p != '\0'; p++) {
+        if (p[0] == '%' && p[1] == 'd') {
+            memcpy(out + len, num, (size_t)nlen);
+            len += (size_t)nlen;
+            p++;
+        } else {
+            out[len++] = *p;
+        }
+    }
+    out[len] = '\0';
+    return out;
+}
+
 static int run_spawn(int count, const char *logdir, char **argv, int argc)
 {
     pid_t *pids = calloc((size_t)count, sizeof *pids);
@@ -422,16 +442,8 @@ static int run_spawn(int count, const char *logdir, char **argv, int argc)
     long errors = 0;
     uint64_t t0 = now_us(), last = t0;
     for (int i = 0; i < count; i++) {
-        for (int k = 0; k < argc; k++) {
-            const char *pct = strstr(argv[k], "%d");
-            if (pct == NULL) {
-                args[k] = strdup(argv[k]);
-            } else {
-                size_t len = strlen(argv[k]) + 16;
-                args[k] = malloc(len);
-                snprintf(args[k], len, "%.*s%d%s", (int)(pct - argv[k]), argv[k], i, pct + 2);
-            }
-        }
+        for (int k = 0; k < argc; k++)
+            args[k] = subst_index(argv[k], i);
         char log[4096];
         snprintf(log, sizeof log, "%s/%d.log", logdir, i);
         posix_spawn_file_actions_t fa;

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # bench/podstart/run.sh [--build DIR] [--counts "1 10 50"] [--runs R] [--trace]
+#                        [--workers W]
 #
 # Pod start latency: the time from a pod's create to its Ready, for N pods
 # created at once, side by side in one run with the floor and the peer:
@@ -11,7 +12,9 @@
 #           over the bus, all in flight, and a watch on the pods sees Ready
 #   runc    raw `runc run -d` of an equivalent bundle (the busybox rootfs,
 #           the same command), N launched at once, each timed until runc
-#           returns with its container running
+#           returns with its container running; and the same bundle as
+#           `runc create` then `runc start` (one `sh -c` each), the split a
+#           CRI runtime makes
 #   podman  `podman kube play --network none` of the same pod YAML, N
 #           launched at once (one pod each), each timed until it returns
 #           with the pod running; podman's own --root/--runroot/--tmpdir
@@ -28,7 +31,9 @@
 # infra image then).  --trace: before the runs, one more pod under a
 # system-wide `perf record` of process and fsync events, and trace.py
 # prints where its start went (agent, runc create, runc start, records,
-# status).  Prints figures, never pass/fail.  Root only; adds the
+# status).  --workers W: the agent's `workers` (threads running runtime
+# calls; default the agent's own) through a --config of the same two
+# plugins.  Prints figures, never pass/fail.  Root only; adds the
 # blackhole routes of issue 5 first; removes every pod, container, mount,
 # cgroup and file it made.
 set -euo pipefail
@@ -39,14 +44,16 @@ BUILD=$SRC/build/release
 COUNTS="1 10 50"
 RUNS=3
 TRACE=0
+WORKERS=
 while [ $# -gt 0 ]; do
   case $1 in
   --build) BUILD=$2; shift 2 ;;
   --counts) COUNTS=$2; shift 2 ;;
   --runs) RUNS=$2; shift 2 ;;
   --trace) TRACE=1; shift ;;
+  --workers) WORKERS=$2; shift 2 ;;
   *)
-    echo "usage: $0 [--build DIR] [--counts \"1 10 50\"] [--runs R] [--trace]" >&2
+    echo "usage: $0 [--build DIR] [--counts \"1 10 50\"] [--runs R] [--trace] [--workers W]" >&2
     exit 2
     ;;
   esac
@@ -172,7 +179,7 @@ shims_kb() { # "RSS PSS" summed over the shims
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
 echo "bench/podstart: $(nproc) cores, load average $(load), counts \"$COUNTS\", $RUNS runs," \
-  "$(date -u +%Y-%m-%dT%H:%MZ)"
+  "agent workers ${WORKERS:-default}, $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "runc $(runc --version | awk 'NR == 1 { print $3 }'), $(env -u CONTAINERS_CONF podman --version)," \
   "kernel $(uname -r)"
 
@@ -218,7 +225,20 @@ done
 "$KRAAL" image import "$T/busybox.oci.tar" --name "$IMAGE" --data-dir "$AG/data" \
   --run-dir "$AG/run" >"$AG/import.log" 2>&1 ||
   { echo "run.sh: image import failed: $(cat "$AG/import.log")" >&2; exit 1; }
-"$KRAAL" agent --server "$EP" --node-name "$NODE" --data-dir "$AG/data" --run-dir "$AG/run" \
+if [ -n "$WORKERS" ]; then
+  # kraal agent's default plugins, with the workers set
+  cat >"$AG/agent.yaml" <<CFG
+plugins:
+  - plugin: runtime-runc
+    name: runc
+  - plugin: agent-node
+    config: {runtime: runc, node_name: $NODE, workers: $WORKERS}
+CFG
+  AGENT_OPTS=(--config "$AG/agent.yaml")
+else
+  AGENT_OPTS=(--node-name "$NODE")
+fi
+"$KRAAL" agent --server "$EP" "${AGENT_OPTS[@]}" --data-dir "$AG/data" --run-dir "$AG/run" \
   --log-level warn >"$AG/agent.log" 2>&1 &
 AGENT_PID=$!
 "$BP" --endpoint "$EP" node "$NODE" 30 || { tail -n 20 "$AG/agent.log" >&2; exit 1; }
@@ -246,6 +266,10 @@ c["hostname"] = "podstart"
 json.dump(c, open(path, "w"), indent=1)
 PY
 FLOOR_CMD=(runc --root "$FL/state" run -d --bundle "$FL/bundle")
+# the same with create and start apart, as a CRI runtime (and kraal's
+# plugin) runs it: how much of kraal's gap the split itself is
+SPLIT_CMD=(sh -c "runc --root $FL/state create --bundle $FL/bundle split-%d &&
+  runc --root $FL/state start split-%d")
 
 # ---- podman: its own storage and config -----------------------------------------
 cat >"$CONTAINERS_CONF" <<CONF
@@ -317,12 +341,38 @@ PSS_MAX=
 SHIMS_RSS=
 SHIMS_PSS=
 NSHIMS=
-# round RUN N REP: N pods of kraal, then N runc containers, then N podman
-# pods, each torn down before the next
+# round RUN N REP: N pods of kraal, then N runc containers (run, then
+# create + start), then N podman pods, each torn down before the next
 round() {
   local run=$1 n=$2 rep=$3 t
+  local profile=0
+  if [ "$TRACE" = 1 ] && [ "$run" = 1 ] && [ "$n" = "$MAX" ] && [ "$n" -gt 1 ]; then
+    profile=1 # where the CPU goes while the largest count starts
+    perf record -a -F 499 -o "$T/perf-$n.data" >"$T/perf-$n.log" 2>&1 &
+    PERF_PID=$!
+    sleep 1
+  fi
   "$BP" --endpoint "$EP" --samples "$SAMPLES" --label kraal pods "$NS" "$NODE" "$n" \
     "$T/pod.yaml" 120 | tee -a "$RESULTS" || true
+  if [ "$profile" = 1 ]; then
+    kill -INT "$PERF_PID" 2>/dev/null || true
+    wait "$PERF_PID" || true
+    PERF_PID=
+    echo "CPU while the $n pods started (perf -a, share of the machine's samples):"
+    perf script -i "$T/perf-$n.data" -F comm,pid 2>/dev/null |
+      awk -v ag="$AGENT_PID" -v sv="$SERVER_PID" '{
+          p = $NF; c = $1
+          if (p == ag) k = "kraal agent"
+          else if (p == sv) k = "kraal server"
+          else if (c ~ /^runc/ || c == "exe") k = "runc (every runc process)"
+          else if (c == "kraal-runc-shim") k = "shims"
+          else if (c == "bench_podstart") k = "bench_podstart"
+          else if (p == 0) k = "idle"
+          else k = "other processes"
+          sh[k]++; all++ }
+        END { n = split("kraal agent|kraal server|runc (every runc process)|shims|bench_podstart|other processes|idle", o, "|")
+              for (i = 1; i <= n; i++) printf "  %-28s %5.1f %%\n", o[i], 100 * sh[o[i]] / all }'
+  fi
   if [ "$run" = "$RUNS" ] && [ "$n" = "$MAX" ] && [ "$rep" = 1 ]; then
     sleep 2 # the status writes of the last pods are done
     RSS_MAX=$(rss_kb "$AGENT_PID")
@@ -339,6 +389,10 @@ round() {
   echo "runc containers running: $(floor_running)/$n"
   floor_clear
   echo "runc containers deleted in $(($(now_ms) - t)) ms"
+  "$BP" --samples "$SAMPLES" --label runc-split spawn "$n" "$FL/logs" -- "${SPLIT_CMD[@]}" |
+    tee -a "$RESULTS" || true
+  echo "runc containers running: $(floor_running)/$n"
+  floor_clear
 
   "$BP" --samples "$SAMPLES" --label podman spawn "$n" "$PM/logs" -- "${PODMAN_CMD[@]}" |
     tee -a "$RESULTS" || true
@@ -376,14 +430,15 @@ all_ms() { # LABEL N: "median max" over the runs of the time to the last one
       printf "%.0f %.0f\n", v[int((NR + 1) / 2)], v[NR] }'
 }
 echo
-echo "create -> Ready (kraal), runc run -d, podman kube play; N at once; pooled over $RUNS runs"
-printf '| %-6s | %-22s | %-22s | %-22s | %-9s |\n' pods "kraal p50 / p99 (all)" \
-  "runc p50 / p99 (all)" "podman p50 / p99 (all)" "kraal/runc"
-printf '|%s|%s|%s|%s|%s|\n' -------- ------------------------ ------------------------ \
-  ------------------------ -----------
+echo "create -> Ready (kraal), runc run -d, runc create + start, podman kube play; N at once;" \
+  "pooled over $RUNS runs"
+printf '| %-6s | %-22s | %-24s | %-22s | %-24s | %-9s |\n' pods "kraal p50 / p99 (all)" \
+  "runc run p50 / p99 (all)" "create+start (all)" "podman p50 / p99 (all)" "kraal/runc"
+printf '|%s|%s|%s|%s|%s|%s|\n' -------- ------------------------ -------------------------- \
+  ------------------------ -------------------------- -----------
 for n in $COUNTS; do
   cells=()
-  for l in kraal runc podman; do
+  for l in kraal runc runc-split podman; do
     read -r p50 p99 _ < <(pooled "$l" "$n")
     read -r amed _ < <(all_ms "$l" "$n")
     cells+=("$p50 / $p99 ($amed)")
@@ -391,8 +446,8 @@ for n in $COUNTS; do
   read -r k50 _ < <(pooled kraal "$n")
   read -r r50 _ < <(pooled runc "$n")
   ratio=$(awk -v k="$k50" -v r="$r50" 'BEGIN { if (r > 0) printf "%.2f", k / r; else print "-" }')
-  printf '| %-6s | %-22s | %-22s | %-22s | %-9s |\n' "$n" "${cells[0]}" "${cells[1]}" \
-    "${cells[2]}" "$ratio"
+  printf '| %-6s | %-22s | %-24s | %-22s | %-24s | %-9s |\n' "$n" "${cells[0]}" "${cells[1]}" \
+    "${cells[2]}" "${cells[3]}" "$ratio"
 done
 echo "(ms; \"all\": median over the runs of the time from the first create/launch to the last Ready/return;" \
   "runs of 1 pod: $((RUNS * 5)))"
