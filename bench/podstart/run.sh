@@ -21,7 +21,7 @@
 #           and containers.conf under the temp dir (default_ulimits = []:
 #           CAP_SYS_RESOURCE is missing here), OCI runtime runc as the others
 #
-# Each of R runs does every count in --counts for the three, in that order
+# Each of R runs does every count in --counts for each of them, in that order
 # (a count of 1 five times over, so that its p50 is not one sample);
 # p50/p99 pool the pods of all runs.  The agent's VmRSS is read with no pod
 # and with the largest count running, and the shims' (one process per
@@ -31,7 +31,8 @@
 # infra image then).  --trace: before the runs, one more pod under a
 # system-wide `perf record` of process and fsync events, and trace.py
 # prints where its start went (agent, runc create, runc start, records,
-# status).  --workers W: the agent's `workers` (threads running runtime
+# status); and the machine's CPU by process (perf -a) while the largest
+# count of the first run starts.  --workers W: the agent's `workers` (threads running runtime
 # calls; default the agent's own) through a --config of the same two
 # plugins.  Prints figures, never pass/fail.  Root only; adds the
 # blackhole routes of issue 5 first; removes every pod, container, mount,
