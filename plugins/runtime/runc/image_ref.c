@@ -320,3 +320,29 @@ int rc_image_ref_normalize(const char *ref, char **out, kr_error_t *err)
     rc_ref_free(&r);
     return 0;
 }
+
+/* ---- import formats (kraal-runc-image's command line) --------------------- */
+
+static const char *const format_names[] = {
+    [KR_RT_IMAGE_AUTO] = "auto",
+    [KR_RT_IMAGE_OCI_LAYOUT] = "oci-layout",
+    [KR_RT_IMAGE_OCI_ARCHIVE] = "oci-archive",
+    [KR_RT_IMAGE_DOCKER_ARCHIVE] = "docker-archive",
+    [KR_RT_IMAGE_ROOTFS_TAR] = "rootfs-tar",
+};
+
+const char *rc_image_format_name(kr_rt_image_format_t format)
+{
+    return (unsigned)format < sizeof format_names / sizeof *format_names ? format_names[format]
+                                                                         : NULL;
+}
+
+int rc_image_format_parse(const char *name, kr_rt_image_format_t *format)
+{
+    for (size_t i = 0; i < sizeof format_names / sizeof *format_names; i++)
+        if (strcmp(format_names[i], name) == 0) {
+            *format = (kr_rt_image_format_t)i;
+            return 0;
+        }
+    return -1;
+}

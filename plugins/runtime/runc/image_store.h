@@ -85,7 +85,8 @@ char *rc_ref_string(const rc_ref_t *r);
 /* true for "sha256:" followed by 64 lowercase hex digits. */
 bool rc_digest_valid(const char *d);
 
-/* ---- hashing and files (image_blob.c) ------------------------------------ */
+/* ---- hashing and files (image_ingest.c: hashing and blob writing, only in
+ * kraal-runc-image; image_blob.c: the rest, also in the plugin) ------------ */
 
 typedef struct rc_sha256 rc_sha256_t;
 rc_sha256_t *rc_sha256_new(void);
@@ -135,6 +136,8 @@ int rc_blob_read(const rc_images_t *s, const char *digest, size_t max, char **da
                  kr_error_t *err);
 /* Reads a whole small file (at most `max` bytes). */
 int rc_file_read(const char *path, size_t max, char **data, size_t *len, kr_error_t *err);
+/* write(2) until all of `data` is written; -1 with errno. */
+int rc_write_all(int fd, const void *data, size_t len);
 /* Writes `data` to `path` through a temporary file, fsync and rename. */
 int rc_file_write_atomic(const char *path, const void *data, size_t len, kr_error_t *err);
 /* rm -rf that does not cross mount points; 0 when `path` is missing. */

@@ -31,11 +31,6 @@
 #define WH_OPAQUE  ".wh..wh..opq"
 #define READ_CHUNK (128 * 1024)
 
-char *rc_layer_path(const rc_images_t *s, const char *diff_id)
-{
-    return rc_xasprintf("%s/layers/%s", s->root, diff_id + 7);
-}
-
 /* ---- the decompressing source -------------------------------------------- */
 
 struct src {

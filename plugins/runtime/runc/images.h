@@ -52,6 +52,13 @@ int rc_images_remove(rc_images_t *s, const char *ref, kr_error_t *err);
  * valid reference. Caller frees *out. */
 int rc_image_ref_normalize(const char *ref, char **out, kr_error_t *err);
 
+/* The name of an import format on kraal-runc-image's command line ("auto",
+ * "oci-layout", "oci-archive", "docker-archive", "rootfs-tar"); NULL when
+ * it is none.  Static strings. */
+const char *rc_image_format_name(kr_rt_image_format_t format);
+/* The reverse; -1 for an unknown name. */
+int rc_image_format_parse(const char *name, kr_rt_image_format_t *format);
+
 /* A container's root filesystem: overlayfs of the image's layers (lower,
  * read-only) with <dir>/upper and <dir>/work, mounted on <dir>/rootfs.
  * Sets *image_id to the image it resolved `ref` to (caller frees).

@@ -24,12 +24,17 @@ static const kr_config_entry_t runc_config[] = {
      "cgroup under which a sandbox without a cgroup_parent of its own gets <parent>/<sandbox id>"},
     {KR_CFG_STRING, "shim", "", offsetof(runc_conf_t, shim),
      "path of kraal-runc-shim; empty: the one installed next to this plugin"},
+    {KR_CFG_STRING, "image_helper", "", offsetof(runc_conf_t, image_helper),
+     "path of kraal-runc-image, which imports and pulls images; empty: the one installed next "
+     "to this plugin"},
     {KR_CFG_STRING, "log_max_size", "10Mi", offsetof(runc_conf_t, log_max_size),
      "a container log is rotated when it would grow past this size (a quantity)"},
     {KR_CFG_INT, "log_max_files", "5", offsetof(runc_conf_t, log_max_files),
      "log files kept per container, the current one included"},
     {KR_CFG_DURATION, "command_timeout", "60s", offsetof(runc_conf_t, command_timeout),
      "longest a runtime command (create, start, delete) may run before it is killed"},
+    {KR_CFG_DURATION, "image_timeout", "30m", offsetof(runc_conf_t, image_timeout),
+     "longest an image import or pull may run before kraal-runc-image is killed"},
     {KR_CFG_VALUE, "insecure_registries", NULL, offsetof(runc_conf_t, insecure_registries),
      "registries (host[:port]) pulled from over plain HTTP; loopback ones always may be"},
     {KR_CFG_END, NULL, NULL, 0, NULL},
@@ -41,7 +46,7 @@ static int runc_image_pull(void *self, const char *ref, const kr_rt_auth_t *auth
                            char id[KR_RT_ID_MAX], kr_error_t *err)
 {
     runc_rt_t *rt = self;
-    return rc_images_pull(rt->images, ref, auth, id, err);
+    return runc_image_pull_run(rt, ref, auth, id, err);
 }
 
 static int runc_image_status(void *self, const char *ref, kr_rt_image_t *out, kr_error_t *err)
@@ -78,7 +83,7 @@ static int runc_image_import(void *self, const char *path, kr_rt_image_format_t 
                              const char *name, char ***ids, kr_error_t *err)
 {
     runc_rt_t *rt = self;
-    return rc_images_import(rt->images, path, format, name, ids, err);
+    return runc_image_import_run(rt, path, format, name, ids, err);
 }
 
 /* "runc://1.1.5+ds1" from the first line of `<binary> --version`
@@ -121,15 +126,15 @@ static char *path_join(const char *a, const char *b, const char *c)
     return p;
 }
 
-/* kraal-runc-shim next to this .so (lib/kraal/plugins in the build tree and
- * when installed). */
-static char *shim_default(void)
+/* An executable next to this .so (lib/kraal/plugins in the build tree and
+ * when installed): kraal-runc-shim, kraal-runc-image. */
+static char *sibling_path(const char *name)
 {
     Dl_info info;
-    if (dladdr((void *)shim_default, &info) == 0 || info.dli_fname == NULL)
+    if (dladdr((void *)sibling_path, &info) == 0 || info.dli_fname == NULL)
         return NULL;
     char *copy = runc_strdup0(info.dli_fname);
-    char *p = path_join(dirname(copy), RUNC_SHIM_NAME, NULL);
+    char *p = path_join(dirname(copy), name, NULL);
     free(copy);
     return p;
 }
@@ -158,6 +163,7 @@ static void runc_fini(void *instance)
     free(rt->run_dir);
     free(rt->root);
     free(rt->shim_path);
+    free(rt->image_helper_path);
     free(rt->images_root);
     free(rt);
 }
@@ -174,7 +180,11 @@ static void *runc_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err
     rt->state_dir = path_join(kr_plugin_data_dir(ctx), "runtime", rt->name);
     rt->run_dir = path_join(kr_plugin_run_dir(ctx), "runtime", rt->name);
     rt->root = runc_strdup0(conf->root && conf->root[0] ? conf->root : rt->run_dir);
-    rt->shim_path = conf->shim && conf->shim[0] ? runc_strdup0(conf->shim) : shim_default();
+    rt->shim_path =
+        conf->shim && conf->shim[0] ? runc_strdup0(conf->shim) : sibling_path(RUNC_SHIM_NAME);
+    rt->image_helper_path = conf->image_helper && conf->image_helper[0]
+                                ? runc_strdup0(conf->image_helper)
+                                : sibling_path(RUNC_IMAGE_NAME);
     char *bin = runc_strdup0(conf->binary);
     rt->runtime_name = runc_strdup0(basename(bin));
     free(bin);
@@ -222,6 +232,10 @@ static void *runc_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err
     if (rt->shim_path == NULL || access(rt->shim_path, X_OK) < 0)
         kr_plugin_log(ctx, KR_LOG_WARN, "shim not found: containers cannot be created",
                       "path=\"%s\"", rt->shim_path ? rt->shim_path : "");
+    if (rt->image_helper_path == NULL || access(rt->image_helper_path, X_OK) < 0)
+        kr_plugin_log(ctx, KR_LOG_WARN,
+                      "image helper not found: images cannot be imported or pulled", "path=\"%s\"",
+                      rt->image_helper_path ? rt->image_helper_path : "");
 
     rt->ops = (kr_runtime_ops_t){
         .struct_size = sizeof(kr_runtime_ops_t),

@@ -60,6 +60,12 @@ int runc_spawn(pid_t *pid, const char *path, int flags, const posix_spawn_file_a
 int runc_cmd_run(const char *const *argv, int64_t timeout_ms, runc_cmd_result_t *res,
                  kr_error_t *err)
 {
+    return runc_cmd_run_in(argv, -1, timeout_ms, res, err);
+}
+
+int runc_cmd_run_in(const char *const *argv, int in_fd, int64_t timeout_ms, runc_cmd_result_t *res,
+                    kr_error_t *err)
+{
     res->status = 0;
     res->timeout = false;
     res->len = 0;
@@ -70,7 +76,10 @@ int runc_cmd_run(const char *const *argv, int64_t timeout_ms, runc_cmd_result_t 
         return kr_error_set(err, KR_E_INTERNAL, "pipe: %s", strerror(errno));
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    if (in_fd >= 0)
+        posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
+    else
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, p[1], 1);
     posix_spawn_file_actions_adddup2(&fa, p[1], 2);
     pid_t pid;

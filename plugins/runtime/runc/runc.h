@@ -6,6 +6,7 @@
  * exec.c     exec_sync / exec_start through `<binary> exec`
  * spec.c     config.json generation (pure: unit-tested without root)
  * proc.c     running the OCI runtime binary with a timeout; /proc readers
+ * image_spawn.c  image import and pull through kraal-runc-image
  * record.c   JSON records written atomically
  * shim/      the per-container shim executable
  *
@@ -32,15 +33,18 @@
 #define RUNC_EXIT_FILE   "exit.json"   /* the exit record (shim) */
 #define RUNC_PID_FILE    "init.pid"    /* the container init's pid (runtime) */
 #define RUNC_SHIM_NAME   "kraal-runc-shim"
+#define RUNC_IMAGE_NAME  "kraal-runc-image" /* image import and pull (image_helper.c) */
 
 typedef struct runc_conf {
     const char *binary;
     const char *root;
     const char *cgroup_parent;
     const char *shim;
+    const char *image_helper;
     const char *log_max_size;
     int64_t log_max_files;
     int64_t command_timeout; /* ms */
+    int64_t image_timeout;   /* ms */
     const kr_value_t *insecure_registries;
 } runc_conf_t;
 
@@ -85,6 +89,7 @@ typedef struct runc_rt {
     char *run_dir;   /* <run_dir>/runtime/<name> */
     char *root;      /* the OCI runtime's --root */
     char *shim_path;
+    char *image_helper_path;
     char *images_root; /* <data_dir>/images */
     uint64_t log_max_size;
     uint64_t cap_bound; /* capabilities this process may hand out */
@@ -125,6 +130,10 @@ int runc_spawn(pid_t *pid, const char *path, int flags, const posix_spawn_file_a
  * res), -1 with err when it could not be started. */
 int runc_cmd_run(const char *const *argv, int64_t timeout_ms, runc_cmd_result_t *res,
                  kr_error_t *err);
+/* The same with stdin read from in_fd (-1: /dev/null); the caller keeps
+ * and closes in_fd. */
+int runc_cmd_run_in(const char *const *argv, int in_fd, int64_t timeout_ms, runc_cmd_result_t *res,
+                    kr_error_t *err);
 /* Runs `<binary> --root R <args...>`; 0 when it exited 0, else an error
  * holding its output ("runc start: <output>"). */
 int runc_runtime_cmd(runc_rt_t *rt, const char *const *args, kr_error_t *err);
@@ -148,6 +157,16 @@ int runc_mkdir_p(const char *path, mode_t mode, kr_error_t *err);
 int runc_remove_tree(const char *path, kr_error_t *err);
 /* A random id of 32 lowercase hex digits. */
 void runc_new_id(char id[KR_RT_ID_MAX]);
+
+/* ---- image_spawn.c ----------------------------------------------------- */
+
+/* kr_runtime_ops_t's image_import and image_pull, run by kraal-runc-image
+ * (rt->image_helper_path) so that the plugin needs no archive, HTTP or
+ * crypto library; same contracts and errors as rc_images_import/pull. */
+int runc_image_import_run(runc_rt_t *rt, const char *path, kr_rt_image_format_t format,
+                          const char *name, char ***ids, kr_error_t *err);
+int runc_image_pull_run(runc_rt_t *rt, const char *ref, const kr_rt_auth_t *auth,
+                        char id[KR_RT_ID_MAX], kr_error_t *err);
 
 /* ---- record.c ---------------------------------------------------------- */
 
