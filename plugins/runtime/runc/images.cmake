@@ -59,7 +59,7 @@ if(KRAAL_TESTS)
   target_include_directories(test_runc_images_pull PRIVATE ${CMAKE_CURRENT_LIST_DIR})
   add_test(NAME test_runc_images_pull
     COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/tests/test_images_pull.sh ${PROJECT_SOURCE_DIR}
-            $<TARGET_FILE:test_runc_images_pull>)
+            $<TARGET_FILE:test_runc_images_pull> $<TARGET_FILE:kraal-runc-image>)
   set_tests_properties(test_runc_images_pull PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77
     LABELS "integration;images")
 endif()

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Pull from a real registry: Debian's docker-registry on 127.0.0.1, images
-# pushed with skopeo, then test_runc_images_pull (the C side) pulls them.
-#   test_images_pull.sh SOURCE_DIR TEST_BINARY
+# pushed with skopeo, then test_runc_images_pull (the C side) pulls them,
+# and kraal-runc-image (what the plugin spawns) pulls with credentials on
+# its stdin and reports errors as one JSON line.
+#   test_images_pull.sh SOURCE_DIR TEST_BINARY HELPER_BINARY
 # Exit 77 (skipped) only when docker-registry or skopeo is missing.
 set -euo pipefail
 src=${1:?source dir}
 bin=${2:?test binary}
+helper=${3:?kraal-runc-image}
 for tool in docker-registry skopeo python3; do
   command -v "$tool" >/dev/null || { echo "test_images_pull: $tool not installed; skipped"; exit 77; }
 done
@@ -85,3 +88,32 @@ for _ in $(seq 100); do [ -s "$work/proxy.port" ] && break; sleep 0.1; done
 
 KRAAL_TEST_REGISTRY=$reg KRAAL_TEST_AUTH_REGISTRY=127.0.0.1:$(cat "$work/proxy.port") \
 KRAAL_TEST_LAYOUT=$work/layout KRAAL_TEST_DIGEST=sha256:$digest "$bin"
+
+# kraal-runc-image: the result line, exit 0 / 1, credentials only on stdin.
+auth=127.0.0.1:$(cat "$work/proxy.port")
+fail() { echo "test_images_pull: $*" >&2; exit 1; }
+set +e
+out=$("$helper" pull --root "$work/hstore" --auth-stdin -- "$auth/busybox:1" \
+  <<<'{"username": "kraal", "password": "wrong"}')
+rc=$?
+[ "$rc" = 1 ] && grep -q '"reason":"Unauthorized"' <<<"$out" &&
+  grep -q 'pull access denied' <<<"$out" || fail "bad credentials: $rc $out"
+out=$("$helper" pull --root "$work/hstore" -- "$reg/busybox:nope" </dev/null)
+rc=$?
+[ "$rc" = 1 ] && grep -q '"reason":"NotFound"' <<<"$out" &&
+  grep -q "failed to resolve reference" <<<"$out" || fail "not found: $rc $out"
+out=$("$helper" pull --root "$work/hstore" -- "Busybox" </dev/null)
+rc=$?
+[ "$rc" = 1 ] && grep -q '"reason":"Invalid"' <<<"$out" &&
+  grep -q 'invalid reference format' <<<"$out" || fail "bad reference: $rc $out"
+out=$("$helper" pull --root "$work/hstore" --auth-stdin -- "$auth/busybox:1" \
+  <<<'{"username": "kraal", "password": "s3cret"}')
+rc=$?
+[ "$rc" = 0 ] && grep -q "^{\"id\":\"sha256:[0-9a-f]\{64\}\"}\$" <<<"$out" ||
+  fail "good credentials: $rc $out"
+id=$(sed 's/.*"id":"\([^"]*\)".*/\1/' <<<"$out")
+out=$("$helper" import --root "$work/hstore" --format oci-layout --name busybox:1 -- "$work/layout")
+rc=$?
+set -e
+[ "$rc" = 0 ] && grep -q "$id" <<<"$out" || fail "import of the pushed layout: $rc $out (pulled $id)"
+echo "test_images_pull: kraal-runc-image ok"
