@@ -1,12 +1,14 @@
 /* Containers: a bundle (config.json + an overlayfs rootfs from the image
- * store) in <data_dir>/runtime/<instance>/containers/<id>/, a shim that
- * runs `<binary> create` and stays with the container, `<binary> start`
- * from container_start, and the status worked out from what is on disk and
- * in /proc, so that a new instance (the agent after SIGKILL) sees the same
- * containers with the same pids:
+ * store) in <data_dir>/runtime/<instance>/containers/<id>/ and a record
+ * from container_create; container_start starts a shim that runs
+ * `<binary> run --detach` (one runtime process, not create + start) and
+ * stays with the container; the status is worked out from what is on disk
+ * and in /proc, so that a new instance (the agent after SIGKILL) sees the
+ * same containers with the same pids:
  *
  *   exit.json present          EXITED, as the shim recorded it
- *   init alive (same start)    RUNNING once started, else CREATED
+ *   never started (no init)    CREATED
+ *   init alive (same start)    RUNNING
  *   init gone, shim alive      the shim is writing exit.json: wait for it
  *   init and shim gone         EXITED 255, the exit status is lost
  *
@@ -175,6 +177,27 @@ static int ctr_save(runc_rt_t *rt, const runc_ctr_t *c, kr_error_t *err)
     return rc;
 }
 
+/* A container whose start was cut short (the agent died after the shim
+ * ran the container, before the record said so) has an init.pid but no
+ * pid in its record: the pid file, the init's parent (the shim, its
+ * subreaper) and the file's time stand in for what the record lacks. */
+static void ctr_adopt_pid(runc_rt_t *rt, runc_ctr_t *c)
+{
+    if (c->pid != 0)
+        return;
+    char path[4096], buf[64];
+    runc_ctr_path(rt, c->id, RUNC_PID_FILE, path, sizeof path);
+    struct stat st;
+    if (runc_read_file(path, buf, sizeof buf) <= 0 || stat(path, &st) < 0 || atoi(buf) <= 0)
+        return;
+    c->pid = atoi(buf);
+    c->pid_start = runc_pid_start(c->pid);
+    c->shim_pid = c->pid_start != 0 ? runc_pid_parent(c->pid) : 0;
+    c->shim_start = runc_pid_start(c->shim_pid);
+    if (c->started_at == 0)
+        c->started_at = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+}
+
 static void ctr_loaded(runc_rt_t *rt, const char *id, const kr_value_t *rec)
 {
     runc_ctr_t *c = ctr_new();
@@ -198,6 +221,7 @@ static void ctr_loaded(runc_rt_t *rt, const char *id, const kr_value_t *rec)
     runc_labels_from_value(kr_value_map_get(rec, "labels"), &c->labels, &c->n_labels);
     if (c->name == NULL)
         c->name = runc_strdup0("");
+    ctr_adopt_pid(rt, c);
     pthread_mutex_lock(&rt->mu);
     ctr_add(rt, c);
     pthread_mutex_unlock(&rt->mu);
@@ -311,11 +335,11 @@ static char *cgroups_path(const char *parent, const char *id)
     return p;
 }
 
-/* Starts the shim and reads its "ok <pid> <shim pid>" or "error <msg>"
- * line. Returns 0 (ok: pid set; error: message in msg), or an error when
- * the shim itself failed. */
+/* Starts the shim and reads its "ok <pid> <shim pid> <pid start>" or
+ * "error <msg>" line. Returns 0 (ok: pid set; error: message in msg), or
+ * an error when the shim itself failed. */
 static int shim_spawn(runc_rt_t *rt, runc_ctr_t *c, const char *dir, int *pid, int *shim_pid,
-                      char *msg, size_t msg_len, kr_error_t *err)
+                      unsigned long long *pid_start, char *msg, size_t msg_len, kr_error_t *err)
 {
     char bundle[4096], pidf[4200], exitf[4200], shim_log[4200];
     snprintf(bundle, sizeof bundle, "%s", dir);
@@ -400,7 +424,7 @@ static int shim_spawn(runc_rt_t *rt, runc_ctr_t *c, const char *dir, int *pid, i
     close(p[0]);
     line[len] = '\0';
     line[strcspn(line, "\n")] = '\0';
-    if (sscanf(line, "ok %d %d", pid, shim_pid) == 2)
+    if (sscanf(line, "ok %d %d %llu", pid, shim_pid, pid_start) >= 2)
         return 0;
     if (strncmp(line, "error ", 6) == 0) {
         /* memcpy, not snprintf: -O3 sees that line can outgrow msg and
@@ -413,7 +437,7 @@ static int shim_spawn(runc_rt_t *rt, runc_ctr_t *c, const char *dir, int *pid, i
     char slog[512] = "";
     runc_read_file(shim_log, slog, sizeof slog);
     slog[strcspn(slog, "\n")] = '\0';
-    return kr_error_set(err, KR_E_INTERNAL, "the shim did not report the container's creation%s%s",
+    return kr_error_set(err, KR_E_INTERNAL, "the shim did not report the container's start%s%s",
                         slog[0] ? ": " : "", slog);
 }
 
@@ -502,24 +526,7 @@ int runc_container_create(void *self, const char *sandbox_id, const kr_rt_contai
         if ((rc = runc_mkdir_p(dirname(logdir), 0755, err)) < 0)
             goto out;
     }
-    char msg[4096] = "";
-    int pid = 0, shim_pid = 0;
-    if ((rc = shim_spawn(rt, c, dir, &pid, &shim_pid, msg, sizeof msg, err)) < 0) {
-        /* No answer: whatever the runtime made goes. */
-        const char *args[] = {"delete", "--force", c->id, NULL};
-        runc_runtime_cmd(rt, args, NULL);
-        goto out;
-    }
-    c->pid = pid;
-    c->pid_start = runc_pid_start(pid);
-    c->shim_pid = shim_pid;
-    c->shim_start = runc_pid_start(shim_pid);
-    /* A failed create (the executable is missing, a mount is refused)
-     * leaves a container the status reports as ContainerCannotRun, as the
-     * kubelet expects from a start that fails; container_start returns the
-     * runtime's message. */
-    if (msg[0] != '\0')
-        c->start_error = runc_strdup0(msg);
+    /* Nothing runs yet: container_start runs it (CREATED until then). */
     if ((rc = ctr_save(rt, c, err)) < 0)
         goto out;
     pthread_mutex_lock(&rt->mu);
@@ -529,10 +536,6 @@ int runc_container_create(void *self, const char *sandbox_id, const kr_rt_contai
     c = NULL;
 out:
     if (c != NULL && c->id[0] != '\0') {
-        if (c->pid > 0 && runc_pid_alive(c->pid, c->pid_start)) {
-            const char *args[] = {"delete", "--force", c->id, NULL};
-            runc_runtime_cmd(rt, args, NULL);
-        }
         rc_rootfs_remove(dir, NULL);
         runc_remove_tree(dir, NULL);
     }
@@ -548,6 +551,41 @@ out:
 
 /* ---- start / stop ---------------------------------------------------------------- */
 
+/* Runs the container through a shim (`<binary> run --detach`).  Under
+ * c->op. */
+static int ctr_run(runc_rt_t *rt, runc_ctr_t *c, kr_error_t *err)
+{
+    char dir[4096], msg[4096] = "";
+    runc_ctr_path(rt, c->id, NULL, dir, sizeof dir);
+    int pid = 0, shim_pid = 0;
+    unsigned long long pid_start = 0;
+    int64_t started = runc_now();
+    if (shim_spawn(rt, c, dir, &pid, &shim_pid, &pid_start, msg, sizeof msg, err) < 0) {
+        /* No answer: whatever the runtime made goes; still CREATED. */
+        const char *args[] = {"delete", "--force", c->id, NULL};
+        runc_runtime_cmd(rt, args, NULL);
+        return -KR_E_INTERNAL;
+    }
+    pthread_mutex_lock(&rt->mu);
+    if (msg[0] != '\0') {
+        /* A failed run (the executable is missing, a mount is refused):
+         * the shim wrote exit.json (ContainerCannotRun, Docker's code);
+         * the status reports it, the caller gets the runtime's message. */
+        c->start_error = runc_strdup0(msg);
+    } else {
+        c->pid = pid;
+        c->pid_start = pid_start != 0 ? pid_start : runc_pid_start(pid);
+        c->shim_pid = shim_pid;
+        c->shim_start = runc_pid_start(shim_pid);
+        c->started_at = started;
+    }
+    pthread_mutex_unlock(&rt->mu);
+    int rc = ctr_save(rt, c, err);
+    if (msg[0] != '\0')
+        rc = kr_error_set(err, KR_E_INTERNAL, "%s", msg);
+    return rc;
+}
+
 int runc_container_start(void *self, const char *id, kr_error_t *err)
 {
     runc_rt_t *rt = self;
@@ -558,31 +596,19 @@ int runc_container_start(void *self, const char *id, kr_error_t *err)
     int rc = 0;
     ctr_exit_t x;
     exit_read(rt, id, &x);
+    pthread_mutex_lock(&rt->mu);
+    ctr_adopt_pid(rt, c); /* run by an agent that died before saving it */
+    pthread_mutex_unlock(&rt->mu);
     ctr_snap_t s = snap(rt, c);
     if (c->start_error != NULL) {
         rc = kr_error_set(err, KR_E_INTERNAL, "%s", c->start_error);
-    } else if (x.present || !runc_pid_alive(s.pid, s.pid_start)) {
+    } else if (x.present) {
         rc = kr_error_set(err, KR_E_CONFLICT,
                           "container \"%s\" is not in the created state: it exited", id);
-    } else if (s.started_at != 0) {
+    } else if (s.started_at != 0 || s.pid != 0) {
         rc = kr_error_set(err, KR_E_CONFLICT, "container \"%s\" is already running", id);
     } else {
-        const char *args[] = {"start", id, NULL};
-        int64_t started = runc_now();
-        if ((rc = runc_runtime_cmd(rt, args, err)) < 0) {
-            /* The init is left waiting to exec: kill it, the shim records
-             * the exit, the status says why. */
-            pthread_mutex_lock(&rt->mu);
-            c->start_error = runc_strdup0(err->message);
-            pthread_mutex_unlock(&rt->mu);
-            kill(s.pid, SIGKILL);
-            ctr_save(rt, c, NULL);
-        } else {
-            pthread_mutex_lock(&rt->mu);
-            c->started_at = started;
-            pthread_mutex_unlock(&rt->mu);
-            rc = ctr_save(rt, c, err);
-        }
+        rc = ctr_run(rt, c, err);
     }
     pthread_mutex_unlock(&c->op);
     runc_ctr_put(rt, c);
@@ -645,9 +671,15 @@ int runc_container_remove(void *self, const char *id, kr_error_t *err)
     if (!c->removed) {
         /* CRI: a running container is removed by force. */
         if ((rc = ctr_stop(rt, c, 0, err)) == 0) {
+            /* A container never run has nothing in the runtime; a failed
+             * run may have left its cgroup. */
+            pthread_mutex_lock(&rt->mu);
+            ctr_adopt_pid(rt, c);
+            bool ran = c->pid != 0 || c->start_error != NULL;
+            pthread_mutex_unlock(&rt->mu);
             const char *args[] = {"delete", "--force", id, NULL};
-            if (runc_runtime_cmd(rt, args, &e2) < 0 && strstr(e2.message, "not exist") == NULL &&
-                strstr(e2.message, "not found") == NULL)
+            if (ran && runc_runtime_cmd(rt, args, &e2) < 0 &&
+                strstr(e2.message, "not exist") == NULL && strstr(e2.message, "not found") == NULL)
                 kr_log(KR_LOG_WARN, rt->name, "runtime delete failed", "id=%s error=\"%s\"", id,
                        e2.message);
             char dir[4096];
@@ -689,8 +721,10 @@ static void ctr_out(runc_rt_t *rt, runc_ctr_t *c, kr_rt_container_t *out)
     char *start_error = runc_strdup0(c->start_error);
     pthread_mutex_unlock(&rt->mu);
     if (alive) {
-        out->state = s.started_at ? KR_RT_RUNNING : KR_RT_CREATED;
+        out->state = KR_RT_RUNNING;
         out->pid = s.pid;
+    } else if (!x.present && s.pid == 0) {
+        out->state = KR_RT_CREATED; /* never started (or its shim failed) */
     } else if (x.present) {
         out->state = KR_RT_EXITED;
         out->exit_code = x.exit_code;

@@ -204,26 +204,40 @@ ssize_t runc_read_file(const char *path, char *buf, size_t cap)
     return (ssize_t)len;
 }
 
-uint64_t runc_pid_start(int pid)
+/* The fields of /proc/<pid>/stat from the state on (field 3), in buf;
+ * NULL when the pid is gone.  "pid (comm) S ppid ... starttime": comm may
+ * hold spaces and parentheses, so fields count from the last ')'. */
+static char *pid_stat(int pid, char *buf, size_t cap)
 {
     if (pid <= 0)
-        return 0;
-    char path[64], buf[1024];
+        return NULL;
+    char path[64];
     snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    if (runc_read_file(path, buf, sizeof buf) <= 0)
-        return 0;
-    /* "pid (comm) S ppid ... starttime": comm may hold spaces and
-     * parentheses, so fields count from the last ')'. */
+    if (runc_read_file(path, buf, cap) <= 0)
+        return NULL;
     char *p = strrchr(buf, ')');
-    if (p == NULL || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
+    return p != NULL && p[1] == ' ' && p[2] != '\0' ? p + 2 : NULL;
+}
+
+uint64_t runc_pid_start(int pid)
+{
+    char buf[1024];
+    char *p = pid_stat(pid, buf, sizeof buf);
+    if (p == NULL || *p == 'Z' || *p == 'X')
         return 0;
-    p += 2;
     for (int field = 3; field < 22 && p != NULL; field++) {
         p = strchr(p, ' ');
         if (p != NULL)
             p++;
     }
     return p != NULL ? strtoull(p, NULL, 10) : 0;
+}
+
+int runc_pid_parent(int pid)
+{
+    char buf[1024];
+    char *p = pid_stat(pid, buf, sizeof buf);
+    return p != NULL && p[1] == ' ' ? atoi(p + 2) : 0;
 }
 
 bool runc_pid_alive(int pid, uint64_t start)

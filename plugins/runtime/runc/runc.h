@@ -140,6 +140,8 @@ int runc_runtime_cmd(runc_rt_t *rt, const char *const *args, kr_error_t *err);
 /* The start time (clock ticks since boot) of a live, non-zombie pid; 0 when
  * it is gone or a zombie. */
 uint64_t runc_pid_start(int pid);
+/* The parent of a live pid; 0 when it is gone. */
+int runc_pid_parent(int pid);
 /* True when `pid` still is the process that started at `start`. */
 bool runc_pid_alive(int pid, uint64_t start);
 /* Nanoseconds since the epoch. */

@@ -6,11 +6,11 @@
  *
  * It detaches (double fork, setsid) so that it outlives the agent, even a
  * SIGKILLed one, and becomes a child subreaper, so the container's init —
- * left behind by `<binary> create` — is its child.  It holds the
+ * left behind by `<binary> run --detach` — is its child.  It holds the
  * container's stdout and stderr pipes and writes them to the log in the
  * CRI format, rotating by size.  It tells the plugin on the ready fd
- * "ok <init pid> <shim pid>" or "error <message>", waits for the init,
- * writes the exit record (JSON, atomically) and exits.
+ * "ok <init pid> <shim pid> <init start time>" or "error <message>", waits
+ * for the init, writes the exit record (JSON, atomically) and exits.
  *
  * Standalone on purpose: no libkraal, nothing that could break while a
  * container runs for months. */
@@ -34,6 +34,7 @@
 
 #define LINE_MAX_BYTES (16 * 1024) /* containerd's max_container_log_line_size */
 #define DRAIN_MS       2000        /* output still read after the init is gone */
+#define CAPTURE_BYTES  (64 * 1024) /* output held back while `run` runs */
 
 typedef struct opts {
     const char *binary, *root, *id, *bundle, *pid_file, *exit_file, *log;
@@ -339,7 +340,7 @@ static long long oom_kills(const char *cg)
     return n >= 0 ? n : cg_counter(cg, "memory.events", "oom_kill");
 }
 
-/* ---- create ---------------------------------------------------------------------- */
+/* ---- run ------------------------------------------------------------------------- */
 
 /* The message of the runtime's failure: the last line of its output, with
  * runc's logrus wrapping (time=... level=error msg="...") taken off. */
@@ -352,7 +353,7 @@ static void failure_message(char *out, char *msg, size_t len)
     line = line ? line + 1 : out;
     char *m = strstr(line, "msg=\"");
     if (m == NULL) {
-        snprintf(msg, len, "%s", line[0] ? line : "the OCI runtime failed to create the container");
+        snprintf(msg, len, "%s", line[0] ? line : "the OCI runtime failed to run the container");
         return;
     }
     m += 5;
@@ -376,7 +377,66 @@ static int cannot_run_code(const char *msg)
     return 128;
 }
 
-static pid_t spawn_create(const opts_t *o, int out_w, int err_w)
+/* Output held back while the runtime runs. */
+typedef struct capture {
+    char buf[CAPTURE_BYTES + 1]; /* NUL-terminated */
+    size_t len;
+} capture_t;
+
+static bool capture_full(const capture_t *c)
+{
+    return c->len == CAPTURE_BYTES;
+}
+
+/* Reads what is there (non-blocking fd) while there is room. */
+static void capture_read(capture_t *c, int fd)
+{
+    while (!capture_full(c)) {
+        ssize_t r = read(fd, c->buf + c->len, CAPTURE_BYTES - c->len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        c->len += (size_t)r;
+    }
+    c->buf[c->len] = '\0';
+}
+
+/* Hands held-back output to the stream, to be logged as it would have
+ * been. */
+static void capture_replay(const capture_t *c, stream_t *s, log_t *l)
+{
+    for (size_t off = 0; off < c->len;) {
+        size_t n = c->len - off < sizeof s->buf - s->len ? c->len - off : sizeof s->buf - s->len;
+        memcpy(s->buf + s->len, c->buf + off, n);
+        s->len += n;
+        off += n;
+        stream_flush(s, l, false);
+    }
+}
+
+/* A process's start time in clock ticks since boot (/proc/<pid>/stat
+ * field 22), zombies included; 0 when it is gone. */
+static unsigned long long proc_start(int pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')'); /* comm may hold spaces and parentheses */
+    for (int field = 2; field < 22 && p != NULL; field++) {
+        p = strchr(p + 1, ' ');
+    }
+    return p != NULL ? strtoull(p + 1, NULL, 10) : 0;
+}
+
+static pid_t spawn_run(const opts_t *o, int out_w, int err_w)
 {
     pid_t pid = fork();
     if (pid != 0)
@@ -387,8 +447,10 @@ static pid_t spawn_create(const opts_t *o, int out_w, int err_w)
     int null = open("/dev/null", O_RDONLY);
     if (null < 0 || dup2(null, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)
         _exit(127);
-    const char *argv[] = {o->binary, "--root",     o->root,     "create", "--bundle",
-                          o->bundle, "--pid-file", o->pid_file, o->id,    NULL};
+    /* run --detach: one runtime process instead of create + start; with
+     * no terminal the container keeps the runtime's stdout and stderr. */
+    const char *argv[] = {o->binary, "--root",     o->root,     "run", "--detach", "--bundle",
+                          o->bundle, "--pid-file", o->pid_file, o->id, NULL};
     execvp(argv[0], (char *const *)argv);
     dprintf(2, "exec %s: %s\n", o->binary, strerror(errno));
     _exit(127);
@@ -493,64 +555,46 @@ int main(int argc, char **argv)
     if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0)
         die("pipe: %s", strerror(errno));
     stream_t so = {.name = "stdout", .fd = outp[0]}, se = {.name = "stderr", .fd = errp[0]};
-    pid_t create = spawn_create(&o, outp[1], errp[1]);
-    if (create < 0)
+    pid_t run = spawn_run(&o, outp[1], errp[1]);
+    if (run < 0)
         die("fork: %s", strerror(errno));
     close(outp[1]);
     close(errp[1]);
     fcntl(so.fd, F_SETFL, O_NONBLOCK);
     fcntl(se.fd, F_SETFL, O_NONBLOCK);
 
-    /* Until `create` is done, everything on the pipes is the runtime's
-     * (the container's process waits for `start` before it runs). */
-    char cout[8192] = "";
-    size_t clen = 0;
+    /* Until `run` is done, what comes on the pipes may be the runtime's
+     * (its error) or already the container's: it is held back, and goes
+     * to the log once `run` succeeded or becomes the failure message.  A
+     * container that writes more meanwhile waits on the full pipe. */
+    static capture_t cap[2];
     int64_t deadline = mono_ms() + o.timeout_ms;
-    int cst = 0;
-    bool created = false, timed_out = false;
-    while (!created) {
+    int rst = 0;
+    bool done = false, timed_out = false;
+    while (!done) {
         struct pollfd pf[3] = {{.fd = sfd, .events = POLLIN},
-                               {.fd = so.fd, .events = POLLIN},
-                               {.fd = se.fd, .events = POLLIN}};
+                               {.fd = capture_full(&cap[0]) ? -1 : so.fd, .events = POLLIN},
+                               {.fd = capture_full(&cap[1]) ? -1 : se.fd, .events = POLLIN}};
         int64_t left = deadline - mono_ms();
         if (left <= 0 && !timed_out) {
-            kill(create, SIGKILL);
+            kill(run, SIGKILL);
             timed_out = true;
             left = 1000;
         }
         poll(pf, 3, left > 0 ? (int)(left < 100 ? left : 100) : 100);
-        for (int i = 1; i < 3; i++) {
-            if (pf[i].fd < 0 || !(pf[i].revents & (POLLIN | POLLHUP)))
-                continue;
-            char tmp[4096];
-            ssize_t r = read(pf[i].fd, tmp, sizeof tmp);
-            if (r > 0) {
-                size_t keep = sizeof cout - 1 - clen;
-                keep = (size_t)r < keep ? (size_t)r : keep;
-                memcpy(cout + clen, tmp, keep);
-                clen += keep;
-                cout[clen] = '\0';
-            }
-        }
+        for (int i = 1; i < 3; i++)
+            if (pf[i].fd >= 0 && (pf[i].revents & (POLLIN | POLLHUP)))
+                capture_read(&cap[i - 1], pf[i].fd);
         struct signalfd_siginfo si;
         while (read(sfd, &si, sizeof si) > 0)
             ;
-        if (waitpid(create, &cst, WNOHANG) == create)
-            created = true;
+        if (waitpid(run, &rst, WNOHANG) == run)
+            done = true;
     }
-    /* What is still in the pipes came before create exited. */
-    for (stream_t *s = &so; s != NULL; s = s == &so ? &se : NULL) {
-        char tmp[4096];
-        ssize_t r;
-        while ((r = read(s->fd, tmp, sizeof tmp)) > 0) {
-            size_t keep = sizeof cout - 1 - clen;
-            keep = (size_t)r < keep ? (size_t)r : keep;
-            memcpy(cout + clen, tmp, keep);
-            clen += keep;
-            cout[clen] = '\0';
-        }
-    }
-    bool ok = !timed_out && WIFEXITED(cst) && WEXITSTATUS(cst) == 0;
+    /* What is still in the pipes came before run exited. */
+    capture_read(&cap[0], so.fd);
+    capture_read(&cap[1], se.fd);
+    bool ok = !timed_out && WIFEXITED(rst) && WEXITSTATUS(rst) == 0;
     int init = 0;
     if (ok) {
         char buf[64] = "";
@@ -564,15 +608,16 @@ int main(int argc, char **argv)
         }
         if (init <= 0) {
             ok = false;
-            snprintf(cout, sizeof cout, "no pid in %s after create", o.pid_file);
+            cap[1].len = (size_t)snprintf(cap[1].buf, sizeof cap[1].buf, "no pid in %s after run",
+                                          o.pid_file);
         }
     }
     if (!ok) {
         char msg[4096];
         if (timed_out)
-            snprintf(msg, sizeof msg, "%s create: timed out after %lld ms", o.binary, o.timeout_ms);
-        else
-            failure_message(cout, msg, sizeof msg);
+            snprintf(msg, sizeof msg, "%s run: timed out after %lld ms", o.binary, o.timeout_ms);
+        else /* the runtime's error is on stderr; runc's text logs too */
+            failure_message(cap[cap[1].len > 0 ? 1 : 0].buf, msg, sizeof msg);
         write_exit(&o, cannot_run_code(msg), 0, false, "ContainerCannotRun", msg);
         ready(&o, "error %s\n", msg);
         return 0;
@@ -580,14 +625,33 @@ int main(int argc, char **argv)
     char cg[PATH_MAX] = "";
     bool have_cg = memory_cgroup(init, cg, sizeof cg);
     long long oom_before = have_cg ? oom_kills(cg) : -1;
-    ready(&o, "ok %d %d\n", init, (int)getpid());
+    /* The init's start time, read while it cannot be reaped yet (a zombie
+     * still has it): the plugin's pid-reuse check, also for a container
+     * that is gone before the plugin could look. */
+    ready(&o, "ok %d %d %llu\n", init, (int)getpid(), proc_start(init));
 
     log_t lg = {.o = &o, .fd = -1};
     log_open(&lg, false);
+    capture_replay(&cap[0], &so, &lg);
+    capture_replay(&cap[1], &se, &lg);
     int status = 0;
     bool exited = false;
     int64_t drain_until = 0;
+    /* The init may be gone already: its SIGCHLD was read while run ran. */
+    bool reap = true;
     while (!exited || ((so.fd >= 0 || se.fd >= 0) && mono_ms() < drain_until)) {
+        if (reap) {
+            int st;
+            pid_t w;
+            while ((w = waitpid(-1, &st, WNOHANG)) > 0)
+                if (w == init && !exited) {
+                    status = st;
+                    exited = true;
+                    drain_until = mono_ms() + DRAIN_MS;
+                }
+            reap = false;
+            continue;
+        }
         struct pollfd pf[3] = {{.fd = sfd, .events = POLLIN},
                                {.fd = so.fd, .events = POLLIN},
                                {.fd = se.fd, .events = POLLIN}};
@@ -602,14 +666,7 @@ int main(int argc, char **argv)
             struct signalfd_siginfo si;
             while (read(sfd, &si, sizeof si) > 0)
                 ;
-            int st;
-            pid_t w;
-            while ((w = waitpid(-1, &st, WNOHANG)) > 0)
-                if (w == init && !exited) {
-                    status = st;
-                    exited = true;
-                    drain_until = mono_ms() + DRAIN_MS;
-                }
+            reap = true;
         }
     }
     /* Leftover partial lines, and the last words of a process that did not

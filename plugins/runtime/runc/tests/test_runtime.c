@@ -481,17 +481,41 @@ static void test_cannot_run(void **state)
                                     .run_as_group = -1};
     kr_error_t err;
     assert_int_equal(F.ops->container_create(F.rt, sb, &cfg, id, &err), 0);
+    /* Nothing runs before start (create + start is one `run`): CREATED,
+     * no pid, and the runtime's error comes from start. */
+    kr_rt_container_t c;
+    assert_int_equal(F.ops->container_status(F.rt, id, &c, &err), 0);
+    assert_int_equal(c.state, KR_RT_CREATED);
+    assert_int_equal(c.pid, 0);
+    assert_int_equal(c.started_at, 0);
+    kr_rt_container_free(&c);
     assert_true(F.ops->container_start(F.rt, id, &err) < 0);
     assert_non_null(strstr(err.message, "no-such-binary"));
-    kr_rt_container_t c;
     wait_state(id, KR_RT_EXITED, 5000, &c);
     assert_string_equal(c.reason, "ContainerCannotRun");
     assert_int_equal(c.exit_code, 127);
     assert_non_null(c.message);
     assert_non_null(strstr(c.message, "no-such-binary"));
     kr_rt_container_free(&c);
+    /* A failed start stays failed. */
+    assert_true(F.ops->container_start(F.rt, id, &err) < 0);
+    assert_non_null(strstr(err.message, "no-such-binary"));
     /* The image is in use: it cannot go. */
     assert_int_equal(F.ops->image_remove(F.rt, "busybox", &err), -KR_E_CONFLICT);
+    /* A container never started stops and goes. */
+    char idle[KR_RT_ID_MAX];
+    ctr_opts_t oi = {.name = "idle", .script = "sleep 300"};
+    if (create_ctr(sb, &oi, idle, &err) < 0)
+        fail_msg("container_create: %s", err.message);
+    assert_int_equal(F.ops->container_stop(F.rt, idle, 5, &err), 0);
+    assert_int_equal(F.ops->container_status(F.rt, idle, &c, &err), 0);
+    assert_int_equal(c.state, KR_RT_CREATED);
+    kr_rt_container_free(&c);
+    assert_int_equal(F.ops->container_remove(F.rt, idle, &err), 0);
+    assert_int_equal(F.ops->container_status(F.rt, idle, &c, &err), -KR_E_NOT_FOUND);
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/runtime/runc/containers/%s", F.data, idle);
+    assert_int_not_equal(access(dir, F_OK), 0);
     remove_sandbox(sb);
 }
 
@@ -615,13 +639,18 @@ static void test_restart(void **state)
 {
     (void)state;
     char sb[KR_RT_ID_MAX], a[KR_RT_ID_MAX], b[KR_RT_ID_MAX], quick[KR_RT_ID_MAX];
+    char idle[KR_RT_ID_MAX];
     run_sandbox("restart", sb);
     ctr_opts_t oa = {.name = "a", .script = "sleep 300"};
     ctr_opts_t ob = {.name = "b", .script = "sleep 300"};
     ctr_opts_t oq = {.name = "quick", .script = "sleep 2; echo bye; exit 3"};
+    ctr_opts_t oi = {.name = "idle", .script = "echo late; sleep 300"};
     run_ctr(sb, &oa, a);
     run_ctr(sb, &ob, b);
     run_ctr(sb, &oq, quick);
+    kr_error_t cerr;
+    if (create_ctr(sb, &oi, idle, &cerr) < 0) /* never started */
+        fail_msg("container_create: %s", cerr.message);
     kr_rt_container_t c;
     wait_state(a, KR_RT_RUNNING, 5000, &c);
     int pid_a = c.pid;
@@ -649,10 +678,14 @@ static void test_restart(void **state)
     kr_rt_sandbox_list_free(sbs, n);
     kr_rt_container_t *list;
     assert_int_equal(F.ops->container_list(F.rt, sb, &list, &n, &err), 0);
-    assert_int_equal(n, 3);
+    assert_int_equal(n, 4);
     int seen = 0;
     for (size_t i = 0; i < n; i++) {
-        if (strcmp(list[i].id, a) == 0 || strcmp(list[i].id, b) == 0) {
+        if (strcmp(list[i].id, idle) == 0) {
+            assert_int_equal(list[i].state, KR_RT_CREATED);
+            assert_int_equal(list[i].pid, 0);
+            seen++;
+        } else if (strcmp(list[i].id, a) == 0 || strcmp(list[i].id, b) == 0) {
             assert_int_equal(list[i].state, KR_RT_RUNNING);
             assert_int_equal(list[i].pid, strcmp(list[i].id, a) == 0 ? pid_a : pid_b);
             seen++;
@@ -664,9 +697,21 @@ static void test_restart(void **state)
             seen++;
         }
     }
-    assert_int_equal(seen, 3);
+    assert_int_equal(seen, 4);
     kr_rt_container_list_free(list, n);
     assert_true(log_has("quick", "stdout", "bye"));
+    /* The adopted record of a never-started container starts. */
+    if (F.ops->container_start(F.rt, idle, &err) < 0)
+        fail_msg("container_start idle: %s", err.message);
+    wait_state(idle, KR_RT_RUNNING, 5000, &c);
+    assert_true(c.pid > 0);
+    assert_true(c.started_at > 0);
+    kr_rt_container_free(&c);
+    assert_int_equal(F.ops->container_start(F.rt, idle, &err), -KR_E_CONFLICT);
+    int64_t end = now_ms() + 5000;
+    while (!log_has("idle", "stdout", "late") && now_ms() < end)
+        sleep_ms(50);
+    assert_true(log_has("idle", "stdout", "late"));
     /* The adopted containers are under control: stop works. */
     assert_int_equal(F.ops->container_stop(F.rt, a, 1, &err), 0);
     wait_state(a, KR_RT_EXITED, 1000, &c);
