@@ -146,7 +146,10 @@ bool runc_ctr_uses_image(runc_rt_t *rt, const char *image_id, char *ctr_id, size
 
 /* ---- records -------------------------------------------------------------- */
 
-/* Under c->op (the writer) or rt->mu. */
+/* Under c->op (the writer) or rt->mu.  Not fsynced: a SIGKILLed agent
+ * loses nothing the kernel has (the rename is done before this returns),
+ * and what a host crash could lose is not worth a disk flush on the way to
+ * Running (docs/runtime.md, "Records"). */
 static int ctr_save(runc_rt_t *rt, const runc_ctr_t *c, kr_error_t *err)
 {
     kr_arena_t *a = kr_arena_new(0);
@@ -172,7 +175,7 @@ static int ctr_save(runc_rt_t *rt, const runc_ctr_t *c, kr_error_t *err)
     kr_value_map_set(a, m, "labels", runc_labels_value(a, c->labels, c->n_labels));
     char path[4096];
     runc_ctr_path(rt, c->id, RUNC_RECORD_FILE, path, sizeof path);
-    int rc = runc_record_write(path, m, true, err);
+    int rc = runc_record_write(path, m, false, err);
     kr_arena_destroy(&a);
     return rc;
 }

@@ -173,9 +173,9 @@ int runc_image_pull_run(runc_rt_t *rt, const char *ref, const kr_rt_auth_t *auth
 /* ---- record.c ---------------------------------------------------------- */
 
 /* Writes `v` as JSON to path (tmp file, rename): a reader sees the old or
- * the new record, never half of one.  `durable` fsyncs the file and its
- * directory, for what a restarted agent relies on (records); files made for
- * one command (config.json, an exec's process) go without. */
+ * the new record, never half of one, also after a SIGKILL.  `durable`
+ * fsyncs the file and its directory, which only a host crash needs; the
+ * records on the way to Running go without (docs/runtime.md, Records). */
 int runc_record_write(const char *path, const kr_value_t *v, bool durable, kr_error_t *err);
 /* Reads a JSON record into `arena`; KR_E_NOT_FOUND when there is none. */
 int runc_record_read(kr_arena_t *arena, const char *path, kr_value_t **out, kr_error_t *err);

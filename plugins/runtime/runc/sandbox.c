@@ -102,7 +102,9 @@ static int sandbox_save(runc_rt_t *rt, const runc_sandbox_t *sb, kr_error_t *err
     kr_value_map_set(a, m, "labels", runc_labels_value(a, sb->labels, sb->n_labels));
     char path[4096];
     runc_sandbox_state_path(rt, sb->id, SANDBOX_RECORD, path, sizeof path);
-    int rc = runc_record_write(path, m, true, err);
+    /* Not fsynced: a SIGKILLed agent loses nothing the kernel has, and a
+     * host crash takes the namespaces with it (docs/runtime.md, Records). */
+    int rc = runc_record_write(path, m, false, err);
     kr_arena_destroy(&a);
     return rc;
 }
