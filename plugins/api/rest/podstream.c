@@ -148,6 +148,15 @@ static void ps_unref(ps_t *p)
     free(p);
 }
 
+/* Drops n references at once.  Two ps_unref calls in a row read to GCC's
+ * -Wuse-after-free (Release builds) as a use after free, although the
+ * first can never be the last. */
+static void ps_unref_n(ps_t *p, unsigned n)
+{
+    p->refs -= n - 1;
+    ps_unref(p);
+}
+
 bool rest_podstream_sub(const char *sub)
 {
     return sub != NULL && (strcmp(sub, "log") == 0 || strcmp(sub, "exec") == 0 ||
@@ -295,11 +304,12 @@ static void ws_close_now(ps_t *p)
     p->urh = NULL;
     if (p->watching && ps_bus(p) != NULL)
         kr_bus_unwatch(ps_bus(p), p->watch_id, NULL);
+    unsigned drop = 1; /* the socket's */
     if (p->watching) {
         p->watching = false;
-        ps_unref(p); /* the stream's reference */
+        drop++; /* the stream's reference */
     }
-    ps_unref(p); /* the socket's */
+    ps_unref_n(p, drop);
 }
 
 static void sock_interest(ps_t *p)
@@ -656,11 +666,12 @@ static void body_done(void *cls)
     p->ended = true;
     if (p->watching && ps_bus(p) != NULL)
         kr_bus_unwatch(ps_bus(p), p->watch_id, NULL);
+    unsigned drop = 1;
     if (p->watching) {
         p->watching = false;
-        ps_unref(p);
+        drop++;
     }
-    ps_unref(p);
+    ps_unref_n(p, drop);
 }
 
 static struct MHD_Response *body_response(ps_t *p)
@@ -726,7 +737,8 @@ static void on_event(kr_bus_t *bus, uint64_t id, const kr_event_t *ev, void *ud)
     (void)bus;
     (void)id;
     ps_t *p = ud;
-    p->refs++; /* a flush may close the socket and drop the others */
+    p->refs++;         /* a flush may close the socket and drop the others */
+    unsigned drop = 1; /* that one */
     bool end = strcmp(ev->type, "ERROR") == 0;
     const char *st_status = end ? kr_value_map_str(ev->obj, "status") : NULL;
     bool ok = st_status != NULL && strcmp(st_status, "Success") == 0;
@@ -745,8 +757,7 @@ static void on_event(kr_bus_t *bus, uint64_t id, const kr_event_t *ev, void *ud)
                 code = 503;
             }
             answer_status(p, reason, (int)code, msg ? msg : "the stream failed");
-            ps_unref(p);
-            ps_unref(p);
+            ps_unref_n(p, 2);
             return;
         }
         if (p->kind == K_LOG) {
@@ -759,8 +770,7 @@ static void on_event(kr_bus_t *bus, uint64_t id, const kr_event_t *ev, void *ud)
             return;
         } else if (end) {
             answer_status(p, KR_E_INTERNAL, 500, "the stream ended before it started");
-            ps_unref(p);
-            ps_unref(p);
+            ps_unref_n(p, 2);
             return;
         }
     }
@@ -790,9 +800,9 @@ static void on_event(kr_bus_t *bus, uint64_t id, const kr_event_t *ev, void *ud)
         } else {
             ws_finish(p, failure_status(p->a, ev->obj));
         }
-        ps_unref(p); /* the stream's reference */
+        drop++; /* the stream's reference */
     }
-    ps_unref(p);
+    ps_unref_n(p, drop);
 }
 
 /* ---- the pod --------------------------------------------------------------------- */

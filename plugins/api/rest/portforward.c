@@ -100,6 +100,17 @@ static void conn_unref(pf_conn_t *c)
     pf_unref(pf);
 }
 
+/* Drops n references at once (0: none).  Two unref calls in a row read to
+ * GCC's -Wuse-after-free (Release builds) as a use after free, although
+ * the first can never be the last. */
+static void conn_unref_n(pf_conn_t *c, unsigned n)
+{
+    if (n == 0)
+        return;
+    c->refs -= n - 1;
+    conn_unref(c);
+}
+
 /* ---- output ---------------------------------------------------------------- */
 
 static void pf_close(rest_pf_t *pf);
@@ -224,6 +235,7 @@ static void on_event(kr_bus_t *bus, uint64_t id, const kr_event_t *ev, void *ud)
     pf_conn_t *c = ud;
     rest_pf_t *pf = c->pf;
     c->refs++;
+    unsigned drop = 1; /* that one */
     if (strcmp(ev->type, "READY") == 0) {
         c->ready = true;
         input_pump(c);
@@ -246,9 +258,9 @@ static void on_event(kr_bus_t *bus, uint64_t id, const kr_event_t *ev, void *ud)
                                       c->port, pf->pod, pf->uid, msg ? msg : "failed");
             conn_finish(c, m);
         }
-        conn_unref(c); /* the stream's */
+        drop++; /* the stream's */
     }
-    conn_unref(c);
+    conn_unref_n(c, drop);
 }
 
 static void conn_start(pf_conn_t *c)
@@ -345,23 +357,25 @@ static void on_data(void *ud, uint32_t id, const uint8_t *d, size_t n, bool fin)
     input_pump(c);
 }
 
-static void conn_stop(pf_conn_t *c)
+/* Ends the connection's stream; returns the references the caller must
+ * drop (the stream's, when it had one). */
+static unsigned conn_stop(pf_conn_t *c)
 {
     kr_bus_t *bus = rest_loop_bus(c->pf->loop);
     c->done = true;
-    if (c->watching) {
-        if (bus != NULL)
-            kr_bus_unwatch(bus, c->watch_id, NULL);
-        c->watching = false;
-        conn_unref(c);
-    }
+    if (!c->watching)
+        return 0;
+    if (bus != NULL)
+        kr_bus_unwatch(bus, c->watch_id, NULL);
+    c->watching = false;
+    return 1;
 }
 
 static void on_reset(void *ud, uint32_t id)
 {
     pf_conn_t *c = conn_by_stream(ud, id);
     if (c != NULL)
-        conn_stop(c);
+        conn_unref_n(c, conn_stop(c));
 }
 
 static void on_goaway(void *ud)
@@ -386,14 +400,8 @@ static void pf_close(rest_pf_t *pf)
     /* every connection lets go of its stream and of the session's ref */
     pf_conn_t *c = pf->conns;
     while (c != NULL) {
-        c->refs++;
-        conn_stop(c);
         pf_conn_t *next = c->next;
-        /* the session's ref goes first; ours (taken above) keeps c alive
-         * until the unref below.  Decremented in place: two unref calls in
-         * a row read to GCC's -Wuse-after-free as a use after free. */
-        c->refs--;
-        conn_unref(c);
+        conn_unref_n(c, conn_stop(c) + 1); /* the stream's and the session's */
         c = next;
     }
     pf->refs--; /* the socket's; ours keeps pf alive until the unref below */
