@@ -11,8 +11,10 @@ sched_process_fork/exec/exit, fsync/fdatasync enter and exit, unshare.
 The anchors, in the order the agent and the runtime plugin take them:
 the sandbox's unshare (the agent's sync job has started), the fork that
 execs kraal-runc-shim, the `runc create` the shim runs (forked by the shim
-side) and the `runc start` the plugin runs (forked by the agent), the
-server's store commit (fdatasync) of the status write, and Ready.
+side) and the `runc start` the plugin runs (forked by the agent) — or,
+since the plugin runs a container with one `runc run --detach` from the
+shim, that one runc and no start — the server's store commit (fdatasync)
+of the status write, and Ready.
 Prints figures only."""
 import argparse
 import re
@@ -77,27 +79,43 @@ def main():
     runcs = sorted((t, p) for p, (t, fn) in exec_at.items() if fn.endswith("/runc"))
     create = next((p for t, p in runcs if pcomm.get(p, "").startswith("kraal-runc-shim")), None)
     start = next((p for t, p in runcs if parent.get(p) == a.agent), None)
-    if None in (unshare, shim, create, start) or create not in exit_at or start not in exit_at:
+    if None in (unshare, shim, create) or create not in exit_at or (
+            start is not None and start not in exit_at):
         print("trace: the pod's events were not all found (unshare %s, shim %s, runc create %s, "
               "runc start %s)" % (unshare is not None, shim, create, start))
         return 1
     ms = lambda x: (x - t0) * 1000
     t_shim_fork = exec_at[shim][0]
-    steps = [
-        ("create sent -> the agent's sync job runs (API, watch, informer, queue)", 0, ms(unshare)),
-        ("sandbox, its record, rootfs mount, config.json", ms(unshare), ms(t_shim_fork)),
-        ("shim exec -> runc create exec (its double fork)", ms(t_shim_fork), ms(exec_at[create][0])),
-        ("runc create (runc + runc init: namespaces, cgroups, mounts)", ms(exec_at[create][0]),
-         ms(exit_at[create])),
-        ("shim answers, container record", ms(exit_at[create]), ms(exec_at[start][0])),
-        ("runc start", ms(exec_at[start][0]), ms(exit_at[start])),
-        ("record, status computed and written, watch event -> Ready", ms(exit_at[start]),
-         a.ready_ms),
-    ]
+    if start is None:  # one `runc run --detach` from the shim
+        start = create
+        steps = [
+            ("create sent -> the agent's sync job runs (API, watch, informer, queue)", 0,
+             ms(unshare)),
+            ("sandbox, its record, rootfs mount, config.json, container record", ms(unshare),
+             ms(t_shim_fork)),
+            ("shim exec -> runc run exec (its double fork)", ms(t_shim_fork),
+             ms(exec_at[create][0])),
+            ("runc run --detach (runc + runc init: namespaces, cgroups, mounts, exec)",
+             ms(exec_at[create][0]), ms(exit_at[create])),
+            ("shim answers, record, status computed and written, watch event -> Ready",
+             ms(exit_at[create]), a.ready_ms),
+        ]
+    else:
+        steps = [
+            ("create sent -> the agent's sync job runs (API, watch, informer, queue)", 0, ms(unshare)),
+            ("sandbox, its record, rootfs mount, config.json", ms(unshare), ms(t_shim_fork)),
+            ("shim exec -> runc create exec (its double fork)", ms(t_shim_fork), ms(exec_at[create][0])),
+            ("runc create (runc + runc init: namespaces, cgroups, mounts)", ms(exec_at[create][0]),
+             ms(exit_at[create])),
+            ("shim answers, container record", ms(exit_at[create]), ms(exec_at[start][0])),
+            ("runc start", ms(exec_at[start][0]), ms(exit_at[start])),
+            ("record, status computed and written, watch event -> Ready", ms(exit_at[start]),
+             a.ready_ms),
+        ]
     print("one pod's start, perf trace (ms from the create's send):")
     for name, s, e in steps:
         print("  %6.1f .. %6.1f  %5.1f  %s" % (s, e, e - s, name))
-    fs = [(s, e) for s, e in agent_fsync if unshare <= s <= exit_at[start] + 0.05]
+    fs = [(s, e) for s, e in agent_fsync if unshare <= s <= t0 + a.ready_ms / 1000]
     print("  the agent's fsyncs meanwhile: %d, %.1f ms in all (longest %.1f ms)" %
           (len(fs), sum(e - s for s, e in fs) * 1000, max([e - s for s, e in fs] or [0]) * 1000))
     commits = [t for t in server_sync if t >= exit_at[start]]
