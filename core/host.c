@@ -9,9 +9,11 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include "xalloc.h"
 
 #define TAG "host"
@@ -52,12 +54,31 @@ struct kr_host {
     size_t n, cap;
 };
 
+/* Plugins get absolute directories whatever the command's working
+ * directory and however the user wrote them ("../var/lib" in a config):
+ * they keep paths in records and hand them to other processes. */
+static char *absolute_dir(const char *dir)
+{
+    if (dir[0] == '/')
+        return xstrdup(dir);
+    char *real = realpath(dir, NULL);
+    if (real != NULL)
+        return real;
+    char cwd[4096];
+    if (getcwd(cwd, sizeof cwd) == NULL)
+        return xstrdup(dir);
+    size_t n = strlen(cwd) + strlen(dir) + 2;
+    char *p = xmalloc(n);
+    snprintf(p, n, "%s/%s", cwd, dir);
+    return p;
+}
+
 kr_host_t *kr_host_new(const kr_host_opts_t *opts)
 {
     kr_host_t *h = xcalloc(1, sizeof *h);
     h->endpoint = xstrdup(opts->endpoint);
-    h->data_dir = xstrdup(opts->data_dir ? opts->data_dir : KR_DEFAULT_DATA_DIR);
-    h->run_dir = xstrdup(opts->run_dir ? opts->run_dir : KR_DEFAULT_RUN_DIR);
+    h->data_dir = absolute_dir(opts->data_dir ? opts->data_dir : KR_DEFAULT_DATA_DIR);
+    h->run_dir = absolute_dir(opts->run_dir ? opts->run_dir : KR_DEFAULT_RUN_DIR);
     h->register_store = opts->register_store;
     h->register_ud = opts->register_ud;
     size_t n = 0;
