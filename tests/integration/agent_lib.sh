@@ -25,7 +25,7 @@ store:
   plugin: store-sqlite
 plugins:
   - plugin: runtime-runc
-$([ "${1:-yes}" = yes ] && printf '  - plugin: agent-node\n    config: {node_name: %s, node_ip: 127.0.0.1, sync_frequency: 500ms}\n' "$NODE")
+$([ "${1:-yes}" = yes ] && printf '  - plugin: agent-node\n    config: {node_name: %s, node_ip: 127.0.0.1, sync_frequency: 500ms, pod_pids_limit: 512}\n' "$NODE")
 YAML
 }
 

@@ -102,6 +102,8 @@ cg=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ {print $3}' "/proc/$pid/cgroup")
 cg=$(awk -F: '$2 ~ /(^|,)cpu(,|$)/ {print $3}' "/proc/$pid/cgroup")
 [ "$(cat "/sys/fs/cgroup/cpu,cpuacct$cg/cpu.cfs_quota_us" 2>/dev/null || cat "/sys/fs/cgroup/cpu$cg/cpu.cfs_quota_us")" = 10000 ] ||
   fail "cpu quota of $cg"
+cg=$(awk -F: '$2 ~ /(^|,)pids(,|$)/ {print $3}' "/proc/$pid/cgroup")
+[ "$(cat "/sys/fs/cgroup/pids$cg/pids.max")" = 512 ] || fail "pids limit of $cg (pod_pids_limit 512)"
 echo "ok: Running with init containers, env and resources"
 
 # ---- hooks, resolv.conf, a failure's message from its log ----

@@ -54,6 +54,7 @@ struct agent_conf {
     const char *eviction_memory;
     const char *cluster_dns;
     const char *cluster_domain;
+    int64_t pod_pids_limit;
 };
 
 static const kr_config_entry_t agent_table[] = {
@@ -83,6 +84,9 @@ static const kr_config_entry_t agent_table[] = {
      "nameservers of ClusterFirst pods (comma-separated); the host's resolv.conf when absent"},
     {KR_CFG_STRING, "cluster_domain", "cluster.local", offsetof(struct agent_conf, cluster_domain),
      "the cluster's DNS domain (search path of ClusterFirst pods)"},
+    {KR_CFG_INT, "pod_pids_limit", "-1", offsetof(struct agent_conf, pod_pids_limit),
+     "the kubelet's podPidsLimit: most processes a container may have; -1 = unlimited "
+     "(applied to each container's cgroup: there are no pod-level cgroups yet)"},
     {KR_CFG_END, NULL, NULL, 0, NULL},
 };
 
@@ -1216,6 +1220,7 @@ static void *agent_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *er
     c->oom_floor = read_oom_score_adj();
     c->cluster_dns = ag->cfg.cluster_dns;
     c->cluster_domain = ag->cfg.cluster_domain;
+    c->pids_limit = ag->cfg.pod_pids_limit > 0 ? ag->cfg.pod_pids_limit : 0;
     c->ctx = ctx;
 
     ag->pool = ag_pool_new(&ag->conf, (unsigned)ag->cfg.workers, err);

@@ -37,6 +37,7 @@ typedef struct ag_env_conf {
     int oom_floor;              /* the agent's own oom_score_adj: containers never go lower */
     const char *cluster_dns;    /* comma-separated nameservers, or NULL */
     const char *cluster_domain; /* "cluster.local" */
+    int64_t pids_limit;         /* pod_pids_limit per container; 0 = unlimited */
     kr_plugin_ctx_t *ctx;       /* for kr_plugin_log only (thread-safe) */
 } ag_conf_t;
 

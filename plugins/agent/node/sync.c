@@ -582,6 +582,7 @@ static int start_container(sync_ctx_t *s, const kr_value_t *c, bool init, uint32
         .cap_drop = str_array(s->a, kr_value_get(sc, "capabilities.drop")),
     };
     ag_container_resources(c, qos, conf->memory_capacity, conf->oom_floor, &cfg.resources);
+    cfg.resources.pids_limit = conf->pids_limit;
     char id[KR_RT_ID_MAX];
     int rc = s->rt->container_create(s->rs, s->sandbox, &cfg, id, &err);
     kr_rt_image_free(&img);
