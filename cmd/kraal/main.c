@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <kraal/bus.h>
+#include <kraal/fs.h>
 #include <kraal/log.h>
 #include <kraal/plugin.h>
 
@@ -143,21 +144,8 @@ static const char *q(const char *s)
 /* Creates `path` and its missing parents with mode 0700. */
 static int mkdir_p(const char *path, kr_error_t *err)
 {
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return kr_error_set(err, KR_E_INVALID, "%s: path too long", path);
-    for (char *p = buf + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char saved = *p;
-            *p = '\0';
-            if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-                return kr_error_set(err, KR_E_INVALID, "cannot create %s: %s", buf,
-                                    strerror(errno));
-            *p = saved;
-            if (saved == '\0')
-                break;
-        }
-    }
+    if (kr_mkdir_p(path, 0700, err) < 0)
+        return -1;
     struct stat st;
     if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
         return kr_error_set(err, KR_E_INVALID, "%s: not a directory", path);

@@ -4,7 +4,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,44 +19,6 @@
 #define DATA_TMP        "..data_tmp"
 
 /* ---- helpers ---------------------------------------------------------------------- */
-
-static int mkdir_p(const char *path, mode_t mode, kr_error_t *err)
-{
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return kr_error_set(err, KR_E_INVALID, "path too long: %s", path);
-    for (char *p = buf + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char c = *p;
-        *p = '\0';
-        if (mkdir(buf, mode) < 0 && errno != EEXIST)
-            return kr_error_set(err, KR_E_INTERNAL, "mkdir %s: %s", buf, strerror(errno));
-        *p = c;
-        if (c == '\0')
-            break;
-    }
-    return 0;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    if (remove(path) < 0 && errno != ENOENT)
-        return -1;
-    return 0;
-}
-
-/* rm -rf on one file system, never following symlinks. */
-static int rm_rf(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) < 0)
-        return errno == ENOENT ? 0 : -1;
-    return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-}
 
 /* A relative path with no "..", "." or empty element (validateLocalDescendingPath). */
 static bool path_ok(const char *p)
@@ -194,7 +155,7 @@ int ag_atomic_write(kr_arena_t *a, const char *dir, const ag_payload_t *pl, kr_e
     for (size_t i = 0; i < pl->n; i++)
         if (!path_ok(pl->files[i].path))
             return kr_error_set(err, KR_E_INVALID, "invalid path: %s", pl->files[i].path);
-    if (mkdir_p(dir, 0755, err) < 0)
+    if (kr_mkdir_p(dir, 0755, err) < 0)
         return -1;
     if (payload_current(a, dir, pl))
         return 0;
@@ -219,9 +180,9 @@ int ag_atomic_write(kr_arena_t *a, const char *dir, const ag_payload_t *pl, kr_e
         const ag_file_t *f = &pl->files[i];
         const char *path = kr_arena_printf(a, "%s/%s", ts, f->path);
         const char *slash = strrchr(path, '/');
-        if (mkdir_p(kr_arena_strndup(a, path, (size_t)(slash - path)), 0755, err) < 0 ||
+        if (kr_mkdir_p(kr_arena_strndup(a, path, (size_t)(slash - path)), 0755, err) < 0 ||
             write_file(path, f, err) < 0) {
-            rm_rf(ts);
+            kr_rmtree(ts, NULL);
             return -1;
         }
     }
@@ -229,7 +190,7 @@ int ag_atomic_write(kr_arena_t *a, const char *dir, const ag_payload_t *pl, kr_e
     unlink(tmp);
     if (symlink(ts_name, tmp) < 0 || rename(tmp, kr_arena_printf(a, "%s/" DATA_LINK, dir)) < 0) {
         int e = errno;
-        rm_rf(ts);
+        kr_rmtree(ts, NULL);
         return kr_error_set(err, KR_E_INTERNAL, "publishing %s: %s", dir, strerror(e));
     }
     /* user-visible names: symlinks into ..data */
@@ -256,7 +217,7 @@ int ag_atomic_write(kr_arena_t *a, const char *dir, const ag_payload_t *pl, kr_e
     if (d != NULL)
         closedir(d);
     if (old[0] != '\0' && strchr(old, '/') == NULL && strncmp(old, "..", 2) == 0)
-        rm_rf(kr_arena_printf(a, "%s/%s", dir, old));
+        kr_rmtree(kr_arena_printf(a, "%s/%s", dir, old), NULL);
     return 1;
 }
 
@@ -438,7 +399,7 @@ static bool is_tmpfs_mount(const char *dir)
 
 static int empty_dir(kr_arena_t *a, const kr_value_t *src, const char *dir, kr_error_t *err)
 {
-    if (mkdir_p(dir, 0777, err) < 0)
+    if (kr_mkdir_p(dir, 0777, err) < 0)
         return -1;
     chmod(dir, 0777);
     const char *medium = kr_value_map_str(src, "medium") ?: "";
@@ -462,7 +423,7 @@ static int host_path(const kr_value_t *src, kr_error_t *err)
     bool exists = stat(path, &st) == 0;
     if (strcmp(type, "DirectoryOrCreate") == 0) {
         if (!exists)
-            return mkdir_p(path, 0755, err);
+            return kr_mkdir_p(path, 0755, err);
         type = "Directory";
     } else if (strcmp(type, "FileOrCreate") == 0) {
         if (!exists) {
@@ -550,7 +511,7 @@ int ag_volume_mounts(kr_arena_t *a, const kr_value_t *pod, const kr_value_t *con
                                     "subPath \"%s\" must be a relative path without \"..\"", sub);
             dir = kr_arena_printf(a, "%s/%s", dir, sub);
             struct stat st;
-            if (!api_data && lstat(dir, &st) < 0 && mkdir_p(dir, 0777, err) < 0)
+            if (!api_data && lstat(dir, &st) < 0 && kr_mkdir_p(dir, 0777, err) < 0)
                 return -1;
             if (lstat(dir, &st) == 0 && S_ISLNK(st.st_mode) && !api_data)
                 return kr_error_set(err, KR_E_INVALID, "subPath \"%s\" is a symlink", sub);
@@ -598,7 +559,5 @@ int ag_volumes_teardown(const char *pod_dir, kr_error_t *err)
         free(mps[i - 1]);
     }
     free(mps);
-    if (rm_rf(pod_dir) < 0)
-        return kr_error_set(err, KR_E_INTERNAL, "removing %s: %s", pod_dir, strerror(errno));
-    return 0;
+    return kr_rmtree(pod_dir, err);
 }

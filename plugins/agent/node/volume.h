@@ -19,6 +19,7 @@
 #include <stddef.h>
 
 #include <kraal/error.h>
+#include <kraal/fs.h>
 #include <kraal/runtime.h>
 #include <kraal/value.h>
 

@@ -73,7 +73,7 @@ int rest_kubeconfig_write(const char *path, const char *cluster, const char *ser
     if (rc == 0)
         rc = kr_yaml_encode(cfg, &yaml, err);
     if (rc == 0)
-        rc = rest_file_write_atomic(path, yaml.data, yaml.len, 0600, err);
+        rc = kr_file_write_atomic(path, yaml.data, yaml.len, 0600, err);
     if (yaml.data != NULL)
         explicit_bzero(yaml.data, yaml.len); /* it holds the admin token */
     kr_buf_free(&yaml);

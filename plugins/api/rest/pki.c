@@ -290,7 +290,7 @@ static int pki_export_key(gnutls_x509_privkey_t key, pki_file_t *f, kr_error_t *
 
 static int pki_write(const pki_file_t *f, mode_t mode, kr_error_t *err)
 {
-    return rest_file_write_atomic(f->path, f->pem, f->len, mode, err);
+    return kr_file_write_atomic(f->path, f->pem, f->len, mode, err);
 }
 
 /* A new self-signed cluster CA; the key is written before the certificate

@@ -482,7 +482,7 @@ int runc_container_create(void *self, const char *sandbox_id, const kr_rt_contai
     c->created_at = runc_now();
 
     runc_ctr_path(rt, c->id, NULL, dir, sizeof dir);
-    if ((rc = runc_mkdir_p(dir, 0711, err)) < 0)
+    if ((rc = kr_mkdir_p(dir, 0711, err)) < 0)
         goto out;
     if ((rc = rc_rootfs_create(rt->images, cfg->image, dir, &c->image_ref, err)) < 0)
         goto out;
@@ -526,7 +526,7 @@ int runc_container_create(void *self, const char *sandbox_id, const kr_rt_contai
     if (c->log_path != NULL) {
         char logdir[4096];
         snprintf(logdir, sizeof logdir, "%s", c->log_path);
-        if ((rc = runc_mkdir_p(dirname(logdir), 0755, err)) < 0)
+        if ((rc = kr_mkdir_p(dirname(logdir), 0755, err)) < 0)
             goto out;
     }
     /* Nothing runs yet: container_start runs it (CREATED until then). */
@@ -540,7 +540,7 @@ int runc_container_create(void *self, const char *sandbox_id, const kr_rt_contai
 out:
     if (c != NULL && c->id[0] != '\0') {
         rc_rootfs_remove(dir, NULL);
-        runc_remove_tree(dir, NULL);
+        kr_rmtree(dir, NULL);
     }
     if (rc < 0)
         kr_error_wrap(err, "creating container \"%s\"", cfg->name);
@@ -688,7 +688,7 @@ int runc_container_remove(void *self, const char *id, kr_error_t *err)
             char dir[4096];
             runc_ctr_path(rt, id, NULL, dir, sizeof dir);
             if ((rc = rc_rootfs_remove(dir, err)) == 0)
-                rc = runc_remove_tree(dir, err);
+                rc = kr_rmtree(dir, err);
             if (rc == 0)
                 ctr_drop(rt, c);
         }

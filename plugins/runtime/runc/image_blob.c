@@ -5,7 +5,6 @@
  * the plugin, needs no crypto library. */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/file.h>
@@ -94,26 +93,6 @@ char **rc_strv_dup(char *const *v)
 
 /* ---- files ---------------------------------------------------------------- */
 
-int rc_mkdirs(const char *path, int mode, kr_error_t *err)
-{
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return kr_error_set(err, KR_E_INVALID, "%s: path too long", path);
-    for (char *p = buf + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char saved = *p;
-            *p = '\0';
-            if (mkdir(buf, (mode_t)mode) < 0 && errno != EEXIST)
-                return kr_error_set(err, KR_E_INTERNAL, "cannot create %s: %s", buf,
-                                    strerror(errno));
-            *p = saved;
-            if (saved == '\0')
-                break;
-        }
-    }
-    return 0;
-}
-
 int rc_file_read(const char *path, size_t max, char **data, size_t *len, kr_error_t *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -159,55 +138,6 @@ int rc_write_all(int fd, const void *data, size_t len)
         p += w;
         len -= (size_t)w;
     }
-    return 0;
-}
-
-int rc_file_write_atomic(const char *path, const void *data, size_t len, kr_error_t *err)
-{
-    char *tmp = rc_xasprintf("%s.tmp-XXXXXX", path);
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    int rc = 0;
-    if (fd < 0) {
-        rc = kr_error_set(err, KR_E_INTERNAL, "cannot create %s: %s", tmp, strerror(errno));
-        free(tmp);
-        return rc;
-    }
-    if (fchmod(fd, 0600) < 0 || rc_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
-        rc = kr_error_set(err, KR_E_INTERNAL, "cannot write %s: %s", tmp, strerror(errno));
-        close(fd);
-        unlink(tmp);
-    } else if (close(fd) < 0 || rename(tmp, path) < 0) {
-        rc = kr_error_set(err, KR_E_INTERNAL, "cannot write %s: %s", path, strerror(errno));
-        unlink(tmp);
-    }
-    free(tmp);
-    return rc;
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    int r = flag == FTW_DP ? rmdir(path) : unlink(path);
-    return r < 0 && errno != ENOENT ? -1 : 0;
-}
-
-int rc_rmtree(const char *path, kr_error_t *err)
-{
-    struct stat st;
-    if (lstat(path, &st) < 0)
-        return errno == ENOENT ? 0
-                               : kr_error_set(err, KR_E_INTERNAL, "cannot remove %s: %s", path,
-                                              strerror(errno));
-    if (!S_ISDIR(st.st_mode)) {
-        if (unlink(path) < 0 && errno != ENOENT)
-            return kr_error_set(err, KR_E_INTERNAL, "cannot remove %s: %s", path, strerror(errno));
-        return 0;
-    }
-    /* FTW_MOUNT: a mount left inside (a container's bind mount) is not
-     * emptied; its directory then fails to go, which is reported. */
-    if (nftw(path, rm_one, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) != 0)
-        return kr_error_set(err, KR_E_INTERNAL, "cannot remove %s: %s", path, strerror(errno));
     return 0;
 }
 
@@ -286,7 +216,7 @@ void rc_tx_end(rc_images_t *s, rc_tx_t *tx)
     for (size_t i = 0; tx->layers != NULL && tx->layers[i] != NULL; i++)
         if (!rc_strv_has(keep_layers, tx->layers[i])) {
             char *p = rc_layer_path(s, tx->layers[i]);
-            rc_rmtree(p, NULL);
+            kr_rmtree(p, NULL);
             free(p);
         }
 out:

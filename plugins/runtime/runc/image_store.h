@@ -20,6 +20,7 @@
 #include <stdlib.h>
 
 #include <kraal/error.h>
+#include <kraal/fs.h>
 #include <kraal/value.h>
 
 #include "images.h"
@@ -138,11 +139,6 @@ int rc_blob_read(const rc_images_t *s, const char *digest, size_t max, char **da
 int rc_file_read(const char *path, size_t max, char **data, size_t *len, kr_error_t *err);
 /* write(2) until all of `data` is written; -1 with errno. */
 int rc_write_all(int fd, const void *data, size_t len);
-/* Writes `data` to `path` through a temporary file, fsync and rename. */
-int rc_file_write_atomic(const char *path, const void *data, size_t len, kr_error_t *err);
-/* rm -rf that does not cross mount points; 0 when `path` is missing. */
-int rc_rmtree(const char *path, kr_error_t *err);
-int rc_mkdirs(const char *path, int mode, kr_error_t *err);
 /* A flock on `path` (created when missing); returns the fd or -1 with err. */
 int rc_lock_file(const char *path, int op, kr_error_t *err);
 

@@ -164,7 +164,7 @@ static int clear_slot(const struct ux *u, int pfd, const char *base, const char 
             return 0;
         /* through the parent's fd: no symlink on the way can redirect it */
         char *abs = rc_xasprintf("/proc/self/fd/%d/%s", pfd, base);
-        int rc = rc_rmtree(abs, err);
+        int rc = kr_rmtree(abs, err);
         free(abs);
         return rc;
     }
@@ -561,7 +561,7 @@ int rc_layer_unpack(rc_images_t *s, rc_tx_t *tx, const char *blob, const char *d
             rc = kr_error_set(err, KR_E_INTERNAL, "cannot store %s: %s", final, strerror(errno));
             goto fail;
         }
-        rc_rmtree(tmp, NULL); /* unpacked meanwhile by someone else */
+        kr_rmtree(tmp, NULL); /* unpacked meanwhile by someone else */
     } else if (tx != NULL) {
         rc_strv_add(&tx->layers, got);
     }
@@ -571,7 +571,7 @@ int rc_layer_unpack(rc_images_t *s, rc_tx_t *tx, const char *blob, const char *d
         *size = bytes;
     goto out;
 fail:
-    rc_rmtree(tmp, NULL);
+    kr_rmtree(tmp, NULL);
 out:
     free(final);
     free(src);

@@ -146,7 +146,7 @@ static int index_save(rc_images_t *s, const rc_index_t *ix, kr_error_t *err)
     int rc = kr_json_encode(doc, &buf, KR_JSON_PRETTY, err);
     if (rc == 0) {
         char *path = index_path(s);
-        rc = rc_file_write_atomic(path, buf.data, buf.len, err);
+        rc = kr_file_write_atomic(path, buf.data, buf.len, 0600, err);
         free(path);
     }
     kr_buf_free(&buf);
@@ -405,7 +405,7 @@ static void collect_dir(const char *dir, char *const *keep)
         if (strlen(de->d_name) == 64 && rc_strv_has(keep, digest))
             continue;
         char *p = rc_xasprintf("%s/%s", dir, de->d_name);
-        rc_rmtree(p, NULL);
+        kr_rmtree(p, NULL);
         free(p);
     }
     closedir(d);
@@ -510,11 +510,11 @@ rc_images_t *rc_images_open(const rc_images_opts_t *opts, kr_error_t *err)
         rc_strv_add(&s->insecure, opts->insecure_registries[i]);
     char *blobs = rc_xasprintf("%s/blobs/sha256", s->root);
     char *layers = rc_xasprintf("%s/layers", s->root);
-    int rc = rc_mkdirs(s->root, 0700, err);
+    int rc = kr_mkdir_p(s->root, 0700, err);
     if (rc == 0)
-        rc = rc_mkdirs(blobs, 0700, err);
+        rc = kr_mkdir_p(blobs, 0700, err);
     if (rc == 0)
-        rc = rc_mkdirs(layers, 0700, err);
+        rc = kr_mkdir_p(layers, 0700, err);
     if (rc == 0) {
         /* leftovers of a crashed writer go when nobody else writes */
         char *lockp = rc_xasprintf("%s/lock", s->root);

@@ -7,7 +7,6 @@
  * the container it starts must not inherit the agent's ignored SIGPIPE. */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -302,46 +301,6 @@ bool runc_pid_cgroup(int pid, const char *controller, char *out, size_t len)
         return stat(out, &st) == 0;
     }
     return false;
-}
-
-int runc_mkdir_p(const char *path, mode_t mode, kr_error_t *err)
-{
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return kr_error_set(err, KR_E_INTERNAL, "path too long: %s", path);
-    for (char *p = buf + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char c = *p;
-        *p = '\0';
-        if (mkdir(buf, mode) < 0 && errno != EEXIST)
-            return kr_error_set(err, KR_E_INTERNAL, "mkdir %s: %s", buf, strerror(errno));
-        *p = c;
-        if (c == '\0')
-            break;
-    }
-    return 0;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    int rc = type == FTW_DP ? rmdir(path) : unlink(path);
-    return rc < 0 && errno != ENOENT ? -1 : 0;
-}
-
-int runc_remove_tree(const char *path, kr_error_t *err)
-{
-    struct stat st;
-    if (lstat(path, &st) < 0)
-        return errno == ENOENT ? 0
-                               : kr_error_set(err, KR_E_INTERNAL, "%s: %s", path, strerror(errno));
-    /* FTW_MOUNT: never descend into something still mounted below (a
-     * rootfs whose unmount failed), FTW_PHYS: never follow a symlink. */
-    if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0)
-        return kr_error_set(err, KR_E_INTERNAL, "removing %s: %s", path, strerror(errno));
-    return 0;
 }
 
 void runc_new_id(char id[KR_RT_ID_MAX])

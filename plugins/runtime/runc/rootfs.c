@@ -96,14 +96,14 @@ int rc_rootfs_create(rc_images_t *s, const char *ref, const char *dir, char **im
     }
     if (rc < 0 || (rc = check_path(dir, err)) < 0 || (rc = check_path(s->root, err)) < 0)
         goto out;
-    if ((rc = rc_mkdirs(dir, 0700, err)) < 0 || (rc = rc_mkdirs(upper, 0755, err)) < 0 ||
-        (rc = rc_mkdirs(work, 0700, err)) < 0 || (rc = rc_mkdirs(target, 0755, err)) < 0)
+    if ((rc = kr_mkdir_p(dir, 0700, err)) < 0 || (rc = kr_mkdir_p(upper, 0755, err)) < 0 ||
+        (rc = kr_mkdir_p(work, 0700, err)) < 0 || (rc = kr_mkdir_p(target, 0755, err)) < 0)
         goto out;
     lower = rc_strv_dup(rec.layers);
     if (lower[0] == NULL) {
         /* an image without layers: overlayfs needs one lower directory */
         empty = rc_xasprintf("%s/lower", dir);
-        if ((rc = rc_mkdirs(empty, 0755, err)) < 0)
+        if ((rc = kr_mkdir_p(empty, 0755, err)) < 0)
             goto out;
         opts = rc_xasprintf("lowerdir=%s,upperdir=%s,workdir=%s", empty, upper, work);
         if (mount("overlay", target, "overlay", 0, opts) < 0)
@@ -156,7 +156,7 @@ int rc_rootfs_remove(const char *dir, kr_error_t *err)
     const char *parts[] = {"upper", "work", "lower"};
     for (size_t i = 0; rc == 0 && i < sizeof parts / sizeof parts[0]; i++) {
         char *p = rc_xasprintf("%s/%s", dir, parts[i]);
-        rc = rc_rmtree(p, err);
+        rc = kr_rmtree(p, err);
         free(p);
     }
     if (rc == 0 && rmdir(target) < 0 && errno != ENOENT)

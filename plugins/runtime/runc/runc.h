@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <kraal/fs.h>
 #include <kraal/plugin.h>
 #include <kraal/runtime.h>
 
@@ -153,10 +154,6 @@ uint64_t runc_cap_bound(void);
 bool runc_pid_cgroup(int pid, const char *controller, char *out, size_t len);
 /* Reads a whole small file (at most cap-1 bytes), NUL-terminated; -1 on error. */
 ssize_t runc_read_file(const char *path, char *buf, size_t cap);
-/* mkdir -p with mode for the missing parts. */
-int runc_mkdir_p(const char *path, mode_t mode, kr_error_t *err);
-/* rm -rf that stays on one file system and never follows symlinks. */
-int runc_remove_tree(const char *path, kr_error_t *err);
 /* A random id of 32 lowercase hex digits. */
 void runc_new_id(char id[KR_RT_ID_MAX]);
 

@@ -349,10 +349,10 @@ int runc_sandbox_run(void *self, const kr_rt_sandbox_config_t *cfg, char id[KR_R
     char dir[4096];
     int rc;
     runc_sandbox_state_path(rt, sb->id, NULL, dir, sizeof dir);
-    if ((rc = runc_mkdir_p(dir, 0711, err)) < 0 || (rc = sandbox_files(rt, sb, err)) < 0)
+    if ((rc = kr_mkdir_p(dir, 0711, err)) < 0 || (rc = sandbox_files(rt, sb, err)) < 0)
         goto fail;
     runc_sandbox_path(rt, sb->id, NULL, dir, sizeof dir);
-    if ((rc = runc_mkdir_p(dir, 0711, err)) < 0)
+    if ((rc = kr_mkdir_p(dir, 0711, err)) < 0)
         goto fail;
     ns_job_t job = {.rt = rt, .id = sb->id, .hostname = sb->hostname};
     if (!cfg->host_network)
@@ -391,7 +391,7 @@ int runc_sandbox_run(void *self, const kr_rt_sandbox_config_t *cfg, char id[KR_R
 fail:
     sandbox_unmount(rt, sb->id, NULL);
     runc_sandbox_state_path(rt, sb->id, NULL, dir, sizeof dir);
-    runc_remove_tree(dir, NULL);
+    kr_rmtree(dir, NULL);
     kr_error_wrap(err, "sandbox for pod \"%s/%s\"", cfg->pod_namespace, cfg->pod_name);
     runc_sandbox_free(sb);
     return rc;
@@ -481,7 +481,7 @@ int runc_sandbox_remove(void *self, const char *id, kr_error_t *err)
     free(cg);
     char dir[4096];
     runc_sandbox_state_path(rt, id, NULL, dir, sizeof dir);
-    if ((rc = runc_remove_tree(dir, err)) < 0)
+    if ((rc = kr_rmtree(dir, err)) < 0)
         return rc;
     pthread_mutex_lock(&rt->mu);
     for (size_t i = 0; i < rt->n_sbs; i++)

@@ -402,15 +402,15 @@ static void write_layout(const char *dir, const char *const *layers, size_t n, c
     char path[512];
     kr_error_t err;
     snprintf(path, sizeof path, "%s/blobs/sha256/%s", dir, cd + 7);
-    assert_int_equal(rc_file_write_atomic(path, cfg, strlen(cfg), &err), 0);
+    assert_int_equal(kr_file_write_atomic(path, cfg, strlen(cfg), 0600, &err), 0);
     snprintf(path, sizeof path, "%s/blobs/sha256/%s", dir, md + 7);
-    assert_int_equal(rc_file_write_atomic(path, man, strlen(man), &err), 0);
+    assert_int_equal(kr_file_write_atomic(path, man, strlen(man), 0600, &err), 0);
     char *index = rc_xasprintf("{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"application/"
                                "vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
                                "\"annotations\":{\"org.opencontainers.image.ref.name\":\"v1\"}}]}",
                                md, strlen(man));
     snprintf(path, sizeof path, "%s/index.json", dir);
-    assert_int_equal(rc_file_write_atomic(path, index, strlen(index), &err), 0);
+    assert_int_equal(kr_file_write_atomic(path, index, strlen(index), 0600, &err), 0);
     free(index);
     free(man);
     free(cfg);
@@ -530,7 +530,7 @@ static void test_rootfs(void **state)
     assert_int_equal(lstat(p, &st), 0);
     /* writes land in upper, not in the shared layer */
     snprintf(p, sizeof p, "%s/rootfs/etc/written", dir);
-    assert_int_equal(rc_file_write_atomic(p, "x", 1, &err), 0);
+    assert_int_equal(kr_file_write_atomic(p, "x", 1, 0600, &err), 0);
     snprintf(p, sizeof p, "%s/upper/etc/written", dir);
     assert_int_equal(lstat(p, &st), 0);
 
