@@ -35,7 +35,7 @@
 #include "managed.h"
 #include "openapi.h"
 #include "patch.h"
-#include "selector.h"
+#include <kraal/selector.h>
 #include "validation.h"
 #include "watch.h"
 #include "xalloc.h"

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "builtin_internal.h"
-#include "selector.h"
+#include <kraal/selector.h>
 #include "xalloc.h"
 
 /* ---- upstream's messages ------------------------------------------------- */

@@ -32,7 +32,7 @@
 #include "broker.h"
 #include "cache.h"
 #include "registry.h"
-#include "selector.h"
+#include <kraal/selector.h>
 
 #ifdef __cplusplus
 extern "C" {

@@ -8,7 +8,7 @@
 #include <malloc.h>
 #include <string.h>
 
-#include "selector.h"
+#include <kraal/selector.h>
 
 /* A labels map from "k=v,k2=v2" (no escaping needed in the tests). */
 static kr_value_t *labels_of(kr_arena_t *a, const char *spec)

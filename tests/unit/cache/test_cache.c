@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "cache.h"
-#include "selector.h"
+#include <kraal/selector.h>
 #include "test_kinds.h"
 
 static kr_value_t *json(kr_arena_t *a, const char *s)

@@ -29,7 +29,7 @@
 
 #include "broker.h"
 #include "cache.h"
-#include "selector.h"
+#include <kraal/selector.h>
 #include "watch.h"
 
 #include "../cache/test_kinds.h"

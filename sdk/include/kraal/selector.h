@@ -1,4 +1,4 @@
-/* Kubernetes label selectors and field selectors over kr_value_t trees.
+/* kraal SDK — Kubernetes label selectors and field selectors over kr_value_t trees.
  *
  * Parse once, match many: a selector is compiled into one arena owned by the
  * selector, and matching reads it without allocating, so a list over tens of
@@ -8,8 +8,8 @@
  * messages are Kubernetes' own, and every parse error is KR_E_BAD_REQUEST
  * (400), as the API server answers a bad ?labelSelector= or ?fieldSelector=.
  */
-#ifndef KRAAL_CORE_SELECTOR_H
-#define KRAAL_CORE_SELECTOR_H
+#ifndef KRAAL_SELECTOR_H
+#define KRAAL_SELECTOR_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,7 +1,7 @@
 /* Label and field selectors; see selector.h.  The parser mirrors the
  * structure of k8s.io/apimachinery labels/selector.go so that the same input
  * fails at the same place with the same message. */
-#include "selector.h"
+#include <kraal/selector.h>
 
 #include <errno.h>
 #include <stdarg.h>
