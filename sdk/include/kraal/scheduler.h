@@ -139,10 +139,13 @@ typedef struct kr_sched_pod {
 
 typedef struct kr_sched_node {
     const char *name;
-    const kr_value_t *obj;            /* the Node */
-    const kr_value_t *labels;         /* metadata.labels map, or NULL */
-    bool unschedulable;               /* spec.unschedulable */
-    bool ready;                       /* condition Ready is True */
+    const kr_value_t *obj;    /* the Node */
+    const kr_value_t *labels; /* metadata.labels map, or NULL */
+    bool unschedulable;       /* spec.unschedulable */
+    /* condition Ready: 1 True (or no Ready condition yet: a Node created
+     * by hand is schedulable until the node lifecycle marks it), 0 False,
+     * -1 Unknown */
+    int8_t ready;
     bool network_unavailable;         /* condition NetworkUnavailable is True */
     kr_sched_resources_t allocatable; /* status.allocatable (capacity when absent) */
     kr_sched_resources_t requested;   /* sum of the pods' requests; pods = their number */
@@ -171,6 +174,10 @@ typedef struct kr_sched_snapshot {
     const kr_sched_node_t *const *have_pods_with_affinity;
     uint32_t n_have_pods_with_required_anti_affinity;
     const kr_sched_node_t *const *have_pods_with_required_anti_affinity;
+    /* The labels of namespace `ns` (for namespaceSelector), NULL when the
+     * namespace is unknown or has none. */
+    const kr_value_t *(*ns_labels)(const struct kr_sched_snapshot *snap, const char *ns);
+    void *ns_ud; /* the scheduler's, for ns_labels */
 } kr_sched_snapshot_t;
 
 /* ---- what steps answer ----------------------------------------------------- */
