@@ -29,6 +29,7 @@
 #include <kraal/log.h>
 #include <kraal/loop.h>
 
+#include "admission.h"
 #include "cache.h"
 #include "apply.h"
 #include "commit.h"
@@ -102,8 +103,11 @@ struct kr_api {
     kstate_t **ks; /* by registry index */
     size_t n_ks, cap_ks;
     kstate_t *ns_state; /* namespaces */
-    struct oa_doc *oa;  /* OpenAPI documents built so far */
-    size_t oa_kinds;    /* registry size they were built for */
+    kstate_t *pc_state; /* PriorityClasses (admission), NULL if not registered */
+    kr_prio_cache_t prio;
+    const kr_kind_t *pod_kind;
+    struct oa_doc *oa; /* OpenAPI documents built so far */
+    size_t oa_kinds;   /* registry size they were built for */
 
     overlay_t *overlay[OVERLAY_BUCKETS];
 
@@ -684,6 +688,8 @@ static void answer_done(kr_api_t *api, pending_t *p)
 static void apply_done(kr_api_t *api, pending_t *p)
 {
     kstate_t *ks = p->ks;
+    if (ks == api->pc_state)
+        kr_prio_cache_invalidate(&api->prio);
     kr_objrec_t *prev = kr_objmap_get(ks->live, p->rec->ns, p->rec->name);
     if (prev != NULL)
         kr_objrec_ref(prev);
@@ -804,6 +810,27 @@ static bool default_and_validate(rq_t *r, kr_value_t *obj, const kr_value_t *old
         return false;
     }
     return true;
+}
+
+/* Admission that reads other objects (admission.h): `mutating` before
+ * defaults and validation, else after them, as upstream's admission
+ * chain runs around the strategy's validation. */
+static bool admit(rq_t *r, kr_value_t *obj, const char *name, bool mutating)
+{
+    kr_api_t *api = r->api;
+    kr_error_t err;
+    kr_error_clear(&err);
+    const kr_objmap_t *classes = api->pc_state ? api->pc_state->live : NULL;
+    int rc = 0;
+    if (mutating && r->kind == api->pod_kind)
+        rc = kr_admit_pod_priority(r->a, &api->prio, classes, obj, &err);
+    else if (!mutating && api->pc_state != NULL && r->kind == api->pc_state->kind)
+        rc = kr_admit_priorityclass(r->a, classes, obj, &err);
+    if (rc == 0)
+        return true;
+    fail(r, err.reason, "%s \"%s\" is forbidden: %s", qualified(r->a, r->kind), name ? name : "",
+         err.message);
+    return false;
 }
 
 /* The namespace of a create must exist and not be terminating. */
@@ -1278,7 +1305,8 @@ static void do_create(rq_t *r, kr_value_t *obj)
         kr_value_map_set(r->a, meta, "generation", kr_value_int(r->a, 1));
     else
         kr_value_map_del(meta, "generation");
-    if (!default_and_validate(r, obj, NULL, false))
+    if (!admit(r, obj, name, true) || !default_and_validate(r, obj, NULL, false) ||
+        !admit(r, obj, name, false))
         return;
     if (!r->applied) /* after defaulting: defaulted fields are the creator's, as upstream */
         kr_managed_update(r->a, r->kind, NULL, obj, manager_of(r), NULL, ts);
@@ -1423,7 +1451,7 @@ static void write_update(rq_t *r, const kr_objrec_t *cur, kr_value_t *obj, bool 
         }
     }
     set_str(r->a, meta, "resourceVersion", kr_value_map_str(old_meta, "resourceVersion"));
-    if (!default_and_validate(r, obj, old, status))
+    if (!default_and_validate(r, obj, old, status) || (!status && !admit(r, obj, name, false)))
         return;
     meta = kr_value_map_get(obj, "metadata");
     if (!status && tracks_generation(k) && spec_changed(obj, old))
@@ -2292,6 +2320,10 @@ kr_api_t *kr_api_new(kr_broker_t *b, const kr_api_opts_t *opts, kr_error_t *err)
         kstate_add(api, kr_registry_at(api->reg, i));
     const kr_kind_t *nsk = kr_registry_by_res(api->reg, "v1/namespaces", strlen("v1/namespaces"));
     api->ns_state = nsk ? kstate_of(api, nsk) : NULL;
+    const char *pcres = "scheduling.k8s.io/v1/priorityclasses";
+    const kr_kind_t *pck = kr_registry_by_res(api->reg, pcres, strlen(pcres));
+    api->pc_state = pck ? kstate_of(api, pck) : NULL;
+    api->pod_kind = kr_registry_by_res(api->reg, "v1/pods", strlen("v1/pods"));
     if (api->ns_state == NULL) {
         kr_error_set(err, KR_E_INTERNAL, "the registry has no namespaces");
         kr_api_destroy(&api);
@@ -2377,7 +2409,8 @@ static void load_one(kr_api_t *api, kstate_t *ks, const void *data, size_t len, 
         return;
     }
     kr_objmap_put(ks->live, rec);
-    (void)api;
+    if (ks == api->pc_state)
+        kr_prio_cache_invalidate(&api->prio);
     if (lc)
         lc->loaded++;
 }
@@ -2434,17 +2467,15 @@ void kr_api_drain(kr_api_t *api)
     }
 }
 
-static void bootstrap_namespace(kr_api_t *api, const char *name)
+/* Writes `obj` (apiVersion, kind, metadata.name set) of kind `ks` when no
+ * object of that name exists: what the API server creates at its start. */
+static void bootstrap_object(kr_api_t *api, kstate_t *ks, kr_value_t *obj)
 {
-    kstate_t *ks = api->ns_state;
+    kr_arena_t *a = api->arena;
+    kr_value_t *meta = map_child(a, obj, "metadata");
+    const char *name = kr_value_map_str(meta, "name");
     if (kr_objmap_get(ks->live, "", name) != NULL)
         return;
-    kr_arena_t *a = api->arena;
-    kr_value_t *obj = kr_value_map(a);
-    set_str(a, obj, "apiVersion", "v1");
-    set_str(a, obj, "kind", "Namespace");
-    kr_value_t *meta = map_child(a, obj, "metadata");
-    set_str(a, meta, "name", name);
     char uid[37], ts[32];
     new_uid(uid);
     now_rfc3339(ts, sizeof ts);
@@ -2460,14 +2491,54 @@ static void bootstrap_namespace(kr_api_t *api, const char *name)
     kr_error_t err;
     kr_objrec_t *rec = kr_objrec_new(k, obj, rev, rev, &err);
     if (rec == NULL) {
-        KR_ERROR(TAG, "cannot build a default namespace", "name=%s error=\"%s\"", name,
-                 err.message);
-        kr_arena_reset(a);
+        KR_ERROR(TAG, "cannot build a built-in object", "kind=%s name=%s error=\"%s\"", k->kind,
+                 name, err.message);
         return;
     }
     api->next_rev = rev;
     submit(api, ks, store_key(k, "", name), KR_STORE_PUT, rec, 0, W_INTERNAL, 201, NULL);
-    kr_arena_reset(a);
+}
+
+static kr_value_t *bootstrap_new(kr_arena_t *a, const char *api_version, const char *kind,
+                                 const char *name)
+{
+    kr_value_t *obj = kr_value_map(a);
+    set_str(a, obj, "apiVersion", api_version);
+    set_str(a, obj, "kind", kind);
+    set_str(a, map_child(a, obj, "metadata"), "name", name);
+    return obj;
+}
+
+static void bootstrap_namespace(kr_api_t *api, const char *name)
+{
+    bootstrap_object(api, api->ns_state, bootstrap_new(api->arena, "v1", "Namespace", name));
+    kr_arena_reset(api->arena);
+}
+
+/* upstream's scheduling/bootstrap-system-priority-classes post-start hook */
+static void bootstrap_priority_classes(kr_api_t *api)
+{
+    static const struct {
+        const char *name;
+        int64_t value;
+        const char *description;
+    } system[] = {
+        {"system-node-critical", 2000001000,
+         "Used for system critical pods that must not be moved from their current node."},
+        {"system-cluster-critical", 2000000000,
+         "Used for system critical pods that must run in the cluster, but can be moved to "
+         "another node if necessary."},
+    };
+    if (api->pc_state == NULL)
+        return;
+    kr_arena_t *a = api->arena;
+    for (size_t i = 0; i < sizeof system / sizeof system[0]; i++) {
+        kr_value_t *pc = bootstrap_new(a, "scheduling.k8s.io/v1", "PriorityClass", system[i].name);
+        kr_value_map_set(a, pc, "value", kr_value_int(a, system[i].value));
+        set_str(a, pc, "description", system[i].description);
+        bootstrap_object(api, api->pc_state, pc);
+        kr_arena_reset(a);
+    }
 }
 
 int kr_api_open(kr_api_t *api, kr_error_t *err)
@@ -2499,6 +2570,7 @@ int kr_api_open(kr_api_t *api, kr_error_t *err)
                                              "kube-node-lease"};
     for (size_t i = 0; i < sizeof builtin_ns / sizeof builtin_ns[0]; i++)
         bootstrap_namespace(api, builtin_ns[i]);
+    bootstrap_priority_classes(api);
     kr_api_drain(api);
     for (size_t i = 0; i < sizeof builtin_ns / sizeof builtin_ns[0]; i++)
         if (kr_objmap_get(api->ns_state->live, "", builtin_ns[i]) == NULL)
