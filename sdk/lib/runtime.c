@@ -26,6 +26,8 @@ static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static rt_entry_t g_rt[MAX_RUNTIMES];
 static size_t g_n;
 
+/* Every function up to exec_wait is required; container_attach and
+ * container_resize are optional (NULL: the runtime cannot attach stdin). */
 static bool ops_complete(const kr_runtime_ops_t *o)
 {
     return o->struct_size >= sizeof(kr_runtime_ops_t) && o->runtime_name != NULL &&
@@ -48,9 +50,11 @@ int kr_runtime_register(kr_plugin_ctx_t *ctx, const kr_runtime_ops_t *ops, void 
         return kr_error_set(err, KR_E_BAD_REQUEST,
                             "%s: a runtime can only be registered during init", ctx->name);
     if (!ops_complete(ops))
-        return kr_error_set(err, KR_E_BAD_REQUEST,
-                            "%s: the runtime ops table is incomplete (every function is required)",
-                            ctx->name);
+        return kr_error_set(
+            err, KR_E_BAD_REQUEST,
+            "%s: the runtime ops table is incomplete (every function up to exec_wait is "
+            "required)",
+            ctx->name);
     int rc = 0;
     pthread_mutex_lock(&g_mu);
     for (size_t i = 0; i < g_n; i++)

@@ -170,6 +170,9 @@ static int ctr_save(runc_rt_t *rt, const runc_ctr_t *c, kr_error_t *err)
     kr_value_map_set(a, m, "shim_pid", kr_value_int(a, c->shim_pid));
     kr_value_map_set(a, m, "shim_start", kr_value_int(a, (int64_t)c->shim_start));
     kr_value_map_set(a, m, "stop_signal", kr_value_int(a, c->stop_signal));
+    kr_value_map_set(a, m, "stdin", kr_value_bool(a, c->open_stdin));
+    kr_value_map_set(a, m, "stdin_once", kr_value_bool(a, c->stdin_once));
+    kr_value_map_set(a, m, "tty", kr_value_bool(a, c->tty));
     if (c->start_error != NULL)
         kr_value_map_set(a, m, "start_error", kr_value_str(a, c->start_error));
     kr_value_map_set(a, m, "labels", runc_labels_value(a, c->labels, c->n_labels));
@@ -220,6 +223,9 @@ static void ctr_loaded(runc_rt_t *rt, const char *id, const kr_value_t *rec)
     c->shim_pid = (int)kr_value_map_int(rec, "shim_pid", 0);
     c->shim_start = (uint64_t)kr_value_map_int(rec, "shim_start", 0);
     c->stop_signal = (int)kr_value_map_int(rec, "stop_signal", SIGTERM);
+    c->open_stdin = kr_value_as_bool(kr_value_map_get(rec, "stdin"), false);
+    c->stdin_once = kr_value_as_bool(kr_value_map_get(rec, "stdin_once"), false);
+    c->tty = kr_value_as_bool(kr_value_map_get(rec, "tty"), false);
     c->start_error = runc_strdup0(kr_value_map_str(rec, "start_error"));
     runc_labels_from_value(kr_value_map_get(rec, "labels"), &c->labels, &c->n_labels);
     if (c->name == NULL)
@@ -376,6 +382,12 @@ static int shim_spawn(runc_rt_t *rt, runc_ctr_t *c, const char *dir, int *pid, i
                           timeout,
                           "--ready-fd",
                           "3",
+                          "--stdin",
+                          c->open_stdin ? "1" : "0",
+                          "--stdin-once",
+                          c->stdin_once ? "1" : "0",
+                          "--tty",
+                          c->tty ? "1" : "0",
                           NULL};
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0)
@@ -480,6 +492,9 @@ int runc_container_create(void *self, const char *sandbox_id, const kr_rt_contai
     c->labels = runc_labels_dup(cfg->labels, cfg->n_labels);
     c->n_labels = cfg->n_labels;
     c->created_at = runc_now();
+    c->open_stdin = cfg->open_stdin;
+    c->stdin_once = cfg->open_stdin && cfg->stdin_once;
+    c->tty = cfg->tty;
 
     runc_ctr_path(rt, c->id, NULL, dir, sizeof dir);
     if ((rc = kr_mkdir_p(dir, 0711, err)) < 0)

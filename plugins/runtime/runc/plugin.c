@@ -262,6 +262,8 @@ static void *runc_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err
         .exec_start = runc_exec_start,
         .exec_resize = runc_exec_resize,
         .exec_wait = runc_exec_wait,
+        .container_attach = runc_container_attach,
+        .container_resize = runc_container_resize,
     };
     if (kr_runtime_register(ctx, &rt->ops, rt, err) < 0)
         goto fail;

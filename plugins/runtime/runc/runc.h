@@ -4,6 +4,7 @@
  * sandbox.c  pod sandboxes: namespaces kept by bind mounts, hostname, hosts
  * container.c  containers: bundle, shim, start/stop/remove, status, stats
  * exec.c     exec_sync / exec_start through `<binary> exec`
+ * attach.c   container_attach / container_resize through the shim's sockets
  * spec.c     config.json generation (pure: unit-tested without root)
  * proc.c     running the OCI runtime binary with a timeout; /proc readers
  * image_spawn.c  image import and pull through kraal-runc-image
@@ -30,11 +31,13 @@
 
 /* The file names inside a container's directory
  * (<data_dir>/runtime/<instance>/containers/<id>/), shared with the shim. */
-#define RUNC_RECORD_FILE "record.json" /* the container record (plugin) */
-#define RUNC_EXIT_FILE   "exit.json"   /* the exit record (shim) */
-#define RUNC_PID_FILE    "init.pid"    /* the container init's pid (runtime) */
-#define RUNC_SHIM_NAME   "kraal-runc-shim"
-#define RUNC_IMAGE_NAME  "kraal-runc-image" /* image import and pull (image_helper.c) */
+#define RUNC_RECORD_FILE   "record.json" /* the container record (plugin) */
+#define RUNC_EXIT_FILE     "exit.json"   /* the exit record (shim) */
+#define RUNC_PID_FILE      "init.pid"    /* the container init's pid (runtime) */
+#define RUNC_ATTACH_SOCKET "attach"      /* stdin of an open_stdin container (shim) */
+#define RUNC_CTL_SOCKET    "ctl"         /* "resize <cols> <rows>" datagrams, tty (shim) */
+#define RUNC_SHIM_NAME     "kraal-runc-shim"
+#define RUNC_IMAGE_NAME    "kraal-runc-image" /* image import and pull (image_helper.c) */
 
 typedef struct runc_conf {
     const char *binary;
@@ -72,7 +75,8 @@ typedef struct runc_ctr {
     int shim_pid;        /* the shim, 0 when unknown */
     uint64_t shim_start; /* its start time */
     int stop_signal;
-    char *start_error; /* why create or start failed (ContainerCannotRun) */
+    bool open_stdin, stdin_once, tty; /* kr_rt_container_config_t's */
+    char *start_error;                /* why create or start failed (ContainerCannotRun) */
     kr_rt_kv_t *labels;
     size_t n_labels;
     /* In memory only. */
@@ -295,5 +299,11 @@ int runc_exec_start(void *self, const char *id, const kr_rt_exec_config_t *cfg,
 int runc_exec_resize(void *self, kr_rt_exec_proc_t *proc, uint16_t cols, uint16_t rows,
                      kr_error_t *err);
 int runc_exec_wait(void *self, kr_rt_exec_proc_t *proc, int *exit_code, kr_error_t *err);
+
+/* ---- attach.c ---------------------------------------------------------- */
+
+int runc_container_attach(void *self, const char *id, int *stdin_fd, kr_error_t *err);
+int runc_container_resize(void *self, const char *id, uint16_t cols, uint16_t rows,
+                          kr_error_t *err);
 
 #endif

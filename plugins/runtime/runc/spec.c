@@ -380,6 +380,8 @@ static kr_value_t *process_env(kr_arena_t *a, const runc_spec_in_t *in)
         runc_env_put(a, env, in->image->env[i]);
     if (in->hostname != NULL)
         runc_env_put(a, env, kr_arena_printf(a, "HOSTNAME=%s", in->hostname));
+    if (in->cfg->tty)
+        runc_env_put(a, env, "TERM=xterm"); /* containerd's WithTTY */
     for (size_t i = 0; i < in->cfg->n_env; i++)
         runc_env_put(a, env,
                      kr_arena_printf(a, "%s=%s", in->cfg->env[i].key, in->cfg->env[i].value));
@@ -627,7 +629,8 @@ int runc_spec_build(kr_arena_t *a, const runc_spec_in_t *in, kr_value_t **out, k
     set_str(a, spec, "ociVersion", "1.0.2");
 
     kr_value_t *proc = kr_value_map(a);
-    set(a, proc, "terminal", kr_value_bool(a, false));
+    /* a terminal is handed to the shim through --console-socket */
+    set(a, proc, "terminal", kr_value_bool(a, cfg->tty));
     kr_value_t *u = kr_value_map(a);
     set_int(a, u, "uid", user.uid);
     set_int(a, u, "gid", user.gid);

@@ -167,6 +167,16 @@ typedef struct kr_rt_container_config {
     const char *const *cap_add;  /* "NET_ADMIN" or "CAP_NET_ADMIN"; NULL-terminated, may be NULL */
     const char *const *cap_drop; /* "ALL" drops every default capability */
     kr_rt_resources_t resources;
+    /* The container's own stdin and terminal (Container.stdin, stdinOnce,
+     * tty; CRI ContainerConfig).  Without open_stdin its stdin is
+     * /dev/null.  With it the runtime keeps stdin open (a read waits) for
+     * container_attach; with stdin_once it closes stdin, for good, once
+     * the first attach detaches (containerd's and conmon's stdinOnce).  With tty the container
+     * runs on a terminal: output and input go through it (the log has it
+     * all as stdout). */
+    bool open_stdin;
+    bool stdin_once;
+    bool tty;
 } kr_rt_container_config_t;
 
 typedef enum kr_rt_container_state {
@@ -289,6 +299,22 @@ typedef struct kr_runtime_ops {
                        kr_error_t *err);
     /* Waits for the exec'd process and frees its handle; sets *exit_code. */
     int (*exec_wait)(void *self, kr_rt_exec_proc_t *proc, int *exit_code, kr_error_t *err);
+
+    /* OPTIONAL (NULL: the runtime cannot attach to a container's stdin;
+     * kubectl attach then shows output only).  Attaches to the stdin of a
+     * running container created with open_stdin (CRI Attach): sets
+     * *stdin_fd to a stream the caller owns; what it writes there reaches
+     * the container's stdin (its terminal with tty).  Closing it detaches;
+     * with stdin_once the first detach closes the container's stdin.
+     * Several attaches may be open at once.  KR_E_BAD_REQUEST when the
+     * container has no stdin (open_stdin false), KR_E_CONFLICT when it is
+     * not running or its stdin was closed (stdin_once). */
+    int (*container_attach)(void *self, const char *id, int *stdin_fd, kr_error_t *err);
+    /* OPTIONAL, with container_attach: resizes the terminal of a running
+     * container created with tty (the kubelet's resize channel of attach).
+     * KR_E_BAD_REQUEST when it has no terminal. */
+    int (*container_resize)(void *self, const char *id, uint16_t cols, uint16_t rows,
+                            kr_error_t *err);
 } kr_runtime_ops_t;
 
 void kr_rt_strv_free(char **v);

@@ -3,6 +3,7 @@
  *   kraal-runc-shim --binary B --root R --id ID --bundle DIR --pid-file P
  *                   --exit-file F [--log PATH] [--log-max-size N]
  *                   [--log-max-files N] [--timeout-ms N] [--ready-fd N]
+ *                   [--stdin 0|1] [--stdin-once 0|1] [--tty 0|1]
  *
  * It detaches (double fork, setsid) so that it outlives the agent, even a
  * SIGKILLed one, and becomes a child subreaper, so the container's init —
@@ -11,6 +12,14 @@
  * CRI format, rotating by size.  It tells the plugin on the ready fd
  * "ok <init pid> <shim pid> <init start time>" or "error <message>", waits
  * for the init, writes the exit record (JSON, atomically) and exits.
+ *
+ * With --stdin it keeps the write end of the container's stdin (conmon's
+ * attach, docs/runtime.md "Attach"): clients that connect to the unix
+ * socket <bundle>/attach write to it; with --stdin-once the first client
+ * to disconnect closes it for good.  With --tty the runtime gets
+ * --console-socket and hands over the terminal's master, which replaces
+ * the pipes (its output is logged as stdout, stdin goes to it), and
+ * datagrams "resize <cols> <rows>" on <bundle>/ctl set its size.
  *
  * Standalone on purpose: no libkraal, nothing that could break while a
  * container runs for months. */
@@ -25,9 +34,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,11 +47,17 @@
 #define LINE_MAX_BYTES (16 * 1024) /* containerd's max_container_log_line_size */
 #define DRAIN_MS       2000        /* output still read after the init is gone */
 #define CAPTURE_BYTES  (64 * 1024) /* output held back while `run` runs */
+#define ATTACH_SOCKET  "attach"    /* in the bundle: stdin (runc.h RUNC_ATTACH_SOCKET) */
+#define CTL_SOCKET     "ctl"       /* in the bundle: resize datagrams (RUNC_CTL_SOCKET) */
+#define CONSOLE_SOCKET "console"   /* in the bundle while `run` runs (--tty) */
+#define MAX_CLIENTS    16          /* attach clients at once */
+#define STDIN_CHUNK    (32 * 1024)
 
 typedef struct opts {
     const char *binary, *root, *id, *bundle, *pid_file, *exit_file, *log;
     long long log_max_size, log_max_files, timeout_ms;
     int ready_fd;
+    bool stdin_open, stdin_once, tty;
 } opts_t;
 
 typedef struct log {
@@ -340,6 +358,218 @@ static long long oom_kills(const char *cg)
     return n >= 0 ? n : cg_counter(cg, "memory.events", "oom_kill");
 }
 
+/* ---- attach ---------------------------------------------------------------------- */
+
+/* The address of the unix socket <dir>/<leaf>: the path when it fits
+ * sun_path, else the same file through /proc/<pid>/fd/<dirfd> (conmon's
+ * way around the 108 bytes), valid while dirfd is open. */
+static void sock_addr(int dirfd, const char *dir, const char *leaf, struct sockaddr_un *sa)
+{
+    memset(sa, 0, sizeof *sa);
+    sa->sun_family = AF_UNIX;
+    size_t dl = strlen(dir), ll = strlen(leaf);
+    if (dl + 1 + ll < sizeof sa->sun_path) {
+        memcpy(sa->sun_path, dir, dl);
+        sa->sun_path[dl] = '/';
+        memcpy(sa->sun_path + dl + 1, leaf, ll + 1);
+        return;
+    }
+    char head[64];
+    int hl = snprintf(head, sizeof head, "/proc/%d/fd/%d/", (int)getpid(), dirfd);
+    if (hl < 0 || (size_t)hl + ll >= sizeof sa->sun_path)
+        die("%s/%s: the socket's path is too long", dir, leaf);
+    memcpy(sa->sun_path, head, (size_t)hl);
+    memcpy(sa->sun_path + hl, leaf, ll + 1);
+}
+
+/* A fresh socket bound at <bundle>/<leaf> (listening when SOCK_STREAM). */
+static int sock_bind(int dirfd, const char *dir, const char *leaf, int type)
+{
+    struct sockaddr_un sa;
+    sock_addr(dirfd, dir, leaf, &sa);
+    unlinkat(dirfd, leaf, 0);
+    int fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+        (type == SOCK_STREAM && listen(fd, MAX_CLIENTS) < 0))
+        die("%s/%s: %s", dir, leaf, strerror(errno));
+    return fd;
+}
+
+/* The terminal's master the runtime sends on the console socket; -1 when
+ * none came (yet). */
+static int console_recv(int lfd)
+{
+    int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    if (c < 0)
+        return -1;
+    struct pollfd pf = {.fd = c, .events = POLLIN};
+    char name[256];
+    struct iovec iov = {.iov_base = name, .iov_len = sizeof name};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } u;
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+    /* the runtime sends as soon as it is connected */
+    ssize_t r = poll(&pf, 1, 5000) == 1 ? recvmsg(c, &m, MSG_CMSG_CLOEXEC) : -1;
+    close(c);
+    struct cmsghdr *h = r >= 0 ? CMSG_FIRSTHDR(&m) : NULL;
+    if (h == NULL || h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+        return -1;
+    int fd;
+    memcpy(&fd, CMSG_DATA(h), sizeof fd);
+    return fd;
+}
+
+/* The container's stdin and the clients that write to it. */
+typedef struct attach {
+    int dirfd;  /* the bundle */
+    int lfd;    /* the attach socket; -1 once stdin is closed */
+    int ctl;    /* resize datagrams; -1 without a terminal */
+    int in;     /* the container's stdin (pipe or master); -1 once closed */
+    int master; /* the terminal, for resizes; -1 without */
+    bool once;  /* --stdin-once */
+    bool closing;
+    int clients[MAX_CLIENTS];
+    size_t n;
+    char buf[STDIN_CHUNK]; /* read from a client, not written yet */
+    size_t len, off;
+} attach_t;
+
+/* Closes the container's stdin for good: nobody attaches any more. */
+static void attach_close_stdin(attach_t *at)
+{
+    if (at->in >= 0)
+        close(at->in);
+    at->in = -1;
+    if (at->lfd >= 0) {
+        close(at->lfd);
+        unlinkat(at->dirfd, ATTACH_SOCKET, 0);
+    }
+    at->lfd = -1;
+    for (size_t i = 0; i < at->n; i++)
+        close(at->clients[i]);
+    at->n = 0;
+    at->len = at->off = 0;
+}
+
+/* The container is gone: no stdin, no resizes. */
+static void attach_end(attach_t *at)
+{
+    attach_close_stdin(at);
+    if (at->ctl >= 0) {
+        close(at->ctl);
+        unlinkat(at->dirfd, CTL_SOCKET, 0);
+    }
+    at->ctl = -1;
+}
+
+/* Writes what is pending; false when it must wait for room. */
+static bool attach_flush(attach_t *at)
+{
+    while (at->in >= 0 && at->off < at->len) {
+        ssize_t w = write(at->in, at->buf + at->off, at->len - at->off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno == EAGAIN)
+            return false;
+        if (w <= 0) {
+            /* the container closed its stdin (or is gone) */
+            attach_close_stdin(at);
+            return true;
+        }
+        at->off += (size_t)w;
+    }
+    at->len = at->off = 0;
+    if (at->closing)
+        attach_close_stdin(at);
+    return true;
+}
+
+static void attach_drop_client(attach_t *at, size_t i)
+{
+    close(at->clients[i]);
+    at->clients[i] = at->clients[--at->n];
+    /* stdinOnce: the first attach to detach closes stdin (conmon, and
+     * containerd's CloseStdin); what it sent is written first */
+    if (at->once)
+        at->closing = true;
+}
+
+static void attach_ctl(attach_t *at)
+{
+    char msg[64];
+    ssize_t r;
+    while ((r = recv(at->ctl, msg, sizeof msg - 1, 0)) > 0) {
+        msg[r] = '\0';
+        unsigned cols, rows;
+        if (at->master >= 0 && sscanf(msg, "resize %u %u", &cols, &rows) == 2 && cols > 0 &&
+            rows > 0 && cols < 65536 && rows < 65536) {
+            struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
+            ioctl(at->master, TIOCSWINSZ, &ws);
+        }
+    }
+}
+
+/* Adds the attach fds to pf at *n; their events go to attach_events with
+ * the same base. */
+static size_t attach_poll(const attach_t *at, struct pollfd *pf, size_t n)
+{
+    bool pending = at->off < at->len;
+    pf[n++] = (struct pollfd){.fd = at->lfd, .events = POLLIN};
+    pf[n++] = (struct pollfd){.fd = at->ctl, .events = POLLIN};
+    pf[n++] = (struct pollfd){.fd = pending ? at->in : -1, .events = POLLOUT};
+    /* a client is read only when what came before is written: the pipe's
+     * room paces the clients */
+    for (size_t i = 0; i < MAX_CLIENTS; i++)
+        pf[n++] = (struct pollfd){.fd = i < at->n && !pending && !at->closing ? at->clients[i] : -1,
+                                  .events = POLLIN};
+    return n;
+}
+
+static void attach_events(attach_t *at, const struct pollfd *pf)
+{
+    if (pf[1].revents)
+        attach_ctl(at);
+    if (pf[2].revents)
+        attach_flush(at);
+    int cl[MAX_CLIENTS];
+    size_t ncl = 0;
+    for (size_t i = 0; i < MAX_CLIENTS; i++)
+        if (pf[3 + i].fd >= 0 && pf[3 + i].revents)
+            cl[ncl++] = pf[3 + i].fd;
+    for (size_t k = 0; k < ncl && at->in >= 0 && at->off == at->len && !at->closing; k++) {
+        size_t i = 0;
+        while (i < at->n && at->clients[i] != cl[k])
+            i++;
+        if (i == at->n)
+            continue;
+        ssize_t r = read(cl[k], at->buf, sizeof at->buf);
+        if (r < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (r <= 0) {
+            attach_drop_client(at, i);
+        } else {
+            at->len = (size_t)r;
+            at->off = 0;
+        }
+        attach_flush(at);
+    }
+    if (at->closing && at->off == at->len)
+        attach_close_stdin(at);
+    if (pf[0].revents && at->lfd >= 0) {
+        int c;
+        while ((c = accept4(at->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
+            if (at->n == MAX_CLIENTS || at->in < 0) {
+                close(c);
+                continue;
+            }
+            at->clients[at->n++] = c;
+        }
+    }
+}
+
 /* ---- run ------------------------------------------------------------------------- */
 
 /* The message of the runtime's failure: the last line of its output, with
@@ -436,7 +666,9 @@ static unsigned long long proc_start(int pid)
     return p != NULL ? strtoull(p + 1, NULL, 10) : 0;
 }
 
-static pid_t spawn_run(const opts_t *o, int out_w, int err_w)
+/* in_r: the read end of the container's stdin pipe, -1 for /dev/null;
+ * console: the --console-socket path (--tty), else NULL. */
+static pid_t spawn_run(const opts_t *o, int in_r, int out_w, int err_w, const char *console)
 {
     pid_t pid = fork();
     if (pid != 0)
@@ -444,13 +676,21 @@ static pid_t spawn_run(const opts_t *o, int out_w, int err_w)
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    int null = open("/dev/null", O_RDONLY);
-    if (null < 0 || dup2(null, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)
+    int in = in_r >= 0 ? in_r : open("/dev/null", O_RDONLY);
+    if (in < 0 || dup2(in, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)
         _exit(127);
     /* run --detach: one runtime process instead of create + start; with
-     * no terminal the container keeps the runtime's stdout and stderr. */
-    const char *argv[] = {o->binary, "--root",     o->root,     "run", "--detach", "--bundle",
-                          o->bundle, "--pid-file", o->pid_file, o->id, NULL};
+     * no terminal the container keeps the runtime's stdin, stdout and
+     * stderr; with one, the runtime sends its master to the console
+     * socket. */
+    const char *argv[14] = {o->binary, "--root", o->root, "run", "--detach"};
+    size_t n = 5;
+    if (console != NULL) {
+        argv[n++] = "--console-socket";
+        argv[n++] = console;
+    }
+    const char *rest[] = {"--bundle", o->bundle, "--pid-file", o->pid_file, o->id, NULL};
+    memcpy(argv + n, rest, sizeof rest);
     execvp(argv[0], (char *const *)argv);
     dprintf(2, "exec %s: %s\n", o->binary, strerror(errno));
     _exit(127);
@@ -493,13 +733,19 @@ static void parse(int argc, char **argv, opts_t *o)
             o->timeout_ms = num_arg(v);
         else if (strcmp(k, "--ready-fd") == 0)
             o->ready_fd = (int)num_arg(v);
+        else if (strcmp(k, "--stdin") == 0)
+            o->stdin_open = num_arg(v) != 0;
+        else if (strcmp(k, "--stdin-once") == 0)
+            o->stdin_once = num_arg(v) != 0;
+        else if (strcmp(k, "--tty") == 0)
+            o->tty = num_arg(v) != 0;
         else
             die("unknown option %s", k);
     }
     if (!o->binary || !o->root || !o->id || !o->bundle || !o->pid_file || !o->exit_file)
         die("usage: kraal-runc-shim --binary B --root R --id ID --bundle DIR --pid-file P "
             "--exit-file F [--log PATH] [--log-max-size N] [--log-max-files N] "
-            "[--timeout-ms N] [--ready-fd N]");
+            "[--timeout-ms N] [--ready-fd N] [--stdin 0|1] [--stdin-once 0|1] [--tty 0|1]");
 }
 
 int main(int argc, char **argv)
@@ -551,15 +797,41 @@ int main(int argc, char **argv)
     if (sfd < 0)
         die("signalfd: %s", strerror(errno));
 
+    /* The attach and ctl sockets are there before the plugin hears of
+     * the start, so an attach right after it finds them. */
+    static attach_t at = {.lfd = -1, .ctl = -1, .in = -1, .master = -1};
+    at.once = o.stdin_once;
+    at.dirfd = open(o.bundle, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (at.dirfd < 0)
+        die("%s: %s", o.bundle, strerror(errno));
+    int inp[2] = {-1, -1}, console = -1;
+    struct sockaddr_un console_sa;
+    if (o.stdin_open) {
+        at.lfd = sock_bind(at.dirfd, o.bundle, ATTACH_SOCKET, SOCK_STREAM);
+        if (!o.tty && pipe2(inp, O_CLOEXEC) < 0)
+            die("pipe: %s", strerror(errno));
+    }
+    if (o.tty) {
+        at.ctl = sock_bind(at.dirfd, o.bundle, CTL_SOCKET, SOCK_DGRAM);
+        console = sock_bind(at.dirfd, o.bundle, CONSOLE_SOCKET, SOCK_STREAM);
+        sock_addr(at.dirfd, o.bundle, CONSOLE_SOCKET, &console_sa);
+    }
     int outp[2], errp[2];
     if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0)
         die("pipe: %s", strerror(errno));
     stream_t so = {.name = "stdout", .fd = outp[0]}, se = {.name = "stderr", .fd = errp[0]};
-    pid_t run = spawn_run(&o, outp[1], errp[1]);
+    /* with a terminal, the container's output comes on its master */
+    static stream_t sm = {.name = "stdout", .fd = -1};
+    pid_t run = spawn_run(&o, inp[0], outp[1], errp[1], o.tty ? console_sa.sun_path : NULL);
     if (run < 0)
         die("fork: %s", strerror(errno));
     close(outp[1]);
     close(errp[1]);
+    if (inp[0] >= 0) {
+        close(inp[0]);
+        at.in = inp[1];
+        fcntl(at.in, F_SETFL, O_NONBLOCK);
+    }
     fcntl(so.fd, F_SETFL, O_NONBLOCK);
     fcntl(se.fd, F_SETFL, O_NONBLOCK);
 
@@ -572,19 +844,22 @@ int main(int argc, char **argv)
     int rst = 0;
     bool done = false, timed_out = false;
     while (!done) {
-        struct pollfd pf[3] = {{.fd = sfd, .events = POLLIN},
+        struct pollfd pf[4] = {{.fd = sfd, .events = POLLIN},
                                {.fd = capture_full(&cap[0]) ? -1 : so.fd, .events = POLLIN},
-                               {.fd = capture_full(&cap[1]) ? -1 : se.fd, .events = POLLIN}};
+                               {.fd = capture_full(&cap[1]) ? -1 : se.fd, .events = POLLIN},
+                               {.fd = sm.fd < 0 ? console : -1, .events = POLLIN}};
         int64_t left = deadline - mono_ms();
         if (left <= 0 && !timed_out) {
             kill(run, SIGKILL);
             timed_out = true;
             left = 1000;
         }
-        poll(pf, 3, left > 0 ? (int)(left < 100 ? left : 100) : 100);
+        poll(pf, 4, left > 0 ? (int)(left < 100 ? left : 100) : 100);
         for (int i = 1; i < 3; i++)
             if (pf[i].fd >= 0 && (pf[i].revents & (POLLIN | POLLHUP)))
                 capture_read(&cap[i - 1], pf[i].fd);
+        if (pf[3].fd >= 0 && pf[3].revents)
+            sm.fd = console_recv(console);
         struct signalfd_siginfo si;
         while (read(sfd, &si, sizeof si) > 0)
             ;
@@ -595,6 +870,18 @@ int main(int argc, char **argv)
     capture_read(&cap[0], so.fd);
     capture_read(&cap[1], se.fd);
     bool ok = !timed_out && WIFEXITED(rst) && WEXITSTATUS(rst) == 0;
+    if (console >= 0) {
+        if (sm.fd < 0)
+            sm.fd = console_recv(console);
+        close(console);
+        unlinkat(at.dirfd, CONSOLE_SOCKET, 0);
+        if (ok && sm.fd < 0) {
+            ok = false;
+            cap[1].len =
+                (size_t)snprintf(cap[1].buf, sizeof cap[1].buf,
+                                 "%s run: no terminal came on the console socket", o.binary);
+        }
+    }
     int init = 0;
     if (ok) {
         char buf[64] = "";
@@ -619,8 +906,21 @@ int main(int argc, char **argv)
         else /* the runtime's error is on stderr; runc's text logs too */
             failure_message(cap[cap[1].len > 0 ? 1 : 0].buf, msg, sizeof msg);
         write_exit(&o, cannot_run_code(msg), 0, false, "ContainerCannotRun", msg);
+        attach_end(&at);
         ready(&o, "error %s\n", msg);
         return 0;
+    }
+    if (sm.fd >= 0) {
+        at.master = sm.fd;
+        struct winsize ws;
+        if (ioctl(sm.fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col == 0) {
+            /* what a terminal has until the first resize (as exec's) */
+            ws = (struct winsize){.ws_row = 24, .ws_col = 80};
+            ioctl(sm.fd, TIOCSWINSZ, &ws);
+        }
+        fcntl(sm.fd, F_SETFL, O_NONBLOCK);
+        if (o.stdin_open)
+            at.in = fcntl(sm.fd, F_DUPFD_CLOEXEC, 0);
     }
     char cg[PATH_MAX] = "";
     bool have_cg = memory_cgroup(init, cg, sizeof cg);
@@ -639,7 +939,7 @@ int main(int argc, char **argv)
     int64_t drain_until = 0;
     /* The init may be gone already: its SIGCHLD was read while run ran. */
     bool reap = true;
-    while (!exited || ((so.fd >= 0 || se.fd >= 0) && mono_ms() < drain_until)) {
+    while (!exited || ((so.fd >= 0 || se.fd >= 0 || sm.fd >= 0) && mono_ms() < drain_until)) {
         if (reap) {
             int st;
             pid_t w;
@@ -648,20 +948,26 @@ int main(int argc, char **argv)
                     status = st;
                     exited = true;
                     drain_until = mono_ms() + DRAIN_MS;
+                    attach_end(&at); /* an attach now fails at once */
                 }
             reap = false;
             continue;
         }
-        struct pollfd pf[3] = {{.fd = sfd, .events = POLLIN},
-                               {.fd = so.fd, .events = POLLIN},
-                               {.fd = se.fd, .events = POLLIN}};
+        struct pollfd pf[4 + 3 + MAX_CLIENTS] = {{.fd = sfd, .events = POLLIN},
+                                                 {.fd = so.fd, .events = POLLIN},
+                                                 {.fd = se.fd, .events = POLLIN},
+                                                 {.fd = sm.fd, .events = POLLIN}};
+        size_t npf = attach_poll(&at, pf, 4);
         int wait = exited ? (int)(drain_until - mono_ms()) : -1;
-        if (poll(pf, 3, wait < 0 && exited ? 0 : wait) < 0 && errno != EINTR)
+        if (poll(pf, npf, wait < 0 && exited ? 0 : wait) < 0 && errno != EINTR)
             die("poll: %s", strerror(errno));
         if (pf[1].revents)
             stream_read(&so, &lg);
         if (pf[2].revents)
             stream_read(&se, &lg);
+        if (pf[3].revents && !stream_read(&sm, &lg))
+            at.master = -1; /* EIO: the terminal's last user is gone */
+        attach_events(&at, pf + 4);
         if (pf[0].revents) {
             struct signalfd_siginfo si;
             while (read(sfd, &si, sizeof si) > 0)
@@ -675,6 +981,9 @@ int main(int argc, char **argv)
         stream_flush(&so, &lg, true);
     if (se.fd >= 0)
         stream_flush(&se, &lg, true);
+    if (sm.fd >= 0)
+        stream_flush(&sm, &lg, true);
+    attach_end(&at);
 
     int code, sig = 0;
     if (WIFSIGNALED(status)) {

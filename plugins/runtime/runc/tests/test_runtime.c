@@ -175,6 +175,7 @@ typedef struct ctr_opts {
     const char *name;
     const char *script; /* sh -c */
     int64_t memory_limit;
+    bool open_stdin, stdin_once, tty;
 } ctr_opts_t;
 
 static void log_path(const char *name, char *out, size_t len)
@@ -196,6 +197,9 @@ static int create_ctr(const char *sb, const ctr_opts_t *o, char id[KR_RT_ID_MAX]
         .run_as_user = -1,
         .run_as_group = -1,
         .resources = {.memory_limit = o->memory_limit},
+        .open_stdin = o->open_stdin,
+        .stdin_once = o->stdin_once,
+        .tty = o->tty,
     };
     return F.ops->container_create(F.rt, sb, &cfg, id, err);
 }
@@ -1148,6 +1152,123 @@ static void test_crun(void **state)
     F.rt = rt;
 }
 
+/* ---- attach ------------------------------------------------------------------ */
+
+static int attach_fd(const char *id)
+{
+    int fd = -1;
+    kr_error_t err;
+    if (F.ops->container_attach(F.rt, id, &fd, &err) < 0)
+        fail_msg("container_attach: %s", err.message);
+    assert_true(fd >= 0);
+    return fd;
+}
+
+static void attach_write(const char *id, const char *text)
+{
+    int fd = attach_fd(id);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+}
+
+/* Waits for the container's exit with `code`; dumps its log otherwise. */
+static void wait_exit(const char *name, const char *id, int code)
+{
+    kr_rt_container_t st;
+    int64_t end = now_ms() + 20000;
+    kr_error_t err;
+    for (;;) {
+        assert_int_equal(F.ops->container_status(F.rt, id, &st, &err), 0);
+        if (st.state == KR_RT_EXITED || now_ms() > end)
+            break;
+        kr_rt_container_free(&st);
+        sleep_ms(50);
+    }
+    if (st.state != KR_RT_EXITED || st.exit_code != code) {
+        dump_log(name);
+        fail_msg("%s: state %d exit %d, want EXITED %d", name, st.state, st.exit_code, code);
+    }
+    kr_rt_container_free(&st);
+}
+
+/* The log holds `text` somewhere (a terminal's lines end in \r). */
+static bool log_contains(const char *name, const char *text)
+{
+    char path[256];
+    log_path(name, path, sizeof path);
+    char *log = read_text(path);
+    return log != NULL && strstr(log, text) != NULL;
+}
+
+/* container_attach: stdinOnce closes stdin when the first attach
+ * detaches; without it stdin stays open across attaches; a container
+ * without stdin reads /dev/null and refuses an attach; a terminal takes
+ * input and resizes; an exited container refuses both. */
+static void test_attach(void **state)
+{
+    (void)state;
+    char sb[KR_RT_ID_MAX], once[KR_RT_ID_MAX], multi[KR_RT_ID_MAX], none[KR_RT_ID_MAX],
+        tty[KR_RT_ID_MAX];
+    run_sandbox("attach", sb);
+    ctr_opts_t o1 = {.name = "once",
+                     .script = "read line; echo got:$line; read more || echo eof",
+                     .open_stdin = true,
+                     .stdin_once = true};
+    ctr_opts_t o2 = {
+        .name = "multi", .script = "read a; echo a:$a; read b; echo b:$b", .open_stdin = true};
+    ctr_opts_t o3 = {.name = "none", .script = "read x || echo nostdin; sleep 300"};
+    ctr_opts_t o4 = {.name = "tty",
+                     .script = "read x; stty size; tty; echo x:$x; echo $TERM",
+                     .open_stdin = true,
+                     .tty = true};
+    run_ctr(sb, &o1, once);
+    run_ctr(sb, &o2, multi);
+    run_ctr(sb, &o3, none);
+    run_ctr(sb, &o4, tty);
+    kr_error_t err;
+    int fd = -1;
+
+    /* the input waits for the attach: nothing reads EOF before */
+    sleep_ms(300);
+    kr_rt_container_t st;
+    assert_int_equal(F.ops->container_status(F.rt, once, &st, &err), 0);
+    assert_int_equal(st.state, KR_RT_RUNNING);
+    kr_rt_container_free(&st);
+    attach_write(once, "hello\n");
+    wait_exit("once", once, 0);
+    assert_true(log_has("once", "stdout", "got:hello"));
+    assert_true(log_has("once", "stdout", "eof"));
+    assert_int_equal(F.ops->container_attach(F.rt, once, &fd, &err), -KR_E_CONFLICT);
+    assert_int_equal(fd, -1);
+
+    attach_write(multi, "one\n");
+    sleep_ms(200);
+    attach_write(multi, "two\n");
+    wait_exit("multi", multi, 0);
+    assert_true(log_has("multi", "stdout", "a:one"));
+    assert_true(log_has("multi", "stdout", "b:two"));
+
+    int64_t end = now_ms() + 10000;
+    while (!log_has("none", "stdout", "nostdin") && now_ms() < end)
+        sleep_ms(50);
+    assert_true(log_has("none", "stdout", "nostdin"));
+    assert_int_equal(F.ops->container_attach(F.rt, none, &fd, &err), -KR_E_BAD_REQUEST);
+    assert_int_equal(F.ops->container_resize(F.rt, none, 80, 24, &err), -KR_E_BAD_REQUEST);
+
+    assert_int_equal(F.ops->container_resize(F.rt, tty, 100, 40, &err), 0);
+    sleep_ms(200);
+    attach_write(tty, "go\r");
+    wait_exit("tty", tty, 0);
+    if (!log_contains("tty", " stdout F 40 100\r\n") || !log_contains("tty", "/dev/pts/") ||
+        !log_contains("tty", " stdout F x:go\r\n") || !log_contains("tty", " stdout F xterm\r\n")) {
+        dump_log("tty");
+        fail_msg("the terminal's output is not in the log");
+    }
+    assert_int_equal(F.ops->container_resize(F.rt, tty, 80, 24, &err), -KR_E_CONFLICT);
+    assert_int_equal(F.ops->container_attach(F.rt, tty, &fd, &err), -KR_E_CONFLICT);
+    remove_sandbox(sb);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--child") == 0)
@@ -1162,7 +1283,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_shared_sandbox), cmocka_unit_test(test_restart),
         cmocka_unit_test(test_agent_killed),   cmocka_unit_test(test_concurrent),
         cmocka_unit_test(test_security),       cmocka_unit_test(test_logs),
-        cmocka_unit_test(test_crun),
+        cmocka_unit_test(test_crun),           cmocka_unit_test(test_attach),
     };
     /* RUNC_TEST=test_stop runs one scenario. */
     if (getenv("RUNC_TEST") != NULL)
