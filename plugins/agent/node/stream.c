@@ -18,6 +18,13 @@
  * AG_STREAM_WINDOW bytes are unacknowledged, so that a slow client never
  * makes the broker expire the stream.  An input request is answered once
  * its data is written (or buffered below a bound), which paces stdin.
+ *
+ * Attach follows the container's log for its output; with stdin it also
+ * holds the runtime's container_attach stream, where input goes (the
+ * container's own stdin), and a tty attach's resizes go to
+ * container_resize.  A container without stdin (or whose stdinOnce stdin
+ * is closed already) takes none: its input is dropped, as containerd and
+ * CRI-O drop it.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -412,6 +419,43 @@ static void log_pump(sess_t *s)
         s->timer = kr_loop_add_timer(s->st->loop, rc > 0 ? 0 : FOLLOW_POLL_MS, 0, on_log_timer, s);
 }
 
+static void on_in(kr_loop_t *loop, int fd, uint32_t events, void *ud);
+static void set_nonblock(int fd);
+
+/* attach -i: the container's stdin from the runtime, before READY so that
+ * no input comes before it.  -1 once the session ended. */
+static int attach_stdin(sess_t *s)
+{
+    const ag_conf_t *c = s->st->conf;
+    kr_error_t err;
+    if (c->rt->container_attach == NULL) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "the container runtime \"%s\" does not support attaching to a container's stdin",
+                 c->rt->runtime_name);
+        sess_end(s, KR_E_BAD_REQUEST, msg);
+        return -1;
+    }
+    int fd = -1;
+    if (c->rt->container_attach(c->rt_self, s->cid, &fd, &err) < 0) {
+        if (err.reason != KR_E_BAD_REQUEST && err.reason != KR_E_CONFLICT) {
+            sess_end(s, err.reason, err.message);
+            return -1;
+        }
+        /* stdin: false, or a stdinOnce stdin closed by an earlier attach:
+         * in_fd stays -1 and the input is dropped */
+        return 0;
+    }
+    set_nonblock(fd);
+    if (kr_loop_add_fd(s->st->loop, fd, 0, on_in, s, &err) < 0) {
+        close(fd);
+        sess_end(s, KR_E_INTERNAL, err.message);
+        return -1;
+    }
+    s->in_fd = fd;
+    return 0;
+}
+
 static void log_open(sess_t *s)
 {
     char dir[4096];
@@ -446,6 +490,8 @@ static void log_open(sess_t *s)
         sess_end(s, KR_E_NOT_FOUND, msg);
         return;
     }
+    if (s->kind == S_ATTACH && s->want_stdin && attach_stdin(s) < 0)
+        return;
     if (s->kind == S_ATTACH && !send_event(s, "READY", NULL))
         return;
     sess_pump(s);
@@ -454,7 +500,6 @@ static void log_open(sess_t *s)
 /* ---- exec and port-forward ---------------------------------------------------- */
 
 static void on_out(kr_loop_t *loop, int fd, uint32_t events, void *ud);
-static void on_in(kr_loop_t *loop, int fd, uint32_t events, void *ud);
 
 static void set_nonblock(int fd)
 {
@@ -516,7 +561,9 @@ static void on_out(kr_loop_t *loop, int fd, uint32_t events, void *ud)
 static void in_flush(sess_t *s)
 {
     while (s->in_fd >= 0 && s->inbuf.len > 0) {
-        ssize_t n = write(s->in_fd, s->inbuf.data, s->inbuf.len);
+        /* sockets (port-forward, attach) without SIGPIPE */
+        ssize_t n = s->kind == S_EXEC ? write(s->in_fd, s->inbuf.data, s->inbuf.len)
+                                      : send(s->in_fd, s->inbuf.data, s->inbuf.len, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN)
@@ -723,6 +770,8 @@ static void on_stream(kr_bus_t *bus, kr_call_t *call, void *ud)
     case S_ATTACH:
         s->attempt = -1;
         s->lo = (ag_logopts_t){.tail_lines = 0, .follow = true};
+        s->want_stdin = flag(o, "stdin");
+        s->tty = flag(o, "tty");
         log_open(s);
         return;
     case S_EXEC: {
@@ -779,13 +828,20 @@ static void on_input(kr_bus_t *bus, kr_call_t *call, void *ud)
         s->rows = h;
         if (s->have_proc && s->tty && !s->busy)
             st->conf->rt->exec_resize(st->conf->rt_self, &s->proc, (uint16_t)w, (uint16_t)h, NULL);
+        else if (s->kind == S_ATTACH && s->tty && s->cid[0] != '\0' &&
+                 st->conf->rt->container_resize != NULL)
+            st->conf->rt->container_resize(st->conf->rt_self, s->cid, (uint16_t)w, (uint16_t)h,
+                                           NULL);
     }
+    /* exec and port-forward take input until they close it; an attach
+     * while it holds the container's stdin */
+    bool takes = s->kind == S_EXEC || s->kind == S_PF || (s->kind == S_ATTACH && s->in_fd >= 0);
     const kr_value_t *d = kr_value_map_get(o, "d");
-    if (kr_value_len(d) > 0 && !s->close_in)
+    if (takes && kr_value_len(d) > 0 && !s->close_in)
         kr_buf_append(&s->inbuf, kr_value_as_str(d), kr_value_len(d));
     if (flag(o, "close"))
         s->close_in = true;
-    if (s->in_call != NULL || s->kind == S_LOG || s->kind == S_ATTACH) {
+    if (s->in_call != NULL || !takes) {
         kr_call_reply(call, 200, NULL, NULL);
         return;
     }
@@ -794,6 +850,13 @@ static void on_input(kr_bus_t *bus, kr_call_t *call, void *ud)
     s->in_call = call;
     if (!s->busy)
         in_flush(s);
+}
+
+void ag_stream_container_io(const kr_value_t *container, kr_rt_container_config_t *cfg)
+{
+    cfg->open_stdin = kr_value_as_bool(kr_value_map_get(container, "stdin"), false);
+    cfg->stdin_once = kr_value_as_bool(kr_value_map_get(container, "stdinOnce"), false);
+    cfg->tty = kr_value_as_bool(kr_value_map_get(container, "tty"), false);
 }
 
 /* ---- the thread ------------------------------------------------------------------ */

@@ -30,4 +30,9 @@ ag_streams_t *ag_streams_new(const ag_conf_t *conf, kr_error_t *err);
 /* Ends every stream (exec'd processes are killed) and stops the thread. */
 void ag_streams_destroy(ag_streams_t **self_p);
 
+/* Sets cfg's open_stdin, stdin_once and tty from the pod's container
+ * (stdin, stdinOnce, tty): what `kubectl attach -i` and `-t` need the
+ * runtime to keep.  Called where the container's config is built. */
+void ag_stream_container_io(const kr_value_t *container, kr_rt_container_config_t *cfg);
+
 #endif
