@@ -282,6 +282,19 @@ static void test_spec(void **state)
     assert_true(kr_value_as_bool(kr_value_get(spec, "linux.resources.devices[0].allow"), false));
     assert_null(kr_value_get(spec, "linux.maskedPaths"));
     assert_true(has_str(kr_value_map_get(find_mount(spec, "/sys"), "options"), "rw"));
+    assert_false(kr_value_as_bool(kr_value_get(spec, "process.terminal"), true));
+    assert_false(has_str(kr_value_get(spec, "process.env"), "TERM=xterm"));
+
+    /* tty: a terminal and containerd's TERM, which the pod's env overrides */
+    cfg.tty = true;
+    assert_int_equal(runc_spec_build(a, &in, &spec, &err), 0);
+    assert_true(kr_value_as_bool(kr_value_get(spec, "process.terminal"), false));
+    assert_true(has_str(kr_value_get(spec, "process.env"), "TERM=xterm"));
+    env[0] = (kr_rt_kv_t){"TERM", "vt100"};
+    assert_int_equal(runc_spec_build(a, &in, &spec, &err), 0);
+    assert_true(has_str(kr_value_get(spec, "process.env"), "TERM=vt100"));
+    assert_false(has_str(kr_value_get(spec, "process.env"), "TERM=xterm"));
+    cfg.tty = false;
 
     /* Errors a user can act on. */
     cfg.argc = 0;
