@@ -1117,6 +1117,8 @@ static void test_logs(void **state)
     F.rt = rt;
 }
 
+static void attach_scenario(const char *prefix);
+
 static void test_crun(void **state)
 {
     (void)state;
@@ -1147,6 +1149,7 @@ static void test_crun(void **state)
     assert_string_equal(v, "crun://1.8.1");
     assert_string_equal(F.ops->runtime_name, "crun");
     main_scenario("crun");
+    attach_scenario("crun");
     kr_host_stop_others(F.host, 1);
     F.ops = ops;
     F.rt = rt;
@@ -1203,21 +1206,27 @@ static bool log_contains(const char *name, const char *text)
 /* container_attach: stdinOnce closes stdin when the first attach
  * detaches; without it stdin stays open across attaches; a container
  * without stdin reads /dev/null and refuses an attach; a terminal takes
- * input and resizes; an exited container refuses both. */
-static void test_attach(void **state)
+ * input and resizes; an exited container refuses both.  Also run with
+ * crun. */
+static void attach_scenario(const char *prefix)
 {
-    (void)state;
     char sb[KR_RT_ID_MAX], once[KR_RT_ID_MAX], multi[KR_RT_ID_MAX], none[KR_RT_ID_MAX],
         tty[KR_RT_ID_MAX];
-    run_sandbox("attach", sb);
-    ctr_opts_t o1 = {.name = "once",
+    char pod[64], n1[64], n2[64], n3[64], n4[64];
+    snprintf(pod, sizeof pod, "%s-attach", prefix);
+    snprintf(n1, sizeof n1, "%s-once", prefix);
+    snprintf(n2, sizeof n2, "%s-multi", prefix);
+    snprintf(n3, sizeof n3, "%s-none", prefix);
+    snprintf(n4, sizeof n4, "%s-tty", prefix);
+    run_sandbox(pod, sb);
+    ctr_opts_t o1 = {.name = n1,
                      .script = "read line; echo got:$line; read more || echo eof",
                      .open_stdin = true,
                      .stdin_once = true};
     ctr_opts_t o2 = {
-        .name = "multi", .script = "read a; echo a:$a; read b; echo b:$b", .open_stdin = true};
-    ctr_opts_t o3 = {.name = "none", .script = "read x || echo nostdin; sleep 300"};
-    ctr_opts_t o4 = {.name = "tty",
+        .name = n2, .script = "read a; echo a:$a; read b; echo b:$b", .open_stdin = true};
+    ctr_opts_t o3 = {.name = n3, .script = "read x || echo nostdin; sleep 300"};
+    ctr_opts_t o4 = {.name = n4,
                      .script = "read x; stty size; tty; echo x:$x; echo $TERM",
                      .open_stdin = true,
                      .tty = true};
@@ -1235,38 +1244,44 @@ static void test_attach(void **state)
     assert_int_equal(st.state, KR_RT_RUNNING);
     kr_rt_container_free(&st);
     attach_write(once, "hello\n");
-    wait_exit("once", once, 0);
-    assert_true(log_has("once", "stdout", "got:hello"));
-    assert_true(log_has("once", "stdout", "eof"));
+    wait_exit(n1, once, 0);
+    assert_true(log_has(n1, "stdout", "got:hello"));
+    assert_true(log_has(n1, "stdout", "eof"));
     assert_int_equal(F.ops->container_attach(F.rt, once, &fd, &err), -KR_E_CONFLICT);
     assert_int_equal(fd, -1);
 
     attach_write(multi, "one\n");
     sleep_ms(200);
     attach_write(multi, "two\n");
-    wait_exit("multi", multi, 0);
-    assert_true(log_has("multi", "stdout", "a:one"));
-    assert_true(log_has("multi", "stdout", "b:two"));
+    wait_exit(n2, multi, 0);
+    assert_true(log_has(n2, "stdout", "a:one"));
+    assert_true(log_has(n2, "stdout", "b:two"));
 
     int64_t end = now_ms() + 10000;
-    while (!log_has("none", "stdout", "nostdin") && now_ms() < end)
+    while (!log_has(n3, "stdout", "nostdin") && now_ms() < end)
         sleep_ms(50);
-    assert_true(log_has("none", "stdout", "nostdin"));
+    assert_true(log_has(n3, "stdout", "nostdin"));
     assert_int_equal(F.ops->container_attach(F.rt, none, &fd, &err), -KR_E_BAD_REQUEST);
     assert_int_equal(F.ops->container_resize(F.rt, none, 80, 24, &err), -KR_E_BAD_REQUEST);
 
     assert_int_equal(F.ops->container_resize(F.rt, tty, 100, 40, &err), 0);
     sleep_ms(200);
     attach_write(tty, "go\r");
-    wait_exit("tty", tty, 0);
-    if (!log_contains("tty", " stdout F 40 100\r\n") || !log_contains("tty", "/dev/pts/") ||
-        !log_contains("tty", " stdout F x:go\r\n") || !log_contains("tty", " stdout F xterm\r\n")) {
-        dump_log("tty");
+    wait_exit(n4, tty, 0);
+    if (!log_contains(n4, " stdout F 40 100\r\n") || !log_contains(n4, "/dev/pts/") ||
+        !log_contains(n4, " stdout F x:go\r\n") || !log_contains(n4, " stdout F xterm\r\n")) {
+        dump_log(n4);
         fail_msg("the terminal's output is not in the log");
     }
     assert_int_equal(F.ops->container_resize(F.rt, tty, 80, 24, &err), -KR_E_CONFLICT);
     assert_int_equal(F.ops->container_attach(F.rt, tty, &fd, &err), -KR_E_CONFLICT);
     remove_sandbox(sb);
+}
+
+static void test_attach(void **state)
+{
+    (void)state;
+    attach_scenario("runc");
 }
 
 int main(int argc, char **argv)
