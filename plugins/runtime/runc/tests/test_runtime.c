@@ -1284,6 +1284,25 @@ static void test_attach(void **state)
     attach_scenario("runc");
 }
 
+/* A container directory whose sockets' paths pass the 108 bytes of
+ * sun_path (a long instance name): the shim and the plugin reach them
+ * through /proc/.../fd/<dir fd>. */
+static void test_attach_long_path(void **state)
+{
+    (void)state;
+    const kr_runtime_ops_t *ops = F.ops;
+    void *rt = F.rt;
+    const char *name = "runc-with-a-long-instance-name-that-pushes-sockets-past-sun-path";
+    start_runtime(name, "runc");
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/runtime/%s/containers/%032d/attach", F.data, name, 0);
+    assert_true(strlen(dir) >= 108);
+    attach_scenario("long");
+    kr_host_stop_others(F.host, 1);
+    F.ops = ops;
+    F.rt = rt;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--child") == 0)
@@ -1293,12 +1312,19 @@ int main(int argc, char **argv)
         return 77;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_main),           cmocka_unit_test(test_oom),
-        cmocka_unit_test(test_cannot_run),     cmocka_unit_test(test_stop),
-        cmocka_unit_test(test_shared_sandbox), cmocka_unit_test(test_restart),
-        cmocka_unit_test(test_agent_killed),   cmocka_unit_test(test_concurrent),
-        cmocka_unit_test(test_security),       cmocka_unit_test(test_logs),
-        cmocka_unit_test(test_crun),           cmocka_unit_test(test_attach),
+        cmocka_unit_test(test_main),
+        cmocka_unit_test(test_oom),
+        cmocka_unit_test(test_cannot_run),
+        cmocka_unit_test(test_stop),
+        cmocka_unit_test(test_shared_sandbox),
+        cmocka_unit_test(test_restart),
+        cmocka_unit_test(test_agent_killed),
+        cmocka_unit_test(test_concurrent),
+        cmocka_unit_test(test_security),
+        cmocka_unit_test(test_logs),
+        cmocka_unit_test(test_crun),
+        cmocka_unit_test(test_attach),
+        cmocka_unit_test(test_attach_long_path),
     };
     /* RUNC_TEST=test_stop runs one scenario. */
     if (getenv("RUNC_TEST") != NULL)
