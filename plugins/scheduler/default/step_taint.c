@@ -2,8 +2,6 @@
  * on the NoSchedule and NoExecute taints the pod does not tolerate, and a
  * score that counts the PreferNoSchedule taints it does not tolerate,
  * reverse-normalized so that the node with the fewest scores highest. */
-#include <stdlib.h>
-
 #include "step_util.h"
 
 typedef struct taint_state {
@@ -15,13 +13,11 @@ static kr_sched_code_t taint_prefilter(void *self, kr_sched_cycle_t *cycle,
                                        kr_sched_status_t *st)
 {
     (void)self;
-    (void)cycle;
     (void)pod;
     (void)st;
-    taint_state_t *s = malloc(sizeof(*s));
-    if (s == NULL)
-        abort();
-    sched_msgs_init(&s->msgs);
+    /* the state itself is in the arena; only the lock needs freeing */
+    taint_state_t *s = kr_arena_alloc(cycle->arena, sizeof(*s));
+    sched_msgs_init(&s->msgs, cycle->arena);
     *state = s;
     return KR_SCHED_SUCCESS;
 }
@@ -111,7 +107,6 @@ static void taint_state_free(void *self, void *state)
     if (s == NULL)
         return;
     sched_msgs_free(&s->msgs);
-    free(s);
 }
 
 const kr_sched_step_ops_t sched_step_taint_toleration = {

@@ -341,13 +341,14 @@ void sched_tpmap_clone(sched_tpmap_t *dst, const sched_tpmap_t *src, kr_arena_t 
 
 struct sched_msg {
     struct sched_msg *next;
-    const char *key, *value; /* copies inside the allocation */
-    char text[];
+    const char *key, *value;
+    const char *text;
 };
 
-void sched_msgs_init(sched_msgs_t *m)
+void sched_msgs_init(sched_msgs_t *m, kr_arena_t *arena)
 {
     pthread_mutex_init(&m->mu, NULL);
+    m->arena = arena;
     m->head = NULL;
 }
 
@@ -358,20 +359,10 @@ const char *sched_msgs_taint(sched_msgs_t *m, const char *key, const char *value
     for (msg = m->head; msg != NULL; msg = msg->next)
         if (strcmp(msg->key, key) == 0 && strcmp(msg->value, value) == 0)
             goto out;
-    size_t kl = strlen(key), vl = strlen(value);
-    /* "node(s) had untolerated taint {" key ": " value "}" NUL key NUL value NUL */
-    static const char prefix[] = "node(s) had untolerated taint {";
-    size_t tl = sizeof(prefix) - 1 + kl + 2 + vl + 1;
-    msg = malloc(sizeof(*msg) + tl + 1 + kl + 1 + vl + 1);
-    if (msg == NULL)
-        abort();
-    snprintf(msg->text, tl + 1, "%s%s: %s}", prefix, key, value);
-    char *k = msg->text + tl + 1;
-    memcpy(k, key, kl + 1);
-    char *v = k + kl + 1;
-    memcpy(v, value, vl + 1);
-    msg->key = k;
-    msg->value = v;
+    msg = kr_arena_alloc(m->arena, sizeof(*msg));
+    msg->key = kr_arena_strdup(m->arena, key);
+    msg->value = kr_arena_strdup(m->arena, value);
+    msg->text = kr_arena_printf(m->arena, "node(s) had untolerated taint {%s: %s}", key, value);
     msg->next = m->head;
     m->head = msg;
 out:
@@ -381,11 +372,7 @@ out:
 
 void sched_msgs_free(sched_msgs_t *m)
 {
-    while (m->head != NULL) {
-        sched_msg_t *next = m->head->next;
-        free(m->head);
-        m->head = next;
-    }
+    m->head = NULL;
     pthread_mutex_destroy(&m->mu);
 }
 

@@ -116,17 +116,22 @@ void sched_tpmap_clone(sched_tpmap_t *dst, const sched_tpmap_t *src, kr_arena_t 
 
 /* ---- failure messages ------------------------------------------------------ */
 
-/* Interned messages "<prefix>{key: value}" for filters: built once per
- * distinct (key, value) in a cycle, under a lock, so that a filter called
- * for many nodes from several threads allocates only on the first node that
- * fails the same way.  Freed with sched_msgs_free. */
+/* Interned messages "node(s) had untolerated taint {key: value}" for
+ * filters: built once per distinct (key, value) in a cycle, in the cycle's
+ * arena (reasons must outlive the step's state: the scheduler counts and
+ * prints them after the cycle's states are freed), under a lock, so that a
+ * filter called for many nodes, from several threads, allocates only on the
+ * first node that fails the same way.  A scheduler that runs filters on
+ * several threads must itself leave the arena alone while they run.
+ * sched_msgs_free destroys the lock only. */
 typedef struct sched_msg sched_msg_t;
 typedef struct sched_msgs {
     pthread_mutex_t mu;
+    kr_arena_t *arena;
     sched_msg_t *head;
 } sched_msgs_t;
 
-void sched_msgs_init(sched_msgs_t *m);
+void sched_msgs_init(sched_msgs_t *m, kr_arena_t *arena);
 const char *sched_msgs_taint(sched_msgs_t *m, const char *key, const char *value);
 void sched_msgs_free(sched_msgs_t *m);
 
