@@ -62,6 +62,7 @@ static const char usage_server[] =
 static const char usage_agent[] =
     "usage: kraal agent --server ENDPOINT [--config FILE | --node-name NAME --runtime-binary BIN]\n"
     "                   [--data-dir DIR] [--run-dir DIR] [--log-level LEVEL]\n"
+    "       kraal agent --server ENDPOINT --sim-nodes N [--node-name PREFIX] [--sim-... OPTIONS]\n"
     "\n"
     "  --server ENDPOINT      the server's bus: tcp://HOST:PORT or ipc:///run/kraal/bus.sock\n"
     "  --config FILE          the agent's plugins, in the server config's format (data_dir,\n"
@@ -73,8 +74,22 @@ static const char usage_agent[] =
     "                         its own agent needs other directories\n"
     "  --log-level LEVEL      debug, info, warn or error; default info\n"
     "\n"
+    "Hollow nodes, for scale tests (kubemark's): no container runs, the sim runtime\n"
+    "says every container runs.\n"
+    "  --sim-nodes N          register and serve N nodes, PREFIX-0 .. PREFIX-<N-1>, each\n"
+    "                         with its Lease; pods bound to them become Running\n"
+    "  --node-name PREFIX     their names' prefix; default hollow-node\n"
+    "  --sim-capacity LIST    each node's capacity, cpu=4,memory=16Gi,pods=110,\n"
+    "                         ephemeral-storage=100Gi (these are the defaults)\n"
+    "  --sim-zones K          label node i topology.kubernetes.io/zone=zone-<i mod K>\n"
+    "  --sim-start-delay DUR  how long a container start takes (250ms); default 0\n"
+    "  --sim-start-failures R share of starts that fail (0..1), as a runtime error\n"
+    "  --sim-exit-after DUR   containers exit 0 after DUR; default: they run until stopped\n"
+    "  --sim-sync-frequency DUR  how often each pod is synced; default 30s\n"
+    "\n"
     "SIGTERM or SIGINT stops the agent; the pods' containers keep running and are\n"
-    "adopted by the next agent on the same directories.\n";
+    "adopted by the next agent on the same directories (not hollow ones: their pods\n"
+    "start again).\n";
 
 static const char usage_plugin_host[] =
     "usage: kraal plugin-host --plugin FILE.so|NAME --server ENDPOINT [--name NAME]\n"
@@ -394,6 +409,72 @@ static void agent_default_plugins(kr_server_config_t *cfg, const char *node_name
     cfg->n_plugins = 2;
 }
 
+/* What --sim-* ask for. */
+struct sim_opts {
+    long nodes;
+    const char *capacity, *zones, *start_delay, *failures, *exit_after, *sync;
+};
+
+/* "cpu=4,memory=16Gi" into `map` (values stay strings: quantities). */
+static int kv_list_parse(kr_arena_t *a, kr_value_t *map, const char *list, const char *opt)
+{
+    char *copy = kr_arena_strdup(a, list), *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        if (eq == NULL || eq == tok || eq[1] == '\0')
+            return usage_error(usage_agent, "agent: %s: \"%s\" is not key=value", opt, tok);
+        *eq = '\0';
+        kr_value_map_set(a, map, tok, kr_value_str(a, eq + 1));
+    }
+    return 0;
+}
+
+/* The hollow agent's plugins: runtime-sim, then agent-node serving N nodes
+ * through it. */
+static int agent_sim_plugins(kr_server_config_t *cfg, const char *prefix, const struct sim_opts *so)
+{
+    kr_arena_t *a = cfg->arena;
+    cfg->plugins = kr_arena_alloc(a, 2 * sizeof(*cfg->plugins));
+    kr_value_t *rt = kr_value_map(a), *ag = kr_value_map(a), *cap = kr_value_map(a);
+    if (so->start_delay != NULL)
+        kr_value_map_set(a, rt, "start_delay", kr_value_str(a, so->start_delay));
+    if (so->exit_after != NULL)
+        kr_value_map_set(a, rt, "exit_after", kr_value_str(a, so->exit_after));
+    if (so->failures != NULL) {
+        char *end;
+        double r = strtod(so->failures, &end);
+        if (*end != '\0' || end == so->failures || !(r >= 0 && r <= 1))
+            return usage_error(usage_agent, "agent: --sim-start-failures \"%s\": must be 0..1",
+                               so->failures);
+        kr_value_map_set(a, rt, "start_failure_ratio", kr_value_float(a, r));
+    }
+    kr_value_map_set(a, cap, "cpu", kr_value_str(a, "4"));
+    kr_value_map_set(a, cap, "memory", kr_value_str(a, "16Gi"));
+    kr_value_map_set(a, cap, "pods", kr_value_str(a, "110"));
+    kr_value_map_set(a, cap, "ephemeral-storage", kr_value_str(a, "100Gi"));
+    if (so->capacity != NULL && kv_list_parse(a, cap, so->capacity, "--sim-capacity") != 0)
+        return EXIT_USAGE;
+    kr_value_map_set(a, ag, "runtime", kr_value_str(a, "sim"));
+    /* one node is <prefix>-0 too: the names do not depend on N */
+    kr_value_map_set(a, ag, "node_name",
+                     kr_value_str(a, so->nodes == 1 ? kr_arena_printf(a, "%s-0", prefix) : prefix));
+    kr_value_map_set(a, ag, "nodes", kr_value_int(a, so->nodes));
+    kr_value_map_set(a, ag, "capacity", cap);
+    kr_value_map_set(a, ag, "sync_frequency", kr_value_str(a, so->sync ? so->sync : "30s"));
+    if (so->zones != NULL) {
+        char *end;
+        long z = strtol(so->zones, &end, 10);
+        if (*end != '\0' || end == so->zones || z < 1)
+            return usage_error(usage_agent, "agent: --sim-zones \"%s\": must be a number >= 1",
+                               so->zones);
+        kr_value_map_set(a, ag, "zones", kr_value_int(a, z));
+    }
+    cfg->plugins[0] = (kr_plugin_spec_t){.plugin = "runtime-sim", .name = "sim", .config = rt};
+    cfg->plugins[1] = (kr_plugin_spec_t){.plugin = "agent-node", .config = ag};
+    cfg->n_plugins = 2;
+    return 0;
+}
+
 static int cmd_agent(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -404,10 +485,20 @@ static int cmd_agent(int argc, char **argv)
         {"data-dir", required_argument, NULL, 'd'},
         {"run-dir", required_argument, NULL, 'r'},
         {"log-level", required_argument, NULL, 'l'},
+        {"sim-nodes", required_argument, NULL, 'N'},
+        {"sim-capacity", required_argument, NULL, 'C'},
+        {"sim-zones", required_argument, NULL, 'Z'},
+        {"sim-start-delay", required_argument, NULL, 'D'},
+        {"sim-start-failures", required_argument, NULL, 'F'},
+        {"sim-exit-after", required_argument, NULL, 'E'},
+        {"sim-sync-frequency", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *server = NULL, *config = NULL, *node_name = NULL, *binary = NULL;
+    const char *sim_nodes = NULL;
+    struct sim_opts so = {0};
+    bool sim_other = false;
     struct common_opts o = {0};
     int rc = 0, c;
     while ((c = next_opt(argc, argv, longopts, usage_agent, "agent", &rc)) != -1) {
@@ -428,6 +519,33 @@ static int cmd_agent(int argc, char **argv)
         case 'b':
             binary = optarg;
             break;
+        case 'N':
+            sim_nodes = optarg;
+            break;
+        case 'C':
+            so.capacity = optarg;
+            sim_other = true;
+            break;
+        case 'Z':
+            so.zones = optarg;
+            sim_other = true;
+            break;
+        case 'D':
+            so.start_delay = optarg;
+            sim_other = true;
+            break;
+        case 'F':
+            so.failures = optarg;
+            sim_other = true;
+            break;
+        case 'E':
+            so.exit_after = optarg;
+            sim_other = true;
+            break;
+        case 'S':
+            so.sync = optarg;
+            sim_other = true;
+            break;
         case 'h':
             fputs(usage_agent, stdout);
             return 0;
@@ -445,17 +563,38 @@ static int cmd_agent(int argc, char **argv)
     if (config != NULL && (node_name != NULL || binary != NULL))
         return usage_error(usage_agent, "agent: --node-name and --runtime-binary go into the "
                                         "plugins' config when --config is given");
+    if (sim_other && sim_nodes == NULL)
+        return usage_error(usage_agent, "agent: the --sim-* options need --sim-nodes");
+    if (sim_nodes != NULL) {
+        char *end;
+        so.nodes = strtol(sim_nodes, &end, 10);
+        if (*end != '\0' || end == sim_nodes || so.nodes < 1 || so.nodes > 100000)
+            return usage_error(usage_agent,
+                               "agent: --sim-nodes \"%s\": must be a number from 1 to 100000",
+                               sim_nodes);
+        if (config != NULL || binary != NULL)
+            return usage_error(usage_agent,
+                               "agent: --sim-nodes runs the sim runtime: no --config or "
+                               "--runtime-binary");
+    }
     if (o.log_level != NULL && apply_log_level(o.log_level) < 0)
         return EXIT_USAGE;
 
     kr_error_t err;
     kr_server_config_t *cfg = kr_server_config_new();
+    if (sim_nodes != NULL) {
+        int urc = agent_sim_plugins(cfg, node_name ? node_name : "hollow-node", &so);
+        if (urc != 0) {
+            kr_server_config_destroy(&cfg);
+            return urc;
+        }
+    }
     if (config != NULL && kr_server_config_load(cfg, config, &err) < 0) {
         KR_ERROR(TAG, "bad config", "file=\"%s\" error=\"%s\"", config, q(err.message));
         kr_server_config_destroy(&cfg);
         return 1;
     }
-    if (config == NULL)
+    if (config == NULL && sim_nodes == NULL)
         agent_default_plugins(cfg, node_name, binary);
     if (o.data_dir != NULL)
         cfg->data_dir = o.data_dir;

@@ -21,6 +21,7 @@
  * ready sandbox by the pod uid label and keeps running containers.
  */
 #include <ctype.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,7 @@
 #define CLEANUP_EVERY_MS 60000
 #define EVENT_FLUSH_MS   10000
 #define EVENTS_PER_POD   32
+#define AG_HOSTS_MAX     100000
 
 struct agent_conf {
     const char *runtime;
@@ -55,6 +57,11 @@ struct agent_conf {
     const char *cluster_dns;
     const char *cluster_domain;
     int64_t pod_pids_limit;
+    int64_t nodes;
+    const kr_value_t *capacity;
+    int64_t zones;
+    const kr_value_t *node_labels;
+    int64_t report_ms;
 };
 
 static const kr_config_entry_t agent_table[] = {
@@ -87,13 +94,37 @@ static const kr_config_entry_t agent_table[] = {
     {KR_CFG_INT, "pod_pids_limit", "-1", offsetof(struct agent_conf, pod_pids_limit),
      "the kubelet's podPidsLimit: most processes a container may have; -1 = unlimited "
      "(applied to each container's cgroup: there are no pod-level cgroups yet)"},
+    {KR_CFG_INT, "nodes", "1", offsetof(struct agent_conf, nodes),
+     "nodes this agent registers and serves (hollow nodes, for scale tests): more than 1 names "
+     "them <node_name>-0 .. <node_name>-<N-1>"},
+    {KR_CFG_VALUE, "capacity", NULL, offsetof(struct agent_conf, capacity),
+     "{cpu, memory, pods, ephemeral-storage} the Node reports instead of the machine's"},
+    {KR_CFG_INT, "zones", "0", offsetof(struct agent_conf, zones),
+     "with K > 0, node i is labelled topology.kubernetes.io/zone=zone-<i mod K>"},
+    {KR_CFG_VALUE, "node_labels", NULL, offsetof(struct agent_conf, node_labels),
+     "more labels of the Node(s), a map of strings"},
+    {KR_CFG_DURATION, "node_status_report_frequency", "5m", offsetof(struct agent_conf, report_ms),
+     "the Node's status is written when it changed, else this often (the Lease is the heartbeat)"},
     {KR_CFG_END, NULL, NULL, 0, NULL},
 };
 
 typedef struct agent agent_t;
 
+/* One node the agent registers and serves: N of them in a hollow agent. */
+typedef struct ag_host {
+    char *name;
+    ag_conf_t conf; /* the agent's, with this node's name */
+    ag_node_t *node;
+    kr_rt_kv_t *labels; /* zone and node_labels */
+    size_t nlabels;
+} ag_host_t;
+
 struct ag_pod {
     agent_t *ag;
+    ag_host_t *host;      /* the node it is bound to */
+    struct ag_pod *hnext; /* in the agent's uid index */
+    bool fresh;           /* see ag_job_t.fresh */
+    uint64_t synced_ms;   /* loop time its last sync or kill ended */
     char *uid, *ns, *name;
     kr_arena_t *oa; /* obj */
     kr_value_t *obj;
@@ -164,11 +195,17 @@ struct agent {
     kr_bus_t *bus;
     struct agent_conf cfg;
     ag_conf_t conf;
-    char node_name[AG_NAME_MAX];
+    char node_name[AG_NAME_MAX]; /* the node's, or the prefix of the hosts' names */
     char host_ip[64];
     char runtime_version[128];
     ag_pool_t *pool;
-    ag_node_t *node;
+    ag_host_t *hosts;
+    size_t nhosts;
+    kr_rt_kv_t *labels; /* node_labels */
+    size_t nlabels;
+    char **zones;   /* "zone-<i>" label values, made as nodes need them */
+    ag_pod_t **idx; /* pods by uid: chains through hnext */
+    size_t nidx;
     ag_streams_t *streams; /* logs, exec, attach, port-forward (stream.c) */
     kr_informer_t *inf;
     ag_pod_t **pods;
@@ -181,12 +218,57 @@ struct agent {
 
 /* ---- pods --------------------------------------------------------------------------- */
 
+static size_t uid_slot(const char *uid, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (const char *c = uid; *c; c++)
+        h = (h ^ (unsigned char)*c) * 0x100000001b3ULL;
+    return (size_t)(h & (n - 1));
+}
+
 static ag_pod_t *pod_find(agent_t *ag, const char *uid)
 {
-    for (size_t i = 0; i < ag->npods; i++)
-        if (strcmp(ag->pods[i]->uid, uid) == 0)
-            return ag->pods[i];
+    if (ag->nidx == 0)
+        return NULL;
+    for (ag_pod_t *p = ag->idx[uid_slot(uid, ag->nidx)]; p != NULL; p = p->hnext)
+        if (strcmp(p->uid, uid) == 0)
+            return p;
     return NULL;
+}
+
+/* The index grows with the table (a hollow agent has tens of thousands). */
+static void idx_insert(agent_t *ag, ag_pod_t *p)
+{
+    if (ag->npods > ag->nidx) {
+        size_t n = ag->nidx ? ag->nidx * 2 : 64;
+        ag_pod_t **idx = calloc(n, sizeof *idx);
+        if (idx == NULL)
+            abort();
+        for (size_t i = 0; i < ag->nidx; i++)
+            for (ag_pod_t *q = ag->idx[i], *next; q != NULL; q = next) {
+                next = q->hnext;
+                size_t s = uid_slot(q->uid, n);
+                q->hnext = idx[s];
+                idx[s] = q;
+            }
+        free(ag->idx);
+        ag->idx = idx;
+        ag->nidx = n;
+    }
+    size_t s = uid_slot(p->uid, ag->nidx);
+    p->hnext = ag->idx[s];
+    ag->idx[s] = p;
+}
+
+static void idx_remove(agent_t *ag, ag_pod_t *p)
+{
+    if (ag->nidx == 0)
+        return;
+    for (ag_pod_t **pp = &ag->idx[uid_slot(p->uid, ag->nidx)]; *pp != NULL; pp = &(*pp)->hnext)
+        if (*pp == p) {
+            *pp = p->hnext;
+            return;
+        }
 }
 
 static char *xstrdup(const char *s)
@@ -217,12 +299,16 @@ static void pod_set_obj(ag_pod_t *p, const kr_value_t *obj)
     p->rv = rv;
 }
 
-static ag_pod_t *pod_new(agent_t *ag, const kr_value_t *obj)
+static ag_pod_t *pod_new(agent_t *ag, ag_host_t *host, const kr_value_t *obj)
 {
     ag_pod_t *p = calloc(1, sizeof *p);
     if (p == NULL)
         abort();
     p->ag = ag;
+    p->host = host;
+    /* seen after the first list: bound since, so no sandbox of it exists
+     * that this agent did not make (a restart's pods come in that list) */
+    p->fresh = kr_informer_has_synced(ag->inf);
     p->uid = xstrdup(kr_value_as_str(kr_value_get(obj, "metadata.uid")));
     p->ns = xstrdup(kr_value_as_str(kr_value_get(obj, "metadata.namespace")));
     p->name = xstrdup(kr_value_as_str(kr_value_get(obj, "metadata.name")));
@@ -234,6 +320,7 @@ static ag_pod_t *pod_new(agent_t *ag, const kr_value_t *obj)
             abort();
     }
     ag->pods[ag->npods++] = p;
+    idx_insert(ag, p);
     return p;
 }
 
@@ -266,6 +353,7 @@ static void pod_free(ag_pod_t *p)
  * freed when its last job comes back. */
 static void pod_forget(agent_t *ag, ag_pod_t *p)
 {
+    idx_remove(ag, p);
     for (size_t i = 0; i < ag->npods; i++)
         if (ag->pods[i] == p) {
             ag->pods[i] = ag->pods[--ag->npods];
@@ -566,7 +654,7 @@ static void set_ip_list(kr_arena_t *a, kr_value_t *st, const char *key, const ch
 
 /* generateAPIPodStatus from the last observation, over the stored status
  * (fields the agent does not own are kept). */
-static kr_value_t *status_compute(kr_arena_t *a, agent_t *ag, ag_pod_t *p)
+static kr_value_t *status_compute(kr_arena_t *a, ag_pod_t *p)
 {
     const kr_value_t *old = kr_value_map_get(p->obj, "status");
     const kr_value_t *spec = kr_value_map_get(p->obj, "spec");
@@ -587,9 +675,10 @@ static kr_value_t *status_compute(kr_arena_t *a, agent_t *ag, ag_pod_t *p)
                      ag_pod_conditions(a, spec, phase, init_statuses, statuses,
                                        p->sandbox_ready && !p->killed,
                                        kr_value_map_get(old, "conditions"), now));
-    if (ag->host_ip[0]) {
-        kr_value_map_set(a, st, "hostIP", kr_value_str(a, ag->host_ip));
-        set_ip_list(a, st, "hostIPs", ag->host_ip);
+    const char *host_ip = p->host->conf.host_ip;
+    if (host_ip[0]) {
+        kr_value_map_set(a, st, "hostIP", kr_value_str(a, host_ip));
+        set_ip_list(a, st, "hostIPs", host_ip);
     }
     if (p->pod_ip != NULL && *p->pod_ip) {
         kr_value_map_set(a, st, "podIP", kr_value_str(a, p->pod_ip));
@@ -614,7 +703,7 @@ static void status_write(agent_t *ag, ag_pod_t *p)
         return;
     }
     kr_arena_t *a = kr_arena_new(0);
-    kr_value_t *st = status_compute(a, ag, p);
+    kr_value_t *st = status_compute(a, p);
     if (kr_value_equal(st, kr_value_map_get(p->obj, "status")) ||
         (p->written != NULL && kr_value_equal(st, p->written))) {
         kr_arena_destroy(&a);
@@ -756,14 +845,14 @@ static void event_write(agent_t *ag, ag_pod_t *p, ag_evrec_t *rec, const ag_even
         kr_value_map_set(a, ev, "reason", kr_value_str(a, e->reason));
         kr_value_map_set(a, ev, "message", kr_value_str(a, e->message));
         kr_value_map_set(a, src, "component", kr_value_str(a, "kubelet"));
-        kr_value_map_set(a, src, "host", kr_value_str(a, ag->node_name));
+        kr_value_map_set(a, src, "host", kr_value_str(a, p->host->name));
         kr_value_map_set(a, ev, "source", src);
         kr_value_map_set(a, ev, "firstTimestamp", kr_value_str(a, now));
         kr_value_map_set(a, ev, "lastTimestamp", kr_value_str(a, now));
         kr_value_map_set(a, ev, "count", kr_value_int(a, 1));
         kr_value_map_set(a, ev, "type", kr_value_str(a, e->type));
         kr_value_map_set(a, ev, "reportingComponent", kr_value_str(a, "kubelet"));
-        kr_value_map_set(a, ev, "reportingInstance", kr_value_str(a, ag->node_name));
+        kr_value_map_set(a, ev, "reportingInstance", kr_value_str(a, p->host->name));
         req.op = "create";
         req.obj = ev;
     } else {
@@ -848,6 +937,8 @@ static ag_job_t *job_new(ag_job_kind_t kind, ag_pod_t *p)
     job->a = kr_arena_new(0);
     if (p != NULL) {
         p->jobs++;
+        job->node = &p->host->conf;
+        job->fresh = p->fresh;
         job->obj = kr_value_copy(job->a, p->obj);
         snprintf(job->sandbox_id, sizeof job->sandbox_id, "%s", p->sandbox_id);
         if (p->nbo > 0) {
@@ -949,6 +1040,7 @@ static void job_done(agent_t *ag, ag_job_t *job)
         return;
     }
     p->busy = false;
+    p->synced_ms = kr_loop_now(ag->loop);
     kr_plugin_log(ag->ctx, KR_LOG_DEBUG, "pod job done",
                   "pod=%s/%s kind=%s ran_ms=%llu total_ms=%llu", p->ns, p->name,
                   job->kind == AG_JOB_KILL ? "kill" : "sync", (unsigned long long)job->ran_ms,
@@ -956,6 +1048,8 @@ static void job_done(agent_t *ag, ag_job_t *job)
     if (job->error[0])
         kr_plugin_log(ag->ctx, KR_LOG_WARN, job->error, "pod=%s/%s", p->ns, p->name);
     snprintf(p->sandbox_id, sizeof p->sandbox_id, "%s", job->sandbox_id);
+    if (job->made_sandbox || job->sandbox_id[0] != '\0')
+        p->fresh = false;
     free(p->bo);
     p->bo = NULL;
     p->nbo = job->nbo;
@@ -1066,13 +1160,40 @@ static void on_tick(kr_loop_t *loop, uint64_t id, void *ud)
         memcpy(list, ag->pods, n * sizeof *list);
     for (size_t i = 0; i < n; i++)
         events_flush(ag, list[i]);
+    /* Several nodes tick more often and sync only the pods whose last sync
+     * is sync_frequency old: tens of thousands of pods are spread over the
+     * period instead of queued at once. */
+    uint64_t now = kr_loop_now(ag->loop);
     for (size_t i = 0; i < n; i++)
-        if (!list[i]->busy && !list[i]->killed && !waits_for_timer(list[i]))
+        if (!list[i]->busy && !list[i]->killed && !waits_for_timer(list[i]) &&
+            (ag->nhosts == 1 || now - list[i]->synced_ms >= (uint64_t)ag->cfg.sync_ms))
             schedule(ag, list[i]);
     free(list);
 }
 
 /* ---- informer -------------------------------------------------------------------- */
+
+/* The hosted node a pod is bound to, or NULL.  One node: the informer's
+ * field selector chose the pods.  Several: "<node_name>-<i>". */
+static ag_host_t *host_of(agent_t *ag, const kr_value_t *obj)
+{
+    if (ag->nhosts == 1)
+        return &ag->hosts[0];
+    const char *node = kr_value_as_str(kr_value_get(obj, "spec.nodeName"));
+    size_t plen = strlen(ag->node_name);
+    if (node == NULL || strncmp(node, ag->node_name, plen) != 0 || node[plen] != '-')
+        return NULL;
+    const char *d = node + plen + 1;
+    size_t i = 0;
+    if (*d == '\0' || (*d == '0' && d[1] != '\0'))
+        return NULL;
+    for (; *d; d++) {
+        if (*d < '0' || *d > '9' || i > ag->nhosts)
+            return NULL;
+        i = i * 10 + (size_t)(*d - '0');
+    }
+    return i < ag->nhosts ? &ag->hosts[i] : NULL;
+}
 
 static void pod_seen(agent_t *ag, const kr_value_t *obj)
 {
@@ -1080,9 +1201,12 @@ static void pod_seen(agent_t *ag, const kr_value_t *obj)
     if (uid == NULL)
         return;
     ag_pod_t *p = pod_find(ag, uid);
-    if (p == NULL)
-        p = pod_new(ag, obj);
-    else
+    if (p == NULL) {
+        ag_host_t *host = host_of(ag, obj);
+        if (host == NULL) /* not bound to a node of this agent */
+            return;
+        p = pod_new(ag, host, obj);
+    } else
         pod_set_obj(p, obj);
     if (!p->killed || !p->gone)
         schedule(ag, p);
@@ -1157,6 +1281,112 @@ static int read_oom_score_adj(void)
     return v;
 }
 
+/* capacity: {cpu, memory, pods, ephemeral-storage} over the machine's. */
+static int capacity_override(const kr_value_t *m, int64_t *cpu, int64_t *mem, int64_t *pods,
+                             int64_t *eph, kr_error_t *err)
+{
+    if (m == NULL)
+        return 0;
+    if (kr_value_type(m) != KR_MAP)
+        return kr_error_set(err, KR_E_INVALID,
+                            "capacity: must be a map of cpu, memory, pods, ephemeral-storage");
+    for (size_t i = 0; i < kr_value_len(m); i++) {
+        const char *key = kr_value_map_key(m, i);
+        kr_quantity_t q;
+        if (!ag_quantity(kr_value_map_val(m, i), &q))
+            return kr_error_set(err, KR_E_INVALID, "capacity.%s: must be a quantity", key);
+        if (strcmp(key, "cpu") == 0)
+            *cpu = kr_quantity_milli(&q);
+        else if (strcmp(key, "memory") == 0)
+            *mem = kr_quantity_value(&q);
+        else if (strcmp(key, "pods") == 0)
+            *pods = kr_quantity_value(&q);
+        else if (strcmp(key, "ephemeral-storage") == 0)
+            *eph = kr_quantity_value(&q);
+        else
+            return kr_error_set(err, KR_E_INVALID,
+                                "capacity: unknown resource \"%s\" (cpu, memory, pods, "
+                                "ephemeral-storage)",
+                                key);
+    }
+    return 0;
+}
+
+static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0)
+        abort();
+    va_end(ap);
+    return s;
+}
+
+/* node_labels: a map of strings. */
+static int labels_parse(agent_t *ag, kr_error_t *err)
+{
+    const kr_value_t *m = ag->cfg.node_labels;
+    if (m == NULL)
+        return 0;
+    if (kr_value_type(m) != KR_MAP)
+        return kr_error_set(err, KR_E_INVALID, "node_labels: must be a map of strings");
+    ag->labels = calloc(kr_value_len(m) + 1, sizeof *ag->labels);
+    if (ag->labels == NULL)
+        abort();
+    for (size_t i = 0; i < kr_value_len(m); i++) {
+        const char *v = kr_value_as_str(kr_value_map_val(m, i));
+        if (v == NULL)
+            return kr_error_set(err, KR_E_INVALID, "node_labels.%s: must be a string",
+                                kr_value_map_key(m, i));
+        ag->labels[ag->nlabels].key = xstrdup(kr_value_map_key(m, i));
+        ag->labels[ag->nlabels++].value = xstrdup(v);
+    }
+    return 0;
+}
+
+/* Registers the node, or nodes: node i of N > 1 is <node_name>-<i>, its
+ * status checks and Lease renewals offset by i/N of their periods so that
+ * N nodes write steadily rather than all at once. */
+static int hosts_start(agent_t *ag, const ag_node_opts_t *tmpl, kr_error_t *err)
+{
+    size_t n = (size_t)ag->cfg.nodes;
+    ag->hosts = calloc(n, sizeof *ag->hosts);
+    ag->zones = calloc((size_t)ag->cfg.zones + 1, sizeof *ag->zones);
+    if (ag->hosts == NULL || ag->zones == NULL)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        ag_host_t *h = &ag->hosts[i];
+        ag->nhosts++;
+        h->name = n == 1 ? xstrdup(ag->node_name) : xasprintf("%s-%zu", ag->node_name, i);
+        h->conf = ag->conf;
+        h->conf.node_name = h->name;
+        h->labels = calloc(ag->nlabels + 1, sizeof *h->labels);
+        if (h->labels == NULL)
+            abort();
+        if (ag->cfg.zones > 0) {
+            size_t z = i % (size_t)ag->cfg.zones;
+            if (ag->zones[z] == NULL)
+                ag->zones[z] = xasprintf("zone-%zu", z);
+            h->labels[h->nlabels].key = "topology.kubernetes.io/zone";
+            h->labels[h->nlabels++].value = ag->zones[z];
+        }
+        for (size_t k = 0; k < ag->nlabels; k++)
+            h->labels[h->nlabels++] = ag->labels[k];
+        ag_node_opts_t no = *tmpl;
+        no.conf = &h->conf;
+        no.labels = h->labels;
+        no.n_labels = h->nlabels;
+        no.status_offset_ms = (int64_t)((uint64_t)tmpl->status_period_ms * i / n);
+        no.lease_offset_ms = (int64_t)((uint64_t)tmpl->lease_period_ms * i / n);
+        h->node = ag_node_new(&no, err);
+        if (h->node == NULL)
+            return -KR_E_INTERNAL;
+    }
+    return 0;
+}
+
 static void agent_fini(void *instance);
 
 static void *agent_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
@@ -1196,9 +1426,22 @@ static void *agent_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *er
     else
         ag_node_first_ipv4(ag->host_ip, sizeof ag->host_ip);
 
+    if (ag->cfg.nodes < 1 || ag->cfg.nodes > AG_HOSTS_MAX) {
+        kr_error_set(err, KR_E_INVALID, "nodes: must be between 1 and %d", AG_HOSTS_MAX);
+        goto fail;
+    }
+    if (ag->cfg.zones < 0) {
+        kr_error_set(err, KR_E_INVALID, "zones: must not be negative");
+        goto fail;
+    }
+
     /* capacity and allocatable (GetNodeAllocatableReservation) */
     int64_t cpu = ag_node_online_cpus() * 1000, mem = ag_node_mem_total();
     int64_t eph = ag_node_fs_capacity(kr_plugin_data_dir(ctx));
+    int64_t pods = ag->cfg.max_pods;
+    if (capacity_override(ag->cfg.capacity, &cpu, &mem, &pods, &eph, err) < 0 ||
+        labels_parse(ag, err) < 0)
+        goto fail;
     kr_quantity_t ev;
     int64_t evict = kr_quantity_parse(ag->cfg.eviction_memory, &ev, NULL) == 0
                         ? kr_quantity_value(&ev)
@@ -1233,7 +1476,6 @@ static void *agent_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *er
         .ctx = ctx,
         .bus = ag->bus,
         .loop = ag->loop,
-        .conf = &ag->conf,
         .status_period_ms = ag->cfg.status_ms,
         .lease_period_ms = ag->cfg.lease_ms,
         .reserved_milli_cpu = rcpu,
@@ -1241,34 +1483,43 @@ static void *agent_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *er
         .eviction_memory = evict,
         .runtime_version = ag->runtime_version,
         .capacity_milli_cpu = cpu,
-        .capacity_pods = ag->cfg.max_pods,
+        .capacity_pods = pods,
         .capacity_ephemeral = eph,
+        .report_period_ms = ag->cfg.report_ms,
     };
-    ag->node = ag_node_new(&no, err);
-    if (ag->node == NULL)
+    if (hosts_start(ag, &no, err) < 0)
         goto fail;
-    ag->streams = ag_streams_new(&ag->conf, err);
-    if (ag->streams == NULL)
-        goto fail;
+    /* Streams serve one node's name on the bus: a hollow agent has none
+     * (kubectl logs and exec reach no simulated node). */
+    if (ag->nhosts == 1) {
+        ag->streams = ag_streams_new(&ag->hosts[0].conf, err);
+        if (ag->streams == NULL)
+            goto fail;
+    }
 
+    /* One node: the pods bound to it.  Several: one informer on every pod,
+     * dispatched by spec.nodeName (host_of), rather than N watches. */
     char sel[AG_NAME_MAX + 32];
     snprintf(sel, sizeof sel, "spec.nodeName=%s", ag->node_name);
     kr_informer_opts_t io = {
         .res = "v1/pods",
-        .field_selector = sel,
+        .field_selector = ag->nhosts == 1 ? sel : NULL,
         .name = "agent pods",
         .handlers = {inf_add, inf_update, inf_delete, ag},
     };
     ag->inf = kr_informer_new(ag->loop, ag->bus, &io, err);
     if (ag->inf == NULL || kr_informer_start(ag->inf, err) < 0)
         goto fail;
-    ag->tick_timer = kr_loop_add_timer(ag->loop, (uint64_t)ag->cfg.sync_ms,
-                                       (uint64_t)ag->cfg.sync_ms, on_tick, ag);
+    uint64_t tick = (uint64_t)ag->cfg.sync_ms;
+    if (ag->nhosts > 1 && tick / 10 >= 100)
+        tick /= 10;
+    ag->tick_timer = kr_loop_add_timer(ag->loop, tick, tick, on_tick, ag);
     /* probes are due per their periodSeconds; this is their resolution */
     ag->probe_timer = kr_loop_add_timer(ag->loop, 100, 100, on_probe_timer, ag);
     kr_plugin_log(ctx, KR_LOG_INFO, "node agent started",
-                  "node=%s ip=%s runtime=%s version=%s workers=%" PRId64, ag->node_name,
-                  ag->host_ip, ag->cfg.runtime, ag->runtime_version, ag->cfg.workers);
+                  "node=%s nodes=%zu ip=%s runtime=%s version=%s workers=%" PRId64,
+                  ag->hosts[0].name, ag->nhosts, ag->host_ip, ag->cfg.runtime, ag->runtime_version,
+                  ag->cfg.workers);
     return ag;
 fail:
     agent_fini(ag);
@@ -1288,7 +1539,20 @@ static void agent_fini(void *instance)
         kr_loop_cancel_timer(ag->loop, ag->cleanup_timer);
     if (ag->probe_timer)
         kr_loop_cancel_timer(ag->loop, ag->probe_timer);
-    ag_node_destroy(&ag->node);
+    for (size_t i = 0; i < ag->nhosts; i++) {
+        ag_node_destroy(&ag->hosts[i].node);
+        free(ag->hosts[i].name);
+        free(ag->hosts[i].labels);
+    }
+    free(ag->hosts);
+    for (size_t i = 0; i < ag->nlabels; i++) {
+        free((char *)ag->labels[i].key);
+        free((char *)ag->labels[i].value);
+    }
+    free(ag->labels);
+    for (int64_t i = 0; ag->zones != NULL && i < ag->cfg.zones; i++)
+        free(ag->zones[i]);
+    free(ag->zones);
     if (ag->pool != NULL) {
         kr_loop_remove_fd(ag->loop, ag_pool_fd(ag->pool));
         /* jobs in flight finish (a stop may take its grace period) */
@@ -1302,6 +1566,7 @@ static void agent_fini(void *instance)
         ag->forgotten = next;
     }
     free(ag->pods);
+    free(ag->idx);
     ag->life->ag = NULL;
     if (ag->life->refs == 0)
         free(ag->life);

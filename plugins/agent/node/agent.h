@@ -87,9 +87,14 @@ typedef struct ag_job {
     const kr_value_t *probe;     /* the Probe */
     const kr_value_t *container; /* its Container (named ports) */
     const char *container_id;
-    const char *netns; /* the pod's network namespace; NULL: the host's */
-    int probe_kind;    /* AG_PROBE_* */
+    const char *netns;     /* the pod's network namespace; NULL: the host's */
+    int probe_kind;        /* AG_PROBE_* */
+    const ag_conf_t *node; /* the pod's node (name, address, allocatable); NULL: the pool's */
+    /* The pod was first seen after the informer's first list and no job of
+     * it made a sandbox: the runtime has none of it, no need to list. */
+    bool fresh;
     /* out */
+    bool made_sandbox;                    /* SYNC: a sandbox was created */
     kr_value_t *init_statuses, *statuses; /* ContainerStatus arrays */
     bool sandbox_ready;
     const char *pod_ip;
@@ -173,6 +178,14 @@ typedef struct ag_node_opts {
     int64_t eviction_memory;                     /* hard eviction threshold */
     const char *runtime_version;
     int64_t capacity_milli_cpu, capacity_pods, capacity_ephemeral;
+    /* Written when it changed (heartbeat times aside), else at least this
+     * often (the kubelet's nodeStatusReportFrequency); 0 = every period. */
+    int64_t report_period_ms;
+    /* The first status check and renewal after this long, so that the
+     * nodes of one agent spread their writes over the periods. */
+    int64_t status_offset_ms, lease_offset_ms;
+    const kr_rt_kv_t *labels; /* more labels (zone, node_labels); may be NULL */
+    size_t n_labels;
 } ag_node_opts_t;
 
 /* Machine facts for the Node and for the workers. */

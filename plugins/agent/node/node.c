@@ -8,6 +8,7 @@
  * the only writer of its Node's status and of its Lease.
  */
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <ifaddrs.h>
 #include <inttypes.h>
 #include <net/if.h>
@@ -32,6 +33,7 @@ struct ag_node {
     char uid[128];          /* the Node's uid, once known */
     bool registered;
     bool status_busy, lease_busy;
+    uint64_t reported_ms; /* loop time of the last status write */
     uint64_t status_timer, lease_timer;
     struct node_life *life;
 };
@@ -128,6 +130,28 @@ static const char *os_image(kr_arena_t *a)
     return out;
 }
 
+/* The machine's facts for nodeInfo, read once: an agent hosting many
+ * nodes builds a Node object per node and period. */
+static struct {
+    pthread_once_t once;
+    char machine_id[128], system_uuid[128], boot_id[128], kernel[128], os_image[256];
+} facts = {.once = PTHREAD_ONCE_INIT};
+
+static void facts_read(void)
+{
+    kr_arena_t *a = kr_arena_new(0);
+    snprintf(facts.machine_id, sizeof facts.machine_id, "%s", first_line(a, "/etc/machine-id"));
+    snprintf(facts.system_uuid, sizeof facts.system_uuid, "%s",
+             first_line(a, "/sys/class/dmi/id/product_uuid"));
+    snprintf(facts.boot_id, sizeof facts.boot_id, "%s",
+             first_line(a, "/proc/sys/kernel/random/boot_id"));
+    snprintf(facts.os_image, sizeof facts.os_image, "%s", os_image(a));
+    struct utsname u;
+    if (uname(&u) == 0)
+        snprintf(facts.kernel, sizeof facts.kernel, "%s", u.release);
+    kr_arena_destroy(&a);
+}
+
 /* ---- objects ----------------------------------------------------------------------- */
 
 static kr_value_t *str(kr_arena_t *a, const char *s)
@@ -184,6 +208,8 @@ kr_value_t *ag_node_object(kr_arena_t *a, const ag_node_opts_t *o, const kr_valu
     kr_value_map_set(a, labels, "kubernetes.io/arch", str(a, "amd64"));
     kr_value_map_set(a, labels, "kubernetes.io/hostname", str(a, c->node_name));
     kr_value_map_set(a, labels, "kubernetes.io/os", str(a, "linux"));
+    for (size_t i = 0; i < o->n_labels; i++)
+        kr_value_map_set(a, labels, o->labels[i].key, str(a, o->labels[i].value));
     kr_value_map_set(a, meta, "labels", labels);
     kr_value_t *ann = kr_value_map(a);
     kr_value_map_set(a, ann, "volumes.kubernetes.io/controller-managed-attach-detach",
@@ -237,15 +263,13 @@ kr_value_t *ag_node_object(kr_arena_t *a, const ag_node_opts_t *o, const kr_valu
     kr_value_map_set(a, ep, "kubeletEndpoint", kep);
     kr_value_map_set(a, st, "daemonEndpoints", ep);
 
-    struct utsname u;
-    if (uname(&u) < 0)
-        memset(&u, 0, sizeof u);
+    pthread_once(&facts.once, facts_read);
     kr_value_t *ni = kr_value_map(a);
-    kr_value_map_set(a, ni, "machineID", str(a, first_line(a, "/etc/machine-id")));
-    kr_value_map_set(a, ni, "systemUUID", str(a, first_line(a, "/sys/class/dmi/id/product_uuid")));
-    kr_value_map_set(a, ni, "bootID", str(a, first_line(a, "/proc/sys/kernel/random/boot_id")));
-    kr_value_map_set(a, ni, "kernelVersion", str(a, u.release));
-    kr_value_map_set(a, ni, "osImage", str(a, os_image(a)));
+    kr_value_map_set(a, ni, "machineID", str(a, facts.machine_id));
+    kr_value_map_set(a, ni, "systemUUID", str(a, facts.system_uuid));
+    kr_value_map_set(a, ni, "bootID", str(a, facts.boot_id));
+    kr_value_map_set(a, ni, "kernelVersion", str(a, facts.kernel));
+    kr_value_map_set(a, ni, "osImage", str(a, facts.os_image));
     kr_value_map_set(a, ni, "containerRuntimeVersion",
                      str(a, o->runtime_version ? o->runtime_version : ""));
     kr_value_map_set(a, ni, "kubeletVersion", str(a, AG_KUBELET_VERSION));
@@ -321,12 +345,45 @@ static void node_get(ag_node_t *n)
     node_send(n, REQ_GET, &req);
 }
 
-static void node_write(ag_node_t *n, bool create)
+/* Whether the status differs from the one written last, heartbeat times
+ * aside (nodeStatusHasChanged). */
+static bool status_changed(kr_arena_t *a, const kr_value_t *st, const kr_value_t *old)
+{
+    if (old == NULL)
+        return true;
+    kr_value_t *cmp = kr_value_copy(a, st);
+    const kr_value_t *conds = kr_value_map_get(cmp, "conditions");
+    const kr_value_t *oconds = kr_value_map_get(old, "conditions");
+    for (size_t i = 0; i < kr_value_len(conds); i++) {
+        kr_value_t *c = kr_value_array_get(conds, i);
+        const char *type = kr_value_map_str(c, "type") ?: "";
+        for (size_t j = 0; j < kr_value_len(oconds); j++) {
+            const kr_value_t *o = kr_value_array_get(oconds, j);
+            const kr_value_t *hb = kr_value_map_get(o, "lastHeartbeatTime");
+            if (hb != NULL && strcmp(kr_value_map_str(o, "type") ?: "", type) == 0)
+                kr_value_map_set(a, c, "lastHeartbeatTime", kr_value_copy(a, hb));
+        }
+    }
+    return !kr_value_equal(cmp, old);
+}
+
+/* `force`: written whatever changed (registration, a create). */
+static void node_write(ag_node_t *n, bool create, bool force)
 {
     kr_arena_t *a = kr_arena_new(0);
     char now[40];
     ag_time_str(ag_now_ns(), now, sizeof now);
     kr_value_t *obj = ag_node_object(a, &n->o, n->status_old, now);
+    uint64_t now_ms = kr_loop_now(n->o.loop);
+    /* tryUpdateNodeStatus: the Lease is the heartbeat; the status goes out
+     * when it changed or nodeStatusReportFrequency passed */
+    if (!create && !force && n->o.report_period_ms > 0 &&
+        now_ms - n->reported_ms < (uint64_t)n->o.report_period_ms &&
+        !status_changed(a, kr_value_map_get(obj, "status"), n->status_old)) {
+        kr_arena_destroy(&a);
+        return;
+    }
+    n->reported_ms = now_ms;
     kr_request_t req = {.op = create ? "create" : "update",
                         .res = "v1/nodes",
                         .name = create ? NULL : n->o.conf->node_name,
@@ -395,9 +452,9 @@ static void on_reply(kr_bus_t *bus, const kr_reply_t *r, void *ud)
             n->status_old = kr_value_copy(n->a, kr_value_map_get(r->obj, "status"));
             n->registered = true;
             kr_plugin_log(n->o.ctx, KR_LOG_INFO, "node registered already", "node=%s", node);
-            node_write(n, false);
+            node_write(n, false, true);
         } else if (r->code == 404) {
-            node_write(n, true);
+            node_write(n, true, true);
         } else {
             kr_plugin_log(n->o.ctx, KR_LOG_WARN, r->message ? r->message : "node get failed",
                           "node=%s code=%d", node, r->code);
@@ -412,7 +469,7 @@ static void on_reply(kr_bus_t *bus, const kr_reply_t *r, void *ud)
                 kr_plugin_log(n->o.ctx, KR_LOG_INFO, "node registered", "node=%s", node);
             n->registered = true;
             if (what == REQ_CREATE)
-                node_write(n, false); /* a create may drop the status; write it */
+                node_write(n, false, true); /* a create may drop the status; write it */
         } else if (r->code == 404 || r->code == 409) {
             n->registered = false;
             node_get(n); /* deleted meanwhile, or created by someone else */
@@ -447,7 +504,7 @@ static void on_status_timer(kr_loop_t *loop, uint64_t id, void *ud)
     if (!n->registered)
         node_get(n);
     else
-        node_write(n, false);
+        node_write(n, false, false);
 }
 
 static void on_lease_timer(kr_loop_t *loop, uint64_t id, void *ud)
@@ -472,10 +529,12 @@ ag_node_t *ag_node_new(const ag_node_opts_t *opts, kr_error_t *err)
     n->life = life;
     life->n = n;
     node_get(n);
-    n->status_timer = kr_loop_add_timer(opts->loop, (uint64_t)opts->status_period_ms,
-                                        (uint64_t)opts->status_period_ms, on_status_timer, n);
-    n->lease_timer = kr_loop_add_timer(opts->loop, (uint64_t)opts->lease_period_ms,
-                                       (uint64_t)opts->lease_period_ms, on_lease_timer, n);
+    n->status_timer =
+        kr_loop_add_timer(opts->loop, (uint64_t)(opts->status_period_ms + opts->status_offset_ms),
+                          (uint64_t)opts->status_period_ms, on_status_timer, n);
+    n->lease_timer =
+        kr_loop_add_timer(opts->loop, (uint64_t)(opts->lease_period_ms + opts->lease_offset_ms),
+                          (uint64_t)opts->lease_period_ms, on_lease_timer, n);
     return n;
 }
 

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "stream.h"
 #include "volume.h"
 
 #define LOOKUP_TIMEOUT_MS 10000
@@ -202,14 +203,19 @@ static void set_wait(sync_ctx_t *s, const char *name, const char *reason, const 
 
 /* ---- runtime state -------------------------------------------------------------- */
 
-/* The pod's sandboxes (every attempt). Caller frees with kr_rt_sandbox_list_free. */
-static size_t pod_sandboxes(ag_worker_t *w, const char *uid, kr_rt_sandbox_t **out)
+/* The pod's sandboxes (every attempt). Caller frees with kr_rt_sandbox_list_free.
+ * A fresh pod (job->fresh) has none the agent does not know: no listing,
+ * which costs a copy of every sandbox of the node. */
+static size_t pod_sandboxes(ag_worker_t *w, const ag_job_t *job, const char *uid,
+                            kr_rt_sandbox_t **out)
 {
     const ag_conf_t *c = w->conf;
     kr_rt_sandbox_t *all = NULL;
     size_t n = 0, k = 0;
     kr_error_t err;
     *out = NULL;
+    if (job->fresh)
+        return 0;
     if (c->rt->sandbox_list(c->rt_self, &all, &n, &err) < 0) {
         kr_plugin_log(c->ctx, KR_LOG_WARN, "listing sandboxes failed", "error=\"%s\"", err.message);
         return 0;
@@ -583,6 +589,7 @@ static int start_container(sync_ctx_t *s, const kr_value_t *c, bool init, uint32
     };
     ag_container_resources(c, qos, conf->memory_capacity, conf->oom_floor, &cfg.resources);
     cfg.resources.pids_limit = conf->pids_limit;
+    ag_stream_container_io(c, &cfg); /* stdin, stdinOnce, tty: for attach */
     char id[KR_RT_ID_MAX];
     int rc = s->rt->container_create(s->rs, s->sandbox, &cfg, id, &err);
     kr_rt_image_free(&img);
@@ -825,7 +832,7 @@ static bool sandbox_ready_find(sync_ctx_t *s)
         }
     }
     kr_rt_sandbox_t *list;
-    size_t n = pod_sandboxes(s->w, s->uid, &list);
+    size_t n = pod_sandboxes(s->w, s->job, s->uid, &list);
     ssize_t best = -1;
     for (size_t i = 0; i < n; i++)
         if (list[i].state == KR_RT_SANDBOX_READY &&
@@ -845,7 +852,7 @@ static bool sandbox_ready_find(sync_ctx_t *s)
 static bool sandbox_create(sync_ctx_t *s)
 {
     kr_rt_sandbox_t *list;
-    size_t n = pod_sandboxes(s->w, s->uid, &list);
+    size_t n = pod_sandboxes(s->w, s->job, s->uid, &list);
     uint32_t attempt = 0;
     for (size_t i = 0; i < n; i++) {
         if (list[i].attempt + 1 > attempt)
@@ -878,6 +885,7 @@ static bool sandbox_create(sync_ctx_t *s)
         requeue(s->job, 5000);
         return false;
     }
+    s->job->made_sandbox = true;
     memset(&s->sb, 0, sizeof s->sb);
     if (s->rt->sandbox_status(s->rs, id, &s->sb, &err) < 0) {
         job_error(s->job, "sandbox %s: %s", id, err.message);
@@ -922,7 +930,7 @@ static void sync_pod(sync_ctx_t *s)
     if (!s->have_sb) {
         /* the newest sandbox that is gone or stopped still tells what ran */
         kr_rt_sandbox_t *list;
-        size_t n = pod_sandboxes(s->w, s->uid, &list);
+        size_t n = pod_sandboxes(s->w, s->job, s->uid, &list);
         ssize_t newest = -1;
         for (size_t i = 0; i < n; i++)
             if (newest < 0 || list[i].attempt > list[(size_t)newest].attempt)
@@ -1120,7 +1128,7 @@ static void kill_pod(sync_ctx_t *s)
 {
     ag_job_t *job = s->job;
     kr_rt_sandbox_t *list;
-    size_t n = pod_sandboxes(s->w, s->uid, &list);
+    size_t n = pod_sandboxes(s->w, s->job, s->uid, &list);
     for (size_t i = 0; i < n; i++)
         stop_all(s->w, job, s->a, list[i].id, s->spec, job->grace_s);
     /* the statuses the pod ends with, from its newest sandbox */
@@ -1152,6 +1160,17 @@ static void kill_pod(sync_ctx_t *s)
 
 /* Sandboxes of pods the API no longer has (deleted while the agent was
  * down): stopped with a 1 s grace period, as HandlePodCleanups does. */
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Whether `uid` is in the job's sorted known_uids. */
+static bool uid_known(const ag_job_t *job, const char *uid)
+{
+    return bsearch(&uid, job->known_uids, job->nknown, sizeof *job->known_uids, cmp_str) != NULL;
+}
+
 static void cleanup(ag_worker_t *w, ag_job_t *job)
 {
     const ag_conf_t *c = w->conf;
@@ -1162,12 +1181,12 @@ static void cleanup(ag_worker_t *w, ag_job_t *job)
         job_error(job, "listing sandboxes: %s", err.message);
         return;
     }
+    /* sorted: a hollow agent knows tens of thousands of pods */
+    qsort(job->known_uids, job->nknown, sizeof *job->known_uids, cmp_str);
     for (size_t i = 0; i < n; i++) {
         const char *uid = all[i].pod_uid ? all[i].pod_uid
                                          : label(all[i].labels, all[i].n_labels, AG_LABEL_POD_UID);
-        bool known = false;
-        for (size_t k = 0; uid != NULL && k < job->nknown && !known; k++)
-            known = strcmp(job->known_uids[k], uid) == 0;
+        bool known = uid != NULL && uid_known(job, uid);
         if (known || all[i].created_at >= job->cutoff_ns)
             continue;
         kr_plugin_log(c->ctx, KR_LOG_INFO, "removing the sandbox of a pod that is gone",
@@ -1186,9 +1205,7 @@ static void cleanup(ag_worker_t *w, ag_job_t *job)
     while (d != NULL && (de = readdir(d)) != NULL) {
         if (de->d_name[0] == '.')
             continue;
-        bool known = false;
-        for (size_t k = 0; k < job->nknown && !known; k++)
-            known = strcmp(job->known_uids[k], de->d_name) == 0;
+        bool known = uid_known(job, de->d_name);
         const char *dir = kr_arena_printf(job->a, "%s/%s", pods, de->d_name);
         struct stat st;
         if (known || lstat(dir, &st) < 0 ||
@@ -1201,8 +1218,13 @@ static void cleanup(ag_worker_t *w, ag_job_t *job)
         closedir(d);
 }
 
-void ag_sync_run(ag_worker_t *w, ag_job_t *job)
+void ag_sync_run(ag_worker_t *w0, ag_job_t *job)
 {
+    /* the pod's node (an agent may host several): its name, address and
+     * allocatable, over the worker's own bus connection */
+    ag_worker_t wl = *w0, *w = &wl;
+    if (job->node != NULL)
+        wl.conf = job->node;
     if (job->kind == AG_JOB_CLEANUP) {
         cleanup(w, job);
         return;
