@@ -875,12 +875,6 @@ int main(int argc, char **argv)
             sm.fd = console_recv(console);
         close(console);
         unlinkat(at.dirfd, CONSOLE_SOCKET, 0);
-        if (ok && sm.fd < 0) {
-            ok = false;
-            cap[1].len =
-                (size_t)snprintf(cap[1].buf, sizeof cap[1].buf,
-                                 "%s run: no terminal came on the console socket", o.binary);
-        }
     }
     int init = 0;
     if (ok) {
@@ -897,6 +891,13 @@ int main(int argc, char **argv)
             ok = false;
             cap[1].len = (size_t)snprintf(cap[1].buf, sizeof cap[1].buf, "no pid in %s after run",
                                           o.pid_file);
+        } else if (o.tty && sm.fd < 0) {
+            /* a container on a terminal nobody holds: not worth running */
+            kill(init, SIGKILL);
+            ok = false;
+            cap[1].len =
+                (size_t)snprintf(cap[1].buf, sizeof cap[1].buf,
+                                 "%s run: no terminal came on the console socket", o.binary);
         }
     }
     if (!ok) {
