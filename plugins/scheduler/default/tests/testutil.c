@@ -177,7 +177,7 @@ void tc_filter(tctx_t *c, const kr_sched_step_ops_t *ops, const kr_sched_pod_t *
     void *state = NULL;
     if (ops->prefilter != NULL) {
         kr_sched_status_t st = {0};
-        r->prefilter = ops->prefilter(NULL, &c->cycle, pod, &state, &st);
+        r->prefilter = ops->prefilter(c->self, &c->cycle, pod, &state, &st);
         if (r->prefilter == KR_SCHED_SKIP)
             goto out;
         if (r->prefilter != KR_SCHED_SUCCESS) {
@@ -187,7 +187,7 @@ void tc_filter(tctx_t *c, const kr_sched_step_ops_t *ops, const kr_sched_pod_t *
     }
     for (uint32_t i = 0; i < c->n_nodes; i++) {
         kr_sched_status_t st = {0};
-        r->code[i] = ops->filter(NULL, state, pod, &c->nodes[i].n, &st);
+        r->code[i] = ops->filter(c->self, state, pod, &c->nodes[i].n, &st);
         /* what a verdict says must agree with its code */
         assert_int_equal(st.code, r->code[i]);
         if (r->code[i] != KR_SCHED_SUCCESS)
@@ -199,7 +199,7 @@ void tc_filter(tctx_t *c, const kr_sched_step_ops_t *ops, const kr_sched_pod_t *
     }
 out:
     if (ops->state_free != NULL && state != NULL)
-        ops->state_free(NULL, state);
+        ops->state_free(c->self, state);
 }
 
 void tc_score(tctx_t *c, const kr_sched_step_ops_t *ops, const kr_sched_pod_t *pod, tresult_t *r)
@@ -208,19 +208,20 @@ void tc_score(tctx_t *c, const kr_sched_step_ops_t *ops, const kr_sched_pod_t *p
     void *state = NULL;
     kr_sched_status_t st = {0};
     if (ops->prefilter != NULL && ops->filter != NULL) {
-        kr_sched_code_t code = ops->prefilter(NULL, &c->cycle, pod, &state, &st);
+        kr_sched_code_t code = ops->prefilter(c->self, &c->cycle, pod, &state, &st);
         assert_true(code == KR_SCHED_SUCCESS || code == KR_SCHED_SKIP);
     }
     r->prefilter = KR_SCHED_SUCCESS;
     if (ops->prescore != NULL)
-        r->prefilter = ops->prescore(NULL, &c->cycle, pod, c->node_ptrs, c->n_nodes, &state, &st);
+        r->prefilter =
+            ops->prescore(c->self, &c->cycle, pod, c->node_ptrs, c->n_nodes, &state, &st);
     if (r->prefilter == KR_SCHED_SUCCESS) {
         for (uint32_t i = 0; i < c->n_nodes; i++)
-            assert_int_equal(ops->score(NULL, state, pod, &c->nodes[i].n, &r->score[i], &st),
+            assert_int_equal(ops->score(c->self, state, pod, &c->nodes[i].n, &r->score[i], &st),
                              KR_SCHED_SUCCESS);
         if (ops->normalize != NULL)
             assert_int_equal(
-                ops->normalize(NULL, state, pod, c->node_ptrs, r->score, c->n_nodes, &st),
+                ops->normalize(c->self, state, pod, c->node_ptrs, r->score, c->n_nodes, &st),
                 KR_SCHED_SUCCESS);
         for (uint32_t i = 0; i < c->n_nodes; i++) {
             assert_true(r->score[i] >= 0);
@@ -228,5 +229,5 @@ void tc_score(tctx_t *c, const kr_sched_step_ops_t *ops, const kr_sched_pod_t *p
         }
     }
     if (ops->state_free != NULL && state != NULL)
-        ops->state_free(NULL, state);
+        ops->state_free(c->self, state);
 }

@@ -42,6 +42,7 @@ typedef struct tctx {
     uint32_t n_ns;
     kr_sched_snapshot_t snap;
     kr_sched_cycle_t cycle;
+    void *self; /* passed to the step's callbacks (NULL for the built-in steps) */
 } tctx_t;
 
 /* The result of a step over every node of the context. */
