@@ -9,6 +9,12 @@
  * nor misses an event: what is published meanwhile waits in the ring, and
  * a watcher whose position leaves the ring is ended with Expired.
  *
+ * Watchers of pods that select one node (`spec.nodeName=X`: every node
+ * agent) are also indexed by that node, as upstream's watch cache
+ * indexes pod watchers (its IndexedTrigger): an event is matched against
+ * the watchers of its pod's node (before and after) and the unindexed
+ * ones only, not against thousands of agents.
+ *
  * The broker may close a stream inside kr_broker_stream_event_raw (the
  * client lagged) and then runs our cancel callback; while the hub is
  * iterating (`busy`), such a watcher is only marked dead and freed once
@@ -16,6 +22,7 @@
 #include "watch.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +42,9 @@
 
 #define INITIAL_EVENTS_END "k8s.io/initial-events-end"
 
+/* Buckets of the per-kind watcher index (a power of two). */
+#define INDEX_BUCKETS 1024
+
 typedef struct wevent {
     int64_t rev;
     kr_objrec_t *obj, *prev;
@@ -51,6 +61,9 @@ typedef struct wkind wkind_t;
 
 typedef struct watcher {
     wlink_t link; /* first: the list links are the watcher */
+    /* publish: in the kind's unindexed list, or in the bucket of `ikey` */
+    wlink_t plink;
+    char *ikey; /* the exact value of the kind's index field, or NULL */
     wkind_t *wk;
     kr_watch_hub_t *hub;
     kr_broker_stream_t *s; /* NULL once the stream is closed */
@@ -69,9 +82,12 @@ struct wkind {
     const kr_kind_t *kind;
     wevent_t *ring;
     size_t cap, head, len;
-    int64_t oldest; /* every event after it is in the ring */
-    wlink_t watchers;
+    int64_t oldest;   /* every event after it is in the ring */
+    wlink_t watchers; /* all of them */
     size_t n_watchers;
+    const char *index_field; /* "spec.nodeName" for pods, else NULL */
+    wlink_t unindexed;       /* publish visits these... */
+    wlink_t *buckets;        /* ...and the buckets of the event (lazy) */
 };
 
 struct kr_watch_hub {
@@ -124,6 +140,9 @@ static wkind_t *wkind_get(kr_watch_hub_t *h, const kr_kind_t *kind)
     wk->kind = kind;
     wk->oldest = h->base_rev;
     wk->watchers.prev = wk->watchers.next = &wk->watchers;
+    wk->unindexed.prev = wk->unindexed.next = &wk->unindexed;
+    if (strcmp(kind->res, "v1/pods") == 0)
+        wk->index_field = "spec.nodeName";
     h->kinds = xrealloc(h->kinds, (h->n_kinds + 1) * sizeof *h->kinds);
     h->kinds[h->n_kinds++] = wk;
     return wk;
@@ -181,10 +200,59 @@ static void ring_push(kr_watch_hub_t *h, wkind_t *wk, kr_watch_type_t type, kr_o
 
 /* ---- watchers ------------------------------------------------------------- */
 
+static void link_append(wlink_t *head, wlink_t *l)
+{
+    l->prev = head->prev;
+    l->next = head;
+    head->prev->next = l;
+    head->prev = l;
+}
+
+static void link_remove(wlink_t *l)
+{
+    l->prev->next = l->next;
+    l->next->prev = l->prev;
+}
+
+static size_t bucket_of(const char *key)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
+        h ^= *p;
+        h *= 1099511628211ull;
+    }
+    return (size_t)(h & (INDEX_BUCKETS - 1));
+}
+
+/* The value of the kind's index field in a record ("" when absent, as a
+ * field selector reads it). */
+static const char *index_value(const wkind_t *wk, const kr_objrec_t *rec)
+{
+    const char *v = kr_value_as_str(kr_value_get(rec->fields, wk->index_field));
+    return v != NULL ? v : "";
+}
+
+static void watcher_index(wkind_t *wk, watcher_t *w)
+{
+    const char *v = wk->index_field && w->fs ? kr_fieldsel_exact(w->fs, wk->index_field) : NULL;
+    if (v == NULL) {
+        link_append(&wk->unindexed, &w->plink);
+        return;
+    }
+    if (wk->buckets == NULL) {
+        wk->buckets = xmalloc(INDEX_BUCKETS * sizeof *wk->buckets);
+        for (size_t i = 0; i < INDEX_BUCKETS; i++)
+            wk->buckets[i].prev = wk->buckets[i].next = &wk->buckets[i];
+    }
+    w->ikey = xstrdup(v);
+    link_append(&wk->buckets[bucket_of(v)], &w->plink);
+}
+
 static void watcher_free(watcher_t *w)
 {
-    w->link.prev->next = w->link.next;
-    w->link.next->prev = w->link.prev;
+    link_remove(&w->link);
+    link_remove(&w->plink);
+    free(w->ikey);
     w->wk->n_watchers--;
     for (size_t i = w->snap_i; i < w->snap_n; i++)
         kr_objrec_unref(&w->snap[i]);
@@ -409,6 +477,7 @@ void kr_watch_hub_destroy(kr_watch_hub_t **self_p)
             kr_objrec_unref(&e->prev);
         }
         free(wk->ring);
+        free(wk->buckets);
         free(wk);
     }
     free(h->kinds);
@@ -461,10 +530,8 @@ int kr_watch_open(kr_watch_hub_t *h, const kr_broker_req_t *req, kr_watch_opts_t
     w->bookmarks = opts->bookmarks;
     w->initial_events_end = opts->bookmarks && opts->initial_events_end;
     w->next_bookmark = kr_time_ms() + h->bookmark_ms;
-    w->link.prev = wk->watchers.prev;
-    w->link.next = &wk->watchers;
-    wk->watchers.prev->next = &w->link;
-    wk->watchers.prev = &w->link;
+    link_append(&wk->watchers, &w->link);
+    watcher_index(wk, w);
     wk->n_watchers++;
     w->s = kr_broker_stream_open(h->b, req, on_cancel, w);
     if (w->s == NULL) {
@@ -490,6 +557,18 @@ int kr_watch_open(kr_watch_hub_t *h, const kr_broker_req_t *req, kr_watch_opts_t
     return 0;
 }
 
+/* Sends `ev` to the live watchers of a publish list. */
+static void publish_list(kr_watch_hub_t *h, wlink_t *head, const wevent_t *ev)
+{
+    for (wlink_t *l = head->next; l != head; l = l->next) {
+        watcher_t *w = (watcher_t *)((char *)l - offsetof(watcher_t, plink));
+        if (w->dead || w->phase != W_LIVE || ev->rev <= w->pos)
+            continue;
+        w->pos = ev->rev;
+        send_event(h, w, ev);
+    }
+}
+
 void kr_watch_publish(kr_watch_hub_t *h, kr_watch_type_t type, kr_objrec_t *obj, kr_objrec_t *prev)
 {
     wkind_t *wk = wkind_get(h, obj->kind);
@@ -498,12 +577,15 @@ void kr_watch_publish(kr_watch_hub_t *h, kr_watch_type_t type, kr_objrec_t *obj,
     h->published++;
     h->gone_ev = NULL;
     const wevent_t *ev = ev_at(wk, wk->len - 1);
-    for (wlink_t *l = wk->watchers.next; l != &wk->watchers; l = l->next) {
-        watcher_t *w = (watcher_t *)l;
-        if (w->dead || w->phase != W_LIVE || ev->rev <= w->pos)
-            continue;
-        w->pos = ev->rev;
-        send_event(h, w, ev);
+    publish_list(h, &wk->unindexed, ev);
+    if (wk->buckets != NULL) {
+        size_t b = bucket_of(index_value(wk, obj));
+        publish_list(h, &wk->buckets[b], ev);
+        if (prev != NULL) {
+            size_t pb = bucket_of(index_value(wk, prev));
+            if (pb != b)
+                publish_list(h, &wk->buckets[pb], ev);
+        }
     }
     leave(h);
 }

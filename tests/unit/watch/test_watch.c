@@ -771,14 +771,39 @@ static void test_selector_transitions(void **state)
     watch(bus, &labels, (wopts_t){.ns = "default", .labels = "app=web"});
     watch(bus, &fields, (wopts_t){.fields = "spec.nodeName=n1"});
     watch(bus, &both, (wopts_t){.labels = "app in (web)", .fields = "spec.nodeName=n1"});
-    wait_watchers(3);
+    /* watchers indexed by node (n2, and pods on no node) and one that is
+     * not (!=): each sees exactly its transitions */
+    evlog_t n2 = {0}, none = {0}, not_n1 = {0};
+    watch(bus, &n2, (wopts_t){.fields = "spec.nodeName=n2"});
+    watch(bus, &none, (wopts_t){.fields = "spec.nodeName="});
+    watch(bus, &not_n1, (wopts_t){.ns = "default", .fields = "spec.nodeName!=n1"});
+    wait_watchers(6);
     world_run(do_transitions, NULL);
     pump(bus, &labels, 7, 5000);
     pump(bus, &fields, 5, 5000);
     pump(bus, &both, 3, 5000);
+    pump(bus, &n2, 1, 5000);
+    pump(bus, &none, 8, 5000);
+    pump(bus, &not_n1, 8, 5000);
     pump_for(bus, 30);
     assert_label_sequence(&labels);
     assert_field_sequence(&fields);
+    assert_int_equal(n2.n, 1);
+    assert_ev(&n2.ev[0], "ADDED", "z", 10);
+    assert_int_equal(none.n, 8);
+    assert_ev(&none.ev[0], "ADDED", "warm", 1);
+    assert_ev(&none.ev[1], "ADDED", "x", 2);
+    assert_ev(&none.ev[2], "ADDED", "y", 3);
+    assert_ev(&none.ev[3], "MODIFIED", "x", 4);
+    assert_ev(&none.ev[4], "MODIFIED", "x", 5);
+    assert_ev(&none.ev[5], "DELETED", "x", 6); /* bound to n1: left the selection */
+    assert_ev(&none.ev[6], "MODIFIED", "y", 8);
+    assert_ev(&none.ev[7], "DELETED", "y", 11);
+    assert_int_equal(not_n1.n, 8);
+    assert_ev(&not_n1.ev[4], "DELETED", "x", 6);
+    assert_ev(&not_n1.ev[5], "MODIFIED", "y", 8);
+    assert_ev(&not_n1.ev[6], "ADDED", "z", 10); /* moved off n1 */
+    assert_ev(&not_n1.ev[7], "DELETED", "y", 11);
     assert_int_equal(both.n, 3);
     assert_ev(&both.ev[0], "ADDED", "x", 6);
     assert_ev(&both.ev[1], "DELETED", "x", 7);
@@ -799,6 +824,9 @@ static void test_selector_transitions(void **state)
     assert_int_equal(snap.n, 1);
     assert_ev(&snap.ev[0], "ADDED", "w", 12);
     kr_bus_destroy(&bus);
+    log_free(&n2);
+    log_free(&none);
+    log_free(&not_n1);
     log_free(&rl);
     log_free(&rf);
     log_free(&snap);
