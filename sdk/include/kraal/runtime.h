@@ -170,8 +170,9 @@ typedef struct kr_rt_container_config {
     /* The container's own stdin and terminal (Container.stdin, stdinOnce,
      * tty; CRI ContainerConfig).  Without open_stdin its stdin is
      * /dev/null.  With it the runtime keeps stdin open (a read waits) for
-     * container_attach; with stdin_once it closes stdin, for good, once
-     * the first attach detaches (containerd's and conmon's stdinOnce).  With tty the container
+     * container_attach; with stdin_once and no tty it closes stdin, for
+     * good, once the first attach detaches (containerd's StdinOnce; a
+     * terminal stays open for the next attach).  With tty the container
      * runs on a terminal: output and input go through it (the log has it
      * all as stdout). */
     bool open_stdin;
@@ -305,7 +306,8 @@ typedef struct kr_runtime_ops {
      * running container created with open_stdin (CRI Attach): sets
      * *stdin_fd to a stream the caller owns; what it writes there reaches
      * the container's stdin (its terminal with tty).  Closing it detaches;
-     * with stdin_once the first detach closes the container's stdin.
+     * with stdin_once (no tty) the first detach closes the container's
+     * stdin.
      * Several attaches may be open at once.  KR_E_BAD_REQUEST when the
      * container has no stdin (open_stdin false), KR_E_CONFLICT when it is
      * not running or its stdin was closed (stdin_once). */

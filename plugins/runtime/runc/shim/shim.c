@@ -15,8 +15,8 @@
  *
  * With --stdin it keeps the write end of the container's stdin (conmon's
  * attach, docs/runtime.md "Attach"): clients that connect to the unix
- * socket <bundle>/attach write to it; with --stdin-once the first client
- * to disconnect closes it for good.  With --tty the runtime gets
+ * socket <bundle>/attach write to it; with --stdin-once (and no --tty)
+ * the first client to disconnect closes it for good.  With --tty the runtime gets
  * --console-socket and hands over the terminal's master, which replaces
  * the pipes (its output is logged as stdout, stdin goes to it), and
  * datagrams "resize <cols> <rows>" on <bundle>/ctl set its size.
@@ -491,8 +491,8 @@ static void attach_drop_client(attach_t *at, size_t i)
 {
     close(at->clients[i]);
     at->clients[i] = at->clients[--at->n];
-    /* stdinOnce: the first attach to detach closes stdin (conmon, and
-     * containerd's CloseStdin); what it sent is written first */
+    /* stdinOnce: the first attach to detach closes stdin (containerd's
+     * CloseStdin); what it sent is written first */
     if (at->once)
         at->closing = true;
 }
@@ -800,7 +800,9 @@ int main(int argc, char **argv)
     /* The attach and ctl sockets are there before the plugin hears of
      * the start, so an attach right after it finds them. */
     static attach_t at = {.lfd = -1, .ctl = -1, .in = -1, .master = -1};
-    at.once = o.stdin_once;
+    /* a terminal stays open for the next attach -it (containerd closes
+     * stdin for StdinOnce only without a tty) */
+    at.once = o.stdin_once && !o.tty;
     at.dirfd = open(o.bundle, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (at.dirfd < 0)
         die("%s: %s", o.bundle, strerror(errno));

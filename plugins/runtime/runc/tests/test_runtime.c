@@ -1229,6 +1229,7 @@ static void attach_scenario(const char *prefix)
     ctr_opts_t o4 = {.name = n4,
                      .script = "read x; stty size; tty; echo x:$x; echo $TERM",
                      .open_stdin = true,
+                     .stdin_once = true,
                      .tty = true};
     run_ctr(sb, &o1, once);
     run_ctr(sb, &o2, multi);
@@ -1264,6 +1265,8 @@ static void attach_scenario(const char *prefix)
     assert_int_equal(F.ops->container_attach(F.rt, none, &fd, &err), -KR_E_BAD_REQUEST);
     assert_int_equal(F.ops->container_resize(F.rt, none, 80, 24, &err), -KR_E_BAD_REQUEST);
 
+    /* stdinOnce leaves a terminal open: a second attach still types */
+    close(attach_fd(tty));
     assert_int_equal(F.ops->container_resize(F.rt, tty, 100, 40, &err), 0);
     sleep_ms(200);
     attach_write(tty, "go\r");
