@@ -466,14 +466,9 @@ static int parse_terms(parse_t *p, const kr_value_t *aff, const char *kind, bool
     return 0;
 }
 
-sched_pod_t *sched_pod_new(const kr_value_t *obj, bool keep_obj, kr_error_t *err)
+static sched_pod_t *pod_parse(const kr_value_t *obj, bool keep_obj, size_t chunk, kr_error_t *err)
 {
-    if (kr_value_type(obj) != KR_MAP) {
-        kr_error_set(err, KR_E_INVALID, "pod: must be an object");
-        return NULL;
-    }
-    /* most pods on nodes fit in the first chunk: names, labels, requests */
-    kr_arena_t *arena = kr_arena_new(keep_obj ? 0 : 512);
+    kr_arena_t *arena = kr_arena_new(chunk);
     sched_pod_t *self = kr_arena_alloc(arena, sizeof(*self));
     memset(self, 0, sizeof(*self));
     self->arena = arena;
@@ -535,6 +530,25 @@ fail:
         kr_error_wrap(err, "pod \"%s\"", pod->name);
     sched_pod_free(&self);
     return NULL;
+}
+
+sched_pod_t *sched_pod_new(const kr_value_t *obj, bool keep_obj, kr_error_t *err)
+{
+    if (kr_value_type(obj) != KR_MAP) {
+        kr_error_set(err, KR_E_INVALID, "pod: must be an object");
+        return NULL;
+    }
+    sched_pod_t *p = pod_parse(obj, keep_obj, keep_obj ? 0 : 4096, err);
+    if (p == NULL || keep_obj)
+        return p;
+    /* The scheduler keeps one of these per pod on a node (tens of
+     * thousands): parsed again into an arena of exactly the size the first
+     * parse used, the same allocations in the same order fill one chunk
+     * with no slack (~0.6 KB for a pod of a Deployment). */
+    size_t used = kr_arena_used(p->arena);
+    sched_pod_t *exact = pod_parse(obj, false, used, err);
+    sched_pod_free(&p);
+    return exact;
 }
 
 static void free_terms(const kr_sched_pod_term_t *terms, uint32_t n)
