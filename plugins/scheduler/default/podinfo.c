@@ -347,47 +347,53 @@ static void parse_ports(parse_t *p, const kr_value_t *spec, kr_sched_pod_t *pod)
     pod->ports = k ? out : NULL;
 }
 
-/* The term's labelSelector with matchLabelKeys (key in (value)) and
- * mismatchLabelKeys (key notin (value)) of the pod's own labels merged in,
- * as the API server does when it admits the pod. */
+kr_labelsel_t *sched_selector_with_keys(const kr_value_t *selector, const kr_value_t *labels,
+                                        const kr_value_t *match_keys,
+                                        const kr_value_t *mismatch_keys, kr_error_t *err)
+{
+    /* a null selector selects nothing and stays so (upstream leaves it
+     * alone, and labels.Nothing().Add() is still nothing) */
+    kr_arena_t *tmp = NULL;
+    kr_value_t *exprs = NULL;
+    for (int pass = 0; pass < 2 && kr_value_type(selector) == KR_MAP; pass++) {
+        const kr_value_t *keys = pass ? mismatch_keys : match_keys;
+        for (size_t i = 0; i < kr_value_len(keys) && kr_value_type(keys) == KR_ARRAY; i++) {
+            const char *key = kr_value_as_str(kr_value_array_get(keys, i));
+            const char *val = key ? kr_value_map_str(labels, key) : NULL;
+            if (val == NULL)
+                continue;
+            if (tmp == NULL) {
+                tmp = kr_arena_new(1024);
+                kr_value_t *merged = kr_value_copy(tmp, selector);
+                exprs = kr_value_map_get(merged, "matchExpressions");
+                if (kr_value_type(exprs) != KR_ARRAY) {
+                    exprs = kr_value_array(tmp);
+                    kr_value_map_set(tmp, merged, "matchExpressions", exprs);
+                }
+                selector = merged;
+            }
+            kr_value_t *e = kr_value_map(tmp);
+            kr_value_map_set(tmp, e, "key", kr_value_str(tmp, key));
+            kr_value_map_set(tmp, e, "operator", kr_value_str(tmp, pass ? "NotIn" : "In"));
+            kr_value_t *vals = kr_value_array(tmp);
+            kr_value_array_push(tmp, vals, kr_value_str(tmp, val));
+            kr_value_map_set(tmp, e, "values", vals);
+            kr_value_array_push(tmp, exprs, e);
+        }
+    }
+    kr_labelsel_t *sel = kr_labelsel_from_object(selector, err);
+    kr_arena_destroy(&tmp);
+    return sel;
+}
+
 static kr_labelsel_t *term_selector(parse_t *p, const kr_value_t *term, const char *where,
                                     kr_error_t *err)
 {
-    const kr_value_t *ls = kr_value_map_get(term, "labelSelector");
-    const kr_value_t *mk = kr_value_map_get(term, "matchLabelKeys");
-    const kr_value_t *mmk = kr_value_map_get(term, "mismatchLabelKeys");
-    kr_labelsel_t *sel = NULL;
     kr_error_t serr;
-    if (kr_value_len(mk) == 0 && kr_value_len(mmk) == 0) {
-        sel = kr_labelsel_from_object(ls, &serr);
-    } else {
-        kr_arena_t *tmp = kr_arena_new(1024);
-        kr_value_t *merged =
-            kr_value_type(ls) == KR_MAP ? kr_value_copy(tmp, ls) : kr_value_map(tmp);
-        kr_value_t *exprs = kr_value_map_get(merged, "matchExpressions");
-        if (kr_value_type(exprs) != KR_ARRAY) {
-            exprs = kr_value_array(tmp);
-            kr_value_map_set(tmp, merged, "matchExpressions", exprs);
-        }
-        for (int pass = 0; pass < 2; pass++) {
-            const kr_value_t *keys = pass ? mmk : mk;
-            for (size_t i = 0; i < kr_value_len(keys) && kr_value_type(keys) == KR_ARRAY; i++) {
-                const char *key = kr_value_as_str(kr_value_array_get(keys, i));
-                const char *val = key ? kr_value_map_str(p->labels, key) : NULL;
-                if (val == NULL)
-                    continue;
-                kr_value_t *e = kr_value_map(tmp);
-                kr_value_map_set(tmp, e, "key", kr_value_str(tmp, key));
-                kr_value_map_set(tmp, e, "operator", kr_value_str(tmp, pass ? "NotIn" : "In"));
-                kr_value_t *vals = kr_value_array(tmp);
-                kr_value_array_push(tmp, vals, kr_value_str(tmp, val));
-                kr_value_map_set(tmp, e, "values", vals);
-                kr_value_array_push(tmp, exprs, e);
-            }
-        }
-        sel = kr_labelsel_from_object(merged, &serr);
-        kr_arena_destroy(&tmp);
-    }
+    kr_labelsel_t *sel =
+        sched_selector_with_keys(kr_value_map_get(term, "labelSelector"), p->labels,
+                                 kr_value_map_get(term, "matchLabelKeys"),
+                                 kr_value_map_get(term, "mismatchLabelKeys"), &serr);
     if (sel == NULL)
         kr_error_set(err, KR_E_INVALID, "%s.labelSelector: %s", where, serr.message);
     return sel;

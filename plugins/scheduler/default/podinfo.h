@@ -35,6 +35,17 @@ void sched_pod_free(sched_pod_t **self_p);
 bool sched_pod_has_affinity(const kr_sched_pod_t *pod);
 bool sched_pod_has_required_anti_affinity(const kr_sched_pod_t *pod);
 
+/* Builds a labelSelector object ({matchLabels, matchExpressions}) with
+ * `key in (v)` added for each key of `match_keys` and `key notin (v)` for
+ * each key of `mismatch_keys` (arrays of strings; NULL for none) that
+ * `labels` has, v its value: matchLabelKeys / mismatchLabelKeys of pod
+ * affinity terms (which the API server merges when it admits a pod) and of
+ * topology spread constraints.  A null selector selects nothing and stays
+ * so.  Caller owns the result; NULL with err as kr_labelsel_from_object. */
+kr_labelsel_t *sched_selector_with_keys(const kr_value_t *selector, const kr_value_t *labels,
+                                        const kr_value_t *match_keys,
+                                        const kr_value_t *mismatch_keys, kr_error_t *err);
+
 /* Adds `add` to `acc` (sums milli_cpu, memory, ephemeral_storage, pods and
  * the scalars by name); `sign` -1 subtracts.  Scalars are allocated in
  * `arena` when acc needs more room.  For a node's `requested`. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "podinfo.h"
 #include "step_util.h"
 
 #define LABEL_HOSTNAME "kubernetes.io/hostname"
@@ -51,43 +52,12 @@ static void free_constraints(tsc_t *c, uint32_t n)
         kr_labelsel_destroy(&c[i].sel);
 }
 
+/* matchLabelKeys: `key in (the pod's value)` for each key the pod has */
 static kr_labelsel_t *constraint_selector(const kr_value_t *c, const kr_sched_pod_t *pod,
                                           kr_error_t *err)
 {
-    const kr_value_t *ls = kr_value_map_get(c, "labelSelector");
-    const kr_value_t *mk = kr_value_map_get(c, "matchLabelKeys");
-    size_t nk = kr_value_type(mk) == KR_ARRAY ? kr_value_len(mk) : 0;
-    bool any = false;
-    for (size_t i = 0; i < nk && !any; i++) {
-        const char *k = kr_value_as_str(kr_value_array_get(mk, i));
-        any = k != NULL && sched_label(pod->labels, k) != NULL;
-    }
-    if (!any)
-        return kr_labelsel_from_object(ls, err);
-    /* matchLabelKeys: `key in (the pod's value)` for each key the pod has */
-    kr_arena_t *tmp = kr_arena_new(1024);
-    kr_value_t *merged = kr_value_type(ls) == KR_MAP ? kr_value_copy(tmp, ls) : kr_value_map(tmp);
-    kr_value_t *exprs = kr_value_map_get(merged, "matchExpressions");
-    if (kr_value_type(exprs) != KR_ARRAY) {
-        exprs = kr_value_array(tmp);
-        kr_value_map_set(tmp, merged, "matchExpressions", exprs);
-    }
-    for (size_t i = 0; i < nk; i++) {
-        const char *k = kr_value_as_str(kr_value_array_get(mk, i));
-        const char *v = k != NULL ? sched_label(pod->labels, k) : NULL;
-        if (v == NULL)
-            continue;
-        kr_value_t *e = kr_value_map(tmp);
-        kr_value_map_set(tmp, e, "key", kr_value_str(tmp, k));
-        kr_value_map_set(tmp, e, "operator", kr_value_str(tmp, "In"));
-        kr_value_t *vals = kr_value_array(tmp);
-        kr_value_array_push(tmp, vals, kr_value_str(tmp, v));
-        kr_value_map_set(tmp, e, "values", vals);
-        kr_value_array_push(tmp, exprs, e);
-    }
-    kr_labelsel_t *sel = kr_labelsel_from_object(merged, err);
-    kr_arena_destroy(&tmp);
-    return sel;
+    return sched_selector_with_keys(kr_value_map_get(c, "labelSelector"), pod->labels,
+                                    kr_value_map_get(c, "matchLabelKeys"), NULL, err);
 }
 
 /* filterTopologySpreadConstraints: the constraints with whenUnsatisfiable

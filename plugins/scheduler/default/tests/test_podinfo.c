@@ -172,6 +172,16 @@ static void test_affinity_terms(void **unused)
     kr_buf_free(&b);
     assert_true(kr_value_equal(p->labels, tc_yaml(c, "{app: web, tier: fe}")));
 
+    /* matchLabelKeys cannot turn a null selector (nothing) into one */
+    const kr_sched_pod_t *n = tc_pod(c, "metadata: {name: n, labels: {app: web}}\n"
+                                        "spec:\n"
+                                        "  affinity:\n"
+                                        "    podAffinity:\n"
+                                        "      requiredDuringSchedulingIgnoredDuringExecution:\n"
+                                        "      - {topologyKey: zone, matchLabelKeys: [app]}\n");
+    assert_false(kr_labelsel_match(n->required_affinity[0].selector, n->labels));
+    assert_false(kr_labelsel_match(n->required_affinity[0].selector, NULL));
+
     const kr_sched_pod_t *q = tc_pod(c, "metadata: {name: q}\n");
     assert_false(sched_pod_has_affinity(q));
     assert_null(q->labels);
