@@ -544,15 +544,18 @@ sched_pod_t *sched_pod_new(const kr_value_t *obj, bool keep_obj, kr_error_t *err
         kr_error_set(err, KR_E_INVALID, "pod: must be an object");
         return NULL;
     }
-    sched_pod_t *p = pod_parse(obj, keep_obj, keep_obj ? 0 : 4096, err);
-    if (p == NULL || keep_obj)
-        return p;
-    /* The scheduler keeps one of these per pod on a node (tens of
-     * thousands): parsed again into an arena of exactly the size the first
-     * parse used, the same allocations in the same order fill one chunk
-     * with no slack (~0.6 KB for a pod of a Deployment). */
+    /* The scheduler keeps one of these per pod it knows (tens of
+     * thousands): the pod is parsed a second time into an arena of the size
+     * the first parse used.  The first chunk is large enough that every
+     * allocation of a usual pod lands in it, so the second parse, making the
+     * same allocations in the same order, fills its one chunk exactly (~0.6 KB
+     * for a Deployment's pod on a node, its object's size more for the pod
+     * being placed); a huge pod gets some room for alignment. */
+    sched_pod_t *p = pod_parse(obj, keep_obj, 64 * 1024, err);
+    if (p == NULL)
+        return NULL;
     size_t used = kr_arena_used(p->arena);
-    sched_pod_t *exact = pod_parse(obj, false, used, err);
+    sched_pod_t *exact = pod_parse(obj, keep_obj, used + (used > 60 * 1024 ? used / 16 : 0), err);
     sched_pod_free(&p);
     return exact;
 }
