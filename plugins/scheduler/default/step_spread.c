@@ -5,7 +5,6 @@
  * (which upstream derives from the Services and ReplicaSets a pod belongs
  * to) are not applied: a pod without constraints skips the step. */
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "podinfo.h"
@@ -28,10 +27,8 @@ typedef struct crit_path {
 } crit_path_t;
 
 typedef struct spread_state {
-    bool owner; /* owns the selectors; clones do not */
-    const kr_sched_snapshot_t *snap;
+    bool owner;         /* owns the selectors; clones do not */
     sched_nodeaff_t na; /* the pod's required node affinity */
-    bool na_done;
     /* filter: DoNotSchedule */
     uint32_t n;
     tsc_t *c;
@@ -142,7 +139,7 @@ static int64_t count_matching(const kr_sched_node_t *node, const kr_labelsel_t *
 static spread_state_t *state_new(kr_sched_cycle_t *cycle, const kr_sched_pod_t *pod)
 {
     spread_state_t *s = kr_arena_alloc(cycle->arena, sizeof(*s));
-    *s = (spread_state_t){.owner = true, .snap = cycle->snapshot};
+    *s = (spread_state_t){.owner = true};
     sched_nodeaff_compile(cycle->arena, pod->obj, &s->na);
     return s;
 }
