@@ -308,6 +308,45 @@ static void test_score(void **unused)
     tc_free(c);
 }
 
+/* the counters under the spread and inter-pod steps: growth past the
+ * hint, upstream's "entries that drop to 0 are gone" count, clones */
+static void test_tpmap(void **unused)
+{
+    (void)unused;
+    kr_arena_t *a = kr_arena_new(0);
+    sched_tpmap_t m;
+    sched_tpmap_init(&m, a, 2);
+    char *values[200];
+    for (int i = 0; i < 200; i++) {
+        values[i] = kr_arena_printf(a, "v%d", i);
+        sched_tpmap_add(&m, "zone", values[i], i % 3);
+    }
+    assert_int_equal(m.used, 200);
+    assert_int_equal(m.nonzero, 200 - 67); /* i % 3 == 0 adds 0 */
+    for (int i = 0; i < 200; i++)
+        assert_int_equal(sched_tpmap_get(&m, "zone", values[i]), i % 3);
+    assert_int_equal(sched_tpmap_get(&m, "region", "v1"), 0);
+    assert_null(sched_tpmap_find(&m, "zone", "nope"));
+    sched_tpmap_t copy;
+    sched_tpmap_clone(&copy, &m, a);
+    sched_tpmap_add(&copy, "zone", "v1", -1);
+    assert_int_equal(copy.nonzero, m.nonzero - 1);
+    assert_int_equal(sched_tpmap_get(&copy, "zone", "v1"), 0);
+    assert_int_equal(sched_tpmap_get(&m, "zone", "v1"), 1);
+    sched_tpmap_add(&copy, "zone", "v1", 2);
+    assert_int_equal(copy.nonzero, m.nonzero);
+
+    int64_t scores[3] = {0, 5, 10};
+    sched_default_normalize(100, true, scores, 3);
+    assert_int_equal(scores[0], 100);
+    assert_int_equal(scores[1], 50);
+    assert_int_equal(scores[2], 0);
+    int64_t zeros[2] = {0, 0};
+    sched_default_normalize(100, true, zeros, 2);
+    assert_int_equal(zeros[0], 100);
+    kr_arena_destroy(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -316,6 +355,7 @@ int main(void)
         cmocka_unit_test(test_filter_match_label_keys_terminating),
         cmocka_unit_test(test_filter_preemption),
         cmocka_unit_test(test_score),
+        cmocka_unit_test(test_tpmap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
