@@ -35,6 +35,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <kraal/controller.h>
+
 #include "jsonpath.h"
 
 #define TABLE_API_VERSION "meta.k8s.io/v1"
@@ -67,78 +69,11 @@ typedef struct ktime {
 #define GO_ZERO_SEC INT64_C(-62135596800)
 #define NS_PER_SEC  INT64_C(1000000000)
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
- * days_from_civil), so no time zone or libc range enters. */
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static bool digits(const char *s, int n, int64_t *out)
-{
-    int64_t v = 0;
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)s[i]))
-            return false;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
-/* RFC 3339 as Go's time.Parse(time.RFC3339) takes it:
- * 2006-01-02T15:04:05[.999999999](Z|+07:00). */
+/* RFC 3339 as Go's time.Parse(time.RFC3339) takes it (kraal/controller.h). */
 static bool parse_rfc3339(const char *s, ktime_t *t)
 {
-    int64_t y, mo, d, h, mi, se, oh = 0, om = 0;
-    size_t len = strlen(s);
-    if (len < 20 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' ||
-        !digits(s + 8, 2, &d) || s[10] != 'T' || !digits(s + 11, 2, &h) || s[13] != ':' ||
-        !digits(s + 14, 2, &mi) || s[16] != ':' || !digits(s + 17, 2, &se))
+    if (!kr_time_parse(s, &t->sec, &t->nsec))
         return false;
-    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || se > 59)
-        return false;
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (mo == 2 && d == 29 && !leap)
-        return false;
-    const char *p = s + 19;
-    int64_t nsec = 0;
-    if (*p == '.') {
-        p++;
-        int n = 0;
-        while (isdigit((unsigned char)*p)) {
-            if (n < 9)
-                nsec = nsec * 10 + (*p - '0');
-            n++;
-            p++;
-        }
-        if (n == 0)
-            return false;
-        for (; n < 9; n++)
-            nsec *= 10;
-    }
-    int sign = 0;
-    if (*p == 'Z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        sign = *p == '+' ? 1 : -1;
-        if (!digits(p + 1, 2, &oh) || p[3] != ':' || !digits(p + 4, 2, &om) || oh > 23 || om > 59)
-            return false;
-        p += 6;
-    } else {
-        return false;
-    }
-    if (*p != '\0')
-        return false;
-    t->sec =
-        days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - sign * (oh * 3600 + om * 60);
-    t->nsec = (int32_t)nsec;
     t->set = true;
     return true;
 }

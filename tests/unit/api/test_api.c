@@ -16,67 +16,23 @@
 #include <kraal/bus.h>
 #include <kraal/log.h>
 
-#include "api.h"
-#include "broker.h"
-#include "host.h"
+#include "../support/api_fixture.h"
 
 #define WINDOW 32
 
-static struct {
-    char dir[64];
-    kr_broker_t *broker;
-    kr_api_t *api;
-    kr_host_t *host;
-    kr_bus_t *bus;
-    kr_arena_t *a;
-} S;
+static api_fixture_t S;
 
 static int start(void **state)
 {
     (void)state;
-    kr_log_set_level(KR_LOG_WARN);
-    snprintf(S.dir, sizeof S.dir, "/tmp/kraal-test-api-XXXXXX");
-    assert_non_null(mkdtemp(S.dir));
-    char ipc[128];
-    snprintf(ipc, sizeof ipc, "%s/bus.sock", S.dir);
-    kr_error_t err;
-    kr_broker_opts_t bo = {.ipc_path = ipc};
-    S.broker = kr_broker_new(&bo, &err);
-    assert_non_null(S.broker);
     kr_api_opts_t ao = {.watch_window = WINDOW, .bookmark_ms = 200};
-    S.api = kr_api_new(S.broker, &ao, &err);
-    assert_non_null(S.api);
-    kr_host_opts_t ho = {.endpoint = KR_BUS_INPROC_ENDPOINT,
-                         .data_dir = S.dir,
-                         .run_dir = S.dir,
-                         .register_store = kr_api_take_store,
-                         .register_ud = S.api};
-    S.host = kr_host_new(&ho);
-    S.a = kr_arena_new(0);
-    kr_plugin_spec_t spec = {.plugin = "store-sqlite", .config = kr_value_map(S.a)};
-    if (kr_host_start(S.host, &spec, &err) < 0 || kr_api_open(S.api, &err) < 0 ||
-        kr_broker_start(S.broker, &err) < 0) {
-        fprintf(stderr, "start: %s\n", err.message);
-        return -1;
-    }
-    S.bus = kr_bus_connect(KR_BUS_INPROC_ENDPOINT, &err);
-    assert_non_null(S.bus);
-    return 0;
+    return api_fixture_start(&S, "api", &ao);
 }
 
 static int stop(void **state)
 {
     (void)state;
-    kr_bus_destroy(&S.bus);
-    kr_broker_stop(S.broker);
-    kr_api_destroy(&S.api);
-    kr_host_destroy(&S.host);
-    kr_broker_destroy(&S.broker);
-    kr_arena_destroy(&S.a);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", S.dir);
-    assert_int_equal(system(cmd), 0);
-    kr_bus_shutdown();
+    api_fixture_stop(&S);
     return 0;
 }
 
