@@ -100,4 +100,21 @@ for KUBECTL in "${KUBECTLS[@]}"; do
   expect_match "logs of the terminal" "$(k logs "tty$n")" 'x:typed'
 done
 
+# a runtime without container_attach (runtime-sim, whose ops leave it
+# NULL): attach -i is refused in the agent's words
+k() { timeout 60 /usr/bin/kubectl "$@"; }
+"$KRAAL" agent --server "$EP" --data-dir "$T/sim/data" --run-dir "$T/sim/run" --sim-nodes 1 \
+  --node-name sim-attach >"$T/sim.log" 2>&1 &
+PIDS+=($!)
+wait_log "$T/sim.log" 'msg="node registered"' 10000 || fail "kraal agent --sim-nodes not ready: $(cat "$T/sim.log")"
+SIMNODE=$(grep -o 'msg="node registered" node=[^ ]*' "$T/sim.log" | head -n 1 | cut -d= -f3)
+out=$(bc "{\"op\":\"create\",\"res\":\"v1/pods\",\"ns\":\"default\",\"obj\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",
+  \"metadata\":{\"name\":\"simp\"},\"spec\":{\"nodeName\":\"$SIMNODE\",\"containers\":[{\"name\":\"c\",
+  \"image\":\"busybox\",\"stdin\":true}]}}}")
+[ "$(code_of "$out")" = 201 ] || fail "create pod simp: $out"
+running simp
+err=$(echo x | k attach -i simp -c c 2>&1) && fail "attach -i on runtime-sim succeeded: $err"
+expect_match "attach -i without container_attach" "$err" \
+  'the container runtime "sim" does not support attaching to a container.s stdin'
+
 echo "PASS agent_attach (${#KUBECTLS[@]} kubectl versions)"
