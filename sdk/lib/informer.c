@@ -91,6 +91,9 @@ struct kr_informer {
     bool started, synced, in_handler;
     uint64_t rand_state;
     kr_arena_t *scratch; /* requests and measuring copies */
+    kr_informer_transform_fn transform;
+    void *transform_ud;
+    kr_arena_t *tscratch; /* the transform's results, before they are copied */
     kr_informer_stats_t stats;
 };
 
@@ -200,6 +203,12 @@ static inf_obj_t *obj_new(kr_informer_t *inf, const kr_value_t *src)
     int klen = kr_informer_key(src, key, sizeof key);
     if (klen < 0)
         return NULL;
+    if (inf->transform != NULL) {
+        kr_arena_reset(inf->tscratch);
+        const kr_value_t *t = inf->transform(inf->tscratch, src, inf->transform_ud);
+        if (t != NULL)
+            src = t;
+    }
     /* Measure the tree, then copy it into an arena of exactly that size. */
     kr_arena_reset(inf->scratch);
     kr_value_copy(inf->scratch, src);
@@ -706,6 +715,19 @@ kr_informer_t *kr_informer_new(kr_loop_t *loop, kr_bus_t *bus, const kr_informer
     return inf;
 }
 
+int kr_informer_set_transform(kr_informer_t *inf, kr_informer_transform_fn fn, void *ud,
+                              kr_error_t *err)
+{
+    if (inf->started)
+        return kr_error_set(err, KR_E_ALREADY_EXISTS,
+                            "informer \"%s\": the transform is set before the start", inf->name);
+    inf->transform = fn;
+    inf->transform_ud = ud;
+    if (fn != NULL && inf->tscratch == NULL)
+        inf->tscratch = kr_arena_new(0);
+    return 0;
+}
+
 void kr_informer_destroy(kr_informer_t **self_p)
 {
     if (self_p == NULL || *self_p == NULL)
@@ -732,6 +754,7 @@ void kr_informer_destroy(kr_informer_t **self_p)
     free(inf->rv);
     free(inf->handlers);
     kr_arena_destroy(&inf->scratch);
+    kr_arena_destroy(&inf->tscratch);
     free(inf);
     *self_p = NULL;
 }

@@ -73,6 +73,18 @@ typedef struct kr_informer_handlers {
 typedef void (*kr_informer_error_fn)(kr_informer_t *inf, const kr_error_t *err, uint64_t retry_ms,
                                      void *ud);
 
+/* What the cache keeps of an object (client-go's SetTransform): called with
+ * every object the informer is about to cache (listed or watched), before
+ * the handlers, which then get the result.  Returns a tree built in
+ * `arena` (scratch memory, reset before each call; the informer copies the
+ * result) or NULL to keep `obj` as it is.  The result must keep
+ * metadata.name, metadata.namespace and metadata.resourceVersion; an
+ * informer over tens of thousands of objects uses it to keep only the
+ * fields its handlers read.  Deletes are handed to on_delete as the watch
+ * event carries them. */
+typedef const kr_value_t *(*kr_informer_transform_fn)(kr_arena_t *arena, const kr_value_t *obj,
+                                                      void *ud);
+
 /* Zero (or NULL) picks the default of a field. */
 typedef struct kr_informer_opts {
     const char *res;                 /* required: "v1/pods", "apps/v1/deployments" */
@@ -106,6 +118,13 @@ void kr_informer_destroy(kr_informer_t **self_p);
  * controllers).  Objects already cached are handed to the new on_add at
  * once, as client-go does.  Not from inside a handler. */
 int kr_informer_add_handlers(kr_informer_t *inf, const kr_informer_handlers_t *h, kr_error_t *err);
+
+/* Sets what the cache keeps of each object (see kr_informer_transform_fn;
+ * NULL: whole objects).  Before kr_informer_start only (KR_E_ALREADY_EXISTS
+ * after).  A function rather than an option, so that plugins built with
+ * an older kr_informer_opts_t keep working. */
+int kr_informer_set_transform(kr_informer_t *inf, kr_informer_transform_fn fn, void *ud,
+                              kr_error_t *err);
 
 /* Sends the first list.  KR_E_ALREADY_EXISTS when started already. */
 int kr_informer_start(kr_informer_t *inf, kr_error_t *err);
