@@ -82,6 +82,8 @@ void sched_node_add_pod(sched_nodebuf_t *b, const kr_sched_pod_t *p)
         push_pod(b->arrays, &n->pods_with_required_anti_affinity,
                  &n->n_pods_with_required_anti_affinity, &b->cap_anti, p);
     push_ports(b, p);
+    if (b->scalars == NULL && p->requests.n_scalar != 0) /* most nodes never need one */
+        b->scalars = kr_arena_new(256);
     sched_resources_add(b->scalars, &n->requested, &p->requests, 1);
     n->nonzero_milli_cpu += p->nonzero_milli_cpu;
     n->nonzero_memory += p->nonzero_memory;
@@ -99,6 +101,8 @@ bool sched_node_remove_pod(sched_nodebuf_t *b, const kr_sched_pod_t *p)
         for (uint32_t i = 0; i < n->n_pods; i++)
             push_ports(b, n->pods[i]);
     }
+    if (b->scalars == NULL && p->requests.n_scalar != 0)
+        b->scalars = kr_arena_new(256);
     sched_resources_add(b->scalars, &n->requested, &p->requests, -1);
     n->nonzero_milli_cpu -= p->nonzero_milli_cpu;
     n->nonzero_memory -= p->nonzero_memory;
@@ -165,8 +169,7 @@ static sched_cnode_t *node_new(sched_cache_t *c, const char *name)
     sched_cnode_t *cn = calloc(1, sizeof *cn);
     if (cn == NULL || (cn->name = strdup(name)) == NULL)
         abort();
-    cn->arena = kr_arena_new(1024);
-    cn->b.scalars = kr_arena_new(256);
+    cn->arena = kr_arena_new(256);
     cn->b.n.name = cn->name;
     sched_htab_put(&c->nodes, &cn->hn, cn->name);
     return cn;

@@ -688,6 +688,111 @@ static void on_pod_delete(kr_informer_t *inf, const kr_value_t *obj, void *ud)
     pod_gone(ud, obj);
 }
 
+/* ---- what the informers keep ------------------------------------------------------------ */
+
+/* Copies map entries `keys` of `from` that are present into `to`. */
+static void keep(kr_arena_t *a, kr_value_t *to, const kr_value_t *from, const char *const *keys)
+{
+    for (; *keys != NULL; keys++) {
+        const kr_value_t *v = kr_value_map_get(from, *keys);
+        if (v != NULL)
+            kr_value_map_set(a, to, *keys, (kr_value_t *)v);
+    }
+}
+
+static kr_value_t *kept(kr_arena_t *a, const kr_value_t *from, const char *const *keys)
+{
+    kr_value_t *m = kr_value_map(a);
+    keep(a, m, from, keys);
+    return m;
+}
+
+/* containers / initContainers: what podinfo reads (requests, host ports,
+ * a sidecar's restartPolicy) */
+static kr_value_t *containers(kr_arena_t *a, const kr_value_t *list)
+{
+    static const char *const ckeys[] = {"name", "restartPolicy", NULL};
+    kr_value_t *out = kr_value_array(a);
+    for (size_t i = 0; i < kr_value_len(list); i++) {
+        const kr_value_t *c = kr_value_array_get(list, i);
+        kr_value_t *k = kept(a, c, ckeys);
+        const kr_value_t *req = kr_value_get(c, "resources.requests");
+        if (req != NULL) {
+            kr_value_t *res = kr_value_map(a);
+            kr_value_map_set(a, res, "requests", (kr_value_t *)req);
+            kr_value_map_set(a, k, "resources", res);
+        }
+        const kr_value_t *ports = kr_value_map_get(c, "ports");
+        kr_value_t *hp = NULL;
+        for (size_t j = 0; j < kr_value_len(ports); j++) {
+            const kr_value_t *p = kr_value_array_get(ports, j);
+            if (kr_value_map_int(p, "hostPort", 0) <= 0)
+                continue;
+            if (hp == NULL)
+                hp = kr_value_array(a);
+            kr_value_array_push(a, hp, (kr_value_t *)p);
+        }
+        if (hp != NULL)
+            kr_value_map_set(a, k, "ports", hp);
+        kr_value_array_push(a, out, k);
+    }
+    return out;
+}
+
+/* The pod informer keeps a pending pod of ours whole (the steps read it);
+ * of any other pod only what the cache parses: tens of thousands of pods
+ * cost a few hundred bytes each instead of their whole objects. */
+static const kr_value_t *pod_transform(kr_arena_t *a, const kr_value_t *obj, void *ud)
+{
+    const sched_t *s = ud;
+    const char *node = kr_value_as_str(kr_value_get(obj, "spec.nodeName"));
+    if ((node == NULL || *node == '\0') && ours(s, obj))
+        return NULL;
+    static const char *const mkeys[] = {"name",   "namespace",         "uid", "resourceVersion",
+                                        "labels", "deletionTimestamp", NULL};
+    static const char *const skeys[] = {"nodeName", "schedulerName", "priority", "preemptionPolicy",
+                                        "overhead", "resources",     NULL};
+    const kr_value_t *spec = kr_value_map_get(obj, "spec");
+    kr_value_t *out = kr_value_map(a), *sp = kept(a, spec, skeys);
+    kr_value_map_set(a, out, "metadata", kept(a, kr_value_map_get(obj, "metadata"), mkeys));
+    const kr_value_t *aff = kr_value_map_get(spec, "affinity");
+    if (aff != NULL) {
+        static const char *const akeys[] = {"podAffinity", "podAntiAffinity", NULL};
+        kr_value_map_set(a, sp, "affinity", kept(a, aff, akeys));
+    }
+    kr_value_map_set(a, sp, "containers", containers(a, kr_value_map_get(spec, "containers")));
+    if (kr_value_map_get(spec, "initContainers") != NULL)
+        kr_value_map_set(a, sp, "initContainers",
+                         containers(a, kr_value_map_get(spec, "initContainers")));
+    kr_value_map_set(a, out, "spec", sp);
+    static const char *const stkeys[] = {"phase", NULL};
+    kr_value_map_set(a, out, "status", kept(a, kr_value_map_get(obj, "status"), stkeys));
+    return out;
+}
+
+/* The node informer keeps what the cache parses (labels, taints,
+ * unschedulable, allocatable, the conditions' types and statuses): no
+ * images, addresses, nodeInfo or heartbeat times. */
+static const kr_value_t *node_transform(kr_arena_t *a, const kr_value_t *obj, void *ud)
+{
+    (void)ud;
+    static const char *const mkeys[] = {"name", "uid", "resourceVersion", "labels", NULL};
+    static const char *const skeys[] = {"unschedulable", "taints", NULL};
+    static const char *const stkeys[] = {"allocatable", "capacity", NULL};
+    static const char *const ckeys[] = {"type", "status", NULL};
+    kr_value_t *out = kr_value_map(a);
+    kr_value_map_set(a, out, "metadata", kept(a, kr_value_map_get(obj, "metadata"), mkeys));
+    kr_value_map_set(a, out, "spec", kept(a, kr_value_map_get(obj, "spec"), skeys));
+    const kr_value_t *status = kr_value_map_get(obj, "status");
+    kr_value_t *st = kept(a, status, stkeys), *conds = kr_value_array(a);
+    const kr_value_t *cl = kr_value_map_get(status, "conditions");
+    for (size_t i = 0; i < kr_value_len(cl); i++)
+        kr_value_array_push(a, conds, kept(a, kr_value_array_get(cl, i), ckeys));
+    kr_value_map_set(a, st, "conditions", conds);
+    kr_value_map_set(a, out, "status", st);
+    return out;
+}
+
 /* ---- nodes and namespaces ------------------------------------------------------------- */
 
 static void node_set(sched_t *s, const kr_value_t *obj, bool added)
@@ -914,6 +1019,8 @@ static void *sched_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *er
     if ((s->nodes = kr_informer_new(s->loop, s->bus, &no, err)) == NULL ||
         (s->pods = kr_informer_new(s->loop, s->bus, &po, err)) == NULL ||
         (s->nss = kr_informer_new(s->loop, s->bus, &nso, err)) == NULL ||
+        kr_informer_set_transform(s->pods, pod_transform, s, err) < 0 ||
+        kr_informer_set_transform(s->nodes, node_transform, NULL, err) < 0 ||
         kr_informer_start(s->nodes, err) < 0 || kr_informer_start(s->nss, err) < 0 ||
         kr_informer_start(s->pods, err) < 0)
         goto fail;
