@@ -1289,7 +1289,8 @@ static void test_attach(void **state)
 
 /* A container directory whose sockets' paths pass the 108 bytes of
  * sun_path (a long instance name): the shim and the plugin reach them
- * through /proc/.../fd/<dir fd>. */
+ * through /proc/.../fd/<dir fd>.  Also an attach after a restart of the
+ * instance. */
 static void test_attach_long_path(void **state)
 {
     (void)state;
@@ -1300,6 +1301,18 @@ static void test_attach_long_path(void **state)
     char dir[512];
     snprintf(dir, sizeof dir, "%s/runtime/%s/containers/%032d/attach", F.data, name, 0);
     assert_true(strlen(dir) >= 108);
+    /* a new instance (the agent restarted) attaches to the stdin of a
+     * container an earlier one started */
+    char sb[KR_RT_ID_MAX], id[KR_RT_ID_MAX];
+    run_sandbox("adopt", sb);
+    ctr_opts_t o = {.name = "adopt", .script = "read x; echo adopted:$x", .open_stdin = true};
+    run_ctr(sb, &o, id);
+    kr_host_stop_others(F.host, 1);
+    start_runtime(name, "runc");
+    attach_write(id, "yes\n");
+    wait_exit("adopt", id, 0);
+    assert_true(log_has("adopt", "stdout", "adopted:yes"));
+    remove_sandbox(sb);
     attach_scenario("long");
     kr_host_stop_others(F.host, 1);
     F.ops = ops;
