@@ -387,6 +387,7 @@ typedef struct rq {
     kr_value_t *msg;            /* decoded lazily */
     bool scale;                 /* a write through the scale subresource: answer a Scale */
     bool applied;               /* the object comes from kr_apply: managedFields are set */
+    bool finalize;              /* namespaces/finalize: only spec.finalizers changes */
 } rq_t;
 
 static char *env_dup(kr_arena_t *a, kr_env_str_t s)
@@ -789,7 +790,7 @@ static bool default_and_validate(rq_t *r, kr_value_t *obj, const kr_value_t *old
         kr_schema_defaults(r->a, k, obj);
     if (old == NULL && k->hooks.prepare_create)
         k->hooks.prepare_create(r->a, obj);
-    if (old != NULL && !status && k->hooks.prepare_update)
+    if (old != NULL && !status && !r->finalize && k->hooks.prepare_update)
         k->hooks.prepare_update(r->a, obj, old);
     kr_validation_t v;
     kr_validation_init(&v, r->a);
@@ -1544,6 +1545,8 @@ static void op_update(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
             if (cur != NULL)
                 update_scale(&r, cur, obj);
             goto out;
+        } else if (strcmp(r.sub, "finalize") == 0 && r.kind == r.api->ns_state->kind) {
+            r.finalize = true;
         } else {
             fail(&r, KR_E_NOT_FOUND, "the server could not find the requested resource (%s/%s)",
                  qualified(r.a, r.kind), r.sub);
@@ -1552,6 +1555,17 @@ static void op_update(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
     }
     kr_objrec_t *cur =
         update_base(&r, kr_value_map_str(kr_value_map_get(obj, "metadata"), "resourceVersion"));
+    if (cur != NULL && r.finalize) {
+        /* upstream's namespace finalize strategy: the stored namespace
+         * with the body's spec.finalizers, nothing else */
+        kr_value_t *n = kr_objrec_decode(cur, r.a);
+        kr_value_t *fins = kr_value_get(obj, "spec.finalizers");
+        if (fins != NULL)
+            kr_value_set(r.a, n, "spec.finalizers", kr_value_copy(r.a, fins), NULL);
+        else
+            kr_value_map_del(kr_value_map_get(n, "spec"), "finalizers");
+        obj = n;
+    }
     if (cur != NULL)
         write_update(&r, cur, obj, status);
 out:
