@@ -121,3 +121,49 @@ int kr_admit_priorityclass(kr_arena_t *arena, const kr_objmap_t *classes, const 
                             f.best->name);
     return 0;
 }
+
+/* Whether `tols` tolerates the NoExecute taint `key` in upstream's loose
+ * sense: an empty key or effect counts as matching. */
+static bool tolerates_no_execute(const kr_value_t *tols, const char *key)
+{
+    for (size_t i = 0; i < kr_value_len(tols); i++) {
+        const kr_value_t *t = kr_value_array_get(tols, i);
+        const char *k = kr_value_map_str(t, "key"), *e = kr_value_map_str(t, "effect");
+        if ((k == NULL || *k == '\0' || strcmp(k, key) == 0) &&
+            (e == NULL || *e == '\0' || strcmp(e, "NoExecute") == 0))
+            return true;
+    }
+    return false;
+}
+
+static void add_toleration(kr_arena_t *arena, kr_value_t *tols, const char *key, int64_t seconds)
+{
+    kr_value_t *t = kr_value_map(arena);
+    kr_value_map_set(arena, t, "key", kr_value_str(arena, key));
+    kr_value_map_set(arena, t, "operator", kr_value_str(arena, "Exists"));
+    kr_value_map_set(arena, t, "effect", kr_value_str(arena, "NoExecute"));
+    kr_value_map_set(arena, t, "tolerationSeconds", kr_value_int(arena, seconds));
+    kr_value_array_push(arena, tols, t);
+}
+
+void kr_admit_pod_default_tolerations(kr_arena_t *arena, kr_value_t *pod, int64_t not_ready_s,
+                                      int64_t unreachable_s)
+{
+    kr_value_t *spec = kr_value_map_get(pod, "spec");
+    if (kr_value_type(spec) != KR_MAP)
+        return; /* validation reports the missing spec */
+    kr_value_t *tols = kr_value_map_get(spec, "tolerations");
+    if (kr_value_type(tols) != KR_ARRAY) {
+        if (tols != NULL && kr_value_type(tols) != KR_NULL)
+            return; /* validation reports the wrong type */
+        tols = kr_value_array(arena);
+    }
+    bool not_ready = tolerates_no_execute(tols, KR_TAINT_NOT_READY);
+    bool unreachable = tolerates_no_execute(tols, KR_TAINT_UNREACHABLE);
+    if (!not_ready)
+        add_toleration(arena, tols, KR_TAINT_NOT_READY, not_ready_s);
+    if (!unreachable)
+        add_toleration(arena, tols, KR_TAINT_UNREACHABLE, unreachable_s);
+    if (!not_ready || !unreachable)
+        kr_value_map_set(arena, spec, "tolerations", tols);
+}

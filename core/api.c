@@ -823,9 +823,11 @@ static bool admit(rq_t *r, kr_value_t *obj, const char *name, bool mutating)
     kr_error_clear(&err);
     const kr_objmap_t *classes = api->pc_state ? api->pc_state->live : NULL;
     int rc = 0;
-    if (mutating && r->kind == api->pod_kind)
+    if (mutating && r->kind == api->pod_kind) {
+        kr_admit_pod_default_tolerations(r->a, obj, api->opts.not_ready_toleration_s,
+                                         api->opts.unreachable_toleration_s);
         rc = kr_admit_pod_priority(r->a, &api->prio, classes, obj, &err);
-    else if (!mutating && api->pc_state != NULL && r->kind == api->pc_state->kind)
+    } else if (!mutating && api->pc_state != NULL && r->kind == api->pc_state->kind)
         rc = kr_admit_priorityclass(r->a, classes, obj, &err);
     if (rc == 0)
         return true;
@@ -2323,6 +2325,14 @@ kr_api_t *kr_api_new(kr_broker_t *b, const kr_api_opts_t *opts, kr_error_t *err)
         api->opts.compact_interval_ms = KR_API_COMPACT_MS;
     if (api->opts.compact_keep <= 0)
         api->opts.compact_keep = KR_API_COMPACT_KEEP;
+    if (api->opts.not_ready_toleration_s == 0)
+        api->opts.not_ready_toleration_s = KR_DEFAULT_TOLERATION_SECONDS;
+    if (api->opts.unreachable_toleration_s == 0)
+        api->opts.unreachable_toleration_s = KR_DEFAULT_TOLERATION_SECONDS;
+    if (api->opts.not_ready_toleration_s < 0)
+        api->opts.not_ready_toleration_s = 0;
+    if (api->opts.unreachable_toleration_s < 0)
+        api->opts.unreachable_toleration_s = 0;
     pthread_mutex_init(&api->store_mu, NULL);
     api->arena = kr_arena_new(64 * 1024);
     api->reg = kr_registry_new(err);

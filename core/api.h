@@ -36,6 +36,10 @@ typedef struct kr_api_opts {
     uint64_t bookmark_ms;         /* 0 = KR_WATCH_BOOKMARK_MS */
     uint64_t compact_interval_ms; /* 0 = KR_API_COMPACT_MS */
     int64_t compact_keep;         /* revisions of history kept; 0 = KR_API_COMPACT_KEEP */
+    /* DefaultTolerationSeconds admission: the tolerationSeconds of the
+     * not-ready and unreachable tolerations added to new pods; 0 = 300
+     * (KR_DEFAULT_TOLERATION_SECONDS), < 0 = 0 (evicted at once). */
+    int64_t not_ready_toleration_s, unreachable_toleration_s;
 } kr_api_opts_t;
 
 #define KR_API_COMPACT_MS   (5 * 60 * 1000)
