@@ -14,6 +14,7 @@
  * moment its create was sent), and how long until every pod was Running.
  */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,7 @@ typedef struct bench {
     uint64_t *sent_us, *created_us, *bound_us; /* per pod, 0 = not yet */
     char rv[32];                               /* of the last event, to watch again */
     int rewatches;
+    bool done; /* the watch's end at disconnect is no news */
     unsigned char *is_running;
     uint64_t t_first_sent, t_last_bound, t_last_created, t_last_running;
     char first_error[256];
@@ -131,6 +133,8 @@ static void on_event(kr_bus_t *bus, uint64_t id, const kr_event_t *ev, void *ud)
     (void)bus;
     (void)id;
     bench_t *b = ud;
+    if (b->done)
+        return;
     if (strcmp(ev->type, "ERROR") == 0) {
         /* the broker ends a watch that lags; go on from the last event */
         kr_error_t err;
@@ -344,6 +348,7 @@ int main(int argc, char **argv)
     free(B.created_us);
     free(B.bound_us);
     free(B.is_running);
+    B.done = true;
     kr_bus_destroy(&B.bus);
     kr_bus_shutdown();
     return B.bound == B.pods ? 0 : 3;

@@ -5,7 +5,8 @@
 # of them runs there (its events from that node); a pod bound to a node the
 # agent does not host is left alone; deletion ends in the agent's final
 # delete; the Leases are renewed one after the other, not at once; a
-# failing start (--sim-start-failures 1) shows as RunContainerError.  No
+# failing start (--sim-start-failures 1) shows as RunContainerError; one
+# agent registers 1200 nodes, more than it keeps requests in flight.  No
 # root needed: nothing runs.
 source "$(dirname "$0")/lib.sh"
 
@@ -106,5 +107,19 @@ wait_eval '{"op":"get","res":"v1/pods","ns":"default","name":"bad"}' \
   '([c["state"].get("waiting", {}).get("reason") for c in r["obj"]["status"].get("containerStatuses", [])]
   in (["RunContainerError"], ["CrashLoopBackOff"]))' 20
 echo "ok: a failing simulated start is a container that cannot run"
+# more nodes than requests the agent keeps in flight (768 of the
+# connection's 1024): registrations and first renewals wait their turn
+start_agent agent3.log c --sim-nodes 1200 --node-name many
+deadline=$(($(now_ms) + 60000))
+while :; do # the list is too long for an argument: python reads it on stdin
+  n=$(bc "$LEASES" | python3 -c 'import json, sys
+print(sum(l["metadata"]["name"].startswith("many-") for l in json.load(sys.stdin)["obj"]["items"]))')
+  [ "$n" = 1200 ] && break
+  [ "$(now_ms)" -lt "$deadline" ] || fail "$n of 1200 Leases after 60 s"
+  sleep 0.5
+done
+wait_eval '{"op":"get","res":"v1/nodes","name":"many-1199"}' '(r["code"] == 200 and
+  [c["status"] for c in r["obj"]["status"]["conditions"] if c["type"] == "Ready"] == ["True"])' 10
+echo "ok: 1200 hollow nodes of one agent registered with their Leases"
 grep -E 'level=(error|warn)' "$T"/agent*.log && fail "the hollow agents logged warnings"
 echo "PASS"

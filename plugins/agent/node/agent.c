@@ -41,6 +41,8 @@
 #define EVENT_FLUSH_MS   10000
 #define EVENTS_PER_POD   32
 #define AG_HOSTS_MAX     100000
+#define SENDQ_MAX        768 /* of the connection's 1024: the informer's share is left */
+#define JOBS_PER_WORKER  16  /* sync and kill jobs queued per worker, at most */
 
 struct agent_conf {
     const char *runtime;
@@ -125,6 +127,8 @@ struct ag_pod {
     struct ag_pod *hnext; /* in the agent's uid index */
     bool fresh;           /* see ag_job_t.fresh */
     uint64_t synced_ms;   /* loop time its last sync or kill ended */
+    bool waiting;         /* in the agent's wait list for a place in the pool */
+    struct ag_pod *wait_prev, *wait_next;
     char *uid, *ns, *name;
     kr_arena_t *oa; /* obj */
     kr_value_t *obj;
@@ -199,6 +203,8 @@ struct agent {
     char host_ip[64];
     char runtime_version[128];
     ag_pool_t *pool;
+    ag_sendq_t *sendq;   /* every request of the loop thread */
+    kr_arena_t *scratch; /* measures copies (copy_fit) */
     ag_host_t *hosts;
     size_t nhosts;
     kr_rt_kv_t *labels; /* node_labels */
@@ -211,6 +217,12 @@ struct agent {
     ag_pod_t **pods;
     size_t npods, cap;
     ag_pod_t *forgotten; /* forgotten pods with jobs still in the pool */
+    /* Sync and kill jobs in the pool, and the pods waiting for a place:
+     * ten thousand pods bound at once would otherwise be ten thousand
+     * copies of their objects queued (and the last synced from the
+     * oldest copy). */
+    unsigned pod_jobs;
+    ag_pod_t *wait_head, *wait_tail;
     uint64_t tick_timer, cleanup_timer, probe_timer;
     bool cleanup_busy;
     agent_life_t *life;
@@ -285,6 +297,19 @@ static int64_t rv_of(const kr_value_t *obj)
     return rv ? strtoll(rv, NULL, 10) : 0;
 }
 
+/* A copy of `v` in a new arena of its size (*out): a hollow agent keeps
+ * thousands of pods, and a default 8 KiB chunk per kept copy would cost
+ * more than the pods themselves. */
+static kr_value_t *copy_fit(agent_t *ag, kr_arena_t **out, const kr_value_t *v)
+{
+    kr_arena_reset(ag->scratch);
+    kr_value_copy(ag->scratch, v);
+    size_t need = kr_arena_used(ag->scratch);
+    kr_arena_reset(ag->scratch);
+    *out = kr_arena_new(need + 64);
+    return kr_value_copy(*out, v);
+}
+
 /* Keeps the newest state of the pod (a status write's answer may be newer
  * than the informer's cache, or older). */
 static void pod_set_obj(ag_pod_t *p, const kr_value_t *obj)
@@ -292,8 +317,8 @@ static void pod_set_obj(ag_pod_t *p, const kr_value_t *obj)
     int64_t rv = rv_of(obj);
     if (p->obj != NULL && rv < p->rv)
         return;
-    kr_arena_t *a = kr_arena_new(0);
-    p->obj = kr_value_copy(a, obj);
+    kr_arena_t *a;
+    p->obj = copy_fit(p->ag, &a, obj);
     kr_arena_destroy(&p->oa);
     p->oa = a;
     p->rv = rv;
@@ -349,11 +374,40 @@ static void pod_free(ag_pod_t *p)
     free(p);
 }
 
+static void wait_push(agent_t *ag, ag_pod_t *p)
+{
+    p->waiting = true;
+    p->wait_next = NULL;
+    p->wait_prev = ag->wait_tail;
+    if (ag->wait_tail != NULL)
+        ag->wait_tail->wait_next = p;
+    else
+        ag->wait_head = p;
+    ag->wait_tail = p;
+}
+
+static void wait_remove(agent_t *ag, ag_pod_t *p)
+{
+    if (!p->waiting)
+        return;
+    if (p->wait_prev != NULL)
+        p->wait_prev->wait_next = p->wait_next;
+    else
+        ag->wait_head = p->wait_next;
+    if (p->wait_next != NULL)
+        p->wait_next->wait_prev = p->wait_prev;
+    else
+        ag->wait_tail = p->wait_prev;
+    p->waiting = false;
+    p->wait_prev = p->wait_next = NULL;
+}
+
 /* Drops the pod from the table; a probe job may still hold it, so it is
  * freed when its last job comes back. */
 static void pod_forget(agent_t *ag, ag_pod_t *p)
 {
     idx_remove(ag, p);
+    wait_remove(ag, p);
     for (size_t i = 0; i < ag->npods; i++)
         if (ag->pods[i] == p) {
             ag->pods[i] = ag->pods[--ag->npods];
@@ -406,7 +460,7 @@ static bool send_req(agent_t *ag, ticket_kind_t kind, const char *uid, const kr_
     t->kind = kind;
     ag->life->refs++;
     kr_error_t err;
-    if (kr_bus_send(ag->bus, req, on_reply, t, WRITE_TIMEOUT_MS, NULL, &err) < 0) {
+    if (ag_sendq_send(ag->sendq, req, on_reply, t, WRITE_TIMEOUT_MS, &err) < 0) {
         kr_plugin_log(ag->ctx, KR_LOG_WARN, err.message, "op=%s uid=%s", req->op, uid);
         ag->life->refs--;
         free(t);
@@ -720,8 +774,7 @@ static void status_write(agent_t *ag, ag_pod_t *p)
     if (send_req(ag, T_STATUS, p->uid, &req)) {
         p->writing = true;
         kr_arena_destroy(&p->wa);
-        p->wa = kr_arena_new(0);
-        p->written = kr_value_copy(p->wa, st);
+        p->written = copy_fit(ag, &p->wa, st);
     }
     kr_arena_destroy(&a);
 }
@@ -766,6 +819,9 @@ static void on_reply(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         if (r->code == 200) {
             pod_set_obj(p, r->obj);
             p->retries = 0;
+            /* the object holds what was written now */
+            kr_arena_destroy(&p->wa);
+            p->written = NULL;
         } else if (r->code == 409 && p->retries < WRITE_RETRIES) {
             /* someone else wrote the pod: read it again and retry */
             p->retries++;
@@ -972,6 +1028,12 @@ static void schedule(agent_t *ag, ag_pod_t *p)
             final_delete(ag, p);
         return;
     }
+    if (p->waiting)
+        return;
+    if (ag->pod_jobs >= (unsigned)ag->cfg.workers * JOBS_PER_WORKER) {
+        wait_push(ag, p);
+        return;
+    }
     bool terminating = kr_value_get(p->obj, "metadata.deletionTimestamp") != NULL;
     ag_job_t *job = job_new(p->gone || terminating ? AG_JOB_KILL : AG_JOB_SYNC, p);
     if (job->kind == AG_JOB_KILL)
@@ -993,6 +1055,7 @@ static void schedule(agent_t *ag, ag_pod_t *p)
     }
     p->busy = true;
     p->again = false;
+    ag->pod_jobs++;
     ag_pool_submit(ag->pool, job);
 }
 
@@ -1059,7 +1122,12 @@ static void job_done(agent_t *ag, ag_job_t *job)
             abort();
         memcpy(p->bo, job->bo, job->nbo * sizeof *p->bo);
     }
-    kr_arena_t *sa = kr_arena_new(0);
+    kr_arena_reset(ag->scratch); /* sized to fit, as copy_fit */
+    kr_value_copy(ag->scratch, job->init_statuses);
+    kr_value_copy(ag->scratch, job->statuses);
+    size_t need = kr_arena_used(ag->scratch) + (job->pod_ip ? strlen(job->pod_ip) + 1 : 0);
+    kr_arena_reset(ag->scratch);
+    kr_arena_t *sa = kr_arena_new(need + 64);
     p->init_statuses = kr_value_copy(sa, job->init_statuses);
     p->statuses = kr_value_copy(sa, job->statuses);
     p->pod_ip = job->pod_ip ? kr_arena_strdup(sa, job->pod_ip) : NULL;
@@ -1100,9 +1168,17 @@ static void on_pool(kr_loop_t *loop, int fd, uint32_t events, void *ud)
     ag_job_t *j = ag_pool_take(ag->pool);
     while (j != NULL) {
         ag_job_t *next = j->next;
+        if (j->kind == AG_JOB_SYNC || j->kind == AG_JOB_KILL)
+            ag->pod_jobs--;
         job_done(ag, j);
         ag_job_free(j);
         j = next;
+    }
+    /* the pods that waited for a place, oldest first */
+    while (ag->wait_head != NULL && ag->pod_jobs < (unsigned)ag->cfg.workers * JOBS_PER_WORKER) {
+        ag_pod_t *p = ag->wait_head;
+        wait_remove(ag, p);
+        schedule(ag, p);
     }
 }
 
@@ -1466,6 +1542,8 @@ static void *agent_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *er
     c->pids_limit = ag->cfg.pod_pids_limit > 0 ? ag->cfg.pod_pids_limit : 0;
     c->ctx = ctx;
 
+    ag->scratch = kr_arena_new(0);
+    ag->sendq = ag_sendq_new(ag->bus, SENDQ_MAX);
     ag->pool = ag_pool_new(&ag->conf, (unsigned)ag->cfg.workers, err);
     if (ag->pool == NULL)
         goto fail;
@@ -1475,6 +1553,7 @@ static void *agent_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *er
     ag_node_opts_t no = {
         .ctx = ctx,
         .bus = ag->bus,
+        .sendq = ag->sendq,
         .loop = ag->loop,
         .status_period_ms = ag->cfg.status_ms,
         .lease_period_ms = ag->cfg.lease_ms,
@@ -1567,9 +1646,16 @@ static void agent_fini(void *instance)
     }
     free(ag->pods);
     free(ag->idx);
-    ag->life->ag = NULL;
-    if (ag->life->refs == 0)
-        free(ag->life);
+    agent_life_t *life = ag->life;
+    life->ag = NULL;
+    /* queued requests are answered now: their tickets drop their
+     * references, which must not free `life` under our feet */
+    life->refs++;
+    ag_sendq_destroy(&ag->sendq);
+    life->refs--;
+    if (life->refs == 0)
+        free(life);
+    kr_arena_destroy(&ag->scratch);
     free(ag);
 }
 

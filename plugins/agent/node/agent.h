@@ -163,6 +163,23 @@ int ag_http_status(const char *resp, size_t len);
 #define AG_LABEL_RESTART_COUNT  "io.kubernetes.container.restartCount"
 #define AG_LABEL_CONTAINER_KIND "io.kraal.container.kind" /* "init" or "app" */
 
+/* ---- sendq.c (loop thread) --------------------------------------------- */
+
+/* The loop thread's requests, at most `max` in flight on its connection
+ * (which refuses more than 1024); the others wait in order. */
+typedef struct ag_sendq ag_sendq_t;
+
+ag_sendq_t *ag_sendq_new(kr_bus_t *bus, unsigned max);
+/* Queued requests are answered 503 now; the queue itself is freed once
+ * the replies of those in flight are back (the bus answers them when it
+ * closes). */
+void ag_sendq_destroy(ag_sendq_t **self_p);
+/* kr_bus_send through the queue (the request is copied when it must
+ * wait).  -1 when the bus refused it at once: `fn` is not called. */
+int ag_sendq_send(ag_sendq_t *q, const kr_request_t *req, kr_reply_fn fn, void *ud, int timeout_ms,
+                  kr_error_t *err);
+size_t ag_sendq_queued(const ag_sendq_t *q);
+
 /* ---- node.c (loop thread) ---------------------------------------------- */
 
 typedef struct ag_node ag_node_t;
@@ -170,6 +187,7 @@ typedef struct ag_node ag_node_t;
 typedef struct ag_node_opts {
     kr_plugin_ctx_t *ctx;
     kr_bus_t *bus;
+    ag_sendq_t *sendq; /* the agent's, for every request */
     kr_loop_t *loop;
     const ag_conf_t *conf;
     int64_t status_period_ms;

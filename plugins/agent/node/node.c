@@ -318,6 +318,20 @@ typedef struct node_ticket {
 
 static void on_reply(kr_bus_t *bus, const kr_reply_t *r, void *ud);
 
+/* Keeps a copy of `st` as the last status, in an arena of its size: an
+ * agent of thousands of nodes keeps one each. */
+static void keep_status(ag_node_t *n, const kr_value_t *st)
+{
+    kr_arena_t *m = kr_arena_new(0);
+    kr_value_copy(m, st);
+    size_t need = kr_arena_used(m);
+    kr_arena_destroy(&m);
+    kr_arena_t *keep = kr_arena_new(need + 64);
+    n->status_old = kr_value_copy(keep, st);
+    kr_arena_destroy(&n->a);
+    n->a = keep;
+}
+
 static void node_send(ag_node_t *n, node_req_t what, const kr_request_t *req)
 {
     node_ticket_t *t = malloc(sizeof *t);
@@ -327,7 +341,7 @@ static void node_send(ag_node_t *n, node_req_t what, const kr_request_t *req)
     t->what = what;
     n->life->refs++;
     kr_error_t err;
-    if (kr_bus_send(n->o.bus, req, on_reply, t, NODE_TIMEOUT_MS, NULL, &err) < 0) {
+    if (ag_sendq_send(n->o.sendq, req, on_reply, t, NODE_TIMEOUT_MS, &err) < 0) {
         kr_plugin_log(n->o.ctx, KR_LOG_WARN, err.message, "node=%s", n->o.conf->node_name);
         n->life->refs--;
         free(t);
@@ -390,11 +404,7 @@ static void node_write(ag_node_t *n, bool create, bool force)
                         .sub = create ? NULL : "status",
                         .obj = obj};
     /* remembered before the reply: the next write keeps its times */
-    kr_arena_t *keep = kr_arena_new(0);
-    kr_value_t *st = kr_value_copy(keep, kr_value_map_get(obj, "status"));
-    kr_arena_destroy(&n->a);
-    n->a = keep;
-    n->status_old = st;
+    keep_status(n, kr_value_map_get(obj, "status"));
     n->status_busy = true;
     node_send(n, create ? REQ_CREATE : REQ_STATUS, &req);
     kr_arena_destroy(&a);
@@ -447,9 +457,7 @@ static void on_reply(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         n->status_busy = false;
         if (r->code == 200) {
             keep_uid(n, r->obj);
-            kr_arena_destroy(&n->a);
-            n->a = kr_arena_new(0);
-            n->status_old = kr_value_copy(n->a, kr_value_map_get(r->obj, "status"));
+            keep_status(n, kr_value_map_get(r->obj, "status"));
             n->registered = true;
             kr_plugin_log(n->o.ctx, KR_LOG_INFO, "node registered already", "node=%s", node);
             node_write(n, false, true);
@@ -525,7 +533,7 @@ ag_node_t *ag_node_new(const ag_node_opts_t *opts, kr_error_t *err)
     if (n == NULL || life == NULL)
         abort();
     n->o = *opts;
-    n->a = kr_arena_new(0);
+    n->a = kr_arena_new(64);
     n->life = life;
     life->n = n;
     node_get(n);
