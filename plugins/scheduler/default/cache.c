@@ -17,6 +17,7 @@ struct sched_cache {
     /* the snapshot: present nodes, and those with pods with (anti-)affinity */
     const kr_sched_node_t **list, **aff, **anti;
     uint32_t n_list, cap_list, n_aff, n_anti, cap_aff;
+    uint32_t n_nominated; /* over every node: unnominate walks nothing when 0 */
     bool list_dirty, aff_dirty;
     kr_sched_snapshot_t snap;
 };
@@ -444,12 +445,15 @@ void sched_cache_nominate(sched_cache_t *c, const kr_sched_pod_t *pod, const cha
     cn->nominated =
         grow(NULL, cn->nominated, cn->n_nominated, &cn->cap_nominated, sizeof *cn->nominated);
     cn->nominated[cn->n_nominated++] = pod;
+    c->n_nominated++;
 }
 
 void sched_cache_unnominate(sched_cache_t *c, const kr_sched_pod_t *pod)
 {
-    /* preemption is rare and few pods are nominated at once: a walk over
-     * the nodes that have any is fine */
+    /* every pod placed or updated comes here, and nominations are rare:
+     * nothing to walk in the usual case, a walk over the nodes otherwise */
+    if (c->n_nominated == 0)
+        return;
     sched_hiter_t it = {0};
     for (sched_hnode_t *h; (h = sched_htab_next(&c->nodes, &it)) != NULL;) {
         sched_cnode_t *cn = SCHED_CONTAINER(h, sched_cnode_t, hn);
@@ -458,6 +462,7 @@ void sched_cache_unnominate(sched_cache_t *c, const kr_sched_pod_t *pod)
         for (uint32_t i = 0; i < cn->n_nominated; i++)
             if (cn->nominated[i] == pod) {
                 cn->nominated[i] = cn->nominated[--cn->n_nominated];
+                c->n_nominated--;
                 node_maybe_free(c, cn);
                 return;
             }
