@@ -713,6 +713,62 @@ static void test_refusals(void **state)
     assert_int_equal(rc, -(int)KR_E_INVALID);
 }
 
+/* kr_informer_set_transform: the cache and the handlers get the kept form
+ * (no labels here) of listed and watched objects; NULL keeps an object
+ * whole; a relist of unchanged objects changes nothing; too late after
+ * the start. */
+static const kr_value_t *strip_labels(kr_arena_t *a, const kr_value_t *obj, void *ud)
+{
+    (*(int *)ud)++;
+    const kr_value_t *md = kr_value_map_get(obj, "metadata");
+    if (strcmp(kr_value_map_str(md, "name"), "whole") == 0)
+        return NULL;
+    kr_value_t *out = kr_value_map(a), *m = kr_value_map(a);
+    static const char *const keep[] = {"name", "namespace", "resourceVersion"};
+    for (size_t i = 0; i < 3; i++)
+        if (kr_value_map_get(md, keep[i]) != NULL)
+            kr_value_map_set(a, m, keep[i], kr_value_copy(a, kr_value_map_get(md, keep[i])));
+    kr_value_map_set(a, out, "metadata", m);
+    kr_value_map_set(a, out, "spec", kr_value_copy(a, kr_value_map_get(obj, "spec")));
+    return out;
+}
+
+static void test_transform(void **state)
+{
+    fx_t *f = *state;
+    put(f, "a", "w1", "d1");
+    put(f, "a", "whole", "dw");
+    kr_informer_opts_t o = base_opts(f);
+    kr_error_t err;
+    int calls = 0;
+    f->inf = kr_informer_new(f->loop, f->bus, &o, &err);
+    assert_non_null(f->inf);
+    f->rec.inf = f->inf;
+    assert_int_equal(kr_informer_set_transform(f->inf, strip_labels, &calls, &err), 0);
+    assert_int_equal(kr_informer_start(f->inf, &err), 0);
+    RUN_UNTIL(f, kr_informer_has_synced(f->inf), 5000);
+    assert_int_equal(f->rec.adds, 2);
+    assert_int_equal(calls, 2);
+    assert_null(kr_value_get(kr_informer_get(f->inf, "a", "w1"), "metadata.labels"));
+    assert_string_equal(data_at(f, "a", "w1"), "d1");
+    assert_non_null(kr_value_get(kr_informer_get(f->inf, "a", "whole"), "metadata.labels"));
+    RUN_UNTIL(f, fake_api_count(f->fake, "watch") == 1, 2000);
+    put(f, "a", "w1", "new1");
+    RUN_UNTIL(f, f->rec.updates == 1, 2000);
+    assert_true(log_find(&f->rec, "update a/w1=d1->new1") >= 0);
+    assert_null(kr_value_get(kr_informer_get(f->inf, "a", "w1"), "metadata.labels"));
+    assert_int_equal(calls, 3);
+    /* a relist: the objects are transformed again, compared by
+     * resourceVersion (kept), and nothing changed */
+    ctl(f, "{\"do\":\"expire\"}");
+    kr_informer_stats_t st;
+    RUN_UNTIL(f, (kr_informer_stats(f->inf, &st), st.lists == 2), 2000);
+    assert_int_equal(f->rec.updates, 1);
+    assert_int_equal(f->rec.adds, 2);
+    assert_int_equal(calls, 5);
+    assert_int_equal(kr_informer_set_transform(f->inf, NULL, NULL, &err), -KR_E_ALREADY_EXISTS);
+}
+
 static void test_many_objects(void **state)
 {
     fx_t *f = *state;
@@ -770,6 +826,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_late_handlers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_destroy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transform, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_objects, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, teardown_all);
