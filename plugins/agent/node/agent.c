@@ -130,8 +130,8 @@ struct ag_pod {
     bool waiting;         /* in the agent's wait list for a place in the pool */
     struct ag_pod *wait_prev, *wait_next;
     char *uid, *ns, *name;
-    kr_arena_t *oa; /* obj */
-    kr_value_t *obj;
+    kr_arena_t *oa;  /* own */
+    kr_value_t *own; /* see pod_obj */
     int64_t rv;
     /* what the last job saw */
     kr_arena_t *sa;
@@ -310,17 +310,44 @@ static kr_value_t *copy_fit(agent_t *ag, kr_arena_t **out, const kr_value_t *v)
     return kr_value_copy(*out, v);
 }
 
+/* The pod as the agent knows it: the informer's cached object, or the
+ * agent's own copy when it has a newer one (a status write's answer) or
+ * the pod is gone from the cache.  Valid until control returns to the
+ * loop (kr_informer_get's rule), so nothing keeps it beyond.  Thousands of
+ * pods in a hollow agent would otherwise be kept twice. */
+static const kr_value_t *pod_obj(const ag_pod_t *p)
+{
+    if (p->own != NULL)
+        return p->own;
+    return kr_informer_get(p->ag->inf, p->ns, p->name);
+}
+
+typedef enum {
+    OBJ_CACHE, /* the informer's cached object (a handler's) */
+    OBJ_REPLY, /* a reply's: copied when newer */
+    OBJ_GONE,  /* the last state of a pod the cache no longer has: copied */
+} obj_src_t;
+
 /* Keeps the newest state of the pod (a status write's answer may be newer
  * than the informer's cache, or older). */
-static void pod_set_obj(ag_pod_t *p, const kr_value_t *obj)
+static void pod_set_obj(ag_pod_t *p, const kr_value_t *obj, obj_src_t src)
 {
     int64_t rv = rv_of(obj);
-    if (p->obj != NULL && rv < p->rv)
+    bool newer = rv >= p->rv;
+    if (src == OBJ_CACHE) {
+        if (p->own != NULL && !newer)
+            return; /* ours is newer than the cache */
+        kr_arena_destroy(&p->oa);
+        p->own = NULL;
+    } else if (newer || (src == OBJ_GONE && p->own == NULL)) {
+        kr_arena_t *a;
+        kr_value_t *own = copy_fit(p->ag, &a, obj);
+        kr_arena_destroy(&p->oa);
+        p->oa = a;
+        p->own = own;
+    } else {
         return;
-    kr_arena_t *a;
-    p->obj = copy_fit(p->ag, &a, obj);
-    kr_arena_destroy(&p->oa);
-    p->oa = a;
+    }
     p->rv = rv;
 }
 
@@ -337,7 +364,7 @@ static ag_pod_t *pod_new(agent_t *ag, ag_host_t *host, const kr_value_t *obj)
     p->uid = xstrdup(kr_value_as_str(kr_value_get(obj, "metadata.uid")));
     p->ns = xstrdup(kr_value_as_str(kr_value_get(obj, "metadata.namespace")));
     p->name = xstrdup(kr_value_as_str(kr_value_get(obj, "metadata.name")));
-    pod_set_obj(p, obj);
+    pod_set_obj(p, obj, OBJ_CACHE);
     if (ag->npods == ag->cap) {
         ag->cap = ag->cap ? ag->cap * 2 : 32;
         ag->pods = realloc(ag->pods, ag->cap * sizeof *ag->pods);
@@ -556,7 +583,7 @@ static void probe_statuses(agent_t *ag, ag_pod_t *p, const kr_value_t *statuses)
         const kr_value_t *st = kr_value_array_get(statuses, i);
         const char *cname = kr_value_map_str(st, "name") ?: "";
         const char *cid = cid_of(st);
-        const kr_value_t *c = spec_container(p->obj, cname);
+        const kr_value_t *c = spec_container(pod_obj(p), cname);
         if (cid == NULL || c == NULL || kr_value_get(st, "state.running") == NULL)
             continue;
         for (int kind = 0; kind < 3; kind++) {
@@ -587,7 +614,7 @@ static void on_probe_timer(kr_loop_t *loop, uint64_t id, void *ud)
     for (size_t i = 0; i < ag->npods; i++) {
         ag_pod_t *p = ag->pods[i];
         if (p->observed && !p->killed && !p->gone &&
-            kr_value_get(p->obj, "metadata.deletionTimestamp") == NULL)
+            kr_value_get(pod_obj(p), "metadata.deletionTimestamp") == NULL)
             probe_pod(ag, p);
     }
 }
@@ -616,7 +643,7 @@ static void probe_kill(agent_t *ag, ag_pod_t *p, const ag_probe_state_t *ps,
     pod_event(ag, p, "Normal", "Killing", fp, msg);
     int64_t grace = kr_value_map_int(
         probe, "terminationGracePeriodSeconds",
-        kr_value_as_int(kr_value_get(p->obj, "spec.terminationGracePeriodSeconds"), 30));
+        kr_value_as_int(kr_value_get(pod_obj(p), "spec.terminationGracePeriodSeconds"), 30));
     p->kill_ids = realloc(p->kill_ids, (p->nkill + 1) * sizeof *p->kill_ids);
     p->kill_grace = realloc(p->kill_grace, (p->nkill + 1) * sizeof *p->kill_grace);
     if (p->kill_ids == NULL || p->kill_grace == NULL)
@@ -637,7 +664,7 @@ static void probe_done(agent_t *ag, ag_job_t *job)
         return;
     }
     ps->in_flight = false;
-    const kr_value_t *c = spec_container(p->obj, cname);
+    const kr_value_t *c = spec_container(pod_obj(p), cname);
     const kr_value_t *probe = kr_value_map_get(c, probe_field[ps->kind]);
     if (probe == NULL)
         return;
@@ -676,7 +703,7 @@ static void probe_overlay(kr_arena_t *a, ag_pod_t *p, kr_value_t *statuses)
         kr_value_t *st = kr_value_array_get(statuses, i);
         const char *cname = kr_value_map_str(st, "name") ?: "";
         const char *cid = cid_of(st);
-        const kr_value_t *c = spec_container(p->obj, cname);
+        const kr_value_t *c = spec_container(pod_obj(p), cname);
         if (c == NULL) /* a regular init container: ready once completed */
             continue;
         bool running = kr_value_get(st, "state.running") != NULL;
@@ -710,8 +737,8 @@ static void set_ip_list(kr_arena_t *a, kr_value_t *st, const char *key, const ch
  * (fields the agent does not own are kept). */
 static kr_value_t *status_compute(kr_arena_t *a, ag_pod_t *p)
 {
-    const kr_value_t *old = kr_value_map_get(p->obj, "status");
-    const kr_value_t *spec = kr_value_map_get(p->obj, "spec");
+    const kr_value_t *old = kr_value_map_get(pod_obj(p), "status");
+    const kr_value_t *spec = kr_value_map_get(pod_obj(p), "spec");
     kr_value_t *st = kr_value_type(old) == KR_MAP ? kr_value_copy(a, old) : kr_value_map(a);
     char now[40];
     ag_time_str(ag_now_ns(), now, sizeof now);
@@ -758,12 +785,12 @@ static void status_write(agent_t *ag, ag_pod_t *p)
     }
     kr_arena_t *a = kr_arena_new(0);
     kr_value_t *st = status_compute(a, p);
-    if (kr_value_equal(st, kr_value_map_get(p->obj, "status")) ||
+    if (kr_value_equal(st, kr_value_map_get(pod_obj(p), "status")) ||
         (p->written != NULL && kr_value_equal(st, p->written))) {
         kr_arena_destroy(&a);
         return;
     }
-    kr_value_t *obj = kr_value_copy(a, p->obj);
+    kr_value_t *obj = kr_value_copy(a, pod_obj(p));
     kr_value_map_set(a, obj, "status", st);
     kr_request_t req = {.op = "update",
                         .res = "v1/pods",
@@ -817,7 +844,7 @@ static void on_reply(kr_bus_t *bus, const kr_reply_t *r, void *ud)
     case T_STATUS:
         p->writing = false;
         if (r->code == 200) {
-            pod_set_obj(p, r->obj);
+            pod_set_obj(p, r->obj, OBJ_REPLY);
             p->retries = 0;
             /* the object holds what was written now */
             kr_arena_destroy(&p->wa);
@@ -848,7 +875,7 @@ static void on_reply(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         p->writing = false;
         if (r->code == 200) {
             p->rv = 0; /* the fresh object replaces the cached one */
-            pod_set_obj(p, r->obj);
+            pod_set_obj(p, r->obj, OBJ_REPLY);
         }
         p->write_again = false;
         status_write(ag, p);
@@ -892,7 +919,7 @@ static void event_write(agent_t *ag, ag_pod_t *p, ag_evrec_t *rec, const ag_even
         kr_value_map_set(a, io, "name", kr_value_str(a, p->name));
         kr_value_map_set(a, io, "uid", kr_value_str(a, p->uid));
         kr_value_map_set(a, io, "apiVersion", kr_value_str(a, "v1"));
-        const char *rv = kr_value_as_str(kr_value_get(p->obj, "metadata.resourceVersion"));
+        const char *rv = kr_value_as_str(kr_value_get(pod_obj(p), "metadata.resourceVersion"));
         if (rv != NULL)
             kr_value_map_set(a, io, "resourceVersion", kr_value_str(a, rv));
         if (e->field_path != NULL)
@@ -995,7 +1022,7 @@ static ag_job_t *job_new(ag_job_kind_t kind, ag_pod_t *p)
         p->jobs++;
         job->node = &p->host->conf;
         job->fresh = p->fresh;
-        job->obj = kr_value_copy(job->a, p->obj);
+        job->obj = kr_value_copy(job->a, pod_obj(p));
         snprintf(job->sandbox_id, sizeof job->sandbox_id, "%s", p->sandbox_id);
         if (p->nbo > 0) {
             job->bo = kr_arena_alloc(job->a, p->nbo * sizeof *job->bo);
@@ -1034,10 +1061,10 @@ static void schedule(agent_t *ag, ag_pod_t *p)
         wait_push(ag, p);
         return;
     }
-    bool terminating = kr_value_get(p->obj, "metadata.deletionTimestamp") != NULL;
+    bool terminating = kr_value_get(pod_obj(p), "metadata.deletionTimestamp") != NULL;
     ag_job_t *job = job_new(p->gone || terminating ? AG_JOB_KILL : AG_JOB_SYNC, p);
     if (job->kind == AG_JOB_KILL)
-        job->grace_s = grace_of(p->obj);
+        job->grace_s = grace_of(pod_obj(p));
     if (job->kind == AG_JOB_SYNC && p->nkill > 0) {
         job->kill_ids = kr_arena_alloc(job->a, p->nkill * sizeof *job->kill_ids);
         job->kill_grace = kr_arena_alloc(job->a, p->nkill * sizeof *job->kill_grace);
@@ -1283,7 +1310,7 @@ static void pod_seen(agent_t *ag, const kr_value_t *obj)
             return;
         p = pod_new(ag, host, obj);
     } else
-        pod_set_obj(p, obj);
+        pod_set_obj(p, obj, OBJ_CACHE);
     if (!p->killed || !p->gone)
         schedule(ag, p);
 }
@@ -1307,17 +1334,21 @@ static bool update_matters(const kr_value_t *old_obj, const kr_value_t *new_obj)
                            kr_value_get(new_obj, "metadata.deletionGracePeriodSeconds"));
 }
 
+static void inf_delete(kr_informer_t *inf, const kr_value_t *obj, void *ud);
+
 static void inf_update(kr_informer_t *inf, const kr_value_t *old_obj, const kr_value_t *new_obj,
                        void *ud)
 {
-    (void)inf;
     agent_t *ag = ud;
     const char *uid = kr_value_as_str(kr_value_get(new_obj, "metadata.uid"));
     ag_pod_t *p = uid ? pod_find(ag, uid) : NULL;
     if (p != NULL && !update_matters(old_obj, new_obj)) {
-        pod_set_obj(p, new_obj);
+        pod_set_obj(p, new_obj, OBJ_CACHE);
         return;
     }
+    const char *old_uid = kr_value_as_str(kr_value_get(old_obj, "metadata.uid"));
+    if (old_uid != NULL && uid != NULL && strcmp(old_uid, uid) != 0)
+        inf_delete(inf, old_obj, ud); /* a pod of the same name replaced it (seen at a relist) */
     pod_seen(ag, new_obj);
 }
 
@@ -1330,7 +1361,7 @@ static void inf_delete(kr_informer_t *inf, const kr_value_t *obj, void *ud)
     if (p == NULL)
         return;
     p->gone = true;
-    pod_set_obj(p, obj);
+    pod_set_obj(p, obj, OBJ_GONE);
     schedule(ag, p);
 }
 
