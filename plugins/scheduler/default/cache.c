@@ -8,6 +8,7 @@ typedef struct sched_cpod {
     sched_hnode_t hn; /* by uid */
     sched_pod_t *sp;  /* owned */
     sched_cnode_t *node;
+    uint64_t rv;
     bool assumed;
 } sched_cpod_t;
 
@@ -378,6 +379,7 @@ bool sched_cache_set_pod(sched_cache_t *c, sched_pod_t **sp)
     }
     cp->sp = p;
     cp->assumed = false;
+    cp->rv = 0;
     sched_htab_put(&c->pods, &cp->hn, p->pod.uid);
     attach(c, cp, node_for(c, p->pod.node_name));
     return added;
@@ -401,6 +403,19 @@ const sched_pod_t *sched_cache_pod(const sched_cache_t *c, const char *uid, bool
     if (assumed != NULL)
         *assumed = cp != NULL && cp->assumed;
     return cp != NULL ? cp->sp : NULL;
+}
+
+void sched_cache_set_pod_rv(sched_cache_t *c, const char *uid, uint64_t rv)
+{
+    sched_cpod_t *cp = pod_get(c, uid);
+    if (cp != NULL)
+        cp->rv = rv;
+}
+
+uint64_t sched_cache_pod_rv(const sched_cache_t *c, const char *uid)
+{
+    sched_cpod_t *cp = pod_get(c, uid);
+    return cp != NULL ? cp->rv : 0;
 }
 
 int sched_cache_assume(sched_cache_t *c, sched_pod_t **sp, const char *node, kr_error_t *err)
@@ -467,6 +482,11 @@ void sched_cache_unnominate(sched_cache_t *c, const kr_sched_pod_t *pod)
                 return;
             }
     }
+}
+
+uint32_t sched_cache_nominated(const sched_cache_t *c)
+{
+    return c->n_nominated;
 }
 
 /* ---- snapshot ------------------------------------------------------------------ */

@@ -84,6 +84,12 @@ bool sched_cache_remove_pod(sched_cache_t *c, const char *uid);
  * only assumed. */
 const sched_pod_t *sched_cache_pod(const sched_cache_t *c, const char *uid, bool *assumed);
 
+/* The resourceVersion of the object the cache's pod of `uid` was parsed
+ * from (0: unknown), so that an unchanged pod listed again need not be
+ * parsed again.  set does nothing for a pod the cache does not have. */
+void sched_cache_set_pod_rv(sched_cache_t *c, const char *uid, uint64_t rv);
+uint64_t sched_cache_pod_rv(const sched_cache_t *c, const char *uid);
+
 /* The scheduler chose `node` for *sp: takes *sp and counts it there at
  * once (pod.node_name set to node).  KR_E_NOT_FOUND when the node is
  * unknown, KR_E_ALREADY_EXISTS when the uid is in the cache (*sp is then
@@ -103,6 +109,9 @@ size_t sched_cache_pod_count(const sched_cache_t *c);
  * sched_cache_unnominate.  A pod is nominated to one node at most. */
 void sched_cache_nominate(sched_cache_t *c, const kr_sched_pod_t *pod, const char *node);
 void sched_cache_unnominate(sched_cache_t *c, const kr_sched_pod_t *pod);
+/* How many pods are nominated over all nodes (a cycle checks no node's
+ * list while there are none). */
+uint32_t sched_cache_nominated(const sched_cache_t *c);
 
 /* ---- node copies for "what if" questions (preemption, nominated pods) ---- */
 

@@ -429,13 +429,15 @@ void sched_run_schedule(sched_run_t *r, const char *nominated, sched_result_t *o
     const kr_sched_node_t **feasible = kr_arena_alloc(a, want * sizeof *feasible);
     uint32_t nf = 0, start = p->next_start % n, k;
     bool any = false;
+    /* nominations are rare: no node's list is looked at while there are none */
+    bool nominations = r->cache != NULL && sched_cache_nominated(r->cache) != 0;
     for (k = 0; k < n && nf < want; k++) {
         uint32_t idx = start + k < n ? start + k : start + k - n;
         const kr_sched_node_t *node = r->snap->nodes[idx];
         uint32_t failed = 0;
         /* snapshot nodes are the cache's: their nominated pods are beside them */
-        kr_sched_code_t code = sched_run_filter(
-            r, NULL, node, (const sched_cnode_t *)(const void *)node, &st, &failed);
+        const sched_cnode_t *cn = nominations ? (const sched_cnode_t *)(const void *)node : NULL;
+        kr_sched_code_t code = sched_run_filter(r, NULL, node, cn, &st, &failed);
         if (code == KR_SCHED_SUCCESS) {
             feasible[nf++] = node;
         } else if (code == KR_SCHED_ERROR) {

@@ -107,6 +107,7 @@ struct sched {
     uint64_t kick_timer, tick_timer, sync_timer;
     bool synced;
     uint32_t bindings;
+    sched_htab_t parsed; /* pods on nodes parsed by the transform, for their handler */
     ticket_t *tickets;
     struct {
         uint64_t attempts, scheduled, unschedulable, errors, bind_failures, preemptions, victims;
@@ -572,6 +573,62 @@ static void moved(sched_t *s, unsigned event)
         kick(s);
 }
 
+/* ---- pods parsed in the informer's transform --------------------------------------------- */
+
+/* A pod on a node is parsed while the informer still holds the whole object
+ * (in its transform), and the informer keeps only its name, uid and
+ * resourceVersion: the handler that follows takes the parse from here. */
+typedef struct parsed {
+    sched_hnode_t hn;
+    char *uid;
+    uint64_t rv;
+    sched_pod_t *sp;
+} parsed_t;
+
+static uint64_t rv_of(const kr_value_t *obj)
+{
+    const char *s = meta_str(obj, "resourceVersion");
+    return s != NULL ? strtoull(s, NULL, 10) : 0;
+}
+
+static void parsed_drop(sched_t *s, const char *uid)
+{
+    sched_hnode_t *h = sched_htab_get(&s->parsed, uid);
+    if (h == NULL)
+        return;
+    parsed_t *p = SCHED_CONTAINER(h, parsed_t, hn);
+    sched_htab_del(&s->parsed, h);
+    sched_pod_free(&p->sp);
+    free(p->uid);
+    free(p);
+}
+
+static void parsed_put(sched_t *s, const char *uid, uint64_t rv, sched_pod_t *sp)
+{
+    parsed_drop(s, uid);
+    parsed_t *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        abort();
+    p->uid = xstrdup0(uid);
+    p->rv = rv;
+    p->sp = sp;
+    sched_htab_put(&s->parsed, &p->hn, p->uid);
+}
+
+/* The parse of `uid` at `rv`, taken (caller owns it), or NULL. */
+static sched_pod_t *parsed_take(sched_t *s, const char *uid, uint64_t rv)
+{
+    sched_hnode_t *h = sched_htab_get(&s->parsed, uid);
+    if (h == NULL)
+        return NULL;
+    parsed_t *p = SCHED_CONTAINER(h, parsed_t, hn);
+    sched_pod_t *sp = p->rv == rv ? p->sp : NULL;
+    if (sp != NULL)
+        p->sp = NULL;
+    parsed_drop(s, uid);
+    return sp;
+}
+
 /* ---- pods ------------------------------------------------------------------------------- */
 
 static void pod_gone(sched_t *s, const kr_value_t *obj)
@@ -580,6 +637,7 @@ static void pod_gone(sched_t *s, const kr_value_t *obj)
     if (uid == NULL)
         return;
     bool freed = false, assumed;
+    parsed_drop(s, uid);
     sched_qpod_t *qp = sched_queue_get(s->queue, uid);
     if (qp != NULL) {
         unnominate(s, qp);
@@ -620,30 +678,34 @@ static void pod_changed(sched_t *s, const kr_value_t *old, const kr_value_t *obj
     const char *node = kr_value_as_str(kr_value_get(obj, "spec.nodeName"));
     bool assumed;
     const sched_pod_t *cached = sched_cache_pod(s->cache, uid, &assumed);
-    if ((node == NULL || *node == '\0') && !ours(s, obj) && cached == NULL)
-        return; /* another scheduler's */
-    kr_error_t err;
-    sched_pod_t *sp = sched_pod_new(obj, false, &err);
-    if (sp == NULL) {
-        kr_plugin_log(s->ctx, KR_LOG_WARN, err.message, "pod=%s/%s", meta_str(obj, "namespace"),
-                      meta_str(obj, "name"));
-        return;
-    }
     sched_qpod_t *qp = sched_queue_get(s->queue, uid);
     if (node != NULL && *node != '\0') {
+        uint64_t rv = rv_of(obj);
+        sched_pod_t *sp = parsed_take(s, uid, rv);
+        if (sp == NULL) /* did not parse: the transform said why */
+            return;
         if (qp != NULL) {
             unnominate(s, qp);
             if (qp->sp != NULL) /* placed by someone else */
                 sched_queue_remove(s->queue, qp);
             /* else: our binding's reply removes it */
         }
-        bool labels_changed = old != NULL && !kr_value_equal(kr_value_get(old, "metadata.labels"),
-                                                             kr_value_get(obj, "metadata.labels"));
+        bool labels_changed = cached != NULL && !kr_value_equal(cached->pod.labels, sp->pod.labels);
         bool added = sched_cache_set_pod(s->cache, &sp) || (cached != NULL && assumed);
+        sched_cache_set_pod_rv(s->cache, uid, rv);
         if (added)
             moved(s, KR_SCHED_EV_POD_ADD);
         else if (labels_changed)
             moved(s, KR_SCHED_EV_POD_UPDATE);
+        return;
+    }
+    if (!ours(s, obj))
+        return; /* another scheduler's */
+    kr_error_t err;
+    sched_pod_t *sp = sched_pod_new(obj, false, &err);
+    if (sp == NULL) {
+        kr_plugin_log(s->ctx, KR_LOG_WARN, err.message, "pod=%s/%s", meta_str(obj, "namespace"),
+                      meta_str(obj, "name"));
         return;
     }
     /* a pending pod of ours: the queue's copy points into the informer's
@@ -707,65 +769,38 @@ static kr_value_t *kept(kr_arena_t *a, const kr_value_t *from, const char *const
     return m;
 }
 
-/* containers / initContainers: what podinfo reads (requests, host ports,
- * a sidecar's restartPolicy) */
-static kr_value_t *containers(kr_arena_t *a, const kr_value_t *list)
-{
-    static const char *const ckeys[] = {"name", "restartPolicy", NULL};
-    kr_value_t *out = kr_value_array(a);
-    for (size_t i = 0; i < kr_value_len(list); i++) {
-        const kr_value_t *c = kr_value_array_get(list, i);
-        kr_value_t *k = kept(a, c, ckeys);
-        const kr_value_t *req = kr_value_get(c, "resources.requests");
-        if (req != NULL) {
-            kr_value_t *res = kr_value_map(a);
-            kr_value_map_set(a, res, "requests", (kr_value_t *)req);
-            kr_value_map_set(a, k, "resources", res);
-        }
-        const kr_value_t *ports = kr_value_map_get(c, "ports");
-        kr_value_t *hp = NULL;
-        for (size_t j = 0; j < kr_value_len(ports); j++) {
-            const kr_value_t *p = kr_value_array_get(ports, j);
-            if (kr_value_map_int(p, "hostPort", 0) <= 0)
-                continue;
-            if (hp == NULL)
-                hp = kr_value_array(a);
-            kr_value_array_push(a, hp, (kr_value_t *)p);
-        }
-        if (hp != NULL)
-            kr_value_map_set(a, k, "ports", hp);
-        kr_value_array_push(a, out, k);
-    }
-    return out;
-}
-
-/* The pod informer keeps a pending pod of ours whole (the steps read it);
- * of any other pod only what the cache parses: tens of thousands of pods
- * cost a few hundred bytes each instead of their whole objects. */
+/* The pod informer keeps a pending pod of ours whole (the steps read it).
+ * A pod on a node is parsed here, while the whole object is at hand, for
+ * the handler that follows (unless the cache has it at this
+ * resourceVersion already: a relist), and the informer keeps only its
+ * name, uid, node and phase — tens of thousands of pods cost their parse
+ * and a few hundred bytes each, not their objects. */
 static const kr_value_t *pod_transform(kr_arena_t *a, const kr_value_t *obj, void *ud)
 {
-    const sched_t *s = ud;
+    sched_t *s = ud;
     const char *node = kr_value_as_str(kr_value_get(obj, "spec.nodeName"));
-    if ((node == NULL || *node == '\0') && ours(s, obj))
+    bool assigned = node != NULL && *node != '\0';
+    if (!assigned && ours(s, obj))
         return NULL;
-    static const char *const mkeys[] = {"name",   "namespace",         "uid", "resourceVersion",
-                                        "labels", "deletionTimestamp", NULL};
-    static const char *const skeys[] = {"nodeName", "schedulerName", "priority", "preemptionPolicy",
-                                        "overhead", "resources",     NULL};
-    const kr_value_t *spec = kr_value_map_get(obj, "spec");
-    kr_value_t *out = kr_value_map(a), *sp = kept(a, spec, skeys);
-    kr_value_map_set(a, out, "metadata", kept(a, kr_value_map_get(obj, "metadata"), mkeys));
-    const kr_value_t *aff = kr_value_map_get(spec, "affinity");
-    if (aff != NULL) {
-        static const char *const akeys[] = {"podAffinity", "podAntiAffinity", NULL};
-        kr_value_map_set(a, sp, "affinity", kept(a, aff, akeys));
+    const char *uid = meta_str(obj, "uid");
+    if (assigned && uid != NULL && !finished(obj)) {
+        uint64_t rv = rv_of(obj);
+        if (rv == 0 || sched_cache_pod_rv(s->cache, uid) != rv) {
+            kr_error_t err;
+            sched_pod_t *sp = sched_pod_new(obj, false, &err);
+            if (sp != NULL)
+                parsed_put(s, uid, rv, sp);
+            else
+                kr_plugin_log(s->ctx, KR_LOG_WARN, err.message, "pod=%s/%s",
+                              meta_str(obj, "namespace"), meta_str(obj, "name"));
+        }
     }
-    kr_value_map_set(a, sp, "containers", containers(a, kr_value_map_get(spec, "containers")));
-    if (kr_value_map_get(spec, "initContainers") != NULL)
-        kr_value_map_set(a, sp, "initContainers",
-                         containers(a, kr_value_map_get(spec, "initContainers")));
-    kr_value_map_set(a, out, "spec", sp);
+    static const char *const mkeys[] = {"name", "namespace", "uid", "resourceVersion", NULL};
+    static const char *const skeys[] = {"nodeName", "schedulerName", NULL};
     static const char *const stkeys[] = {"phase", NULL};
+    kr_value_t *out = kr_value_map(a);
+    kr_value_map_set(a, out, "metadata", kept(a, kr_value_map_get(obj, "metadata"), mkeys));
+    kr_value_map_set(a, out, "spec", kept(a, kr_value_map_get(obj, "spec"), skeys));
     kr_value_map_set(a, out, "status", kept(a, kr_value_map_get(obj, "status"), stkeys));
     return out;
 }
@@ -778,13 +813,15 @@ static const kr_value_t *node_transform(kr_arena_t *a, const kr_value_t *obj, vo
     (void)ud;
     static const char *const mkeys[] = {"name", "uid", "resourceVersion", "labels", NULL};
     static const char *const skeys[] = {"unschedulable", "taints", NULL};
-    static const char *const stkeys[] = {"allocatable", "capacity", NULL};
+    static const char *const stkeys[] = {"capacity", "allocatable", NULL};
     static const char *const ckeys[] = {"type", "status", NULL};
     kr_value_t *out = kr_value_map(a);
     kr_value_map_set(a, out, "metadata", kept(a, kr_value_map_get(obj, "metadata"), mkeys));
     kr_value_map_set(a, out, "spec", kept(a, kr_value_map_get(obj, "spec"), skeys));
     const kr_value_t *status = kr_value_map_get(obj, "status");
-    kr_value_t *st = kept(a, status, stkeys), *conds = kr_value_array(a);
+    /* capacity only stands in for a missing allocatable */
+    bool alloc = kr_value_map_get(status, "allocatable") != NULL;
+    kr_value_t *st = kept(a, status, alloc ? stkeys + 1 : stkeys), *conds = kr_value_array(a);
     const kr_value_t *cl = kr_value_map_get(status, "conditions");
     for (size_t i = 0; i < kr_value_len(cl); i++)
         kr_value_array_push(a, conds, kept(a, kr_value_array_get(cl, i), ckeys));
@@ -1054,6 +1091,10 @@ static void sched_fini(void *instance)
         t->s = NULL;
     sched_events_destroy(&s->events);
     /* assumed pods lent by queue entries are freed by the cache */
+    sched_hiter_t it = {0};
+    for (sched_hnode_t *h; (h = sched_htab_next(&s->parsed, &it)) != NULL;)
+        parsed_drop(s, SCHED_CONTAINER(h, parsed_t, hn)->uid);
+    sched_htab_free(&s->parsed);
     sched_queue_destroy(&s->queue);
     sched_cache_destroy(&s->cache);
     sched_profile_destroy(&s->prof);
