@@ -1,0 +1,1086 @@
+/* controller-job: runs every Job's pods to completion, after upstream's
+ * pkg/controller/job/job_controller.go (and the TTL-after-finished
+ * controller for ttlSecondsAfterFinished).
+ *
+ * - Two informers (jobs, pods) feed one queue of Job keys; a pod finds its
+ *   Job by its controller reference and counts the creations and deletions
+ *   the Job's expectations wait for.
+ * - A sync reads both caches.  The pods the Job controls are active
+ *   (neither terminal nor being deleted), terminating, succeeded or failed.
+ *   status.succeeded and status.failed never go down: a Job counts the
+ *   terminated pods it sees, and a count already in its status stays even
+ *   when those pods are deleted (kraal tracks without the
+ *   batch.kubernetes.io/job-tracking finalizer, see docs/controllers.md).
+ *   An Indexed Job's completedIndexes is the union of its status and of its
+ *   succeeded pods' indexes.
+ * - Failure first (failed > backoffLimit, restarts past it with
+ *   restartPolicy OnFailure, activeDeadlineSeconds passed), then success
+ *   (completions reached, or a first success with no completions and no
+ *   pod left): the interim FailureTarget or SuccessCriteriaMet condition is
+ *   written, the remaining active pods are deleted, and once no pod runs or
+ *   terminates the terminal Failed or Complete condition follows with the
+ *   same reason, as upstream does since 1.31.
+ * - Otherwise, when its expectations are satisfied, the sync deletes what
+ *   runs beyond wantActive (suspend: everything) and creates what is
+ *   missing, after the pod failure back-off (10 s doubling per failure
+ *   since the last success, at most 6 min), in slow-start batches of at
+ *   most 500; Indexed Jobs create the lowest missing indexes.
+ * - Then the status goes through jobs/status when it changed.  A finished
+ *   Job with ttlSecondsAfterFinished is deleted (propagation Foreground,
+ *   its uid as precondition, as the TTL-after-finished controller does)
+ *   once that many seconds have passed since it finished.
+ *
+ * A key stays in flight until every request of its sync has been
+ * answered. */
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <kraal/controller.h>
+#include <kraal/events.h>
+#include <kraal/informer.h>
+#include <kraal/plugin.h>
+#include <kraal/workqueue.h>
+
+#include "job_logic.h"
+
+#define JOB_RES         "batch/v1/jobs"
+#define POD_RES         "v1/pods"
+#define JOB_TIMEOUT_MS  10000
+#define JOB_WAIT_SYNCED 100
+
+struct job_conf {
+    int64_t workers;
+    int64_t resync_ms;
+};
+
+static const kr_config_entry_t job_table[] = {
+    {KR_CFG_INT, "workers", "5", offsetof(struct job_conf, workers),
+     "Jobs synced at once (--concurrent-job-syncs)"},
+    {KR_CFG_DURATION, "resync", "0s", offsetof(struct job_conf, resync_ms),
+     "how often every Job is synced again (0: only on changes and timers)"},
+    {KR_CFG_END, NULL, NULL, 0, NULL},
+};
+
+typedef struct jc jc_t;
+
+/* What a sync decided, and the writes it sends.  fini orphans a task
+ * (c = NULL); the last reply frees it. */
+typedef struct job_task {
+    jc_t *c;
+    struct job_task *prev, *next;
+    kr_arena_t *a;
+    kr_value_t *job; /* the Job at sync time, apiVersion and kind set */
+    const char *ns, *name;
+    kr_value_t **create; /* pods to create, in order */
+    int64_t ncreate, next_create, batch, created;
+    int64_t deleted;
+    unsigned pending;
+    const char *manage_err;
+    kr_value_t *status;  /* the status to write, counts before the writes */
+    int64_t active_base; /* active pods minus the ones deleted */
+    uint64_t after_ms;   /* sync again after this (0: no timer) */
+    char key[];
+} job_task_t;
+
+typedef struct job_op {
+    job_task_t *t;
+    const char *pod, *uid;
+} job_op_t;
+
+struct jc {
+    kr_plugin_ctx_t *ctx;
+    kr_bus_t *bus;
+    kr_loop_t *loop;
+    struct job_conf conf;
+    kr_informer_t *jobs, *pods;
+    kr_workqueue_t *q;
+    kr_expectations_t *exp;
+    kr_events_t *ev;
+    job_task_t *tasks;
+};
+
+static void task_create_batch(job_task_t *t);
+static void task_finish(job_task_t *t);
+
+/* ---- keys and owners ------------------------------------------------------- */
+
+static const char *ns_of(const kr_value_t *obj)
+{
+    const char *ns = kr_value_as_str(kr_value_get(obj, "metadata.namespace"));
+    return ns != NULL ? ns : "";
+}
+
+static void enqueue(jc_t *c, const kr_value_t *job)
+{
+    char key[600];
+    if (kr_informer_key(job, key, sizeof key) > 0)
+        kr_workqueue_add(c->q, key, NULL);
+}
+
+/* The Job a pod's controller reference names, when cached with that uid. */
+static const kr_value_t *job_of_pod(jc_t *c, const kr_value_t *pod)
+{
+    const kr_value_t *ref = kr_controller_ref_of(pod);
+    const char *kind = kr_value_map_str(ref, "kind");
+    const char *av = kr_value_map_str(ref, "apiVersion");
+    const char *uid = kr_value_map_str(ref, "uid");
+    if (kind == NULL || strcmp(kind, "Job") != 0 || av == NULL || strncmp(av, "batch/", 6) != 0 ||
+        uid == NULL)
+        return NULL;
+    const kr_value_t *job = kr_informer_get(c->jobs, ns_of(pod), kr_value_map_str(ref, "name"));
+    const char *juid = kr_value_as_str(kr_value_get(job, "metadata.uid"));
+    return juid != NULL && strcmp(juid, uid) == 0 ? job : NULL;
+}
+
+/* ---- pod events ------------------------------------------------------------ */
+
+static void pod_deleted(jc_t *c, const kr_value_t *pod)
+{
+    const kr_value_t *job = job_of_pod(c, pod);
+    char key[600];
+    if (job == NULL || kr_informer_key(job, key, sizeof key) <= 0)
+        return;
+    kr_expectations_deletion_observed(c->exp, key,
+                                      kr_value_as_str(kr_value_get(pod, "metadata.uid")));
+    kr_workqueue_add(c->q, key, NULL);
+}
+
+static void on_pod_add(kr_informer_t *inf, const kr_value_t *pod, void *ud)
+{
+    (void)inf;
+    jc_t *c = ud;
+    if (kr_value_get(pod, "metadata.deletionTimestamp") != NULL) {
+        pod_deleted(c, pod);
+        return;
+    }
+    const kr_value_t *job = job_of_pod(c, pod);
+    char key[600];
+    if (job != NULL && kr_informer_key(job, key, sizeof key) > 0) {
+        kr_expectations_creation_observed(c->exp, key);
+        kr_workqueue_add(c->q, key, NULL);
+    }
+}
+
+static void on_pod_update(kr_informer_t *inf, const kr_value_t *old, const kr_value_t *cur,
+                          void *ud)
+{
+    (void)inf;
+    jc_t *c = ud;
+    if (old == cur)
+        return;
+    if (kr_value_get(cur, "metadata.deletionTimestamp") != NULL &&
+        kr_value_get(old, "metadata.deletionTimestamp") == NULL) {
+        pod_deleted(c, cur);
+        return;
+    }
+    const kr_value_t *job = job_of_pod(c, cur);
+    if (job != NULL)
+        enqueue(c, job);
+    const kr_value_t *ojob = job_of_pod(c, old);
+    if (ojob != NULL && ojob != job)
+        enqueue(c, ojob);
+}
+
+static void on_pod_delete(kr_informer_t *inf, const kr_value_t *pod, void *ud)
+{
+    (void)inf;
+    jc_t *c = ud;
+    /* a pod already seen being deleted was counted then */
+    if (kr_value_get(pod, "metadata.deletionTimestamp") != NULL) {
+        const kr_value_t *job = job_of_pod(c, pod);
+        if (job != NULL)
+            enqueue(c, job);
+        return;
+    }
+    pod_deleted(c, pod);
+}
+
+static void keep(kr_arena_t *a, kr_value_t *dst, const kr_value_t *src, const char *key)
+{
+    kr_value_t *v = kr_value_map_get(src, key);
+    if (v != NULL)
+        kr_value_map_set(a, dst, key, v);
+}
+
+/* The container statuses as the sync reads them: restarts and when each
+ * terminated. */
+static kr_value_t *keep_statuses(kr_arena_t *a, const kr_value_t *cs)
+{
+    kr_value_t *arr = kr_value_array(a);
+    for (size_t i = 0; i < kr_value_len(cs); i++) {
+        const kr_value_t *s = kr_value_array_get(cs, i);
+        kr_value_t *e = kr_value_map(a);
+        keep(a, e, s, "restartCount");
+        kr_value_t *fin = kr_value_get(s, "state.terminated.finishedAt");
+        if (fin != NULL) {
+            kr_value_t *st = kr_value_map(a), *term = kr_value_map(a);
+            kr_value_map_set(a, term, "finishedAt", fin);
+            kr_value_map_set(a, st, "terminated", term);
+            kr_value_map_set(a, e, "state", st);
+        }
+        kr_value_array_push(a, arr, e);
+    }
+    return arr;
+}
+
+/* What the pod cache keeps: what the sync, the deletion order and the
+ * handlers read. */
+static const kr_value_t *pod_transform(kr_arena_t *a, const kr_value_t *obj, void *ud)
+{
+    (void)ud;
+    static const char *const meta_keys[] = {"name",
+                                            "namespace",
+                                            "uid",
+                                            "resourceVersion",
+                                            "ownerReferences",
+                                            "deletionTimestamp",
+                                            "creationTimestamp"};
+    const kr_value_t *meta = kr_value_map_get(obj, "metadata");
+    kr_value_t *out = kr_value_map(a), *m = kr_value_map(a);
+    for (size_t i = 0; i < sizeof meta_keys / sizeof meta_keys[0]; i++)
+        keep(a, m, meta, meta_keys[i]);
+    static const char *const idx_in[] = {"annotations", "labels"};
+    for (size_t i = 0; i < 2; i++) {
+        kr_value_t *v = kr_value_map_get(kr_value_map_get(meta, idx_in[i]), JOB_INDEX_ANNOTATION);
+        if (v != NULL) {
+            kr_value_t *mm = kr_value_map(a);
+            kr_value_map_set(a, mm, JOB_INDEX_ANNOTATION, v);
+            kr_value_map_set(a, m, idx_in[i], mm);
+        }
+    }
+    kr_value_map_set(a, out, "metadata", m);
+    kr_value_t *node = kr_value_get(obj, "spec.nodeName");
+    if (node != NULL) {
+        kr_value_t *spec = kr_value_map(a);
+        kr_value_map_set(a, spec, "nodeName", node);
+        kr_value_map_set(a, out, "spec", spec);
+    }
+    const kr_value_t *st = kr_value_map_get(obj, "status");
+    kr_value_t *s = kr_value_map(a);
+    keep(a, s, st, "phase");
+    keep(a, s, st, "conditions");
+    static const char *const lists[] = {"containerStatuses", "initContainerStatuses"};
+    for (size_t i = 0; i < 2; i++) {
+        const kr_value_t *cs = kr_value_map_get(st, lists[i]);
+        if (kr_value_len(cs) > 0)
+            kr_value_map_set(a, s, lists[i], keep_statuses(a, cs));
+    }
+    kr_value_map_set(a, out, "status", s);
+    return out;
+}
+
+/* ---- Job events -------------------------------------------------------------- */
+
+static void on_job_add(kr_informer_t *inf, const kr_value_t *job, void *ud)
+{
+    (void)inf;
+    enqueue(ud, job);
+}
+
+static void on_job_update(kr_informer_t *inf, const kr_value_t *old, const kr_value_t *cur,
+                          void *ud)
+{
+    (void)inf;
+    (void)old;
+    enqueue(ud, cur);
+}
+
+/* ---- tasks ------------------------------------------------------------------- */
+
+static job_task_t *task_new(jc_t *c, const char *key, const kr_value_t *job)
+{
+    size_t len = strlen(key);
+    job_task_t *t = calloc(1, sizeof *t + len + 1);
+    if (t == NULL)
+        abort();
+    memcpy(t->key, key, len + 1);
+    t->c = c;
+    t->a = kr_arena_new(4096);
+    t->job = kr_value_copy(t->a, job);
+    if (kr_value_map_get(t->job, "apiVersion") == NULL)
+        kr_value_map_set(t->a, t->job, "apiVersion", kr_value_str(t->a, "batch/v1"));
+    if (kr_value_map_get(t->job, "kind") == NULL)
+        kr_value_map_set(t->a, t->job, "kind", kr_value_str(t->a, "Job"));
+    t->ns = kr_value_as_str(kr_value_get(t->job, "metadata.namespace"));
+    t->name = kr_value_as_str(kr_value_get(t->job, "metadata.name"));
+    t->next = c->tasks;
+    if (c->tasks != NULL)
+        c->tasks->prev = t;
+    c->tasks = t;
+    return t;
+}
+
+static void task_free(job_task_t *t)
+{
+    if (t->c != NULL) {
+        if (t->prev != NULL)
+            t->prev->next = t->next;
+        else
+            t->c->tasks = t->next;
+        if (t->next != NULL)
+            t->next->prev = t->prev;
+    }
+    kr_arena_destroy(&t->a);
+    free(t);
+}
+
+static void task_done(job_task_t *t, bool failed)
+{
+    jc_t *c = t->c;
+    if (failed) {
+        kr_workqueue_add_rate_limited(c->q, t->key, NULL);
+    } else {
+        kr_workqueue_forget(c->q, t->key);
+        if (t->after_ms > 0)
+            kr_workqueue_add_after(c->q, t->key, t->after_ms, NULL);
+    }
+    kr_workqueue_done(c->q, t->key, NULL);
+    task_free(t);
+}
+
+static job_op_t *op_new(job_task_t *t)
+{
+    job_op_t *op = kr_arena_alloc(t->a, sizeof *op);
+    memset(op, 0, sizeof *op);
+    op->t = t;
+    return op;
+}
+
+static bool task_send(job_task_t *t, const kr_request_t *req, kr_reply_fn fn, job_op_t *op)
+{
+    kr_error_t err;
+    if (kr_bus_send(t->c->bus, req, fn, op, JOB_TIMEOUT_MS, NULL, &err) < 0) {
+        kr_plugin_log(t->c->ctx, KR_LOG_WARN, err.message, "job=\"%s\" op=%s", t->key, req->op);
+        return false;
+    }
+    t->pending++;
+    return true;
+}
+
+/* A reply came; false when the task was orphaned by fini. */
+static bool op_reply(job_op_t *op)
+{
+    job_task_t *t = op->t;
+    t->pending--;
+    if (t->c == NULL) {
+        if (t->pending == 0)
+            task_free(t);
+        return false;
+    }
+    return true;
+}
+
+static void maybe_finish(job_task_t *t)
+{
+    if (t->pending > 0)
+        return;
+    if (t->next_create < t->ncreate && t->manage_err == NULL) {
+        task_create_batch(t);
+        if (t->pending > 0)
+            return;
+    }
+    task_finish(t);
+}
+
+static const char *reply_msg(const kr_reply_t *r)
+{
+    return r->message != NULL ? r->message : kr_strerror(r->reason);
+}
+
+static void on_created(kr_bus_t *bus, const kr_reply_t *r, void *ud)
+{
+    (void)bus;
+    job_op_t *op = ud;
+    if (!op_reply(op))
+        return;
+    job_task_t *t = op->t;
+    jc_t *c = t->c;
+    if (r->code == 201 || r->code == 200) {
+        t->created++;
+        kr_events_record(c->ev, t->job, KR_EVENT_NORMAL, "SuccessfulCreate", "Created pod: %s",
+                         kr_value_as_str(kr_value_get(r->obj, "metadata.name")));
+    } else if (r->code == 504) {
+        /* the pod may exist: its creation will be seen, or the expectations
+         * expire */
+        t->created++;
+    } else {
+        const char *msg = reply_msg(r);
+        kr_events_record(c->ev, t->job, KR_EVENT_WARNING, "FailedCreate", "Error creating: %s",
+                         msg);
+        kr_expectations_creation_observed(c->exp, t->key);
+        if (t->manage_err == NULL)
+            t->manage_err = kr_arena_strdup(t->a, msg);
+        kr_plugin_log(c->ctx, KR_LOG_INFO, msg, "job=\"%s\" op=create code=%d", t->key, r->code);
+    }
+    if (t->pending > 0)
+        return;
+    if (t->manage_err != NULL) {
+        /* the rest of the slow start is skipped: not expected any more */
+        for (; t->next_create < t->ncreate; t->next_create++)
+            kr_expectations_creation_observed(c->exp, t->key);
+    }
+    maybe_finish(t);
+}
+
+/* slowStartBatch: 1, 2, 4, ... pods at once. */
+static void task_create_batch(job_task_t *t)
+{
+    t->batch = job_slow_start_next(t->batch, t->ncreate - t->next_create);
+    for (int64_t i = 0; i < t->batch; i++) {
+        job_op_t *op = op_new(t);
+        kr_request_t req = {
+            .op = "create", .res = POD_RES, .ns = t->ns, .obj = t->create[t->next_create++]};
+        if (!task_send(t, &req, on_created, op)) {
+            kr_expectations_creation_observed(t->c->exp, t->key);
+            if (t->manage_err == NULL)
+                t->manage_err = "the bus refused the request";
+        }
+    }
+}
+
+static void on_deleted(kr_bus_t *bus, const kr_reply_t *r, void *ud)
+{
+    (void)bus;
+    job_op_t *op = ud;
+    if (!op_reply(op))
+        return;
+    job_task_t *t = op->t;
+    jc_t *c = t->c;
+    if (r->code == 200) {
+        t->deleted++;
+        kr_events_record(c->ev, t->job, KR_EVENT_NORMAL, "SuccessfulDelete", "Deleted pod: %s",
+                         op->pod);
+    } else {
+        kr_expectations_deletion_observed(c->exp, t->key, op->uid);
+        if (r->code != 404) {
+            const char *msg = reply_msg(r);
+            kr_events_record(c->ev, t->job, KR_EVENT_WARNING, "FailedDelete", "Error deleting: %s",
+                             msg);
+            if (t->manage_err == NULL)
+                t->manage_err = kr_arena_strdup(t->a, msg);
+        }
+    }
+    maybe_finish(t);
+}
+
+static void on_status(kr_bus_t *bus, const kr_reply_t *r, void *ud)
+{
+    (void)bus;
+    job_op_t *op = ud;
+    if (!op_reply(op))
+        return;
+    job_task_t *t = op->t;
+    bool failed = t->manage_err != NULL;
+    if (r->code != 200 && r->code != 404) {
+        failed = true;
+        if (r->code != 409)
+            kr_plugin_log(t->c->ctx, KR_LOG_INFO, reply_msg(r), "job=\"%s\" op=status code=%d",
+                          t->key, r->code);
+    }
+    task_done(t, failed);
+}
+
+static void on_ttl_deleted(kr_bus_t *bus, const kr_reply_t *r, void *ud)
+{
+    (void)bus;
+    job_op_t *op = ud;
+    if (!op_reply(op))
+        return;
+    job_task_t *t = op->t;
+    /* 409: the precondition failed, a new Job of that name; 404: gone */
+    bool failed = r->code != 200 && r->code != 404 && r->code != 409;
+    if (failed)
+        kr_plugin_log(t->c->ctx, KR_LOG_INFO, reply_msg(r), "job=\"%s\" op=ttl-delete code=%d",
+                      t->key, r->code);
+    task_done(t, failed);
+}
+
+/* ---- status ------------------------------------------------------------------ */
+
+static const kr_value_t *find_cond(const kr_value_t *status, const char *type)
+{
+    const kr_value_t *conds = kr_value_map_get(status, "conditions");
+    for (size_t i = 0; i < kr_value_len(conds); i++) {
+        const kr_value_t *cd = kr_value_array_get(conds, i);
+        const char *ty = kr_value_map_str(cd, "type");
+        if (ty != NULL && strcmp(ty, type) == 0)
+            return cd;
+    }
+    return NULL;
+}
+
+static bool cond_true(const kr_value_t *status, const char *type)
+{
+    const char *s = kr_value_map_str(find_cond(status, type), "status");
+    return s != NULL && strcmp(s, "True") == 0;
+}
+
+/* Sets a condition in `conds` (an array in `a`): a new one, or the
+ * existing one of that type with a new status (lastTransitionTime moves
+ * only when the status changes, as upstream's updateConditions does). */
+static void set_cond(kr_arena_t *a, kr_value_t *conds, const char *type, const char *status,
+                     const char *reason, const char *message, const char *now)
+{
+    kr_value_t *cd = NULL;
+    for (size_t i = 0; i < kr_value_len(conds); i++) {
+        const char *ty = kr_value_map_str(kr_value_array_get(conds, i), "type");
+        if (ty != NULL && strcmp(ty, type) == 0)
+            cd = kr_value_array_get(conds, i);
+    }
+    if (cd != NULL) {
+        const char *old = kr_value_map_str(cd, "status");
+        if (old != NULL && strcmp(old, status) == 0)
+            return;
+    } else {
+        cd = kr_value_map(a);
+        kr_value_map_set(a, cd, "type", kr_value_str(a, type));
+        kr_value_array_push(a, conds, cd);
+    }
+    kr_value_map_set(a, cd, "status", kr_value_str(a, status));
+    kr_value_map_set(a, cd, "lastProbeTime", kr_value_str(a, now));
+    kr_value_map_set(a, cd, "lastTransitionTime", kr_value_str(a, now));
+    kr_value_map_set(a, cd, "reason", kr_value_str(a, reason));
+    kr_value_map_set(a, cd, "message", kr_value_str(a, message));
+}
+
+static void set_int(kr_arena_t *a, kr_value_t *m, const char *key, int64_t v, bool omit_zero)
+{
+    if (v == 0 && omit_zero)
+        kr_value_map_del(m, key);
+    else
+        kr_value_map_set(a, m, key, kr_value_int(a, v));
+}
+
+/* The status write, if the status changed, then the end of the key. */
+static void task_finish(job_task_t *t)
+{
+    jc_t *c = t->c;
+    if (t->status == NULL) {
+        task_done(t, t->manage_err != NULL);
+        return;
+    }
+    const kr_value_t *cur = kr_informer_get(c->jobs, t->ns, t->name);
+    const char *uid = kr_value_as_str(kr_value_get(t->job, "metadata.uid"));
+    const char *cuid = kr_value_as_str(kr_value_get(cur, "metadata.uid"));
+    if (cur == NULL || uid == NULL || cuid == NULL || strcmp(uid, cuid) != 0) {
+        task_done(t, false);
+        return;
+    }
+    /* upstream counts the pods it just created as active */
+    set_int(t->a, t->status, "active", t->active_base + t->created, true);
+    const kr_value_t *old = kr_value_map_get(cur, "status");
+    if (kr_value_equal(old, t->status)) {
+        task_done(t, t->manage_err != NULL);
+        return;
+    }
+    kr_value_t *obj = kr_value_copy(t->a, cur);
+    kr_value_map_set(t->a, obj, "status", t->status);
+    kr_request_t req = {
+        .op = "update", .res = JOB_RES, .ns = t->ns, .name = t->name, .sub = "status", .obj = obj};
+    if (!task_send(t, &req, on_status, op_new(t)))
+        task_done(t, true);
+}
+
+/* ---- sync -------------------------------------------------------------------- */
+
+typedef struct {
+    const char *uid;
+    const kr_value_t **active, **succeeded, **failed;
+    size_t nactive, nsucceeded, nfailed, cap_a, cap_s, cap_f;
+    int64_t ready, terminating;
+} pods_t;
+
+static void push(const kr_value_t ***arr, size_t *n, size_t *cap, const kr_value_t *v)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 16;
+        *arr = realloc(*arr, *cap * sizeof **arr);
+        if (*arr == NULL)
+            abort();
+    }
+    (*arr)[(*n)++] = v;
+}
+
+static bool classify(const kr_value_t *pod, void *ud)
+{
+    pods_t *p = ud;
+    if (!kr_controlled_by(pod, p->uid))
+        return true;
+    const char *phase = kr_value_as_str(kr_value_get(pod, "status.phase"));
+    if (phase != NULL && strcmp(phase, "Succeeded") == 0)
+        push(&p->succeeded, &p->nsucceeded, &p->cap_s, pod);
+    else if (phase != NULL && strcmp(phase, "Failed") == 0)
+        push(&p->failed, &p->nfailed, &p->cap_f, pod);
+    else if (kr_value_get(pod, "metadata.deletionTimestamp") != NULL)
+        p->terminating++;
+    else {
+        push(&p->active, &p->nactive, &p->cap_a, pod);
+        if (kr_pod_is_ready(pod))
+            p->ready++;
+    }
+    return true;
+}
+
+static int cmp_deletion(const void *a, const void *b)
+{
+    return kr_pod_cmp_deletion(*(const kr_value_t *const *)a, *(const kr_value_t *const *)b);
+}
+
+/* An Indexed pod made from the template: its index in the annotation and
+ * label, its name and hostname, JOB_COMPLETION_INDEX in every container. */
+static void index_pod(kr_arena_t *a, kr_value_t *pod, const char *job, int64_t i)
+{
+    char idx[24];
+    snprintf(idx, sizeof idx, "%lld", (long long)i);
+    kr_value_t *meta = kr_value_map_get(pod, "metadata");
+    kr_value_map_set(a, meta, "generateName",
+                     kr_value_str(a, kr_arena_printf(a, "%s-%s-", job, idx)));
+    static const char *const where[] = {"annotations", "labels"};
+    for (size_t w = 0; w < 2; w++) {
+        kr_value_t *m = kr_value_map_get(meta, where[w]);
+        if (kr_value_type(m) != KR_MAP) {
+            m = kr_value_map(a);
+            kr_value_map_set(a, meta, where[w], m);
+        }
+        kr_value_map_set(a, m, JOB_INDEX_ANNOTATION, kr_value_str(a, idx));
+    }
+    kr_value_t *spec = kr_value_map_get(pod, "spec");
+    kr_value_map_set(a, spec, "hostname", kr_value_str(a, kr_arena_printf(a, "%s-%s", job, idx)));
+    static const char *const lists[] = {"containers", "initContainers"};
+    for (size_t l = 0; l < 2; l++) {
+        kr_value_t *cs = kr_value_map_get(spec, lists[l]);
+        for (size_t k = 0; k < kr_value_len(cs); k++) {
+            kr_value_t *ct = kr_value_array_get(cs, k);
+            kr_value_t *env = kr_value_map_get(ct, "env");
+            bool has = false;
+            for (size_t e = 0; e < kr_value_len(env); e++) {
+                const char *n = kr_value_map_str(kr_value_array_get(env, e), "name");
+                has = has || (n != NULL && strcmp(n, JOB_INDEX_ENV) == 0);
+            }
+            if (has)
+                continue;
+            if (kr_value_type(env) != KR_ARRAY) {
+                env = kr_value_array(a);
+                kr_value_map_set(a, ct, "env", env);
+            }
+            kr_value_t *ev = kr_value_map(a), *vf = kr_value_map(a), *fr = kr_value_map(a);
+            kr_value_map_set(a, fr, "fieldPath",
+                             kr_value_str(a, "metadata.annotations['" JOB_INDEX_ANNOTATION "']"));
+            kr_value_map_set(a, vf, "fieldRef", fr);
+            kr_value_map_set(a, ev, "name", kr_value_str(a, JOB_INDEX_ENV));
+            kr_value_map_set(a, ev, "valueFrom", vf);
+            kr_value_array_push(a, env, ev);
+        }
+    }
+}
+
+static int64_t ts_of(const kr_value_t *v)
+{
+    int64_t sec;
+    int32_t nsec;
+    const char *s = kr_value_as_str(v);
+    return s != NULL && kr_time_parse(s, &sec, &nsec) ? sec : -1;
+}
+
+static void later(uint64_t *after_ms, int64_t ms)
+{
+    if (ms <= 0)
+        ms = 1;
+    if (*after_ms == 0 || (uint64_t)ms < *after_ms)
+        *after_ms = (uint64_t)ms;
+}
+
+static void send_delete_pods(job_task_t *t, const kr_value_t *const *pods, size_t n)
+{
+    jc_t *c = t->c;
+    for (size_t i = 0; i < n; i++) {
+        job_op_t *op = op_new(t);
+        op->uid = kr_arena_strdup(t->a, kr_value_as_str(kr_value_get(pods[i], "metadata.uid")));
+        op->pod = kr_arena_strdup(t->a, kr_value_as_str(kr_value_get(pods[i], "metadata.name")));
+        kr_value_t *opts = kr_value_map(t->a), *pre = kr_value_map(t->a);
+        kr_value_map_set(t->a, pre, "uid", kr_value_str(t->a, op->uid));
+        kr_value_map_set(t->a, opts, "preconditions", pre);
+        kr_request_t req = {
+            .op = "delete", .res = POD_RES, .ns = t->ns, .name = op->pod, .opts = opts};
+        if (!task_send(t, &req, on_deleted, op)) {
+            kr_expectations_deletion_observed(c->exp, t->key, op->uid);
+            if (t->manage_err == NULL)
+                t->manage_err = "the bus refused the request";
+        }
+    }
+}
+
+/* A finished Job: deleted once ttlSecondsAfterFinished has passed. */
+static void sync_finished(jc_t *c, const char *key, const kr_value_t *job, const kr_value_t *fin)
+{
+    const kr_value_t *ttl = kr_value_get(job, "spec.ttlSecondsAfterFinished");
+    int64_t at = ts_of(kr_value_map_get(fin, "lastTransitionTime"));
+    if (kr_value_type(ttl) != KR_INT || at < 0 ||
+        kr_value_get(job, "metadata.deletionTimestamp") != NULL) {
+        kr_workqueue_forget(c->q, key);
+        kr_workqueue_done(c->q, key, NULL);
+        return;
+    }
+    int64_t left_ms = (at + kr_value_as_int(ttl, 0)) * 1000 - kr_time_now_ns() / 1000000;
+    if (left_ms > 0) {
+        kr_workqueue_forget(c->q, key);
+        kr_workqueue_add_after(c->q, key, (uint64_t)left_ms, NULL);
+        kr_workqueue_done(c->q, key, NULL);
+        return;
+    }
+    job_task_t *t = task_new(c, key, job);
+    kr_value_t *opts = kr_value_map(t->a), *pre = kr_value_map(t->a);
+    kr_value_map_set(t->a, pre, "uid", kr_value_copy(t->a, kr_value_get(job, "metadata.uid")));
+    kr_value_map_set(t->a, opts, "preconditions", pre);
+    kr_value_map_set(t->a, opts, "propagationPolicy", kr_value_str(t->a, "Foreground"));
+    kr_request_t req = {.op = "delete", .res = JOB_RES, .ns = t->ns, .name = t->name, .opts = opts};
+    if (!task_send(t, &req, on_ttl_deleted, op_new(t)))
+        task_done(t, true);
+}
+
+#define REASON_BACKOFF  "BackoffLimitExceeded"
+#define MSG_BACKOFF     "Job has reached the specified backoff limit"
+#define REASON_DEADLINE "DeadlineExceeded"
+#define MSG_DEADLINE    "Job was active longer than specified deadline"
+#define REASON_DONE     "CompletionsReached"
+#define MSG_DONE        "Reached expected number of succeeded pods"
+
+static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
+{
+    jc_t *c = ud;
+    if (!kr_informer_has_synced(c->jobs) || !kr_informer_has_synced(c->pods)) {
+        kr_workqueue_add_after(q, key, JOB_WAIT_SYNCED, NULL);
+        kr_workqueue_done(q, key, NULL);
+        return;
+    }
+    const kr_value_t *job = kr_informer_get_key(c->jobs, key);
+    if (job == NULL) {
+        kr_expectations_delete(c->exp, key);
+        kr_workqueue_forget(q, key);
+        kr_workqueue_done(q, key, NULL);
+        return;
+    }
+    const kr_value_t *ost = kr_value_map_get(job, "status");
+    const kr_value_t *fin = NULL;
+    if (cond_true(ost, "Complete"))
+        fin = find_cond(ost, "Complete");
+    else if (cond_true(ost, "Failed"))
+        fin = find_cond(ost, "Failed");
+    if (fin != NULL) {
+        sync_finished(c, key, job, fin);
+        return;
+    }
+
+    int64_t now_ns = kr_time_now_ns(), now_s = now_ns / 1000000000, now_ms = now_ns / 1000000;
+    char now[32];
+    kr_time_format(now_s, now, sizeof now);
+    pods_t p = {.uid = kr_value_as_str(kr_value_get(job, "metadata.uid"))};
+    if (p.uid == NULL)
+        p.uid = "";
+    kr_informer_each(c->pods, ns_of(job), classify, &p);
+
+    job_task_t *t = task_new(c, key, job);
+    kr_arena_t *a = t->a;
+    const kr_value_t *spec = kr_value_map_get(t->job, "spec");
+    const char *mode = kr_value_map_str(spec, "completionMode");
+    bool indexed = mode != NULL && strcmp(mode, "Indexed") == 0;
+    const kr_value_t *compv = kr_value_map_get(spec, "completions");
+    int64_t completions = kr_value_type(compv) == KR_INT ? kr_value_as_int(compv, 1) : -1;
+    int64_t parallelism = kr_value_map_int(spec, "parallelism", 1);
+    int64_t backoff_limit = kr_value_map_int(spec, "backoffLimit", 6);
+    bool suspend = kr_value_as_bool(kr_value_map_get(spec, "suspend"), false);
+    bool deleting = kr_value_get(job, "metadata.deletionTimestamp") != NULL;
+    if (indexed && (completions < 0 || completions > JOB_MAX_INDEXES))
+        indexed = false; /* validation refuses these */
+
+    kr_value_t *st =
+        ost != NULL && kr_value_type(ost) == KR_MAP ? kr_value_copy(a, ost) : kr_value_map(a);
+    kr_value_t *conds = kr_value_map_get(st, "conditions");
+    if (kr_value_type(conds) != KR_ARRAY) {
+        conds = kr_value_array(a);
+        kr_value_map_set(a, st, "conditions", conds);
+    }
+
+    /* counts */
+    int64_t succeeded, failed = kr_value_map_int(st, "failed", 0);
+    if ((int64_t)p.nfailed > failed)
+        failed = (int64_t)p.nfailed;
+    uint8_t *done_set = NULL, *active_set = NULL;
+    if (indexed) {
+        done_set = kr_arena_alloc(a, (size_t)completions + 1);
+        active_set = kr_arena_alloc(a, (size_t)completions + 1);
+        memset(done_set, 0, (size_t)completions + 1);
+        memset(active_set, 0, (size_t)completions + 1);
+        job_indexes_parse(kr_value_map_str(st, "completedIndexes"), done_set, completions);
+        for (size_t i = 0; i < p.nsucceeded; i++) {
+            int64_t ix = job_pod_index(p.succeeded[i]);
+            if (ix >= 0 && ix < completions)
+                done_set[ix] = 1;
+        }
+        succeeded = 0;
+        for (int64_t i = 0; i < completions; i++)
+            succeeded += done_set[i];
+        kr_value_map_set(a, st, "completedIndexes",
+                         kr_value_str(a, job_indexes_format(a, done_set, completions)));
+    } else {
+        succeeded = kr_value_map_int(st, "succeeded", 0);
+        if ((int64_t)p.nsucceeded > succeeded)
+            succeeded = (int64_t)p.nsucceeded;
+    }
+
+    /* suspend and resume; startTime */
+    if (suspend && !deleting && !cond_true(st, "Suspended")) {
+        set_cond(a, conds, "Suspended", "True", "JobSuspended", "Job suspended", now);
+        kr_events_record(c->ev, t->job, KR_EVENT_NORMAL, "Suspended", "Job suspended");
+    } else if (!suspend && cond_true(st, "Suspended")) {
+        set_cond(a, conds, "Suspended", "False", "JobResumed", "Job resumed", now);
+        kr_events_record(c->ev, t->job, KR_EVENT_NORMAL, "Resumed", "Job resumed");
+        /* the deadline counts from the resumption */
+        kr_value_map_set(a, st, "startTime", kr_value_str(a, now));
+    }
+    if (!suspend && kr_value_map_get(st, "startTime") == NULL)
+        kr_value_map_set(a, st, "startTime", kr_value_str(a, now));
+    int64_t start = ts_of(kr_value_map_get(st, "startTime"));
+
+    /* failure first, then success */
+    const char *restart = kr_value_as_str(kr_value_get(spec, "template.spec.restartPolicy"));
+    bool finishing = cond_true(st, "FailureTarget") || cond_true(st, "SuccessCriteriaMet");
+    if (!finishing && !deleting) {
+        int64_t restarts = 0;
+        if (restart != NULL && strcmp(restart, "OnFailure") == 0)
+            for (size_t i = 0; i < p.nactive; i++)
+                restarts += job_pod_restarts(p.active[i]);
+        bool past_restarts = restart != NULL && strcmp(restart, "OnFailure") == 0 &&
+                             (backoff_limit == 0 ? restarts > 0 : restarts >= backoff_limit);
+        const kr_value_t *adl = kr_value_map_get(spec, "activeDeadlineSeconds");
+        bool past_deadline = false;
+        if (kr_value_type(adl) == KR_INT && !suspend && start >= 0) {
+            int64_t left_ms = (start + kr_value_as_int(adl, 0)) * 1000 - now_ms;
+            if (left_ms <= 0)
+                past_deadline = true;
+            else
+                later(&t->after_ms, left_ms);
+        }
+        if (failed > backoff_limit || past_restarts) {
+            set_cond(a, conds, "FailureTarget", "True", REASON_BACKOFF, MSG_BACKOFF, now);
+            finishing = true;
+        } else if (past_deadline) {
+            set_cond(a, conds, "FailureTarget", "True", REASON_DEADLINE, MSG_DEADLINE, now);
+            finishing = true;
+        } else if (completions >= 0 ? succeeded >= completions : succeeded > 0 && p.nactive == 0) {
+            set_cond(a, conds, "SuccessCriteriaMet", "True", REASON_DONE, MSG_DONE, now);
+            finishing = true;
+        }
+    }
+
+    uint64_t now_exp = kr_time_ms();
+    bool satisfied = kr_expectations_satisfied(c->exp, key, now_exp);
+    const kr_value_t **del = calloc(p.nactive + 1, sizeof *del);
+    if (del == NULL)
+        abort();
+    size_t ndel = 0;
+    int64_t *idx = NULL;
+    int64_t ncreate = 0;
+    if (finishing) {
+        /* the remaining pods go; the terminal condition waits for them */
+        if (satisfied)
+            for (size_t i = 0; i < p.nactive; i++)
+                del[ndel++] = p.active[i];
+        if (p.nactive == 0 && p.terminating == 0) {
+            bool ok = cond_true(st, "SuccessCriteriaMet");
+            const kr_value_t *ft = find_cond(st, ok ? "SuccessCriteriaMet" : "FailureTarget");
+            const char *reason = kr_value_map_str(ft, "reason");
+            const char *msg = kr_value_map_str(ft, "message");
+            set_cond(a, conds, ok ? "Complete" : "Failed", "True", reason ? reason : "",
+                     msg ? msg : "", now);
+            if (ok) {
+                kr_value_map_set(a, st, "completionTime", kr_value_str(a, now));
+                kr_events_record(c->ev, t->job, KR_EVENT_NORMAL, "Completed", "Job completed");
+            } else {
+                kr_events_record(c->ev, t->job, KR_EVENT_WARNING, reason ? reason : "Failed", "%s",
+                                 msg ? msg : "");
+            }
+            const kr_value_t *ttl = kr_value_get(spec, "ttlSecondsAfterFinished");
+            if (kr_value_type(ttl) == KR_INT)
+                later(&t->after_ms, kr_value_as_int(ttl, 0) * 1000 + 1);
+        }
+    } else if (satisfied && !deleting) {
+        /* manageJob */
+        const kr_value_t **keep = calloc(p.nactive + 1, sizeof *keep);
+        if (keep == NULL)
+            abort();
+        size_t nkeep = 0;
+        if (indexed) {
+            /* out of range, duplicate or already succeeded indexes go first */
+            for (size_t i = 0; i < p.nactive; i++) {
+                int64_t ix = job_pod_index(p.active[i]);
+                if (ix < 0 || ix >= completions || done_set[ix] || active_set[ix])
+                    del[ndel++] = p.active[i];
+                else {
+                    active_set[ix] = 1;
+                    keep[nkeep++] = p.active[i];
+                }
+            }
+        } else {
+            memcpy(keep, p.active, p.nactive * sizeof *keep);
+            nkeep = p.nactive;
+        }
+        int64_t want =
+            suspend ? 0 : job_want_active(completions, parallelism, succeeded, (int64_t)nkeep);
+        if ((int64_t)nkeep > want) {
+            qsort(keep, nkeep, sizeof *keep, cmp_deletion);
+            for (size_t i = 0; i < nkeep - (size_t)want; i++)
+                del[ndel++] = keep[i];
+        } else if ((int64_t)nkeep < want) {
+            /* the back-off counts the failures since the last success */
+            int64_t last_ok = -1, last_fail = -1, failures = 0;
+            for (size_t i = 0; i < p.nsucceeded; i++) {
+                int64_t f = job_pod_finish_ms(p.succeeded[i], now_ms);
+                if (f > last_ok)
+                    last_ok = f;
+            }
+            for (size_t i = 0; i < p.nfailed; i++) {
+                int64_t f = job_pod_finish_ms(p.failed[i], now_ms);
+                if (f > last_ok)
+                    failures++;
+                if (f > last_fail)
+                    last_fail = f;
+            }
+            int64_t wait = job_backoff_remaining_ms(failures, last_fail, now_ms);
+            if (wait > 0) {
+                later(&t->after_ms, wait);
+            } else {
+                ncreate = want - (int64_t)nkeep;
+                if (ncreate > JOB_MAX_PER_SYNC)
+                    ncreate = JOB_MAX_PER_SYNC;
+                if (indexed) {
+                    idx = calloc((size_t)ncreate + 1, sizeof *idx);
+                    if (idx == NULL)
+                        abort();
+                    ncreate = job_first_pending(done_set, active_set, completions, ncreate, idx);
+                }
+            }
+        }
+        if (ndel > JOB_MAX_PER_SYNC)
+            ndel = JOB_MAX_PER_SYNC;
+        free(keep);
+    }
+
+    /* expectations before any write */
+    const char **uids = kr_arena_alloc(a, (ndel + 1) * sizeof *uids);
+    for (size_t i = 0; i < ndel; i++)
+        uids[i] = kr_arena_strdup(a, kr_value_as_str(kr_value_get(del[i], "metadata.uid")));
+    if (ncreate > 0 || ndel > 0)
+        kr_expectations_set(c->exp, key, ncreate, uids, ndel, now_exp);
+    if (ncreate > 0) {
+        t->create = kr_arena_alloc(a, (size_t)ncreate * sizeof *t->create);
+        const kr_value_t *tmpl = kr_value_map_get(spec, "template");
+        for (int64_t i = 0; i < ncreate; i++) {
+            t->create[i] = kr_pod_from_template(a, tmpl, t->job, NULL);
+            if (indexed)
+                index_pod(a, t->create[i], t->name, idx[i]);
+        }
+        t->ncreate = ncreate;
+    }
+
+    set_int(a, st, "succeeded", succeeded, true);
+    set_int(a, st, "failed", failed, true);
+    set_int(a, st, "ready", p.ready, false);
+    set_int(a, st, "terminating", p.terminating, false);
+    if (kr_value_len(conds) == 0)
+        kr_value_map_del(st, "conditions");
+    t->active_base = (int64_t)p.nactive - (int64_t)ndel;
+    t->status = st;
+
+    send_delete_pods(t, del, ndel);
+    free(del);
+    free(idx);
+    free(p.active);
+    free(p.succeeded);
+    free(p.failed);
+    if (t->ncreate > 0)
+        task_create_batch(t);
+    maybe_finish(t);
+}
+
+/* ---- life cycle -------------------------------------------------------------- */
+
+static void job_fini(void *instance)
+{
+    jc_t *c = instance;
+    if (c->q != NULL)
+        kr_workqueue_shutdown(c->q);
+    kr_informer_destroy(&c->jobs);
+    kr_informer_destroy(&c->pods);
+    for (job_task_t *t = c->tasks; t != NULL;) {
+        job_task_t *next = t->next;
+        t->c = NULL;
+        if (t->pending == 0)
+            task_free(t);
+        t = next;
+    }
+    kr_workqueue_destroy(&c->q);
+    kr_events_destroy(&c->ev);
+    kr_expectations_destroy(&c->exp);
+    free(c);
+}
+
+static void *job_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
+{
+    const struct job_conf *conf = config;
+    if (conf->workers < 1 || conf->workers > 256) {
+        kr_error_set(err, KR_E_INVALID, "workers: must be between 1 and 256");
+        return NULL;
+    }
+    jc_t *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        abort();
+    c->ctx = ctx;
+    c->conf = *conf;
+    c->bus = kr_plugin_bus(ctx);
+    c->loop = kr_plugin_loop(ctx);
+    c->exp = kr_expectations_new(0);
+    kr_workqueue_opts_t qo = {
+        .name = kr_plugin_name(ctx), .max_in_flight = (unsigned)conf->workers, .qps = -1};
+    kr_informer_opts_t jo = {
+        .res = JOB_RES,
+        .resync_ms = (uint64_t)conf->resync_ms,
+        .name = "job-jobs",
+        .handlers = {on_job_add, on_job_update, on_job_add, c},
+    };
+    kr_informer_opts_t po = {
+        .res = POD_RES,
+        .name = "job-pods",
+        .page_size = 1000,
+        .handlers = {on_pod_add, on_pod_update, on_pod_delete, c},
+    };
+    if ((c->ev = kr_events_new(c->bus, &(kr_events_opts_t){.component = "job-controller"}, err)) ==
+            NULL ||
+        (c->q = kr_workqueue_new(c->loop, &qo, sync_key, c, err)) == NULL ||
+        (c->jobs = kr_informer_new(c->loop, c->bus, &jo, err)) == NULL ||
+        (c->pods = kr_informer_new(c->loop, c->bus, &po, err)) == NULL ||
+        kr_informer_set_transform(c->pods, pod_transform, NULL, err) < 0 ||
+        kr_informer_start(c->jobs, err) < 0 || kr_informer_start(c->pods, err) < 0) {
+        job_fini(c);
+        return NULL;
+    }
+    return c;
+}
+
+KR_PLUGIN_EXPORT const struct kr_plugin kraal_plugin = {
+    KR_PLUGIN_HEADER,
+    .kind = "controller",
+    .name = "job",
+    .version = "0.1.0",
+    .description = "runs every Job's pods to completion (upstream's Job and TTL-after-finished "
+                   "controllers)",
+    .config = job_table,
+    .config_size = sizeof(struct job_conf),
+    .init = job_init,
+    .fini = job_fini,
+};
