@@ -94,6 +94,18 @@ done
 echo "ok: required node affinity (placed, and Pending with upstream's message), preferred affinity wins the score"
 k delete pod --all --wait=false >/dev/null
 
+# ---- scheduling gates ----------------------------------------------------------------------
+pod gated 100m "" '  schedulingGates: [{name: example.com/wait}]'
+sleep 1
+[ -z "$(node_of gated)" ] || fail "a gated pod was bound"
+[ -z "$(k get events --field-selector involvedObject.name=gated,reason=FailedScheduling -o name)" ] ||
+  fail "a gated pod was tried"
+k patch pod gated --type=json -p '[{"op":"remove","path":"/spec/schedulingGates"}]' >/dev/null ||
+  fail "removing the gate: $(tail -2 "$T/kubectl.err")"
+wait_bound gated 10 >/dev/null
+echo "ok: a pod with scheduling gates waits for them to go"
+k delete pod gated --wait=false >/dev/null
+
 # ---- schedulerName -----------------------------------------------------------------------
 pod other 100m "" '  schedulerName: someone-else'
 pod second 100m "" '  schedulerName: second-scheduler'

@@ -701,6 +701,15 @@ static void pod_changed(sched_t *s, const kr_value_t *old, const kr_value_t *obj
     }
     if (!ours(s, obj))
         return; /* another scheduler's */
+    if (kr_value_len(kr_value_get(obj, "spec.schedulingGates")) > 0) {
+        /* upstream's SchedulingGates PreEnqueue: not queued until the
+         * gates are gone (the API set PodScheduled=False SchedulingGated) */
+        if (qp != NULL && qp->sp != NULL) {
+            unnominate(s, qp);
+            sched_queue_remove(s->queue, qp);
+        }
+        return;
+    }
     kr_error_t err;
     sched_pod_t *sp = sched_pod_new(obj, false, &err);
     if (sp == NULL) {
