@@ -168,15 +168,23 @@ static void on_event(kr_bus_t *bus, uint64_t id, const kr_event_t *ev, void *ud)
     }
 }
 
-/* Nodes <prefix>-<i> with Ready True. */
+/* Nodes <prefix>-<i> with Ready True, listed 500 at a time (5,000 Nodes
+ * are more than one bus message holds). */
 static int ready_nodes(bench_t *b)
 {
     kr_arena_t *a = kr_arena_new(0);
-    kr_request_t req = {.op = "list", .res = "v1/nodes"};
-    kr_reply_t r;
     int n = 0;
     size_t plen = strlen(b->prefix);
-    if (kr_bus_call(b->bus, &req, a, &r, 60000, NULL) == 0 && r.code == 200) {
+    char cont[512] = "";
+    for (int page = 0; page < 10000; page++) {
+        kr_value_t *opts = kr_value_map(a);
+        kr_value_map_set(a, opts, "limit", kr_value_int(a, 500));
+        if (cont[0])
+            kr_value_map_set(a, opts, "continue", kr_value_str(a, cont));
+        kr_request_t req = {.op = "list", .res = "v1/nodes", .opts = opts};
+        kr_reply_t r;
+        if (kr_bus_call(b->bus, &req, a, &r, 60000, NULL) < 0 || r.code != 200)
+            break;
         const kr_value_t *items = kr_value_map_get(r.obj, "items");
         for (size_t i = 0; i < kr_value_len(items); i++) {
             const kr_value_t *node = kr_value_array_get(items, i);
@@ -191,6 +199,11 @@ static int ready_nodes(bench_t *b)
                     n++;
             }
         }
+        const char *next = kr_value_as_str(kr_value_get(r.obj, "metadata.continue"));
+        if (next == NULL || *next == '\0')
+            break;
+        snprintf(cont, sizeof cont, "%s", next);
+        kr_arena_reset(a);
     }
     kr_arena_destroy(&a);
     return n;

@@ -114,7 +114,7 @@ YAML
   [ "$rc" = 0 ] || echo "  (bench_scheduler exited $rc)"
   echo "  server                 $(mem "$server")"
   echo "  agent                  $(mem "$agent")"
-  warn=$(cd "$dir" && grep -c 'level=\(warn\|error\)' server.log agent.log | paste -sd' ')
+  warn=$(cd "$dir" && { grep -c 'level=\(warn\|error\)' server.log agent.log || true; } | paste -sd' ')
   echo "  warnings/errors logged $warn"
   stop_all
 done

@@ -333,7 +333,9 @@ typedef enum {
 static void pod_set_obj(ag_pod_t *p, const kr_value_t *obj, obj_src_t src)
 {
     int64_t rv = rv_of(obj);
-    bool newer = rv >= p->rv;
+    /* an answer of the version the cache has already (its event came
+     * first) is no news: no copy */
+    bool newer = src == OBJ_REPLY ? rv > p->rv : rv >= p->rv;
     if (src == OBJ_CACHE) {
         if (p->own != NULL && !newer)
             return; /* ours is newer than the cache */

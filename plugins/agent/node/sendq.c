@@ -24,6 +24,7 @@ typedef struct sq_item {
 
 struct ag_sendq {
     kr_bus_t *bus;
+    kr_arena_t *scratch;
     unsigned max, in_flight;
     sq_item_t *head, *tail;
     size_t queued;
@@ -36,11 +37,18 @@ ag_sendq_t *ag_sendq_new(kr_bus_t *bus, unsigned max)
     if (q == NULL)
         abort();
     q->bus = bus;
+    q->scratch = kr_arena_new(0);
     q->max = max ? max : 1;
     return q;
 }
 
 static void sq_reply(kr_bus_t *bus, const kr_reply_t *r, void *ud);
+
+static void sq_free(ag_sendq_t *q)
+{
+    kr_arena_destroy(&q->scratch);
+    free(q);
+}
 
 static const char *sq_dup(kr_arena_t *a, const char *s)
 {
@@ -85,7 +93,7 @@ static void sq_reply(kr_bus_t *bus, const kr_reply_t *r, void *ud)
     free(it);
     if (q->dead) {
         if (q->in_flight == 0)
-            free(q);
+            sq_free(q);
         return;
     }
     sq_pump(q);
@@ -109,7 +117,15 @@ int ag_sendq_send(ag_sendq_t *q, const kr_request_t *req, kr_reply_fn fn, void *
         }
         return 0;
     }
-    kr_arena_t *a = it->a = kr_arena_new(1024);
+    /* sized to fit (measured in a scratch arena): thousands may wait */
+    kr_arena_reset(q->scratch);
+    if (req->obj != NULL)
+        kr_value_copy(q->scratch, req->obj);
+    if (req->opts != NULL)
+        kr_value_copy(q->scratch, req->opts);
+    size_t need = kr_arena_used(q->scratch) + 512;
+    kr_arena_reset(q->scratch);
+    kr_arena_t *a = it->a = kr_arena_new(need);
     it->req = (kr_request_t){
         .op = sq_dup(a, req->op),
         .res = sq_dup(a, req->res),
@@ -153,5 +169,5 @@ void ag_sendq_destroy(ag_sendq_t **self_p)
         free(it);
     }
     if (q->in_flight == 0)
-        free(q);
+        sq_free(q);
 }
