@@ -128,6 +128,7 @@ struct ag_pod {
     bool fresh;           /* see ag_job_t.fresh */
     uint64_t synced_ms;   /* loop time its last sync or kill ended */
     bool waiting;         /* in the agent's wait list for a place in the pool */
+    bool has_probes;      /* its spec (as its last job saw it) has a probe */
     struct ag_pod *wait_prev, *wait_next;
     char *uid, *ns, *name;
     kr_arena_t *oa;  /* own */
@@ -615,7 +616,7 @@ static void on_probe_timer(kr_loop_t *loop, uint64_t id, void *ud)
     agent_t *ag = ud;
     for (size_t i = 0; i < ag->npods; i++) {
         ag_pod_t *p = ag->pods[i];
-        if (p->observed && !p->killed && !p->gone &&
+        if (p->has_probes && p->observed && !p->killed && !p->gone &&
             kr_value_get(pod_obj(p), "metadata.deletionTimestamp") == NULL)
             probe_pod(ag, p);
     }
@@ -1164,6 +1165,17 @@ static void job_done(agent_t *ag, ag_job_t *job)
     p->sa = sa;
     p->sandbox_ready = job->sandbox_ready;
     p->observed = true;
+    /* the probe timer passes over pods without probes (a hollow agent's
+     * tens of thousands, ten times a second) */
+    p->has_probes = false;
+    static const char *const lists[] = {"spec.containers", "spec.initContainers"};
+    for (size_t l = 0; l < 2 && !p->has_probes; l++) {
+        const kr_value_t *cs = kr_value_get(job->obj, lists[l]);
+        for (size_t i = 0; i < kr_value_len(cs) && !p->has_probes; i++)
+            for (int k = 0; k < 3; k++)
+                p->has_probes |=
+                    kr_value_map_get(kr_value_array_get(cs, i), probe_field[k]) != NULL;
+    }
     free(p->netns);
     p->netns = job->netns_out ? xstrdup(job->netns_out) : NULL;
     if (job->kind == AG_JOB_KILL && job->done) {
