@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <kraal/informer.h>
@@ -51,7 +52,7 @@ struct sched_conf {
     int64_t initial_backoff_ms;
     int64_t max_backoff_ms;
     int64_t max_unsched_ms;
-    int64_t max_bindings;
+    int64_t max_writes;
     int64_t event_writes;
     int64_t event_queue;
 };
@@ -72,8 +73,9 @@ static const kr_config_entry_t sched_config[] = {
      "podMaxBackoffSeconds: the longest back-off"},
     {KR_CFG_DURATION, "pod_max_in_unschedulable", "5m", offsetof(struct sched_conf, max_unsched_ms),
      "how long an unschedulable pod waits for an event before it is tried again anyway"},
-    {KR_CFG_INT, "max_bindings_in_flight", "2048", offsetof(struct sched_conf, max_bindings),
-     "bindings sent and not yet answered before scheduling pauses"},
+    {KR_CFG_INT, "max_writes_in_flight", "512", offsetof(struct sched_conf, max_writes),
+     "bindings, status patches and deletes sent and not yet answered before scheduling pauses "
+     "(with event_writes_in_flight, below the bus's 1,024 requests a connection)"},
     {KR_CFG_INT, "event_writes_in_flight", "64", offsetof(struct sched_conf, event_writes),
      "Event writes sent and not yet answered"},
     {KR_CFG_INT, "event_queue", "20000", offsetof(struct sched_conf, event_queue),
@@ -106,11 +108,13 @@ struct sched {
     uint64_t seq, rand;
     uint64_t kick_timer, tick_timer, sync_timer;
     bool synced;
-    uint32_t bindings;
+    uint32_t bindings;   /* of writes: bindings */
+    uint32_t writes;     /* every write in flight but Events */
     sched_htab_t parsed; /* pods on nodes parsed by the transform, for their handler */
     ticket_t *tickets;
     struct {
         uint64_t attempts, scheduled, unschedulable, errors, bind_failures, preemptions, victims;
+        uint64_t cycle_ns, cycle_max_ns; /* schedule_one, from the pop to the binding sent */
     } st;
 };
 
@@ -168,8 +172,11 @@ static ticket_t *ticket_new(sched_t *s, ticket_kind_t kind, const kr_sched_pod_t
     if (s->tickets != NULL)
         s->tickets->prev = t;
     s->tickets = t;
+    s->writes++;
     return t;
 }
+
+static void kick(sched_t *s);
 
 /* Unlinks the ticket; returns its scheduler (NULL after fini). */
 static sched_t *ticket_take(ticket_t *t)
@@ -182,6 +189,9 @@ static sched_t *ticket_take(ticket_t *t)
             s->tickets = t->next;
         if (t->next != NULL)
             t->next->prev = t->prev;
+        /* below the limit again: scheduling may go on */
+        if (s->writes-- == (uint32_t)s->conf->max_writes)
+            kick(s);
     }
     return s;
 }
@@ -205,8 +215,6 @@ static void send(sched_t *s, const kr_request_t *req, kr_reply_fn fn, ticket_t *
         fn(s->bus, &r, t);
     }
 }
-
-static void kick(sched_t *s);
 
 /* ---- writes -------------------------------------------------------------------------- */
 
@@ -541,6 +549,13 @@ static void schedule_one(sched_t *s, sched_qpod_t *qp)
     sched_queue_unschedulable(s->queue, qp, res.events, now);
 }
 
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void on_kick(kr_loop_t *loop, uint64_t id, void *ud)
 {
     (void)loop;
@@ -549,12 +564,20 @@ static void on_kick(kr_loop_t *loop, uint64_t id, void *ud)
     s->kick_timer = 0;
     uint64_t t0 = kr_time_ms();
     for (int i = 0; i < BATCH_MAX_PODS; i++) {
-        if (s->bindings >= (uint64_t)s->conf->max_bindings)
+        if (s->writes >= (uint64_t)s->conf->max_writes)
             return; /* a reply kicks again */
         sched_qpod_t *qp = sched_queue_pop(s->queue, now_ms(s));
         if (qp == NULL)
             return;
+        uint64_t c0 = mono_ns();
         schedule_one(s, qp);
+        uint64_t dt = mono_ns() - c0;
+        s->st.cycle_ns += dt;
+        if (dt > s->st.cycle_max_ns)
+            s->st.cycle_max_ns = dt;
+        if (dt > 20000000u) /* a cycle is ~0.1 ms: say which one took 20 */
+            kr_plugin_log(s->ctx, KR_LOG_INFO, "slow scheduling cycle", "ms=%.1f nodes=%zu",
+                          (double)dt / 1e6, sched_cache_node_count(s->cache));
         if (kr_time_ms() - t0 >= BATCH_MAX_MS)
             break;
     }
@@ -944,7 +967,11 @@ static void on_stats(kr_bus_t *bus, kr_call_t *call, void *ud)
     PUT("bindFailures", s->st.bind_failures);
     PUT("preemptions", s->st.preemptions);
     PUT("victims", s->st.victims);
+    PUT("cycleMicrosTotal", s->st.cycle_ns / 1000);
+    PUT("cycleMicrosAvg", s->st.attempts ? s->st.cycle_ns / 1000 / s->st.attempts : 0);
+    PUT("cycleMicrosMax", s->st.cycle_max_ns / 1000);
     PUT("bindingsInFlight", s->bindings);
+    PUT("writesInFlight", s->writes);
     PUT("activeQ", q.active);
     PUT("backoffQ", q.backoff);
     PUT("unschedulablePods", q.unschedulable);
@@ -1012,6 +1039,13 @@ static void *sched_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *er
     const struct sched_conf *c = config;
     if (c->scheduler_name == NULL || *c->scheduler_name == '\0') {
         kr_error_set(err, KR_E_INVALID, "config key \"scheduler_name\": must not be empty");
+        return NULL;
+    }
+    if (c->max_writes < 1 || c->event_writes < 1 || c->max_writes + c->event_writes > 1000) {
+        kr_error_set(err, KR_E_INVALID,
+                     "config keys \"max_writes_in_flight\" and \"event_writes_in_flight\": each at "
+                     "least 1, together at most 1000 (the bus takes 1,024 requests in flight on a "
+                     "connection)");
         return NULL;
     }
     if (c->pct_to_score < 0 || c->pct_to_score > 100) {
