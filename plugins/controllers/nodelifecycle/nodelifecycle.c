@@ -115,8 +115,6 @@ typedef struct nl_node {
     uint64_t probe_ms;
     nl_zone_t *zone;
     nl_noexec_t noexec;
-    bool queued; /* waits in its zone's tainter */
-    nl_noexec_t queued_for;
     bool status_inflight;
     bool retry_mark; /* nodesToRetry: MarkPodsNotReady must run again */
     kr_arena_t *tx_arena;
@@ -599,10 +597,16 @@ static void on_pod_ready(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         if (r->code == 404) {
             /* gone already: nothing left to do */
         } else {
-            if (r->code >= 300)
+            if (r->code >= 300) {
                 kr_plugin_log(c->ctx, KR_LOG_INFO, reply_msg(r),
                               "pod=%s action=\"mark not ready\" code=%d", rq->key, r->code);
-            else
+                /* nodesToRetry: the next pass marks the node's pods again */
+                const char *node = kr_value_as_str(
+                    kr_value_get(kr_informer_get_key(c->pods, rq->key), "spec.nodeName"));
+                nl_node_t *n = node ? node_get(c, node) : NULL;
+                if (n != NULL)
+                    n->retry_mark = true;
+            } else
                 c->pods_not_ready++;
             /* upstream records it after the update, failed or not */
             pod_event(c->ev_node, rq->key, NULL, KR_EVENT_WARNING, "NodeNotReady",
