@@ -2,7 +2,8 @@
 # Hollow nodes: `kraal agent --sim-nodes 3` (runtime-sim + agent-node with
 # nodes: 3) joined to a server that runs no agent of its own.  The nodes
 # register with their zone labels, capacity and Leases; a pod bound to one
-# of them runs there (its events from that node); a pod bound to a node the
+# of them runs there (its events from that node), one bound after its
+# creation too (the binding subresource); a pod bound to a node the
 # agent does not host is left alone; deletion ends in the agent's final
 # delete; the Leases are renewed one after the other, not at once; a
 # failing start (--sim-start-failures 1) shows as RunContainerError; one
@@ -83,6 +84,16 @@ got=$(json_get "$(bc '{"op":"get","res":"v1/pods","ns":"default","name":"elsewhe
   '"containerStatuses" in r["obj"].get("status", {})')
 [ "$got" = False ] || fail "a pod bound to a node the agent does not host got statuses"
 echo "ok: a pod bound to hollow-node-1 runs there; one bound elsewhere is left alone"
+
+# a pod bound after its creation (as a scheduler binds) reaches its node
+out=$(bc '{"op":"create","res":"v1/pods","ns":"default","obj":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"late"},"spec":{"containers":[{"name":"c","image":"busybox"}]}}}')
+[ "$(json_get "$out" 'r["code"]')" = 201 ] || fail "create pod late: $out"
+sleep 1
+out=$(bc '{"op":"create","res":"v1/pods","ns":"default","name":"late","sub":"binding","obj":{"apiVersion":"v1","kind":"Binding","metadata":{"name":"late"},"target":{"kind":"Node","name":"hollow-node-2"}}}')
+[ "$(json_get "$out" 'r["code"]')" = 201 ] || fail "bind pod late: $out"
+wait_eval '{"op":"get","res":"v1/pods","ns":"default","name":"late"}' '(r["obj"]["status"].get("phase") == "Running"
+  and r["obj"]["status"]["hostIP"] != "")' 20
+echo "ok: a pod bound after its creation runs on its node"
 
 out=$(bc '{"op":"delete","res":"v1/pods","ns":"default","name":"web"}')
 [ "$(json_get "$out" 'r["code"]')" = 200 ] || fail "delete web: $out"

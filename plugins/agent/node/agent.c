@@ -1621,13 +1621,14 @@ static void *agent_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *er
             goto fail;
     }
 
-    /* One node: the pods bound to it.  Several: one informer on every pod,
-     * dispatched by spec.nodeName (host_of), rather than N watches. */
+    /* One node: the pods bound to it.  Several: one informer on every
+     * bound pod, dispatched by spec.nodeName (host_of), rather than N
+     * watches; a pod comes in (ADDED) when it is bound. */
     char sel[AG_NAME_MAX + 32];
     snprintf(sel, sizeof sel, "spec.nodeName=%s", ag->node_name);
     kr_informer_opts_t io = {
         .res = "v1/pods",
-        .field_selector = ag->nhosts == 1 ? sel : NULL,
+        .field_selector = ag->nhosts == 1 ? sel : "spec.nodeName!=",
         .name = "agent pods",
         .handlers = {inf_add, inf_update, inf_delete, ag},
     };
