@@ -390,9 +390,10 @@ static void on_bound(kr_bus_t *bus, const kr_reply_t *r, void *ud)
                 sched_queue_remove(s->queue, qp);
         } else {
             qp->sp = sp;
-            /* upstream: the binding cycle's error is a SchedulerError */
+            /* upstream: the binding cycle's error is a SchedulerError, its message the
+             * bind plugin's */
             char msg[1024];
-            snprintf(msg, sizeof msg, "binding rejected: %s",
+            snprintf(msg, sizeof msg, "running Bind plugin \"DefaultBinder\": %s",
                      r->message ? r->message : kr_reason_name(r->reason));
             write_failure(s, &sp->pod, "SchedulerError", msg, NULL);
             failed_event(s, qp, msg);
