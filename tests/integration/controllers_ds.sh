@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# controller-daemonset on hollow nodes, driven by kubectl: a DaemonSet gets
+# one pod on each of 3 nodes (placed by the scheduler through the
+# matchFields node affinity the controller sets), a fourth when a node
+# joins (a second agent), status counts and SuccessfulCreate Events; a
+# node tainted NoSchedule keeps its pod (counted misscheduled) while a new
+# DaemonSet without the toleration skips it; a RollingUpdate replaces every
+# pod (ControllerRevisions, controller-revision-hash, kubectl rollout
+# status/history/undo); a removed node loses its pod.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/controllers_lib.sh"
+
+CTRL_PLUGINS='  - plugin: controller-gc
+  - plugin: controller-daemonset'
+ctrl_start
+hollow 3 1 cpu=8,memory=16Gi,pods=110
+
+ds() {
+  apply <<YAML
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: $1}
+spec:
+  selector: {matchLabels: {app: $1}}
+  updateStrategy: {type: RollingUpdate, rollingUpdate: {maxUnavailable: 1}}
+  template:
+    metadata: {labels: {app: $1}}
+    spec: {containers: [{name: c, image: ${2:-busybox}}]}
+YAML
+}
+
+# ds_status NAME: desired/current/ready/available/updated/misscheduled
+ds_status() {
+  jp ds "$1" '{.status.desiredNumberScheduled}/{.status.currentNumberScheduled}/{.status.numberReady}/{.status.numberAvailable}/{.status.updatedNumberScheduled}/{.status.numberMisscheduled}'
+}
+# nodes_of SELECTOR: the sorted nodes of the live pods
+nodes_of() {
+  k get pods -l "$1" -o 'jsonpath={range .items[*]}{.metadata.deletionTimestamp}|{.spec.nodeName}{"\n"}{end}' |
+    sed -n 's/^|//p' | sort | tr '\n' ' '
+}
+has_event() {
+  k get events --field-selector "involvedObject.name=$1,reason=$2" -o 'jsonpath={range .items[*]}{.message}{"\n"}{end}' |
+    grep -qxF -- "$3"
+}
+
+ds agent
+wait_for 30 "agent: 3 pods ready ($(k get ds agent 2>&1))" eval '[ "$(ds_status agent)" = 3/3/3/3/3/0 ]'
+[ "$(nodes_of app=agent)" = "hollow-node-0 hollow-node-1 hollow-node-2 " ] ||
+  fail "agent pods on: $(nodes_of app=agent)"
+[ "$(jp ds agent '{.status.observedGeneration}')" = 1 ] || fail "observedGeneration"
+p=$(k get pods -l app=agent -o 'jsonpath={.items[0].metadata.name}')
+[[ $p =~ ^agent-[a-z0-9]{5}$ ]] || fail "pod name $p"
+[ "$(jp pod "$p" '{.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}/{.metadata.ownerReferences[0].controller}')" = DaemonSet/agent/true ] ||
+  fail "$p owner"
+aff=$(jp pod "$p" '{.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchFields[0].values[0]}')
+[ "$aff" = "$(jp pod "$p" '{.spec.nodeName}')" ] || fail "$p: affinity to $aff, on $(jp pod "$p" '{.spec.nodeName}')"
+jp pod "$p" '{.spec.tolerations[*].key}' | grep -qF node.kubernetes.io/unschedulable || fail "$p: no daemon tolerations"
+hash1=$(jp pod "$p" '{.metadata.labels.controller-revision-hash}')
+[ -n "$hash1" ] || fail "$p has no controller-revision-hash"
+[ "$(k get controllerrevisions -l app=agent -o 'jsonpath={.items[*].metadata.name}')" = "agent-$hash1" ] ||
+  fail "controllerrevisions: $(k get controllerrevisions -o wide 2>&1)"
+wait_for 10 "SuccessfulCreate event for $p" has_event agent SuccessfulCreate "Created pod: $p"
+echo "ok: one pod on each of 3 nodes, status 3/3/3/3/3/0, revision agent-$hash1, SuccessfulCreate"
+
+# a fourth node joins
+"$KRAAL" agent --server "$EP" --data-dir "$T/agent2/data" --run-dir "$T/agent2/run" \
+  --sim-nodes 1 --node-name extra --sim-capacity cpu=8,memory=16Gi,pods=110 >"$T/agent2.log" 2>&1 &
+AGENT2=$!
+PIDS+=("$AGENT2")
+wait_log "$T/agent2.log" 'msg="agent ready"' 10000 || fail "second agent not ready"
+wait_for 30 "agent: 4 pods ($(k get ds agent 2>&1))" eval '[ "$(ds_status agent)" = 4/4/4/4/4/0 ]'
+[ "$(nodes_of app=agent)" = "extra-0 hollow-node-0 hollow-node-1 hollow-node-2 " ] ||
+  fail "agent pods on: $(nodes_of app=agent)"
+echo "ok: a node joins and gets the fourth pod"
+
+# NoSchedule: existing daemon pods stay, a new DaemonSet skips the node
+k taint nodes hollow-node-0 dedicated=infra:NoSchedule >/dev/null || fail "kubectl taint"
+ds second
+wait_for 30 "second: 3 pods ($(k get ds second 2>&1))" eval '[ "$(ds_status second)" = 3/3/3/3/3/0 ]'
+[ "$(nodes_of app=second)" = "extra-0 hollow-node-1 hollow-node-2 " ] ||
+  fail "second pods on: $(nodes_of app=second)"
+wait_for 10 "agent: the tainted node's pod counted misscheduled" eval '[ "$(ds_status agent)" = 3/3/3/3/3/1 ]'
+[ "$(nodes_of app=agent)" = "extra-0 hollow-node-0 hollow-node-1 hollow-node-2 " ] ||
+  fail "agent lost a pod: $(nodes_of app=agent)"
+k taint nodes hollow-node-0 dedicated- >/dev/null || fail "kubectl taint -"
+wait_for 30 "second: a pod on the untainted node" eval '[ "$(ds_status second)" = 4/4/4/4/4/0 ]'
+echo "ok: NoSchedule keeps the running pod, a new DaemonSet skips the node until untainted"
+
+# rolling update
+old=$(k get pods -l app=agent -o 'jsonpath={.items[*].metadata.name}')
+k set image ds/agent c=busybox:v2 >/dev/null || fail "kubectl set image"
+out=$(timeout 60 "$KUBECTL" rollout status ds/agent --timeout=50s 2>&1) || fail "rollout status: $out"
+grep -qF 'daemon set "agent" successfully rolled out' <<<"$out" || fail "rollout status said: $out"
+wait_for 20 "agent: 4 updated pods" eval '[ "$(ds_status agent)" = 4/4/4/4/4/0 ]'
+hash2=$(k get pods -l app=agent -o 'jsonpath={.items[*].metadata.labels.controller-revision-hash}' | tr ' ' '\n' | sort -u)
+[ "$(wc -l <<<"$hash2")" = 1 ] && [ "$hash2" != "$hash1" ] || fail "hashes after update: $hash2"
+[ "$(k get pods -l app=agent -o 'jsonpath={.items[*].spec.containers[0].image}' | tr ' ' '\n' | sort -u)" = busybox:v2 ] ||
+  fail "images after update"
+for p in $old; do
+  ! k get pod "$p" >/dev/null 2>&1 || fail "old pod $p still there"
+done
+[ "$(nodes_of app=agent)" = "extra-0 hollow-node-0 hollow-node-1 hollow-node-2 " ] ||
+  fail "agent pods on: $(nodes_of app=agent)"
+wait_for 10 "SuccessfulDelete event" eval 'k get events --field-selector involvedObject.name=agent,reason=SuccessfulDelete -o name | grep -q .'
+hist=$(k rollout history ds/agent 2>&1) || fail "rollout history: $hist"
+grep -qE '^1 ' <<<"$hist" && grep -qE '^2 ' <<<"$hist" || fail "rollout history: $hist"
+echo "ok: RollingUpdate replaced every pod (revision 2, hash $hash2), rollout status/history"
+
+k rollout undo ds/agent >/dev/null || fail "rollout undo"
+wait_for 40 "agent back to busybox" eval '[ "$(k get pods -l app=agent -o "jsonpath={.items[*].spec.containers[0].image}" | tr " " "\n" | sort -u)" = busybox ] && [ "$(ds_status agent)" = 4/4/4/4/4/0 ]'
+[ "$(k get pods -l app=agent -o 'jsonpath={.items[*].metadata.labels.controller-revision-hash}' | tr ' ' '\n' | sort -u)" = "$hash1" ] ||
+  fail "hash after undo"
+[ "$(jp controllerrevision "agent-$hash1" '{.revision}')" = 3 ] || fail "undone revision number: $(jp controllerrevision "agent-$hash1" '{.revision}')"
+echo "ok: rollout undo returns to the first template (its revision renumbered 3)"
+
+# a removed node loses its pod
+kill -KILL "$AGENT2"
+k delete node extra-0 >/dev/null || fail "kubectl delete node"
+wait_for 30 "agent: extra-0's pod gone" eval '[ "$(nodes_of app=agent)" = "hollow-node-0 hollow-node-1 hollow-node-2 " ] && [ "$(ds_status agent)" = 3/3/3/3/3/0 ]'
+echo "ok: a removed node loses its pod"
+
+stats=$(bc '{op: controller.daemonset.stats}')
+echo "stats: $stats"
+echo "PASS"
