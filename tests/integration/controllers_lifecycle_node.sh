@@ -10,7 +10,9 @@
 # that (TaintManagerEviction "Marking for deletion Pod default/short"),
 # one tolerating it for ever stays; the ReplicaSet's pods (tolerationSeconds
 # 3) are recreated on the other node.  The agent back: Ready again, the
-# taints gone.
+# taints gone.  Three of five nodes down: PartialDisruption, no NoExecute
+# taint (a small zone's rate is 0); every node down: master disruption
+# mode, no NoExecute taint, no eviction.
 source "$(dirname "$0")/lib.sh"
 
 KUBECTL=${KUBECTL:-$(command -v kubectl || true)}
@@ -38,8 +40,8 @@ start_server "$T/server.yaml" "$T/server.log"
 for _ in $(seq 100); do [ -s "$T/data/kubeconfig" ] && break; sleep 0.05; done
 export KUBECONFIG=$T/data/kubeconfig
 
-# start_agent NAME: a hollow agent serving node NAME-0, renewing its Lease
-# every 2 s; sets AGENT_PID.
+# start_agent NAME [N]: a hollow agent serving N nodes (1) NAME-0 ..,
+# renewing their Leases every 2 s; sets AGENT_PID.
 start_agent() {
   mkdir -p "$T/$1"
   cat >"$T/$1/agent.yaml" <<YAML
@@ -49,7 +51,7 @@ plugins:
   - plugin: runtime-sim
     name: sim
   - plugin: agent-node
-    config: {runtime: sim, node_name: $1-0, nodes: 1, node_lease_renew_interval: 2s}
+    config: {runtime: sim, node_name: $([ "${2:-1}" = 1 ] && echo "$1-0" || echo "$1"), nodes: ${2:-1}, node_lease_renew_interval: 2s}
 YAML
   "$KRAAL" agent --server "$EP" --config "$T/$1/agent.yaml" >>"$T/agent-$1.log" 2>&1 &
   AGENT_PID=$!
@@ -111,6 +113,7 @@ wait_until 30 "the ReplicaSet's pods not Running on a-0: $(rs_pods)" two_on_a
 pod_ready() { [ "$("$KUBECTL" get pod "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = "$2" ]; }
 wait_until 20 "pod forever not Ready" pod_ready forever True
 start_agent b
+B_PID=$AGENT_PID
 wait_until 20 "node b-0 not Ready" node_ready b-0 True
 [ -z "$(taints_of a-0)" ] || fail "a healthy node has taints: $(taints_of a-0)"
 echo "ok: two hollow nodes Ready, the ReplicaSet's pods and two bare pods on a-0"
@@ -158,10 +161,38 @@ echo "ok: the ReplicaSet's pods recreated on b-0; the pod tolerating for ever st
 
 # ---- agent a back -------------------------------------------------------------------------
 start_agent a
+A_PID=$AGENT_PID
 wait_until 30 "a-0 not Ready again: $(ready_of a-0)" node_ready a-0 True
 untainted() { [ -z "$(taints_of a-0)" ]; }
 wait_until 15 "a-0's taints not removed: $(taints_of a-0)" untainted
 echo "ok: a-0 Ready again, its taints gone"
+# ---- zones: partly, then fully disrupted -----------------------------------------------------
+# three of five nodes down (more than 2, at least 55 %) in a small zone:
+# PartialDisruption, whose eviction rate is 0 — no NoExecute taint
+start_agent c 3
+C_PID=$AGENT_PID
+for i in 0 1 2; do wait_until 20 "c-$i not Ready" node_ready c-$i True; done
+kill -KILL "$C_PID"
+for i in 0 1 2; do wait_until $((GRACE + 5 + 1)) "c-$i not Unknown" node_ready c-$i Unknown; done
+sleep 6
+for i in 0 1 2; do
+  [ "$(taints_of c-$i)" = "node.kubernetes.io/unreachable:NoSchedule " ] ||
+    fail "c-$i in a partly disrupted zone: $(taints_of c-$i)"
+done
+grep -q 'msg="Controller detected that zone is now in new state" zone=":" newState=PartialDisruption' "$T/server.log" ||
+  fail "no PartialDisruption logged"
+echo "ok: three of five nodes down: PartialDisruption, no NoExecute taint"
+# every node down: the controller assumes it is cut off itself
+kill -KILL "$A_PID" "$B_PID"
+for n in a-0 b-0; do wait_until $((GRACE + 5 + 1)) "$n not Unknown" node_ready $n Unknown; done
+wait_log "$T/server.log" 'Entering master disruption mode' 8000 || fail "no master disruption mode"
+sleep 6
+for n in a-0 b-0 c-0; do
+  [ "$(taints_of $n)" = "node.kubernetes.io/unreachable:NoSchedule " ] || fail "$n with every node down: $(taints_of $n)"
+done
+[ -z "$(k get pod forever -o jsonpath='{.metadata.deletionTimestamp}')" ] || fail "forever evicted"
+echo "ok: every node down: master disruption mode, no NoExecute taint, no eviction"
+
 got=$("$BUSCALL" "$EP" '{"op":"nodelifecycle.stats"}')
 json_get "$got" 'r["obj"]["unknownSet"] >= 1 and r["obj"]["noExecuteTainted"] >= 1 and r["obj"]["evicted"] >= 3' | grep -q True ||
   fail "stats: $got"

@@ -1424,7 +1424,8 @@ static void handle_disruption(nl_t *c)
         }
         return;
     }
-    if (c->all_full || all_was_full) {
+    bool exiting = c->all_full || all_was_full;
+    if (exiting) {
         if (c->all_full)
             kr_plugin_log(c->ctx, KR_LOG_INFO,
                           "Controller detected that some Nodes are Ready. Exiting master "
@@ -1440,10 +1441,12 @@ static void handle_disruption(nl_t *c)
             continue;
         int size = z->ready + z->not_ready;
         nl_zone_state_t ns = nl_zone_state(z->ready, z->not_ready, c->conf.unhealthy_threshold);
-        if (ns == z->state)
+        /* leaving master disruption mode every zone gets its rate back */
+        if (ns == z->state && !exiting)
             continue;
-        kr_plugin_log(c->ctx, KR_LOG_INFO, "Controller detected that zone is now in new state",
-                      "zone=\"%s\" newState=%s", z->key, nl_zone_state_name(ns));
+        if (ns != z->state)
+            kr_plugin_log(c->ctx, KR_LOG_INFO, "Controller detected that zone is now in new state",
+                          "zone=\"%s\" newState=%s", z->key, nl_zone_state_name(ns));
         double qps = c->conf.eviction_rate;
         if (ns == NL_ZONE_PARTIAL)
             qps = size > c->conf.large_cluster ? c->conf.secondary_eviction_rate : 0;
