@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# controller-statefulset on hollow nodes, driven by kubectl: a StatefulSet
+# of 3 creates web-0, web-1, web-2 in that order (seen on a watch), each
+# with its hostname, subdomain and identity labels, SuccessfulCreate
+# Events in upstream's words and status counts; scaled to 0 it deletes
+# them in reverse order; a rolling update with partition 2 replaces only
+# web-2, with partition 0 the rest from the highest ordinal down
+# (kubectl rollout status/history/undo, ControllerRevisions); Parallel
+# creates every pod at once.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/controllers_lib.sh"
+
+CTRL_PLUGINS='  - plugin: controller-gc
+  - plugin: controller-statefulset'
+ctrl_start
+hollow 3 1 cpu=8,memory=16Gi,pods=110
+
+sts() {
+  apply <<YAML
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: $1}
+spec:
+  replicas: $2
+  serviceName: nginx
+  podManagementPolicy: ${3:-OrderedReady}
+  selector: {matchLabels: {app: $1}}
+  template:
+    metadata: {labels: {app: $1}}
+    spec: {containers: [{name: c, image: ${4:-busybox}}]}
+YAML
+}
+# sts_status NAME: replicas/ready/current/updated/available
+sts_status() {
+  jp sts "$1" '{.status.replicas}/{.status.readyReplicas}/{.status.currentReplicas}/{.status.updatedReplicas}/{.status.availableReplicas}'
+}
+has_event() {
+  k get events --field-selector "involvedObject.name=$1,reason=$2" -o 'jsonpath={range .items[*]}{.message}{"\n"}{end}' |
+    grep -qxF -- "$3"
+}
+# watch_pods FILE SELECTOR: pod events "TYPE name" in FILE until killed
+watch_pods() {
+  "$KUBECTL" get pods -l "$2" --watch-only --output-watch-events \
+    -o 'jsonpath={.type} {.object.metadata.name}{"\n"}' >"$1" 2>>"$T/kubectl.err" &
+  WATCH=$!
+  PIDS+=("$WATCH")
+  sleep 1 # the watch is open before anything happens
+}
+# firsts FILE TYPE: the names in the order of their first TYPE event
+firsts() { awk -v t="$2" '$1 == t && !seen[$2]++ {print $2}' "$1" | tr '\n' ' '; }
+
+watch_pods "$T/create.watch" app=web
+sts web 3
+wait_for 30 "web: 3 ready ($(k get sts web 2>&1))" eval '[ "$(sts_status web)" = 3/3/3/3/3 ]'
+kill "$WATCH"
+[ "$(firsts "$T/create.watch" ADDED)" = "web-0 web-1 web-2 " ] ||
+  fail "creation order: $(cat "$T/create.watch")"
+for i in 0 1 2; do
+  got=$(jp pod "web-$i" '{.spec.hostname}/{.spec.subdomain}/{.metadata.labels.statefulset\.kubernetes\.io/pod-name}/{.metadata.labels.apps\.kubernetes\.io/pod-index}/{.metadata.ownerReferences[0].kind}')
+  [ "$got" = "web-$i/nginx/web-$i/$i/StatefulSet" ] || fail "web-$i identity: $got"
+done
+rev1=$(jp sts web '{.status.updateRevision}')
+[ -n "$rev1" ] && [ "$(jp sts web '{.status.currentRevision}')" = "$rev1" ] || fail "revisions: $(jp sts web '{.status}')"
+[ "$(jp pod web-0 '{.metadata.labels.controller-revision-hash}')" = "$rev1" ] || fail "web-0 revision label"
+[ "$(jp sts web '{.status.observedGeneration}')" = 1 ] || fail "observedGeneration"
+wait_for 10 "SuccessfulCreate event" has_event web SuccessfulCreate "create Pod web-0 in StatefulSet web successful"
+echo "ok: web-0, web-1, web-2 created in order, hostname/subdomain/labels, revision $rev1, SuccessfulCreate"
+
+# scale to 0: reverse order
+watch_pods "$T/delete.watch" app=web
+k scale sts web --replicas=0 >/dev/null || fail "kubectl scale"
+wait_for 40 "web: no pods ($(k get pods -l app=web 2>&1))" eval '[ -z "$(k get pods -l app=web -o name)" ] && [ "$(sts_status web)" = 0/0/0/0/0 ]'
+kill "$WATCH"
+[ "$(firsts "$T/delete.watch" DELETED)" = "web-2 web-1 web-0 " ] ||
+  fail "deletion order: $(cat "$T/delete.watch")"
+wait_for 10 "SuccessfulDelete event" has_event web SuccessfulDelete "delete Pod web-2 in StatefulSet web successful"
+echo "ok: scaled to 0, deleted web-2, web-1, web-0 in that order, SuccessfulDelete"
+
+# rolling update with a partition
+k scale sts web --replicas=3 >/dev/null || fail "kubectl scale"
+wait_for 30 "web: 3 ready again" eval '[ "$(sts_status web)" = 3/3/3/3/3 ]'
+k patch sts web -p '{"spec":{"updateStrategy":{"type":"RollingUpdate","rollingUpdate":{"partition":2}}}}' >/dev/null ||
+  fail "kubectl patch partition"
+k set image sts/web c=busybox:v2 >/dev/null || fail "kubectl set image"
+wait_for 30 "web-2 updated" eval '[ "$(jp pod web-2 "{.spec.containers[0].image}" 2>/dev/null)" = busybox:v2 ] && [ "$(sts_status web)" = 3/3/2/1/3 ]'
+rev2=$(jp sts web '{.status.updateRevision}')
+[ "$rev2" != "$rev1" ] && [ "$(jp sts web '{.status.currentRevision}')" = "$rev1" ] || fail "revisions: $(jp sts web '{.status}')"
+sleep 2
+for i in 0 1; do
+  [ "$(jp pod "web-$i" '{.spec.containers[0].image}')" = busybox ] || fail "web-$i updated below the partition"
+done
+out=$(timeout 30 "$KUBECTL" rollout status sts/web --timeout=20s 2>&1) || fail "rollout status: $out"
+grep -qF "partitioned roll out complete: 1 new pods have been updated" <<<"$out" || fail "rollout status said: $out"
+echo "ok: partition 2 updates web-2 only (updateRevision $rev2, currentRevision still $rev1)"
+
+watch_pods "$T/update.watch" app=web
+k patch sts web -p '{"spec":{"updateStrategy":{"rollingUpdate":{"partition":0}}}}' >/dev/null || fail "kubectl patch"
+out=$(timeout 60 "$KUBECTL" rollout status sts/web --timeout=50s 2>&1) || fail "rollout status: $out"
+# kubectl reports a set with a partition (0 included) as partitioned
+grep -qF "partitioned roll out complete: 3 new pods have been updated" <<<"$out" || fail "rollout status said: $out"
+kill "$WATCH"
+[ "$(firsts "$T/update.watch" DELETED)" = "web-1 web-0 " ] || fail "update order: $(cat "$T/update.watch")"
+wait_for 10 "web: all at $rev2" eval '[ "$(sts_status web)" = 3/3/3/3/3 ] && [ "$(jp sts web "{.status.currentRevision}")" = "$rev2" ]'
+hist=$(k rollout history sts/web 2>&1) || fail "rollout history: $hist"
+grep -qE '^1 ' <<<"$hist" && grep -qE '^2 ' <<<"$hist" || fail "rollout history: $hist"
+echo "ok: partition 0 updates web-1 then web-0, rollout status and history"
+
+k rollout undo sts/web >/dev/null || fail "rollout undo"
+wait_for 60 "web back to busybox" eval '[ "$(k get pods -l app=web -o "jsonpath={.items[*].spec.containers[0].image}")" = "busybox busybox busybox" ] && [ "$(sts_status web)" = 3/3/3/3/3 ]'
+[ "$(jp sts web '{.status.updateRevision}')" = "$rev1" ] || fail "undo: updateRevision $(jp sts web '{.status.updateRevision}')"
+[ "$(jp controllerrevision "$rev1" '{.revision}')" = 3 ] || fail "undone revision number"
+echo "ok: rollout undo returns to $rev1 (renumbered 3)"
+
+# Parallel: everything at once
+sts par 3 Parallel
+wait_for 30 "par: 3 ready" eval '[ "$(sts_status par)" = 3/3/3/3/3 ]'
+k scale sts par --replicas=0 >/dev/null || fail "kubectl scale par"
+wait_for 30 "par: none" eval '[ -z "$(k get pods -l app=par -o name)" ]'
+echo "ok: Parallel creates and deletes without order"
+
+stats=$(bc '{op: controller.statefulset.stats}')
+echo "stats: $stats"
+echo "PASS"
