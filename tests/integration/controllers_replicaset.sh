@@ -5,8 +5,8 @@
 # deleted first are the not-ready/unscheduled ones: here, the newest);
 # a deleted pod comes back; orphans that match are adopted, a pod
 # whose labels stop matching is released; minReadySeconds delays
-# availableReplicas.  (ReplicaFailure on a refused create is unit-tested:
-# nothing in the API refuses a valid ReplicaSet's pods yet — no quota.)
+# availableReplicas; pods the API refuses (an unknown PriorityClass) give
+# FailedCreate Events and the ReplicaFailure condition.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/controllers_lib.sh"
 
@@ -96,6 +96,37 @@ wait_for 20 "slow: 2 ready" eval '[ "$(jp rs slow "{.status.readyReplicas}")" = 
 [ "$(jp rs slow '{.status.availableReplicas}')" != 2 ] || fail "slow available at once"
 wait_for 15 "slow: 2 available after minReadySeconds" rs_ready slow 2
 echo "ok: minReadySeconds 4: readyReplicas 2 first, availableReplicas 2 later"
+
+# pods refused by the API (a PriorityClass that does not exist):
+# FailedCreate Events and the ReplicaFailure condition, gone once they fit
+apply <<YAML
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {name: refused}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: refused}}
+  template:
+    metadata: {labels: {app: refused}}
+    spec:
+      priorityClassName: missing-class
+      containers: [{name: c, image: busybox}]
+YAML
+failure() { jp rs refused '{.status.conditions[?(@.type=="ReplicaFailure")].status}/{.status.conditions[?(@.type=="ReplicaFailure")].reason}'; }
+wait_for 20 "ReplicaFailure condition" eval '[ "$(failure)" = True/FailedCreate ]'
+msg=$(jp rs refused '{.status.conditions[?(@.type=="ReplicaFailure")].message}')
+grep -qF 'no PriorityClass with name missing-class was found' <<<"$msg" || fail "ReplicaFailure message: $msg"
+wait_for 10 "FailedCreate event" eval 'k get events --field-selector involvedObject.name=refused,reason=FailedCreate -o "jsonpath={.items[*].message}" | grep -qF "Error creating: $msg"'
+[ "$(npods app=refused)" = 0 ] || fail "refused has pods"
+apply <<YAML
+apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata: {name: missing-class}
+value: 10
+YAML
+k scale rs refused --replicas=3 >/dev/null
+wait_for 30 "refused: 3 pods, no ReplicaFailure" eval 'rs_ready refused 3 && [ -z "$(failure | tr -d /)" ]'
+echo "ok: refused creates: FailedCreate \"Error creating: $msg\", ReplicaFailure; removed once pods fit"
 
 stats=$(bc '{op: controller.replicaset.stats}')
 echo "stats: $stats"
