@@ -91,6 +91,7 @@ typedef struct ticket {
     sched_t *s; /* NULL once fini ran */
     struct ticket *prev, *next;
     ticket_kind_t kind;
+    uint64_t sent_ms;
     char *uid, *ns, *name, *node;
 } ticket_t;
 
@@ -115,6 +116,8 @@ struct sched {
     struct {
         uint64_t attempts, scheduled, unschedulable, errors, bind_failures, preemptions, victims;
         uint64_t cycle_ns, cycle_max_ns; /* schedule_one, from the pop to the binding sent */
+        uint64_t bind_ms, bind_max_ms;   /* binding sent to its reply */
+        uint64_t wait_ms, wait_max_ms;   /* queued (or back in activeQ) to popped */
     } st;
 };
 
@@ -366,6 +369,10 @@ static void on_bound(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         return;
     }
     s->bindings--;
+    uint64_t rtt = kr_time_ms() - t->sent_ms;
+    s->st.bind_ms += rtt;
+    if (rtt > s->st.bind_max_ms)
+        s->st.bind_max_ms = rtt;
     sched_qpod_t *qp = sched_queue_get(s->queue, t->uid);
     if (r->code < 300) {
         s->st.scheduled++;
@@ -425,7 +432,9 @@ static void bind(sched_t *s, const kr_sched_pod_t *pod, const char *node)
                         .sub = "binding",
                         .obj = b};
     s->bindings++;
-    send(s, &req, on_bound, ticket_new(s, T_BIND, pod, node));
+    ticket_t *t = ticket_new(s, T_BIND, pod, node);
+    t->sent_ms = kr_time_ms();
+    send(s, &req, on_bound, t);
     kr_arena_destroy(&a);
 }
 
@@ -570,7 +579,10 @@ static void on_kick(kr_loop_t *loop, uint64_t id, void *ud)
         sched_qpod_t *qp = sched_queue_pop(s->queue, now_ms(s));
         if (qp == NULL)
             return;
-        uint64_t c0 = mono_ns();
+        uint64_t c0 = mono_ns(), waited = now_ms(s) - qp->timestamp_ms;
+        s->st.wait_ms += waited;
+        if (waited > s->st.wait_max_ms)
+            s->st.wait_max_ms = waited;
         schedule_one(s, qp);
         uint64_t dt = mono_ns() - c0;
         s->st.cycle_ns += dt;
@@ -971,6 +983,11 @@ static void on_stats(kr_bus_t *bus, kr_call_t *call, void *ud)
     PUT("cycleMicrosTotal", s->st.cycle_ns / 1000);
     PUT("cycleMicrosAvg", s->st.attempts ? s->st.cycle_ns / 1000 / s->st.attempts : 0);
     PUT("cycleMicrosMax", s->st.cycle_max_ns / 1000);
+    PUT("queueWaitMillisAvg", s->st.attempts ? s->st.wait_ms / s->st.attempts : 0);
+    PUT("queueWaitMillisMax", s->st.wait_max_ms);
+    uint64_t binds = s->st.scheduled + s->st.bind_failures;
+    PUT("bindMillisAvg", binds ? s->st.bind_ms / binds : 0);
+    PUT("bindMillisMax", s->st.bind_max_ms);
     PUT("bindingsInFlight", s->bindings);
     PUT("writesInFlight", s->writes);
     PUT("activeQ", q.active);
