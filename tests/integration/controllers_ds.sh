@@ -86,10 +86,43 @@ k taint nodes hollow-node-0 dedicated- >/dev/null || fail "kubectl taint -"
 wait_for 30 "second: a pod on the untainted node" eval '[ "$(ds_status second)" = 4/4/4/4/4/0 ]'
 echo "ok: NoSchedule keeps the running pod, a new DaemonSet skips the node until untainted"
 
-# rolling update
+# rolling update, watched: replaying the pod events, never more than
+# maxUnavailable (1) of the 4 nodes without a ready pod that is not being
+# deleted
 old=$(k get pods -l app=agent -o 'jsonpath={.items[*].metadata.name}')
+"$KUBECTL" get pods -l app=agent --watch --output-watch-events -o json >"$T/roll.watch" 2>>"$T/kubectl.err" &
+WATCH=$!
+PIDS+=("$WATCH")
+sleep 1
 k set image ds/agent c=busybox:v2 >/dev/null || fail "kubectl set image"
 out=$(timeout 60 "$KUBECTL" rollout status ds/agent --timeout=50s 2>&1) || fail "rollout status: $out"
+sleep 1
+kill "$WATCH"
+worst=$(python3 - "$T/roll.watch" <<'PY'
+import json, sys
+text, dec, pos, pods, worst, events = open(sys.argv[1]).read(), json.JSONDecoder(), 0, {}, 0, 0
+nodes = {"extra-0", "hollow-node-0", "hollow-node-1", "hollow-node-2"}
+while True:
+    while pos < len(text) and text[pos].isspace():
+        pos += 1
+    if pos >= len(text):
+        break
+    ev, pos = dec.raw_decode(text, pos)
+    o, events = ev["object"], events + 1
+    name = o["metadata"]["name"]
+    if ev["type"] == "DELETED":
+        pods.pop(name, None)
+    else:
+        ready = any(c["type"] == "Ready" and c["status"] == "True"
+                    for c in o.get("status", {}).get("conditions", []))
+        pods[name] = (o["spec"].get("nodeName"), ready and "deletionTimestamp" not in o["metadata"])
+    if events > 4:  # past the initial list
+        up = {n for n, ok in pods.values() if ok}
+        worst = max(worst, len(nodes - up))
+print(worst, events)
+PY
+)
+[ "${worst%% *}" = 1 ] || fail "nodes without an available pod during the update: $worst (max, events)"
 grep -qF 'daemon set "agent" successfully rolled out' <<<"$out" || fail "rollout status said: $out"
 wait_for 20 "agent: 4 updated pods" eval '[ "$(ds_status agent)" = 4/4/4/4/4/0 ]'
 hash2=$(k get pods -l app=agent -o 'jsonpath={.items[*].metadata.labels.controller-revision-hash}' | tr ' ' '\n' | sort -u)
@@ -104,7 +137,7 @@ done
 wait_for 10 "SuccessfulDelete event" eval 'k get events --field-selector involvedObject.name=agent,reason=SuccessfulDelete -o name | grep -q .'
 hist=$(k rollout history ds/agent 2>&1) || fail "rollout history: $hist"
 grep -qE '^1 ' <<<"$hist" && grep -qE '^2 ' <<<"$hist" || fail "rollout history: $hist"
-echo "ok: RollingUpdate replaced every pod (revision 2, hash $hash2), rollout status/history"
+echo "ok: RollingUpdate replaced every pod (revision 2, hash $hash2; at most ${worst%% *} node without an available pod over ${worst##* } watch events), rollout status/history"
 
 k rollout undo ds/agent >/dev/null || fail "rollout undo"
 wait_for 40 "agent back to busybox" eval '[ "$(k get pods -l app=agent -o "jsonpath={.items[*].spec.containers[0].image}" | tr " " "\n" | sort -u)" = busybox ] && [ "$(ds_status agent)" = 4/4/4/4/4/0 ]'
