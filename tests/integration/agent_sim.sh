@@ -52,6 +52,16 @@ wait_eval() {
   done
 }
 
+# usage errors
+for args in "--sim-zones 2" "--sim-nodes 0" "--sim-nodes 2 --runtime-binary crun" \
+  "--sim-nodes 2 --sim-capacity cpu" "--sim-nodes 2 --sim-start-failures 2"; do
+  rc=0
+  # shellcheck disable=SC2086
+  "$KRAAL" agent --server "$EP" $args >"$T/usage.out" 2>&1 || rc=$?
+  [ "$rc" = 2 ] || fail "kraal agent $args: exit $rc, not 2: $(cat "$T/usage.out")"
+done
+echo "ok: kraal agent refuses bad --sim-* options (exit 2)"
+
 start_agent agent.log a --sim-nodes 3 --sim-zones 2 --sim-capacity cpu=8,pods=50
 NODES='{"op":"list","res":"v1/nodes"}'
 wait_eval "$NODES" '(sorted(n["metadata"]["name"] for n in r["obj"]["items"]
@@ -71,6 +81,8 @@ echo "ok: three hollow nodes with zones, capacity and Leases"
 
 pod web hollow-node-1
 pod elsewhere other-node
+pod beyond hollow-node-3 # only 0..2 are this agent's
+pod zeros hollow-node-01
 GET_WEB='{"op":"get","res":"v1/pods","ns":"default","name":"web"}'
 wait_eval "$GET_WEB" '(r["obj"]["status"].get("phase") == "Running" and
   [c["status"] for c in r["obj"]["status"]["conditions"] if c["type"] == "Ready"] == ["True"])' 20
@@ -80,9 +92,11 @@ got=$(json_get "$(bc "$GET_WEB")" '(r["obj"]["status"]["containerStatuses"][0]["
 EVENTS='{"op":"list","res":"v1/events","ns":"default"}'
 wait_eval "$EVENTS" '"hollow-node-1" in [e["source"]["host"] for e in r["obj"]["items"]
   if e["reason"] == "Started" and e["involvedObject"]["name"] == "web"]' 10
-got=$(json_get "$(bc '{"op":"get","res":"v1/pods","ns":"default","name":"elsewhere"}')" \
-  '"containerStatuses" in r["obj"].get("status", {})')
-[ "$got" = False ] || fail "a pod bound to a node the agent does not host got statuses"
+for name in elsewhere beyond zeros; do
+  got=$(json_get "$(bc '{"op":"get","res":"v1/pods","ns":"default","name":"'$name'"}')" \
+    '"containerStatuses" in r["obj"].get("status", {})')
+  [ "$got" = False ] || fail "pod $name, bound to a node the agent does not host, got statuses"
+done
 echo "ok: a pod bound to hollow-node-1 runs there; one bound elsewhere is left alone"
 
 # a pod bound after its creation (as a scheduler binds) reaches its node
