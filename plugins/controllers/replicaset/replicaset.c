@@ -871,8 +871,10 @@ static void *rs_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
     c->bus = kr_plugin_bus(ctx);
     c->loop = kr_plugin_loop(ctx);
     c->exp = kr_expectations_new(0);
-    kr_workqueue_opts_t qo = {
-        .name = kr_plugin_name(ctx), .max_in_flight = (unsigned)conf->workers, .qps = -1};
+    /* the queue's default rate limiter is DefaultControllerRateLimiter's:
+     * 5 ms doubling per key up to 1000 s, and 10 qps / 100 burst overall */
+    kr_workqueue_opts_t qo = {.name = kr_plugin_name(ctx),
+                              .max_in_flight = (unsigned)conf->workers};
     kr_informer_opts_t ro = {
         .res = RS_RES,
         .resync_ms = (uint64_t)conf->resync_ms,
