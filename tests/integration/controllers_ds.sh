@@ -146,6 +146,15 @@ wait_for 40 "agent back to busybox" eval '[ "$(k get pods -l app=agent -o "jsonp
 [ "$(jp controllerrevision "agent-$hash1" '{.revision}')" = 3 ] || fail "undone revision number: $(jp controllerrevision "agent-$hash1" '{.revision}')"
 echo "ok: rollout undo returns to the first template (its revision renumbered 3)"
 
+# a failed daemon pod is deleted (FailedDaemonPod) and replaced
+victim=$(k get pods -l app=agent --field-selector spec.nodeName=hollow-node-1 -o 'jsonpath={.items[0].metadata.name}')
+k patch pod "$victim" --subresource=status --type=merge -p '{"status":{"phase":"Failed"}}' >/dev/null ||
+  fail "kubectl patch status"
+wait_for 20 "FailedDaemonPod for $victim" has_event agent FailedDaemonPod \
+  "Found failed daemon pod default/$victim on node hollow-node-1, will try to kill it"
+wait_for 30 "$victim replaced" eval '! k get pod "$victim" >/dev/null 2>&1 && [ "$(nodes_of app=agent)" = "extra-0 hollow-node-0 hollow-node-1 hollow-node-2 " ] && [ "$(ds_status agent)" = 4/4/4/4/4/0 ]'
+echo "ok: a failed daemon pod is deleted (FailedDaemonPod) and replaced on its node"
+
 # a removed node loses its pod
 kill -KILL "$AGENT2"
 k delete node extra-0 >/dev/null || fail "kubectl delete node"

@@ -1048,16 +1048,16 @@ static int node_cmp(const void *a, const void *b)
 }
 
 /* updateDaemonSetStatus's counts. */
-static void count_status(const kr_value_t *ds, const kr_value_t *const *nodes, size_t nn,
-                         const claim_t *cl, const char *hash, ds_counts_t *out, bool *pending)
+static void count_status(const kr_value_t *ds, const kr_value_t *const *nodes, const bool *runs,
+                         size_t nn, const claim_t *cl, const char *hash, ds_counts_t *out,
+                         bool *pending)
 {
     memset(out, 0, sizeof *out);
     int64_t mrs = kr_value_as_int(kr_value_get(ds, "spec.minReadySeconds"), 0);
     int64_t now = kr_time_now_ns() / 1000000000;
     *pending = false;
     for (size_t i = 0; i < nn; i++) {
-        bool run, cont;
-        ds_node_should_run(ds, nodes[i], &run, &cont);
+        bool run = runs[2 * i];
         size_t first, n = pods_on(cl, name_of(nodes[i]), &first);
         if (!run) {
             if (n > 0)
@@ -1083,8 +1083,8 @@ static void count_status(const kr_value_t *ds, const kr_value_t *const *nodes, s
 
 /* rollingUpdate: the node states of the nodes with pods or that should
  * have one, then ds_rolling_pick. */
-static void plan_rolling(const kr_value_t *ds, const kr_value_t *const *nodes, size_t nn,
-                         const claim_t *cl, const char *hash, plan_t *p)
+static void plan_rolling(const kr_value_t *ds, const kr_value_t *const *nodes, const bool *runs,
+                         size_t nn, const claim_t *cl, const char *hash, plan_t *p)
 {
     ds_node_state_t *st = calloc(nn + cl->n + 1, sizeof *st);
     size_t *del = calloc(nn + cl->n + 1, sizeof *del), *cre = calloc(nn + cl->n + 1, sizeof *cre);
@@ -1095,8 +1095,7 @@ static void plan_rolling(const kr_value_t *ds, const kr_value_t *const *nodes, s
     size_t n = 0;
     int64_t desired = 0;
     for (size_t i = 0; i < nn; i++) {
-        bool run, cont;
-        ds_node_should_run(ds, nodes[i], &run, &cont);
+        bool run = runs[2 * i];
         size_t first, np = pods_on(cl, name_of(nodes[i]), &first);
         if (run)
             desired++;
@@ -1201,7 +1200,15 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
         abort();
     kr_informer_each(c->nodes, NULL, collect_node, &np);
     nn = (size_t)(np - nodes);
-    qsort(nodes, nn, sizeof *nodes, node_cmp);
+    if (nn > 1)
+        qsort(nodes, nn, sizeof *nodes, node_cmp);
+    /* NodeShouldRunDaemonPod once per node: should_run, should_continue */
+    bool *runs = calloc(2 * nn + 2, sizeof *runs);
+    if (runs == NULL)
+        abort();
+    const kr_value_t *tols = ds_pod_tolerations(t->a, ds);
+    for (size_t i = 0; i < nn; i++)
+        ds_node_should_run_tols(ds, tols, nodes[i], &runs[2 * i], &runs[2 * i + 1]);
 
     send_claims(t, cl.adopt, cl.nadopt, true);
     send_claims(t, cl.release, cl.nrelease, false);
@@ -1215,9 +1222,7 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
         if (p.create == NULL)
             abort();
         for (size_t i = 0; i < nn; i++) {
-            bool run, cont;
-            ds_node_should_run(ds, nodes[i], &run, &cont);
-            plan_node(t, &cl, ds, name_of(nodes[i]), run, cont, hash, &p);
+            plan_node(t, &cl, ds, name_of(nodes[i]), runs[2 * i], runs[2 * i + 1], hash, &p);
         }
         /* pods of nodes that are gone: upstream leaves the bound ones to
          * the pod GC, which kraal does not have */
@@ -1228,7 +1233,7 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
         if (p.ncreate + p.ndel == 0) {
             const char *type = kr_value_as_str(kr_value_get(ds, "spec.updateStrategy.type"));
             if (type != NULL && strcmp(type, "RollingUpdate") == 0)
-                plan_rolling(ds, nodes, nn, &cl, hash, &p);
+                plan_rolling(ds, nodes, runs, nn, &cl, hash, &p);
         }
         size_t burst = (size_t)c->conf.burst;
         size_t ncre = p.ncreate < burst ? p.ncreate : burst;
@@ -1258,11 +1263,12 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
         }
     }
     bool pending;
-    count_status(ds, nodes, nn, &cl, hash, &t->counts, &pending);
+    count_status(ds, nodes, runs, nn, &cl, hash, &t->counts, &pending);
     t->write_status = true;
     int64_t mrs = kr_value_as_int(kr_value_get(ds, "spec.minReadySeconds"), 0);
     if (mrs > 0 && pending && (t->after_ms == 0 || t->after_ms > (uint64_t)mrs * 1000))
         t->after_ms = (uint64_t)mrs * 1000;
+    free(runs);
     free(nodes);
     free(h.cur);
     free(h.old);

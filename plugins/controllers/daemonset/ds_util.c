@@ -203,8 +203,23 @@ bool ds_node_affinity_match(const kr_value_t *spec, const kr_value_t *node)
     return false;
 }
 
-void ds_node_should_run(const kr_value_t *ds, const kr_value_t *node, bool *should_run,
-                        bool *should_continue)
+const kr_value_t *ds_pod_tolerations(kr_arena_t *a, const kr_value_t *ds)
+{
+    /* NewPod: the template's tolerations plus the daemon ones */
+    const kr_value_t *spec = kr_value_get(ds, "spec.template.spec");
+    kr_value_t *ps = kr_value_map(a);
+    const kr_value_t *tols = kr_value_map_get(spec, "tolerations");
+    if (tols != NULL)
+        kr_value_map_set(a, ps, "tolerations", kr_value_copy(a, tols));
+    const kr_value_t *hn = kr_value_map_get(spec, "hostNetwork");
+    if (hn != NULL)
+        kr_value_map_set(a, ps, "hostNetwork", kr_value_copy(a, hn));
+    ds_add_daemon_tolerations(a, ps);
+    return kr_value_map_get(ps, "tolerations");
+}
+
+void ds_node_should_run_tols(const kr_value_t *ds, const kr_value_t *tols, const kr_value_t *node,
+                             bool *should_run, bool *should_continue)
 {
     *should_run = *should_continue = false;
     const kr_value_t *spec = kr_value_get(ds, "spec.template.spec");
@@ -214,23 +229,19 @@ void ds_node_should_run(const kr_value_t *ds, const kr_value_t *node, bool *shou
         return;
     if (!ds_node_affinity_match(spec, node))
         return;
-    /* NewPod: the template's tolerations plus the daemon ones */
-    kr_arena_t *a = kr_arena_new(1024);
-    kr_value_t *ps = kr_value_map(a);
-    const kr_value_t *tols = kr_value_map_get(spec, "tolerations");
-    if (tols != NULL)
-        kr_value_map_set(a, ps, "tolerations", kr_value_copy(a, tols));
-    if (kr_value_map_get(spec, "hostNetwork") != NULL)
-        kr_value_map_set(a, ps, "hostNetwork",
-                         kr_value_copy(a, kr_value_map_get(spec, "hostNetwork")));
-    ds_add_daemon_tolerations(a, ps);
     const kr_value_t *taints = kr_value_get(node, "spec.taints");
-    tols = kr_value_map_get(ps, "tolerations");
     if (!untolerated(taints, tols, true))
         *should_run = *should_continue = true;
     else
         /* scheduled daemon pods stay while they tolerate the NoExecute taints */
         *should_continue = !untolerated(taints, tols, false);
+}
+
+void ds_node_should_run(const kr_value_t *ds, const kr_value_t *node, bool *should_run,
+                        bool *should_continue)
+{
+    kr_arena_t *a = kr_arena_new(1024);
+    ds_node_should_run_tols(ds, ds_pod_tolerations(a, ds), node, should_run, should_continue);
     kr_arena_destroy(&a);
 }
 

@@ -40,6 +40,12 @@ bool ds_node_affinity_match(const kr_value_t *pod_spec, const kr_value_t *node);
 void ds_node_should_run(const kr_value_t *ds, const kr_value_t *node, bool *should_run,
                         bool *should_continue);
 
+/* The same for many nodes: `tols` is ds_pod_tolerations' result (the
+ * template's tolerations plus the daemon ones, in `a`), computed once. */
+const kr_value_t *ds_pod_tolerations(kr_arena_t *a, const kr_value_t *ds);
+void ds_node_should_run_tols(const kr_value_t *ds, const kr_value_t *tols, const kr_value_t *node,
+                             bool *should_run, bool *should_continue);
+
 /* GetTargetNodeName: spec.nodeName, else the node a daemon pod's
  * matchFields metadata.name In [node] names; NULL when neither. */
 const char *ds_target_node(const kr_value_t *pod);
