@@ -2,7 +2,8 @@
 # scheduler-default on hollow nodes (4 nodes, zone-0: nodes 0 and 2,
 # zone-1: nodes 1 and 3): required pod anti-affinity spreads replicas over
 # the nodes, one a node, and a fifth stays Pending with upstream's message;
-# required pod affinity puts pods next to their peer; a topology spread
+# required pod affinity puts pods next to their peer (also one found
+# through its namespace's labels, namespaceSelector); a topology spread
 # constraint over the zone label (DoNotSchedule, maxSkew 1) keeps the zones
 # even, leaves a pod Pending when the only zone open (the other's nodes
 # cordoned) is one pod ahead, and places it in the other zone once its
@@ -52,6 +53,32 @@ for i in 0 1 2; do
   [ "$(wait_bound near-$i 10)" = "$peer" ] || fail "near-$i not next to web-2 on $peer"
 done
 echo "ok: required pod affinity: three pods next to web-2 on $peer"
+
+# namespaceSelector: the peer is found through its namespace's labels
+k create namespace team-a >/dev/null && k label namespace team-a team=a >/dev/null ||
+  fail "namespace team-a"
+apply <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: anchor, namespace: team-a, labels: {app: anchor}}
+spec:
+  nodeSelector: {kubernetes.io/hostname: hollow-node-3}
+  containers: [{name: c, image: busybox, resources: {requests: {cpu: 100m}}}]
+YAML
+NSAFF='  affinity:
+    podAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+      - labelSelector: {matchLabels: {app: anchor}}
+        namespaceSelector: {matchLabels: {team: TEAM}}
+        topologyKey: kubernetes.io/hostname'
+APP=nsaff pod by-ns 100m "" "${NSAFF/TEAM/a}"
+[ "$(wait_bound by-ns 10)" = hollow-node-3 ] || fail "by-ns not next to team-a's anchor"
+APP=nsaff pod by-other-ns 100m "" "${NSAFF/TEAM/b}"
+wait_unschedulable by-other-ns "0/4 nodes are available: 4 node(s) didn't match pod affinity rules. preemption: 0/4 nodes are available: 4 Preemption is not helpful for scheduling.." 10
+k label namespace team-a team=b --overwrite >/dev/null
+[ "$(wait_bound by-other-ns 15)" = hollow-node-3 ] || fail "by-other-ns not placed once team-a became team=b"
+echo "ok: namespaceSelector: a peer found by its namespace's labels; a relabelled namespace places the waiting pod"
+k delete pod anchor -n team-a --wait=false >/dev/null
 k delete pod --all --wait=false >/dev/null
 deadline=$(($(now_ms) + 20000))
 while [ -n "$(k get pods --no-headers 2>/dev/null)" ]; do
