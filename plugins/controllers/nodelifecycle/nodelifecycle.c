@@ -144,6 +144,15 @@ typedef struct nl_evict {
     bool running; /* fired: the deletion is under way */
 } nl_evict_t;
 
+/* The pods of one node, by key (upstream's spec.nodeName index), so that
+ * a node's change costs its pods, not every pod of the cluster. */
+typedef struct nl_podidx {
+    struct nl_podidx *next;
+    char *node;
+    char **keys;
+    size_t n, cap;
+} nl_podidx_t;
+
 /* A request in flight; fini orphans it (c = NULL). */
 typedef struct nl_req {
     nl_t *c;
@@ -168,6 +177,7 @@ struct nl {
     size_t nnodes;
     nl_zone_t *zones;
     nl_evict_t *evicts[NL_BUCKETS];
+    nl_podidx_t *podidx[NL_BUCKETS];
     nl_req_t *reqs;
     uint64_t monitor_timer, tainter_timer;
     bool all_full; /* every zone fully disrupted (master disruption mode) */
@@ -650,26 +660,74 @@ static void mark_pod_not_ready(nl_t *c, const kr_value_t *pod)
     req_send(c, &req, on_pod_ready, REQ_POD_READY, key);
 }
 
-typedef struct pods_on_node {
-    nl_t *c;
-    const char *node;
-    void (*fn)(nl_t *c, const kr_value_t *pod, void *ud);
-    void *ud;
-} pods_on_node_t;
-
-static bool pods_on_node_visit(const kr_value_t *pod, void *ud)
+static nl_podidx_t **podidx_slot(nl_t *c, const char *node)
 {
-    pods_on_node_t *p = ud;
-    if (same_str(kr_value_as_str(kr_value_get(pod, "spec.nodeName")), p->node))
-        p->fn(p->c, pod, p->ud);
-    return true;
+    nl_podidx_t **pp = &c->podidx[hash_str(node) % NL_BUCKETS];
+    while (*pp != NULL && strcmp((*pp)->node, node) != 0)
+        pp = &(*pp)->next;
+    return pp;
 }
 
+static void podidx_add(nl_t *c, const char *node, const char *key)
+{
+    nl_podidx_t **pp = podidx_slot(c, node);
+    if (*pp == NULL) {
+        *pp = calloc(1, sizeof **pp);
+        if (*pp == NULL)
+            abort();
+        (*pp)->node = xstrdup(node);
+    }
+    nl_podidx_t *x = *pp;
+    for (size_t i = 0; i < x->n; i++)
+        if (strcmp(x->keys[i], key) == 0)
+            return;
+    if (x->n == x->cap) {
+        x->cap = x->cap ? 2 * x->cap : 8;
+        x->keys = realloc(x->keys, x->cap * sizeof *x->keys);
+        if (x->keys == NULL)
+            abort();
+    }
+    x->keys[x->n++] = xstrdup(key);
+}
+
+static void podidx_free(nl_podidx_t *x)
+{
+    for (size_t i = 0; i < x->n; i++)
+        free(x->keys[i]);
+    free(x->keys);
+    free(x->node);
+    free(x);
+}
+
+static void podidx_del(nl_t *c, const char *node, const char *key)
+{
+    nl_podidx_t **pp = podidx_slot(c, node);
+    nl_podidx_t *x = *pp;
+    if (x == NULL)
+        return;
+    for (size_t i = 0; i < x->n; i++)
+        if (strcmp(x->keys[i], key) == 0) {
+            free(x->keys[i]);
+            x->keys[i] = x->keys[--x->n]; /* order does not matter */
+            break;
+        }
+    if (x->n == 0) {
+        *pp = x->next;
+        podidx_free(x);
+    }
+}
+
+/* Calls fn for every cached pod bound to `node`; fn must not change the
+ * pod cache (it only sends requests). */
 static void each_pod_on_node(nl_t *c, const char *node,
                              void (*fn)(nl_t *c, const kr_value_t *pod, void *ud), void *ud)
 {
-    pods_on_node_t p = {c, node, fn, ud};
-    kr_informer_each(c->pods, NULL, pods_on_node_visit, &p);
+    nl_podidx_t *x = *podidx_slot(c, node);
+    for (size_t i = 0; x != NULL && i < x->n; i++) {
+        const kr_value_t *pod = kr_informer_get_key(c->pods, x->keys[i]);
+        if (pod != NULL && same_str(kr_value_as_str(kr_value_get(pod, "spec.nodeName")), node))
+            fn(c, pod, ud);
+    }
 }
 
 static void mark_not_ready_fn(nl_t *c, const kr_value_t *pod, void *ud)
@@ -1012,10 +1070,29 @@ static void pod_changed(nl_t *c, const kr_value_t *old_pod, const kr_value_t *po
         process_pod_on_node(c, pod, n->tx_taints, kr_loop_now(c->loop));
 }
 
+/* Keeps the node index: the pod's key under its node (and no longer
+ * under the one it had). */
+static void pod_index(nl_t *c, const kr_value_t *old_pod, const kr_value_t *pod)
+{
+    const kr_value_t *any = pod != NULL ? pod : old_pod;
+    char key[600];
+    if (kr_informer_key(any, key, sizeof key) < 0)
+        return;
+    const char *was = kr_value_as_str(kr_value_get(old_pod, "spec.nodeName"));
+    const char *now = kr_value_as_str(kr_value_get(pod, "spec.nodeName"));
+    if (same_str(was, now))
+        return;
+    if (was != NULL && *was)
+        podidx_del(c, was, key);
+    if (now != NULL && *now)
+        podidx_add(c, now, key);
+}
+
 static void pod_add(kr_informer_t *inf, const kr_value_t *obj, void *ud)
 {
     (void)inf;
     nl_t *c = ud;
+    pod_index(c, NULL, obj);
     kr_arena_reset(c->scratch);
     pod_changed(c, NULL, obj);
 }
@@ -1027,6 +1104,7 @@ static void pod_update(kr_informer_t *inf, const kr_value_t *old_obj, const kr_v
     nl_t *c = ud;
     if (old_obj == new_obj)
         return;
+    pod_index(c, old_obj, new_obj);
     kr_arena_reset(c->scratch);
     pod_changed(c, old_obj, new_obj);
 }
@@ -1035,6 +1113,7 @@ static void pod_delete(kr_informer_t *inf, const kr_value_t *obj, void *ud)
 {
     (void)inf;
     nl_t *c = ud;
+    pod_index(c, obj, NULL);
     char key[600];
     if (kr_informer_key(obj, key, sizeof key) > 0)
         evict_cancel(c, key);
@@ -1525,6 +1604,11 @@ static void nl_fini(void *instance)
             nl_node_t *n = c->buckets[b];
             c->buckets[b] = n->next;
             node_free(n);
+        }
+        while (c->podidx[b] != NULL) {
+            nl_podidx_t *x = c->podidx[b];
+            c->podidx[b] = x->next;
+            podidx_free(x);
         }
         while (c->evicts[b] != NULL) {
             nl_evict_t *e = c->evicts[b];
