@@ -1033,7 +1033,7 @@ typedef struct list_ctx {
 static bool rec_matches(const kr_objrec_t *rec, const kr_labelsel_t *ls, const kr_fieldsel_t *fs)
 {
     return (ls == NULL || kr_labelsel_match(ls, rec->labels)) &&
-           (fs == NULL || kr_fieldsel_match(fs, rec->fields));
+           (fs == NULL || kr_objrec_fieldsel_match(rec, fs));
 }
 
 static bool list_visit(kr_objrec_t *rec, void *ud)

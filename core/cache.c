@@ -3,11 +3,14 @@
  *
  * Memory matters here (tens of thousands of objects per kind): a record is
  * one allocation for the struct and the msgpack bytes, plus a small arena
- * holding only what selectors read (labels and the field projection); the
- * strings ns and name point into the projection. */
+ * holding only what selectors read: the labels, and the field projection as
+ * one string per field selector of the kind (a map of maps cost as much as
+ * an Event's whole encoding); the strings ns and name point into it. */
 #include "cache.h"
 
+#include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,37 +50,12 @@ static const struct {
     {"source", "source.component", "reportingController"}, /* events */
 };
 
-/* kr_value_set for the plain dotted paths of field selectors, without its
- * per-call parse buffers (they would stay in the record's arena). */
-static void set_dotted(kr_arena_t *a, kr_value_t *root, const char *path, kr_value_t *val)
-{
-    if (strpbrk(path, "[]\"\\") != NULL) {
-        kr_value_set(a, root, path, val, NULL);
-        return;
-    }
-    kr_value_t *cur = root;
-    for (const char *dot; (dot = strchr(path, '.')) != NULL; path = dot + 1) {
-        char key[128];
-        size_t n = (size_t)(dot - path);
-        if (n == 0 || n >= sizeof key)
-            return;
-        memcpy(key, path, n);
-        key[n] = '\0';
-        kr_value_t *next = kr_value_map_get(cur, key);
-        if (kr_value_type(next) != KR_MAP) {
-            next = kr_value_map(a);
-            kr_value_map_set(a, cur, key, next);
-        }
-        cur = next;
-    }
-    if (*path != '\0')
-        kr_value_map_set(a, cur, path, val);
-}
-
-/* Copies the scalar at `path` of obj into the projection (maps, arrays and
- * null read as "" in kr_fieldsel_match, so they are left out). */
-static void project(kr_arena_t *a, kr_value_t *fields, const kr_value_t *obj, const char *path,
-                    bool builtin)
+/* The string form of the field at `path` of obj, as kr_fieldsel_match
+ * reads it (strings as they are, ints in decimal, bools true/false, floats
+ * %.17g; the Go zero value of an absent bool or int field of a built-in
+ * kind), or NULL when it reads as "".  Numbers are written into `buf`. */
+static const char *project(const kr_value_t *obj, const char *path, bool builtin, char *buf,
+                           size_t size)
 {
     const kr_value_t *v = NULL;
     bool aliased = false;
@@ -91,29 +69,67 @@ static void project(kr_arena_t *a, kr_value_t *fields, const kr_value_t *obj, co
         }
     if (!aliased)
         v = kr_value_get(obj, path);
-    kr_value_t *copy = NULL;
     switch (kr_value_type(v)) {
-    case KR_BOOL:
-    case KR_INT:
-    case KR_FLOAT:
     case KR_STR:
-        copy = kr_value_copy(a, v);
-        break;
-    default: {
-        const char *zero = builtin ? zero_value(path) : NULL;
-        if (zero != NULL)
-            copy = kr_value_str(a, zero);
-        break;
+        return kr_value_as_str(v);
+    case KR_INT:
+        snprintf(buf, size, "%" PRId64, kr_value_as_int(v, 0));
+        return buf;
+    case KR_BOOL:
+        return kr_value_as_bool(v, false) ? "true" : "false";
+    case KR_FLOAT:
+        snprintf(buf, size, "%.17g", kr_value_as_float(v, 0));
+        return buf;
+    default:
+        return builtin ? zero_value(path) : NULL;
     }
-    }
-    if (copy != NULL)
-        set_dotted(a, fields, path, copy);
 }
 
-/* Fills everything but the bytes from the decoded object.  Labels and the
- * projection are built in `scratch` first and then copied into an arena of
- * exactly their size: one chunk per record instead of a chain of growing
- * ones (this halves the heap of a typical pod). */
+/* The projected fields of a kind, in the order of rec->fvals: name,
+ * namespace, then the kind's other field selectors. */
+static size_t field_count(const kr_kind_t *kind)
+{
+    size_t n = 2;
+    for (const char *const *p = kind && kind->field_selectors ? kind->field_selectors : NULL;
+         p && *p; p++)
+        if (strcmp(*p, "metadata.name") != 0 && strcmp(*p, "metadata.namespace") != 0)
+            n++;
+    return n;
+}
+
+static const char *field_path(const kr_kind_t *kind, size_t i)
+{
+    if (i < 2)
+        return i == 0 ? "metadata.name" : "metadata.namespace";
+    for (const char *const *p = kind->field_selectors; *p; p++)
+        if (strcmp(*p, "metadata.name") != 0 && strcmp(*p, "metadata.namespace") != 0 && i-- == 2)
+            return *p;
+    return NULL;
+}
+
+const char *kr_objrec_field(const kr_objrec_t *rec, const char *path)
+{
+    size_t n = field_count(rec->kind);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(field_path(rec->kind, i), path) == 0)
+            return rec->fvals[i];
+    return NULL;
+}
+
+static const char *rec_field_get(const char *field, const void *ud)
+{
+    return kr_objrec_field(ud, field);
+}
+
+bool kr_objrec_fieldsel_match(const kr_objrec_t *rec, const kr_fieldsel_t *sel)
+{
+    return kr_fieldsel_match_fn(sel, rec_field_get, rec);
+}
+
+/* Fills everything but the bytes from the decoded object.  The projected
+ * field strings (with their pointer array), the labels and the uid are
+ * measured in `scratch` first and then copied into an arena of exactly
+ * their size: one chunk per record. */
 static int rec_fill(kr_objrec_t *rec, const kr_kind_t *kind, const kr_value_t *obj,
                     kr_arena_t *scratch, kr_error_t *err)
 {
@@ -125,14 +141,14 @@ static int rec_fill(kr_objrec_t *rec, const kr_kind_t *kind, const kr_value_t *o
     if (name == NULL || name[0] == '\0')
         return kr_error_set(err, KR_E_INVALID,
                             "metadata.name: Required value: name or generateName is required");
-    kr_value_t *fields = kr_value_map(scratch);
     bool builtin = kind != NULL && kind->builtin;
-    project(scratch, fields, obj, "metadata.name", false);
-    project(scratch, fields, obj, "metadata.namespace", false);
-    for (const char *const *p = kind && kind->field_selectors ? kind->field_selectors : NULL;
-         p && *p; p++)
-        if (strcmp(*p, "metadata.name") != 0 && strcmp(*p, "metadata.namespace") != 0)
-            project(scratch, fields, obj, *p, builtin);
+    size_t n = field_count(kind);
+    const char **vals = kr_arena_alloc(scratch, n * sizeof *vals);
+    for (size_t i = 0; i < n; i++) {
+        char buf[40];
+        const char *v = project(obj, field_path(kind, i), builtin, buf, sizeof buf);
+        vals[i] = v != NULL && *v ? kr_arena_strdup(scratch, v) : NULL;
+    }
     const kr_value_t *labels = kr_value_map_get(meta, "labels");
     if (kr_value_type(labels) != KR_MAP || kr_value_len(labels) == 0)
         labels = NULL;
@@ -140,7 +156,10 @@ static int rec_fill(kr_objrec_t *rec, const kr_kind_t *kind, const kr_value_t *o
     /* a dry run of the copies measures them (allocation sizes do not depend
      * on the arena) */
     size_t mark = kr_arena_used(scratch);
-    kr_value_copy(scratch, fields);
+    kr_arena_alloc(scratch, n * sizeof *vals);
+    for (size_t i = 0; i < n; i++)
+        if (vals[i] != NULL)
+            kr_arena_strdup(scratch, vals[i]);
     if (labels != NULL)
         kr_value_copy(scratch, labels);
     if (uid != NULL)
@@ -148,11 +167,13 @@ static int rec_fill(kr_objrec_t *rec, const kr_kind_t *kind, const kr_value_t *o
     size_t need = kr_arena_used(scratch) - mark;
     kr_arena_t *a = kr_arena_new(need);
     rec->arena = a;
-    rec->fields = kr_value_copy(a, fields);
+    const char **fv = kr_arena_alloc(a, n * sizeof *fv);
+    for (size_t i = 0; i < n; i++)
+        fv[i] = vals[i] != NULL ? kr_arena_strdup(a, vals[i]) : NULL;
+    rec->fvals = fv;
     rec->labels = labels != NULL ? kr_value_copy(a, labels) : NULL;
-    rec->name = kr_value_as_str(kr_value_get(rec->fields, "metadata.name"));
-    const char *ns = kr_value_as_str(kr_value_get(rec->fields, "metadata.namespace"));
-    rec->ns = ns != NULL ? ns : "";
+    rec->name = fv[0];
+    rec->ns = fv[1] != NULL ? fv[1] : "";
     rec->uid = uid != NULL ? kr_arena_strdup(a, uid) : "";
     rec->terminating = kr_value_type(kr_value_map_get(meta, "deletionTimestamp")) != KR_NULL;
     return 0;

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include <kraal/error.h>
+#include <kraal/selector.h>
 #include <kraal/value.h>
 
 #include "registry.h"
@@ -37,12 +38,12 @@ typedef struct kr_objrec {
     const char *name;
     const char *uid;          /* "" when absent */
     bool terminating;         /* metadata.deletionTimestamp is set */
-    kr_arena_t *arena;        /* holds ns, name, uid, labels, fields (small chunks) */
+    kr_arena_t *arena;        /* holds ns, name, uid, labels, fvals (one chunk) */
     const kr_value_t *labels; /* metadata.labels map, or NULL */
-    /* Projection for field selectors: a map holding only metadata.name,
-     * metadata.namespace and the kind's field_selectors paths, so
-     * kr_fieldsel_match(sel, rec->fields) works on it. */
-    const kr_value_t *fields;
+    /* Projection for field selectors: the string form of metadata.name,
+     * metadata.namespace and each other field_selectors path of the kind,
+     * in that order (NULL reads as ""); see kr_objrec_field. */
+    const char *const *fvals;
     void *node_[4]; /* private: the ordered map's links */
     size_t len;
     unsigned char data[]; /* msgpack of the whole object */
@@ -57,6 +58,12 @@ kr_objrec_t *kr_objrec_new(const kr_kind_t *kind, const kr_value_t *obj, int64_t
 /* The same from an encoding (the store's value at load). */
 kr_objrec_t *kr_objrec_from_msgpack(const kr_kind_t *kind, const void *data, size_t len,
                                     int64_t rev, int64_t create_rev, kr_error_t *err);
+/* The string form of field selector path `path` of the record, as
+ * kr_fieldsel_match reads it ("" and absent are both NULL); NULL too for a
+ * path that is not one of the kind's field selectors. */
+const char *kr_objrec_field(const kr_objrec_t *rec, const char *path);
+/* kr_fieldsel_match over the record's projection.  Never allocates. */
+bool kr_objrec_fieldsel_match(const kr_objrec_t *rec, const kr_fieldsel_t *sel);
 kr_objrec_t *kr_objrec_ref(kr_objrec_t *rec);
 /* Drops a reference (thread-safe); frees at zero; nulls *rec_p. */
 void kr_objrec_unref(kr_objrec_t **rec_p);

@@ -228,7 +228,7 @@ static size_t bucket_of(const char *key)
  * field selector reads it). */
 static const char *index_value(const wkind_t *wk, const kr_objrec_t *rec)
 {
-    const char *v = kr_value_as_str(kr_value_get(rec->fields, wk->index_field));
+    const char *v = kr_objrec_field(rec, wk->index_field);
     return v != NULL ? v : "";
 }
 
@@ -319,7 +319,7 @@ static bool matches(const watcher_t *w, const kr_objrec_t *rec)
         return false;
     if (w->ls != NULL && !kr_labelsel_match(w->ls, rec->labels))
         return false;
-    return w->fs == NULL || kr_fieldsel_match(w->fs, rec->fields);
+    return w->fs == NULL || kr_objrec_fieldsel_match(rec, w->fs);
 }
 
 /* False when the stream is gone (the broker closed it for lag). */

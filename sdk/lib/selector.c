@@ -1078,6 +1078,19 @@ bool kr_fieldsel_match(const kr_fieldsel_t *self, const kr_value_t *obj)
     return true;
 }
 
+bool kr_fieldsel_match_fn(const kr_fieldsel_t *self, kr_fieldsel_get_fn get, const void *ud)
+{
+    if (!self)
+        return false;
+    for (size_t i = 0; i < self->n; i++) {
+        const fterm_t *t = &self->terms[i];
+        const char *have = get(t->field, ud);
+        if ((strcmp(have != NULL ? have : "", t->value) == 0) == t->neq)
+            return false;
+    }
+    return true;
+}
+
 int kr_fieldsel_string(const kr_fieldsel_t *self, kr_buf_t *out)
 {
     size_t before = out->len;

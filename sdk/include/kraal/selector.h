@@ -93,6 +93,12 @@ int kr_fieldsel_check(const kr_fieldsel_t *self, const char *const *supported, k
  * missing, null, map or array value reads as "".  Never allocates. */
 bool kr_fieldsel_match(const kr_fieldsel_t *self, const kr_value_t *obj);
 
+/* The same over fields the caller keeps elsewhere: `get` returns the
+ * string form of field `field` (as above), or NULL, which reads as "".
+ * Never allocates. */
+typedef const char *(*kr_fieldsel_get_fn)(const char *field, const void *ud);
+bool kr_fieldsel_match_fn(const kr_fieldsel_t *self, kr_fieldsel_get_fn get, const void *ud);
+
 /* Appends the canonical form ("metadata.name=a\,b,status.phase!=Running");
  * terms in the order Kubernetes sorts them, `==` printed as `=`. Returns
  * the number of bytes appended. */

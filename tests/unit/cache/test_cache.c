@@ -59,7 +59,7 @@ static bool fieldsel_matches(const kr_objrec_t *rec, const char *sel)
     kr_fieldsel_t *fs = kr_fieldsel_parse(sel, &err);
     if (fs == NULL)
         fail_msg("%s: %s", sel, err.message);
-    bool ok = kr_fieldsel_match(fs, rec->fields);
+    bool ok = kr_objrec_fieldsel_match(rec, fs);
     kr_fieldsel_destroy(&fs);
     return ok;
 }
@@ -117,13 +117,15 @@ static void test_pod_record(void **state)
     assert_false(labelsel_matches(rec, "app!=web"));
 
     /* the projection holds the selector fields only */
-    assert_string_equal(kr_value_as_str(kr_value_get(rec->fields, "metadata.name")), "web-1");
-    assert_string_equal(kr_value_as_str(kr_value_get(rec->fields, "metadata.namespace")), "prod");
-    assert_string_equal(kr_value_as_str(kr_value_get(rec->fields, "spec.nodeName")), "node-3");
-    assert_string_equal(kr_value_as_str(kr_value_get(rec->fields, "status.phase")), "Running");
-    assert_null(kr_value_get(rec->fields, "spec.containers"));
-    assert_null(kr_value_get(rec->fields, "metadata.annotations"));
-    assert_null(kr_value_get(rec->fields, "metadata.labels"));
+    assert_string_equal(kr_objrec_field(rec, "metadata.name"), "web-1");
+    assert_string_equal(kr_objrec_field(rec, "metadata.namespace"), "prod");
+    assert_string_equal(kr_objrec_field(rec, "spec.nodeName"), "node-3");
+    assert_string_equal(kr_objrec_field(rec, "status.phase"), "Running");
+    assert_string_equal(kr_objrec_field(rec, "spec.hostNetwork"), "false"); /* Go's zero */
+    assert_null(kr_objrec_field(rec, "spec.schedulerName"));                /* absent */
+    assert_null(kr_objrec_field(rec, "spec.containers"));                   /* not a selector */
+    assert_null(kr_objrec_field(rec, "metadata.annotations"));
+    assert_null(kr_objrec_field(rec, "metadata.labels"));
     assert_true(fieldsel_matches(rec, "spec.nodeName=node-3,status.phase=Running"));
     assert_true(fieldsel_matches(rec, "metadata.name=web-1,metadata.namespace=prod"));
     assert_true(fieldsel_matches(rec, "status.podIP=10.0.0.7,spec.restartPolicy=Always"));
@@ -142,7 +144,12 @@ static void test_pod_record(void **state)
     assert_string_equal(again->ns, "prod");
     assert_string_equal(again->name, "web-1");
     assert_true(kr_value_equal(again->labels, rec->labels));
-    assert_true(kr_value_equal(again->fields, rec->fields));
+    static const char *const paths[] = {"metadata.name", "metadata.namespace", "spec.nodeName",
+                                        "status.phase",  "status.podIP",       "spec.hostNetwork"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        const char *x = kr_objrec_field(again, paths[i]), *y = kr_objrec_field(rec, paths[i]);
+        assert_true((x == NULL && y == NULL) || (x && y && strcmp(x, y) == 0));
+    }
     kr_objrec_unref(&again);
     assert_null(again);
 
