@@ -60,6 +60,8 @@
 #define NL_TAINTER_PERIOD_MS 100 /* upstream's NodeEvictionPeriod */
 #define NL_EVICT_RETRIES     5
 #define NL_EVICT_RETRY_MS    10
+#define NL_MAX_INFLIGHT      512 /* requests on the bus at once (it refuses past 1,024) */
+#define NL_BUSY_RETRY_MS     100
 #define NL_EXCLUDE_LABEL     "node.kubernetes.io/exclude-disruption"
 #define NL_LEASE_NS          "kube-node-lease"
 #define NL_STRATEGIC         "application/strategic-merge-patch+json"
@@ -179,6 +181,7 @@ struct nl {
     nl_evict_t *evicts[NL_BUCKETS];
     nl_podidx_t *podidx[NL_BUCKETS];
     nl_req_t *reqs;
+    unsigned inflight;
     uint64_t monitor_timer, tainter_timer;
     bool all_full; /* every zone fully disrupted (master disruption mode) */
     kr_arena_t *scratch;
@@ -394,8 +397,12 @@ static void req_unlink(nl_req_t *r)
 }
 
 /* Sends; false (logged, ticket freed) when the request could not go. */
+/* Sends; false (logged unless the controller has NL_MAX_INFLIGHT requests
+ * out already) when the request could not go: the caller tries later. */
 static bool req_send(nl_t *c, const kr_request_t *req, kr_reply_fn fn, int what, const char *key)
 {
+    if (c->inflight >= NL_MAX_INFLIGHT)
+        return false;
     nl_req_t *r = req_new(c, what, key);
     kr_error_t err;
     if (kr_bus_send(c->bus, req, fn, r, NL_TIMEOUT_MS, NULL, &err) < 0) {
@@ -405,6 +412,7 @@ static bool req_send(nl_t *c, const kr_request_t *req, kr_reply_fn fn, int what,
         free(r);
         return false;
     }
+    c->inflight++;
     return true;
 }
 
@@ -412,8 +420,10 @@ static bool req_send(nl_t *c, const kr_request_t *req, kr_reply_fn fn, int what,
 static nl_t *req_done(nl_req_t *r)
 {
     nl_t *c = r->c;
-    if (c != NULL)
+    if (c != NULL) {
         req_unlink(r);
+        c->inflight--;
+    }
     return c;
 }
 
@@ -657,7 +667,11 @@ static void mark_pod_not_ready(nl_t *c, const kr_value_t *pod)
                         .sub = "status",
                         .obj = patch,
                         .opts = patch_opts(a, NL_STRATEGIC)};
-    req_send(c, &req, on_pod_ready, REQ_POD_READY, key);
+    if (!req_send(c, &req, on_pod_ready, REQ_POD_READY, key)) {
+        nl_node_t *n = node_get(c, kr_value_as_str(kr_value_get(pod, "spec.nodeName")) ?: "");
+        if (n != NULL)
+            n->retry_mark = true; /* the next pass marks the node's pods again */
+    }
 }
 
 static nl_podidx_t **podidx_slot(nl_t *c, const char *node)
@@ -808,6 +822,15 @@ static void on_evict_delete(kr_bus_t *bus, const kr_reply_t *r, void *ud)
     free(rq);
 }
 
+/* The bus is busy (NL_MAX_INFLIGHT): the same step a little later, not
+ * counted as an attempt. */
+static void evict_busy(nl_t *c, nl_evict_t *e)
+{
+    if (e->attempts > 0)
+        e->attempts--;
+    e->timer = kr_loop_add_timer(c->loop, NL_BUSY_RETRY_MS, 0, evict_fire, e);
+}
+
 static void evict_delete(nl_t *c, nl_evict_t *e)
 {
     const char *slash = strchr(e->key, '/');
@@ -815,7 +838,7 @@ static void evict_delete(nl_t *c, nl_evict_t *e)
     snprintf(ns, sizeof ns, "%.*s", (int)(slash - e->key), e->key);
     kr_request_t req = {.op = "delete", .res = "v1/pods", .ns = ns, .name = slash + 1};
     if (!req_send(c, &req, on_evict_delete, REQ_EVICT_DELETE, e->key))
-        evict_remove(c, e);
+        evict_busy(c, e);
 }
 
 static void on_evict_patch(kr_bus_t *bus, const kr_reply_t *r, void *ud)
@@ -894,7 +917,7 @@ static void evict_fire(kr_loop_t *loop, uint64_t id, void *ud)
                         .obj = patch,
                         .opts = patch_opts(a, NL_STRATEGIC)};
     if (!req_send(c, &req, on_evict_patch, REQ_EVICT_PATCH, e->key))
-        evict_remove(c, e);
+        evict_busy(c, e);
 }
 
 /* AddWork(key, createdAt, fireAt) */
