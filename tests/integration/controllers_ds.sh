@@ -10,8 +10,10 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/controllers_lib.sh"
 
-CTRL_PLUGINS='  - plugin: controller-gc
-  - plugin: controller-daemonset'
+# before controller-gc, which learns the ControllerRevision kind this one
+# registers only at its start
+CTRL_PLUGINS='  - plugin: controller-daemonset
+  - plugin: controller-gc'
 ctrl_start
 hollow 3 1 cpu=8,memory=16Gi,pods=110
 
@@ -158,8 +160,16 @@ echo "ok: a failed daemon pod is deleted (FailedDaemonPod) and replaced on its n
 # a removed node loses its pod
 kill -KILL "$AGENT2"
 k delete node extra-0 >/dev/null || fail "kubectl delete node"
-wait_for 30 "agent: extra-0's pod gone" eval '[ "$(nodes_of app=agent)" = "hollow-node-0 hollow-node-1 hollow-node-2 " ] && [ "$(ds_status agent)" = 3/3/3/3/3/0 ]'
+# (deleted at once, as the pod GC would: no agent is left to finish a
+# graceful deletion there)
+wait_for 30 "agent: extra-0's pod gone ($(k get pods -o wide 2>&1))" eval '[ "$(nodes_of app=agent)" = "hollow-node-0 hollow-node-1 hollow-node-2 " ] && [ "$(k get pods -l app=agent -o name | wc -l)" = 3 ] && [ "$(ds_status agent)" = 3/3/3/3/3/0 ]'
 echo "ok: a removed node loses its pod"
+
+# deleting a DaemonSet deletes its pods and revisions (the garbage collector)
+k delete ds second --wait=false >/dev/null || fail "kubectl delete ds"
+wait_for 40 "second's pods and revisions gone ($(k get pods,controllerrevisions -l app=second -o name 2>&1))" \
+  eval '[ -z "$(k get pods,controllerrevisions -l app=second -o name)" ]'
+echo "ok: deleting a DaemonSet deletes its pods and ControllerRevisions"
 
 stats=$(bc '{op: controller.daemonset.stats}')
 echo "stats: $stats"

@@ -10,8 +10,10 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/controllers_lib.sh"
 
-CTRL_PLUGINS='  - plugin: controller-gc
-  - plugin: controller-statefulset'
+# before controller-gc, which learns the ControllerRevision kind this one
+# registers only at its start
+CTRL_PLUGINS='  - plugin: controller-statefulset
+  - plugin: controller-gc'
 ctrl_start
 hollow 3 1 cpu=8,memory=16Gi,pods=110
 
@@ -180,6 +182,12 @@ wait_for 10 "par status 3/0" eval '[ "$(jp sts par "{.status.replicas}/{.status.
 k scale sts par --replicas=0 >/dev/null || fail "kubectl scale par"
 wait_for 30 "par: none" eval '[ -z "$(pods_of par)" ]'
 echo "ok: with pods that never become ready, OrderedReady stays at ord-0, Parallel creates 3 and deletes them all"
+
+# deleting a StatefulSet deletes its pods and revisions (the garbage collector)
+k delete sts web --wait=false >/dev/null || fail "kubectl delete sts"
+wait_for 40 "web's pods and revisions gone ($(k get pods,controllerrevisions -l app=web -o name 2>&1))" \
+  eval '[ -z "$(k get pods,controllerrevisions -l app=web -o name)" ]'
+echo "ok: deleting a StatefulSet deletes its pods and ControllerRevisions"
 
 stats=$(bc '{op: controller.statefulset.stats}')
 echo "stats: $stats"

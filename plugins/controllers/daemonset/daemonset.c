@@ -665,7 +665,9 @@ static void send_create(ds_task_t *t, const char *hash, const char *node)
         kr_expectations_creation_observed(t->c->exp, t->key);
 }
 
-static void send_delete(ds_task_t *t, const char *res, const kr_value_t *obj, kr_reply_fn fn)
+/* A delete with a uid precondition; `force`: gracePeriodSeconds 0. */
+static void send_delete(ds_task_t *t, const char *res, const kr_value_t *obj, kr_reply_fn fn,
+                        bool force)
 {
     ds_op_t *op = op_new(t);
     op->pod = kr_arena_strdup(t->a, name_of(obj));
@@ -673,6 +675,8 @@ static void send_delete(ds_task_t *t, const char *res, const kr_value_t *obj, kr
     kr_value_t *opts = kr_value_map(t->a), *pre = kr_value_map(t->a);
     kr_value_map_set(t->a, pre, "uid", kr_value_str(t->a, op->uid ? op->uid : ""));
     kr_value_map_set(t->a, opts, "preconditions", pre);
+    if (force)
+        kr_value_map_set(t->a, opts, "gracePeriodSeconds", kr_value_int(t->a, 0));
     kr_request_t req = {.op = "delete", .res = res, .ns = t->ns, .name = op->pod, .opts = opts};
     if (!task_send(t, &req, fn, op) && fn == on_deleted)
         kr_expectations_deletion_observed(t->c->exp, t->key, op->uid);
@@ -782,7 +786,7 @@ static const char *settle_history(ds_task_t *t, const kr_value_t *ds, hist_t *h)
     const kr_value_t *cur = h->cur[h->ncur - 1];
     bool wrote = false;
     for (size_t i = 0; i + 1 < h->ncur; i++) {
-        send_delete(t, REV_RES, h->cur[i], on_written);
+        send_delete(t, REV_RES, h->cur[i], on_written, false);
         wrote = true;
     }
     if (kr_value_map_int(cur, "revision", 0) < next) {
@@ -1034,11 +1038,20 @@ static void plan_node(ds_task_t *t, const claim_t *cl, const kr_value_t *ds, con
     free(running);
 }
 
+/* `nodes` sorted by name. */
 static bool node_exists(const kr_value_t *const *nodes, size_t n, const char *name)
 {
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(name_of(nodes[i]), name) == 0)
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int r = strcmp(name_of(nodes[mid]), name);
+        if (r == 0)
             return true;
+        if (r < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return false;
 }
 
@@ -1221,15 +1234,19 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
         p.create = calloc(nn + cl.n + 1, sizeof *p.create);
         if (p.create == NULL)
             abort();
+        /* pods of nodes that are gone, being deleted or not: upstream
+         * leaves the bound ones to the pod GC, which kraal does not have,
+         * and which deletes them at once (no kubelet will finish a
+         * graceful deletion there) */
+        size_t nforce = 0;
+        for (size_t i = 0; i < cl.n; i++)
+            if (!node_exists(nodes, nn, cl.pods[i].node)) {
+                push_ptr(&p.del, &p.ndel, &p.cap_del, cl.pods[i].pod);
+                nforce++;
+            }
         for (size_t i = 0; i < nn; i++) {
             plan_node(t, &cl, ds, name_of(nodes[i]), runs[2 * i], runs[2 * i + 1], hash, &p);
         }
-        /* pods of nodes that are gone: upstream leaves the bound ones to
-         * the pod GC, which kraal does not have */
-        for (size_t i = 0; i < cl.n; i++)
-            if (kr_value_get(cl.pods[i].pod, "metadata.deletionTimestamp") == NULL &&
-                !node_exists(nodes, nn, cl.pods[i].node))
-                push_ptr(&p.del, &p.ndel, &p.cap_del, cl.pods[i].pod);
         if (p.ncreate + p.ndel == 0) {
             const char *type = kr_value_as_str(kr_value_get(ds, "spec.updateStrategy.type"));
             if (type != NULL && strcmp(type, "RollingUpdate") == 0)
@@ -1246,7 +1263,7 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
             for (size_t i = 0; i < ncre; i++)
                 send_create(t, hash, p.create[i]);
             for (size_t i = 0; i < ndel; i++)
-                send_delete(t, POD_RES, p.del[i], on_deleted);
+                send_delete(t, POD_RES, p.del[i], on_deleted, i < nforce);
         }
         free(p.create);
         free(p.del);
@@ -1258,7 +1275,7 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
             if (hash_live(&cl, kr_value_map_str(kr_value_get(h.old[i], "metadata.labels"),
                                                 DS_HASH_LABEL)))
                 continue;
-            send_delete(t, REV_RES, h.old[i], on_written);
+            send_delete(t, REV_RES, h.old[i], on_written, false);
             kill--;
         }
     }
