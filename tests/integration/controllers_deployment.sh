@@ -122,18 +122,25 @@ rollout_status web 60
 echo "ok: paused: no rollout, kubectl scale applies; resumed: busybox:3.0 rolled out to 8"
 
 # ---- kubectl scale in the middle of a rollout: proportional ----------------------------
-k patch deployment web -p '{"spec":{"minReadySeconds":4}}' >/dev/null
-rollout_status web 60
-k set image deployment/web c=busybox:4.0 >/dev/null
-wait_for 20 "two active ReplicaSets" eval '[ "$(k get rs -l app=web -o "jsonpath={range .items[?(@.spec.replicas>0)]}{.metadata.name}{\"\n\"}{end}" | wc -l)" = 2 ]'
+# A rollout stuck on pods that fit no node (maxUnavailable 0): the old
+# ReplicaSet keeps its 8, the new one has its surge of 2.  Scaling to 16
+# shares replicas + maxSurge = 18 by max-replicas proportion (upstream's
+# getReplicaSetFraction): 8 * 18 / 10 -> 14 and 2 * 18 / 10 -> 4.
+rs3=$(k get rs -l app=web -o 'jsonpath={range .items[?(@.spec.replicas>0)]}{.metadata.name}{end}')
+k patch deployment web -p '{"spec":{"strategy":{"rollingUpdate":{"maxSurge":2,"maxUnavailable":0}},"template":{"spec":{"nodeSelector":{"nowhere":"true"}}}}}' >/dev/null ||
+  fail "patch: $(tail -3 "$T/kubectl.err")"
+wait_for 20 "a stuck rollout: $rs3=8 and a new ReplicaSet of 2" eval '[[ "$(rs_of web)" =~ $rs3=8\ web-[a-z0-9]+=2\ $ ]]'
+rs4=$(rs_of web | awk '{print $NF}' | cut -d= -f1)
 k scale deployment/web --replicas=16 >/dev/null || fail "scale during the rollout"
-wait_for 20 "both ReplicaSets scaled up" eval 'events_of web ScalingReplicaSet | grep -cE "^Scaled up replica set web-[a-z0-9]+ from [1-9][0-9]* to" | grep -qE "^[2-9]"'
+wait_for 20 "proportional: $rs3=14 $rs4=4 ($(rs_of web))" eval '[[ "$(rs_of web)" =~ $rs3=14\ $rs4=4\ $ ]]'
+k rollout undo deployment/web >/dev/null || fail "undo of the stuck rollout"
 rollout_status web 90
 [ "$(jp deploy web '{.status.updatedReplicas}/{.status.availableReplicas}/{.status.replicas}')" = 16/16/16 ] || fail "after scaling during a rollout: $(rs_of web)"
-echo "ok: kubectl scale to 16 during a rollout scales both ReplicaSets, the rollout ends at 16"
+[[ "$(rs_of web)" =~ $rs4=0\ $rs3=16\ $ ]] || fail "after the undo: $(rs_of web)"
+echo "ok: kubectl scale to 16 during a rollout: $rs3 8 -> 14, $rs4 2 -> 4 (proportional); undo ends at 16"
 
 # ---- restart, revisionHistoryLimit --------------------------------------------------------
-k patch deployment web -p '{"spec":{"revisionHistoryLimit":1,"minReadySeconds":0}}' >/dev/null
+k patch deployment web -p '{"spec":{"revisionHistoryLimit":1}}' >/dev/null
 rollout_status web 60
 k rollout restart deployment/web >/dev/null || fail "rollout restart"
 rollout_status web 60
@@ -144,13 +151,22 @@ echo "ok: rollout restart, revisionHistoryLimit 1 keeps one old ReplicaSet: $(rs
 # ---- Recreate ---------------------------------------------------------------------------
 deploy rec 3 busybox:1.0 '  strategy: {type: Recreate}'
 rollout_status rec 60
+rm -f "$T/stop" "$T/rec.samples"
+(while [ ! -e "$T/stop" ]; do
+  k get pods -l app=rec -o 'jsonpath={range .items[*]}{.spec.containers[0].image}{"\n"}{end}' | sort -u | tr '\n' ' ' >>"$T/rec.samples"
+  echo >>"$T/rec.samples"
+done) &
+SAMPLER=$!
 k set image deployment/rec c=busybox:2.0 >/dev/null
 rollout_status rec 60
+touch "$T/stop"
+wait "$SAMPLER"
+! grep -q "busybox:1.0 busybox:2.0" "$T/rec.samples" || fail "Recreate: old and new pods at once: $(sort -u "$T/rec.samples" | tr '\n' ';')"
 imgs=$(k get pods -l app=rec -o 'jsonpath={range .items[*]}{.spec.containers[0].image}{"\n"}{end}' | sort -u)
 [ "$imgs" = busybox:2.0 ] || fail "Recreate pods: $imgs"
 evs=$(events_of rec ScalingReplicaSet)
 grep -qE "^Scaled down replica set rec-[a-z0-9]+ from 3 to 0$" <<<"$evs" || fail "Recreate events: $evs"
-echo "ok: Recreate: old scaled 3 -> 0 before the new one came up"
+echo "ok: Recreate: old scaled 3 -> 0, no new pod while an old one existed ($(wc -l <"$T/rec.samples") samples)"
 
 # ---- progressDeadlineSeconds ------------------------------------------------------------
 apply <<YAML
