@@ -1329,6 +1329,19 @@ static void pod_seen(agent_t *ag, const kr_value_t *obj)
         schedule(ag, p);
 }
 
+/* The informer keeps pods without their managedFields, which the agent
+ * never reads (a status write through the subresource keeps the stored
+ * ones): a third of a small pod's size. */
+static const kr_value_t *pod_trim(kr_arena_t *a, const kr_value_t *obj, void *ud)
+{
+    (void)ud;
+    if (kr_value_get(obj, "metadata.managedFields") == NULL)
+        return NULL;
+    kr_value_t *copy = kr_value_copy(a, obj);
+    kr_value_map_del(kr_value_map_get(copy, "metadata"), "managedFields");
+    return copy;
+}
+
 static void inf_add(kr_informer_t *inf, const kr_value_t *obj, void *ud)
 {
     (void)inf;
@@ -1633,7 +1646,8 @@ static void *agent_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *er
         .handlers = {inf_add, inf_update, inf_delete, ag},
     };
     ag->inf = kr_informer_new(ag->loop, ag->bus, &io, err);
-    if (ag->inf == NULL || kr_informer_start(ag->inf, err) < 0)
+    if (ag->inf == NULL || kr_informer_set_transform(ag->inf, pod_trim, NULL, err) < 0 ||
+        kr_informer_start(ag->inf, err) < 0)
         goto fail;
     uint64_t tick = (uint64_t)ag->cfg.sync_ms;
     if (ag->nhosts > 1 && tick / 10 >= 100)
