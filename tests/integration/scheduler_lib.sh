@@ -41,10 +41,11 @@ YAML
 k() { "$KUBECTL" "$@" 2>>"$T/kubectl.err"; }
 
 # hollow N ZONES CAPACITY: N hollow nodes hollow-node-<i>, zone-<i mod ZONES>,
-# each of CAPACITY (cpu=2,memory=4Gi,pods=20), all Ready.
+# each of CAPACITY (cpu=2,memory=4Gi,pods=20), all Ready; HOLLOW_ARGS adds
+# --sim-* options.
 hollow() {
   "$KRAAL" agent --server "$EP" --data-dir "$T/agent/data" --run-dir "$T/agent/run" \
-    --sim-nodes "$1" --sim-zones "$2" --sim-capacity "$3" >"$T/agent.log" 2>&1 &
+    --sim-nodes "$1" --sim-zones "$2" --sim-capacity "$3" ${HOLLOW_ARGS:-} >"$T/agent.log" 2>&1 &
   PIDS+=($!)
   wait_log "$T/agent.log" 'msg="agent ready"' 10000 || fail "kraal agent not ready"
   local deadline=$(($(now_ms) + 20000)) ready
