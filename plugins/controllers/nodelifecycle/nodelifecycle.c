@@ -182,6 +182,7 @@ struct nl {
     nl_podidx_t *podidx[NL_BUCKETS];
     nl_req_t *reqs;
     unsigned inflight;
+    unsigned pass_unknown; /* nodes set Unknown in the current pass */
     uint64_t monitor_timer, tainter_timer;
     bool all_full; /* every zone fully disrupted (master disruption mode) */
     kr_arena_t *scratch;
@@ -1427,14 +1428,19 @@ static health_t node_health(nl_t *c, nl_node_t *n, const kr_value_t *node)
         return h; /* Unknown already: nothing to write */
     if (n->status_inflight)
         return h;
-    kr_plugin_log(c->ctx, KR_LOG_INFO, "node hasn't been updated: its conditions are Unknown",
-                  "node=%s since_ms=%llu", n->name, (unsigned long long)(now - n->probe_ms));
     kr_request_t req = {
         .op = "update", .res = "v1/nodes", .name = n->name, .sub = "status", .obj = upd};
-    if (req_send(c, &req, on_status, REQ_STATUS, n->name))
+    if (req_send(c, &req, on_status, REQ_STATUS, n->name)) {
         n->status_inflight = true;
-    else
-        h.current = h.observed;
+        /* a thousand nodes may go at once: one line each only at debug,
+         * the pass logs how many */
+        c->pass_unknown++;
+        kr_plugin_log(c->ctx, c->pass_unknown <= 10 ? KR_LOG_INFO : KR_LOG_DEBUG,
+                      "node hasn't been updated: its conditions are Unknown",
+                      "node=%s since_ms=%llu", n->name, (unsigned long long)(now - n->probe_ms));
+    } else {
+        h.current = h.observed; /* the next pass tries again */
+    }
     return h;
 }
 
@@ -1573,7 +1579,11 @@ static void on_monitor(kr_loop_t *loop, uint64_t id, void *ud)
         for (nl_node_t *n = c->buckets[b]; n != NULL; n = n->next)
             n->seen = false;
     monitor_t m = {c};
+    c->pass_unknown = 0;
     kr_informer_each(c->nodes, NULL, monitor_visit, &m);
+    if (c->pass_unknown > 10)
+        kr_plugin_log(c->ctx, KR_LOG_INFO, "nodes not heard from set Unknown", "nodes=%u",
+                      c->pass_unknown);
     handle_disruption(c);
 }
 
