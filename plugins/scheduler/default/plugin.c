@@ -341,7 +341,7 @@ static void failed_event(sched_t *s, sched_qpod_t *qp, const char *message)
     qp->ev_message = xstrdup0(message);
     qp->ev_name = xstrdup0(name);
     qp->ev_count = 1;
-    qp->ev_first_ms = qp->ev_written_ms = now;
+    qp->ev_written_ms = now;
 }
 
 /* ---- binding ------------------------------------------------------------------------- */

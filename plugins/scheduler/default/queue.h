@@ -50,7 +50,7 @@ typedef struct sched_qpod {
     /* the scheduler's: the last FailedScheduling Event of this pod */
     char *ev_message, *ev_name;
     uint32_t ev_count;
-    uint64_t ev_first_ms, ev_written_ms;
+    uint64_t ev_written_ms;
 } sched_qpod_t;
 
 typedef struct sched_queue sched_queue_t;
