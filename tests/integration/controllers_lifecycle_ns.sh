@@ -3,8 +3,10 @@
 # `kraal server` with the scheduler and a hollow node, driven by kubectl:
 # `kubectl delete namespace` puts the namespace in Terminating (no new
 # content), its ConfigMaps, Secrets, Services, ServiceAccounts, Leases,
-# Jobs, Deployments, ReplicaSets and pods (one running on the hollow node,
-# deleted gracefully by it) go; an object held by a finalizer keeps the
+# Jobs, Deployments, ReplicaSets and pods go — the Deployment's and the
+# ReplicaSet's pods running on the hollow node with their controllers at
+# work (which may not create new pods there any more), a bare pod deleted
+# gracefully by the node; an object held by a finalizer keeps the
 # namespace, with upstream's NamespaceContentRemaining and
 # NamespaceFinalizersRemaining conditions, until the finalizer goes; then
 # the `kubernetes` finalizer is removed through namespaces/finalize and
@@ -26,6 +28,8 @@ plugins:
   - plugin: api-rest
     config: {address: 127.0.0.1, port: 0}
   - plugin: controller-gc
+  - plugin: controller-replicaset
+  - plugin: controller-deployment
   - plugin: controller-namespace
   - plugin: scheduler-default
 YAML
@@ -86,7 +90,7 @@ apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web, namespace: $1}
 spec:
-  replicas: 0
+  replicas: 2
   selector: {matchLabels: {app: web}}
   template:
     metadata: {labels: {app: web}}
@@ -96,10 +100,10 @@ apiVersion: apps/v1
 kind: ReplicaSet
 metadata: {name: web-rs, namespace: $1}
 spec:
-  replicas: 0
-  selector: {matchLabels: {app: web}}
+  replicas: 1
+  selector: {matchLabels: {app: rs}}
   template:
-    metadata: {labels: {app: web}}
+    metadata: {labels: {app: rs}}
     spec: {containers: [{name: c, image: busybox}]}
 ---
 apiVersion: batch/v1
@@ -128,6 +132,8 @@ kind: ConfigMap
 metadata: {name: held, finalizers: [example.com/hold]}
 Y
 wait_until 20 "pod runner Running on the hollow node" pod_running t1 runner
+four_running() { [ "$("$KUBECTL" -n t1 get pods --field-selector=status.phase=Running -o name 2>/dev/null | wc -l)" = 4 ]; }
+wait_until 30 "the Deployment's and ReplicaSet's pods not Running: $(k -n t1 get pods -o wide)" four_running
 k delete ns t1 --wait=false >/dev/null
 [ "$(k get ns t1 -o jsonpath='{.status.phase}')" = Terminating ] || fail "t1 is not Terminating"
 out=$("$KUBECTL" -n t1 create configmap late 2>&1) && fail "created content in a terminating namespace: $out"
