@@ -880,6 +880,10 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
 
     uint64_t now_exp = kr_time_ms();
     bool satisfied = kr_expectations_satisfied(c->exp, key, now_exp);
+    kr_plugin_log(c->ctx, KR_LOG_DEBUG, "sync",
+                  "job=\"%s\" active=%zu succeeded=%" PRId64 " failed=%" PRId64
+                  " terminating=%" PRId64 " finishing=%d satisfied=%d",
+                  key, p.nactive, succeeded, failed, p.terminating, finishing, satisfied);
     const kr_value_t **del = calloc(p.nactive + 1, sizeof *del);
     if (del == NULL)
         abort();
@@ -927,8 +931,8 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
                 }
             }
         } else {
-            memcpy(keep, p.active, p.nactive * sizeof *keep);
-            nkeep = p.nactive;
+            for (size_t i = 0; i < p.nactive; i++)
+                keep[nkeep++] = p.active[i];
         }
         int64_t want =
             suspend ? 0 : job_want_active(completions, parallelism, succeeded, (int64_t)nkeep);
@@ -953,6 +957,9 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
             }
             int64_t wait = job_backoff_remaining_ms(failures, last_fail, now_ms);
             if (wait > 0) {
+                kr_plugin_log(c->ctx, KR_LOG_DEBUG, "pod failure back-off",
+                              "job=\"%s\" failures=%" PRId64 " wait_ms=%" PRId64, key, failures,
+                              wait);
                 later(&t->after_ms, wait);
             } else {
                 ncreate = want - (int64_t)nkeep;
