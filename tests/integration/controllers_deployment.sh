@@ -191,6 +191,26 @@ if k rollout status deployment/stuck --timeout=10s >"$T/rollout.out" 2>&1; then 
 grep -qF 'deployment "stuck" exceeded its progress deadline' "$T/rollout.out" "$T/kubectl.err" || fail "rollout status stuck: $(cat "$T/rollout.out")"
 echo "ok: progressDeadlineSeconds 3: $msg; rollout status fails"
 
+# ---- an orphan ReplicaSet with the Deployment's template is adopted and used --------
+apply <<YAML
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {name: orph-old, labels: {app: orph}}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: orph}}
+  template:
+    metadata: {labels: {app: orph}}
+    spec: {containers: [{name: c, image: busybox:1.0}]}
+YAML
+wait_for 20 "orph-old ready" rs_ready orph-old 2
+deploy orph 3 busybox:1.0
+rollout_status orph 60
+[ "$(jp rs orph-old '{.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}/{.spec.replicas}')" = Deployment/orph/3 ] ||
+  fail "orph-old not adopted: $(k get rs orph-old -o yaml | grep -A8 ownerReferences)"
+[ "$(k get rs -l app=orph -o name)" = replicaset.apps/orph-old ] || fail "ReplicaSets of orph: $(k get rs -l app=orph)"
+echo "ok: an orphan ReplicaSet with the same template is adopted and scaled to 3, no other created"
+
 # ---- deleting -----------------------------------------------------------------------------
 k delete deployment web >/dev/null
 wait_for 30 "web's ReplicaSets and pods gone" eval '[ -z "$(k get rs,pods -l app=web -o name)" ]'

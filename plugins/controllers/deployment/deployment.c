@@ -82,9 +82,10 @@ typedef struct dp_task {
     const char *ns, *name;
     dp_rs_t *rss;
     size_t n;
-    kr_value_t *status;   /* the status to write, or NULL */
-    const char *revision; /* the Deployment's revision annotation to set, or NULL */
-    bool status_anyway;   /* a failed create: its condition is still written */
+    kr_value_t *status;    /* the status to write, or NULL */
+    const char *revision;  /* the Deployment's revision annotation to set, or NULL */
+    bool status_anyway;    /* a failed create: its condition is still written */
+    kr_value_t *adoptions; /* [{name, patch}] sent once the Deployment is rechecked */
     unsigned pending;
     bool failed;
     uint64_t recheck_ms;
@@ -500,7 +501,6 @@ typedef struct {
     kr_labelsel_t *sel;
     const char *uid;
     bool deleting;
-    kr_value_t *claims; /* [{name, uid, adopt}] patches to send */
 } claim_ctx_t;
 
 static void push_rs(dp_task_t *t, kr_value_t *obj, bool create)
@@ -529,6 +529,19 @@ static kr_value_t *claim_patch(kr_arena_t *a, const kr_value_t *d, const kr_valu
     return patch;
 }
 
+static void send_claim(dp_task_t *t, const char *name, const kr_value_t *patch)
+{
+    kr_value_t *opts = kr_value_map(t->a);
+    kr_value_map_set(t->a, opts, "patchType", kr_value_str(t->a, SMP));
+    kr_request_t req = {.op = "patch",
+                        .res = RS_RES,
+                        .ns = t->ns,
+                        .name = kr_arena_strdup(t->a, name),
+                        .obj = patch,
+                        .opts = opts};
+    send(t, &req, on_plain, op_new(t, NULL));
+}
+
 /* getReplicaSetsForDeployment: ours, matching orphans (adopted), ours
  * that stopped matching (released). */
 static bool claim_one(const kr_value_t *rs, void *ud)
@@ -552,19 +565,44 @@ static bool claim_one(const kr_value_t *rs, void *ud)
     }
     push_rs(t, kr_value_copy(t->a, rs), false);
 patch:
-    if (adopt || release) {
-        kr_value_t *opts = kr_value_map(t->a);
-        kr_value_map_set(t->a, opts, "patchType", kr_value_str(t->a, SMP));
-        kr_request_t req = {
-            .op = "patch",
-            .res = RS_RES,
-            .ns = t->ns,
-            .name = kr_arena_strdup(t->a, kr_value_as_str(kr_value_get(rs, "metadata.name"))),
-            .obj = claim_patch(t->a, t->d, rs, adopt),
-            .opts = opts};
-        send(t, &req, on_plain, op_new(t, NULL));
+    if (adopt) {
+        kr_value_t *x = kr_value_map(t->a);
+        kr_value_map_set(t->a, x, "name", kr_value_copy(t->a, kr_value_get(rs, "metadata.name")));
+        kr_value_map_set(t->a, x, "patch", claim_patch(t->a, t->d, rs, true));
+        if (t->adoptions == NULL)
+            t->adoptions = kr_value_array(t->a);
+        kr_value_array_push(t->a, t->adoptions, x);
+    } else if (release) {
+        send_claim(t, kr_value_as_str(kr_value_get(rs, "metadata.name")),
+                   claim_patch(t->a, t->d, rs, false));
     }
     return true;
+}
+
+/* RecheckDeletionTimestamp (ControllerRefManager's canAdopt): the
+ * Deployment read from the API, not the cache, must still be this one and
+ * not being deleted before orphans are adopted. */
+static void on_rechecked(kr_bus_t *bus, const kr_reply_t *r, void *ud)
+{
+    (void)bus;
+    dp_op_t *op = ud;
+    if (!op_reply(op, r, "get deployment"))
+        return;
+    dp_task_t *t = op->t;
+    const char *want = kr_value_as_str(kr_value_get(t->d, "metadata.uid"));
+    const char *got = r->code == 200 ? kr_value_as_str(kr_value_get(r->obj, "metadata.uid")) : NULL;
+    if (got != NULL && want != NULL && strcmp(got, want) == 0 &&
+        kr_value_get(r->obj, "metadata.deletionTimestamp") == NULL) {
+        for (size_t i = 0; i < kr_value_len(t->adoptions); i++) {
+            const kr_value_t *x = kr_value_array_get(t->adoptions, i);
+            send_claim(t, kr_value_map_str(x, "name"), kr_value_map_get(x, "patch"));
+        }
+    } else {
+        t->failed = true;
+        kr_plugin_log(t->c->ctx, KR_LOG_INFO, "not adopting: the Deployment is gone or deleting",
+                      "deployment=\"%s\"", t->key);
+    }
+    after_writes(t);
 }
 
 /* oldPodsRunning: old ReplicaSets with pods, or pods of theirs not finished. */
@@ -944,6 +982,10 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
     cl.deleting = kr_value_get(d, "metadata.deletionTimestamp") != NULL;
     kr_informer_each(c->rsi, t->ns, claim_one, &cl);
     kr_labelsel_destroy(&cl.sel);
+    if (t->adoptions != NULL) {
+        kr_request_t req = {.op = "get", .res = DP_RES, .ns = t->ns, .name = t->name};
+        send(t, &req, on_rechecked, op_new(t, NULL));
+    }
     plan(c, t);
     task_write(t);
 }

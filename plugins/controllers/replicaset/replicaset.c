@@ -78,6 +78,8 @@ typedef struct rs_task {
     int64_t to_create, batch, batch_left;
     unsigned pending;
     bool claim_failed;
+    const kr_value_t **adopt; /* orphans to adopt once the ReplicaSet is rechecked */
+    size_t nadopt;
     const char *manage_err; /* the first create or delete error */
     bool creating;
     bool status_write;
@@ -713,6 +715,48 @@ static void send_claims(rs_task_t *t, const kr_value_t *const *pods, size_t n, b
     }
 }
 
+/* RecheckDeletionTimestamp (ControllerRefManager's canAdopt): the
+ * ReplicaSet read from the API, not the cache, must still be this one and
+ * not being deleted before orphans are adopted. */
+static void on_rechecked(kr_bus_t *bus, const kr_reply_t *r, void *ud)
+{
+    (void)bus;
+    rs_op_t *op = ud;
+    if (!op_reply(op))
+        return;
+    rs_task_t *t = op->t;
+    const char *want = kr_value_as_str(kr_value_get(t->rs, "metadata.uid"));
+    const char *got = r->code == 200 ? kr_value_as_str(kr_value_get(r->obj, "metadata.uid")) : NULL;
+    if (got != NULL && want != NULL && strcmp(got, want) == 0 &&
+        kr_value_get(r->obj, "metadata.deletionTimestamp") == NULL) {
+        send_claims(t, t->adopt, t->nadopt, true);
+    } else {
+        t->claim_failed = true;
+        const char *msg =
+            got == NULL || strcmp(got, want ? want : "") != 0
+                ? kr_arena_printf(t->a, "original ReplicaSet %s is gone: got uid %s, wanted %s",
+                                  t->key, got ? got : "(none)", want ? want : "")
+                : kr_arena_printf(
+                      t->a, "ReplicaSet %s has just been deleted at %s", t->key,
+                      kr_value_as_str(kr_value_get(r->obj, "metadata.deletionTimestamp")));
+        kr_plugin_log(t->c->ctx, KR_LOG_INFO, msg, "replicaset=\"%s\" op=adopt", t->key);
+    }
+    maybe_finish(t);
+}
+
+static void send_adoptions(rs_task_t *t, const kr_value_t *const *pods, size_t n)
+{
+    if (n == 0)
+        return;
+    t->adopt = kr_arena_alloc(t->a, n * sizeof *t->adopt);
+    for (size_t i = 0; i < n; i++)
+        t->adopt[i] = kr_value_copy(t->a, pods[i]);
+    t->nadopt = n;
+    kr_request_t req = {.op = "get", .res = RS_RES, .ns = t->ns, .name = t->name};
+    if (!task_send(t, &req, on_rechecked, op_new(t)))
+        t->claim_failed = true;
+}
+
 static void send_deletes(rs_task_t *t, const kr_value_t **pods, size_t n)
 {
     rsc_t *c = t->c;
@@ -773,7 +817,7 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
     uint64_t now_ms = kr_time_ms();
     bool needs_sync = kr_expectations_satisfied(c->exp, key, now_ms);
     rs_task_t *t = task_new(c, key, rs);
-    send_claims(t, cl.adopt, cl.nadopt, true);
+    send_adoptions(t, cl.adopt, cl.nadopt);
     send_claims(t, cl.release, cl.nrelease, false);
 
     int64_t replicas = kr_value_as_int(kr_value_get(rs, "spec.replicas"), 1);
