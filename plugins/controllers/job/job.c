@@ -825,8 +825,11 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
         succeeded = 0;
         for (int64_t i = 0; i < completions; i++)
             succeeded += done_set[i];
-        kr_value_map_set(a, st, "completedIndexes",
-                         kr_value_str(a, job_indexes_format(a, done_set, completions)));
+        const char *ci = job_indexes_format(a, done_set, completions);
+        if (*ci != '\0') /* omitempty */
+            kr_value_map_set(a, st, "completedIndexes", kr_value_str(a, ci));
+        else
+            kr_value_map_del(st, "completedIndexes");
     } else {
         succeeded = kr_value_map_int(st, "succeeded", 0);
         if ((int64_t)p.nsucceeded > succeeded)

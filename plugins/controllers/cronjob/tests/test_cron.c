@@ -278,6 +278,75 @@ static void test_parse(void **state)
     expect_error("@fortnightly", "unrecognized descriptor: @fortnightly");
 }
 
+/* mostRecentScheduleTime (utils_test.go's kinds of cases) */
+static void test_most_recent(void **state)
+{
+    (void)state;
+    cron_tz_t *utc = zone("");
+    cron_sched_t s;
+    const char *msg;
+    int64_t most, missed;
+    assert_true(cron_parse("0 * * * *", &s, A, &msg));
+    int64_t created = ts("2024-01-01T10:30:00Z");
+    /* the first activation still to come */
+    assert_true(cron_most_recent(&s, utc, created, ts("2024-01-01T10:59:59Z"), -1, &most, &missed));
+    assert_int_equal(most, -1);
+    /* exactly at it */
+    assert_true(cron_most_recent(&s, utc, created, ts("2024-01-01T11:00:00Z"), -1, &most, &missed));
+    assert_int_equal(most, ts("2024-01-01T11:00:00Z"));
+    /* three missed: the most recent one */
+    assert_true(cron_most_recent(&s, utc, created, ts("2024-01-01T13:30:00Z"), -1, &most, &missed));
+    assert_int_equal(most, ts("2024-01-01T13:00:00Z"));
+    assert_int_equal(missed, 3);
+    /* startingDeadlineSeconds 600: nothing since 13:20 */
+    assert_true(
+        cron_most_recent(&s, utc, created, ts("2024-01-01T13:30:00Z"), 600, &most, &missed));
+    assert_int_equal(most, -1);
+    /* startingDeadlineSeconds 3600: 13:00 is still in the window */
+    assert_true(
+        cron_most_recent(&s, utc, created, ts("2024-01-01T13:30:00Z"), 3600, &most, &missed));
+    assert_int_equal(most, ts("2024-01-01T13:00:00Z"));
+    /* an irregular schedule over a weekend */
+    assert_true(cron_parse("30 6-16/4 * * 1-5", &s, A, &msg));
+    assert_true(cron_most_recent(&s, utc, ts("2024-01-05T06:30:00Z"), ts("2024-01-08T12:00:00Z"),
+                                 -1, &most, &missed));
+    assert_int_equal(most, ts("2024-01-08T10:30:00Z"));
+    /* more than 100 missed */
+    assert_true(cron_parse("* * * * *", &s, A, &msg));
+    assert_true(cron_most_recent(&s, utc, ts("2024-01-01T00:00:00Z"), ts("2024-01-01T02:00:30Z"),
+                                 -1, &most, &missed));
+    assert_int_equal(most, ts("2024-01-01T02:00:00Z"));
+    assert_true(missed > 100);
+    /* a schedule that never fires */
+    assert_true(cron_parse("0 0 30 2 *", &s, A, &msg));
+    assert_false(
+        cron_most_recent(&s, utc, created, ts("2024-03-01T00:00:00Z"), -1, &most, &missed));
+    /* @every: a constant delay */
+    assert_true(cron_parse("@every 10m", &s, A, &msg));
+    assert_true(cron_most_recent(&s, utc, created, ts("2024-01-01T11:05:00Z"), -1, &most, &missed));
+    assert_int_equal(most, ts("2024-01-01T11:00:00Z"));
+    cron_tz_destroy(&utc);
+}
+
+static void test_format(void **state)
+{
+    (void)state;
+    cron_tz_t *utc = zone(""), *kol = zone("Asia/Kolkata"), *ny = zone("America/New_York");
+    char buf[48];
+    int64_t t = ts("2024-01-01T10:30:00Z");
+    cron_format_rfc3339(t, utc, buf, sizeof buf);
+    assert_string_equal(buf, "2024-01-01T10:30:00Z");
+    cron_format_rfc3339(t, kol, buf, sizeof buf);
+    assert_string_equal(buf, "2024-01-01T16:00:00+05:30");
+    cron_format_rfc3339(t, ny, buf, sizeof buf);
+    assert_string_equal(buf, "2024-01-01T05:30:00-05:00");
+    cron_format_rfc1123z(t, buf, sizeof buf);
+    assert_string_equal(buf, "Mon, 01 Jan 2024 10:30:00 +0000");
+    cron_tz_destroy(&utc);
+    cron_tz_destroy(&kol);
+    cron_tz_destroy(&ny);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -300,6 +369,8 @@ int main(void)
         cmocka_unit_test(test_next_new_york),
         cmocka_unit_test(test_next_sao_paulo),
         cmocka_unit_test(test_tz),
+        cmocka_unit_test(test_most_recent),
+        cmocka_unit_test(test_format),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
