@@ -12,6 +12,8 @@ packages=(
   libarchive-dev libcurl4-gnutls-dev
   # the node agent: OCI runtimes, test images, a local registry
   runc crun busybox-static skopeo docker-registry iproute2 iptables
+  # the CronJob controller's spec.timeZone (/usr/share/zoneinfo)
+  tzdata
   # tests and benchmarks
   libcmocka-dev libjansson-dev procps python3 curl wrk hey
 )
