@@ -72,6 +72,8 @@ for want_ev in "Normal +SuccessfulCreate .*cronjob-controller +Created job $name
   "Normal +SuccessfulDelete .*cronjob-controller +Deleted job manual"; do
   grep -Eq "$want_ev" <<<"$desc" || fail "describe cronjob tick: no [$want_ev]: $desc"
 done
+# the scheduled Job was expected (kubectl's was not)
+grep -q "UnexpectedJob.*$name" <<<"$desc" && fail "describe cronjob tick: $name unexpected: $desc"
 row=$(k get cronjob tick --no-headers)
 [[ "$row" =~ ^tick\ +\*\ \*\ \*\ \*\ \*\ +\<none\>\ +False\ +0\ +[0-9]+s\  ]] || fail "get cronjob tick: [$row]"
 echo "ok: successfulJobsHistoryLimit 1 kept $name only; lastScheduleTime $want; events in describe"
