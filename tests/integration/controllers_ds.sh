@@ -3,10 +3,13 @@
 # one pod on each of 3 nodes (placed by the scheduler through the
 # matchFields node affinity the controller sets), a fourth when a node
 # joins (a second agent), status counts and SuccessfulCreate Events; a
-# node tainted NoSchedule keeps its pod (counted misscheduled) while a new
-# DaemonSet without the toleration skips it; a RollingUpdate replaces every
-# pod (ControllerRevisions, controller-revision-hash, kubectl rollout
-# status/history/undo); a removed node loses its pod.
+# failed pod is replaced (FailedDaemonPod); a node tainted NoSchedule keeps
+# its pod (counted misscheduled) while a new DaemonSet without the
+# toleration skips it; a RollingUpdate with maxUnavailable 1, then one with
+# maxSurge 1, replace every pod within their limits (replayed from pod
+# watches; ControllerRevisions, controller-revision-hash, kubectl rollout
+# status/history/undo); a removed node loses its pod; deleting the
+# DaemonSet deletes its pods and revisions.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/controllers_lib.sh"
 
@@ -45,6 +48,36 @@ has_event() {
     grep -qxF -- "$3"
 }
 
+# replay FILE: the pod watch events (JSON) of FILE replayed; prints the
+# most nodes (of the 4) without a ready pod that is not being deleted, the
+# most pods not being deleted, and the number of events (the first 4 are
+# the initial list)
+replay() {
+  python3 - "$1" <<'PY'
+import json, sys
+text, dec, pos, pods, worst, most, events = open(sys.argv[1]).read(), json.JSONDecoder(), 0, {}, 0, 0, 0
+nodes = {"extra-0", "hollow-node-0", "hollow-node-1", "hollow-node-2"}
+while True:
+    while pos < len(text) and text[pos].isspace():
+        pos += 1
+    if pos >= len(text):
+        break
+    ev, pos = dec.raw_decode(text, pos)
+    o, events = ev["object"], events + 1
+    name = o["metadata"]["name"]
+    if ev["type"] == "DELETED" or "deletionTimestamp" in o["metadata"]:
+        pods.pop(name, None)
+    else:
+        ready = any(c["type"] == "Ready" and c["status"] == "True"
+                    for c in o.get("status", {}).get("conditions", []))
+        pods[name] = (o["spec"].get("nodeName"), ready)
+    if events > 4:
+        up = {n for n, ok in pods.values() if ok}
+        worst, most = max(worst, len(nodes - up)), max(most, len(pods))
+print(worst, most, events)
+PY
+}
+
 ds agent
 wait_for 30 "agent: 3 pods ready ($(k get ds agent 2>&1))" eval '[ "$(ds_status agent)" = 3/3/3/3/3/0 ]'
 [ "$(nodes_of app=agent)" = "hollow-node-0 hollow-node-1 hollow-node-2 " ] ||
@@ -75,6 +108,17 @@ wait_for 30 "agent: 4 pods ($(k get ds agent 2>&1))" eval '[ "$(ds_status agent)
   fail "agent pods on: $(nodes_of app=agent)"
 echo "ok: a node joins and gets the fourth pod"
 
+# a failed daemon pod is deleted (FailedDaemonPod) and replaced (early:
+# the recorder's spam filter lets 25 events a DaemonSet through, then one
+# every 5 minutes)
+victim=$(k get pods -l app=agent --field-selector spec.nodeName=hollow-node-1 -o 'jsonpath={.items[0].metadata.name}')
+k patch pod "$victim" --subresource=status --type=merge -p '{"status":{"phase":"Failed"}}' >/dev/null ||
+  fail "kubectl patch status"
+wait_for 20 "FailedDaemonPod for $victim" has_event agent FailedDaemonPod \
+  "Found failed daemon pod default/$victim on node hollow-node-1, will try to kill it"
+wait_for 30 "$victim replaced" eval '! k get pod "$victim" >/dev/null 2>&1 && [ "$(nodes_of app=agent)" = "extra-0 hollow-node-0 hollow-node-1 hollow-node-2 " ] && [ "$(ds_status agent)" = 4/4/4/4/4/0 ]'
+echo "ok: a failed daemon pod is deleted (FailedDaemonPod) and replaced on its node"
+
 # NoSchedule: existing daemon pods stay, a new DaemonSet skips the node
 k taint nodes hollow-node-0 dedicated=infra:NoSchedule >/dev/null || fail "kubectl taint"
 ds second
@@ -100,31 +144,8 @@ k set image ds/agent c=busybox:v2 >/dev/null || fail "kubectl set image"
 out=$(timeout 60 "$KUBECTL" rollout status ds/agent --timeout=50s 2>&1) || fail "rollout status: $out"
 sleep 1
 kill "$WATCH"
-worst=$(python3 - "$T/roll.watch" <<'PY'
-import json, sys
-text, dec, pos, pods, worst, events = open(sys.argv[1]).read(), json.JSONDecoder(), 0, {}, 0, 0
-nodes = {"extra-0", "hollow-node-0", "hollow-node-1", "hollow-node-2"}
-while True:
-    while pos < len(text) and text[pos].isspace():
-        pos += 1
-    if pos >= len(text):
-        break
-    ev, pos = dec.raw_decode(text, pos)
-    o, events = ev["object"], events + 1
-    name = o["metadata"]["name"]
-    if ev["type"] == "DELETED":
-        pods.pop(name, None)
-    else:
-        ready = any(c["type"] == "Ready" and c["status"] == "True"
-                    for c in o.get("status", {}).get("conditions", []))
-        pods[name] = (o["spec"].get("nodeName"), ready and "deletionTimestamp" not in o["metadata"])
-    if events > 4:  # past the initial list
-        up = {n for n, ok in pods.values() if ok}
-        worst = max(worst, len(nodes - up))
-print(worst, events)
-PY
-)
-[ "${worst%% *}" = 1 ] || fail "nodes without an available pod during the update: $worst (max, events)"
+worst=$(replay "$T/roll.watch")
+[ "${worst%% *}" = 1 ] || fail "nodes without an available pod during the update: $worst (max, most pods, events)"
 grep -qF 'daemon set "agent" successfully rolled out' <<<"$out" || fail "rollout status said: $out"
 wait_for 20 "agent: 4 updated pods" eval '[ "$(ds_status agent)" = 4/4/4/4/4/0 ]'
 hash2=$(k get pods -l app=agent -o 'jsonpath={.items[*].metadata.labels.controller-revision-hash}' | tr ' ' '\n' | sort -u)
@@ -148,14 +169,22 @@ wait_for 40 "agent back to busybox" eval '[ "$(k get pods -l app=agent -o "jsonp
 [ "$(jp controllerrevision "agent-$hash1" '{.revision}')" = 3 ] || fail "undone revision number: $(jp controllerrevision "agent-$hash1" '{.revision}')"
 echo "ok: rollout undo returns to the first template (its revision renumbered 3)"
 
-# a failed daemon pod is deleted (FailedDaemonPod) and replaced
-victim=$(k get pods -l app=agent --field-selector spec.nodeName=hollow-node-1 -o 'jsonpath={.items[0].metadata.name}')
-k patch pod "$victim" --subresource=status --type=merge -p '{"status":{"phase":"Failed"}}' >/dev/null ||
-  fail "kubectl patch status"
-wait_for 20 "FailedDaemonPod for $victim" has_event agent FailedDaemonPod \
-  "Found failed daemon pod default/$victim on node hollow-node-1, will try to kill it"
-wait_for 30 "$victim replaced" eval '! k get pod "$victim" >/dev/null 2>&1 && [ "$(nodes_of app=agent)" = "extra-0 hollow-node-0 hollow-node-1 hollow-node-2 " ] && [ "$(ds_status agent)" = 4/4/4/4/4/0 ]'
-echo "ok: a failed daemon pod is deleted (FailedDaemonPod) and replaced on its node"
+# maxSurge 1, maxUnavailable 0: a new pod beside an old one on one node at
+# a time, no node ever without an available pod, never more than 5 pods
+"$KUBECTL" get pods -l app=agent --watch --output-watch-events -o json >"$T/surge.watch" 2>>"$T/kubectl.err" &
+WATCH=$!
+PIDS+=("$WATCH")
+sleep 1
+k patch ds agent --type=merge -p '{"spec":{"updateStrategy":{"rollingUpdate":{"maxSurge":1,"maxUnavailable":0}},"template":{"spec":{"containers":[{"name":"c","image":"busybox:v3"}]}}}}' >/dev/null ||
+  fail "kubectl patch surge"
+out=$(timeout 60 "$KUBECTL" rollout status ds/agent --timeout=50s 2>&1) || fail "rollout status (surge): $out"
+wait_for 20 "agent: 4 pods at v3" eval '[ "$(k get pods -l app=agent -o "jsonpath={.items[*].spec.containers[0].image}")" = "busybox:v3 busybox:v3 busybox:v3 busybox:v3" ] && [ "$(ds_status agent)" = 4/4/4/4/4/0 ]'
+sleep 1
+kill "$WATCH"
+got=$(replay "$T/surge.watch")
+set -- $got
+[ "$1" = 0 ] && [ "$2" = 5 ] || fail "surge update: $1 nodes without an available pod, $2 pods at most ($3 events)"
+echo "ok: maxSurge 1 updates with 5 pods at most and no node ever without an available pod"
 
 # a removed node loses its pod
 kill -KILL "$AGENT2"
