@@ -99,9 +99,6 @@ static const kr_config_entry_t nl_table[] = {
     {KR_CFG_END, NULL, NULL, 0, NULL},
 };
 
-/* What a node's NoExecute controller taints should be. */
-typedef enum { NX_KEEP, NX_NONE, NX_NOT_READY, NX_UNREACHABLE } nl_noexec_t;
-
 typedef struct nl nl_t;
 typedef struct nl_zone nl_zone_t;
 
@@ -493,85 +490,6 @@ static void on_taints(kr_bus_t *bus, const kr_reply_t *r, void *ud)
     free(rq);
 }
 
-static bool taint_in(const kr_value_t *list, const char *key, const char *effect)
-{
-    for (size_t i = 0; i < kr_value_len(list); i++) {
-        const kr_value_t *t = kr_value_array_get(list, i);
-        if (same_str(kr_value_map_str(t, "key"), key) &&
-            same_str(kr_value_map_str(t, "effect"), effect))
-            return true;
-    }
-    return false;
-}
-
-static kr_value_t *new_taint(kr_arena_t *a, const char *key, const char *effect, bool time_added)
-{
-    kr_value_t *t = kr_value_map(a);
-    kr_value_map_set(a, t, "key", kr_value_str(a, key));
-    kr_value_map_set(a, t, "effect", kr_value_str(a, effect));
-    if (time_added) {
-        char ts[32];
-        now_rfc3339(ts, sizeof ts);
-        kr_value_map_set(a, t, "timeAdded", kr_value_str(a, ts));
-    }
-    return t;
-}
-
-/* The node's taints as they should be: the others kept, the condition
- * NoSchedule taints from its conditions, the NoExecute ones from the
- * tainter's decision (kept as they are until it decides). */
-static kr_value_t *desired_taints(kr_arena_t *a, const kr_value_t *node, nl_noexec_t nx)
-{
-    const kr_value_t *have = kr_value_get(node, "spec.taints");
-    kr_value_t *want_ns = kr_value_array(a);
-    const kr_value_t *conds = kr_value_get(node, "status.conditions");
-    for (size_t i = 0; i < kr_value_len(conds); i++) {
-        const kr_value_t *cd = kr_value_array_get(conds, i);
-        const char *key =
-            nl_condition_taint(kr_value_map_str(cd, "type"), kr_value_map_str(cd, "status"));
-        if (key != NULL && !taint_in(want_ns, key, "NoSchedule"))
-            kr_value_array_push(a, want_ns, new_taint(a, key, "NoSchedule", false));
-    }
-    if (kr_value_as_bool(kr_value_get(node, "spec.unschedulable"), false))
-        kr_value_array_push(a, want_ns, new_taint(a, NL_TAINT_UNSCHEDULABLE, "NoSchedule", false));
-    const char *nx_key = nx == NX_NOT_READY     ? NL_TAINT_NOT_READY
-                         : nx == NX_UNREACHABLE ? NL_TAINT_UNREACHABLE
-                                                : NULL;
-    kr_value_t *out = kr_value_array(a);
-    for (size_t i = 0; i < kr_value_len(have); i++) {
-        const kr_value_t *t = kr_value_array_get(have, i);
-        const char *key = kr_value_map_str(t, "key"), *effect = kr_value_map_str(t, "effect");
-        if (same_str(effect, "NoSchedule") && nl_condition_taint_key(key) &&
-            !taint_in(want_ns, key, "NoSchedule"))
-            continue; /* a condition taint whose condition is gone */
-        if (nx != NX_KEEP && same_str(effect, "NoExecute") &&
-            (same_str(key, NL_TAINT_NOT_READY) || same_str(key, NL_TAINT_UNREACHABLE)) &&
-            !same_str(key, nx_key))
-            continue;
-        kr_value_array_push(a, out, kr_value_copy(a, t));
-    }
-    for (size_t i = 0; i < kr_value_len(want_ns); i++) {
-        const kr_value_t *t = kr_value_array_get(want_ns, i);
-        if (!taint_in(out, kr_value_map_str(t, "key"), "NoSchedule"))
-            kr_value_array_push(a, out, kr_value_copy(a, t));
-    }
-    if (nx_key != NULL && !taint_in(out, nx_key, "NoExecute"))
-        kr_value_array_push(a, out, new_taint(a, nx_key, "NoExecute", true));
-    return out;
-}
-
-static bool same_taints(const kr_value_t *a, const kr_value_t *b)
-{
-    if (kr_value_len(a) != kr_value_len(b))
-        return false;
-    for (size_t i = 0; i < kr_value_len(a); i++) {
-        const kr_value_t *t = kr_value_array_get(a, i);
-        if (!taint_in(b, kr_value_map_str(t, "key"), kr_value_map_str(t, "effect")))
-            return false;
-    }
-    return true;
-}
-
 static void node_sync_key(kr_workqueue_t *q, const char *name, void *ud)
 {
     nl_t *c = ud;
@@ -584,8 +502,10 @@ static void node_sync_key(kr_workqueue_t *q, const char *name, void *ud)
     nl_node_t *n = node_get(c, name);
     kr_arena_t *a = c->scratch;
     kr_arena_reset(a);
-    kr_value_t *want = desired_taints(a, node, n ? n->noexec : NX_KEEP);
-    if (same_taints(want, kr_value_get(node, "spec.taints"))) {
+    char now[32];
+    now_rfc3339(now, sizeof now);
+    kr_value_t *want = nl_desired_taints(a, node, n ? n->noexec : NX_KEEP, now);
+    if (nl_same_taints(want, kr_value_get(node, "spec.taints"))) {
         kr_workqueue_forget(q, name);
         kr_workqueue_done(q, name, NULL);
         return;

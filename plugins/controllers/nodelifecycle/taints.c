@@ -3,6 +3,11 @@
 
 #include <string.h>
 
+static bool same_str(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
 static const char *str_or_empty(const kr_value_t *m, const char *key)
 {
     const char *s = kr_value_map_str(m, key);
@@ -92,6 +97,84 @@ bool nl_condition_taint_key(const char *key)
         if (strcmp(key, keys[i]) == 0)
             return true;
     return false;
+}
+
+static bool taint_in(const kr_value_t *list, const char *key, const char *effect)
+{
+    for (size_t i = 0; i < kr_value_len(list); i++) {
+        const kr_value_t *t = kr_value_array_get(list, i);
+        if (same_str(kr_value_map_str(t, "key"), key) &&
+            same_str(kr_value_map_str(t, "effect"), effect))
+            return true;
+    }
+    return false;
+}
+
+static kr_value_t *new_taint(kr_arena_t *a, const char *key, const char *effect,
+                             const char *time_added)
+{
+    kr_value_t *t = kr_value_map(a);
+    kr_value_map_set(a, t, "key", kr_value_str(a, key));
+    kr_value_map_set(a, t, "effect", kr_value_str(a, effect));
+    if (time_added != NULL)
+        kr_value_map_set(a, t, "timeAdded", kr_value_str(a, time_added));
+    return t;
+}
+
+/* The node's taints as they should be: the others kept, the condition
+ * NoSchedule taints from its conditions, the NoExecute ones from the
+ * tainter's decision (kept as they are until it decides). */
+kr_value_t *nl_desired_taints(kr_arena_t *a, const kr_value_t *node, nl_noexec_t nx,
+                              const char *now)
+{
+    const kr_value_t *have = kr_value_get(node, "spec.taints");
+    kr_value_t *want_ns = kr_value_array(a);
+    const kr_value_t *conds = kr_value_get(node, "status.conditions");
+    for (size_t i = 0; i < kr_value_len(conds); i++) {
+        const kr_value_t *cd = kr_value_array_get(conds, i);
+        const char *key =
+            nl_condition_taint(kr_value_map_str(cd, "type"), kr_value_map_str(cd, "status"));
+        if (key != NULL && !taint_in(want_ns, key, "NoSchedule"))
+            kr_value_array_push(a, want_ns, new_taint(a, key, "NoSchedule", NULL));
+    }
+    if (kr_value_as_bool(kr_value_get(node, "spec.unschedulable"), false))
+        kr_value_array_push(a, want_ns, new_taint(a, NL_TAINT_UNSCHEDULABLE, "NoSchedule", NULL));
+    const char *nx_key = nx == NX_NOT_READY     ? NL_TAINT_NOT_READY
+                         : nx == NX_UNREACHABLE ? NL_TAINT_UNREACHABLE
+                                                : NULL;
+    kr_value_t *out = kr_value_array(a);
+    for (size_t i = 0; i < kr_value_len(have); i++) {
+        const kr_value_t *t = kr_value_array_get(have, i);
+        const char *key = kr_value_map_str(t, "key"), *effect = kr_value_map_str(t, "effect");
+        if (same_str(effect, "NoSchedule") && nl_condition_taint_key(key) &&
+            !taint_in(want_ns, key, "NoSchedule"))
+            continue; /* a condition taint whose condition is gone */
+        if (nx != NX_KEEP && same_str(effect, "NoExecute") &&
+            (same_str(key, NL_TAINT_NOT_READY) || same_str(key, NL_TAINT_UNREACHABLE)) &&
+            !same_str(key, nx_key))
+            continue;
+        kr_value_array_push(a, out, kr_value_copy(a, t));
+    }
+    for (size_t i = 0; i < kr_value_len(want_ns); i++) {
+        const kr_value_t *t = kr_value_array_get(want_ns, i);
+        if (!taint_in(out, kr_value_map_str(t, "key"), "NoSchedule"))
+            kr_value_array_push(a, out, kr_value_copy(a, t));
+    }
+    if (nx_key != NULL && !taint_in(out, nx_key, "NoExecute"))
+        kr_value_array_push(a, out, new_taint(a, nx_key, "NoExecute", now));
+    return out;
+}
+
+bool nl_same_taints(const kr_value_t *a, const kr_value_t *b)
+{
+    if (kr_value_len(a) != kr_value_len(b))
+        return false;
+    for (size_t i = 0; i < kr_value_len(a); i++) {
+        const kr_value_t *t = kr_value_array_get(a, i);
+        if (!taint_in(b, kr_value_map_str(t, "key"), kr_value_map_str(t, "effect")))
+            return false;
+    }
+    return true;
 }
 
 const char *nl_zone_state_name(nl_zone_state_t s)

@@ -35,6 +35,21 @@ const char *nl_condition_taint(const char *type, const char *status);
  * unschedulable). */
 bool nl_condition_taint_key(const char *key);
 
+/* What a node's NoExecute controller taints should be: kept as they are
+ * (no decision yet), none, not-ready or unreachable. */
+typedef enum { NX_KEEP, NX_NONE, NX_NOT_READY, NX_UNREACHABLE } nl_noexec_t;
+
+/* A node's taints as they should be (in `a`): its other taints kept in
+ * their order; the condition NoSchedule taints its conditions and
+ * spec.unschedulable call for, those no longer called for dropped; the
+ * not-ready/unreachable NoExecute taint `nx` asks for (a new one with
+ * timeAdded `now`), the other one dropped — or both kept as they are for
+ * NX_KEEP. */
+kr_value_t *nl_desired_taints(kr_arena_t *a, const kr_value_t *node, nl_noexec_t nx,
+                              const char *now);
+/* The same taints (key and effect), in any order. */
+bool nl_same_taints(const kr_value_t *a, const kr_value_t *b);
+
 typedef enum { NL_ZONE_INITIAL, NL_ZONE_NORMAL, NL_ZONE_PARTIAL, NL_ZONE_FULL } nl_zone_state_t;
 const char *nl_zone_state_name(nl_zone_state_t s);
 /* ComputeZoneState: FullDisruption when no node is ready, PartialDisruption

@@ -134,12 +134,78 @@ static void test_bucket(void **state)
     assert_false(nl_bucket_try(&b, 900000));
 }
 
+static const char *taint_list(kr_arena_t *a, const kr_value_t *taints)
+{
+    kr_buf_t b = KR_BUF_INIT;
+    for (size_t i = 0; i < kr_value_len(taints); i++) {
+        const kr_value_t *t = kr_value_array_get(taints, i);
+        const char *ta = kr_value_map_str(t, "timeAdded");
+        kr_buf_printf(&b, "%s:%s%s%s ", kr_value_map_str(t, "key"), kr_value_map_str(t, "effect"),
+                      ta ? "@" : "", ta ? ta : "");
+    }
+    const char *out = kr_arena_strdup(a, b.data ? b.data : "");
+    kr_buf_free(&b);
+    return out;
+}
+
+static void test_desired_taints(void **state)
+{
+    (void)state;
+    kr_arena_t *a = kr_arena_new(0);
+    const char *now = "2024-01-01T00:00:09Z";
+    /* unreachable: the condition taint and, once decided, the NoExecute one;
+     * a user's taint stays first */
+    kr_value_t *n1 =
+        json(a, "{\"spec\":{\"taints\":[{\"key\":\"dedicated\",\"value\":\"gpu\","
+                "\"effect\":\"NoSchedule\"}]},\"status\":{\"conditions\":[{\"type\":\"Ready\","
+                "\"status\":\"Unknown\"},{\"type\":\"MemoryPressure\",\"status\":\"Unknown\"}]}}");
+    assert_string_equal(taint_list(a, nl_desired_taints(a, n1, NX_KEEP, now)),
+                        "dedicated:NoSchedule node.kubernetes.io/unreachable:NoSchedule ");
+    kr_value_t *t1 = nl_desired_taints(a, n1, NX_UNREACHABLE, now);
+    assert_string_equal(taint_list(a, t1), "dedicated:NoSchedule node.kubernetes.io/unreachable:"
+                                           "NoSchedule node.kubernetes.io/unreachable:NoExecute@"
+                                           "2024-01-01T00:00:09Z ");
+    assert_false(nl_same_taints(t1, kr_value_get(n1, "spec.taints")));
+    /* not ready now: swapped; the taints already there keep their time */
+    kr_value_t *n2 =
+        json(a, "{\"spec\":{\"unschedulable\":true,\"taints\":[{\"key\":\"node.kubernetes.io/"
+                "unreachable\",\"effect\":\"NoExecute\",\"timeAdded\":\"2024-01-01T00:00:01Z\"},"
+                "{\"key\":\"node.kubernetes.io/unreachable\",\"effect\":\"NoSchedule\"}]},"
+                "\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":\"False\"}]}}");
+    assert_string_equal(taint_list(a, nl_desired_taints(a, n2, NX_KEEP, now)),
+                        "node.kubernetes.io/unreachable:NoExecute@2024-01-01T00:00:01Z "
+                        "node.kubernetes.io/not-ready:NoSchedule "
+                        "node.kubernetes.io/unschedulable:NoSchedule ");
+    assert_string_equal(taint_list(a, nl_desired_taints(a, n2, NX_NOT_READY, now)),
+                        "node.kubernetes.io/not-ready:NoSchedule "
+                        "node.kubernetes.io/unschedulable:NoSchedule "
+                        "node.kubernetes.io/not-ready:NoExecute@2024-01-01T00:00:09Z ");
+    /* ready again: every controller taint goes, a user's NoExecute stays */
+    kr_value_t *n3 = json(
+        a, "{\"spec\":{\"taints\":[{\"key\":\"node.kubernetes.io/not-ready\",\"effect\":"
+           "\"NoExecute\"},{\"key\":\"node.kubernetes.io/not-ready\",\"effect\":\"NoSchedule\"},"
+           "{\"key\":\"x\",\"effect\":\"NoExecute\"}]},\"status\":{\"conditions\":[{\"type\":"
+           "\"Ready\",\"status\":\"True\"},{\"type\":\"DiskPressure\",\"status\":\"True\"}]}}");
+    kr_value_t *t3 = nl_desired_taints(a, n3, NX_NONE, now);
+    assert_string_equal(taint_list(a, t3),
+                        "x:NoExecute node.kubernetes.io/disk-pressure:NoSchedule ");
+    /* nothing to change: the same set, whatever the order */
+    kr_value_t *n4 =
+        json(a, "{\"spec\":{\"taints\":[{\"key\":\"node.kubernetes.io/disk-pressure\",\"effect\":"
+                "\"NoSchedule\"},{\"key\":\"x\",\"effect\":\"NoExecute\"}]},\"status\":{"
+                "\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"},{\"type\":"
+                "\"DiskPressure\",\"status\":\"True\"}]}}");
+    assert_true(
+        nl_same_taints(nl_desired_taints(a, n4, NX_NONE, now), kr_value_get(n4, "spec.taints")));
+    kr_arena_destroy(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tolerates),        cmocka_unit_test(test_min_toleration),
         cmocka_unit_test(test_condition_taints), cmocka_unit_test(test_zone_state),
-        cmocka_unit_test(test_bucket),
+        cmocka_unit_test(test_bucket),           cmocka_unit_test(test_desired_taints),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
