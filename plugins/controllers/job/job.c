@@ -189,15 +189,9 @@ static void on_pod_update(kr_informer_t *inf, const kr_value_t *old, const kr_va
 static void on_pod_delete(kr_informer_t *inf, const kr_value_t *pod, void *ud)
 {
     (void)inf;
-    jc_t *c = ud;
-    /* a pod already seen being deleted was counted then */
-    if (kr_value_get(pod, "metadata.deletionTimestamp") != NULL) {
-        const kr_value_t *job = job_of_pod(c, pod);
-        if (job != NULL)
-            enqueue(c, job);
-        return;
-    }
-    pod_deleted(c, pod);
+    /* by uid: a deletion already seen with its deletionTimestamp does not
+     * count twice */
+    pod_deleted(ud, pod);
 }
 
 static void keep(kr_arena_t *a, kr_value_t *dst, const kr_value_t *src, const char *key)
