@@ -96,6 +96,13 @@ typedef struct ds_task {
     bool observed;     /* raise observedGeneration */
     uint64_t after_ms; /* sync again after this (minReadySeconds, back-off) */
     ds_counts_t counts;
+    /* slowStartBatch: the nodes to create a pod on, sent 1, 2, 4, ... at a
+     * time; a batch with an error stops the rest */
+    const char **create;
+    size_t ncreate, next_create;
+    size_t batch;
+    bool create_failed;
+    const char *hash;
     char key[];
 } ds_task_t;
 
@@ -514,10 +521,24 @@ static const char *reply_msg(const kr_reply_t *r)
 
 static void task_finish(ds_task_t *t);
 
+static void send_create_batch(ds_task_t *t);
+
 static void maybe_finish(ds_task_t *t)
 {
-    if (t->pending == 0)
-        task_finish(t);
+    if (t->pending > 0)
+        return;
+    if (t->next_create < t->ncreate) {
+        if (!t->create_failed) {
+            send_create_batch(t);
+            if (t->pending > 0)
+                return;
+        }
+        /* the skipped creations are not expected any more: the next sync
+         * starts a slow start again */
+        for (; t->next_create < t->ncreate; t->next_create++)
+            kr_expectations_creation_observed(t->c->exp, t->key);
+    }
+    task_finish(t);
 }
 
 static void on_status(kr_bus_t *bus, const kr_reply_t *r, void *ud)
@@ -603,6 +624,7 @@ static void on_created(kr_bus_t *bus, const kr_reply_t *r, void *ud)
          * the expectations expire */
         c->failures++;
         t->failed = true;
+        t->create_failed = true;
         kr_expectations_creation_observed(c->exp, t->key);
         kr_events_record(c->ev, t->ds, KR_EVENT_WARNING, "FailedCreate", "Error creating: %s",
                          reply_msg(r));
@@ -653,6 +675,18 @@ static void on_written(kr_bus_t *bus, const kr_reply_t *r, void *ud)
     maybe_finish(t);
 }
 
+static void send_create(ds_task_t *t, const char *hash, const char *node);
+
+static void send_create_batch(ds_task_t *t)
+{
+    size_t left = t->ncreate - t->next_create;
+    t->batch = t->batch == 0 ? 1 : t->batch * 2;
+    if (t->batch > left)
+        t->batch = left;
+    for (size_t i = 0; i < t->batch; i++)
+        send_create(t, t->hash, t->create[t->next_create++]);
+}
+
 static void send_create(ds_task_t *t, const char *hash, const char *node)
 {
     ds_op_t *op = op_new(t);
@@ -661,8 +695,10 @@ static void send_create(ds_task_t *t, const char *hash, const char *node)
                         .res = POD_RES,
                         .ns = t->ns,
                         .obj = ds_pod_for_node(t->a, t->ds, hash, node)};
-    if (!task_send(t, &req, on_created, op))
+    if (!task_send(t, &req, on_created, op)) {
+        t->create_failed = true;
         kr_expectations_creation_observed(t->c->exp, t->key);
+    }
 }
 
 /* A delete with a uid precondition; `force`: gracePeriodSeconds 0. */
@@ -1260,8 +1296,13 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
             for (size_t i = 0; i < ndel; i++)
                 uids[i] = kr_arena_strdup(t->a, uid_of(p.del[i]));
             kr_expectations_set(c->exp, key, (int64_t)ncre, uids, ndel, now_ms);
+            t->create = kr_arena_alloc(t->a, (ncre ? ncre : 1) * sizeof *t->create);
             for (size_t i = 0; i < ncre; i++)
-                send_create(t, hash, p.create[i]);
+                t->create[i] = kr_arena_strdup(t->a, p.create[i]);
+            t->ncreate = ncre;
+            t->hash = kr_arena_strdup(t->a, hash);
+            if (ncre > 0)
+                send_create_batch(t);
             for (size_t i = 0; i < ndel; i++)
                 send_delete(t, POD_RES, p.del[i], on_deleted, i < nforce);
         }
