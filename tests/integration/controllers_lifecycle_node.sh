@@ -116,6 +116,13 @@ start_agent b
 B_PID=$AGENT_PID
 wait_until 20 "node b-0 not Ready" node_ready b-0 True
 [ -z "$(taints_of a-0)" ] || fail "a healthy node has taints: $(taints_of a-0)"
+# reconcileNodeLabels: the beta OS and arch labels follow the stable ones
+beta_ok() {
+  [ "$("$KUBECTL" get node b-0 -o jsonpath='{.metadata.labels.beta\.kubernetes\.io/os}/{.metadata.labels.beta\.kubernetes\.io/arch}')" = \
+    "$("$KUBECTL" get node b-0 -o jsonpath='{.metadata.labels.kubernetes\.io/os}/{.metadata.labels.kubernetes\.io/arch}')" ]
+}
+[ -n "$(k get node b-0 -o jsonpath='{.metadata.labels.kubernetes\.io/os}')" ] || fail "b-0 has no kubernetes.io/os label"
+wait_until 10 "b-0's beta labels" beta_ok
 echo "ok: two hollow nodes Ready, the ReplicaSet's pods and two bare pods on a-0"
 
 # ---- agent a killed -----------------------------------------------------------------

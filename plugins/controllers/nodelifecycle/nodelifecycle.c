@@ -505,7 +505,9 @@ static void node_sync_key(kr_workqueue_t *q, const char *name, void *ud)
     char now[32];
     now_rfc3339(now, sizeof now);
     kr_value_t *want = nl_desired_taints(a, node, n ? n->noexec : NX_KEEP, now);
-    if (nl_same_taints(want, kr_value_get(node, "spec.taints"))) {
+    kr_value_t *labels = nl_beta_labels(a, kr_value_get(node, "metadata.labels"));
+    bool taints_ok = nl_same_taints(want, kr_value_get(node, "spec.taints"));
+    if (taints_ok && labels == NULL) {
         kr_workqueue_forget(q, name);
         kr_workqueue_done(q, name, NULL);
         return;
@@ -514,8 +516,12 @@ static void node_sync_key(kr_workqueue_t *q, const char *name, void *ud)
     kr_value_map_set(a, patch, "metadata", meta);
     kr_value_map_set(a, meta, "resourceVersion",
                      kr_value_copy(a, kr_value_get(node, "metadata.resourceVersion")));
-    kr_value_map_set(a, patch, "spec", spec);
-    kr_value_map_set(a, spec, "taints", kr_value_len(want) ? want : kr_value_null(a));
+    if (labels != NULL) /* reconcileNodeLabels */
+        kr_value_map_set(a, meta, "labels", labels);
+    if (!taints_ok) {
+        kr_value_map_set(a, patch, "spec", spec);
+        kr_value_map_set(a, spec, "taints", kr_value_len(want) ? want : kr_value_null(a));
+    }
     kr_request_t req = {.op = "patch",
                         .res = "v1/nodes",
                         .name = name,

@@ -177,6 +177,26 @@ bool nl_same_taints(const kr_value_t *a, const kr_value_t *b)
     return true;
 }
 
+kr_value_t *nl_beta_labels(kr_arena_t *a, const kr_value_t *labels)
+{
+    /* upstream's labelReconcileInfo: the stable label is the truth */
+    static const char *const pairs[][2] = {
+        {"kubernetes.io/os", "beta.kubernetes.io/os"},
+        {"kubernetes.io/arch", "beta.kubernetes.io/arch"},
+    };
+    kr_value_t *out = NULL;
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        const char *primary = kr_value_map_str(labels, pairs[i][0]);
+        const char *secondary = kr_value_map_str(labels, pairs[i][1]);
+        if (primary == NULL || (secondary != NULL && strcmp(primary, secondary) == 0))
+            continue;
+        if (out == NULL)
+            out = kr_value_map(a);
+        kr_value_map_set(a, out, pairs[i][1], kr_value_str(a, primary));
+    }
+    return out;
+}
+
 const char *nl_zone_state_name(nl_zone_state_t s)
 {
     switch (s) {

@@ -50,6 +50,11 @@ kr_value_t *nl_desired_taints(kr_arena_t *a, const kr_value_t *node, nl_noexec_t
 /* The same taints (key and effect), in any order. */
 bool nl_same_taints(const kr_value_t *a, const kr_value_t *b);
 
+/* reconcileNodeLabels: the beta OS and arch labels a node lacks or has
+ * with another value than kubernetes.io/os and kubernetes.io/arch, as a
+ * map of labels to set (in `a`); NULL when nothing is to change. */
+kr_value_t *nl_beta_labels(kr_arena_t *a, const kr_value_t *labels);
+
 typedef enum { NL_ZONE_INITIAL, NL_ZONE_NORMAL, NL_ZONE_PARTIAL, NL_ZONE_FULL } nl_zone_state_t;
 const char *nl_zone_state_name(nl_zone_state_t s);
 /* ComputeZoneState: FullDisruption when no node is ready, PartialDisruption

@@ -200,12 +200,30 @@ static void test_desired_taints(void **state)
     kr_arena_destroy(&a);
 }
 
+static void test_beta_labels(void **state)
+{
+    (void)state;
+    kr_arena_t *a = kr_arena_new(0);
+    assert_null(nl_beta_labels(a, json(a, "{\"kubernetes.io/os\":\"linux\","
+                                          "\"beta.kubernetes.io/os\":\"linux\"}")));
+    assert_null(nl_beta_labels(a, json(a, "{\"beta.kubernetes.io/os\":\"windows\"}")));
+    kr_value_t *l = nl_beta_labels(a, json(a, "{\"kubernetes.io/os\":\"linux\","
+                                              "\"kubernetes.io/arch\":\"amd64\","
+                                              "\"beta.kubernetes.io/arch\":\"arm64\"}"));
+    assert_non_null(l);
+    assert_int_equal(kr_value_len(l), 2);
+    assert_string_equal(kr_value_map_str(l, "beta.kubernetes.io/os"), "linux");
+    assert_string_equal(kr_value_map_str(l, "beta.kubernetes.io/arch"), "amd64");
+    kr_arena_destroy(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tolerates),        cmocka_unit_test(test_min_toleration),
         cmocka_unit_test(test_condition_taints), cmocka_unit_test(test_zone_state),
         cmocka_unit_test(test_bucket),           cmocka_unit_test(test_desired_taints),
+        cmocka_unit_test(test_beta_labels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
