@@ -122,7 +122,8 @@ beta_ok() {
     "$("$KUBECTL" get node b-0 -o jsonpath='{.metadata.labels.kubernetes\.io/os}/{.metadata.labels.kubernetes\.io/arch}')" ]
 }
 [ -n "$(k get node b-0 -o jsonpath='{.metadata.labels.kubernetes\.io/os}')" ] || fail "b-0 has no kubernetes.io/os label"
-wait_until 10 "b-0's beta labels" beta_ok
+k label node b-0 beta.kubernetes.io/os- beta.kubernetes.io/arch=other --overwrite >/dev/null
+wait_until 10 "b-0's beta labels not put back" beta_ok
 echo "ok: two hollow nodes Ready, the ReplicaSet's pods and two bare pods on a-0"
 
 # ---- agent a killed -----------------------------------------------------------------
