@@ -5,7 +5,8 @@
 # Failed with BackoffLimitExceeded; an Indexed Job runs indexes 0-2 with
 # JOB_COMPLETION_INDEX (the pods exit 1 without it); activeDeadlineSeconds
 # fails a Job with DeadlineExceeded and ttlSecondsAfterFinished then
-# deletes it with its pods.
+# deletes it with its pods; pods carry batch.kubernetes.io/job-tracking
+# until they are counted.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/controllers_job_lib.sh"
 
@@ -68,6 +69,10 @@ spec:
 YAML
 k apply -f "$T/jobs.yaml" >/dev/null || fail "apply: $(tail -3 "$T/kubectl.err")"
 
+# pods carry the tracking finalizer until they are counted
+tracked() { [[ "$(k get pods -l batch.kubernetes.io/job-name=late -o 'jsonpath={.items[*].metadata.finalizers}')" == *batch.kubernetes.io/job-tracking* ]]; }
+wait_for 10 "late's pod without batch.kubernetes.io/job-tracking" tracked
+
 # work: sampled until Complete, never more than 2 pods running or pending
 sel=batch.kubernetes.io/job-name=work
 max=0
@@ -87,6 +92,10 @@ done
 [ "$(cond job work SuccessCriteriaMet)" = "True/CompletionsReached/Reached expected number of succeeded pods" ] ||
   fail "work: SuccessCriteriaMet: $(cond job work SuccessCriteriaMet)"
 [ "$(k get pods -l "$sel" --no-headers | grep -c Completed)" = 5 ] || fail "work pods: $(k get pods -l "$sel")"
+[[ "$(k get pods -l "$sel" -o 'jsonpath={.items[*].metadata.finalizers}')" != *job-tracking* ]] ||
+  fail "work pods keep finalizers: $(k get pods -l "$sel" -o 'jsonpath={.items[*].metadata.finalizers}')"
+[ "$(jp job work '{.status.uncountedTerminatedPods}')" = "{}" ] ||
+  fail "work uncountedTerminatedPods: $(jp job work '{.status.uncountedTerminatedPods}')"
 row=$(k get job work --no-headers)
 [[ "$row" =~ ^work\ +Complete\ +5/5\  ]] || fail "kubectl get job work: [$row]"
 desc=$(k describe job work)
@@ -127,3 +136,29 @@ wait_for 30 "late's pods not deleted" gone pods -l batch.kubernetes.io/job-name=
 grep -q 'reason: DeadlineExceeded' <<<"$(k get events --field-selector involvedObject.name=late -o yaml)" ||
   fail "late: no DeadlineExceeded event: $(k get events --field-selector involvedObject.name=late)"
 echo "ok: activeDeadlineSeconds 3: DeadlineExceeded, deleted after ttlSecondsAfterFinished 2"
+[[ "$(k get pods -o 'jsonpath={.items[*].metadata.finalizers}')" != *job-tracking* ]] ||
+  fail "pods keep finalizers: $(k get pods -o 'jsonpath={range .items[*]}{.metadata.name}={.metadata.finalizers} {end}')"
+echo "ok: batch.kubernetes.io/job-tracking on running pods, gone from every counted pod"
+
+# a Job deleted with --cascade=orphan: its pod loses the finalizer, so that
+# it can go later
+k apply -f - >/dev/null <<YAML || fail "apply orph: $(tail -3 "$T/kubectl.err")"
+apiVersion: batch/v1
+kind: Job
+metadata: {name: orph}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      terminationGracePeriodSeconds: 1
+      containers:
+      - {name: c, image: $IMAGE, imagePullPolicy: IfNotPresent, command: [sh, -c, 'exec sleep 600']}
+YAML
+orph_tracked() { [[ "$(k get pods -l batch.kubernetes.io/job-name=orph -o 'jsonpath={.items[*].metadata.finalizers}')" == *job-tracking* ]]; }
+orph_free() { [ -n "$(k get pods -l batch.kubernetes.io/job-name=orph -o name)" ] && ! orph_tracked; }
+wait_for 20 "orph's pod not tracked" orph_tracked
+k delete job orph --cascade=orphan >/dev/null || fail "delete job orph: $(tail -3 "$T/kubectl.err")"
+wait_for 20 "orph's pod keeps the finalizer" orph_free
+k delete pods -l batch.kubernetes.io/job-name=orph --wait=false >/dev/null || fail "delete orph's pod"
+wait_for 30 "orph's pod not deleted" gone pods -l batch.kubernetes.io/job-name=orph
+echo "ok: an orphaned pod loses batch.kubernetes.io/job-tracking and can be deleted"

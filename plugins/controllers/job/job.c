@@ -7,12 +7,15 @@
  *   the Job's expectations wait for.
  * - A sync reads both caches.  The pods the Job controls are active
  *   (neither terminal nor being deleted), terminating, succeeded or failed.
- *   status.succeeded and status.failed never go down: a Job counts the
- *   terminated pods it sees, and a count already in its status stays even
- *   when those pods are deleted (kraal tracks without the
- *   batch.kubernetes.io/job-tracking finalizer, see docs/controllers.md).
- *   An Indexed Job's completedIndexes is the union of its status and of its
- *   succeeded pods' indexes.
+ *   Pods are created with the batch.kubernetes.io/job-tracking
+ *   finalizer and counted as upstream does (trackJobStatusAndRemoveFinalizers),
+ *   one step per sync, each after the previous one is in the stored status:
+ *   a finished pod (failed: Failed, or being deleted) is recorded in
+ *   status.uncountedTerminatedPods (an Indexed success in completedIndexes),
+ *   then loses its finalizer, then is counted in succeeded/failed.  A pod
+ *   with the finalizer and no Job (or a finished one) loses it through its
+ *   own "pod:<ns>/<name>" key (the orphan queue); pods the controller
+ *   deletes because too many run lose it first and never count as failed.
  * - Failure first (failed > backoffLimit, restarts past it with
  *   restartPolicy OnFailure, activeDeadlineSeconds passed), then success
  *   (completions reached, or a first success with no completions and no
@@ -52,6 +55,9 @@
 #define POD_RES         "v1/pods"
 #define JOB_TIMEOUT_MS  10000
 #define JOB_WAIT_SYNCED 100
+#define TRACKING        "batch.kubernetes.io/job-tracking"
+#define ORPHAN_PREFIX   "pod:"
+#define SMP             "application/strategic-merge-patch+json"
 
 struct job_conf {
     int64_t workers;
@@ -137,11 +143,50 @@ static const kr_value_t *job_of_pod(jc_t *c, const kr_value_t *pod)
     return juid != NULL && strcmp(juid, uid) == 0 ? job : NULL;
 }
 
+static bool has_tracking(const kr_value_t *pod)
+{
+    const kr_value_t *fins = kr_value_get(pod, "metadata.finalizers");
+    for (size_t i = 0; i < kr_value_len(fins); i++) {
+        const char *f = kr_value_as_str(kr_value_array_get(fins, i));
+        if (f != NULL && strcmp(f, TRACKING) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool job_finished(const kr_value_t *job)
+{
+    const kr_value_t *conds = kr_value_get(job, "status.conditions");
+    for (size_t i = 0; i < kr_value_len(conds); i++) {
+        const kr_value_t *cd = kr_value_array_get(conds, i);
+        const char *ty = kr_value_map_str(cd, "type"), *st = kr_value_map_str(cd, "status");
+        if (ty != NULL && st != NULL && strcmp(st, "True") == 0 &&
+            (strcmp(ty, "Complete") == 0 || strcmp(ty, "Failed") == 0))
+            return true;
+    }
+    return false;
+}
+
+/* A pod that keeps the tracking finalizer with no Job (or a finished one)
+ * to count it: its own key, whose sync removes the finalizer (upstream's
+ * orphan queue). */
+static void enqueue_orphan(jc_t *c, const kr_value_t *pod, const kr_value_t *job)
+{
+    char key[600];
+    if (!has_tracking(pod) || (job != NULL && !job_finished(job)))
+        return;
+    memcpy(key, ORPHAN_PREFIX, sizeof ORPHAN_PREFIX - 1);
+    if (kr_informer_key(pod, key + sizeof ORPHAN_PREFIX - 1,
+                        sizeof key - sizeof ORPHAN_PREFIX + 1) > 0)
+        kr_workqueue_add(c->q, key, NULL);
+}
+
 /* ---- pod events ------------------------------------------------------------ */
 
 static void pod_deleted(jc_t *c, const kr_value_t *pod)
 {
     const kr_value_t *job = job_of_pod(c, pod);
+    enqueue_orphan(c, pod, job);
     char key[600];
     if (job == NULL || kr_informer_key(job, key, sizeof key) <= 0)
         return;
@@ -159,6 +204,7 @@ static void on_pod_add(kr_informer_t *inf, const kr_value_t *pod, void *ud)
         return;
     }
     const kr_value_t *job = job_of_pod(c, pod);
+    enqueue_orphan(c, pod, job);
     char key[600];
     if (job != NULL && kr_informer_key(job, key, sizeof key) > 0) {
         kr_expectations_creation_observed(c->exp, key);
@@ -179,6 +225,7 @@ static void on_pod_update(kr_informer_t *inf, const kr_value_t *old, const kr_va
         return;
     }
     const kr_value_t *job = job_of_pod(c, cur);
+    enqueue_orphan(c, cur, job);
     if (job != NULL)
         enqueue(c, job);
     const kr_value_t *ojob = job_of_pod(c, old);
@@ -232,6 +279,7 @@ static const kr_value_t *pod_transform(kr_arena_t *a, const kr_value_t *obj, voi
                                             "uid",
                                             "resourceVersion",
                                             "ownerReferences",
+                                            "finalizers",
                                             "deletionTimestamp",
                                             "creationTimestamp"};
     const kr_value_t *meta = kr_value_map_get(obj, "metadata");
@@ -274,6 +322,29 @@ static void on_job_add(kr_informer_t *inf, const kr_value_t *job, void *ud)
 {
     (void)inf;
     enqueue(ud, job);
+}
+
+typedef struct {
+    jc_t *c;
+    const char *uid;
+} orphans_t;
+
+static bool orphan_one(const kr_value_t *pod, void *ud)
+{
+    orphans_t *o = ud;
+    if (kr_controlled_by(pod, o->uid))
+        enqueue_orphan(o->c, pod, NULL);
+    return true;
+}
+
+/* A deleted Job's pods keep no tracking finalizer. */
+static void on_job_delete(kr_informer_t *inf, const kr_value_t *job, void *ud)
+{
+    (void)inf;
+    orphans_t o = {ud, kr_value_as_str(kr_value_get(job, "metadata.uid"))};
+    enqueue(ud, job);
+    if (o.uid != NULL)
+        kr_informer_each(((jc_t *)ud)->pods, ns_of(job), orphan_one, &o);
 }
 
 static void on_job_update(kr_informer_t *inf, const kr_value_t *old, const kr_value_t *cur,
@@ -584,8 +655,8 @@ static void task_finish(job_task_t *t)
 
 typedef struct {
     const char *uid;
-    const kr_value_t **active, **succeeded, **failed;
-    size_t nactive, nsucceeded, nfailed, cap_a, cap_s, cap_f;
+    const kr_value_t **active, **succeeded, **failed, **all;
+    size_t nactive, nsucceeded, nfailed, nall, cap_a, cap_s, cap_f, cap_all;
     int64_t ready, terminating;
 } pods_t;
 
@@ -605,6 +676,7 @@ static bool classify(const kr_value_t *pod, void *ud)
     pods_t *p = ud;
     if (!kr_controlled_by(pod, p->uid))
         return true;
+    push(&p->all, &p->nall, &p->cap_all, pod);
     const char *phase = kr_value_as_str(kr_value_get(pod, "status.phase"));
     if (phase != NULL && strcmp(phase, "Succeeded") == 0)
         push(&p->succeeded, &p->nsucceeded, &p->cap_s, pod);
@@ -618,6 +690,47 @@ static bool classify(const kr_value_t *pod, void *ud)
             p->ready++;
     }
     return true;
+}
+
+/* The array of uids at `key` of uncountedTerminatedPods (made if absent). */
+static kr_value_t *uid_list(kr_arena_t *a, kr_value_t *unc, const char *key)
+{
+    kr_value_t *l = kr_value_map_get(unc, key);
+    if (kr_value_type(l) != KR_ARRAY) {
+        l = kr_value_array(a);
+        kr_value_map_set(a, unc, key, l);
+    }
+    return l;
+}
+
+static bool uid_in(const kr_value_t *list, const char *uid)
+{
+    for (size_t i = 0; i < kr_value_len(list); i++) {
+        const char *u = kr_value_as_str(kr_value_array_get(list, i));
+        if (u != NULL && strcmp(u, uid) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Removes from `list` the uids whose pod is gone or no longer has the
+ * tracking finalizer, and returns how many: they are counted now. */
+static int64_t count_untracked(kr_value_t *list, const kr_value_t *const *pods, size_t n)
+{
+    int64_t counted = 0;
+    for (size_t i = kr_value_len(list); i-- > 0;) {
+        const char *uid = kr_value_as_str(kr_value_array_get(list, i));
+        bool tracked = false;
+        for (size_t k = 0; k < n && !tracked && uid != NULL; k++) {
+            const char *pu = kr_value_as_str(kr_value_get(pods[k], "metadata.uid"));
+            tracked = pu != NULL && strcmp(pu, uid) == 0 && has_tracking(pods[k]);
+        }
+        if (!tracked) {
+            kr_value_array_remove(list, i);
+            counted++;
+        }
+    }
+    return counted;
 }
 
 static int cmp_deletion(const void *a, const void *b)
@@ -709,6 +822,79 @@ static void send_delete_pods(job_task_t *t, const kr_value_t *const *pods, size_
     }
 }
 
+static void add_tracking(kr_arena_t *a, kr_value_t *pod)
+{
+    kr_value_t *meta = kr_value_map_get(pod, "metadata");
+    kr_value_t *fins = kr_value_map_get(meta, "finalizers");
+    if (kr_value_type(fins) != KR_ARRAY) {
+        fins = kr_value_array(a);
+        kr_value_map_set(a, meta, "finalizers", fins);
+    }
+    if (!has_tracking(pod))
+        kr_value_array_push(a, fins, kr_value_str(a, TRACKING));
+}
+
+static void on_untracked(kr_bus_t *bus, const kr_reply_t *r, void *ud)
+{
+    (void)bus;
+    job_op_t *op = ud;
+    if (!op_reply(op))
+        return;
+    job_task_t *t = op->t;
+    if (r->code != 200 && r->code != 404) {
+        kr_plugin_log(t->c->ctx, KR_LOG_INFO, reply_msg(r),
+                      "job=\"%s\" pod=\"%s\" op=untrack code=%d", t->key, op->pod, r->code);
+        if (t->manage_err == NULL)
+            t->manage_err = kr_arena_strdup(t->a, reply_msg(r));
+    }
+    maybe_finish(t);
+}
+
+/* removeTrackingFinalizerPatch, with the pod's uid so that a pod of the
+ * same name made since is never touched. */
+static void send_untrack(job_task_t *t, const kr_value_t *const *pods, size_t n)
+{
+    kr_arena_t *a = t->a;
+    kr_value_t *opts = kr_value_map(a);
+    kr_value_map_set(a, opts, "patchType", kr_value_str(a, SMP));
+    for (size_t i = 0; i < n; i++) {
+        if (!has_tracking(pods[i]))
+            continue;
+        job_op_t *op = op_new(t);
+        op->pod = kr_arena_strdup(a, kr_value_as_str(kr_value_get(pods[i], "metadata.name")));
+        const char *pns = kr_value_as_str(kr_value_get(pods[i], "metadata.namespace"));
+        kr_value_t *patch = kr_value_map(a), *meta = kr_value_map(a), *list = kr_value_array(a);
+        kr_value_array_push(a, list, kr_value_str(a, TRACKING));
+        kr_value_map_set(a, meta, "$deleteFromPrimitiveList/finalizers", list);
+        kr_value_map_set(a, meta, "uid", kr_value_copy(a, kr_value_get(pods[i], "metadata.uid")));
+        kr_value_map_set(a, patch, "metadata", meta);
+        kr_request_t req = {.op = "patch",
+                            .res = POD_RES,
+                            .ns = pns != NULL ? pns : t->ns,
+                            .name = op->pod,
+                            .obj = patch,
+                            .opts = opts};
+        if (!task_send(t, &req, on_untracked, op) && t->manage_err == NULL)
+            t->manage_err = "the bus refused the request";
+    }
+}
+
+/* A pod of no Job (or of a finished one) that keeps the tracking
+ * finalizer: it goes. */
+static void sync_orphan(jc_t *c, const char *key)
+{
+    const kr_value_t *pod = kr_informer_get_key(c->pods, key + sizeof ORPHAN_PREFIX - 1);
+    const kr_value_t *job = pod != NULL ? job_of_pod(c, pod) : NULL;
+    if (pod == NULL || !has_tracking(pod) || (job != NULL && !job_finished(job))) {
+        kr_workqueue_forget(c->q, key);
+        kr_workqueue_done(c->q, key, NULL);
+        return;
+    }
+    job_task_t *t = task_new(c, key, pod);
+    send_untrack(t, &pod, 1);
+    maybe_finish(t);
+}
+
 /* A finished Job: deleted once ttlSecondsAfterFinished has passed. */
 static void sync_finished(jc_t *c, const char *key, const kr_value_t *job, const kr_value_t *fin)
 {
@@ -750,6 +936,10 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
     if (!kr_informer_has_synced(c->jobs) || !kr_informer_has_synced(c->pods)) {
         kr_workqueue_add_after(q, key, JOB_WAIT_SYNCED, NULL);
         kr_workqueue_done(q, key, NULL);
+        return;
+    }
+    if (strncmp(key, ORPHAN_PREFIX, sizeof ORPHAN_PREFIX - 1) == 0) {
+        sync_orphan(c, key);
         return;
     }
     const kr_value_t *job = kr_informer_get_key(c->jobs, key);
@@ -800,35 +990,88 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
         kr_value_map_set(a, st, "conditions", conds);
     }
 
-    /* counts */
-    int64_t succeeded, failed = kr_value_map_int(st, "failed", 0);
-    if ((int64_t)p.nfailed > failed)
-        failed = (int64_t)p.nfailed;
-    uint8_t *done_set = NULL, *active_set = NULL;
+    /* counts: a finished pod with the tracking finalizer is first
+     * recorded in uncountedTerminatedPods (an Indexed success in
+     * completedIndexes), then its finalizer goes, then it is counted
+     * (trackJobStatusAndRemoveFinalizers, over several syncs: each step
+     * only after the previous one is in the stored status) */
+    kr_value_t *unc = kr_value_map_get(st, "uncountedTerminatedPods");
+    if (kr_value_type(unc) != KR_MAP) {
+        unc = kr_value_map(a);
+        kr_value_map_set(a, st, "uncountedTerminatedPods", unc);
+    }
+    kr_value_t *unc_s = uid_list(a, unc, "succeeded"), *unc_f = uid_list(a, unc, "failed");
+    const kr_value_t *old_s = kr_value_copy(a, unc_s), *old_f = kr_value_copy(a, unc_f);
+    int64_t succeeded = kr_value_map_int(st, "succeeded", 0);
+    int64_t failed = kr_value_map_int(st, "failed", 0);
+    /* recorded pods now gone or untracked are counted */
+    succeeded += count_untracked(unc_s, p.all, p.nall);
+    failed += count_untracked(unc_f, p.all, p.nall);
+    uint8_t *done_set = NULL, *active_set = NULL, *old_done = NULL;
     if (indexed) {
         done_set = kr_arena_alloc(a, (size_t)completions + 1);
+        old_done = kr_arena_alloc(a, (size_t)completions + 1);
         active_set = kr_arena_alloc(a, (size_t)completions + 1);
         memset(done_set, 0, (size_t)completions + 1);
         memset(active_set, 0, (size_t)completions + 1);
         job_indexes_parse(kr_value_map_str(st, "completedIndexes"), done_set, completions);
-        for (size_t i = 0; i < p.nsucceeded; i++) {
-            int64_t ix = job_pod_index(p.succeeded[i]);
-            if (ix >= 0 && ix < completions)
+        memcpy(old_done, done_set, (size_t)completions + 1);
+    }
+    const kr_value_t **untrack = calloc(p.nall + 1, sizeof *untrack);
+    if (untrack == NULL)
+        abort();
+    size_t nuntrack = 0;
+    bool recorded = false;
+    for (size_t i = 0; i < p.nall; i++) {
+        const kr_value_t *pod = p.all[i];
+        if (!has_tracking(pod))
+            continue;
+        const char *uid = kr_value_as_str(kr_value_get(pod, "metadata.uid"));
+        const char *phase = kr_value_as_str(kr_value_get(pod, "status.phase"));
+        bool ok = phase != NULL && strcmp(phase, "Succeeded") == 0;
+        /* isPodFailed: a pod being deleted counts as failed */
+        bool bad = !ok && ((phase != NULL && strcmp(phase, "Failed") == 0) ||
+                           kr_value_get(pod, "metadata.deletionTimestamp") != NULL);
+        bool stored;
+        if (ok && indexed) {
+            int64_t ix = job_pod_index(pod);
+            bool valid = ix >= 0 && ix < completions;
+            if (valid && !done_set[ix]) {
                 done_set[ix] = 1;
+                recorded = true;
+            }
+            stored = !valid || old_done[ix];
+        } else if (ok || bad) {
+            kr_value_t *list = ok ? unc_s : unc_f;
+            if (uid != NULL && !uid_in(list, uid)) {
+                kr_value_array_push(a, list, kr_value_str(a, uid));
+                recorded = true;
+            }
+            stored = uid != NULL && uid_in(ok ? old_s : old_f, uid);
+        } else {
+            continue;
         }
-        succeeded = 0;
+        if (stored)
+            untrack[nuntrack++] = pod;
+    }
+    int64_t succeeded_all = succeeded + (int64_t)kr_value_len(unc_s);
+    int64_t failed_all = failed + (int64_t)kr_value_len(unc_f);
+    if (indexed) {
+        succeeded_all = 0;
         for (int64_t i = 0; i < completions; i++)
-            succeeded += done_set[i];
+            succeeded_all += done_set[i];
+        succeeded = succeeded_all;
         const char *ci = job_indexes_format(a, done_set, completions);
         if (*ci != '\0') /* omitempty */
             kr_value_map_set(a, st, "completedIndexes", kr_value_str(a, ci));
         else
             kr_value_map_del(st, "completedIndexes");
-    } else {
-        succeeded = kr_value_map_int(st, "succeeded", 0);
-        if ((int64_t)p.nsucceeded > succeeded)
-            succeeded = (int64_t)p.nsucceeded;
     }
+    if (kr_value_len(unc_s) == 0)
+        kr_value_map_del(unc, "succeeded");
+    if (kr_value_len(unc_f) == 0)
+        kr_value_map_del(unc, "failed");
+    bool uncounted = kr_value_len(unc_s) > 0 || kr_value_len(unc_f) > 0 || recorded;
 
     /* suspend and resume; startTime */
     if (suspend && !deleting && !cond_true(st, "Suspended")) {
@@ -863,13 +1106,14 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
             else
                 later(&t->after_ms, left_ms);
         }
-        if (failed > backoff_limit || past_restarts) {
+        if (failed_all > backoff_limit || past_restarts) {
             set_cond(a, conds, "FailureTarget", "True", REASON_BACKOFF, MSG_BACKOFF, now);
             finishing = true;
         } else if (past_deadline) {
             set_cond(a, conds, "FailureTarget", "True", REASON_DEADLINE, MSG_DEADLINE, now);
             finishing = true;
-        } else if (completions >= 0 ? succeeded >= completions : succeeded > 0 && p.nactive == 0) {
+        } else if (completions >= 0 ? succeeded_all >= completions
+                                    : succeeded_all > 0 && p.nactive == 0) {
             set_cond(a, conds, "SuccessCriteriaMet", "True", REASON_DONE, MSG_DONE, now);
             finishing = true;
         }
@@ -880,7 +1124,7 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
     kr_plugin_log(c->ctx, KR_LOG_DEBUG, "sync",
                   "job=\"%s\" active=%zu succeeded=%" PRId64 " failed=%" PRId64
                   " terminating=%" PRId64 " finishing=%d satisfied=%d",
-                  key, p.nactive, succeeded, failed, p.terminating, finishing, satisfied);
+                  key, p.nactive, succeeded_all, failed_all, p.terminating, finishing, satisfied);
     const kr_value_t **del = calloc(p.nactive + 1, sizeof *del);
     if (del == NULL)
         abort();
@@ -888,11 +1132,21 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
     int64_t *idx = NULL;
     int64_t ncreate = 0;
     if (finishing) {
-        /* the remaining pods go; the terminal condition waits for them */
+        /* the remaining pods go, counted as failed ("when the job is
+         * considered finished, every non-terminated pod is considered
+         * failed"); the terminal condition waits for them */
         if (satisfied)
-            for (size_t i = 0; i < p.nactive; i++)
+            for (size_t i = 0; i < p.nactive; i++) {
+                const char *uid = kr_value_as_str(kr_value_get(p.active[i], "metadata.uid"));
+                bool ok_ix = !indexed || (job_pod_index(p.active[i]) >= 0 &&
+                                          job_pod_index(p.active[i]) < completions);
+                if (has_tracking(p.active[i]) && uid != NULL && ok_ix && !uid_in(unc_f, uid)) {
+                    kr_value_array_push(a, uid_list(a, unc, "failed"), kr_value_str(a, uid));
+                    uncounted = true;
+                }
                 del[ndel++] = p.active[i];
-        if (p.nactive == 0 && p.terminating == 0) {
+            }
+        if (p.nactive == 0 && p.terminating == 0 && !uncounted) {
             bool ok = cond_true(st, "SuccessCriteriaMet");
             const kr_value_t *ft = find_cond(st, ok ? "SuccessCriteriaMet" : "FailureTarget");
             const char *reason = kr_value_map_str(ft, "reason");
@@ -932,7 +1186,7 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
                 keep[nkeep++] = p.active[i];
         }
         int64_t want =
-            suspend ? 0 : job_want_active(completions, parallelism, succeeded, (int64_t)nkeep);
+            suspend ? 0 : job_want_active(completions, parallelism, succeeded_all, (int64_t)nkeep);
         if ((int64_t)nkeep > want) {
             qsort(keep, nkeep, sizeof *keep, cmp_deletion);
             for (size_t i = 0; i < nkeep - (size_t)want; i++)
@@ -986,6 +1240,7 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
         const kr_value_t *tmpl = kr_value_map_get(spec, "template");
         for (int64_t i = 0; i < ncreate; i++) {
             t->create[i] = kr_pod_from_template(a, tmpl, t->job, NULL);
+            add_tracking(a, t->create[i]);
             if (indexed)
                 index_pod(a, t->create[i], t->name, idx[i]);
         }
@@ -1001,11 +1256,19 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
     t->active_base = (int64_t)p.nactive - (int64_t)ndel;
     t->status = st;
 
+    /* pods deleted because too many run (or suspend) lose the finalizer
+     * first, so that they do not count as failed (deleteJobPods); the
+     * broker keeps our requests in order */
+    if (!finishing)
+        send_untrack(t, del, ndel);
     send_delete_pods(t, del, ndel);
+    send_untrack(t, untrack, nuntrack);
+    free(untrack);
     free(del);
     free(idx);
     free(p.active);
     free(p.succeeded);
+    free(p.all);
     free(p.failed);
     if (t->ncreate > 0)
         task_create_batch(t);
@@ -1055,7 +1318,7 @@ static void *job_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
         .res = JOB_RES,
         .resync_ms = (uint64_t)conf->resync_ms,
         .name = "job-jobs",
-        .handlers = {on_job_add, on_job_update, on_job_add, c},
+        .handlers = {on_job_add, on_job_update, on_job_delete, c},
     };
     kr_informer_opts_t po = {
         .res = POD_RES,
