@@ -174,6 +174,25 @@ ns_gone t2 || fail "kubectl delete ns t2 returned before the namespace was gone"
 grep -q 'msg="namespace finalized" namespace=t2' "$T/server.log" || fail "no finalize of t2 logged"
 echo "ok: kubectl delete namespace returned in $took ms, the namespace gone"
 
+# ---- several namespaces at once, passes overlapping kind lookups ---------------------------
+for i in 4 5 6 7 8; do
+  k create ns t$i >/dev/null
+  k -n t$i create configmap plain >/dev/null
+  k -n t$i create -f - >/dev/null <<Y
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: held, finalizers: [example.com/hold]}
+Y
+done
+k delete ns t4 t5 t6 t7 t8 --wait=false >/dev/null
+sleep 3 # passes re-check every 0.5-2 s, each looking the kinds up again
+for i in 4 5 6 7 8; do
+  [ "$(k -n t$i get configmaps -o name)" = configmap/held ] || fail "t$i: $(k -n t$i get configmaps -o name)"
+  k -n t$i patch configmap held --type=merge -p '{"metadata":{"finalizers":null}}' >/dev/null
+done
+for i in 4 5 6 7 8; do wait_until 30 "t$i not removed" ns_gone t$i; done
+echo "ok: five namespaces deleted at once"
+
 # ---- finalize through the REST gateway ---------------------------------------------------------
 k create ns t3 >/dev/null
 "$KUBECTL" get ns t3 -o json | python3 -c 'import json,sys; n=json.load(sys.stdin); n["spec"]["finalizers"]=["example.com/mine","kubernetes"]; print(json.dumps(n))' >"$T/t3.json"

@@ -86,7 +86,7 @@ typedef struct ns_ctl ns_ctl_t;
 
 /* Per kind, within a pass. */
 typedef struct ns_item {
-    const ns_kind_t *kind;
+    ns_kind_t kind; /* a copy in the pass's arena: a lookup meanwhile may replace the kinds */
     int64_t remaining;
     const char *err;
     kr_value_t *fin_names; /* finalizer → count, a map */
@@ -430,7 +430,7 @@ static void pass_end(ns_pass_t *p)
         if (it->err != NULL)
             errs[nerr++] = it->err;
         if (it->remaining > 0) {
-            rem[nrem++] = (ns_count_t){it->kind->gr, it->remaining};
+            rem[nrem++] = (ns_count_t){it->kind.gr, it->remaining};
             for (size_t j = 0; j < kr_value_len(it->fin_names); j++) {
                 const char *f = kr_value_map_key(it->fin_names, j);
                 int64_t n = kr_value_as_int(kr_value_map_val(it->fin_names, j), 0);
@@ -507,7 +507,7 @@ static void on_list(kr_bus_t *bus, const kr_reply_t *r, void *ud)
             if (name == NULL)
                 continue;
             kr_request_t req = {.op = "delete",
-                                .res = it->kind->res,
+                                .res = it->kind.res,
                                 .ns = p->name,
                                 .name = kr_arena_strdup(p->a, name),
                                 .opts = opts};
@@ -545,14 +545,14 @@ static void on_list(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         else
             it->err =
                 kr_arena_printf(p->a, "unexpected items still remain in namespace: %s for gvr: %s",
-                                p->name, it->kind->gvr);
+                                p->name, it->kind.gvr);
     }
     item_done(p);
 }
 
 static void list_send(ns_pass_t *p, ns_item_t *it)
 {
-    kr_request_t req = {.op = "list", .res = it->kind->res, .ns = p->name};
+    kr_request_t req = {.op = "list", .res = it->kind.res, .ns = p->name};
     if (!pass_send(p, &req, on_list, it)) {
         it->err = "the list could not be sent";
         item_done(p);
@@ -585,7 +585,9 @@ static void on_deletecollection(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         return;
     if (r->code == 405 || r->code == 404) {
         /* remembered, as upstream's operationNotSupportedCache */
-        ((ns_kind_t *)it->kind)->no_delcol = true;
+        for (size_t i = 0; i < p->c->nkinds; i++)
+            if (strcmp(p->c->kinds[i].res, it->kind.res) == 0)
+                p->c->kinds[i].no_delcol = true;
         it->each = true;
     } else if (!reply_ok(r)) {
         it->err = kr_arena_strdup(p->a, reply_msg(r));
@@ -597,7 +599,7 @@ static void on_deletecollection(kr_bus_t *bus, const kr_reply_t *r, void *ud)
 
 static void item_start(ns_pass_t *p, ns_item_t *it)
 {
-    if (it->kind->no_delcol) {
+    if (it->kind.no_delcol) {
         it->each = true;
         list_send(p, it);
         return;
@@ -605,8 +607,7 @@ static void item_start(ns_pass_t *p, ns_item_t *it)
     kr_value_t *opts = kr_value_map(p->a);
     /* never the orphan finalizer: everything in the namespace goes */
     kr_value_map_set(p->a, opts, "propagationPolicy", kr_value_str(p->a, "Background"));
-    kr_request_t req = {
-        .op = "deletecollection", .res = it->kind->res, .ns = p->name, .opts = opts};
+    kr_request_t req = {.op = "deletecollection", .res = it->kind.res, .ns = p->name, .opts = opts};
     if (!pass_send(p, &req, on_deletecollection, it)) {
         it->err = "the deletecollection could not be sent";
         item_done(p);
@@ -661,7 +662,10 @@ static void pass_start_content(ns_pass_t *p)
     memset(p->items, 0, (c->nkinds ? c->nkinds : 1) * sizeof *p->items);
     p->nitems = c->nkinds;
     for (size_t i = 0; i < c->nkinds; i++)
-        p->items[i].kind = &c->kinds[i];
+        p->items[i].kind = (ns_kind_t){.res = kr_arena_strdup(p->a, c->kinds[i].res),
+                                       .gr = kr_arena_strdup(p->a, c->kinds[i].gr),
+                                       .gvr = kr_arena_strdup(p->a, c->kinds[i].gvr),
+                                       .no_delcol = c->kinds[i].no_delcol};
     kr_request_t req = {.op = "list", .res = "v1/pods", .ns = p->name};
     if (!pass_send(p, &req, on_pods, NULL))
         pass_finish(p, END_RATE_LIMITED, 0);
@@ -791,10 +795,10 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
     ns_ctl_t *c = ud;
     const kr_value_t *ns = kr_informer_get_key(c->namespaces, key);
     if (ns == NULL || !terminating(ns)) {
-        kr_workqueue_forget(q, key);
-        kr_workqueue_done(q, key, NULL);
         if (ns == NULL)
             recheck_forget(c, key);
+        kr_workqueue_forget(q, key);
+        kr_workqueue_done(q, key, NULL); /* `key` is the queue's: done frees it */
         return;
     }
     /* finalized already: the API removes it once other finalizers go */
