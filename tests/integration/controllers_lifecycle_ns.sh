@@ -155,6 +155,9 @@ got=$(cond t1 NamespaceDeletionContentFailure)
 [ "$got" = "False ContentDeleted All content successfully deleted, may be waiting on finalization" ] ||
   fail "content failure condition: $got"
 [ "$(k get ns t1 -o jsonpath='{.spec.finalizers}')" = '["kubernetes"]' ] || fail "t1 finalized too early"
+out=$(k describe ns t1)
+grep -Eq 'NamespaceFinalizersRemaining +True .*SomeFinalizerRemain +Some finalizers are remaining: example.com/hold in 1 resource instances' <<<"$out" ||
+  fail "kubectl describe ns t1: $out"
 echo "ok: everything but the held object is gone; upstream's conditions say what remains"
 
 k -n t1 patch configmap held --type=merge -p '{"metadata":{"finalizers":null}}' >/dev/null
