@@ -187,6 +187,23 @@ static inline const char *kr_common_find(const char *key, size_t len, kr_words_t
     }
 }
 
+/* ---- the key extension of kraal's msgpack (value_msgpack.c) ---------------
+ *
+ * A map key that is one of the common keys is encoded as a msgpack ext of
+ * type KR_MP_KEY_EXT whose 1 or 2 data bytes (big-endian) are the key's
+ * ordinal in kr_common_blob, from 1: "lastTransitionTime" takes 3 bytes
+ * instead of 19.  The ordinals are part of the bus and store encoding, so
+ * kr_common_blob only ever grows at its end. */
+#define KR_MP_KEY_EXT 0x6b /* 'k' */
+
+/* The ordinal of the key starting at kr_common_blob[off], 0 when none. */
+KR_INTERNAL extern uint16_t kr_common_id_of_off[];
+/* Offset in kr_common_blob and length of each ordinal (index 0 unused). */
+KR_INTERNAL extern uint16_t kr_common_off_of_id[];
+KR_INTERNAL extern uint8_t kr_common_len_of_id[];
+KR_INTERNAL extern uint16_t kr_common_ids; /* the highest ordinal */
+KR_INTERNAL extern const size_t kr_common_blob_size;
+
 /* kr_value_common_key for a key that may not be read 8 bytes at a time. */
 KR_INTERNAL const char *kr_value_common_key_tail(const char *key, size_t len);
 

@@ -10,10 +10,16 @@
  *   + "f:" + each, + ".", sorted; keys longer than 64 bytes left out.
  * A key missing here is only copied, never wrong.
  *
+ * The ORDER is part of kraal's msgpack encoding: a key of this table is
+ * written as its ordinal (value_internal.h, KR_MP_KEY_EXT), on the bus and
+ * in the store.  Never reorder or remove a key; new keys go at the end,
+ * before the padding. 
+ *
  * The keys are one blob of NUL-terminated strings with 8 bytes of padding
  * at the end, so that a probe compares 8 bytes at a time. */
 #include "value_internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Offset 0 is "": a slot offset of 0 means an empty slot. */
@@ -918,6 +924,13 @@ _Static_assert(sizeof kr_common_blob < UINT16_MAX, "slot offsets are 16 bits");
 
 kr_common_slot_t kr_common_slots[KR_COMMON_SLOTS];
 
+#define KR_COMMON_MAX_IDS 4096
+uint16_t kr_common_id_of_off[sizeof kr_common_blob];
+uint16_t kr_common_off_of_id[KR_COMMON_MAX_IDS];
+uint8_t kr_common_len_of_id[KR_COMMON_MAX_IDS];
+uint16_t kr_common_ids;
+const size_t kr_common_blob_size = sizeof kr_common_blob;
+
 /* For a key that cannot be read 8 bytes at a time (at the end of an input). */
 static kr_words_t words_copy(const char *key, size_t len)
 {
@@ -940,6 +953,12 @@ __attribute__((constructor)) static void common_init(void)
         kr_common_slots[slot].off = (uint16_t)off;
         kr_common_slots[slot].len = (uint8_t)len;
         kr_common_slots[slot].tag = (uint8_t)(h >> 24);
+        if (kr_common_ids + 1 >= KR_COMMON_MAX_IDS)
+            abort(); /* the table outgrew its ordinals: a build error, really */
+        uint16_t id = ++kr_common_ids;
+        kr_common_id_of_off[off] = id;
+        kr_common_off_of_id[id] = (uint16_t)off;
+        kr_common_len_of_id[id] = (uint8_t)len;
     }
 }
 

@@ -122,6 +122,27 @@ static inline int mp_key(struct mp_reader *r, int depth, const char **key, size_
     } else if (b == 0xdb || b == 0xc6) {
         r->off++;
         rc = mp_uint(r, 4, &n);
+    } else if (b == 0xd4 || b == 0xd5) {
+        /* a common key by its ordinal (value_internal.h) */
+        size_t at = r->off, size = b == 0xd4 ? 1 : 2;
+        if (r->len - r->off < 2 + size)
+            return mp_truncated(r, "map key", 2 + size);
+        if (r->p[r->off + 1] != KR_MP_KEY_EXT)
+            return kr_error_set(r->err, KR_E_BAD_REQUEST,
+                                "msgpack: map key at offset %zu is an ext of type %d, not a key",
+                                at, (int)(int8_t)r->p[r->off + 1]);
+        unsigned id = r->p[r->off + 2];
+        if (size == 2)
+            id = id << 8 | r->p[r->off + 3];
+        if (id == 0 || id > kr_common_ids)
+            return kr_error_set(r->err, KR_E_BAD_REQUEST,
+                                "msgpack: map key at offset %zu names key %u, which this "
+                                "version does not know (it knows %u)",
+                                at, id, (unsigned)kr_common_ids);
+        r->off += 2 + size;
+        *key = kr_common_blob + kr_common_off_of_id[id];
+        *keylen = kr_common_len_of_id[id];
+        return 0;
     } else {
         return kr_error_set(r->err, KR_E_BAD_REQUEST,
                             "msgpack: map key at depth %d is not a string (offset %zu)", depth,
@@ -412,6 +433,31 @@ static inline void put_str(kr_buf_t *out, const char *s, size_t n)
         memcpy(put_room(out, n), s, n);
 }
 
+/* A map key: a common key as its ordinal when that is shorter. */
+static inline void put_key(kr_buf_t *out, const char *k, size_t n)
+{
+    if (n >= 3 && n <= KR_COMMON_MAX_LEN) {
+        /* decoded keys point into the table already; others are looked up */
+        uintptr_t at = (uintptr_t)k - (uintptr_t)kr_common_blob;
+        const char *c = at < kr_common_blob_size ? k : kr_value_common_key_tail(k, n);
+        if (c != NULL) {
+            unsigned id = kr_common_id_of_off[(uintptr_t)c - (uintptr_t)kr_common_blob];
+            if (id != 0 && id <= 0xff) {
+                unsigned char *p = put_room(out, 3);
+                p[0] = 0xd4, p[1] = KR_MP_KEY_EXT, p[2] = (unsigned char)id;
+                return;
+            }
+            if (id != 0 && n >= 4) {
+                unsigned char *p = put_room(out, 4);
+                p[0] = 0xd5, p[1] = KR_MP_KEY_EXT, p[2] = (unsigned char)(id >> 8),
+                p[3] = (unsigned char)id;
+                return;
+            }
+        }
+    }
+    put_str(out, k, n);
+}
+
 static int mp_encode(const kr_value_t *v, kr_buf_t *out, int depth, kr_error_t *err)
 {
     switch (kr_value_type(v)) {
@@ -452,7 +498,7 @@ static int mp_encode(const kr_value_t *v, kr_buf_t *out, int depth, kr_error_t *
     put_len(out, v->len, 0x80, 15, 0, 0xde, 0xdf);
     for (size_t i = 0; i < v->len; i++) {
         const kr_map_entry_t *e = &v->u.ents[i];
-        put_str(out, e->key, e->keylen);
+        put_key(out, e->key, e->keylen);
         int rc = mp_encode(e->val, out, depth + 1, err);
         if (rc < 0)
             return rc;

@@ -373,6 +373,56 @@ static void test_msgpack_refusals(void **state)
     kr_arena_destroy(&a);
 }
 
+/* kraal's key extension (docs/values.md): shared keys travel as their
+ * ordinal, other keys as strings, and a bad ordinal is refused. */
+static void test_msgpack_key_ext(void **state)
+{
+    (void)state;
+    kr_arena_t *a = kr_arena_new(0);
+    kr_error_t err;
+    kr_value_t *m = kr_value_map(a), *meta = kr_value_map(a);
+    kr_value_map_set(a, meta, "name", kr_value_str(a, "x"));
+    kr_value_map_set(a, m, "lastTransitionTime", kr_value_str(a, "t"));
+    kr_value_map_set(a, m, "metadata", meta);
+    kr_value_map_set(a, m, "zz-not-a-kubernetes-key", kr_value_int(a, 1));
+    kr_value_map_set(a, m, "v", kr_value_int(a, 2));
+    kr_buf_t b = KR_BUF_INIT;
+    assert_int_equal(kr_msgpack_encode(m, &b, &err), 0);
+    const unsigned char *p = (const unsigned char *)b.data;
+    assert_int_equal(p[0], 0x84);
+    /* "lastTransitionTime": an ext of type 'k', 3 or 4 bytes, not 19 */
+    assert_true(p[1] == 0xd4 || p[1] == 0xd5);
+    assert_int_equal(p[2], 0x6b);
+    assert_non_null(memmem(b.data, b.len, "zz-not-a-kubernetes-key", 23));
+    assert_null(memmem(b.data, b.len, "lastTransitionTime", 18));
+    assert_null(memmem(b.data, b.len, "metadata", 8));
+    assert_true(b.len <= 48); /* 66 with every key a string */
+    kr_value_t *back = NULL;
+    assert_int_equal(kr_msgpack_decode(a, b.data, b.len, &back, &err), 0);
+    assert_true(kr_value_equal(back, m));
+    assert_string_equal(kr_value_as_str(kr_value_get(back, "metadata.name")), "x");
+    /* a decoded shared key is the table's own string, shared by every tree */
+    kr_value_t *again = NULL;
+    assert_int_equal(kr_msgpack_decode(a, b.data, b.len, &again, &err), 0);
+    assert_ptr_equal(kr_value_map_key(back, 0), kr_value_map_key(again, 0));
+    kr_buf_free(&b);
+
+    const unsigned char id0[] = {0x81, 0xd4, 0x6b, 0x00, 0xc0};
+    assert_int_equal(kr_msgpack_decode(a, id0, sizeof id0, &back, &err), -KR_E_BAD_REQUEST);
+    assert_non_null(strstr(err.message, "names key 0, which this version does not know"));
+    const unsigned char far[] = {0x81, 0xd5, 0x6b, 0xff, 0xff, 0xc0};
+    assert_int_equal(kr_msgpack_decode(a, far, sizeof far, &back, &err), -KR_E_BAD_REQUEST);
+    assert_non_null(strstr(err.message, "names key 65535"));
+    const unsigned char other[] = {0x81, 0xd4, 0x01, 0x05, 0xc0};
+    assert_int_equal(kr_msgpack_decode(a, other, sizeof other, &back, &err), -KR_E_BAD_REQUEST);
+    assert_non_null(strstr(err.message, "is an ext of type 1, not a key"));
+    const unsigned char as_value[] = {0x81, 0xa1, 'a', 0xd4, 0x6b, 0x05};
+    assert_true(kr_msgpack_decode(a, as_value, sizeof as_value, &back, &err) < 0);
+    const unsigned char cut[] = {0x81, 0xd5, 0x6b, 0x01};
+    assert_true(kr_msgpack_decode(a, cut, sizeof cut, &back, &err) < 0);
+    kr_arena_destroy(&a);
+}
+
 static void test_json_refusals(void **state)
 {
     (void)state;
@@ -610,6 +660,7 @@ int main(void)
         cmocka_unit_test(test_edges),
         cmocka_unit_test(test_depth_limits),
         cmocka_unit_test(test_msgpack_refusals),
+        cmocka_unit_test(test_msgpack_key_ext),
         cmocka_unit_test(test_json_refusals),
         cmocka_unit_test(test_yaml_refusals),
         cmocka_unit_test(test_big_map_decode),
