@@ -6,19 +6,21 @@
 # CronJob owns; with successfulJobsHistoryLimit 1 only the newest finished
 # Job stays; the status has lastScheduleTime and lastSuccessfulTime and no
 # active Job left; a CronJob in Asia/Kolkata writes its scheduled time with
-# +05:30; a suspended CronJob runs nothing.
+# +05:30; a suspended CronJob runs nothing; "@every" CronJobs show Forbid
+# (one Job, JobAlreadyActive) and Replace (the running Job deleted for the
+# next activation's) within seconds.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/controllers_job_lib.sh"
 
 job_start
 
-cronjob() { # NAME EXTRA_SPEC
+cronjob() { # NAME EXTRA_SPEC [SCHEDULE [COMMAND]]
   cat <<YAML
 apiVersion: batch/v1
 kind: CronJob
 metadata: {name: $1}
 spec:
-  schedule: "* * * * *"
+  schedule: "${3:-* * * * *}"
   successfulJobsHistoryLimit: 1
   $2
   jobTemplate:
@@ -26,12 +28,20 @@ spec:
       template:
         spec:
           restartPolicy: Never
+          terminationGracePeriodSeconds: 1
           containers:
-          - {name: c, image: $IMAGE, imagePullPolicy: IfNotPresent, command: [sh, -c, 'exit 0']}
+          - {name: c, image: $IMAGE, imagePullPolicy: IfNotPresent, command: [sh, -c, '${4:-exit 0}']}
 ---
 YAML
 }
-{ cronjob tick "concurrencyPolicy: Allow"; cronjob tz "timeZone: Asia/Kolkata"; cronjob paused "suspend: true"; } >"$T/cj.yaml"
+{
+  cronjob tick "concurrencyPolicy: Allow"
+  cronjob tz "timeZone: Asia/Kolkata"
+  cronjob paused "suspend: true"
+  # more often than a minute (@every): the concurrency policies in seconds
+  cronjob forbid "concurrencyPolicy: Forbid" "@every 5s" "exec sleep 600"
+  cronjob swap "concurrencyPolicy: Replace" "@every 10s" "exec sleep 600"
+} >"$T/cj.yaml"
 # kubectl's Job must start before the first activation (the history keeps
 # the Job that started last): not in the last seconds of a minute
 sec=$(date +%-S)
@@ -91,3 +101,20 @@ want=$(TZ=Asia/Kolkata date -d "@$((${tzjob#tz-} * 60))" +%Y-%m-%dT%H:%M:%S+05:3
 [ -z "$(scheduled_job paused)" ] || fail "the suspended CronJob ran $(scheduled_job paused)"
 [ -z "$(jp cronjob paused '{.status.lastScheduleTime}')" ] || fail "paused: $(jp cronjob paused '{.status}')"
 echo "ok: timeZone Asia/Kolkata: $tzjob at $ann; the suspended CronJob ran nothing"
+
+# Forbid: one Job only, the later activations refused while it runs
+events() { k get events --field-selector "involvedObject.name=$1" -o 'jsonpath={range .items[*]}{.reason}: {.message}{"\n"}{end}'; }
+forbidden() { grep -q "^JobAlreadyActive: Not starting job because prior execution is running and concurrency policy is Forbid$" <<<"$(events forbid)"; }
+wait_for 30 "no JobAlreadyActive for forbid: $(events forbid)" forbidden
+n=$(k get jobs -o name | grep -c '^job.batch/forbid-' || true)
+[ "$n" = 1 ] || fail "forbid: $n Jobs: $(k get jobs)"
+[ "$(jp cronjob forbid '{.status.active[*].name}')" = "$(k get jobs -o name | grep '^job.batch/forbid-' | cut -d/ -f2)" ] ||
+  fail "forbid active: $(jp cronjob forbid '{.status.active}')"
+echo "ok: Forbid: one Job, JobAlreadyActive for the next activations"
+
+# Replace: the running Job deleted for the next activation's
+replaced() { grep -q "^SuccessfulDelete: Deleted job swap-" <<<"$(events swap)"; }
+wait_for 40 "swap never replaced: $(events swap)" replaced
+one_active() { [ "$(jp cronjob swap '{.status.active[*].name}' | wc -w)" = 1 ]; }
+wait_for 20 "swap active: $(jp cronjob swap '{.status.active}')" one_active
+echo "ok: Replace: $(events swap | grep -c '^SuccessfulDelete') replacement(s), one Job active"

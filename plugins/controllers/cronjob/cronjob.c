@@ -520,11 +520,13 @@ static void on_job_created(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         kr_events_record(c->ev, t->cj, KR_EVENT_NORMAL, "SuccessfulCreate", "Created job %s",
                          op->job);
     } else if (r->code == 409) {
-        /* created by another actor (or by us before a restart): the name
-         * is the lock, the Job is this activation's */
-        job = kr_informer_get(c->jobs, t->ns, op->job);
-        if (job == NULL)
-            t->failed = true;
+        /* the name is the lock: another actor (or this controller before a
+         * restart) ran this activation, or a schedule more often than once
+         * a minute met the minute's Job; as upstream, retried with a
+         * back-off and no status change */
+        t->failed = true;
+        kr_plugin_log(c->ctx, KR_LOG_INFO, "Job already exists", "cronjob=\"%s\" job=\"%s\"",
+                      t->key, op->job);
     } else {
         t->failed = true;
         kr_events_record(c->ev, t->cj, KR_EVENT_WARNING, "FailedCreate", "Error creating job: %s",
