@@ -6,7 +6,8 @@
 # JOB_COMPLETION_INDEX (the pods exit 1 without it); activeDeadlineSeconds
 # fails a Job with DeadlineExceeded and ttlSecondsAfterFinished then
 # deletes it with its pods; pods carry batch.kubernetes.io/job-tracking
-# until they are counted.
+# until they are counted; a suspended Job runs nothing until resumed; a
+# Job deleted with --cascade=orphan leaves its pod without the finalizer.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/controllers_job_lib.sh"
 
@@ -139,6 +140,29 @@ echo "ok: activeDeadlineSeconds 3: DeadlineExceeded, deleted after ttlSecondsAft
 [[ "$(k get pods -o 'jsonpath={.items[*].metadata.finalizers}')" != *job-tracking* ]] ||
   fail "pods keep finalizers: $(k get pods -o 'jsonpath={range .items[*]}{.metadata.name}={.metadata.finalizers} {end}')"
 echo "ok: batch.kubernetes.io/job-tracking on running pods, gone from every counted pod"
+
+# suspend: no pod, the Suspended condition; resumed, it runs
+k apply -f - >/dev/null <<YAML || fail "apply susp: $(tail -3 "$T/kubectl.err")"
+apiVersion: batch/v1
+kind: Job
+metadata: {name: susp}
+spec:
+  suspend: true
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - {name: c, image: $IMAGE, imagePullPolicy: IfNotPresent, command: [sh, -c, 'exit 0']}
+YAML
+wait_for 20 "susp not Suspended" is_cond susp Suspended "True/JobSuspended/Job suspended"
+sleep 1
+[ -z "$(k get pods -l batch.kubernetes.io/job-name=susp -o name)" ] || fail "suspended susp has pods"
+[ -z "$(jp job susp '{.status.startTime}')" ] || fail "suspended susp has a startTime"
+k patch job susp --type=merge -p '{"spec":{"suspend":false}}' >/dev/null || fail "resume susp"
+wait_for 60 "susp not Complete after resume" is_cond susp Complete "True/CompletionsReached/Reached expected number of succeeded pods"
+[ "$(cond job susp Suspended)" = "False/JobResumed/Job resumed" ] || fail "susp: Suspended $(cond job susp Suspended)"
+grep -Eq 'Normal +Resumed .*job-controller +Job resumed' <<<"$(k describe job susp)" || fail "describe susp: $(k describe job susp)"
+echo "ok: suspend: no pod while suspended, Suspended/JobSuspended; resumed: JobResumed and Complete"
 
 # a Job deleted with --cascade=orphan: its pod loses the finalizer, so that
 # it can go later
