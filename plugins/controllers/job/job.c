@@ -713,19 +713,38 @@ static bool uid_in(const kr_value_t *list, const char *uid)
     return false;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The sorted uids of the pods that still have the tracking finalizer (few:
+ * the running ones and those not counted yet), in a heap array the caller
+ * frees. */
+static const char **tracked_uids(const kr_value_t *const *pods, size_t n, size_t *out_n)
+{
+    const char **uids = calloc(n + 1, sizeof *uids);
+    if (uids == NULL)
+        abort();
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *u = kr_value_as_str(kr_value_get(pods[i], "metadata.uid"));
+        if (u != NULL && has_tracking(pods[i]))
+            uids[k++] = u;
+    }
+    qsort(uids, k, sizeof *uids, cmp_str);
+    *out_n = k;
+    return uids;
+}
+
 /* Removes from `list` the uids whose pod is gone or no longer has the
  * tracking finalizer, and returns how many: they are counted now. */
-static int64_t count_untracked(kr_value_t *list, const kr_value_t *const *pods, size_t n)
+static int64_t count_untracked(kr_value_t *list, const char **tracked, size_t ntracked)
 {
     int64_t counted = 0;
     for (size_t i = kr_value_len(list); i-- > 0;) {
         const char *uid = kr_value_as_str(kr_value_array_get(list, i));
-        bool tracked = false;
-        for (size_t k = 0; k < n && !tracked && uid != NULL; k++) {
-            const char *pu = kr_value_as_str(kr_value_get(pods[k], "metadata.uid"));
-            tracked = pu != NULL && strcmp(pu, uid) == 0 && has_tracking(pods[k]);
-        }
-        if (!tracked) {
+        if (uid == NULL || bsearch(&uid, tracked, ntracked, sizeof *tracked, cmp_str) == NULL) {
             kr_value_array_remove(list, i);
             counted++;
         }
@@ -1005,8 +1024,11 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
     int64_t succeeded = kr_value_map_int(st, "succeeded", 0);
     int64_t failed = kr_value_map_int(st, "failed", 0);
     /* recorded pods now gone or untracked are counted */
-    succeeded += count_untracked(unc_s, p.all, p.nall);
-    failed += count_untracked(unc_f, p.all, p.nall);
+    size_t ntracked;
+    const char **tracked = tracked_uids(p.all, p.nall, &ntracked);
+    succeeded += count_untracked(unc_s, tracked, ntracked);
+    failed += count_untracked(unc_f, tracked, ntracked);
+    free(tracked);
     uint8_t *done_set = NULL, *active_set = NULL, *old_done = NULL;
     if (indexed) {
         done_set = kr_arena_alloc(a, (size_t)completions + 1);
