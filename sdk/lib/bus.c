@@ -127,6 +127,13 @@ struct kr_bus {
     kr_loop_t *loop;
     int fd;
     uint64_t prep_id, timer_id, timer_deadline;
+
+    /* ipc:// and tcp://: a monitor of the connection (a PAIR socket fed by
+     * zmq_socket_monitor), so that a lost broker ends our watches and
+     * requests at once and a new one gets our ops again; NULL on inproc:// */
+    void *mon;
+    int mon_fd;
+    bool lost;
 };
 
 /* ---- pending table and timeout heap ------------------------------------ */
@@ -237,6 +244,25 @@ static int set_int(void *sock, int opt, int v)
     return zmq_setsockopt(sock, opt, &v, sizeof v);
 }
 
+static void on_mon_fd(kr_loop_t *loop, int fd, uint32_t events, void *ud);
+
+/* Watches the connection.  The monitor is set up after zmq_connect: its
+ * first CONNECTED event may then be missed, which only means a first
+ * connection is not told apart from a later one until the next event. */
+static int monitor_open(kr_bus_t *bus, void *ctx, kr_error_t *err)
+{
+    char ep[64];
+    snprintf(ep, sizeof ep, "inproc://kraal-bus-monitor-%p", (void *)bus);
+    if (zmq_socket_monitor(bus->sock, ep, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) != 0)
+        return kr_error_set(err, KR_E_INTERNAL, "bus: zmq_socket_monitor: %s", zmq_strerror(errno));
+    bus->mon = zmq_socket(ctx, ZMQ_PAIR);
+    if (bus->mon == NULL || zmq_connect(bus->mon, ep) != 0)
+        return kr_error_set(err, KR_E_INTERNAL, "bus: the connection monitor: %s",
+                            zmq_strerror(errno));
+    set_int(bus->mon, ZMQ_LINGER, 0);
+    return 0;
+}
+
 kr_bus_t *kr_bus_connect(const char *endpoint, kr_error_t *err)
 {
     if (endpoint == NULL ||
@@ -274,13 +300,104 @@ kr_bus_t *kr_bus_connect(const char *endpoint, kr_error_t *err)
     bus->sock = sock;
     bus->scratch = kr_arena_new(0);
     bus->fd = -1;
+    bus->mon_fd = -1;
     bus->rcvtimeo = -1;
+    if (strncmp(endpoint, "inproc://", 9) != 0 && monitor_open(bus, ctx, err) < 0) {
+        kr_bus_destroy(&bus);
+        return NULL;
+    }
     return bus;
 }
 
 static void reply_from_msg(kr_reply_t *reply, const kr_value_t *msg);
 static void deliver_watch_end(kr_bus_t *bus, bus_pending_t *p, kr_reason_t reason,
                               const char *message);
+
+/* Ends every request in flight (503) and every watch (ERROR 503).  The
+ * callbacks may send new requests: those are not ended (the set is taken
+ * before the first callback runs). */
+static void fail_pending(kr_bus_t *bus, const char *message)
+{
+    if (bus->pend_len == 0)
+        return;
+    size_t n = 0;
+    bus_pending_t **all = xmalloc(bus->pend_len * sizeof *all);
+    for (size_t i = 0; i < bus->pend_cap; i++)
+        for (bus_pending_t *p = bus->pend[i]; p != NULL; p = p->hnext)
+            all[n++] = p;
+    for (size_t i = 0; i < n; i++)
+        pend_remove(bus, all[i]);
+    for (size_t i = 0; i < n; i++) {
+        bus_pending_t *p = all[i];
+        if (p->kind == P_ASYNC) {
+            kr_reply_t r = {.code = 503, .reason = KR_E_SERVICE_UNAVAILABLE, .message = message};
+            p->rfn(bus, &r, p->ud);
+        } else {
+            deliver_watch_end(bus, p, KR_E_SERVICE_UNAVAILABLE, message);
+        }
+        kr_arena_reset(bus->scratch);
+        free(p);
+    }
+    free(all);
+}
+
+static void on_reserved(kr_bus_t *bus, const kr_reply_t *reply, void *ud)
+{
+    (void)bus;
+    char *op = ud;
+    if (reply->code != 200)
+        KR_WARN(TAG, "cannot serve an op again after a reconnection", "op=%s error=\"%s\"", op,
+                reply->message ? reply->message : "");
+    free(op);
+}
+
+/* Reads the connection monitor: a lost connection ends what is pending
+ * (the broker that was to answer is gone, and a restarted one knows none
+ * of it), and the connection after a loss tells the broker again which
+ * ops we serve. */
+static void monitor_poll(kr_bus_t *bus)
+{
+    if (bus->mon == NULL)
+        return;
+    for (;;) {
+        zmq_msg_t part;
+        zmq_msg_init(&part);
+        if (zmq_msg_recv(&part, bus->mon, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&part);
+            return;
+        }
+        uint16_t event = 0;
+        if (zmq_msg_size(&part) >= sizeof event)
+            memcpy(&event, zmq_msg_data(&part), sizeof event);
+        bool more = zmq_msg_more(&part);
+        zmq_msg_close(&part);
+        while (more) { /* the endpoint frame */
+            zmq_msg_init(&part);
+            if (zmq_msg_recv(&part, bus->mon, 0) < 0)
+                more = false;
+            else
+                more = zmq_msg_more(&part);
+            zmq_msg_close(&part);
+        }
+        if (event == ZMQ_EVENT_DISCONNECTED) {
+            bus->lost = true;
+            fail_pending(bus, "the connection to the server was lost");
+        } else if (event == ZMQ_EVENT_CONNECTED) {
+            if (bus->lost)
+                for (serve_entry_t *s = bus->serves; s != NULL; s = s->next) {
+                    kr_request_t req = {.op = "serve", .name = s->op, .res = s->res};
+                    char *op = xstrdup(s->op);
+                    kr_error_t err;
+                    if (kr_bus_send(bus, &req, on_reserved, op, 10000, NULL, &err) < 0) {
+                        KR_WARN(TAG, "cannot serve an op again after a reconnection",
+                                "op=%s error=\"%s\"", op, err.message);
+                        free(op);
+                    }
+                }
+            bus->lost = false;
+        }
+    }
+}
 
 void kr_bus_destroy(kr_bus_t **self_p)
 {
@@ -294,27 +411,13 @@ void kr_bus_destroy(kr_bus_t **self_p)
     zmq_send(bus->sock, bye, sizeof bye, ZMQ_DONTWAIT);
     if (bus->loop != NULL) {
         kr_loop_remove_fd(bus->loop, bus->fd);
+        if (bus->mon_fd >= 0)
+            kr_loop_remove_fd(bus->loop, bus->mon_fd);
         kr_loop_remove_prepare(bus->loop, bus->prep_id);
         if (bus->timer_id)
             kr_loop_cancel_timer(bus->loop, bus->timer_id);
     }
-    for (size_t i = 0; i < bus->pend_cap; i++) {
-        while (bus->pend[i]) {
-            bus_pending_t *p = bus->pend[i];
-            pend_remove(bus, p);
-            if (p->kind == P_ASYNC) {
-                kr_reply_t r = {.code = 503,
-                                .reason = KR_E_SERVICE_UNAVAILABLE,
-                                .message = "the bus connection was closed"};
-                p->rfn(bus, &r, p->ud);
-            } else {
-                deliver_watch_end(bus, p, KR_E_SERVICE_UNAVAILABLE,
-                                  "the bus connection was closed");
-            }
-            kr_arena_reset(bus->scratch);
-            free(p);
-        }
-    }
+    fail_pending(bus, "the bus connection was closed");
     for (size_t i = 0; i < bus->kept_cap; i++) {
         while (bus->kept[i]) {
             kr_call_t *c = bus->kept[i];
@@ -336,6 +439,10 @@ void kr_bus_destroy(kr_bus_t **self_p)
         free(s->op);
         free(s->res);
         free(s);
+    }
+    if (bus->mon != NULL) {
+        zmq_socket_monitor(bus->sock, NULL, 0);
+        zmq_close(bus->mon);
     }
     zmq_close(bus->sock);
     kr_arena_destroy(&bus->scratch);
@@ -705,6 +812,7 @@ static void arm_loop_timer(kr_bus_t *bus);
 /* Dispatches queued then newly arrived messages, at most `max`. */
 static int dispatch_ready(kr_bus_t *bus, int max)
 {
+    monitor_poll(bus);
     int n = 0;
     while (n < max && bus->inbox_head) {
         dispatch_one(bus, inbox_pop(bus));
@@ -893,6 +1001,7 @@ static bool on_prepare(kr_loop_t *loop, void *ud)
 {
     (void)loop;
     kr_bus_t *bus = ud;
+    monitor_poll(bus);
     if (bus->inbox_head || zmq_readable(bus))
         dispatch_ready(bus, BUS_BATCH);
     arm_loop_timer(bus);
@@ -906,6 +1015,14 @@ static void on_fd(kr_loop_t *loop, int fd, uint32_t events, void *ud)
     (void)events;
     kr_bus_t *bus = ud;
     dispatch_ready(bus, BUS_BATCH);
+}
+
+static void on_mon_fd(kr_loop_t *loop, int fd, uint32_t events, void *ud)
+{
+    (void)loop;
+    (void)fd;
+    (void)events;
+    monitor_poll(ud);
 }
 
 static void on_timer(kr_loop_t *loop, uint64_t id, void *ud)
@@ -950,6 +1067,16 @@ int kr_bus_attach(kr_bus_t *bus, kr_loop_t *loop, kr_error_t *err)
     int rc = kr_loop_add_fd(loop, fd, KR_LOOP_READ, on_fd, bus, err);
     if (rc < 0)
         return rc;
+    if (bus->mon != NULL) {
+        int mfd;
+        sz = sizeof mfd;
+        if (zmq_getsockopt(bus->mon, ZMQ_FD, &mfd, &sz) != 0 ||
+            kr_loop_add_fd(loop, mfd, KR_LOOP_READ, on_mon_fd, bus, err) < 0) {
+            kr_loop_remove_fd(loop, fd);
+            return kr_error_set(err, KR_E_INTERNAL, "bus: the connection monitor's fd");
+        }
+        bus->mon_fd = mfd;
+    }
     bus->loop = loop;
     bus->fd = fd;
     bus->prep_id = kr_loop_add_prepare(loop, on_prepare, bus);

@@ -344,6 +344,81 @@ static void test_watch_unwatch(void **state)
     tb_stop(&tb);
 }
 
+typedef struct hung_reply {
+    int n, code;
+} hung_reply_t;
+
+static void on_hung_reply(kr_bus_t *bus, const kr_reply_t *r, void *ud)
+{
+    (void)bus;
+    hung_reply_t *h = ud;
+    h->n++;
+    h->code = r->code;
+}
+
+/* The broker goes away (a server killed) and another one takes its ipc
+ * path: a client's watch and its request in flight end at once with 503
+ * instead of waiting for a timeout, and a provider serves its ops on the
+ * new broker without doing anything. */
+static void test_broker_restart(void **state)
+{
+    (void)state;
+    test_broker_t tb;
+    tb_start(&tb, 0);
+    provider_t p;
+    provider_start(&p, tb.ipc);
+    kr_bus_t *bus = kr_bus_connect(tb.ipc, NULL);
+    assert_non_null(bus);
+    wstate_t w = {0};
+    kr_request_t req = {.res = THINGS};
+    assert_int_equal(kr_bus_watch(bus, &req, on_event, &w, NULL, NULL), 0);
+    dispatch_until(bus, &w.events, 3, 5000);
+    assert_int_equal(w.events, 3);
+    hung_reply_t h = {0};
+    kr_request_t hang = {.op = "hang"};
+    assert_int_equal(kr_bus_send(bus, &hang, on_hung_reply, &h, -1, NULL, NULL), 0);
+    usleep(200 * 1000);
+    assert_int_equal(kr_bus_dispatch(bus, 0, NULL), 0);
+
+    uint64_t t0 = kr_time_ms();
+    kr_broker_destroy(&tb.b);
+    dispatch_until(bus, &w.errors, 1, 5000);
+    dispatch_until(bus, &h.n, 1, 5000);
+    assert_int_equal(w.errors, 1);
+    assert_int_equal(w.err_code, 503);
+    assert_string_equal(w.err_msg, "the connection to the server was lost");
+    assert_int_equal(h.n, 1);
+    assert_int_equal(h.code, 503);
+    assert_true(kr_time_ms() - t0 < 3000); /* not a request timeout */
+
+    kr_broker_opts_t o = {.ipc_path = tb.sock};
+    kr_error_t err;
+    tb.b = kr_broker_new(&o, &err);
+    assert_non_null(tb.b);
+    assert_int_equal(kr_broker_start(tb.b, &err), 0);
+    /* the provider told the new broker it serves echo */
+    kr_arena_t *a = kr_arena_new(0);
+    kr_request_t echo = {.op = "echo", .obj = kr_value_map(a)};
+    int code = 0;
+    for (int i = 0; i < 100 && code != 200; i++) {
+        kr_reply_t r;
+        if (kr_bus_call(bus, &echo, a, &r, 1000, NULL) == 0)
+            code = r.code;
+        if (code != 200)
+            usleep(50 * 1000);
+    }
+    assert_int_equal(code, 200);
+    /* and a new watch works */
+    wstate_t w2 = {0};
+    assert_int_equal(kr_bus_watch(bus, &req, on_event, &w2, NULL, NULL), 0);
+    dispatch_until(bus, &w2.events, 3, 5000);
+    assert_int_equal(w2.events, 3);
+    kr_arena_destroy(&a);
+    kr_bus_destroy(&bus);
+    provider_stop(&p);
+    tb_stop(&tb);
+}
+
 typedef struct pinger {
     atomic_int stop;
     atomic_int ok;
@@ -494,7 +569,7 @@ int main(void)
         cmocka_unit_test(test_many_in_flight), cmocka_unit_test(test_timeouts),
         cmocka_unit_test(test_routing),        cmocka_unit_test(test_watch_unwatch),
         cmocka_unit_test(test_slow_watcher),   cmocka_unit_test(test_vanished_watcher),
-        cmocka_unit_test(test_detached_feed),
+        cmocka_unit_test(test_detached_feed),  cmocka_unit_test(test_broker_restart),
     };
     return cmocka_run_group_tests(tests, NULL, teardown_all);
 }
