@@ -1699,12 +1699,16 @@ void kr_broker_destroy(kr_broker_t **self_p)
         return;
     kr_broker_t *b = *self_p;
     kr_broker_stop(b);
+    /* every route first: a route is linked into its provider's list too,
+     * and that peer may come later in the table */
+    for (size_t i = 0; i < b->peers_cap; i++)
+        for (bk_peer_t *p = b->peers[i]; p != NULL; p = p->hnext)
+            while (!dl_empty(&p->client))
+                route_free(b, container_of(p->client.next, bk_route_t, client_link), true);
     for (size_t i = 0; i < b->peers_cap; i++) {
         bk_peer_t *p = b->peers[i];
         while (p) {
             bk_peer_t *next = p->hnext;
-            while (!dl_empty(&p->client))
-                route_free(b, container_of(p->client.next, bk_route_t, client_link), true);
             while (p->bq_head) {
                 bk_out_t *o = p->bq_head;
                 p->bq_head = o->next;
