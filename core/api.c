@@ -65,6 +65,13 @@ typedef struct overlay {
 
 #define OVERLAY_BUCKETS 4096
 
+/* Event TTL: checkpoints of applied revisions (a ring spanning more than
+ * the TTL), a sweep every API_TTL_SWEEP_MS deleting at most
+ * API_TTL_SWEEP_MAX expired Events. */
+#define API_TTL_CHECKPOINTS 4096
+#define API_TTL_SWEEP_MS    10000
+#define API_TTL_SWEEP_MAX   2000
+
 /* Store values of kinds not registered yet (a plugin registers them
  * later): loaded when the kind arrives. */
 typedef struct orphan {
@@ -104,6 +111,16 @@ struct kr_api {
     size_t n_ks, cap_ks;
     kstate_t *ns_state; /* namespaces */
     kstate_t *pc_state; /* PriorityClasses (admission), NULL if not registered */
+    kstate_t *ev_state; /* Events (their TTL), NULL if not registered */
+    /* When revisions were applied: one checkpoint a stride, for the TTL of
+     * Events (see "event TTL"). */
+    struct ttl_ckpt {
+        int64_t rev;
+        uint64_t at; /* kr_time_ms() */
+    } ckpt[API_TTL_CHECKPOINTS];
+    size_t ck_head, ck_len;
+    uint64_t ck_stride_ms, ttl_sweep_ms, next_ckpt, next_sweep;
+    uint64_t events_expired;
     kr_prio_cache_t prio;
     const kr_kind_t *pod_kind;
     struct oa_doc *oa; /* OpenAPI documents built so far */
@@ -2173,8 +2190,11 @@ static void op_stats(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
                   "# TYPE kraal_store_writes_total counter\nkraal_store_writes_total %" PRIu64
                   "\n# TYPE kraal_store_failed_transactions_total counter\n"
                   "kraal_store_failed_transactions_total %" PRIu64
-                  "\n# TYPE kraal_api_writes_in_flight gauge\nkraal_api_writes_in_flight %d\n",
-                  cs.writes, cs.failed_batches, (int)api->writes_in_flight);
+                  "\n# TYPE kraal_api_writes_in_flight gauge\nkraal_api_writes_in_flight %d\n"
+                  "# HELP kraal_api_events_expired_total Events deleted at the end of their TTL.\n"
+                  "# TYPE kraal_api_events_expired_total counter\n"
+                  "kraal_api_events_expired_total %" PRIu64 "\n",
+                  cs.writes, cs.failed_batches, (int)api->writes_in_flight, api->events_expired);
     kr_watch_stats_t ws = {0};
     if (api->hub != NULL)
         kr_watch_stats(api->hub, &ws);
@@ -2295,6 +2315,96 @@ static void op_kinds(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
     kr_arena_reset(a);
 }
 
+/* ---- event TTL ---------------------------------------------------------------------------
+ *
+ * Upstream gives each Event an etcd lease of --event-ttl (1 h) at every
+ * write; kraal deletes an Event once its last write is older than
+ * event_ttl, at a sweep (every 10 s, or a quarter of a shorter TTL).  Write times are not stored: a ring of (revision, time)
+ * checkpoints, one a stride (the TTL / 4000, at least a second), tells
+ * when a revision was applied, at most a stride late, so an Event lives
+ * at least its TTL.  The deletions are ordinary deletes (watchers see
+ * DELETED, the store forgets them).  After a restart every loaded Event
+ * counts as written at the start. */
+
+static void ttl_checkpoint(kr_api_t *api, uint64_t now)
+{
+    if (api->ck_len > 0 &&
+        api->ckpt[(api->ck_head + api->ck_len - 1) % API_TTL_CHECKPOINTS].rev == api->applied_rev)
+        return;
+    size_t at = (api->ck_head + api->ck_len) % API_TTL_CHECKPOINTS;
+    if (api->ck_len == API_TTL_CHECKPOINTS)
+        api->ck_head = (api->ck_head + 1) % API_TTL_CHECKPOINTS;
+    else
+        api->ck_len++;
+    api->ckpt[at] = (struct ttl_ckpt){.rev = api->applied_rev, .at = now};
+}
+
+/* When revision `rev` was applied, at the latest: the first checkpoint at
+ * or after it (0 when none is: it is newer than every checkpoint). */
+static uint64_t ttl_written(const kr_api_t *api, int64_t rev)
+{
+    size_t lo = 0, hi = api->ck_len;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (api->ckpt[(api->ck_head + mid) % API_TTL_CHECKPOINTS].rev < rev)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < api->ck_len ? api->ckpt[(api->ck_head + lo) % API_TTL_CHECKPOINTS].at : 0;
+}
+
+typedef struct ttl_sweep {
+    kr_api_t *api;
+    uint64_t now;
+    kr_objrec_t *expired[API_TTL_SWEEP_MAX];
+    size_t n;
+} ttl_sweep_t;
+
+static bool ttl_visit(kr_objrec_t *rec, void *ud)
+{
+    ttl_sweep_t *w = ud;
+    uint64_t at = ttl_written(w->api, rec->rev);
+    if (at != 0 && at + w->api->opts.event_ttl_ms <= w->now)
+        w->expired[w->n++] = kr_objrec_ref(rec);
+    return w->n < API_TTL_SWEEP_MAX;
+}
+
+static void ttl_sweep(kr_api_t *api, uint64_t now)
+{
+    kstate_t *ks = api->ev_state;
+    ttl_sweep_t *w = xcalloc(1, sizeof *w);
+    w->api = api;
+    w->now = now;
+    kr_objmap_walk(ks->live, NULL, NULL, NULL, ttl_visit, w);
+    kr_arena_t *a = api->arena;
+    for (size_t i = 0; i < w->n; i++) {
+        kr_objrec_t *cur = w->expired[i];
+        char *key = store_key(ks->kind, cur->ns, cur->name);
+        /* written again meanwhile (in flight): its new write counts */
+        if (current(api, ks, key, cur->ns, cur->name) != cur) {
+            free(key);
+            kr_objrec_unref(&w->expired[i]);
+            continue;
+        }
+        kr_value_t *obj = kr_objrec_decode(cur, a);
+        int64_t rev = api->next_rev + 1;
+        set_rv(a, obj, rev);
+        kr_error_t err;
+        kr_objrec_t *rec = kr_objrec_new(ks->kind, obj, rev, cur->create_rev, &err);
+        if (rec == NULL) {
+            free(key);
+        } else {
+            api->next_rev = rev;
+            submit(api, ks, key, KR_STORE_DELETE, rec, cur->rev, W_INTERNAL, 200, NULL);
+            api->events_expired++;
+        }
+        kr_arena_reset(a);
+        kr_objrec_unref(&w->expired[i]);
+    }
+    free(w);
+}
+
 /* ---- ticks ---------------------------------------------------------------------------- */
 
 static void on_tick(kr_broker_t *b, uint64_t now, void *ud)
@@ -2303,6 +2413,14 @@ static void on_tick(kr_broker_t *b, uint64_t now, void *ud)
     kr_api_t *api = ud;
     if (api->hub != NULL)
         kr_watch_tick(api->hub, now);
+    if (api->open && now >= api->next_ckpt) {
+        api->next_ckpt = now + api->ck_stride_ms;
+        ttl_checkpoint(api, now);
+    }
+    if (api->open && api->ev_state != NULL && now >= api->next_sweep) {
+        api->next_sweep = now + api->ttl_sweep_ms;
+        ttl_sweep(api, now);
+    }
     if (api->commit != NULL && now >= api->next_compact) {
         api->next_compact = now + api->opts.compact_interval_ms;
         int64_t upto = api->applied_rev - api->opts.compact_keep;
@@ -2325,6 +2443,18 @@ kr_api_t *kr_api_new(kr_broker_t *b, const kr_api_opts_t *opts, kr_error_t *err)
         api->opts.compact_interval_ms = KR_API_COMPACT_MS;
     if (api->opts.compact_keep <= 0)
         api->opts.compact_keep = KR_API_COMPACT_KEEP;
+    if (api->opts.event_ttl_ms == 0)
+        api->opts.event_ttl_ms = KR_API_EVENT_TTL_MS;
+    /* the ring spans more than the TTL */
+    api->ck_stride_ms = api->opts.event_ttl_ms / (API_TTL_CHECKPOINTS - 96);
+    if (api->ck_stride_ms < 1000)
+        api->ck_stride_ms = 1000;
+    /* a sweep every 10 s, more often for a short TTL */
+    api->ttl_sweep_ms = api->opts.event_ttl_ms / 4;
+    if (api->ttl_sweep_ms > API_TTL_SWEEP_MS)
+        api->ttl_sweep_ms = API_TTL_SWEEP_MS;
+    if (api->ttl_sweep_ms < 1000)
+        api->ttl_sweep_ms = 1000;
     if (api->opts.not_ready_toleration_s == 0)
         api->opts.not_ready_toleration_s = KR_DEFAULT_TOLERATION_SECONDS;
     if (api->opts.unreachable_toleration_s == 0)
@@ -2348,6 +2478,8 @@ kr_api_t *kr_api_new(kr_broker_t *b, const kr_api_opts_t *opts, kr_error_t *err)
     const kr_kind_t *pck = kr_registry_by_res(api->reg, pcres, strlen(pcres));
     api->pc_state = pck ? kstate_of(api, pck) : NULL;
     api->pod_kind = kr_registry_by_res(api->reg, "v1/pods", strlen("v1/pods"));
+    const kr_kind_t *evk = kr_registry_by_res(api->reg, "v1/events", strlen("v1/events"));
+    api->ev_state = evk ? kstate_of(api, evk) : NULL;
     if (api->ns_state == NULL) {
         kr_error_set(err, KR_E_INTERNAL, "the registry has no namespaces");
         kr_api_destroy(&api);
@@ -2590,6 +2722,7 @@ int kr_api_open(kr_api_t *api, kr_error_t *err)
         return -1;
     api->next_compact = kr_time_ms() + api->opts.compact_interval_ms;
     api->open = true;
+    ttl_checkpoint(api, kr_time_ms()); /* what was loaded counts as written now */
     static const char *const builtin_ns[] = {"default", "kube-system", "kube-public",
                                              "kube-node-lease"};
     for (size_t i = 0; i < sizeof builtin_ns / sizeof builtin_ns[0]; i++)

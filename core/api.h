@@ -40,7 +40,12 @@ typedef struct kr_api_opts {
      * not-ready and unreachable tolerations added to new pods; 0 = 300
      * (KR_DEFAULT_TOLERATION_SECONDS), < 0 = 0 (evicted at once). */
     int64_t not_ready_toleration_s, unreachable_toleration_s;
+    /* Events are deleted this long after their last write (upstream's
+     * --event-ttl); 0 = KR_API_EVENT_TTL_MS. */
+    uint64_t event_ttl_ms;
 } kr_api_opts_t;
+
+#define KR_API_EVENT_TTL_MS (60 * 60 * 1000)
 
 #define KR_API_COMPACT_MS   (5 * 60 * 1000)
 #define KR_API_COMPACT_KEEP 100000

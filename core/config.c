@@ -516,6 +516,48 @@ static int parse_bus(struct parse *p, const kr_value_t *bus)
     return 0;
 }
 
+/* api: {event_ttl: 1h, default_not_ready_toleration_seconds: 300,
+ *       default_unreachable_toleration_seconds: 300} */
+static int parse_api(struct parse *p, const kr_value_t *api)
+{
+    if (kr_value_type(api) == KR_NULL)
+        return 0;
+    if (kr_value_type(api) != KR_MAP)
+        return perr(p, "api: must be a map");
+    for (size_t i = 0; i < kr_value_len(api); i++) {
+        const char *k = kr_value_map_key(api, i);
+        const kr_value_t *v = kr_value_map_val(api, i);
+        if (strcmp(k, "event_ttl") == 0) {
+            const char *d;
+            kr_error_t e;
+            if (want_str(p, v, "api.event_ttl", &d) < 0)
+                return -KR_E_INVALID;
+            if (kr_duration_parse(d, &p->cfg->event_ttl_ms, &e) < 0 || p->cfg->event_ttl_ms <= 0)
+                return perr(p,
+                            "api.event_ttl: Invalid value: \"%s\": must be a positive duration "
+                            "such as \"1h\" or \"30m\"",
+                            d);
+        } else if (strcmp(k, "default_not_ready_toleration_seconds") == 0 ||
+                   strcmp(k, "default_unreachable_toleration_seconds") == 0) {
+            if (kr_value_type(v) != KR_INT || kr_value_as_int(v, -1) < 0)
+                return perr(p, "api.%s: must be an integer >= 0", k);
+            int64_t s = kr_value_as_int(v, 0);
+            /* the API reads 0 as "the default" and < 0 as 0 seconds */
+            if (strstr(k, "not_ready") != NULL)
+                p->cfg->not_ready_toleration_s = s ? s : -1;
+            else
+                p->cfg->unreachable_toleration_s = s ? s : -1;
+        } else {
+            return perr(p,
+                        "api: unknown key \"%s\" (known: event_ttl, "
+                        "default_not_ready_toleration_seconds, "
+                        "default_unreachable_toleration_seconds)",
+                        k);
+        }
+    }
+    return 0;
+}
+
 static int parse_plugin_path(struct parse *p, const kr_value_t *v)
 {
     if (kr_value_type(v) == KR_NULL)
@@ -634,10 +676,12 @@ static int parse_root(struct parse *p, const kr_value_t *root)
             rc = parse_plugins(p, v);
         } else if (strcmp(k, "store") == 0) {
             rc = parse_spec(p, v, "store", &cfg->store);
+        } else if (strcmp(k, "api") == 0) {
+            rc = parse_api(p, v);
         } else {
             rc = perr(p,
                       "unknown key \"%s\" (known: data_dir, run_dir, log_level, bus, plugin_path, "
-                      "store, plugins)",
+                      "store, api, plugins)",
                       k);
         }
         if (rc < 0)

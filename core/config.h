@@ -34,6 +34,10 @@ typedef struct kr_server_config {
     kr_plugin_spec_t store;   /* the one store plugin (KR_DEFAULT_STORE_PLUGIN) */
     kr_plugin_spec_t *plugins;
     size_t n_plugins;
+    /* api: the object API's settings (0: the API's defaults) */
+    int64_t event_ttl_ms;           /* api.event_ttl (upstream's --event-ttl) */
+    int64_t not_ready_toleration_s; /* api.default_not_ready_toleration_seconds */
+    int64_t unreachable_toleration_s;
 } kr_server_config_t;
 
 /* A config holding the built-in defaults (no plugins). Caller owns it. */

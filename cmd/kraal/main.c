@@ -327,7 +327,10 @@ static int cmd_server(int argc, char **argv)
         KR_ERROR(TAG, "cannot start the bus broker", "error=\"%s\"", q(err.message));
         goto out;
     }
-    api = kr_api_new(broker, NULL, &err);
+    kr_api_opts_t aopts = {.event_ttl_ms = (uint64_t)cfg->event_ttl_ms,
+                           .not_ready_toleration_s = cfg->not_ready_toleration_s,
+                           .unreachable_toleration_s = cfg->unreachable_toleration_s};
+    api = kr_api_new(broker, &aopts, &err);
     if (api == NULL) {
         KR_ERROR(TAG, "cannot set up the object API", "error=\"%s\"", q(err.message));
         goto out;

@@ -212,6 +212,8 @@ static void test_server_config_full(void **state)
                        "log_level: warn\n"
                        "bus:\n  tcp: tcp://127.0.0.1:7440\n"
                        "plugin_path: [/opt/kraal/plugins, plugins]\n"
+                       "api:\n  event_ttl: 30m\n  default_not_ready_toleration_seconds: 0\n"
+                       "  default_unreachable_toleration_seconds: 60\n"
                        "plugins:\n"
                        "  - plugin: example-echo\n"
                        "    name: echo\n"
@@ -225,6 +227,9 @@ static void test_server_config_full(void **state)
     assert_string_equal(cfg->run_dir, "/etc/kraal/run");
     assert_int_equal(cfg->log_level, KR_LOG_WARN);
     assert_string_equal(cfg->bus_tcp, "tcp://127.0.0.1:7440");
+    assert_int_equal(cfg->event_ttl_ms, 30 * 60 * 1000);
+    assert_int_equal(cfg->not_ready_toleration_s, -1); /* 0 s: the API's "none" */
+    assert_int_equal(cfg->unreachable_toleration_s, 60);
     assert_string_equal(cfg->plugin_path[0], "/opt/kraal/plugins");
     assert_string_equal(cfg->plugin_path[1], "/etc/kraal/plugins");
     assert_null(cfg->plugin_path[2]);
@@ -271,7 +276,17 @@ static void test_server_config_errors(void **state)
     (void)state;
     expect_server_error("datadir: /x\n",
                         "kraal.yaml: unknown key \"datadir\" (known: data_dir, run_dir, "
-                        "log_level, bus, plugin_path, store, plugins)");
+                        "log_level, bus, plugin_path, store, api, plugins)");
+    expect_server_error("api: {event_ttl: soon}\n",
+                        "kraal.yaml: api.event_ttl: Invalid value: \"soon\": must be a positive "
+                        "duration such as \"1h\" or \"30m\"");
+    expect_server_error("api: {default_not_ready_toleration_seconds: -1}\n",
+                        "kraal.yaml: api.default_not_ready_toleration_seconds: must be an "
+                        "integer >= 0");
+    expect_server_error("api: {ttl: 1h}\n",
+                        "kraal.yaml: api: unknown key \"ttl\" (known: event_ttl, "
+                        "default_not_ready_toleration_seconds, "
+                        "default_unreachable_toleration_seconds)");
     expect_server_error("plugins:\n  - plugin: x\n    config: [1]\n",
                         "kraal.yaml: plugins[0].config: must be a map");
     expect_server_error("plugins:\n  - plugin: a\n    name: e\n  - plugin: b\n    name: e\n",
