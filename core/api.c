@@ -1292,6 +1292,9 @@ static void do_create(rq_t *r, kr_value_t *obj)
     }
     const char *name = kr_value_map_str(meta, "name");
     const char *gen = kr_value_map_str(meta, "generateName");
+    /* the name mutating admission names: upstream's admission runs before
+     * the name is generated (extractResourceName) */
+    const char *admit_name = name != NULL && *name ? name : gen != NULL && *gen ? gen : "Unknown";
     if ((name == NULL || *name == '\0') && gen != NULL && *gen) {
         for (int i = 0; i < API_GENNAME_TRIES; i++) {
             char sfx[6];
@@ -1325,7 +1328,7 @@ static void do_create(rq_t *r, kr_value_t *obj)
         kr_value_map_set(r->a, meta, "generation", kr_value_int(r->a, 1));
     else
         kr_value_map_del(meta, "generation");
-    if (!admit(r, obj, name, true) || !default_and_validate(r, obj, NULL, false) ||
+    if (!admit(r, obj, admit_name, true) || !default_and_validate(r, obj, NULL, false) ||
         !admit(r, obj, name, false))
         return;
     if (!r->applied) /* after defaulting: defaulted fields are the creator's, as upstream */

@@ -59,6 +59,9 @@ expect_eq "system class" "$(k get pod p3 -o jsonpath='{.spec.priority}')" "20000
 err=$(pod p4 "  priorityClassName: nope" | k_fail create -f -)
 expect_match "unknown class" "$err" \
   'Error from server \(Forbidden\).*pods "p4" is forbidden: no PriorityClass with name nope was found'
+# admission runs before the name is generated: the message names the prefix
+err=$(printf 'apiVersion: v1\nkind: Pod\nmetadata: {generateName: gen-}\nspec:\n  priorityClassName: nope\n  containers: [{name: c, image: busybox}]\n' | k_fail create -f -)
+expect_match "generateName" "$err" 'pods "gen-" is forbidden: no PriorityClass with name nope was found'
 err=$(pod p5 "  priorityClassName: high
   priority: 5" | k_fail create -f -)
 expect_match "priority set" "$err" \
