@@ -398,6 +398,8 @@ static bool spam_allow(kr_events_t *ev, const kr_objref_t *ref, int64_t now_s)
 }
 
 static void record(kr_events_t *ev, const kr_objref_t *ref, const char *type, const char *reason,
+                   const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+static void record(kr_events_t *ev, const kr_objref_t *ref, const char *type, const char *reason,
                    const char *fmt, va_list ap)
 {
     ev->stats.recorded++;
