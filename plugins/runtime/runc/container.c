@@ -305,7 +305,10 @@ static bool ctr_gone(runc_rt_t *rt, const runc_ctr_t *c, ctr_exit_t *x)
     if (x->present)
         return true;
     ctr_snap_t s = snap(rt, c);
-    return !runc_pid_alive(s.pid, s.pid_start) && !runc_pid_alive(s.shim_pid, s.shim_start);
+    if (runc_pid_alive(s.pid, s.pid_start) || runc_pid_alive(s.shim_pid, s.shim_start))
+        return false;
+    exit_read(rt, c->id, x); /* written just before the shim left, after our first look */
+    return true;
 }
 
 /* Waits up to ms for ctr_gone. */
@@ -722,8 +725,12 @@ static void ctr_out(runc_rt_t *rt, runc_ctr_t *c, kr_rt_container_t *out)
     exit_read(rt, c->id, &x);
     ctr_snap_t s = snap(rt, c);
     bool alive = !x.present && runc_pid_alive(s.pid, s.pid_start);
-    if (!x.present && !alive && runc_pid_alive(s.shim_pid, s.shim_start))
-        ctr_wait_gone(rt, c, EXIT_WAIT_MS, &x);
+    if (!x.present && !alive) {
+        if (runc_pid_alive(s.shim_pid, s.shim_start))
+            ctr_wait_gone(rt, c, EXIT_WAIT_MS, &x);
+        else /* the shim may have written exit.json and left since we looked */
+            exit_read(rt, c->id, &x);
+    }
     pthread_mutex_lock(&rt->mu);
     out->id = runc_strdup0(c->id);
     out->sandbox_id = runc_strdup0(c->sandbox_id);
