@@ -70,5 +70,5 @@ if(KRAAL_TESTS)
     COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/tests/test_image_cmd.sh ${PROJECT_SOURCE_DIR}
             $<TARGET_FILE:kraal-bin> ${KRAAL_PLUGIN_OUTPUT_DIR})
   set_tests_properties(test_image_cmd PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
-    LABELS "integration;images")
+    LABELS "integration;images" RESOURCE_LOCK host-containers-b)
 endif()
