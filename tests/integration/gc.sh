@@ -21,7 +21,7 @@ log_level: info
 store:
   plugin: store-sqlite
 plugins:
-$([ "$1" = yes ] && printf '  - plugin: controller-gc\n    config: {retry_base: 20ms, discovery_interval: 1s}\n')
+$([ "$1" = yes ] && printf '  - plugin: controller-gc\n    config: {retry_base: 20ms, discovery_interval: 1s, resync_period: 1s}\n')
   - plugin: auth-token
   - plugin: api-rest
     config: {address: 127.0.0.1, port: 0}
@@ -244,6 +244,21 @@ done
 out=$(bc '{"op":"delete","res":"example.com/v1/widgets","ns":"default","name":"w1"}')
 [ "$(code_of "$out")" = 200 ] || fail "delete widget: $out"
 wait_state v1/configmaps w1-dep ABSENT
+
+# ---- a kind registered after the start that only ever is a dependent: -------------------
+# learnt by the periodic resync (upstream's Sync), then collected with its owner
+out=$(bc '{"op":"kind.register","obj":{"group":"example.com","version":"v1","kind":"Gadget","plural":"gadgets","namespaced":true,"schema":{"openAPIV3Schema":{"type":"object","properties":{"spec":{"type":"object","properties":{"size":{"type":"string"}}}}}}}}')
+[ "$(code_of "$out")" = 201 ] || fail "kind.register: $out"
+gu=$(cm gadget-owner)
+create example.com/v1/gadgets "{\"apiVersion\":\"example.com/v1\",\"kind\":\"Gadget\",\"metadata\":{\"name\":\"g1\",\"ownerReferences\":[$(ref v1 ConfigMap gadget-owner "$gu" true)]},\"spec\":{\"size\":\"s\"}}" >/dev/null
+deadline=$(($(now_ms) + 15000))
+until [ "$(json_get "$(stats)" 'r["obj"]["kinds"]')" = 19 ]; do
+  [ "$(now_ms)" -lt "$deadline" ] || fail "kind Gadget not learnt: $(stats)"
+  sleep 0.1
+done
+out=$(bc '{"op":"delete","res":"v1/configmaps","ns":"default","name":"gadget-owner"}')
+[ "$(code_of "$out")" = 200 ] || fail "delete gadget-owner: $out"
+wait_state example.com/v1/gadgets g1 ABSENT
 
 # ---- many dependents ----------------------------------------------------------------------
 N=300

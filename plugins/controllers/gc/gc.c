@@ -57,6 +57,7 @@ struct gc_conf {
     int64_t retry_base_ms;
     int64_t absent_cache;
     int64_t sync_timeout_ms;
+    int64_t resync_ms;
 };
 
 static const kr_config_entry_t gc_table[] = {
@@ -70,6 +71,9 @@ static const kr_config_entry_t gc_table[] = {
      "owners remembered as verified absent"},
     {KR_CFG_DURATION, "sync_timeout", "60s", offsetof(struct gc_conf, sync_timeout_ms),
      "longest wait for the first lists before the workers start anyway"},
+    {KR_CFG_DURATION, "resync_period", "30s", offsetof(struct gc_conf, resync_ms),
+     "how often the kinds are looked up again, so that kinds registered later (a plugin's) "
+     "are watched too (upstream's periodic Sync)"},
     {KR_CFG_END, NULL, NULL, 0, NULL},
 };
 
@@ -147,6 +151,7 @@ struct gc {
     /* start */
     bool ready;
     uint64_t ready_timer, started_ms;
+    uint64_t resync_timer; /* discover_request every resync_period */
     gc_held_t *held;
     size_t nheld, held_cap;
     uint64_t stop_timer;
@@ -318,6 +323,16 @@ static void kind_add(gc_t *gc, const kr_value_t *d)
 /* ---- discovery ------------------------------------------------------------------ */
 
 static void discover_send(gc_t *gc);
+
+/* upstream's GarbageCollector.Sync: kinds registered after the start (a
+ * plugin's, e.g. ControllerRevision) are watched within a period even when
+ * nothing refers to them as an owner */
+static void on_resync_timer(kr_loop_t *loop, uint64_t id, void *ud)
+{
+    (void)loop;
+    (void)id;
+    discover_request(ud);
+}
 
 static void on_disc_timer(kr_loop_t *loop, uint64_t id, void *ud)
 {
@@ -1125,6 +1140,8 @@ static void gc_fini(void *instance)
         kr_loop_cancel_timer(gc->loop, gc->disc_timer);
     if (gc->ready_timer != 0)
         kr_loop_cancel_timer(gc->loop, gc->ready_timer);
+    if (gc->resync_timer != 0)
+        kr_loop_cancel_timer(gc->loop, gc->resync_timer);
     if (gc->stop_timer != 0)
         kr_loop_cancel_timer(gc->loop, gc->stop_timer);
     free(gc->held);
@@ -1171,6 +1188,9 @@ static void *gc_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
     }
     gc->ready_timer =
         kr_loop_add_timer(gc->loop, GC_READY_CHECK_MS, GC_READY_CHECK_MS, on_ready_check, gc);
+    if (conf->resync_ms > 0)
+        gc->resync_timer = kr_loop_add_timer(gc->loop, (uint64_t)conf->resync_ms,
+                                             (uint64_t)conf->resync_ms, on_resync_timer, gc);
     discover_send(gc);
     return gc;
 }
