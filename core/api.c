@@ -798,9 +798,25 @@ static bool check_type(rq_t *r, kr_value_t *obj)
 
 /* Defaults then validation.  old is NULL on create.  Answers and returns
  * false when the object is invalid. */
+/* ObjectMeta's lists and maps are `omitempty`: upstream stores no empty
+ * labels, annotations, ownerReferences or finalizers (a patch that removes
+ * the last owner leaves no `ownerReferences: []`). */
+static void prune_empty_meta(kr_value_t *obj)
+{
+    static const char *const keys[] = {"labels", "annotations", "ownerReferences", "finalizers"};
+    kr_value_t *meta = kr_value_map_get(obj, "metadata");
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const kr_value_t *v = kr_value_map_get(meta, keys[i]);
+        kr_type_t t = kr_value_type(v);
+        if ((t == KR_ARRAY || t == KR_MAP) && kr_value_len(v) == 0)
+            kr_value_map_del(meta, keys[i]);
+    }
+}
+
 static bool default_and_validate(rq_t *r, kr_value_t *obj, const kr_value_t *old, bool status)
 {
     const kr_kind_t *k = r->kind;
+    prune_empty_meta(obj);
     if (k->hooks.defaults)
         k->hooks.defaults(r->a, obj);
     if (k->schema)

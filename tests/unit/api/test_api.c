@@ -314,6 +314,21 @@ static void test_patch(void **state)
     r = call("patch", "v1/configmaps", "default", "p1", NULL,
              "{metadata: {resourceVersion: '1'}, data: {x: y}}", NULL);
     assert_int_equal(r.code, 409);
+
+    /* ObjectMeta's lists and maps are omitempty: none is stored empty */
+    r = call("create", "v1/configmaps", "default", NULL, NULL,
+             "{metadata: {name: p2, labels: {}, annotations: {}, finalizers: [], "
+             "ownerReferences: [{apiVersion: v1, kind: ConfigMap, name: p1, uid: u1}]}}",
+             NULL);
+    assert_int_equal(r.code, 201);
+    assert_null(kr_value_get(r.obj, "metadata.labels"));
+    assert_null(kr_value_get(r.obj, "metadata.annotations"));
+    assert_null(kr_value_get(r.obj, "metadata.finalizers"));
+    assert_non_null(kr_value_get(r.obj, "metadata.ownerReferences"));
+    r = call("patch", "v1/configmaps", "default", "p2", NULL, "{metadata: {ownerReferences: []}}",
+             NULL);
+    assert_int_equal(r.code, 200);
+    assert_null(kr_value_get(r.obj, "metadata.ownerReferences"));
 }
 
 static void test_finalizers_and_preconditions(void **state)
