@@ -87,32 +87,46 @@ static const char *project(const kr_value_t *obj, const char *path, bool builtin
 
 /* The projected fields of a kind, in the order of rec->fvals: name,
  * namespace, then the kind's other field selectors. */
+static bool is_name_or_ns(const char *path)
+{
+    return strcmp(path, "metadata.name") == 0 || strcmp(path, "metadata.namespace") == 0;
+}
+
 static size_t field_count(const kr_kind_t *kind)
 {
     size_t n = 2;
     for (const char *const *p = kind && kind->field_selectors ? kind->field_selectors : NULL;
          p && *p; p++)
-        if (strcmp(*p, "metadata.name") != 0 && strcmp(*p, "metadata.namespace") != 0)
+        if (!is_name_or_ns(*p))
             n++;
     return n;
 }
 
-static const char *field_path(const kr_kind_t *kind, size_t i)
+/* project() copied into `scratch`; NULL for "". */
+static const char *project_dup(kr_arena_t *scratch, const kr_value_t *obj, const char *path,
+                               bool builtin)
 {
-    if (i < 2)
-        return i == 0 ? "metadata.name" : "metadata.namespace";
-    for (const char *const *p = kind->field_selectors; *p; p++)
-        if (strcmp(*p, "metadata.name") != 0 && strcmp(*p, "metadata.namespace") != 0 && i-- == 2)
-            return *p;
-    return NULL;
+    char buf[40];
+    const char *v = project(obj, path, builtin, buf, sizeof buf);
+    return v != NULL && *v ? kr_arena_strdup(scratch, v) : NULL;
 }
 
+/* One pass over the kind's selectors (a watch event's index lookup and
+ * every field selector term come here). */
 const char *kr_objrec_field(const kr_objrec_t *rec, const char *path)
 {
-    size_t n = field_count(rec->kind);
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(field_path(rec->kind, i), path) == 0)
-            return rec->fvals[i];
+    if (strcmp(path, "metadata.name") == 0)
+        return rec->fvals[0];
+    if (strcmp(path, "metadata.namespace") == 0)
+        return rec->fvals[1];
+    const kr_kind_t *k = rec->kind;
+    size_t i = 2;
+    for (const char *const *p = k && k->field_selectors ? k->field_selectors : NULL; p && *p; p++)
+        if (!is_name_or_ns(*p)) {
+            if (strcmp(*p, path) == 0)
+                return rec->fvals[i];
+            i++;
+        }
     return NULL;
 }
 
@@ -142,13 +156,14 @@ static int rec_fill(kr_objrec_t *rec, const kr_kind_t *kind, const kr_value_t *o
         return kr_error_set(err, KR_E_INVALID,
                             "metadata.name: Required value: name or generateName is required");
     bool builtin = kind != NULL && kind->builtin;
-    size_t n = field_count(kind);
+    size_t n = field_count(kind), nv = 0;
     const char **vals = kr_arena_alloc(scratch, n * sizeof *vals);
-    for (size_t i = 0; i < n; i++) {
-        char buf[40];
-        const char *v = project(obj, field_path(kind, i), builtin, buf, sizeof buf);
-        vals[i] = v != NULL && *v ? kr_arena_strdup(scratch, v) : NULL;
-    }
+    vals[nv++] = project_dup(scratch, obj, "metadata.name", builtin);
+    vals[nv++] = project_dup(scratch, obj, "metadata.namespace", builtin);
+    for (const char *const *p = kind && kind->field_selectors ? kind->field_selectors : NULL;
+         p && *p; p++)
+        if (!is_name_or_ns(*p))
+            vals[nv++] = project_dup(scratch, obj, *p, builtin);
     const kr_value_t *labels = kr_value_map_get(meta, "labels");
     if (kr_value_type(labels) != KR_MAP || kr_value_len(labels) == 0)
         labels = NULL;
