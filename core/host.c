@@ -139,8 +139,7 @@ static void *instance_main(void *arg)
         self = d->init(&in->ctx, in->conf, &err);
         in->ctx.in_init = false;
         if (self == NULL) {
-            kr_runtime_unregister_ctx(&in->ctx);
-            kr_sched_step_unregister_ctx(&in->ctx);
+            kr_vtab_unregister_ctx(&in->ctx);
             if (err.reason == KR_E_OK)
                 kr_error_set(&err, KR_E_INTERNAL, "init failed without saying why");
             kr_error_wrap(&err, "init");
@@ -169,8 +168,7 @@ static void *instance_main(void *arg)
     in->loop = NULL;
     pthread_mutex_unlock(&in->mu);
 
-    kr_runtime_unregister_ctx(&in->ctx);
-    kr_sched_step_unregister_ctx(&in->ctx);
+    kr_vtab_unregister_ctx(&in->ctx);
     if (d->fini != NULL)
         d->fini(self);
     kr_bus_destroy(&bus);

@@ -23,10 +23,9 @@ struct kr_plugin_ctx {
     void *host_ud;
 };
 
-/* Ends the runtime registration of an instance (kraal/runtime.h); the host
- * calls it before the instance's fini and after a failed init. */
-void kr_runtime_unregister_ctx(const kr_plugin_ctx_t *ctx);
-/* The same for its scheduler steps (kraal/scheduler.h). */
-void kr_sched_step_unregister_ctx(const kr_plugin_ctx_t *ctx);
+/* Ends every vtable registration of an instance (runtimes, networks,
+ * scheduler steps: vtab.h); the host calls it before the instance's fini
+ * and after a failed init. */
+void kr_vtab_unregister_ctx(const kr_plugin_ctx_t *ctx);
 
 #endif

@@ -1,9 +1,6 @@
-/* The per-process registry of container runtimes (kraal/runtime.h) and the
- * free functions of the runtime interface's output structs.
- *
- * Runtimes are few (one or two per process) and looked up once by the
- * agent at its start, so a short array under a mutex is all it needs. */
-#include <pthread.h>
+/* The registration of container runtimes (kraal/runtime.h, kept in
+ * vtab.c) and the free functions of the runtime interface's output
+ * structs. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,20 +8,7 @@
 #include <kraal/runtime.h>
 
 #include "plugin_ctx.h"
-#include "xalloc.h"
-
-#define MAX_RUNTIMES 16
-
-typedef struct rt_entry {
-    const kr_plugin_ctx_t *ctx; /* identifies the instance for unregistering */
-    char *name;
-    const kr_runtime_ops_t *ops;
-    void *self;
-} rt_entry_t;
-
-static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-static rt_entry_t g_rt[MAX_RUNTIMES];
-static size_t g_n;
+#include "vtab.h"
 
 /* Every function up to exec_wait is required; container_attach and
  * container_resize are optional (NULL: the runtime cannot attach stdin). */
@@ -46,65 +30,21 @@ int kr_runtime_register(kr_plugin_ctx_t *ctx, const kr_runtime_ops_t *ops, void 
 {
     if (ctx == NULL || ops == NULL)
         return kr_error_set(err, KR_E_BAD_REQUEST, "kr_runtime_register: ctx and ops are required");
-    if (!ctx->in_init)
-        return kr_error_set(err, KR_E_BAD_REQUEST,
-                            "%s: a runtime can only be registered during init", ctx->name);
     if (!ops_complete(ops))
         return kr_error_set(
             err, KR_E_BAD_REQUEST,
             "%s: the runtime ops table is incomplete (every function up to exec_wait is "
             "required)",
             ctx->name);
-    int rc = 0;
-    pthread_mutex_lock(&g_mu);
-    for (size_t i = 0; i < g_n; i++)
-        if (strcmp(g_rt[i].name, ctx->name) == 0) {
-            rc = kr_error_set(err, KR_E_ALREADY_EXISTS,
-                              "a runtime named \"%s\" is already registered", ctx->name);
-            goto out;
-        }
-    if (g_n == MAX_RUNTIMES) {
-        rc = kr_error_set(err, KR_E_BAD_REQUEST, "%s: at most %d runtimes per process", ctx->name,
-                          MAX_RUNTIMES);
-        goto out;
-    }
-    g_rt[g_n++] = (rt_entry_t){.ctx = ctx, .name = xstrdup(ctx->name), .ops = ops, .self = self};
-out:
-    pthread_mutex_unlock(&g_mu);
-    return rc;
-}
-
-void kr_runtime_unregister_ctx(const kr_plugin_ctx_t *ctx)
-{
-    pthread_mutex_lock(&g_mu);
-    for (size_t i = 0; i < g_n; i++)
-        if (g_rt[i].ctx == ctx) {
-            free(g_rt[i].name);
-            g_rt[i] = g_rt[--g_n];
-            break;
-        }
-    pthread_mutex_unlock(&g_mu);
+    return kr_vtab_add(KR_VTAB_RUNTIME, ctx, ctx->name, ops, self, "runtime", err);
 }
 
 int kr_runtime_find(const char *name, const kr_runtime_ops_t **ops, void **self, kr_error_t *err)
 {
-    int rc = 0;
-    pthread_mutex_lock(&g_mu);
-    for (size_t i = 0; i < g_n; i++)
-        if (strcmp(g_rt[i].name, name) == 0) {
-            *ops = g_rt[i].ops;
-            *self = g_rt[i].self;
-            goto out;
-        }
-    char names[256] = "";
-    size_t off = 0;
-    for (size_t i = 0; i < g_n && off < sizeof(names); i++)
-        off += (size_t)snprintf(names + off, sizeof(names) - off, "%s\"%s\"", i ? ", " : "",
-                                g_rt[i].name);
-    rc = kr_error_set(err, KR_E_NOT_FOUND, "no runtime named \"%s\" is loaded (loaded: %s)", name,
-                      g_n ? names : "none");
-out:
-    pthread_mutex_unlock(&g_mu);
+    const void *o;
+    int rc = kr_vtab_find(KR_VTAB_RUNTIME, name, &o, self, "runtime", NULL, err);
+    if (rc == 0)
+        *ops = o;
     return rc;
 }
 
