@@ -10,6 +10,8 @@ packages=(
   libzmq3-dev libmsgpack-dev libyaml-dev libyajl-dev libsqlite3-dev
   libmicrohttpd-dev libgnutls28-dev
   libarchive-dev libcurl4-gnutls-dev
+  # networking: libiptc (Services, masquerade)
+  libiptc-dev libip4tc-dev libxtables-dev
   # the node agent: OCI runtimes, test images, a local registry
   runc crun busybox-static skopeo docker-registry iproute2 iptables
   # the CronJob controller's spec.timeZone (/usr/share/zoneinfo)
