@@ -12,6 +12,8 @@ packages=(
   libarchive-dev libcurl4-gnutls-dev
   # networking: libiptc (Services, masquerade)
   libiptc-dev libip4tc-dev libxtables-dev
+  # cluster DNS: the wire format (network-dns); dig/nslookup in its tests
+  libldns-dev dnsutils
   # the node agent: OCI runtimes, test images, a local registry
   runc crun busybox-static skopeo docker-registry iproute2 iptables
   # the CronJob controller's spec.timeZone (/usr/share/zoneinfo)
