@@ -12,6 +12,8 @@ packages=(
   libarchive-dev libcurl4-gnutls-dev
   # networking: libiptc (Services, masquerade)
   libiptc-dev libip4tc-dev libxtables-dev
+  # pod network: netlink (network-bridge)
+  libnl-3-dev libnl-route-3-dev bridge-utils
   # cluster DNS: the wire format (network-dns); dig/nslookup in its tests
   libldns-dev dnsutils
   # the node agent: OCI runtimes, test images, a local registry
