@@ -33,7 +33,8 @@ extern "C" {
     X(job)                  \
     X(cronjob)              \
     X(lease)                \
-    X(priorityclass)
+    X(priorityclass)        \
+    X(endpointslice)
 
 /* The hooks of a built-in kind ("pod", "deployment", ...; see the list
  * above), NULL for another name.  Static storage. */

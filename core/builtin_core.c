@@ -643,8 +643,7 @@ const kr_kind_hooks_t kr_hooks_serviceaccount = {
 
 /* ---- Endpoints -------------------------------------------------------------------- */
 
-/* ValidateNonSpecialIP */
-static void non_special_ip(kr_validation_t *v, const char *ip, const char *path)
+void kr_validate_endpoint_ip(kr_validation_t *v, const char *ip, const char *path)
 {
     unsigned char b[16];
     if (inet_pton(AF_INET, ip, b) == 1) {
@@ -701,7 +700,19 @@ static void endpoint_address(kr_validation_t *v, const kr_value_t *addr, const c
     const char *node = kr_value_map_str(addr, "nodeName");
     if (node != NULL)
         kr_validate_dns1123_subdomain(v, node, kr_fp(v, path, "nodeName"));
-    non_special_ip(v, ip, kr_fp(v, path, "ip"));
+    kr_validate_endpoint_ip(v, ip, kr_fp(v, path, "ip"));
+}
+
+void kr_validate_endpoint_protocol(kr_validation_t *v, const kr_value_t *p, const char *path)
+{
+    const char *proto = kr_str_or_empty(p, "protocol");
+    if (*proto == '\0')
+        kr_field_required(v, kr_fp(v, path, "protocol"), NULL);
+    else if (!kr_str_in(proto, protocols))
+        kr_field_not_supported_str(v, kr_fp(v, path, "protocol"), proto, protocols);
+    const char *ap = kr_value_map_str(p, "appProtocol");
+    if (ap != NULL)
+        kr_validate_qualified_name(v, ap, kr_fp(v, path, "appProtocol"));
 }
 
 static void endpoint_port(kr_validation_t *v, const kr_value_t *p, bool require_name,
@@ -713,14 +724,7 @@ static void endpoint_port(kr_validation_t *v, const kr_value_t *p, bool require_
     else if (*name)
         kr_validate_dns1123_label(v, name, kr_fp(v, path, "name"));
     kr_validate_port_num(v, kr_value_map_get(p, "port"), kr_fp(v, path, "port"));
-    const char *proto = kr_str_or_empty(p, "protocol");
-    if (*proto == '\0')
-        kr_field_required(v, kr_fp(v, path, "protocol"), NULL);
-    else if (!kr_str_in(proto, protocols))
-        kr_field_not_supported_str(v, kr_fp(v, path, "protocol"), proto, protocols);
-    const char *ap = kr_value_map_str(p, "appProtocol");
-    if (ap != NULL)
-        kr_validate_qualified_name(v, ap, kr_fp(v, path, "appProtocol"));
+    kr_validate_endpoint_protocol(v, p, path);
 }
 
 static void endpoints_validate(kr_validation_t *v, const kr_value_t *obj, const kr_value_t *old)
@@ -1214,7 +1218,7 @@ static void service_validate_spec(kr_validation_t *v, const kr_value_t *obj)
         if (!kr_is_ip(ip))
             kr_validate_ip(v, ip, ep);
         else
-            non_special_ip(v, ip, ep);
+            kr_validate_endpoint_ip(v, ip, ep);
     }
     static const char *const types[] = {"ClusterIP", "ExternalName", "LoadBalancer", "NodePort",
                                         NULL};

@@ -108,6 +108,13 @@ void kr_validate_immutable(kr_validation_t *v, const kr_value_t *nv, const kr_va
                            const char *path);
 /* validation.IsValidIP */
 void kr_validate_ip(kr_validation_t *v, const char *s, const char *path);
+/* ValidateEndpointIP (ValidateNonSpecialIP): a valid IP that is not
+ * unspecified, loopback, link-local or link-local multicast. */
+void kr_validate_endpoint_ip(kr_validation_t *v, const char *ip, const char *path);
+/* An endpoint port's protocol (required: TCP, UDP or SCTP) and
+ * appProtocol (a qualified name), as Endpoints and EndpointSlice check
+ * them. */
+void kr_validate_endpoint_protocol(kr_validation_t *v, const kr_value_t *port, const char *path);
 /* ValidatePortNumOrName for an int-or-string port. */
 void kr_validate_port_num_or_name(kr_validation_t *v, const kr_value_t *port, const char *path);
 /* IsValidPortNum as Invalid errors for an int field. */

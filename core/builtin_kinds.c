@@ -66,6 +66,10 @@
  *                     "<succeeded>/1 of <parallelism>" when parallelism > 1,
  *                     else "<succeeded>/1".
  *   jobDuration       completionTime (or now) - startTime; "" before start.
+ *   endpointSlicePorts     the first three ports (port, else name, else "*")
+ *                     joined by ",", then " + N more..."; "<unset>".
+ *   endpointSliceEndpoints the first three addresses over all endpoints,
+ *                     then " + N more..."; "<unset>".
  */
 #include "registry_internal.h"
 
@@ -312,6 +316,15 @@ static const col_t priorityclass_cols[] = {
     COL_END,
 };
 
+static const col_t endpointslice_cols[] = {
+    COL_NAME,
+    {"AddressType", "string", 0, ".addressType", NULL, "addressType", NULL},
+    {"Ports", "string", 0, ".ports", "endpointSlicePorts", "ports", NULL},
+    {"Endpoints", "string", 0, ".endpoints", "endpointSliceEndpoints", "endpoints", NULL},
+    COL_AGE,
+    COL_END,
+};
+
 static const col_t no_cols[] = {COL_END};
 
 /* ---- names ------------------------------------------------------------ */
@@ -402,6 +415,8 @@ static const builtin_t builtins[] = {
     {"batch", "v1", "CronJob", "cronjobs", SHORT("cj"), all, true, ST, NULL, none, cronjob_cols},
     {"batch", "v1", "Job", "jobs", none, all, true, ST, NULL, job_fields, job_cols},
     {"coordination.k8s.io", "v1", "Lease", "leases", none, none, true, 0, NULL, none, lease_cols},
+    {"discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", none, none, true, 0, NULL, none,
+     endpointslice_cols},
     {"scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", SHORT("pc"), none, false, 0,
      NULL, none, priorityclass_cols},
 };

@@ -13,7 +13,7 @@ round() {
   expect_eq "server version" "$(k version -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])')" "v1.31.0+kraal"
   local av
   av=$(k api-versions)
-  for want in v1 apps/v1 batch/v1 coordination.k8s.io/v1 scheduling.k8s.io/v1; do
+  for want in v1 apps/v1 batch/v1 coordination.k8s.io/v1 discovery.k8s.io/v1 scheduling.k8s.io/v1; do
     grep -qx "$want" <<<"$av" || fail "api-versions lacks $want: $av"
   done
   local ar
@@ -22,6 +22,7 @@ round() {
   expect_match "api-resources pods" "$ar" 'pods +po +v1 +true +Pod +create,delete,deletecollection,get,list,patch,update,watch'
   expect_match "api-resources deployments" "$ar" 'deployments +deploy +apps/v1 +true +Deployment'
   expect_match "api-resources nodes" "$ar" 'nodes +no +v1 +false +Node'
+  expect_match "api-resources endpointslices" "$ar" 'endpointslices +discovery.k8s.io/v1 +true +EndpointSlice +create,delete,deletecollection,get,list,patch,update,watch'
   local names
   names=$(k api-resources --namespaced=false -o name)
   grep -qx namespaces <<<"$names" || fail "namespaces not cluster-scoped: $names"
@@ -88,6 +89,35 @@ round() {
   done
   kill "$wpid" 2>/dev/null || true
   wait "$wpid" 2>/dev/null || true
+
+  # EndpointSlice (discovery.k8s.io/v1): printEndpointSlice's columns, the
+  # port's defaults, addressType immutable
+  cat >"$T/es.yaml" <<EOF
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: web-abc
+  labels:
+    kubernetes.io/service-name: web
+    endpointslice.kubernetes.io/managed-by: compat-test
+addressType: IPv4
+ports:
+- port: 80
+endpoints:
+- addresses: ["10.1.2.3"]
+- addresses: ["10.1.2.4"]
+- addresses: ["10.1.2.5"]
+- addresses: ["10.1.2.6"]
+  conditions: {ready: false}
+EOF
+  expect_eq "create endpointslice" "$(k -n "$ns" create -f "$T/es.yaml")" "endpointslice.discovery.k8s.io/web-abc created"
+  expect_match "get endpointslices header" "$(k -n "$ns" get endpointslices)" '^NAME +ADDRESSTYPE +PORTS +ENDPOINTS +AGE'
+  expect_match "get endpointslice row" "$(k -n "$ns" get endpointslice web-abc --no-headers)" '^web-abc +IPv4 +80 +10\.1\.2\.3,10\.1\.2\.4,10\.1\.2\.5 \+ 1 more\.\.\. +[0-9]+s$'
+  expect_eq "endpointslice port defaults" "$(k -n "$ns" get endpointslice web-abc -o jsonpath='{.ports[0].protocol}/{.ports[0].name}/{.metadata.generation}')" "TCP//1"
+  local es_err
+  es_err=$(k_fail -n "$ns" patch endpointslice web-abc --type merge -p '{"addressType":"IPv6"}')
+  expect_match "addressType immutable" "$es_err" 'addressType: Invalid value: "IPv6": field is immutable'
+  expect_eq "delete endpointslice" "$(k -n "$ns" delete endpointslices.discovery.k8s.io web-abc)" 'endpointslice.discovery.k8s.io "web-abc" deleted'
 
   # delete
   expect_eq "delete" "$(k -n "$ns" delete cm cm1)" 'configmap "cm1" deleted'

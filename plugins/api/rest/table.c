@@ -1019,6 +1019,60 @@ static kr_value_t *c_endpoints(row_t *r, const tcol_t *c)
     return cell_str(r, buf_take(r->t->a, &b));
 }
 
+/* ---- endpoint slices: printEndpointSlice ------------------------------------------ */
+
+/* listWithMoreString: the first three, " + N more..." past them, "<unset>"
+ * for none. */
+static kr_value_t *list_with_more(row_t *r, kr_buf_t *b, size_t count)
+{
+    enum { MAX = 3 };
+    if (count > MAX)
+        kr_buf_printf(b, " + %zu more...", count - MAX);
+    if (b->len == 0) {
+        kr_buf_free(b);
+        return cell_str(r, "<unset>");
+    }
+    return cell_str(r, buf_take(r->t->a, b));
+}
+
+/* formatDiscoveryPorts: each port's number, else its name, else "*". */
+static kr_value_t *c_endpointslice_ports(row_t *r, const tcol_t *c)
+{
+    const kr_value_t *ports = rest_jsonpath_first(c->jp, r->obj);
+    size_t n = kr_value_type(ports) == KR_ARRAY ? kr_value_len(ports) : 0;
+    kr_buf_t b = KR_BUF_INIT;
+    for (size_t i = 0; i < n && i < 3; i++) {
+        const kr_value_t *p = kr_value_array_get(ports, i);
+        const kr_value_t *port = kr_value_map_get(p, "port");
+        const char *name = kr_value_map_str(p, "name");
+        if (i)
+            kr_buf_puts(&b, ",");
+        if (kr_value_type(port) == KR_INT)
+            kr_buf_printf(&b, "%" PRId64, kr_value_as_int(port, 0));
+        else
+            kr_buf_puts(&b, name != NULL ? name : "*");
+    }
+    return list_with_more(r, &b, n);
+}
+
+/* formatDiscoveryEndpoints: the addresses of all endpoints. */
+static kr_value_t *c_endpointslice_endpoints(row_t *r, const tcol_t *c)
+{
+    const kr_value_t *eps = rest_jsonpath_first(c->jp, r->obj);
+    size_t n = kr_value_type(eps) == KR_ARRAY ? kr_value_len(eps) : 0, count = 0;
+    kr_buf_t b = KR_BUF_INIT;
+    for (size_t i = 0; i < n; i++) {
+        const kr_value_t *addrs = kr_value_map_get(kr_value_array_get(eps, i), "addresses");
+        for (size_t j = 0; j < kr_value_len(addrs); j++, count++) {
+            if (count >= 3)
+                continue;
+            const char *a = kr_value_as_str(kr_value_array_get(addrs, j));
+            kr_buf_printf(&b, "%s%s", count ? "," : "", a != NULL ? a : "");
+        }
+    }
+    return list_with_more(r, &b, count);
+}
+
 /* ---- jobs: printJob -------------------------------------------------------------- */
 
 static kr_value_t *c_job_status(row_t *r, const tcol_t *c)
@@ -1098,6 +1152,8 @@ static const struct {
     {"serviceExternalIP", c_service_external_ip},
     {"servicePorts", c_service_ports},
     {"endpoints", c_endpoints},
+    {"endpointSlicePorts", c_endpointslice_ports},
+    {"endpointSliceEndpoints", c_endpointslice_endpoints},
     {"jobStatus", c_job_status},
     {"jobCompletions", c_job_completions},
     {"jobDuration", c_job_duration},

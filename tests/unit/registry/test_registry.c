@@ -57,6 +57,7 @@ static const char api_resources[] =
     "cronjobs         cj      batch/v1                true   CronJob\n"
     "jobs             -       batch/v1                true   Job\n"
     "leases           -       coordination.k8s.io/v1  true   Lease\n"
+    "endpointslices   -       discovery.k8s.io/v1     true   EndpointSlice\n"
     "priorityclasses  pc      scheduling.k8s.io/v1    false  PriorityClass\n";
 
 /* `kubectl get all` lists these (category "all"). */
@@ -108,7 +109,7 @@ static void builtins_match_api_resources(void **state)
         assert_non_null(k->schema);
         assert_string_equal(kr_value_map_str(k->schema, "type"), "object");
     }
-    assert_int_equal(rows, 18);
+    assert_int_equal(rows, 19);
     assert_int_equal(kr_registry_count(reg), rows);
     assert_null(kr_registry_at(reg, rows));
 }
@@ -362,8 +363,8 @@ static void plugin_kind_registered_and_read_back(void **state)
     assert_int_equal(kr_value_len(k->printer_columns), 2);
     assert_string_equal(kr_value_map_str(kr_schema_at(k, "spec.replicas"), "type"), "integer");
 
-    assert_int_equal(kr_registry_count(reg), 19);
-    assert_ptr_equal(kr_registry_at(reg, 18), k);
+    assert_int_equal(kr_registry_count(reg), 20);
+    assert_ptr_equal(kr_registry_at(reg, 19), k);
     assert_ptr_equal(kr_registry_by_res(reg, "example.com/v1alpha1/widgets", 28), k);
     assert_ptr_equal(kr_registry_by_kind(reg, "example.com/v1alpha1", "Widget"), k);
     assert_ptr_equal(kr_registry_find(reg, "example.com", "WDG"), k);

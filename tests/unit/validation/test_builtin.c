@@ -1167,6 +1167,123 @@ static void test_small_kinds(void **state)
     assert_null(kr_builtin_hooks("widget"));
 }
 
+/* https://kubernetes.io/docs/concepts/services-networking/endpoint-slices/ */
+static const char example_slice[] = "apiVersion: discovery.k8s.io/v1\n"
+                                    "kind: EndpointSlice\n"
+                                    "metadata:\n"
+                                    "  name: example-abc\n"
+                                    "  labels:\n"
+                                    "    kubernetes.io/service-name: example\n"
+                                    "    endpointslice.kubernetes.io/managed-by: kraal\n"
+                                    "addressType: IPv4\n"
+                                    "ports:\n"
+                                    "  - name: http\n"
+                                    "    protocol: TCP\n"
+                                    "    port: 80\n"
+                                    "endpoints:\n"
+                                    "  - addresses:\n"
+                                    "      - \"10.1.2.3\"\n"
+                                    "    conditions:\n"
+                                    "      ready: true\n"
+                                    "    hostname: pod-1\n"
+                                    "    nodeName: node-1\n"
+                                    "    zone: us-west2-a\n";
+
+static void test_endpointslice(void **state)
+{
+    (void)state;
+    kr_validation_t v;
+    kr_value_t *es = Y(example_slice);
+    create("endpointslice", es, "default", &v);
+    assert_valid(&v);
+    assert_int_equal(kr_value_map_int(kr_value_get(es, "metadata"), "generation", 0), 1);
+
+    /* SetDefaults_EndpointPort: name "" and protocol TCP */
+    kr_value_t *d = Y("{apiVersion: discovery.k8s.io/v1, kind: EndpointSlice, metadata: {name: d},"
+                      " addressType: IPv4, endpoints: [], ports: [{port: 53}]}");
+    create("endpointslice", d, "default", &v);
+    assert_valid(&v);
+    assert_tree(kr_value_get(d, "ports"), "[{name: '', port: 53, protocol: TCP}]");
+
+    /* addressType: required, supported values, immutable */
+    kr_value_t *bad =
+        Y("{apiVersion: discovery.k8s.io/v1, kind: EndpointSlice, metadata: {name: b},"
+          " endpoints: []}");
+    create("endpointslice", bad, "default", &v);
+    assert_cause(&v, "addressType: Required value");
+    bad = Y("{apiVersion: discovery.k8s.io/v1, kind: EndpointSlice, metadata: {name: b},"
+            " addressType: IP, endpoints: []}");
+    create("endpointslice", bad, "default", &v);
+    assert_cause(&v, "addressType: Unsupported value: \"IP\": supported values: \"FQDN\", "
+                     "\"IPv4\", \"IPv6\"");
+    kr_value_t *upd = kr_value_copy(arena, es);
+    kr_value_map_set(arena, upd, "addressType", kr_value_str(arena, "IPv6"));
+    kr_value_set(arena, upd, "endpoints[0].addresses[0]", kr_value_str(arena, "fd00::1"), NULL);
+    update("endpointslice", upd, es, &v);
+    assert_cause(&v, "addressType: Invalid value: \"IPv6\": field is immutable");
+
+    /* addresses per addressType */
+    bad = Y("{apiVersion: discovery.k8s.io/v1, kind: EndpointSlice, metadata: {name: b},"
+            " addressType: IPv4, endpoints: [{addresses: ['fd00::1']}, {addresses: ['127.0.0.1']},"
+            " {addresses: []}, {addresses: ['10.0.0.1'], nodeName: 'Node_1', hostname: 'a.b'}]}");
+    create("endpointslice", bad, "default", &v);
+    assert_cause(
+        &v, "endpoints[0].addresses[0]: Invalid value: \"fd00::1\": must be a valid IPv4 address");
+    assert_cause(&v, "endpoints[1].addresses[0]: Invalid value: \"127.0.0.1\": may not be in the "
+                     "loopback range (127.0.0.0/8, ::1/128)");
+    assert_cause(&v, "endpoints[2].addresses: Required value: must contain at least 1 address");
+    assert_cause_prefix(&v, "endpoints[3].nodeName: Invalid value: \"Node_1\": a lowercase RFC "
+                            "1123 subdomain");
+    assert_cause(&v, "endpoints[3].hostname: Invalid value: \"a.b\": must not contain dots");
+    bad = Y("{apiVersion: discovery.k8s.io/v1, kind: EndpointSlice, metadata: {name: b},"
+            " addressType: FQDN, endpoints: [{addresses: [example.com., localhost, 'a_b.com']}]}");
+    create("endpointslice", bad, "default", &v);
+    assert_int_equal(kr_validation_count(&v), 2);
+    assert_cause(&v, "endpoints[0].addresses[1]: Invalid value: \"localhost\": should be a domain "
+                     "with at least two segments separated by dots");
+    assert_cause_prefix(&v, "endpoints[0].addresses[2]: Invalid value: \"a_b.com\": a lowercase "
+                            "RFC 1123 subdomain");
+
+    /* ports: duplicate names, protocol, appProtocol */
+    bad = Y("{apiVersion: discovery.k8s.io/v1, kind: EndpointSlice, metadata: {name: b},"
+            " addressType: IPv4, endpoints: [], ports: [{name: a, port: 1}, {name: a, port: 2},"
+            " {name: c, protocol: ICMP}, {name: e, appProtocol: 'a/b/c'}]}");
+    create("endpointslice", bad, "default", &v);
+    assert_cause(&v, "ports[1].name: Duplicate value: \"a\"");
+    assert_cause(&v, "ports[2].protocol: Unsupported value: \"ICMP\": supported values: "
+                     "\"SCTP\", \"TCP\", \"UDP\"");
+    assert_cause_prefix(&v, "ports[3].appProtocol: Invalid value: \"a/b/c\"");
+
+    /* at most 1000 endpoints */
+    kr_value_t *many = Y("{apiVersion: discovery.k8s.io/v1, kind: EndpointSlice,"
+                         " metadata: {name: m}, addressType: IPv4, endpoints: []}");
+    kr_value_t *eps = kr_value_map_get(many, "endpoints");
+    for (int i = 0; i < 1001; i++)
+        kr_value_array_push(arena, eps, Y("{addresses: ['10.0.0.1']}"));
+    create("endpointslice", many, "default", &v);
+    assert_cause(&v, "endpoints: Too many: 1001: must have at most 1000 items");
+    kr_value_array_remove(eps, 0);
+    create("endpointslice", many, "default", &v);
+    assert_valid(&v);
+
+    /* generation: moves on a change of endpoints or labels, not of
+     * annotations */
+    upd = kr_value_copy(arena, es);
+    kr_value_set(arena, upd, "metadata.annotations", Y("{a: b}"), NULL);
+    update("endpointslice", upd, es, &v);
+    assert_valid(&v);
+    assert_int_equal(kr_value_map_int(kr_value_get(upd, "metadata"), "generation", 0), 1);
+    upd = kr_value_copy(arena, es);
+    kr_value_set(arena, upd, "endpoints[0].conditions.ready", kr_value_bool(arena, false), NULL);
+    update("endpointslice", upd, es, &v);
+    assert_valid(&v);
+    assert_int_equal(kr_value_map_int(kr_value_get(upd, "metadata"), "generation", 0), 2);
+    upd = kr_value_copy(arena, es);
+    kr_value_set(arena, upd, "metadata.labels.x", kr_value_str(arena, "y"), NULL);
+    update("endpointslice", upd, es, &v);
+    assert_int_equal(kr_value_map_int(kr_value_get(upd, "metadata"), "generation", 0), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1191,6 +1308,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_service_update_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_immutable_configmap_secret, setup, teardown),
         cmocka_unit_test_setup_teardown(test_small_kinds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_endpointslice, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
