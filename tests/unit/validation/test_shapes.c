@@ -117,6 +117,12 @@ static const struct {
     {"lease", "coordination.k8s.io", "kube-node-lease",
      "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {name: n1}\n"
      "spec: {holderIdentity: n1, leaseDurationSeconds: 40}\n"},
+    {"endpointslice", "discovery.k8s.io", "default",
+     "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: web-x, labels: "
+     "{kubernetes.io/service-name: web}}\naddressType: IPv4\n"
+     "ports: [{name: http, port: 80, protocol: TCP, appProtocol: http}]\n"
+     "endpoints: [{addresses: [10.1.0.5], conditions: {ready: true}, nodeName: n1, hostname: web-0,"
+     " deprecatedTopology: {a: b}, hints: {forZones: [{name: z1}]}}]\n"},
     {"priorityclass", "scheduling.k8s.io", NULL,
      "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: high}\nvalue: 100\n"},
     {"serviceaccount", "", "default",
