@@ -1,0 +1,38 @@
+/* network-proxy: writing the rules of the model into the kernel's nat and
+ * filter tables through libiptc, one commit per table.
+ *
+ * Only our chains are written: KRAAL-SERVICES, KRAAL-NODEPORTS,
+ * KRAAL-POSTROUTING, KRAAL-MARK-MASQ and filter's KRAAL-SERVICES,
+ * KRAAL-EXTERNAL-SERVICES are rebuilt at every sync; a svcport's own chains
+ * (KRAAL-SVC-*, KRAAL-SEP-*) when it is dirty, when one of them is missing,
+ * or at a full sync (which so repairs what someone else altered).  Chains
+ * KRAAL-SVC-* and KRAAL-SEP-* that no svcport names are deleted.  The jumps
+ * from the built-in chains are ensured once each.  Everything else in the
+ * tables is left as the kernel had it.
+ */
+#ifndef NETWORK_PROXY_SYNC_H
+#define NETWORK_PROXY_SYNC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rules.h"
+
+typedef struct proxy_sync_result {
+    size_t chains_written; /* svcport chains rewritten */
+    size_t chains_removed;
+    size_t rules;     /* rules appended */
+    double open_ms;   /* taking the lock and reading the tables */
+    double build_ms;  /* changing the handles */
+    double commit_ms; /* handing the tables to the kernel */
+} proxy_sync_result_t;
+
+/* Syncs the n svcports of sps (the whole model: svcports not given lose
+ * their chains).  full: rewrite every chain; filter: rewrite the filter
+ * table too (forced by full).  Clears the dirty flags on success.
+ * lock_wait_ms bounds the wait for the xtables lock. */
+int proxy_sync(proxy_svcport_t *const *sps, size_t n, const proxy_opts_t *o, bool full, bool filter,
+               int lock_wait_ms, proxy_sync_result_t *res, kr_error_t *err);
+
+#endif
