@@ -1,0 +1,273 @@
+#!/usr/bin/env bash
+# network-dns (plugins/network/dns) in a real `kraal server`, no agent:
+# Services, Endpoints and EndpointSlices made with kubectl, names asked
+# with dig on a 127.0.0.0/8 address and a high port — a ClusterIP
+# Service's A record (UDP and TCP), a headless Service's A set and its
+# web-0.web hostname, SRV for named ports (ClusterIP and headless), NXDOMAIN
+# for an unknown Service, a deleted Service's name gone; other names
+# forwarded to a fake upstream (a python3 responder on another 127.0.0.x
+# address) and SERVFAIL once it is gone; the kube-system/kube-dns Service
+# and its Endpoints (and EndpointSlice, where the kind is served) made at
+# the start and made again after they are deleted.
+source "$(dirname "$0")/lib.sh"
+
+KUBECTL=${KUBECTL:-$(command -v kubectl || true)}
+[ -n "$KUBECTL" ] || fail "kubectl not found"
+command -v dig >/dev/null || fail "dig not found (dnsutils)"
+
+# Addresses of our own in 127.0.0.0/8 and high ports, so parallel runs
+# do not meet.
+OCT=$(( (RANDOM % 200) + 20 ))
+DNS_IP=127.0.53.$OCT
+UP_IP=127.0.54.$OCT
+DNS_PORT=$(( 20000 + RANDOM % 20000 ))
+UP_PORT=$(( DNS_PORT + 1 ))
+ADVERTISE=192.0.2.53 # TEST-NET-1: the Endpoints refuse loopback addresses
+
+# The fake upstream: answers every A question with 192.0.2.99, counting.
+cat >"$T/upstream.py" <<'PY'
+import socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+print("listening", flush=True)
+n = 0
+while True:
+    q, addr = s.recvfrom(4096)
+    i = 12
+    while q[i] != 0:
+        i += q[i] + 1
+    question = q[12:i + 5]
+    qtype = struct.unpack(">H", q[i + 1:i + 3])[0]
+    n += 1
+    print("query", n, qtype, flush=True)
+    ans = b""
+    if qtype == 1:
+        ans = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + bytes([192, 0, 2, 99])
+    hdr = q[:2] + struct.pack(">HHHHH", 0x8180, 1, 1 if ans else 0, 0, 0)
+    s.sendto(hdr + question + ans, addr)
+PY
+python3 "$T/upstream.py" "$UP_IP" "$UP_PORT" >"$T/upstream.log" 2>&1 &
+UP_PID=$!
+PIDS+=("$UP_PID")
+wait_log "$T/upstream.log" listening 5000 || fail "fake upstream not listening"
+
+cat >"$T/server.yaml" <<YAML
+run_dir: $T/run
+data_dir: $T/data
+log_level: info
+store:
+  plugin: store-sqlite
+plugins:
+  - plugin: auth-token
+  - plugin: api-rest
+    config: {address: 127.0.0.1, port: 0}
+  - plugin: network-dns
+    config:
+      listen: "$DNS_IP:$DNS_PORT"
+      advertise: $ADVERTISE
+      upstream: ["$UP_IP:$UP_PORT"]
+      upstream_timeout: 300ms
+YAML
+EP="ipc://$T/run/bus.sock"
+start_server "$T/server.yaml" "$T/server.log"
+for _ in $(seq 100); do [ -s "$T/data/kubeconfig" ] && break; sleep 0.05; done
+export KUBECONFIG=$T/data/kubeconfig
+grep -q 'msg="serving"' "$T/server.log" || fail "network-dns did not say it serves"
+
+k() { "$KUBECTL" "$@" 2>"$T/kubectl.err" || fail "kubectl $*: $(cat "$T/kubectl.err")"; }
+
+# wait_until SECONDS WHAT CMD...: until CMD succeeds.
+wait_until() {
+  local deadline=$(($(now_ms) + $1 * 1000)) what=$2
+  shift 2
+  until "$@"; do
+    [ "$(now_ms)" -lt "$deadline" ] || fail "$what"
+    sleep 0.2
+  done
+}
+
+# q [dig options...] NAME TYPE: the answer's records, one per line (+short)
+q() { dig @"$DNS_IP" -p "$DNS_PORT" +time=2 +tries=1 +short "$@" 2>&1; }
+# status NAME TYPE: NOERROR, NXDOMAIN, SERVFAIL...
+status() {
+  local out
+  out=$(dig @"$DNS_IP" -p "$DNS_PORT" +time=2 +tries=1 +noall +comments "$@" 2>&1)
+  sed -n 's/.*status: \([A-Z]*\),.*/\1/p' <<<"$out"
+}
+answers() { [ "$(q "$1" "$2" | sort | tr '\n' ' ')" = "$3" ]; }
+has_status() { [ "$(status "$1" "$2")" = "$3" ]; }
+
+# ---- kube-dns: the Service and its endpoints, made by the plugin -------------------------
+kubedns_ok() {
+  [ "$("$KUBECTL" -n kube-system get svc kube-dns -o jsonpath='{.spec.clusterIP} {.metadata.labels.k8s-app} {range .spec.ports[*]}{.name}/{.protocol}/{.port}/{.targetPort} {end}' 2>/dev/null)" = \
+    "10.96.0.10 kube-dns dns/UDP/53/$DNS_PORT dns-tcp/TCP/53/$DNS_PORT " ]
+}
+kubedns_eps_ok() {
+  [ "$("$KUBECTL" -n kube-system get endpoints kube-dns -o jsonpath='{.subsets[0].addresses[0].ip} {range .subsets[0].ports[*]}{.name}/{.port} {end}' 2>/dev/null)" = \
+    "$ADVERTISE dns/$DNS_PORT dns-tcp/$DNS_PORT " ]
+}
+wait_until 20 "kube-dns Service not made: $("$KUBECTL" -n kube-system get svc kube-dns -o yaml 2>&1)" kubedns_ok
+wait_until 20 "kube-dns Endpoints not made" kubedns_eps_ok
+SLICES=0
+if "$KUBECTL" get endpointslices -A >/dev/null 2>&1; then
+  SLICES=1
+  kubedns_slice_ok() {
+    [ "$("$KUBECTL" -n kube-system get endpointslice kube-dns -o jsonpath='{.metadata.labels.kubernetes\.io/service-name} {.metadata.labels.endpointslice\.kubernetes\.io/managed-by} {.endpoints[0].addresses[0]} {.endpoints[0].conditions.ready}' 2>/dev/null)" = \
+      "kube-dns network-dns.kraal.io $ADVERTISE true" ]
+  }
+  wait_until 20 "kube-dns EndpointSlice not made" kubedns_slice_ok
+else
+  echo "note: EndpointSlices are not served here; their checks are skipped" >&2
+fi
+wait_until 10 "kube-dns has no name" answers kube-dns.kube-system.svc.cluster.local A "10.96.0.10 "
+
+# ---- a ClusterIP Service ---------------------------------------------------------------------
+k apply -f - >/dev/null <<Y
+apiVersion: v1
+kind: Service
+metadata: {name: front, namespace: default}
+spec:
+  clusterIP: 10.96.100.20
+  ports: [{name: http, port: 80, protocol: TCP}, {name: stats, port: 9000, protocol: UDP}]
+Y
+wait_until 10 "front: no A record ($(q front.default.svc.cluster.local A))" \
+  answers front.default.svc.cluster.local A "10.96.100.20 "
+[ "$(q +tcp front.default.svc.cluster.local A)" = 10.96.100.20 ] || fail "A over TCP"
+# the search-path forms a pod's resolver asks are ordinary names
+[ "$(q FRONT.Default.svc.Cluster.Local A)" = 10.96.100.20 ] || fail "names are not case-insensitive"
+[ "$(q _http._tcp.front.default.svc.cluster.local SRV)" = "0 100 80 front.default.svc.cluster.local." ] ||
+  fail "SRV of a named port: $(q _http._tcp.front.default.svc.cluster.local SRV)"
+[ "$(q _stats._udp.front.default.svc.cluster.local SRV)" = "0 100 9000 front.default.svc.cluster.local." ] ||
+  fail "SRV of a UDP port"
+has_status _http._udp.front.default.svc.cluster.local SRV NXDOMAIN || fail "SRV of the wrong protocol"
+has_status front.default.svc.cluster.local AAAA NOERROR || fail "AAAA of a v4 Service"
+[ -z "$(q front.default.svc.cluster.local AAAA)" ] || fail "AAAA answered"
+has_status nope.default.svc.cluster.local A NXDOMAIN || fail "an unknown Service is not NXDOMAIN"
+dig @"$DNS_IP" -p "$DNS_PORT" +time=2 +tries=1 nope.default.svc.cluster.local A >"$T/nx.txt" 2>&1
+grep -q 'AUTHORITY: 1' "$T/nx.txt" && grep -q 'cluster.local.*SOA.*ns.dns.cluster.local' "$T/nx.txt" ||
+  fail "NXDOMAIN without the SOA: $(cat "$T/nx.txt")"
+grep -E -q '^nope.default.svc.cluster.local.*\b30\b|IN[[:space:]]+SOA.*[[:space:]]30$' "$T/nx.txt" ||
+  fail "negative TTL is not 30: $(cat "$T/nx.txt")"
+[ "$(q 20.100.96.10.in-addr.arpa PTR)" = front.default.svc.cluster.local. ] || fail "PTR of a ClusterIP"
+
+# ---- a headless Service with Endpoints (StatefulSet style hostnames) ----------------------------
+k apply -f - >/dev/null <<Y
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  clusterIP: None
+  ports: [{name: web, port: 80}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: web, namespace: default}
+subsets:
+- addresses:
+  - {ip: 10.244.1.10, hostname: web-0}
+  - {ip: 10.244.2.11, hostname: web-1}
+  notReadyAddresses:
+  - {ip: 10.244.3.12, hostname: web-2}
+  ports: [{name: web, port: 8080, protocol: TCP}]
+Y
+wait_until 10 "web: headless set ($(q web.default.svc.cluster.local A | tr '\n' ' '))" \
+  answers web.default.svc.cluster.local A "10.244.1.10 10.244.2.11 "
+[ "$(q web-0.web.default.svc.cluster.local A)" = 10.244.1.10 ] || fail "web-0.web"
+[ "$(q web-1.web.default.svc.cluster.local A)" = 10.244.2.11 ] || fail "web-1.web"
+has_status web-2.web.default.svc.cluster.local A NXDOMAIN || fail "a not-ready endpoint has a name"
+[ "$(q _web._tcp.web.default.svc.cluster.local SRV | sort | tr '\n' ' ')" = \
+  "0 50 8080 web-0.web.default.svc.cluster.local. 0 50 8080 web-1.web.default.svc.cluster.local. " ] ||
+  fail "headless SRV: $(q _web._tcp.web.default.svc.cluster.local SRV)"
+# an endpoint turns ready
+k apply -f - >/dev/null <<Y
+apiVersion: v1
+kind: Endpoints
+metadata: {name: web, namespace: default}
+subsets:
+- addresses:
+  - {ip: 10.244.1.10, hostname: web-0}
+  - {ip: 10.244.2.11, hostname: web-1}
+  - {ip: 10.244.3.12, hostname: web-2}
+  ports: [{name: web, port: 8080, protocol: TCP}]
+Y
+wait_until 10 "web-2 did not turn up" answers web-2.web.default.svc.cluster.local A "10.244.3.12 "
+
+# ---- EndpointSlices take over from Endpoints ----------------------------------------------------------
+if [ "$SLICES" = 1 ]; then
+  k apply -f - >/dev/null <<Y
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: default}
+spec:
+  clusterIP: None
+  ports: [{name: pg, port: 5432}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: db-x1
+  namespace: default
+  labels: {kubernetes.io/service-name: db}
+addressType: IPv4
+endpoints:
+- {addresses: [10.244.5.1], hostname: db-0, conditions: {ready: true}}
+- {addresses: [10.244.5.2], hostname: db-1, conditions: {ready: false}}
+ports: [{name: pg, port: 5432, protocol: TCP}]
+Y
+  wait_until 10 "db: headless set from a slice" answers db.default.svc.cluster.local A "10.244.5.1 "
+  [ "$(q db-0.db.default.svc.cluster.local A)" = 10.244.5.1 ] || fail "db-0.db"
+  [ "$(q _pg._tcp.db.default.svc.cluster.local SRV)" = "0 100 5432 db-0.db.default.svc.cluster.local." ] ||
+    fail "SRV from a slice"
+fi
+
+# ---- ExternalName ---------------------------------------------------------------------------------------
+k apply -f - >/dev/null <<Y
+apiVersion: v1
+kind: Service
+metadata: {name: ext, namespace: default}
+spec: {type: ExternalName, externalName: db.example.org}
+Y
+wait_until 10 "ExternalName: no CNAME" answers ext.default.svc.cluster.local CNAME "db.example.org. "
+
+# ---- a deleted Service loses its name ------------------------------------------------------------------
+k delete svc front >/dev/null
+wait_until 10 "front still answers after its deletion" has_status front.default.svc.cluster.local A NXDOMAIN
+
+# ---- other names go upstream --------------------------------------------------------------------------
+[ "$(q www.example.com A)" = 192.0.2.99 ] || fail "not forwarded: $(q www.example.com A)"
+[ "$(q +tcp api.example.com A)" = 192.0.2.99 ] || fail "not forwarded from a TCP client"
+grep -q 'query 2 1' "$T/upstream.log" || fail "the upstream did not see both queries"
+has_status www.example.com MX NOERROR || fail "an empty upstream answer is not relayed"
+# a PTR the cluster does not know goes upstream too
+before=$(grep -c query "$T/upstream.log")
+q 4.3.2.1.in-addr.arpa PTR >/dev/null
+[ "$(grep -c query "$T/upstream.log")" -gt "$before" ] || fail "an unknown PTR was not forwarded"
+kill "$UP_PID"
+wait "$UP_PID" 2>/dev/null || true
+has_status gone.example.com A SERVFAIL || fail "no SERVFAIL without an upstream"
+[ "$(q kube-dns.kube-system.svc.cluster.local A)" = 10.96.0.10 ] || fail "the cluster domain needs no upstream"
+
+# ---- kube-dns comes back after it is deleted -----------------------------------------------------------
+uid=$("$KUBECTL" -n kube-system get svc kube-dns -o jsonpath='{.metadata.uid}')
+k -n kube-system delete svc kube-dns >/dev/null
+k -n kube-system delete endpoints kube-dns >/dev/null
+[ "$SLICES" = 1 ] && k -n kube-system delete endpointslice kube-dns >/dev/null
+new_uid() { [ "$("$KUBECTL" -n kube-system get svc kube-dns -o jsonpath='{.metadata.uid}' 2>/dev/null)" != "$uid" ]; }
+wait_until 20 "kube-dns Service not made again" new_uid
+wait_until 20 "kube-dns Service not as before" kubedns_ok
+wait_until 20 "kube-dns Endpoints not made again" kubedns_eps_ok
+[ "$SLICES" = 1 ] && wait_until 20 "kube-dns EndpointSlice not made again" kubedns_slice_ok
+# and an edited port is put back
+k -n kube-system patch svc kube-dns --type=json \
+  -p '[{"op":"replace","path":"/spec/ports/0/targetPort","value":1234}]' >/dev/null
+wait_until 20 "kube-dns ports not put back" kubedns_ok
+
+stats=$("$BUSCALL" --timeout 5000 "$EP" '{op: dns.stats}') || fail "no stats"
+[ "$(json_get "$stats" 'r["obj"]["synced"]')" = True ] || fail "stats: $stats"
+[ "$(json_get "$stats" 'r["obj"]["servfail"] >= 1 and r["obj"]["forwarded"] >= 3')" = True ] ||
+  fail "stats: $stats"
+
+stop_pid "$SERVER_PID" 10000
+[ "$EXIT_CODE" = 0 ] || fail "server exit code $EXIT_CODE"
+grep -E 'AddressSanitizer|runtime error' "$T/server.log" && fail "sanitizer report"
+echo "PASS network_dns"
