@@ -37,6 +37,7 @@
 #include "openapi.h"
 #include "patch.h"
 #include <kraal/selector.h>
+#include "svcalloc.h"
 #include "validation.h"
 #include "watch.h"
 #include "xalloc.h"
@@ -99,6 +100,7 @@ typedef struct pending {
     wkind_t wk;
     int code;
     char *key;
+    kr_svc_change_t *svc; /* a Service's allocations, settled by the outcome */
 } pending_t;
 
 struct kr_api {
@@ -123,8 +125,10 @@ struct kr_api {
     uint64_t events_expired;
     kr_prio_cache_t prio;
     const kr_kind_t *pod_kind;
-    struct oa_doc *oa; /* OpenAPI documents built so far */
-    size_t oa_kinds;   /* registry size they were built for */
+    const kr_kind_t *svc_kind;
+    kr_svcalloc_t *svcalloc; /* Service ClusterIPs and NodePorts */
+    struct oa_doc *oa;       /* OpenAPI documents built so far */
+    size_t oa_kinds;         /* registry size they were built for */
 
     overlay_t *overlay[OVERLAY_BUCKETS];
 
@@ -568,8 +572,8 @@ static bool sub_supported(rq_t *r, unsigned flag, const char *what)
 
 /* ---- write submission ---------------------------------------------------- */
 
-static void submit(kr_api_t *api, kstate_t *ks, char *key, kr_store_op_t op, kr_objrec_t *rec,
-                   int64_t expect_rev, wkind_t wk, int code, kr_broker_deferred_t *reply)
+static pending_t *submit(kr_api_t *api, kstate_t *ks, char *key, kr_store_op_t op, kr_objrec_t *rec,
+                         int64_t expect_rev, wkind_t wk, int code, kr_broker_deferred_t *reply)
 {
     pending_t *p = xcalloc(1, sizeof *p);
     p->ks = ks;
@@ -591,6 +595,7 @@ static void submit(kr_api_t *api, kstate_t *ks, char *key, kr_store_op_t op, kr_
     };
     api->writes_in_flight++;
     kr_commit_submit(api->commit, &p->item);
+    return p;
 }
 
 /* Encodes the final object into a record with the next revision.  Answers
@@ -655,6 +660,34 @@ static bool answer_dry_run(rq_t *r, kr_value_t *obj, const kr_objrec_t *cur, wki
     return true;
 }
 
+/* A Service write takes the ClusterIP and node ports `obj` needs beyond
+ * `cur` (none for a delete) before it is submitted; the outcome settles
+ * them (finish).  False after answering the error. */
+static bool svc_allocate(rq_t *r, kr_value_t *obj, const kr_objrec_t *cur, kr_store_op_t op,
+                         kr_svc_change_t **change)
+{
+    *change = NULL;
+    if (r->kind != r->api->svc_kind || r->api->svcalloc == NULL)
+        return true;
+    kr_value_t *old = NULL;
+    kr_error_t err;
+    kr_error_clear(&err);
+    if (cur != NULL && kr_msgpack_decode(r->a, cur->data, cur->len, &old, &err) < 0) {
+        fail_err(r, &err);
+        return false;
+    }
+    kr_validation_t v;
+    kr_validation_init(&v, r->a);
+    if (kr_svcalloc_write(r->api->svcalloc, r->a, op == KR_STORE_DELETE ? NULL : obj, old, &v,
+                          change, &err) == 0)
+        return true;
+    if (!kr_validation_ok(&v))
+        fail_invalid(r, &v, kr_value_map_str(kr_value_map_get(obj, "metadata"), "name"));
+    else
+        fail_err(r, &err);
+    return false;
+}
+
 /* Encodes `obj` and submits it as a write of the request's object: `key`
  * is taken (freed on failure), `cur` is the state it replaces (NULL on
  * create).  With `answer` the request is answered when the write is on
@@ -665,18 +698,26 @@ static bool write_obj(rq_t *r, char *key, kr_value_t *obj, const kr_objrec_t *cu
 {
     if (wk == W_UPDATE && r->scale)
         wk = W_SCALE;
+    kr_svc_change_t *svc;
+    if (!svc_allocate(r, obj, cur, op, &svc)) {
+        free(key);
+        return false;
+    }
     const char *dry = rq_opt_str(r, "dryRun");
     if (dry != NULL && strcmp(dry, "All") == 0) {
+        kr_svcalloc_abort(r->api->svcalloc, &svc); /* checked, not kept */
         free(key);
         return answer_dry_run(r, obj, cur, wk, code, answer);
     }
     kr_objrec_t *rec = make_rec(r, obj, cur ? cur->create_rev : 0);
     if (rec == NULL) {
+        kr_svcalloc_abort(r->api->svcalloc, &svc);
         free(key);
         return false;
     }
     submit(r->api, r->ks, key, op, rec, cur ? cur->rev : 0, answer ? wk : W_INTERNAL, code,
-           answer ? kr_broker_defer(r->api->broker, r->req) : NULL);
+           answer ? kr_broker_defer(r->api->broker, r->req) : NULL)
+        ->svc = svc;
     return true;
 }
 
@@ -746,6 +787,12 @@ static void finish(kr_api_t *api, pending_t *p)
         apply_done(api, p);
         answer_done(api, p);
     }
+    /* a Service's allocations: the dropped ones go once the write is in,
+     * the taken ones when it failed */
+    if (p->item.status < 0 || p->item.w.result < 0)
+        kr_svcalloc_abort(api->svcalloc, &p->svc);
+    else
+        kr_svcalloc_commit(api->svcalloc, &p->svc);
     overlay_pop(api, p->ov);
     kr_objrec_unref(&p->rec);
     free(p->key);
@@ -2497,6 +2544,13 @@ kr_api_t *kr_api_new(kr_broker_t *b, const kr_api_opts_t *opts, kr_error_t *err)
     const kr_kind_t *pck = kr_registry_by_res(api->reg, pcres, strlen(pcres));
     api->pc_state = pck ? kstate_of(api, pck) : NULL;
     api->pod_kind = kr_registry_by_res(api->reg, "v1/pods", strlen("v1/pods"));
+    api->svc_kind = kr_registry_by_res(api->reg, "v1/services", strlen("v1/services"));
+    api->svcalloc = kr_svcalloc_new(api->opts.service_cidr, api->opts.service_node_port_range, err);
+    if (api->svcalloc == NULL) {
+        kr_error_wrap(err, "api.service_cluster_ip_range / service_node_port_range");
+        kr_api_destroy(&api);
+        return NULL;
+    }
     const kr_kind_t *evk = kr_registry_by_res(api->reg, "v1/events", strlen("v1/events"));
     api->ev_state = evk ? kstate_of(api, evk) : NULL;
     if (api->ns_state == NULL) {
@@ -2716,6 +2770,31 @@ static void bootstrap_priority_classes(kr_api_t *api)
     }
 }
 
+typedef struct svc_load_ctx {
+    kr_api_t *api;
+    size_t dups;
+} svc_load_ctx_t;
+
+static bool svc_load_one(kr_objrec_t *rec, void *ud)
+{
+    svc_load_ctx_t *c = ud;
+    kr_value_t *svc;
+    kr_error_t err;
+    if (kr_msgpack_decode(c->api->arena, rec->data, rec->len, &svc, &err) == 0)
+        kr_svcalloc_load(c->api->svcalloc, svc, &c->dups);
+    kr_arena_reset(c->api->arena);
+    return true;
+}
+
+/* The allocators after a restart: what the stored Services hold. */
+static size_t svc_load(kr_api_t *api)
+{
+    svc_load_ctx_t c = {.api = api};
+    if (api->svc_kind != NULL)
+        kr_objmap_walk(kstate_of(api, api->svc_kind)->live, NULL, NULL, NULL, svc_load_one, &c);
+    return c.dups;
+}
+
 int kr_api_open(kr_api_t *api, kr_error_t *err)
 {
     pthread_mutex_lock(&api->store_mu);
@@ -2733,6 +2812,7 @@ int kr_api_open(kr_api_t *api, kr_error_t *err)
         return kr_error_wrap(err, "loading the objects from the store");
     api->next_rev = api->applied_rev = rev;
     api->compact_rev = compact;
+    size_t svc_dups = svc_load(api);
     api->hub = kr_watch_hub_new(api->broker, api->opts.watch_window, api->opts.bookmark_ms, rev);
     api->commit = kr_commit_new(ops, store, err);
     if (api->commit == NULL)
@@ -2754,8 +2834,9 @@ int kr_api_open(kr_api_t *api, kr_error_t *err)
                                 "cannot create namespace \"%s\" in the store (see the log)",
                                 builtin_ns[i]);
     KR_INFO(TAG, "object cache loaded",
-            "objects=%zu unknown_kinds=%zu undecodable=%zu revision=%" PRId64 " ms=%" PRIu64,
-            lc.loaded, lc.orphaned, lc.bad, api->applied_rev, kr_time_ms() - t0);
+            "objects=%zu unknown_kinds=%zu undecodable=%zu revision=%" PRId64 " ms=%" PRIu64
+            " service_allocation_conflicts=%zu",
+            lc.loaded, lc.orphaned, lc.bad, api->applied_rev, kr_time_ms() - t0, svc_dups);
     return 0;
 }
 
@@ -2770,6 +2851,7 @@ void kr_api_destroy(kr_api_t **self_p)
         kr_commit_destroy(&api->commit);
     }
     kr_watch_hub_destroy(&api->hub);
+    kr_svcalloc_destroy(&api->svcalloc);
     oa_clear(api);
     for (size_t i = 0; i < OVERLAY_BUCKETS; i++) {
         overlay_t *o = api->overlay[i];

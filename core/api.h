@@ -43,6 +43,11 @@ typedef struct kr_api_opts {
     /* Events are deleted this long after their last write (upstream's
      * --event-ttl); 0 = KR_API_EVENT_TTL_MS. */
     uint64_t event_ttl_ms;
+    /* Service ClusterIPs and NodePorts (upstream's
+     * --service-cluster-ip-range, --service-node-port-range); NULL =
+     * 10.96.0.0/12 and 30000-32767 (core/svcalloc.h). */
+    const char *service_cidr;
+    const char *service_node_port_range;
 } kr_api_opts_t;
 
 #define KR_API_EVENT_TTL_MS (60 * 60 * 1000)

@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "svcalloc.h"
+
 /* A config file is small; a bigger one is a mistake (or not a config). */
 #define CONFIG_MAX_BYTES (4u << 20)
 
@@ -517,7 +519,9 @@ static int parse_bus(struct parse *p, const kr_value_t *bus)
 }
 
 /* api: {event_ttl: 1h, default_not_ready_toleration_seconds: 300,
- *       default_unreachable_toleration_seconds: 300} */
+ *       default_unreachable_toleration_seconds: 300,
+ *       service_cluster_ip_range: 10.96.0.0/12,
+ *       service_node_port_range: 30000-32767} */
 static int parse_api(struct parse *p, const kr_value_t *api)
 {
     if (kr_value_type(api) == KR_NULL)
@@ -547,11 +551,30 @@ static int parse_api(struct parse *p, const kr_value_t *api)
                 p->cfg->not_ready_toleration_s = s ? s : -1;
             else
                 p->cfg->unreachable_toleration_s = s ? s : -1;
+        } else if (strcmp(k, "service_cluster_ip_range") == 0 ||
+                   strcmp(k, "service_node_port_range") == 0) {
+            const char *s;
+            kr_error_t e;
+            uint32_t net;
+            int prefix, lo, hi;
+            bool ports = strcmp(k, "service_node_port_range") == 0;
+            if (want_str(p, v,
+                         ports ? "api.service_node_port_range" : "api.service_cluster_ip_range",
+                         &s) < 0)
+                return -KR_E_INVALID;
+            if ((ports ? kr_svcalloc_parse_ports(s, &lo, &hi, &e)
+                       : kr_svcalloc_parse_cidr(s, &net, &prefix, &e)) < 0)
+                return perr(p, "api.%s: Invalid value: %s", k, e.message);
+            if (ports)
+                p->cfg->service_node_port_range = kr_arena_strdup(p->cfg->arena, s);
+            else
+                p->cfg->service_cidr = kr_arena_strdup(p->cfg->arena, s);
         } else {
             return perr(p,
                         "api: unknown key \"%s\" (known: event_ttl, "
                         "default_not_ready_toleration_seconds, "
-                        "default_unreachable_toleration_seconds)",
+                        "default_unreachable_toleration_seconds, service_cluster_ip_range, "
+                        "service_node_port_range)",
                         k);
         }
     }

@@ -38,6 +38,8 @@ typedef struct kr_server_config {
     int64_t event_ttl_ms;           /* api.event_ttl (upstream's --event-ttl) */
     int64_t not_ready_toleration_s; /* api.default_not_ready_toleration_seconds */
     int64_t unreachable_toleration_s;
+    const char *service_cidr;            /* api.service_cluster_ip_range, NULL = default */
+    const char *service_node_port_range; /* api.service_node_port_range, NULL = default */
 } kr_server_config_t;
 
 /* A config holding the built-in defaults (no plugins). Caller owns it. */

@@ -329,7 +329,9 @@ static int cmd_server(int argc, char **argv)
     }
     kr_api_opts_t aopts = {.event_ttl_ms = (uint64_t)cfg->event_ttl_ms,
                            .not_ready_toleration_s = cfg->not_ready_toleration_s,
-                           .unreachable_toleration_s = cfg->unreachable_toleration_s};
+                           .unreachable_toleration_s = cfg->unreachable_toleration_s,
+                           .service_cidr = cfg->service_cidr,
+                           .service_node_port_range = cfg->service_node_port_range};
     api = kr_api_new(broker, &aopts, &err);
     if (api == NULL) {
         KR_ERROR(TAG, "cannot set up the object API", "error=\"%s\"", q(err.message));

@@ -214,6 +214,8 @@ static void test_server_config_full(void **state)
                        "plugin_path: [/opt/kraal/plugins, plugins]\n"
                        "api:\n  event_ttl: 30m\n  default_not_ready_toleration_seconds: 0\n"
                        "  default_unreachable_toleration_seconds: 60\n"
+                       "  service_cluster_ip_range: 10.100.0.0/16\n"
+                       "  service_node_port_range: 31000-31999\n"
                        "plugins:\n"
                        "  - plugin: example-echo\n"
                        "    name: echo\n"
@@ -230,6 +232,8 @@ static void test_server_config_full(void **state)
     assert_int_equal(cfg->event_ttl_ms, 30 * 60 * 1000);
     assert_int_equal(cfg->not_ready_toleration_s, -1); /* 0 s: the API's "none" */
     assert_int_equal(cfg->unreachable_toleration_s, 60);
+    assert_string_equal(cfg->service_cidr, "10.100.0.0/16");
+    assert_string_equal(cfg->service_node_port_range, "31000-31999");
     assert_string_equal(cfg->plugin_path[0], "/opt/kraal/plugins");
     assert_string_equal(cfg->plugin_path[1], "/etc/kraal/plugins");
     assert_null(cfg->plugin_path[2]);
@@ -277,6 +281,12 @@ static void test_server_config_errors(void **state)
     expect_server_error("datadir: /x\n",
                         "kraal.yaml: unknown key \"datadir\" (known: data_dir, run_dir, "
                         "log_level, bus, plugin_path, store, api, plugins)");
+    expect_server_error("api: {service_cluster_ip_range: 10.96.0.0}\n",
+                        "kraal.yaml: api.service_cluster_ip_range: Invalid value: \"10.96.0.0\": "
+                        "must be an IPv4 CIDR such as 10.96.0.0/12");
+    expect_server_error("api: {service_node_port_range: 30000-}\n",
+                        "kraal.yaml: api.service_node_port_range: Invalid value: \"30000-\": must "
+                        "be a port range such as 30000-32767 (1-65535)");
     expect_server_error("api: {event_ttl: soon}\n",
                         "kraal.yaml: api.event_ttl: Invalid value: \"soon\": must be a positive "
                         "duration such as \"1h\" or \"30m\"");
@@ -286,7 +296,8 @@ static void test_server_config_errors(void **state)
     expect_server_error("api: {ttl: 1h}\n",
                         "kraal.yaml: api: unknown key \"ttl\" (known: event_ttl, "
                         "default_not_ready_toleration_seconds, "
-                        "default_unreachable_toleration_seconds)");
+                        "default_unreachable_toleration_seconds, service_cluster_ip_range, "
+                        "service_node_port_range)");
     expect_server_error("plugins:\n  - plugin: x\n    config: [1]\n",
                         "kraal.yaml: plugins[0].config: must be a map");
     expect_server_error("plugins:\n  - plugin: a\n    name: e\n  - plugin: b\n    name: e\n",

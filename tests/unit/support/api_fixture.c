@@ -8,15 +8,9 @@
 #include <kraal/fs.h>
 #include <kraal/log.h>
 
-int api_fixture_start(api_fixture_t *f, const char *name, const kr_api_opts_t *opts)
+/* Everything but the directory. */
+static int start_in_dir(api_fixture_t *f, const kr_api_opts_t *opts)
 {
-    memset(f, 0, sizeof *f);
-    kr_log_set_level(KR_LOG_WARN);
-    snprintf(f->dir, sizeof f->dir, "/tmp/kraal-test-%s-XXXXXX", name);
-    if (mkdtemp(f->dir) == NULL) {
-        perror("mkdtemp");
-        return -1;
-    }
     char ipc[128];
     snprintf(ipc, sizeof ipc, "%s/bus.sock", f->dir);
     kr_error_t err;
@@ -45,7 +39,19 @@ int api_fixture_start(api_fixture_t *f, const char *name, const kr_api_opts_t *o
     return 0;
 }
 
-void api_fixture_stop(api_fixture_t *f)
+int api_fixture_start(api_fixture_t *f, const char *name, const kr_api_opts_t *opts)
+{
+    memset(f, 0, sizeof *f);
+    kr_log_set_level(KR_LOG_WARN);
+    snprintf(f->dir, sizeof f->dir, "/tmp/kraal-test-%s-XXXXXX", name);
+    if (mkdtemp(f->dir) == NULL) {
+        perror("mkdtemp");
+        return -1;
+    }
+    return start_in_dir(f, opts);
+}
+
+static void stop_all(api_fixture_t *f)
 {
     kr_bus_destroy(&f->bus);
     if (f->broker)
@@ -54,6 +60,17 @@ void api_fixture_stop(api_fixture_t *f)
     kr_host_destroy(&f->host);
     kr_broker_destroy(&f->broker);
     kr_arena_destroy(&f->a);
+}
+
+int api_fixture_restart(api_fixture_t *f, const kr_api_opts_t *opts)
+{
+    stop_all(f);
+    return start_in_dir(f, opts);
+}
+
+void api_fixture_stop(api_fixture_t *f)
+{
+    stop_all(f);
     kr_error_t err;
     if (f->dir[0] && kr_rmtree(f->dir, &err) < 0)
         fprintf(stderr, "removing %s: %s\n", f->dir, err.message);

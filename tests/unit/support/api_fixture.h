@@ -23,6 +23,10 @@ typedef struct api_fixture {
 /* Starts everything in a new /tmp/kraal-test-<name>-XXXXXX; the broker
  * also listens on <dir>/bus.sock.  0, or -1 after printing why. */
 int api_fixture_start(api_fixture_t *f, const char *name, const kr_api_opts_t *opts);
+/* Stops everything and starts it again on the same directory (a server
+ * restart: the API loads what the store holds).  0, or -1 after printing
+ * why. */
+int api_fixture_restart(api_fixture_t *f, const kr_api_opts_t *opts);
 /* Stops everything and removes the directory. */
 void api_fixture_stop(api_fixture_t *f);
 
