@@ -340,15 +340,16 @@ void netipt_target_mark(netipt_rule_t *r, uint32_t mark, uint32_t mask)
 
 void netipt_target_dnat(netipt_rule_t *r, uint32_t addr, uint16_t port)
 {
-    struct nf_nat_ipv4_multi_range_compat *n = add_target(r, "DNAT", 0, sizeof(*n));
+    /* Revision 2 (nf_nat_range2), what iptables 1.8 writes and reads back;
+     * it prints revision 0 as "[unsupported revision]". */
+    struct nf_nat_range2 *n = add_target(r, "DNAT", 2, sizeof(*n));
     if (!n)
         return;
-    n->rangesize = 1;
-    n->range[0].flags = NF_NAT_RANGE_MAP_IPS;
-    n->range[0].min_ip = n->range[0].max_ip = addr;
+    n->flags = NF_NAT_RANGE_MAP_IPS;
+    n->min_addr.ip = n->max_addr.ip = addr;
     if (port) {
-        n->range[0].flags |= NF_NAT_RANGE_PROTO_SPECIFIED;
-        n->range[0].min.tcp.port = n->range[0].max.tcp.port = htons(port);
+        n->flags |= NF_NAT_RANGE_PROTO_SPECIFIED;
+        n->min_proto.tcp.port = n->max_proto.tcp.port = htons(port);
     }
 }
 
@@ -531,21 +532,19 @@ static const char *proto_name(uint8_t p)
     }
 }
 
-/* iptables-save quotes a string that holds anything but [A-Za-z0-9_.-/:]. */
+/* iptables' xtables_save_string: anything but [A-Za-z0-9_-] is quoted,
+ * with \ before " \ and '. */
 static void sb_string(sbuf_t *b, const char *s)
 {
-    bool plain = *s != 0;
-    for (const char *c = s; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-              strchr("_.-/:", *c)))
-            plain = false;
-    if (plain) {
+    static const char plain[] = "_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    size_t n = strspn(s, plain);
+    if (n > 0 && s[n] == 0) {
         sb_add(b, "%s ", s);
         return;
     }
     sb_add(b, "\"");
     for (const char *c = s; *c; c++)
-        sb_add(b, "%s%c", (*c == '"' || *c == '\\') ? "\\" : "", *c);
+        sb_add(b, "%s%c", strchr("\"\\'", *c) ? "\\" : "", *c);
     sb_add(b, "\" ");
 }
 
@@ -600,18 +599,19 @@ static void format_match(sbuf_t *b, const struct xt_entry_match *m)
 static void format_target(sbuf_t *b, const struct xt_entry_target *t, const char *name)
 {
     sb_add(b, "-j %s", name);
-    if (!strcmp(name, "DNAT") || !strcmp(name, "MASQUERADE")) {
-        const struct nf_nat_ipv4_multi_range_compat *n = (const void *)t->data;
-        const struct nf_nat_ipv4_range *rg = &n->range[0];
-        if (rg->flags & NF_NAT_RANGE_MAP_IPS) {
+    if (!strcmp(name, "DNAT") && t->u.user.revision == 2) {
+        const struct nf_nat_range2 *n = (const void *)t->data;
+        if (n->flags & NF_NAT_RANGE_MAP_IPS) {
             char ip[INET_ADDRSTRLEN];
-            struct in_addr a = {rg->min_ip};
+            struct in_addr a = {n->min_addr.ip};
             inet_ntop(AF_INET, &a, ip, sizeof(ip));
             sb_add(b, " --to-destination %s", ip);
-            if (rg->flags & NF_NAT_RANGE_PROTO_SPECIFIED)
-                sb_add(b, ":%u", ntohs(rg->min.tcp.port));
+            if (n->flags & NF_NAT_RANGE_PROTO_SPECIFIED)
+                sb_add(b, ":%u", ntohs(n->min_proto.tcp.port));
         }
-        if (rg->flags & NF_NAT_RANGE_PROTO_RANDOM_FULLY)
+    } else if (!strcmp(name, "MASQUERADE")) {
+        const struct nf_nat_ipv4_multi_range_compat *n = (const void *)t->data;
+        if (n->range[0].flags & NF_NAT_RANGE_PROTO_RANDOM_FULLY)
             sb_add(b, " --random-fully");
     } else if (!strcmp(name, "MARK") && t->u.user.revision == 2) {
         const struct xt_mark_tginfo2 *m = (const void *)t->data;
