@@ -19,6 +19,7 @@ typedef struct result {
     ldns_rr_list *an, *ns, *ar;
     ldns_pkt_rcode rcode;
     bool authoritative;
+    bool chase; /* a CNAME out of the domain: the caller resolves its target */
 } result_t;
 
 typedef struct query {
@@ -28,8 +29,15 @@ typedef struct query {
     ldns_rr_type qtype;
     char *labels[MAX_LABELS]; /* of the name below the domain, lowercase */
     size_t nlabels;
+    unsigned depth; /* CNAMEs followed within the domain */
     result_t *res;
 } query_t;
+
+#define MAX_CHASE 8
+
+static void zone_names(query_t *q);
+static bool split_zone(query_t *q, char *name, const char *domain);
+static char *lower_name(const ldns_rdf *rdf);
 
 static ldns_rdf *dname(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -185,14 +193,42 @@ static bool ip_in(const dns_ip_t *ips, size_t n, const dns_ip_t *ip)
     return false;
 }
 
+/* Follows the CNAME to `target`, as a recursive resolver would: within
+ * the domain here, outside it through the caller (res->chase). */
+static void chase(query_t *q, const ldns_rdf *target)
+{
+    char *name = lower_name(target);
+    query_t sub = {.idx = q->idx,
+                   .conf = q->conf,
+                   .qname = target,
+                   .qtype = q->qtype,
+                   .depth = q->depth + 1,
+                   .res = q->res};
+    if (name != NULL && split_zone(&sub, name, q->conf->domain)) {
+        if (sub.depth > MAX_CHASE)
+            q->res->rcode = LDNS_RCODE_SERVFAIL; /* a loop of ExternalNames */
+        else if (sub.nlabels > MAX_LABELS)
+            nxdomain(q);
+        else
+            zone_names(&sub);
+    } else if (name != NULL) {
+        q->res->chase = true;
+    }
+    free(name);
+}
+
 /* <svc>.<ns>.svc.<domain> */
 static void service(query_t *q, const dns_svc_t *svc)
 {
     uint32_t ttl = q->conf->ttl;
     if (svc->type == DNS_SVC_EXTERNAL) {
-        if (*svc->external)
-            push(q->res->an,
-                 rr_target(qowner(q), LDNS_RR_TYPE_CNAME, ttl, dname("%s.", svc->external)));
+        ldns_rdf *target = *svc->external ? dname("%s.", svc->external) : NULL;
+        if (target == NULL)
+            return;
+        push(q->res->an, rr_target(qowner(q), LDNS_RR_TYPE_CNAME, ttl, ldns_rdf_clone(target)));
+        if (q->qtype != LDNS_RR_TYPE_CNAME && q->qtype != LDNS_RR_TYPE_ANY)
+            chase(q, target);
+        ldns_rdf_deep_free(target);
         return;
     }
     if (svc->type == DNS_SVC_CLUSTER_IP) {
@@ -361,11 +397,10 @@ static void pod_names(query_t *q)
         push(q->res->an, rr_addr(qowner(q), q->conf->ttl, &ip));
 }
 
-static void zone_lookup(query_t *q)
+static void zone_names(query_t *q)
 {
     char **l = q->labels;
     size_t n = q->nlabels;
-    q->res->authoritative = true;
     if (n == 0) {
         apex(q);
     } else if (strcmp(l[n - 1], "svc") == 0) {
@@ -384,6 +419,12 @@ static void zone_lookup(query_t *q)
     } else {
         nxdomain(q);
     }
+}
+
+static void zone_lookup(query_t *q)
+{
+    q->res->authoritative = true;
+    zone_names(q);
     if (ldns_rr_list_rr_count(q->res->an) == 0)
         push(q->res->ns, rr_soa(q)); /* NXDOMAIN and NODATA: the SOA for negative caching */
 }
@@ -560,6 +601,64 @@ uint8_t *dns_answer_rcode(const uint8_t *q, size_t len, int rcode, size_t *outle
     return wire;
 }
 
+uint8_t *dns_chase_query(const uint8_t *reply, size_t len, size_t *qlen)
+{
+    ldns_pkt *r = NULL;
+    if (ldns_wire2pkt(&r, reply, len) != LDNS_STATUS_OK)
+        return NULL;
+    const ldns_rr_list *an = ldns_pkt_answer(r);
+    const ldns_rr *question = ldns_rr_list_rr(ldns_pkt_question(r), 0);
+    const ldns_rdf *target = NULL;
+    for (size_t i = 0; i < ldns_rr_list_rr_count(an); i++) {
+        const ldns_rr *rr = ldns_rr_list_rr(an, i);
+        if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_CNAME)
+            target = ldns_rr_rdf(rr, 0);
+    }
+    uint8_t *wire = NULL;
+    if (target != NULL && question != NULL) {
+        ldns_pkt *q = ldns_pkt_query_new(ldns_rdf_clone(target), ldns_rr_get_type(question),
+                                         LDNS_RR_CLASS_IN, LDNS_RD);
+        if (q == NULL)
+            abort();
+        wire = encode(q, qlen);
+        ldns_pkt_free(q);
+    }
+    ldns_pkt_free(r);
+    return wire;
+}
+
+uint8_t *dns_chase_merge(const uint8_t *cname, size_t clen, const uint8_t *up, size_t ulen,
+                         bool tcp, size_t *outlen)
+{
+    ldns_pkt *c = NULL, *u = NULL;
+    uint8_t *wire = NULL;
+    if (ldns_wire2pkt(&c, cname, clen) == LDNS_STATUS_OK &&
+        ldns_wire2pkt(&u, up, ulen) == LDNS_STATUS_OK) {
+        result_t res = {.an = ldns_rr_list_clone(ldns_pkt_answer(c)),
+                        .ns = ldns_rr_list_new(),
+                        .ar = ldns_rr_list_new(),
+                        .rcode = ldns_pkt_get_rcode(u)};
+        const ldns_rr_list *uan = ldns_pkt_answer(u);
+        for (size_t i = 0; i < ldns_rr_list_rr_count(uan); i++)
+            ldns_rr_list_push_rr(res.an, ldns_rr_clone(ldns_rr_list_rr(uan, i)));
+        if (ldns_rr_list_rr_count(uan) == 0) {
+            const ldns_rr_list *uns = ldns_pkt_authority(u);
+            for (size_t i = 0; i < ldns_rr_list_rr_count(uns); i++)
+                ldns_rr_list_push_rr(res.ns, ldns_rr_clone(ldns_rr_list_rr(uns, i)));
+        }
+        /* the client's EDNS size is not known here: its reply carries
+         * EDNS when the query did, and EDNS clients take DNS_UDP_MAX */
+        size_t max = tcp ? 65535 : ldns_pkt_edns(c) ? DNS_UDP_MAX : DNS_UDP_MIN;
+        wire = reply_encode(c, &res, max, outlen);
+        ldns_rr_list_deep_free(res.an);
+        ldns_rr_list_deep_free(res.ns);
+        ldns_rr_list_deep_free(res.ar);
+    }
+    ldns_pkt_free(c);
+    ldns_pkt_free(u);
+    return wire;
+}
+
 bool dns_query_info(const uint8_t *q, size_t len, char *name, size_t size, uint16_t *qtype,
                     uint16_t *id)
 {
@@ -629,6 +728,8 @@ dns_verdict_t dns_answer(const dns_index_t *idx, const dns_zone_conf_t *conf, co
         verdict = DNS_REPLY;
     }
     if (verdict == DNS_REPLY) {
+        if (res.chase)
+            verdict = DNS_CHASE;
         size_t max = 65535;
         if (!tcp) {
             max = ldns_pkt_edns(query) ? ldns_pkt_edns_udp_size(query) : DNS_UDP_MIN;
@@ -637,6 +738,8 @@ dns_verdict_t dns_answer(const dns_index_t *idx, const dns_zone_conf_t *conf, co
         *out = reply_encode(query, &res, max, outlen);
         if (*out == NULL)
             verdict = DNS_DROP;
+        else if (res.chase && LDNS_TC_WIRE(*out))
+            verdict = DNS_REPLY; /* cut already: the client comes back over TCP */
     }
     free(name);
     ldns_rr_list_deep_free(res.an);

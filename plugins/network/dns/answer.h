@@ -29,9 +29,13 @@ typedef enum dns_verdict {
     DNS_REPLY,   /* *out holds the reply */
     DNS_FORWARD, /* not ours: outside the domain, or a PTR the index lacks */
     DNS_DROP,    /* not a query (a response, or shorter than a header) */
+    DNS_CHASE,   /* *out holds a reply whose last record is a CNAME out of the
+                    domain (an ExternalName): resolve its target upstream
+                    (dns_chase_query) and answer dns_chase_merge's reply */
 } dns_verdict_t;
 
-/* Answers the query `q` (wire format, len bytes).  `tcp` says how it came:
+/* Answers the query `q` (wire format, len bytes).  A CNAME to a name of
+ * the domain is followed here (at most 8 deep: SERVFAIL beyond).  `tcp` says how it came:
  * over UDP a reply is cut to the client's EDNS payload size (512 without
  * EDNS, at most DNS_UDP_MAX): additional records go first, then the
  * answer, with TC set.  On DNS_REPLY *out is malloc'd (caller frees) and
@@ -43,6 +47,19 @@ dns_verdict_t dns_answer(const dns_index_t *idx, const dns_zone_conf_t *conf, co
  * SERVFAIL when no upstream answered).  NULL when q has no readable
  * header.  Caller frees. */
 uint8_t *dns_answer_rcode(const uint8_t *q, size_t len, int rcode, size_t *outlen);
+
+/* The query (RD set) for the target of the last CNAME of a DNS_CHASE
+ * reply, with the reply's question type; NULL when there is none.  Caller
+ * frees. */
+uint8_t *dns_chase_query(const uint8_t *reply, size_t len, size_t *qlen);
+
+/* The DNS_CHASE reply `cname` with the upstream's answer for its target
+ * appended (or its authority, when it had no answer) and the upstream's
+ * rcode; cut for UDP as dns_answer does (the client's EDNS size is not
+ * known here: DNS_UDP_MAX when it used EDNS).  NULL when either does not
+ * parse.  Caller frees. */
+uint8_t *dns_chase_merge(const uint8_t *cname, size_t clen, const uint8_t *up, size_t ulen,
+                         bool tcp, size_t *outlen);
 
 /* The query's name (lowercase, no trailing dot), type and id, for logs
  * and the forwarder's check of upstream replies.  False when q is not a

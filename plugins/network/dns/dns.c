@@ -297,14 +297,38 @@ static void servfail(dns_srv_t *s, const uint8_t *q, size_t len, const dns_clien
 }
 
 static void on_forwarded(const uint8_t *reply, size_t len, const uint8_t *query, size_t qlen,
-                         const dns_client_t *client, void *ud)
+                         const uint8_t *ctx, size_t ctx_len, const dns_client_t *client, void *ud)
 {
     dns_srv_t *s = ud;
     if (reply == NULL) {
-        servfail(s, query, qlen, client);
+        /* a chase answers the client's question, which ctx holds */
+        servfail(s, ctx != NULL ? ctx : query, ctx != NULL ? ctx_len : qlen, client);
         return;
     }
-    reply_to(s, client, reply, len);
+    if (ctx == NULL) {
+        reply_to(s, client, reply, len);
+        return;
+    }
+    size_t outlen;
+    uint8_t *out = dns_chase_merge(ctx, ctx_len, reply, len, client->conn_id != 0, &outlen);
+    if (out != NULL)
+        reply_to(s, client, out, outlen);
+    else
+        servfail(s, ctx, ctx_len, client);
+    free(out);
+}
+
+/* The ExternalName's CNAME `out`, with its target resolved upstream. */
+static void chase(dns_srv_t *s, uint8_t *out, size_t outlen, const dns_client_t *client)
+{
+    size_t qlen = 0;
+    uint8_t *q = dns_chase_query(out, outlen, &qlen);
+    kr_error_t err;
+    if (q == NULL || dns_fwd_query(s->fwd, q, qlen, out, outlen, client, &err) < 0)
+        reply_to(s, client, out, outlen); /* the CNAME alone: the client may go on */
+    else
+        s->stats.forwarded++;
+    free(q);
 }
 
 static bool synced(const dns_srv_t *s)
@@ -322,19 +346,22 @@ static void handle_query(dns_srv_t *s, const uint8_t *q, size_t len, const dns_c
         s->stats.dropped++;
         return;
     }
-    if (v == DNS_REPLY && !synced(s)) {
+    if (v != DNS_FORWARD && !synced(s)) {
         free(out);
         servfail(s, q, len, client);
         return;
     }
-    if (v == DNS_REPLY) {
+    if (v != DNS_FORWARD) {
         s->stats.answered++;
-        reply_to(s, client, out, outlen);
+        if (v == DNS_CHASE)
+            chase(s, out, outlen, client);
+        else
+            reply_to(s, client, out, outlen);
         free(out);
         return;
     }
     kr_error_t err;
-    if (dns_fwd_query(s->fwd, q, len, client, &err) < 0) {
+    if (dns_fwd_query(s->fwd, q, len, NULL, 0, client, &err) < 0) {
         kr_plugin_log(s->ctx, KR_LOG_DEBUG, err.message, "action=forward");
         servfail(s, q, len, client);
         return;

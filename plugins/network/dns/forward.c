@@ -24,7 +24,8 @@ typedef struct pending {
     dns_client_t client;
     char qname[256];
     uint16_t qtype;
-    size_t len;
+    size_t len, ctx_len;
+    uint8_t *ctx;    /* after the query, or NULL */
     uint8_t query[]; /* with our id */
 } pending_t;
 
@@ -90,7 +91,7 @@ static void finish(pending_t *p, uint8_t *reply, size_t len)
         reply[0] = p->query[0];
         reply[1] = p->query[1];
     }
-    f->fn(reply, len, p->query, p->len, &p->client, f->ud);
+    f->fn(reply, len, p->query, p->len, p->ctx, p->ctx_len, &p->client, f->ud);
     pending_free(p);
 }
 
@@ -208,8 +209,8 @@ size_t dns_fwd_pending(const dns_fwd_t *f)
     return f->npending;
 }
 
-int dns_fwd_query(dns_fwd_t *f, const uint8_t *q, size_t len, const dns_client_t *client,
-                  kr_error_t *err)
+int dns_fwd_query(dns_fwd_t *f, const uint8_t *q, size_t len, const uint8_t *ctx, size_t ctx_len,
+                  const dns_client_t *client, kr_error_t *err)
 {
     if (f->nups == 0)
         return kr_error_set(err, KR_E_SERVICE_UNAVAILABLE, "no upstream resolver");
@@ -218,7 +219,7 @@ int dns_fwd_query(dns_fwd_t *f, const uint8_t *q, size_t len, const dns_client_t
                             f->npending);
     if (len < 12 || len > MAX_MSG)
         return kr_error_set(err, KR_E_BAD_REQUEST, "not a DNS message");
-    pending_t *p = calloc(1, sizeof *p + len);
+    pending_t *p = calloc(1, sizeof *p + len + ctx_len);
     if (p == NULL)
         abort();
     if (!dns_query_info(q, len, p->qname, sizeof p->qname, &p->qtype, &p->client_id)) {
@@ -230,6 +231,11 @@ int dns_fwd_query(dns_fwd_t *f, const uint8_t *q, size_t len, const dns_client_t
     p->client = *client;
     p->len = len;
     memcpy(p->query, q, len);
+    if (ctx_len > 0) {
+        p->ctx = p->query + len;
+        p->ctx_len = ctx_len;
+        memcpy(p->ctx, ctx, ctx_len);
+    }
     p->our_id = random_id(f);
     p->query[0] = (uint8_t)(p->our_id >> 8);
     p->query[1] = (uint8_t)p->our_id;

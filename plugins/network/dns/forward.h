@@ -28,10 +28,12 @@ typedef struct dns_client {
 } dns_client_t;
 
 /* The upstream's reply (with the client's id), or NULL when none answered;
- * `query` is the client's query (for a SERVFAIL).  Both are valid during
- * the call. */
+ * `query` is the query sent (with the client's id), `ctx` what was handed
+ * to dns_fwd_query with it (NULL when nothing).  All valid during the
+ * call only. */
 typedef void (*dns_fwd_fn)(const uint8_t *reply, size_t len, const uint8_t *query, size_t qlen,
-                           const dns_client_t *client, void *ud);
+                           const uint8_t *ctx, size_t ctx_len, const dns_client_t *client,
+                           void *ud);
 
 /* `ups`: n upstream addresses (copied).  At most `max_pending` queries are
  * in flight.  Caller owns the forwarder. */
@@ -41,11 +43,12 @@ dns_fwd_t *dns_fwd_new(kr_loop_t *loop, const struct sockaddr_storage *ups, size
 /* Drops the queries in flight without calling back. */
 void dns_fwd_destroy(dns_fwd_t **self_p);
 
-/* Sends query `q` on; the callback runs later, exactly once.  < 0 (and no
- * callback) when there is no upstream, too many queries are in flight or
- * no socket could be opened. */
-int dns_fwd_query(dns_fwd_t *f, const uint8_t *q, size_t len, const dns_client_t *client,
-                  kr_error_t *err);
+/* Sends query `q` on; the callback runs later, exactly once, with a copy
+ * of `ctx` (ctx_len bytes, may be 0).  < 0 (and no callback) when there is
+ * no upstream, too many queries are in flight or no socket could be
+ * opened. */
+int dns_fwd_query(dns_fwd_t *f, const uint8_t *q, size_t len, const uint8_t *ctx, size_t ctx_len,
+                  const dns_client_t *client, kr_error_t *err);
 
 size_t dns_fwd_pending(const dns_fwd_t *f);
 

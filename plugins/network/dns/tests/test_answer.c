@@ -89,7 +89,7 @@ static ldns_pkt *ask_ext(const char *name, ldns_rr_type type, bool tcp, bool edn
     size_t outlen = 0;
     *verdict = dns_answer(IDX, &ZONE, wire, len, tcp, &out, &outlen);
     free(wire);
-    if (*verdict != DNS_REPLY) {
+    if (*verdict != DNS_REPLY && *verdict != DNS_CHASE) {
         assert_null(out);
         return NULL;
     }
@@ -286,10 +286,68 @@ static void test_srv(void **state)
 static void test_external_name(void **state)
 {
     (void)state;
-    ldns_pkt *r = ask("ext.default.svc.cluster.local.", LDNS_RR_TYPE_A);
+    /* asked for the CNAME: that is all */
+    ldns_pkt *r = ask("ext.default.svc.cluster.local.", LDNS_RR_TYPE_CNAME);
     assert_int_equal(ldns_pkt_ancount(r), 1);
     expect_answer(r, 0, LDNS_RR_TYPE_CNAME, "ext.default.svc.cluster.local.", "www.example.com.");
     ldns_pkt_free(r);
+    /* asked for an address: the target is resolved upstream and merged */
+    ldns_pkt *q = NULL;
+    ldns_pkt_query_new_frm_str(&q, "ext.default.svc.cluster.local.", LDNS_RR_TYPE_A,
+                               LDNS_RR_CLASS_IN, LDNS_RD);
+    ldns_pkt_set_id(q, 777);
+    uint8_t *wire, *out, *cq, *uw, *merged;
+    size_t len, outlen, cqlen, ulen, mlen;
+    assert_int_equal(ldns_pkt2wire(&wire, q, &len), LDNS_STATUS_OK);
+    assert_int_equal(dns_answer(IDX, &ZONE, wire, len, false, &out, &outlen), DNS_CHASE);
+    cq = dns_chase_query(out, outlen, &cqlen);
+    assert_non_null(cq);
+    char name[64];
+    uint16_t qtype, id;
+    assert_true(dns_query_info(cq, cqlen, name, sizeof name, &qtype, &id));
+    assert_string_equal(name, "www.example.com");
+    assert_int_equal(qtype, LDNS_RR_TYPE_A);
+    /* the upstream's answer to it */
+    ldns_pkt *u = NULL;
+    assert_int_equal(ldns_wire2pkt(&u, cq, cqlen), LDNS_STATUS_OK);
+    ldns_pkt_set_qr(u, true);
+    ldns_rr *a = NULL;
+    ldns_rr_new_frm_str(&a, "www.example.com. 300 IN A 192.0.2.7", 0, NULL, NULL);
+    ldns_pkt_push_rr(u, LDNS_SECTION_ANSWER, a);
+    assert_int_equal(ldns_pkt2wire(&uw, u, &ulen), LDNS_STATUS_OK);
+    merged = dns_chase_merge(out, outlen, uw, ulen, false, &mlen);
+    assert_non_null(merged);
+    assert_int_equal(ldns_wire2pkt(&r, merged, mlen), LDNS_STATUS_OK);
+    assert_int_equal(ldns_pkt_id(r), 777);
+    assert_int_equal(ldns_pkt_get_rcode(r), LDNS_RCODE_NOERROR);
+    assert_int_equal(ldns_pkt_ancount(r), 2);
+    expect_answer(r, 0, LDNS_RR_TYPE_CNAME, "ext.default.svc.cluster.local.", "www.example.com.");
+    const ldns_rr *last = ldns_rr_list_rr(ldns_pkt_answer(r), 1);
+    assert_int_equal(ldns_rr_get_type(last), LDNS_RR_TYPE_A);
+    ldns_pkt_free(r);
+    ldns_pkt_free(u);
+    ldns_pkt_free(q);
+    free(wire);
+    free(out);
+    free(cq);
+    free(uw);
+    free(merged);
+    /* an ExternalName within the domain is followed here */
+    dns_index_set_service(IDX, obj("{\"metadata\":{\"name\":\"alias\",\"namespace\":\"x\"},"
+                                   "\"spec\":{\"type\":\"ExternalName\",\"externalName\":"
+                                   "\"web.default.svc.cluster.local\"}}"));
+    r = ask("alias.x.svc.cluster.local.", LDNS_RR_TYPE_A);
+    assert_int_equal(ldns_pkt_ancount(r), 2);
+    expect_answer(r, 1, LDNS_RR_TYPE_A, "web.default.svc.cluster.local.", "10.96.0.20");
+    ldns_pkt_free(r);
+    /* ... but not round in circles */
+    dns_index_set_service(IDX, obj("{\"metadata\":{\"name\":\"alias\",\"namespace\":\"x\"},"
+                                   "\"spec\":{\"type\":\"ExternalName\",\"externalName\":"
+                                   "\"alias.x.svc.cluster.local\"}}"));
+    r = ask("alias.x.svc.cluster.local.", LDNS_RR_TYPE_A);
+    assert_int_equal(ldns_pkt_get_rcode(r), LDNS_RCODE_SERVFAIL);
+    ldns_pkt_free(r);
+    dns_index_del_service(IDX, obj("{\"metadata\":{\"name\":\"alias\",\"namespace\":\"x\"}}"));
 }
 
 static void test_zone_records(void **state)
