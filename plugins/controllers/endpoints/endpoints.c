@@ -794,7 +794,7 @@ static void sync_gone(epc_t *c, const char *key)
     ep_svc_state_t *s = ep_states_get(c->st, key, false);
     bool seen = s != NULL && s->deleted_seen;
     ep_states_drop(c->st, key);
-    const kr_value_t *ep = kr_informer_get_key(c->eps, key);
+    const kr_value_t *ep = c->eps != NULL ? kr_informer_get_key(c->eps, key) : NULL;
     const char *managed =
         kr_value_as_str(kr_value_get(ep, "metadata.labels[\"" EP_LABEL_MANAGED_BY "\"]"));
     ep_task_t *t = task_new(c, key, NULL);
