@@ -605,13 +605,104 @@ static void on_inf_error(kr_informer_t *inf, const kr_error_t *err, uint64_t ret
                   (unsigned long long)retry_ms);
 }
 
+/* ---- what the informers keep: the fields the index reads (the kube-dns
+ * objects whole, as the keeper writes them back) ---------------------------------------------- */
+
+/* A map of the keys of src named in `keys` (values shared with src: the
+ * informer copies the result). */
+static kr_value_t *pick(kr_arena_t *a, const kr_value_t *src, const char *const *keys)
+{
+    kr_value_t *m = kr_value_map(a);
+    for (; *keys != NULL; keys++) {
+        kr_value_t *v = kr_value_map_get(src, *keys);
+        if (v != NULL)
+            kr_value_map_set(a, m, *keys, v);
+    }
+    return m;
+}
+
+static void pick_items(kr_arena_t *a, kr_value_t *dst, const kr_value_t *src, const char *key,
+                       const char *const *keys)
+{
+    const kr_value_t *arr = kr_value_map_get(src, key);
+    if (kr_value_type(arr) != KR_ARRAY)
+        return;
+    kr_value_t *out = kr_value_array(a);
+    for (size_t i = 0; i < kr_value_len(arr); i++)
+        kr_value_array_push(a, out, pick(a, kr_value_array_get(arr, i), keys));
+    kr_value_map_set(a, dst, key, out);
+}
+
+static kr_value_t *pick_meta(kr_arena_t *a, const kr_value_t *obj)
+{
+    static const char *const meta[] = {"name", "namespace", "resourceVersion", "labels", NULL};
+    kr_value_t *m = kr_value_map(a);
+    kr_value_map_set(a, m, "metadata", pick(a, kr_value_map_get(obj, "metadata"), meta));
+    return m;
+}
+
+static const char *const port_keys[] = {"name", "protocol", "port", NULL};
+
+static const kr_value_t *keep_service(kr_arena_t *a, const kr_value_t *obj, void *ud)
+{
+    (void)ud;
+    static const char *const spec_keys[] = {"type", "clusterIP", "clusterIPs", "externalName",
+                                            NULL};
+    if (dns_keeper_is_ours(obj))
+        return NULL;
+    kr_value_t *m = pick_meta(a, obj);
+    const kr_value_t *spec = kr_value_map_get(obj, "spec");
+    kr_value_t *ks = pick(a, spec, spec_keys);
+    pick_items(a, ks, spec, "ports", port_keys);
+    kr_value_map_set(a, m, "spec", ks);
+    return m;
+}
+
+static const kr_value_t *keep_slice(kr_arena_t *a, const kr_value_t *obj, void *ud)
+{
+    (void)ud;
+    static const char *const ep_keys[] = {"addresses", "hostname", "conditions", NULL};
+    if (dns_keeper_is_ours(obj))
+        return NULL;
+    kr_value_t *m = pick_meta(a, obj);
+    kr_value_t *at = kr_value_map_get(obj, "addressType");
+    if (at != NULL)
+        kr_value_map_set(a, m, "addressType", at);
+    pick_items(a, m, obj, "endpoints", ep_keys);
+    pick_items(a, m, obj, "ports", port_keys);
+    return m;
+}
+
+static const kr_value_t *keep_endpoints(kr_arena_t *a, const kr_value_t *obj, void *ud)
+{
+    (void)ud;
+    static const char *const addr_keys[] = {"ip", "hostname", NULL};
+    if (dns_keeper_is_ours(obj))
+        return NULL;
+    kr_value_t *m = pick_meta(a, obj);
+    const kr_value_t *subsets = kr_value_map_get(obj, "subsets");
+    kr_value_t *out = kr_value_array(a);
+    for (size_t i = 0; i < kr_value_len(subsets); i++) {
+        const kr_value_t *sub = kr_value_array_get(subsets, i);
+        kr_value_t *ks = kr_value_map(a);
+        pick_items(a, ks, sub, "addresses", addr_keys);
+        pick_items(a, ks, sub, "notReadyAddresses", addr_keys);
+        pick_items(a, ks, sub, "ports", port_keys);
+        kr_value_array_push(a, out, ks);
+    }
+    kr_value_map_set(a, m, "subsets", out);
+    return m;
+}
+
 static kr_informer_t *informer(dns_srv_t *s, const char *res, const char *name,
-                               kr_informer_handlers_t h, kr_error_t *err)
+                               kr_informer_handlers_t h, kr_informer_transform_fn keep,
+                               kr_error_t *err)
 {
     kr_informer_opts_t o = {
         .res = res, .name = name, .handlers = h, .on_error = on_inf_error, .error_ud = s};
     kr_informer_t *inf = kr_informer_new(s->loop, s->bus, &o, err);
-    if (inf != NULL && kr_informer_start(inf, err) < 0)
+    if (inf != NULL &&
+        (kr_informer_set_transform(inf, keep, NULL, err) < 0 || kr_informer_start(inf, err) < 0))
         kr_informer_destroy(&inf);
     return inf;
 }
@@ -745,18 +836,21 @@ static void *dns_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
                          (size_t)s->conf.max_forwards, on_forwarded, s, err);
     if (s->fwd == NULL)
         goto fail;
-    s->svcs = informer(s, "v1/services", "dns services",
-                       (kr_informer_handlers_t){svc_add, svc_update, svc_delete, s}, err);
+    s->svcs =
+        informer(s, "v1/services", "dns services",
+                 (kr_informer_handlers_t){svc_add, svc_update, svc_delete, s}, keep_service, err);
     if (s->svcs == NULL)
         goto fail;
-    s->eps = informer(s, "v1/endpoints", "dns endpoints",
-                      (kr_informer_handlers_t){eps_add, eps_update, eps_delete, s}, err);
+    s->eps =
+        informer(s, "v1/endpoints", "dns endpoints",
+                 (kr_informer_handlers_t){eps_add, eps_update, eps_delete, s}, keep_endpoints, err);
     if (s->eps == NULL)
         goto fail;
     /* a cluster without the kind yet: the informer keeps retrying, and
      * Endpoints answer meanwhile */
     s->slices = informer(s, "discovery.k8s.io/v1/endpointslices", "dns endpointslices",
-                         (kr_informer_handlers_t){slice_add, slice_update, slice_delete, s}, err);
+                         (kr_informer_handlers_t){slice_add, slice_update, slice_delete, s},
+                         keep_slice, err);
     if (s->slices == NULL)
         goto fail;
     s->udp_fd = open_listener(s, SOCK_DGRAM, err);
