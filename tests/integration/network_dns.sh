@@ -24,31 +24,54 @@ DNS_PORT=$(( 20000 + RANDOM % 20000 ))
 UP_PORT=$(( DNS_PORT + 1 ))
 ADVERTISE=192.0.2.53 # TEST-NET-1: the Endpoints refuse loopback addresses
 
-# The fake upstream: answers every A question with 192.0.2.99, counting.
+# The fake upstream, UDP and TCP: answers every A question with
+# 192.0.2.99, except big.example.com: 40 addresses over TCP, and over UDP
+# an empty answer with TC set (too big), as a real server would.
 cat >"$T/upstream.py" <<'PY'
-import socket, struct, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind((sys.argv[1], int(sys.argv[2])))
-print("listening", flush=True)
+import socket, struct, sys, threading
 n = 0
-while True:
-    q, addr = s.recvfrom(4096)
-    i = 12
-    while q[i] != 0:
-        i += q[i] + 1
-    question = q[12:i + 5]
-    qtype = struct.unpack(">H", q[i + 1:i + 3])[0]
-    n += 1
+lock = threading.Lock()
+def answer(q, tcp):
+    global n
     labels, j = [], 12
     while q[j] != 0:
         labels.append(q[j + 1:j + 1 + q[j]].decode())
         j += q[j] + 1
-    print("query", n, qtype, "name=" + ".".join(labels), flush=True)
-    ans = b""
+    name = ".".join(labels)
+    qtype = struct.unpack(">H", q[j + 1:j + 3])[0]
+    with lock:
+        n += 1
+        print("query", n, qtype, "name=" + name, "tcp" if tcp else "udp", flush=True)
+    flags, ips = 0x8180, []
     if qtype == 1:
-        ans = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + bytes([192, 0, 2, 99])
-    hdr = q[:2] + struct.pack(">HHHHH", 0x8180, 1, 1 if ans else 0, 0, 0)
-    s.sendto(hdr + question + ans, addr)
+        ips = [[192, 0, 2, 99]]
+        if name == "big.example.com":
+            ips = [[192, 0, 2, i] for i in range(1, 41)] if tcp else []
+            flags |= 0 if tcp else 0x0200
+    ans = b"".join(b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + bytes(ip) for ip in ips)
+    return q[:2] + struct.pack(">HHHHH", flags, 1, len(ips), 0, 0) + q[12:j + 5] + ans
+def serve_tcp(ls):
+    while True:
+        c, _ = ls.accept()
+        with c:
+            hdr = c.recv(2)
+            ln = struct.unpack(">H", hdr)[0]
+            q = b""
+            while len(q) < ln:
+                q += c.recv(ln - len(q))
+            r = answer(q, True)
+            c.sendall(struct.pack(">H", len(r)) + r)
+ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind((sys.argv[1], int(sys.argv[2])))
+ls.listen(8)
+threading.Thread(target=serve_tcp, args=(ls,), daemon=True).start()
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+print("listening", flush=True)
+while True:
+    q, addr = s.recvfrom(4096)
+    s.sendto(answer(q, False), addr)
 PY
 python3 "$T/upstream.py" "$UP_IP" "$UP_PORT" >"$T/upstream.log" 2>&1 &
 UP_PID=$!
@@ -247,6 +270,14 @@ wait_until 10 "front still answers after its deletion" has_status front.default.
 grep -q 'name=www.example.com' "$T/upstream.log" && grep -q 'name=api.example.com' "$T/upstream.log" ||
   fail "the upstream did not see both queries"
 has_status www.example.com MX NOERROR || fail "an empty upstream answer is not relayed"
+# a truncated upstream answer: a TCP client gets it whole (asked again over
+# TCP upstream), a UDP client gets it cut and comes back over TCP
+[ "$(q +tcp big.example.com A | wc -l)" = 40 ] || fail "a big answer over TCP: $(q +tcp big.example.com A)"
+grep -q 'name=big.example.com tcp' "$T/upstream.log" || fail "not asked again over TCP upstream"
+dig @"$DNS_IP" -p "$DNS_PORT" +time=2 +tries=1 +ignore big.example.com A >"$T/tc.txt" 2>&1
+grep -q 'flags:[a-z ]* tc[ ;]' "$T/tc.txt" ||
+  fail "TC not relayed to a UDP client: $(cat "$T/tc.txt")"
+[ "$(q big.example.com A | wc -l)" = 40 ] || fail "dig's retry over TCP"
 # a PTR the cluster does not know goes upstream too
 before=$(grep -c query "$T/upstream.log")
 q 4.3.2.1.in-addr.arpa PTR >/dev/null

@@ -25,6 +25,11 @@ typedef struct pending {
     char qname[256];
     uint16_t qtype;
     size_t len, ctx_len;
+    bool client_tcp; /* a truncated UDP answer is asked again over TCP */
+    bool tcp;        /* the current attempt is over TCP */
+    size_t woff;     /* TCP: bytes of length + query sent */
+    uint8_t *rbuf;   /* TCP: what came back so far (length first) */
+    size_t rlen;
     uint8_t *ctx;    /* after the query, or NULL */
     uint8_t query[]; /* with our id */
 } pending_t;
@@ -66,6 +71,8 @@ static void pending_close(pending_t *p)
         kr_loop_cancel_timer(p->f->loop, p->timer);
         p->timer = 0;
     }
+    p->tcp = false;
+    p->woff = p->rlen = 0;
 }
 
 static void pending_free(pending_t *p)
@@ -79,6 +86,7 @@ static void pending_free(pending_t *p)
     if (p->next != NULL)
         p->next->prev = p->prev;
     f->npending--;
+    free(p->rbuf);
     free(p);
 }
 
@@ -117,6 +125,86 @@ static void on_timeout(kr_loop_t *loop, uint64_t timer_id, void *ud)
     next_upstream(p);
 }
 
+/* The upstream's answer to our question, with our id. */
+static bool ours(const pending_t *p, const uint8_t *msg, size_t n)
+{
+    char name[256];
+    uint16_t qtype, id;
+    return n >= 12 && (msg[2] & 0x80) && dns_query_info(msg, n, name, sizeof name, &qtype, &id) &&
+           id == p->our_id && qtype == p->qtype && strcmp(name, p->qname) == 0;
+}
+
+static void on_tcp(kr_loop_t *loop, int fd, uint32_t events, void *ud)
+{
+    pending_t *p = ud;
+    if (p->woff < p->len + 2) {
+        if (!(events & (KR_LOOP_WRITE | KR_LOOP_ERROR)))
+            return;
+        int soerr = 0;
+        socklen_t sl = sizeof soerr;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr != 0) {
+            next_upstream(p);
+            return;
+        }
+        uint8_t msg[MAX_MSG + 2];
+        msg[0] = (uint8_t)(p->len >> 8);
+        msg[1] = (uint8_t)p->len;
+        memcpy(msg + 2, p->query, p->len);
+        ssize_t n = send(fd, msg + p->woff, p->len + 2 - p->woff, MSG_NOSIGNAL);
+        if (n < 0 && errno != EAGAIN && errno != EINTR) {
+            next_upstream(p);
+            return;
+        }
+        p->woff += n > 0 ? (size_t)n : 0;
+        if (p->woff == p->len + 2)
+            kr_loop_mod_fd(loop, fd, KR_LOOP_READ, NULL);
+        return;
+    }
+    if (p->rbuf == NULL) {
+        p->rbuf = malloc(MAX_MSG + 2);
+        if (p->rbuf == NULL)
+            abort();
+    }
+    ssize_t n = recv(fd, p->rbuf + p->rlen, MAX_MSG + 2 - p->rlen, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {
+        next_upstream(p);
+        return;
+    }
+    p->rlen += (size_t)n;
+    if (p->rlen < 2)
+        return;
+    size_t mlen = (size_t)p->rbuf[0] << 8 | p->rbuf[1];
+    if (p->rlen < mlen + 2)
+        return;
+    if (ours(p, p->rbuf + 2, mlen))
+        finish(p, p->rbuf + 2, mlen);
+    else
+        next_upstream(p);
+}
+
+/* Asks the current upstream again over TCP (RFC 7766); false when no
+ * connection could be started. */
+static bool attempt_tcp(pending_t *p)
+{
+    dns_fwd_t *f = p->f;
+    const struct sockaddr_storage *up = &f->ups[p->upstream];
+    pending_close(p);
+    p->fd = socket(up->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (p->fd < 0)
+        return false;
+    if ((connect(p->fd, (const struct sockaddr *)up, addr_len(up)) < 0 && errno != EINPROGRESS) ||
+        kr_loop_add_fd(f->loop, p->fd, KR_LOOP_WRITE, on_tcp, p, NULL) < 0) {
+        close(p->fd);
+        p->fd = -1;
+        return false;
+    }
+    p->tcp = true;
+    p->timer = kr_loop_add_timer(f->loop, f->timeout_ms, 0, on_timeout, p);
+    return true;
+}
+
 static void on_reply(kr_loop_t *loop, int fd, uint32_t events, void *ud)
 {
     (void)loop;
@@ -131,14 +219,13 @@ static void on_reply(kr_loop_t *loop, int fd, uint32_t events, void *ud)
             next_upstream(p); /* ECONNREFUSED: nobody there */
             return;
         }
-        char name[256];
-        uint16_t qtype, id;
         /* a late or forged datagram is ignored: same id, same question */
-        if (n < 12 || !(buf[2] & 0x80) ||
-            !dns_query_info(buf, (size_t)n, name, sizeof name, &qtype, &id))
+        if (!ours(p, buf, (size_t)n))
             continue;
-        if (id != p->our_id || qtype != p->qtype || strcmp(name, p->qname) != 0)
-            continue;
+        /* cut (TC): a TCP client gets the whole answer, over TCP; a UDP
+         * client gets it cut and comes back over TCP */
+        if ((buf[2] & 0x02) && p->client_tcp && attempt_tcp(p))
+            return;
         finish(p, buf, (size_t)n);
         return;
     }
@@ -229,6 +316,7 @@ int dns_fwd_query(dns_fwd_t *f, const uint8_t *q, size_t len, const uint8_t *ctx
     p->f = f;
     p->fd = -1;
     p->client = *client;
+    p->client_tcp = client->conn_id != 0;
     p->len = len;
     memcpy(p->query, q, len);
     if (ctx_len > 0) {
