@@ -267,8 +267,27 @@ static void validate_cidr(kr_validation_t *v, const char *s, const char *path)
                              "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)");
 }
 
+/* v1 <-> internal conversion of NodeSpec: podCIDRs wins when set, and
+ * podCIDR is always its first entry; a podCIDR alone becomes podCIDRs. */
+static void node_pod_cidr_fields(kr_arena_t *a, kr_value_t *obj)
+{
+    kr_value_t *spec = kr_map_at(obj, "spec");
+    kr_value_t *cidrs = kr_array_at(spec, "podCIDRs");
+    const char *one = kr_str_or_empty(spec, "podCIDR");
+    if (kr_value_len(cidrs) > 0) {
+        const kr_value_t *first = kr_value_array_get(cidrs, 0);
+        if (kr_value_type(first) == KR_STR)
+            kr_value_map_set(a, spec, "podCIDR", kr_value_copy(a, first));
+    } else if (*one) {
+        cidrs = kr_value_array(a);
+        kr_value_array_push(a, cidrs, kr_value_str(a, one));
+        kr_value_map_set(a, spec, "podCIDRs", cidrs);
+    }
+}
+
 static void node_defaults(kr_arena_t *a, kr_value_t *obj)
 {
+    node_pod_cidr_fields(a, obj);
     kr_value_t *st = kr_map_at(obj, "status");
     kr_value_t *cap = kr_map_at(st, "capacity");
     if (cap != NULL && kr_value_type(kr_value_map_get(st, "allocatable")) == KR_NULL)
@@ -354,6 +373,10 @@ static void node_validate_update(kr_validation_t *v, const kr_value_t *obj, cons
                                    kr_value_array_get(addrs, i));
                 break;
             }
+    /* the strategy runs ValidateNode too: the new CIDRs are checked */
+    node_pod_cidrs(v, obj);
+    /* "Allow the controller manager to assign a CIDR to a node if it
+     * doesn't have one." */
     const kr_value_t *oc = kr_value_get(old, "spec.podCIDRs"),
                      *nc = kr_value_get(obj, "spec.podCIDRs");
     if (kr_value_len(oc) > 0) {

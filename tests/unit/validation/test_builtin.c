@@ -1167,6 +1167,42 @@ static void test_small_kinds(void **state)
     assert_null(kr_builtin_hooks("widget"));
 }
 
+/* spec.podCIDR(s) of a Node: set once (by the node IPAM controller), never
+ * changed; podCIDR is podCIDRs[0] (the v1 conversion). */
+static void test_node_pod_cidr(void **state)
+{
+    (void)state;
+    kr_validation_t v;
+    kr_value_t *n = Y("{apiVersion: v1, kind: Node, metadata: {name: n1}}");
+    create("node", n, NULL, &v);
+    assert_valid(&v);
+    /* "" -> valid: allowed; podCIDR alone fills podCIDRs */
+    kr_value_t *set = kr_value_copy(arena, n);
+    kr_value_set(arena, set, "spec.podCIDR", kr_value_str(arena, "10.244.1.0/24"), NULL);
+    update("node", set, n, &v);
+    assert_valid(&v);
+    assert_tree(kr_value_get(set, "spec"), "{podCIDR: 10.244.1.0/24, podCIDRs: [10.244.1.0/24]}");
+    /* changed afterwards: forbidden */
+    kr_value_t *moved = kr_value_copy(arena, set);
+    kr_value_set(arena, moved, "spec.podCIDRs", Y("[10.244.2.0/24]"), NULL);
+    update("node", moved, set, &v);
+    assert_cause(&v, "spec.podCIDRs: Forbidden: node updates may not change podCIDR except from "
+                     "\"\" to valid");
+    assert_string_equal(kr_value_as_str(kr_value_get(moved, "spec.podCIDR")), "10.244.2.0/24");
+    /* podCIDR alone cannot move it either: podCIDRs wins */
+    kr_value_t *one = kr_value_copy(arena, set);
+    kr_value_set(arena, one, "spec.podCIDR", kr_value_str(arena, "10.244.9.0/24"), NULL);
+    update("node", one, set, &v);
+    assert_valid(&v);
+    assert_string_equal(kr_value_as_str(kr_value_get(one, "spec.podCIDR")), "10.244.1.0/24");
+    /* "" -> not a CIDR: invalid */
+    kr_value_t *bad = kr_value_copy(arena, n);
+    kr_value_set(arena, bad, "spec.podCIDRs", Y("[10.244.1.0]"), NULL);
+    update("node", bad, n, &v);
+    assert_cause(&v, "spec.podCIDRs[0]: Invalid value: \"10.244.1.0\": must be a valid CIDR value, "
+                     "(e.g. 10.9.8.0/24 or 2001:db8::/64)");
+}
+
 /* https://kubernetes.io/docs/concepts/services-networking/endpoint-slices/ */
 static const char example_slice[] = "apiVersion: discovery.k8s.io/v1\n"
                                     "kind: EndpointSlice\n"
@@ -1309,6 +1345,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_immutable_configmap_secret, setup, teardown),
         cmocka_unit_test_setup_teardown(test_small_kinds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_endpointslice, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_node_pod_cidr, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
