@@ -118,10 +118,13 @@ S=$(slices web)
   fail "slice owner: $(jp endpointslice "$S" '{.metadata.ownerReferences}')"
 [ "$(jp endpointslice "$S" '{.metadata.labels.endpointslice\.kubernetes\.io/managed-by}/{.metadata.labels.tier}')" = endpointslice-controller.k8s.io/fe ] ||
   fail "slice labels: $(jp endpointslice "$S" '{.metadata.labels}')"
-[ "$(jp endpointslice "$S" '{.endpoints[0].targetRef.kind}')" = Pod ] || fail "slice targetRef"
+[ "$(jp endpointslice "$S" '{.endpoints[0].targetRef.kind}/{.endpoints[0].zone}')" = Pod/zone-0 ] ||
+  fail "slice endpoint: $(jp endpointslice "$S" '{.endpoints[0]}')"
+[ "$(jp endpointslice "$S" '{.endpoints[0].nodeName}')" = "$(jp pod "$(jp endpointslice "$S" '{.endpoints[0].targetRef.name}')" '{.spec.nodeName}')" ] ||
+  fail "slice nodeName: $(jp endpointslice "$S" '{.endpoints[0]}')"
 k get endpointslices >"$T/es.out" || fail "kubectl get endpointslices"
 grep -qE "^$S +IPv4 +8080 +10\.244\.0\.10,10\.244\.0\.11,10\.244\.0\.12 " "$T/es.out" || fail "kubectl get endpointslices: $(cat "$T/es.out")"
-echo "ok: Endpoints web 10.244.0.10-12:8080, one slice $S with 3 ready endpoints, labels, owner"
+echo "ok: Endpoints web 10.244.0.10-12:8080, one slice $S with 3 ready endpoints (node, zone), labels, owner"
 
 # web-1's probe starts failing
 kill -KILL "$LISTENER"
