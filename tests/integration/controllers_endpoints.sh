@@ -124,6 +124,9 @@ S=$(slices web)
   fail "slice nodeName: $(jp endpointslice "$S" '{.endpoints[0]}')"
 k get endpointslices >"$T/es.out" || fail "kubectl get endpointslices"
 grep -qE "^$S +IPv4 +8080 +10\.244\.0\.10,10\.244\.0\.11,10\.244\.0\.12 " "$T/es.out" || fail "kubectl get endpointslices: $(cat "$T/es.out")"
+k describe svc web >"$T/desc.out" || fail "kubectl describe svc"
+grep -qE '^Endpoints: +10\.244\.0\.10:8080,10\.244\.0\.11:8080,10\.244\.0\.12:8080$' "$T/desc.out" ||
+  fail "kubectl describe svc web: $(cat "$T/desc.out")"
 echo "ok: Endpoints web 10.244.0.10-12:8080, one slice $S with 3 ready endpoints (node, zone), labels, owner"
 
 # web-1's probe starts failing
