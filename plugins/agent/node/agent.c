@@ -46,6 +46,7 @@
 
 struct agent_conf {
     const char *runtime;
+    const char *network;
     const char *node_name;
     const char *node_ip;
     int64_t workers;
@@ -67,6 +68,9 @@ struct agent_conf {
 };
 
 static const kr_config_entry_t agent_table[] = {
+    {KR_CFG_STRING, "network", NULL, offsetof(struct agent_conf, network),
+     "instance name of the network plugin that wires pods (network-bridge; list it before the "
+     "agent); absent: no pod network but the runtime's"},
     {KR_CFG_STRING, "runtime", "runc", offsetof(struct agent_conf, runtime),
      "instance name of the runtime plugin that runs the pods"},
     {KR_CFG_STRING, "node_name", NULL, offsetof(struct agent_conf, node_name),
@@ -1540,6 +1544,11 @@ static void *agent_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *er
     }
     if (kr_runtime_find(ag->cfg.runtime, &ag->conf.rt, &ag->conf.rt_self, err) < 0) {
         kr_error_wrap(err, "agent-node needs a runtime (list it before the agent)");
+        goto fail;
+    }
+    if (ag->cfg.network != NULL && *ag->cfg.network &&
+        kr_network_find(ag->cfg.network, &ag->conf.net, &ag->conf.net_self, err) < 0) {
+        kr_error_wrap(err, "network: agent-node needs the network plugin listed before it");
         goto fail;
     }
     if (ag->conf.rt->version(ag->conf.rt_self, ag->runtime_version, sizeof ag->runtime_version,

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <kraal/network.h>
 #include <kraal/plugin.h>
 #include <kraal/runtime.h>
 
@@ -28,6 +29,10 @@
 typedef struct ag_env_conf {
     const kr_runtime_ops_t *rt;
     void *rt_self;
+    /* The pod network (config `network`): every sandbox that is not
+     * hostNetwork gets its address from it.  NULL: the runtime's own. */
+    const kr_network_ops_t *net;
+    void *net_self;
     const char *node_name;
     const char *host_ip;
     const char *data_dir;

@@ -239,10 +239,22 @@ kr_value_t *ag_node_object(kr_arena_t *a, const ag_node_opts_t *o, const kr_valu
         {"Ready", "True", "KubeletReady", "kubelet is posting ready status"},
     };
     kr_value_t *conds = kr_value_array(a);
-    for (size_t i = 0; i < sizeof conds_tbl / sizeof conds_tbl[0]; i++)
+    for (size_t i = 0; i < sizeof conds_tbl / sizeof conds_tbl[0]; i++) {
+        const char *status = conds_tbl[i][1], *reason = conds_tbl[i][2], *msg = conds_tbl[i][3];
+        char why[512] = "";
+        if (strcmp(conds_tbl[i][0], "Ready") == 0 && c->net != NULL &&
+            !c->net->ready(c->net_self, why, sizeof why)) {
+            /* the kubelet's runtimeState.runtimeErrors: no pod can be wired yet */
+            status = "False";
+            reason = "KubeletNotReady";
+            msg = kr_arena_printf(a,
+                                  "container runtime network not ready: NetworkReady=false "
+                                  "reason:NetworkPluginNotReady message:%s",
+                                  why);
+        }
         kr_value_array_push(a, conds,
-                            condition(a, conds_tbl[i][0], conds_tbl[i][1], conds_tbl[i][2],
-                                      conds_tbl[i][3], old_status, now));
+                            condition(a, conds_tbl[i][0], status, reason, msg, old_status, now));
+    }
     kr_value_map_set(a, st, "conditions", conds);
 
     kr_value_t *addrs = kr_value_array(a);

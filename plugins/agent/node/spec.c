@@ -966,6 +966,51 @@ static void opt_set(kr_arena_t *a, strlist_t *l, const char *o)
     sl_add(a, l, o, false);
 }
 
+char *ag_hosts_file(kr_arena_t *a, const kr_value_t *pod, const char *pod_ip,
+                    const char *cluster_domain)
+{
+    const kr_value_t *spec = kr_value_map_get(pod, "spec");
+    const char *ns = kr_value_as_str(kr_value_get(pod, "metadata.namespace")) ?: "default";
+    const char *host = kr_value_map_str(spec, "hostname");
+    if (host == NULL || *host == '\0') {
+        /* GeneratePodHostNameAndDomain: the name, cut to a DNS label */
+        const char *name = kr_value_as_str(kr_value_get(pod, "metadata.name")) ?: "";
+        size_t n = strlen(name) > 63 ? 63 : strlen(name);
+        while (n > 0 && (name[n - 1] == '-' || name[n - 1] == '.'))
+            n--;
+        host = kr_arena_strndup(a, name, n);
+    }
+    const char *sub = kr_value_map_str(spec, "subdomain");
+    kr_buf_t b = KR_BUF_INIT;
+    kr_buf_puts(&b, "# Kubernetes-managed hosts file.\n"
+                    "127.0.0.1\tlocalhost\n"
+                    "::1\tlocalhost ip6-localhost ip6-loopback\n"
+                    "fe00::0\tip6-localnet\n"
+                    "fe00::0\tip6-mcastprefix\n"
+                    "fe00::1\tip6-allnodes\n"
+                    "fe00::2\tip6-allrouters\n");
+    if (sub != NULL && *sub)
+        kr_buf_printf(&b, "%s\t%s.%s.%s.svc.%s\t%s\n", pod_ip, host, sub, ns,
+                      cluster_domain ? cluster_domain : "cluster.local", host);
+    else
+        kr_buf_printf(&b, "%s\t%s\n", pod_ip, host);
+    const kr_value_t *aliases = kr_value_map_get(spec, "hostAliases");
+    if (kr_value_len(aliases) > 0) {
+        kr_buf_puts(&b, "\n# Entries added by HostAliases.\n");
+        for (size_t i = 0; i < kr_value_len(aliases); i++) {
+            const kr_value_t *al = kr_value_array_get(aliases, i);
+            kr_buf_puts(&b, kr_value_map_str(al, "ip") ?: "");
+            const kr_value_t *names = kr_value_map_get(al, "hostnames");
+            for (size_t j = 0; j < kr_value_len(names); j++)
+                kr_buf_printf(&b, "\t%s", kr_value_as_str(kr_value_array_get(names, j)) ?: "");
+            kr_buf_puts(&b, "\n");
+        }
+    }
+    char *out = kr_arena_strndup(a, b.data ? b.data : "", b.len);
+    kr_buf_free(&b);
+    return out;
+}
+
 char *ag_resolv_conf(kr_arena_t *a, const kr_value_t *pod, const char *host,
                      const char *cluster_dns, const char *cluster_domain)
 {

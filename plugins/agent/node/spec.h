@@ -150,6 +150,15 @@ int64_t ag_now_ns(void);
 char *ag_resolv_conf(kr_arena_t *a, const kr_value_t *pod, const char *host,
                      const char *cluster_dns, const char *cluster_domain);
 
+/* The pod's /etc/hosts when a network plugin gave it `pod_ip` (the
+ * kubelet's managedHostsFileContent): the localhost lines, then
+ * "<pod_ip>\t<hostname>", or "<pod_ip>\t<hostname>.<subdomain>.<ns>.svc.
+ * <cluster_domain>\t<hostname>" when spec.subdomain is set, then the
+ * spec.hostAliases.  The hostname is spec.hostname, else the pod's name
+ * cut to 63 characters. */
+char *ag_hosts_file(kr_arena_t *a, const kr_value_t *pod, const char *pod_ip,
+                    const char *cluster_domain);
+
 /* The message of a terminated container (the kubelet's
  * terminationMessagePath / FallbackToLogsOnError): the file's text (at most
  * 4096 bytes); when empty and the policy falls back to logs and the

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,7 @@ typedef struct sync_ctx {
     char list_sb[KR_RT_ID_MAX]; /* without a ready sandbox: the newest, for statuses */
     const char *pod_dir;        /* <data_dir>/pods/<uid> */
     ag_env_ctx_t ectx;          /* for env and volumes */
+    const char *net_ip;         /* the address ADD gave a sandbox made by this job */
     /* a reason a container waits with, found during this sync */
     const char **wait_name, **wait_reason, **wait_msg;
     size_t nwait, wait_cap;
@@ -469,10 +471,40 @@ static const char *term_message(sync_ctx_t *s, const kr_value_t *c, const kr_rt_
 
 /* Mounts of every container beside its volumes: the termination message
  * file and /etc/resolv.conf (unless a volume takes the path). */
+static bool host_network(const kr_value_t *spec)
+{
+    return kr_value_as_bool(kr_value_map_get(spec, "hostNetwork"), false);
+}
+
+/* The pod's /etc/hosts with its address, when the network plugin gave it
+ * one (the runtime writes the file without, before the address is known):
+ * <pod_dir>/etc/hosts, bound over the runtime's as the kubelet binds its
+ * etc-hosts.  Rewritten in place when the address changed (a new
+ * sandbox), so the bind mounts of running containers see it too.  NULL
+ * when the runtime's file stays. */
+static const char *hosts_file(sync_ctx_t *s)
+{
+    if (s->w->conf->net == NULL || s->job->pod_ip == NULL || host_network(s->spec))
+        return NULL;
+    const char *path = kr_arena_printf(s->a, "%s/etc/hosts", s->pod_dir);
+    const char *text = ag_hosts_file(s->a, s->pod, s->job->pod_ip, s->w->conf->cluster_domain);
+    const char *old = read_small(s->a, path, 16 << 10, false);
+    if (old != NULL && strcmp(old, text) == 0)
+        return path;
+    mkdirs(kr_arena_printf(s->a, "%s/etc", s->pod_dir));
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return NULL;
+    size_t len = strlen(text);
+    bool ok = write(fd, text, len) == (ssize_t)len;
+    close(fd);
+    return ok ? path : NULL;
+}
+
 static kr_rt_mount_t *extra_mounts(sync_ctx_t *s, const kr_value_t *c, uint32_t attempt,
                                    const kr_rt_mount_t *mounts, size_t *n)
 {
-    kr_rt_mount_t *m = kr_arena_alloc(s->a, (*n + 2) * sizeof *m);
+    kr_rt_mount_t *m = kr_arena_alloc(s->a, (*n + 3) * sizeof *m);
     if (*n > 0)
         memcpy(m, mounts, *n * sizeof *m);
     const char *cname = kr_value_map_str(c, "name") ?: "";
@@ -506,6 +538,13 @@ static kr_rt_mount_t *extra_mounts(sync_ctx_t *s, const kr_value_t *c, uint32_t 
     if (!own_resolv && stat(resolv, &st) == 0)
         m[(*n)++] = (kr_rt_mount_t){
             .kind = KR_RT_MOUNT_BIND, .host_path = resolv, .container_path = "/etc/resolv.conf"};
+    const char *hosts = hosts_file(s);
+    bool own_hosts = false;
+    for (size_t i = 0; i < *n; i++)
+        own_hosts |= strcmp(m[i].container_path, "/etc/hosts") == 0;
+    if (hosts != NULL && !own_hosts)
+        m[(*n)++] = (kr_rt_mount_t){
+            .kind = KR_RT_MOUNT_BIND, .host_path = hosts, .container_path = "/etc/hosts"};
     return m;
 }
 
@@ -808,10 +847,68 @@ static kr_value_t *statuses_of(sync_ctx_t *s, const kr_value_t *list, bool init,
 
 /* ---- jobs ------------------------------------------------------------------------- */
 
+/* ---- the pod network (the kubelet's CNI calls, through kraal/network.h) -------- */
+
+/* Sandbox creation with its ADD holds it shared, GC's listing and call
+ * exclusively: a sandbox made after GC listed the live ones would else
+ * lose the address its ADD just took. */
+static pthread_rwlock_t net_gc_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+static int net_add(sync_ctx_t *s, const kr_rt_sandbox_t *sb, kr_net_attachment_t *at,
+                   kr_error_t *err)
+{
+    const ag_conf_t *c = s->w->conf;
+    kr_net_pod_t np = {.sandbox_id = sb->id,
+                       .pod_name = s->name,
+                       .pod_namespace = s->ns,
+                       .pod_uid = s->uid,
+                       .netns_path = sb->netns_path};
+    memset(at, 0, sizeof *at);
+    return c->net->pod_add(c->net_self, &np, at, err);
+}
+
+/* DEL before the sandbox goes (containerd's StopPodSandbox tears the
+ * network down first); a sandbox without network makes it a no-op.  Only
+ * the id is known here: DEL must not need more. */
+static void net_del(ag_worker_t *w, const char *id, ag_job_t *job)
+{
+    const ag_conf_t *c = w->conf;
+    if (c->net == NULL)
+        return;
+    kr_net_pod_t np = {.sandbox_id = id};
+    kr_error_t err;
+    if (c->net->pod_del(c->net_self, &np, &err) < 0)
+        job_error(job, "releasing the network of sandbox %s: %s", id, err.message);
+}
+
+/* GC with every sandbox the runtime lists (what an agent killed between a
+ * sandbox's removal and its DEL leaves behind). */
+static void net_gc(ag_worker_t *w, ag_job_t *job)
+{
+    const ag_conf_t *c = w->conf;
+    kr_rt_sandbox_t *all = NULL;
+    size_t n = 0;
+    kr_error_t err;
+    pthread_rwlock_wrlock(&net_gc_lock);
+    if (c->rt->sandbox_list(c->rt_self, &all, &n, &err) < 0) {
+        pthread_rwlock_unlock(&net_gc_lock);
+        job_error(job, "listing sandboxes: %s", err.message);
+        return;
+    }
+    const char **ids = kr_arena_alloc(job->a, (n + 1) * sizeof *ids);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = all[i].id;
+    if (c->net->gc(c->net_self, ids, n, &err) < 0)
+        job_error(job, "network gc: %s", err.message);
+    pthread_rwlock_unlock(&net_gc_lock);
+    kr_rt_sandbox_list_free(all, n);
+}
+
 static void sandbox_teardown(ag_worker_t *w, const char *id, ag_job_t *job)
 {
     const ag_conf_t *c = w->conf;
     kr_error_t err;
+    net_del(w, id, job);
     if (c->rt->sandbox_stop(c->rt_self, id, &err) < 0 ||
         c->rt->sandbox_remove(c->rt_self, id, &err) < 0)
         job_error(job, "removing sandbox %s: %s", id, err.message);
@@ -880,7 +977,12 @@ static bool sandbox_create(sync_ctx_t *s)
     };
     char id[KR_RT_ID_MAX];
     kr_error_t err;
+    bool wired = s->w->conf->net != NULL && !cfg.host_network;
+    if (wired)
+        pthread_rwlock_rdlock(&net_gc_lock);
     if (s->rt->sandbox_run(s->rs, &cfg, id, &err) < 0) {
+        if (wired)
+            pthread_rwlock_unlock(&net_gc_lock);
         job_error(s->job, "creating the sandbox of %s: %s", s->name, err.message);
         requeue(s->job, 5000);
         return false;
@@ -888,10 +990,32 @@ static bool sandbox_create(sync_ctx_t *s)
     s->job->made_sandbox = true;
     memset(&s->sb, 0, sizeof s->sb);
     if (s->rt->sandbox_status(s->rs, id, &s->sb, &err) < 0) {
+        if (wired)
+            pthread_rwlock_unlock(&net_gc_lock);
         job_error(s->job, "sandbox %s: %s", id, err.message);
         return false;
     }
-    return true;
+    if (!wired)
+        return true;
+    kr_net_attachment_t at;
+    int rc = net_add(s, &s->sb, &at, &err);
+    pthread_rwlock_unlock(&net_gc_lock);
+    if (rc == 0) {
+        s->net_ip = kr_arena_strdup(s->a, at.ip);
+        return true;
+    }
+    /* the kubelet's createPodSandbox failure: the sandbox goes, the pod
+     * worker tries again later */
+    ag_job_event(s->job, "Warning", "FailedCreatePodSandBox", NULL,
+                 "Failed to create pod sandbox: failed to setup network for sandbox \"%s\": "
+                 "plugin type=\"%s\" failed (add): %s",
+                 id, s->w->conf->net->network_name, err.message);
+    job_error(s->job, "setting up the network of sandbox %s: %s", id, err.message);
+    sandbox_teardown(s->w, id, s->job);
+    kr_rt_sandbox_free(&s->sb);
+    memset(&s->sb, 0, sizeof s->sb);
+    requeue(s->job, 5000);
+    return false;
 }
 
 /* Whether every app container is done for good (Never / OnFailure with
@@ -925,6 +1049,8 @@ static void sync_pod(sync_ctx_t *s)
 {
     ag_job_t *job = s->job;
     const kr_value_t *status = kr_value_map_get(s->pod, "status");
+    char known_sb[KR_RT_ID_MAX]; /* the sandbox the loop knew, with job->pod_ip */
+    snprintf(known_sb, sizeof known_sb, "%s", job->sandbox_id);
     kill_failed(s);
     s->have_sb = sandbox_ready_find(s);
     if (!s->have_sb) {
@@ -942,8 +1068,21 @@ static void sync_pod(sync_ctx_t *s)
         /* computePodActions: under restartPolicy Never a pod whose containers
          * ran gets no new sandbox (they would run again) */
         bool ran = strcmp(s->restart, "Never") == 0 && s->ncs > 0;
-        if (!pod_finished(status, s->restart) && !ran)
+        char why[512] = "";
+        const ag_conf_t *c = s->w->conf;
+        if (pod_finished(status, s->restart) || ran) {
+            /* nothing to run again */
+        } else if (c->net != NULL && !host_network(s->spec) &&
+                   !c->net->ready(c->net_self, why, sizeof why)) {
+            /* the kubelet's syncPod: no sandbox while the network is not ready */
+            ag_job_event(job, "Warning", "NetworkNotReady", NULL,
+                         "network is not ready: container runtime network not ready: "
+                         "NetworkReady=false reason:NetworkPluginNotReady message:%s",
+                         why);
+            requeue(job, 2000);
+        } else {
             s->have_sb = sandbox_create(s);
+        }
     }
     if (s->have_sb) {
         snprintf(s->sandbox, sizeof s->sandbox, "%s", s->sb.id);
@@ -951,10 +1090,28 @@ static void sync_pod(sync_ctx_t *s)
         job->sandbox_ready = s->sb.state == KR_RT_SANDBOX_READY;
         if (s->sb.netns_path != NULL)
             job->netns_out = kr_arena_strdup(s->a, s->sb.netns_path);
-        if (kr_value_as_bool(kr_value_map_get(s->spec, "hostNetwork"), false))
+        if (host_network(s->spec)) {
             job->pod_ip = s->w->conf->host_ip;
-        else if (s->sb.ip != NULL)
+        } else if (s->w->conf->net != NULL) {
+            if (s->net_ip != NULL) {
+                job->pod_ip = s->net_ip;
+            } else if (job->pod_ip == NULL || strcmp(known_sb, s->sb.id) != 0) {
+                /* a sandbox this agent did not wire (re-adopted after a
+                 * restart): ADD again, idempotent, repairs and tells the
+                 * address */
+                kr_net_attachment_t at;
+                kr_error_t err;
+                job->pod_ip = NULL;
+                if (net_add(s, &s->sb, &at, &err) == 0) {
+                    job->pod_ip = kr_arena_strdup(s->a, at.ip);
+                } else {
+                    job_error(job, "the network of sandbox %s: %s", s->sb.id, err.message);
+                    requeue(job, 5000);
+                }
+            }
+        } else if (s->sb.ip != NULL) {
             job->pod_ip = kr_arena_strdup(s->a, s->sb.ip);
+        }
     } else {
         job->sandbox_id[0] = '\0';
     }
@@ -1198,6 +1355,8 @@ static void cleanup(ag_worker_t *w, ag_job_t *job)
         job->removed++;
     }
     kr_rt_sandbox_list_free(all, n);
+    if (c->net != NULL)
+        net_gc(w, job);
     /* volume directories of pods that are gone */
     const char *pods = kr_arena_printf(job->a, "%s/pods", c->data_dir);
     DIR *d = opendir(pods);

@@ -499,6 +499,35 @@ static void test_sidecars(void **state)
     kr_arena_destroy(&a);
 }
 
+#define HOSTS_HEAD                                                                           \
+    "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost "  \
+    "ip6-loopback\nfe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\n" \
+    "fe00::2\tip6-allrouters\n"
+
+static void test_hosts_file(void **state)
+{
+    (void)state;
+    kr_arena_t *a = kr_arena_new(0);
+    /* the pod's name as its hostname */
+    const kr_value_t *pod = yaml(a, "metadata: {name: web-0, namespace: ns1}\nspec: {}");
+    assert_string_equal(ag_hosts_file(a, pod, "10.244.1.7", "cluster.local"),
+                        HOSTS_HEAD "10.244.1.7\tweb-0\n");
+    /* hostname + subdomain: the FQDN first; hostAliases after */
+    pod = yaml(a, "metadata: {name: p, namespace: ns1}\nspec: {hostname: h, subdomain: sub, "
+                  "hostAliases: [{ip: 1.2.3.4, hostnames: [foo, bar]}]}");
+    assert_string_equal(ag_hosts_file(a, pod, "10.244.1.8", "c.local"),
+                        HOSTS_HEAD "10.244.1.8\th.sub.ns1.svc.c.local\th\n"
+                                   "\n# Entries added by HostAliases.\n1.2.3.4\tfoo\tbar\n");
+    /* a long name is cut to a DNS label, without a trailing '-' */
+    pod = yaml(a, "metadata: {name: "
+                  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-b, "
+                  "namespace: d}\nspec: {}");
+    assert_string_equal(ag_hosts_file(a, pod, "10.244.1.9", NULL), HOSTS_HEAD
+                        "10.244.1.9\t"
+                        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n");
+    kr_arena_destroy(&a);
+}
+
 static void test_resolv_conf(void **state)
 {
     (void)state;
@@ -570,17 +599,12 @@ static void test_times(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_expand),
-        cmocka_unit_test(test_argv),
-        cmocka_unit_test(test_env),
-        cmocka_unit_test(test_qos),
-        cmocka_unit_test(test_resources),
-        cmocka_unit_test(test_backoff),
-        cmocka_unit_test(test_phase),
-        cmocka_unit_test(test_conditions),
-        cmocka_unit_test(test_times),
-        cmocka_unit_test(test_resolv_conf),
-        cmocka_unit_test(test_termination_message),
+        cmocka_unit_test(test_expand),      cmocka_unit_test(test_argv),
+        cmocka_unit_test(test_env),         cmocka_unit_test(test_qos),
+        cmocka_unit_test(test_resources),   cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_phase),       cmocka_unit_test(test_conditions),
+        cmocka_unit_test(test_times),       cmocka_unit_test(test_hosts_file),
+        cmocka_unit_test(test_resolv_conf), cmocka_unit_test(test_termination_message),
         cmocka_unit_test(test_sidecars),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
