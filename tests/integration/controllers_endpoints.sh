@@ -8,7 +8,7 @@
 # subset and slice); a headless Service without ports gets addresses
 # without ports; a Service without selector keeps the Endpoints its user
 # wrote; a server restart makes no second slice; a deleted Service takes
-# its Endpoints and slices with it.
+# its Endpoints and slices with it; what others change in them is changed back.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/controllers_lib.sh"
 
@@ -128,6 +128,18 @@ k describe svc web >"$T/desc.out" || fail "kubectl describe svc"
 grep -qE '^Endpoints: +10\.244\.0\.10:8080,10\.244\.0\.11:8080,10\.244\.0\.12:8080$' "$T/desc.out" ||
   fail "kubectl describe svc web: $(cat "$T/desc.out")"
 echo "ok: Endpoints web 10.244.0.10-12:8080, one slice $S with 3 ready endpoints (node, zone), labels, owner"
+
+# what others change is changed back: a slice edited, the Endpoints and the slice deleted
+ALL3="10.244.0.10:true:true:false 10.244.0.11:true:true:false 10.244.0.12:true:true:false "
+k patch endpointslice "$S" --type=json -p '[{"op":"remove","path":"/endpoints/0"}]' >/dev/null ||
+  fail "patch slice: $(tail -3 "$T/kubectl.err")"
+wait_for 20 "slice $S restored (got '$(slice_eps "$S")')" eval '[ "$(slice_eps "$S")" = "$ALL3" ]'
+k delete endpoints web >/dev/null
+wait_for 20 "Endpoints web made again" eval '[ "$(ep_ips web addresses)" = "10.244.0.10 10.244.0.11 10.244.0.12" ]'
+k delete endpointslice "$S" >/dev/null
+wait_for 20 "a slice for web made again" eval '[ "$(nslices web)" = 1 ] && [ "$(slices web)" != "$S" ] && [ "$(slice_eps "$(slices web)")" = "$ALL3" ]'
+S=$(slices web)
+echo "ok: an edited slice is restored, a deleted Endpoints and slice are made again ($S)"
 
 # web-1's probe starts failing
 kill -KILL "$LISTENER"
