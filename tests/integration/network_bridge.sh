@@ -101,7 +101,15 @@ wait_for 10 "Node Ready ($(node_ready))" ready_ok
 addr=$(nsx ip -4 -o addr show dev kraal0)
 [[ "$addr" == *"inet 10.244.1.1/24"* ]] || fail "bridge address: $addr"
 [ "$(nsx cat /proc/sys/net/ipv4/ip_forward)" = 1 ] || fail "ip_forward not 1"
-echo "ok: Node Ready; kraal0 has 10.244.1.1/24"
+# pod traffic leaving the cluster range is masqueraded (libiptc: legacy tables)
+masq_ok() {
+  local nat
+  nat=$(nsx iptables-legacy-save -t nat)
+  grep -q -- '-A POSTROUTING -m comment --comment "kraal pod masquerade" -j KRAAL-POD-MASQ' <<<"$nat" &&
+    grep -q -- '-A KRAAL-POD-MASQ -s 10.244.0.0/16 ! -d 10.244.0.0/16 -j MASQUERADE' <<<"$nat"
+}
+wait_for 10 "masquerade rules: $(nsx iptables-legacy-save -t nat)" masq_ok
+echo "ok: Node Ready; kraal0 has 10.244.1.1/24; KRAAL-POD-MASQ in nat POSTROUTING"
 
 # 3. two pods, one serving HTTP
 pod web '{"terminationGracePeriodSeconds":1,"containers":[{"name":"c","command":["sh","-c","mkdir -p /www && echo hello-from-web >/www/index.html && exec httpd -f -p 8080 -h /www"]}]}'
@@ -182,6 +190,8 @@ wait_pod web2 "st.get('phase') == 'Running' and st.get('podIP') == '$IP_WEB2'" 2
 [ "$(ip_files)" = "$(printf '%s\n' "$IP_CLI" "$IP_WEB2" | sort | paste -sd ' ')" ] ||
   fail "IPAM after the restart: $(ip_files), want $IP_CLI $IP_WEB2"
 in_cli busybox ping -c 1 -W 2 "$IP_WEB2" >"$T/ping.out" 2>&1 || fail "ping $IP_WEB2 after the restart: $(cat "$T/ping.out")"
+jumps=$(grep -c -- '-j KRAAL-POD-MASQ' <<<"$(nsx iptables-legacy-save -t nat)")
+[ "$jumps" = 1 ] || fail "$jumps jumps to KRAAL-POD-MASQ after the restart"
 echo "ok: after SIGKILL + restart: cli=$IP_CLI web2=$IP_WEB2 kept, the stray address collected"
 
 del_pod cli 0

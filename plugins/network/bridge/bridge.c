@@ -29,6 +29,7 @@
 
 #include "ipam.h"
 #include "link.h"
+#include "masq.h"
 
 #define BR_RANGE_FILE "range" /* the podCIDR of the last run, for DEL and GC before ready */
 #define BR_WHY_MAX    1024
@@ -75,6 +76,7 @@ typedef struct bridge {
     br_route_t *routes; /* applied */
     size_t nroutes;
     bool routes_failed; /* try again on the next event */
+    bool masq_done;     /* checked since the last resync */
 } bridge_t;
 
 /* ---- the vtable (any thread) ------------------------------------------------ */
@@ -361,6 +363,16 @@ static void nodes_changed(bridge_t *b, bool resync)
 {
     own_node(b);
     routes_sync(b, resync);
+    if (b->conf->masquerade && !b->masq_done) {
+        kr_error_t err;
+        int rc = br_masq_ensure(b->conf->cluster_cidr, &err);
+        if (rc < 0)
+            kr_plugin_log(b->ctx, KR_LOG_WARN, "pod masquerade", "error=\"%s\"", err.message);
+        else if (rc == 1)
+            kr_plugin_log(b->ctx, KR_LOG_INFO, "pod masquerade set", "chain=%s cluster_cidr=%s",
+                          BR_MASQ_CHAIN, b->conf->cluster_cidr);
+        b->masq_done = rc >= 0;
+    }
 }
 
 static void on_node_add(kr_informer_t *inf, const kr_value_t *obj, void *ud)
@@ -381,6 +393,7 @@ static void on_node_update(kr_informer_t *inf, const kr_value_t *old_obj, const 
         const char *name = kr_value_as_str(kr_value_get(new_obj, "metadata.name"));
         if (name == NULL || strcmp(name, b->node_name) != 0)
             return;
+        b->masq_done = false; /* a flushed table gets its rule back */
     }
     nodes_changed(b, resync);
 }
