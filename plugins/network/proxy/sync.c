@@ -127,6 +127,11 @@ static int sweep(struct xtc_handle *h, const nameset_t *want, size_t *removed, k
     return rc;
 }
 
+static int cmp_desc(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)b, *(const char *const *)a);
+}
+
 static int ensure_jumps(struct xtc_handle *h, proxy_table_t table, kr_error_t *err)
 {
     size_t nj;
@@ -163,7 +168,11 @@ static int sync_nat(struct xtc_handle *h, proxy_svcport_t *const *sps, size_t n,
     bool *write = calloc(n ? n : 1, sizeof(*write));
     if (!write)
         abort();
-    for (size_t i = 0; i < n && rc == 0; i++) {
+    const char **todo = calloc(names ? names : 1, sizeof(*todo));
+    size_t ntodo = 0;
+    if (!todo)
+        abort();
+    for (size_t i = 0; i < n; i++) {
         const proxy_svcport_t *sp = sps[i];
         if (!proxy_svcport_has_chains(sp))
             continue;
@@ -173,11 +182,20 @@ static int sync_nat(struct xtc_handle *h, proxy_svcport_t *const *sps, size_t n,
         write[i] = full || sp->dirty || !chains_present(h, sp);
         if (!write[i])
             continue;
-        res->chains_written += 1 + sp->neps;
-        rc = netipt_chain_ensure(h, sp->chain, true, err);
-        for (size_t e = 0; e < sp->neps && rc == 0; e++)
-            rc = netipt_chain_ensure(h, sp->eps[e].chain, true, err);
+        todo[ntodo++] = sp->chain;
+        for (size_t e = 0; e < sp->neps; e++)
+            todo[ntodo++] = sp->eps[e].chain;
     }
+    /* libiptc keeps user chains in a sorted list and finds a new chain's
+     * place by walking from its index: a name smaller than every other
+     * goes first at once, so creating in descending order is linear (in
+     * ascending order each create walks up to ~400 names; 50,000 chains
+     * took 1 s). */
+    qsort(todo, ntodo, sizeof(*todo), cmp_desc);
+    for (size_t i = 0; i < ntodo && rc == 0; i++)
+        rc = netipt_chain_ensure(h, todo[i], true, err);
+    res->chains_written += ntodo;
+    free(todo);
     apply_t a = {.nat = h};
     if (rc == 0)
         rc = proxy_rules_static(o, apply_emit, &a, err);
