@@ -179,6 +179,8 @@ echo "ok: web deleted: $IP_WEB released, its veth gone (IPAM: $(ip_files))"
 pod web2 '{"terminationGracePeriodSeconds":1,"containers":[{"name":"c","command":["sleep","3612"]}]}'
 wait_pod web2 'st.get("phase") == "Running" and st.get("podIP", "").startswith("10.244.1.")' 30
 IP_WEB2=$(pod_eval web2 'st["podIP"]')
+# damage for the re-adopting ADD to repair: cli loses its default route
+in_cli ip route del default
 kill -KILL "$SERVER_PID"
 wait "$SERVER_PID" 2>/dev/null || true
 # what an agent killed between a sandbox's removal and its DEL leaves
@@ -189,10 +191,12 @@ wait_pod cli "st.get('phase') == 'Running' and st.get('podIP') == '$IP_CLI'" 20
 wait_pod web2 "st.get('phase') == 'Running' and st.get('podIP') == '$IP_WEB2'" 20
 [ "$(ip_files)" = "$(printf '%s\n' "$IP_CLI" "$IP_WEB2" | sort | paste -sd ' ')" ] ||
   fail "IPAM after the restart: $(ip_files), want $IP_CLI $IP_WEB2"
+route_back() { grep -q "default via 10.244.1.1 dev eth0" <<<"$(in_cli ip route)"; }
+wait_for 10 "cli's default route not repaired: $(in_cli ip route)" route_back
 in_cli busybox ping -c 1 -W 2 "$IP_WEB2" >"$T/ping.out" 2>&1 || fail "ping $IP_WEB2 after the restart: $(cat "$T/ping.out")"
 jumps=$(grep -c -- '-j KRAAL-POD-MASQ' <<<"$(nsx iptables-legacy-save -t nat)")
 [ "$jumps" = 1 ] || fail "$jumps jumps to KRAAL-POD-MASQ after the restart"
-echo "ok: after SIGKILL + restart: cli=$IP_CLI web2=$IP_WEB2 kept, the stray address collected"
+echo "ok: after SIGKILL + restart: cli=$IP_CLI web2=$IP_WEB2 kept, cli's route repaired, the stray address collected"
 
 del_pod cli 0
 del_pod web2 0

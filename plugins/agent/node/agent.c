@@ -151,6 +151,7 @@ struct ag_pod {
     bool forgotten; /* out of the table, freed when its last job is back */
     struct ag_pod *next_forgotten;
     bool busy, again, gone, killed, deleting;
+    bool net_retry; /* the last ADD failed (ag_job_t.net_retry) */
     uint64_t requeue_timer;
     char *netns; /* the sandbox's network namespace, for probes */
     /* probes */
@@ -1037,6 +1038,7 @@ static ag_job_t *job_new(ag_job_kind_t kind, ag_pod_t *p)
             job->nbo = p->nbo;
         }
         job->pod_ip = p->pod_ip ? kr_arena_strdup(job->a, p->pod_ip) : NULL;
+        job->net_retry = p->net_retry;
     }
     return job;
 }
@@ -1145,6 +1147,8 @@ static void job_done(agent_t *ag, ag_job_t *job)
     if (job->error[0])
         kr_plugin_log(ag->ctx, KR_LOG_WARN, job->error, "pod=%s/%s", p->ns, p->name);
     snprintf(p->sandbox_id, sizeof p->sandbox_id, "%s", job->sandbox_id);
+    if (job->kind == AG_JOB_SYNC)
+        p->net_retry = job->net_retry;
     if (job->made_sandbox || job->sandbox_id[0] != '\0')
         p->fresh = false;
     free(p->bo);

@@ -98,6 +98,9 @@ typedef struct ag_job {
     /* The pod was first seen after the informer's first list and no job of
      * it made a sandbox: the runtime has none of it, no need to list. */
     bool fresh;
+    /* in: the last ADD of the pod's sandbox failed, try again; out: this
+     * job's failed (its podIP is the one the status had) */
+    bool net_retry;
     /* out */
     bool made_sandbox;                    /* SYNC: a sandbox was created */
     kr_value_t *init_statuses, *statuses; /* ContainerStatus arrays */

@@ -1095,16 +1095,21 @@ static void sync_pod(sync_ctx_t *s)
         } else if (s->w->conf->net != NULL) {
             if (s->net_ip != NULL) {
                 job->pod_ip = s->net_ip;
-            } else if (job->pod_ip == NULL || strcmp(known_sb, s->sb.id) != 0) {
+            } else if (job->pod_ip == NULL || job->net_retry || strcmp(known_sb, s->sb.id) != 0) {
                 /* a sandbox this agent did not wire (re-adopted after a
                  * restart): ADD again, idempotent, repairs and tells the
                  * address */
                 kr_net_attachment_t at;
                 kr_error_t err;
                 job->pod_ip = NULL;
+                job->net_retry = false;
                 if (net_add(s, &s->sb, &at, &err) == 0) {
                     job->pod_ip = kr_arena_strdup(s->a, at.ip);
                 } else {
+                    job->net_retry = true;
+                    /* the same sandbox keeps its address: the status
+                     * keeps the podIP it reports until ADD answers */
+                    job->pod_ip = kr_value_map_str(kr_value_map_get(s->pod, "status"), "podIP");
                     job_error(job, "the network of sandbox %s: %s", s->sb.id, err.message);
                     requeue(job, 5000);
                 }

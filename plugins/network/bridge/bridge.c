@@ -101,6 +101,17 @@ static int br_pod_add(void *self, const kr_net_pod_t *pod, kr_net_attachment_t *
                             pod->sandbox_id);
     pthread_rwlock_rdlock(&b->lock);
     if (!b->ready) {
+        /* a restarted agent's sandboxes keep the address they hold (the
+         * range of the last run); the repair waits for the next ADD */
+        struct in_addr held;
+        if (b->ipam != NULL && br_ipam_lookup(b->ipam, pod->sandbox_id, &held) == 0) {
+            inet_ntop(AF_INET, &held, out->ip, sizeof out->ip);
+            struct in_addr gw = br_ipam_gateway(b->ipam);
+            inet_ntop(AF_INET, &gw, out->gateway, sizeof out->gateway);
+            out->prefix_len = br_ipam_prefix(b->ipam);
+            pthread_rwlock_unlock(&b->lock);
+            return 0;
+        }
         int rc = kr_error_set(err, KR_E_SERVICE_UNAVAILABLE, "network is not ready: %s", b->why);
         pthread_rwlock_unlock(&b->lock);
         return rc;
