@@ -208,6 +208,10 @@ sleep 2
 [ "$(slices web | sort | tr '\n' ' ')" = "$before" ] || fail "slices after the restart: $(slices web | tr '\n' ' ') (before: $before)"
 [ "$(nslices hl)" = 1 ] || fail "hl slices after the restart: $(slices hl)"
 echo "ok: after a server restart the same 2 slices; web-4 joined $S"
+# a slice this server never wrote, deleted by hand: made again
+k delete endpointslice "$S2" >/dev/null
+wait_for 20 "a slice of port 9090 made again" eval '[ "$(nslices web)" = 2 ] && ! slices web | grep -qx "$S2" && [ "$(k get endpointslices -l kubernetes.io/service-name=web -o "jsonpath={.items[*].ports[0].port}" | tr " " "\n" | sort | tr "\n" " ")" = "8080 9090 " ]'
+echo "ok: a slice written before the restart and deleted by hand is made again"
 
 # the Service goes: its Endpoints and slices with it
 k delete svc web >/dev/null

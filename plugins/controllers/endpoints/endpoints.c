@@ -396,12 +396,12 @@ static void on_es_delete(kr_informer_t *inf, const kr_value_t *slice, void *ud)
     char key[600];
     if (!slice_is_ours(slice) || !slice_key(slice, key, sizeof key))
         return;
+    /* HandleDeletion: a deletion we did not make is a change to undo —
+     * also of a slice written before a restart, which upstream's tracker
+     * does not know and leaves deleted until the Service's next change */
     ep_svc_state_t *s = ep_states_get(c->st, key, false);
-    if (s == NULL)
-        return;
-    /* HandleDeletion: a deletion we did not make is a change to undo */
-    int64_t rv = ep_state_slice_forget(s, kr_value_as_str(kr_value_get(slice, "metadata.uid")));
-    if (rv != 0 && rv != EP_DELETION_EXPECTED)
+    const char *uid = kr_value_as_str(kr_value_get(slice, "metadata.uid"));
+    if (s == NULL || ep_state_slice_forget(s, uid) != EP_DELETION_EXPECTED)
         queue_for_slice(c, slice);
 }
 
