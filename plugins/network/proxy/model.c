@@ -403,7 +403,19 @@ typedef struct update_ctx {
     proxy_lookup_fn lookup;
     void *ud;
     size_t changed;
+    bool entries;
 } update_ctx_t;
+
+/* Whether a and b make the same rules in KRAAL-SERVICES and
+ * KRAAL-NODEPORTS. */
+static bool same_entries(const proxy_svcport_t *a, const proxy_svcport_t *b)
+{
+    bool ca = proxy_svcport_has_chains(a), cb = proxy_svcport_has_chains(b);
+    if (ca != cb)
+        return false;
+    return !ca || (a->cluster_ip == b->cluster_ip && a->port == b->port && a->proto == b->proto &&
+                   a->node_port == b->node_port);
+}
 
 /* Rebuilds one pending Service; the old svcports whose rules are equal
  * stay clean. */
@@ -429,10 +441,15 @@ static bool update_one(const char *key, void *val, void *ud)
     }
     for (size_t i = 0; i < n; i++) {
         bool same = false;
-        for (size_t j = 0; e && j < e->nsps && !same; j++)
-            same = proxy_svcport_equal(&sps[i], &e->sps[j]) && !e->sps[j].dirty;
+        const proxy_svcport_t *old = NULL;
+        for (size_t j = 0; e && j < e->nsps && !old; j++)
+            if (!strcmp(sps[i].name, e->sps[j].name))
+                old = &e->sps[j];
+        same = old && proxy_svcport_equal(&sps[i], old) && !old->dirty;
         sps[i].dirty = !same;
         u->changed += !same;
+        if (!old ? proxy_svcport_has_chains(&sps[i]) : !same_entries(&sps[i], old))
+            u->entries = true;
     }
     if (e) {
         /* Svcports that went away (no new one of that name) count as
@@ -442,6 +459,8 @@ static bool update_one(const char *key, void *val, void *ud)
             for (size_t i = 0; i < n && !kept; i++)
                 kept = !strcmp(sps[i].name, e->sps[j].name);
             u->changed += !kept;
+            if (!kept && proxy_svcport_has_chains(&e->sps[j]))
+                u->entries = true;
             proxy_svcport_clear(&e->sps[j]);
         }
         free(e->sps);
@@ -461,10 +480,12 @@ static bool update_one(const char *key, void *val, void *ud)
     return true;
 }
 
-size_t proxy_model_update(proxy_model_t *m, proxy_lookup_fn lookup, void *ud)
+size_t proxy_model_update(proxy_model_t *m, proxy_lookup_fn lookup, void *ud, bool *entries)
 {
-    update_ctx_t u = {m, lookup, ud, 0};
+    update_ctx_t u = {m, lookup, ud, 0, false};
     pmap_each(&m->pending, update_one, &u);
+    if (entries)
+        *entries = u.entries;
     return u.changed;
 }
 

@@ -38,8 +38,11 @@ bool proxy_model_pending(const proxy_model_t *m);
 typedef const kr_value_t *(*proxy_lookup_fn)(void *ud, bool slice, const char *key);
 
 /* Rebuilds the svcports of every pending Service.  Returns how many
- * svcports changed (they are dirty now). */
-size_t proxy_model_update(proxy_model_t *m, proxy_lookup_fn lookup, void *ud);
+ * svcports changed (they are dirty now); *entries (may be NULL) is set
+ * when a change reaches KRAAL-SERVICES or KRAAL-NODEPORTS (a port came or
+ * went, got or lost its endpoints, changed address or nodePort) rather
+ * than only a port's own chains. */
+size_t proxy_model_update(proxy_model_t *m, proxy_lookup_fn lookup, void *ud, bool *entries);
 
 /* The svcports of the whole model (borrowed until the next update).  *n
  * gets the count. */

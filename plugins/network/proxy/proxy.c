@@ -72,6 +72,7 @@ typedef struct proxy {
     bool started;      /* both informers listed: syncs may run */
     bool full_due;     /* the next sync is a full one */
     bool filter_due;   /* the filter table needs a write */
+    bool entries_due;  /* KRAAL-SERVICES and KRAAL-NODEPORTS need a write */
 } proxy_t;
 
 static void sync_now(kr_loop_t *loop, uint64_t id, void *ud);
@@ -100,9 +101,12 @@ static void sync_now(kr_loop_t *loop, uint64_t id, void *ud)
     (void)id;
     proxy_t *p = ud;
     p->sync_timer = 0;
-    size_t changed = proxy_model_update(p->model, lookup, p);
+    bool entries = false;
+    size_t changed = proxy_model_update(p->model, lookup, p, &entries);
     if (changed)
         p->filter_due = true;
+    if (entries)
+        p->entries_due = true;
     size_t n;
     proxy_svcport_t *const *sps = proxy_model_svcports(p->model, &n);
     bool full = p->full_due;
@@ -111,8 +115,9 @@ static void sync_now(kr_loop_t *loop, uint64_t id, void *ud)
     kr_error_t err;
     proxy_sync_result_t res;
     uint64_t t0 = kr_time_ms();
-    int rc =
-        proxy_sync(sps, n, &p->opts, full, p->filter_due, (int)p->conf->lock_wait_ms, &res, &err);
+    unsigned what = (full ? PROXY_SYNC_FULL : 0) | (p->filter_due ? PROXY_SYNC_FILTER : 0) |
+                    (p->entries_due ? PROXY_SYNC_ENTRIES : 0);
+    int rc = proxy_sync(sps, n, &p->opts, what, (int)p->conf->lock_wait_ms, &res, &err);
     p->last_sync_ms = kr_loop_now(p->loop);
     if (rc < 0) {
         p->retry_ms = p->retry_ms ? p->retry_ms * 2 : 1000;
@@ -126,6 +131,7 @@ static void sync_now(kr_loop_t *loop, uint64_t id, void *ud)
     p->retry_ms = 0;
     p->full_due = false;
     p->filter_due = false;
+    p->entries_due = false;
     kr_plugin_log(p->ctx, full ? KR_LOG_DEBUG : KR_LOG_INFO, "synced the Service rules",
                   "full=%s svcports=%zu changed=%zu chains_written=%zu chains_removed=%zu "
                   "rules=%zu ms=%llu",

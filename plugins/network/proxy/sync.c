@@ -149,12 +149,17 @@ static int ensure_jumps(struct xtc_handle *h, proxy_table_t table, kr_error_t *e
 }
 
 static int sync_nat(struct xtc_handle *h, proxy_svcport_t *const *sps, size_t n,
-                    const proxy_opts_t *o, bool full, proxy_sync_result_t *res, kr_error_t *err)
+                    const proxy_opts_t *o, bool full, bool entries, proxy_sync_result_t *res,
+                    kr_error_t *err)
 {
     static const char *fixed[] = {PROXY_SERVICES, PROXY_NODEPORTS, PROXY_POSTROUTING,
                                   PROXY_MARK_MASQ};
     int rc = 0;
+    /* Only endpoints changed: KRAAL-SERVICES (one rule per port, 10,000
+     * at scale) stays as it is, unless a fixed chain went missing. */
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        entries = entries || full || !iptc_is_chain(fixed[i], h);
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]) && entries; i++)
         if ((rc = netipt_chain_ensure(h, fixed[i], true, err)) < 0)
             return rc;
     size_t names = 0;
@@ -197,15 +202,15 @@ static int sync_nat(struct xtc_handle *h, proxy_svcport_t *const *sps, size_t n,
     res->chains_written += ntodo;
     free(todo);
     apply_t a = {.nat = h};
-    if (rc == 0)
+    if (rc == 0 && entries)
         rc = proxy_rules_static(o, apply_emit, &a, err);
     for (size_t i = 0; i < n && rc == 0; i++) {
         if (write[i])
             rc = proxy_rules_chains(sps[i], o, apply_emit, &a, err);
-        if (rc == 0)
+        if (rc == 0 && entries)
             rc = proxy_rules_entry(sps[i], o, apply_emit, &a, err);
     }
-    if (rc == 0)
+    if (rc == 0 && entries)
         rc = proxy_rules_nodeports_jump(apply_emit, &a, err);
     if (rc == 0)
         rc = sweep(h, &want, &res->chains_removed, err);
@@ -233,9 +238,10 @@ static int sync_filter(struct xtc_handle *h, proxy_svcport_t *const *sps, size_t
     return rc;
 }
 
-int proxy_sync(proxy_svcport_t *const *sps, size_t n, const proxy_opts_t *o, bool full, bool filter,
+int proxy_sync(proxy_svcport_t *const *sps, size_t n, const proxy_opts_t *o, unsigned what,
                int lock_wait_ms, proxy_sync_result_t *res, kr_error_t *err)
 {
+    bool full = what & PROXY_SYNC_FULL, filter = full || (what & PROXY_SYNC_FILTER);
     memset(res, 0, sizeof(*res));
     double t0 = now_ms();
     int lock = netipt_lock(lock_wait_ms, err);
@@ -245,11 +251,11 @@ int proxy_sync(proxy_svcport_t *const *sps, size_t n, const proxy_opts_t *o, boo
     struct xtc_handle *nat = netipt_table_open("nat", err), *flt = NULL;
     if (!nat)
         rc = -KR_E_INTERNAL;
-    if (rc == 0 && (full || filter) && !(flt = netipt_table_open("filter", err)))
+    if (rc == 0 && filter && !(flt = netipt_table_open("filter", err)))
         rc = -KR_E_INTERNAL;
     double t1 = now_ms();
     if (rc == 0)
-        rc = sync_nat(nat, sps, n, o, full, res, err);
+        rc = sync_nat(nat, sps, n, o, full, what & PROXY_SYNC_ENTRIES, res, err);
     if (rc == 0 && flt)
         rc = sync_filter(flt, sps, n, res, err);
     double t2 = now_ms();

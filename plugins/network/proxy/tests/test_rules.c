@@ -205,13 +205,15 @@ static void test_model_dirty(void **state)
 {
     (void)state;
     proxy_model_t *m = proxy_model_new();
+    bool entries = false;
     const char *three[] = {"10.244.1.5", "10.244.1.6", "10.244.1.7"};
     const char *two[] = {"10.244.1.5", "10.244.1.7"};
     cache_t c = {json(web_svc), slice("web-abc", three, 3)};
     proxy_model_link_slice(m, "default/web-abc", "default/web");
     proxy_model_touch(m, "default/web");
     assert_true(proxy_model_pending(m));
-    assert_int_equal(proxy_model_update(m, cache_lookup, &c), 1);
+    assert_int_equal(proxy_model_update(m, cache_lookup, &c, &entries), 1);
+    assert_true(entries); /* a new port with endpoints */
     size_t n;
     proxy_svcport_t *const *sps = proxy_model_svcports(m, &n);
     assert_int_equal(n, 1);
@@ -221,14 +223,16 @@ static void test_model_dirty(void **state)
 
     /* The same objects again: nothing to write. */
     proxy_model_link_slice(m, "default/web-abc", "default/web");
-    assert_int_equal(proxy_model_update(m, cache_lookup, &c), 0);
+    assert_int_equal(proxy_model_update(m, cache_lookup, &c, &entries), 0);
+    assert_false(entries);
     sps = proxy_model_svcports(m, &n);
     assert_false(sps[0]->dirty);
 
     /* An endpoint goes. */
     c.slice = slice("web-abc", two, 2);
     proxy_model_link_slice(m, "default/web-abc", "default/web");
-    assert_int_equal(proxy_model_update(m, cache_lookup, &c), 1);
+    assert_int_equal(proxy_model_update(m, cache_lookup, &c, &entries), 1);
+    assert_false(entries); /* only the port's own chains change */
     sps = proxy_model_svcports(m, &n);
     assert_int_equal(sps[0]->neps, 2);
     assert_true(sps[0]->dirty);
@@ -237,13 +241,14 @@ static void test_model_dirty(void **state)
      * endpoints, then goes. */
     proxy_model_link_slice(m, "default/web-abc", NULL);
     c.slice = NULL;
-    assert_int_equal(proxy_model_update(m, cache_lookup, &c), 1);
+    assert_int_equal(proxy_model_update(m, cache_lookup, &c, &entries), 1);
+    assert_true(entries); /* its KRAAL-SERVICES rule goes */
     sps = proxy_model_svcports(m, &n);
     assert_int_equal(n, 1);
     assert_int_equal(sps[0]->neps, 0);
     c.svc = NULL;
     proxy_model_touch(m, "default/web");
-    assert_int_equal(proxy_model_update(m, cache_lookup, &c), 1);
+    assert_int_equal(proxy_model_update(m, cache_lookup, &c, &entries), 1);
     proxy_model_svcports(m, &n);
     assert_int_equal(n, 0);
     proxy_model_destroy(&m);
@@ -278,14 +283,19 @@ static size_t count(const char *hay, const char *needle)
     return n;
 }
 
-static void sync_ok(proxy_svcport_t *const *sps, size_t n, bool full)
+static void sync_what(proxy_svcport_t *const *sps, size_t n, unsigned what)
 {
     proxy_opts_t o = {0};
     proxy_sync_result_t res;
     kr_error_t err = {0};
-    int rc = proxy_sync(sps, n, &o, full, true, 1000, &res, &err);
+    int rc = proxy_sync(sps, n, &o, what, 1000, &res, &err);
     if (rc < 0)
         fail_msg("sync: %s", err.message);
+}
+
+static void sync_ok(proxy_svcport_t *const *sps, size_t n, bool full)
+{
+    sync_what(sps, n, full ? PROXY_SYNC_FULL : PROXY_SYNC_FILTER | PROXY_SYNC_ENTRIES);
 }
 
 static void test_sync_in_netns(void **state)
@@ -338,7 +348,7 @@ static void test_sync_in_netns(void **state)
     const kr_value_t *sl2[] = {slice("web-abc", three, 2)};
     assert_int_equal(proxy_svcports_build(json(web_svc), sl2, 1, &two), 1);
     two[0].dirty = true;
-    sync_ok(&two, 1, false);
+    sync_what(&two, 1, PROXY_SYNC_FILTER); /* endpoints only: KRAAL-SERVICES kept */
     nat = run("iptables-legacy-save -t nat");
     assert_int_equal(count(nat, "-j DNAT --to-destination 10.244.1."), 2);
     assert_int_equal(count(nat, ":KRAAL-SEP-"), 2);
