@@ -22,6 +22,7 @@ DNS_IP=127.0.53.$OCT
 UP_IP=127.0.54.$OCT
 DNS_PORT=$(( 20000 + RANDOM % 20000 ))
 UP_PORT=$(( DNS_PORT + 1 ))
+MUTE_PORT=$(( DNS_PORT + 2 ))
 ADVERTISE=192.0.2.53 # TEST-NET-1: the Endpoints refuse loopback addresses
 
 # The fake upstream, UDP and TCP: answers every A question with
@@ -61,6 +62,15 @@ def serve_tcp(ls):
                 q += c.recv(ln - len(q))
             r = answer(q, True)
             c.sendall(struct.pack(">H", len(r)) + r)
+# a second upstream that never answers: every query it gets goes on to
+# this one after upstream_timeout
+def silent(sock):
+    while True:
+        sock.recvfrom(4096)
+        print("silent got a query", flush=True)
+mute = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+mute.bind((sys.argv[1], int(sys.argv[3])))
+threading.Thread(target=silent, args=(mute,), daemon=True).start()
 ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 ls.bind((sys.argv[1], int(sys.argv[2])))
@@ -73,7 +83,7 @@ while True:
     q, addr = s.recvfrom(4096)
     s.sendto(answer(q, False), addr)
 PY
-python3 "$T/upstream.py" "$UP_IP" "$UP_PORT" >"$T/upstream.log" 2>&1 &
+python3 "$T/upstream.py" "$UP_IP" "$UP_PORT" "$MUTE_PORT" >"$T/upstream.log" 2>&1 &
 UP_PID=$!
 PIDS+=("$UP_PID")
 wait_log "$T/upstream.log" listening 5000 || fail "fake upstream not listening"
@@ -92,7 +102,7 @@ plugins:
     config:
       listen: "$DNS_IP:$DNS_PORT"
       advertise: $ADVERTISE
-      upstream: ["$UP_IP:$UP_PORT"]
+      upstream: ["$UP_IP:$MUTE_PORT", "$UP_IP:$UP_PORT"]
       upstream_timeout: 300ms
 YAML
 EP="ipc://$T/run/bus.sock"
@@ -270,6 +280,8 @@ wait_until 10 "front still answers after its deletion" has_status front.default.
 grep -q 'name=www.example.com' "$T/upstream.log" && grep -q 'name=api.example.com' "$T/upstream.log" ||
   fail "the upstream did not see both queries"
 has_status www.example.com MX NOERROR || fail "an empty upstream answer is not relayed"
+# the silent upstream had its turn, and its queries were answered by the other
+grep -q 'silent got a query' "$T/upstream.log" || fail "the upstreams were not taken in turn"
 # a truncated upstream answer: a TCP client gets it whole (asked again over
 # TCP upstream), a UDP client gets it cut and comes back over TCP
 [ "$(q +tcp big.example.com A | wc -l)" = 40 ] || fail "a big answer over TCP: $(q +tcp big.example.com A)"

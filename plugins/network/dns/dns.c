@@ -545,7 +545,11 @@ static int open_listener(dns_srv_t *s, int type, kr_error_t *err)
     sa_ip(&s->listen_addr, ip, sizeof ip);
     int fd = socket(s->listen_addr.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+    /* TCP only: past connections in TIME_WAIT must not keep a restarted
+     * server off its port; on UDP the option would let a second server
+     * share the port silently */
+    if (fd < 0 ||
+        (type == SOCK_STREAM && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) ||
         bind(fd, (const struct sockaddr *)&s->listen_addr, sa_len(&s->listen_addr)) < 0 ||
         (type == SOCK_STREAM && listen(fd, 128) < 0)) {
         kr_error_set(err, KR_E_INTERNAL, "listen %s %s:%u: %s", type == SOCK_STREAM ? "tcp" : "udp",
