@@ -460,6 +460,11 @@ static void test_slices_ports_and_owner(void **state)
     assert_int_equal(p.nupdate, 1);
     assert_string_equal(str(p.update[0], "metadata.name"), "web-old");
     assert_string_equal(str(p.update[0], "metadata.resourceVersion"), "3");
+    /* a headless Service's slices say so */
+    kr_value_t *hl = svc_with(svc(), "spec.clusterIP", "None");
+    es_reconcile(A, hl, one, 1, NULL, 0, 100, nodes_all, NULL, &p);
+    assert_int_equal(p.ncreate, 1);
+    assert_non_null(kr_value_get(p.create[0], "metadata.labels[\"" EP_LABEL_HEADLESS "\"]"));
     /* a Service being deleted gets no new slices */
     kr_value_set(A, s, "metadata.deletionTimestamp", kr_value_str(A, "2026-01-01T00:00:00Z"), NULL);
     es_reconcile(A, s, one, 1, NULL, 0, 100, nodes_all, NULL, &p);
