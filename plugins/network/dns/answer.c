@@ -43,11 +43,13 @@ static ldns_rdf *dname(const char *fmt, ...) __attribute__((format(printf, 1, 2)
 
 static ldns_rdf *dname(const char *fmt, ...)
 {
-    char buf[NAME_MAX_LEN + 64];
+    char buf[4 * NAME_MAX_LEN]; /* room for escapes; ldns refuses what is too long */
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof buf)
+        return NULL;
     return ldns_dname_new_frm_str(buf); /* NULL when not a valid name */
 }
 
@@ -125,13 +127,14 @@ static ldns_rr *rr_text(ldns_rdf *owner, const char *fmt, ...)
 
 static ldns_rr *rr_text(ldns_rdf *owner, const char *fmt, ...)
 {
-    char buf[512];
+    char buf[4 * NAME_MAX_LEN]; /* the SOA names the domain three times */
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     ldns_rr *rr = NULL;
-    if (ldns_rr_new_frm_str(&rr, buf, 0, NULL, NULL) != LDNS_STATUS_OK) {
+    if (n < 0 || (size_t)n >= sizeof buf ||
+        ldns_rr_new_frm_str(&rr, buf, 0, NULL, NULL) != LDNS_STATUS_OK) {
         ldns_rdf_deep_free(owner);
         return NULL;
     }

@@ -563,8 +563,6 @@ static int open_listener(dns_srv_t *s, int type, kr_error_t *err)
 
 /* ---- informers ---------------------------------------------------------------------------------- */
 
-typedef void (*index_set_fn)(dns_index_t *idx, const kr_value_t *obj);
-
 static void changed(dns_srv_t *s, const kr_value_t *obj)
 {
     if (dns_keeper_is_ours(obj))
@@ -784,6 +782,10 @@ static int check_conf(dns_srv_t *s, kr_error_t *err)
         s->domain[--len] = '\0';
     for (char *p = s->domain; *p; p++)
         *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+    /* room below it for the zone's own names and usual Service names in
+     * DNS's 255 bytes (a name that still does not fit gets no record) */
+    if (len > 128)
+        return kr_error_set(err, KR_E_INVALID, "domain: must be at most 128 characters");
     ldns_rdf *probe = len > 0 ? ldns_dname_new_frm_str(s->domain) : NULL;
     if (probe == NULL || strchr(s->domain, '\\') != NULL) {
         ldns_rdf_deep_free(probe);
