@@ -442,6 +442,48 @@ static int fill(kr_svcalloc_t *al, kr_arena_t *a, kr_value_t *spec, kr_svc_chang
     return 0;
 }
 
+/* spec.clusterIPs as Go prints a []string (the value of upstream's
+ * errors about them). */
+static const char *cluster_ips_shown(kr_arena_t *a, const kr_value_t *spec)
+{
+    kr_buf_t shown = KR_BUF_INIT;
+    kr_buf_puts(&shown, "[]string{");
+    const kr_value_t *ips = kr_value_map_get(spec, "clusterIPs");
+    for (size_t i = 0; i < kr_value_len(ips); i++) {
+        if (i)
+            kr_buf_puts(&shown, ", ");
+        kr_go_quote(&shown, kr_as_str(kr_value_array_get(ips, i)));
+    }
+    kr_buf_puts(&shown, "}");
+    const char *out = kr_arena_strdup(a, shown.data);
+    kr_buf_free(&shown);
+    return out;
+}
+
+/* The cluster is single-stack IPv4: an IPv6 ClusterIP asked for is
+ * refused as upstream's initIPFamilyFields refuses a family without an
+ * allocator.  False after adding the error. */
+static bool families_ok(kr_arena_t *a, const kr_value_t *spec, kr_validation_t *v)
+{
+    if (type_is(spec, "ExternalName"))
+        return true;
+    const kr_value_t *ips = kr_value_map_get(spec, "clusterIPs");
+    bool ok = true;
+    for (size_t i = 0; i < kr_value_len(ips); i++) {
+        const char *ip = kr_as_str(kr_value_array_get(ips, i));
+        unsigned char b[16];
+        if (strcmp(ip, "None") == 0)
+            break;
+        if (inet_pton(AF_INET6, ip, b) == 1) {
+            kr_field_error_raw(v, KR_FIELD_INVALID, kr_arena_printf(a, "spec.clusterIPs[%zu]", i),
+                               cluster_ips_shown(a, spec),
+                               "IPv6 is not configured on this cluster");
+            ok = false;
+        }
+    }
+    return ok;
+}
+
 /* Takes a value a client asked for; upstream's field error when it is out
  * of range or in use. */
 static bool take_asked(kr_svcalloc_t *al, kr_arena_t *a, const kr_value_t *spec, const val_t *x,
@@ -468,21 +510,10 @@ static bool take_asked(kr_svcalloc_t *al, kr_arena_t *a, const kr_value_t *spec,
         return true;
     }
     if (x->kind == V_IP) {
-        /* upstream's allocClusterIPs: the whole clusterIPs as Go prints a
-         * []string */
-        kr_buf_t shown = KR_BUF_INIT;
-        kr_buf_puts(&shown, "[]string{");
-        const kr_value_t *ips = kr_value_map_get(spec, "clusterIPs");
-        for (size_t i = 0; i < kr_value_len(ips); i++) {
-            if (i)
-                kr_buf_puts(&shown, ", ");
-            kr_go_quote(&shown, kr_as_str(kr_value_array_get(ips, i)));
-        }
-        kr_buf_puts(&shown, "}");
-        const char *ip = ip_str(a, x->v);
-        kr_field_error_raw(v, KR_FIELD_INVALID, x->path, kr_arena_strdup(a, shown.data),
-                           kr_arena_printf(a, "failed to allocate IP %s: %s", ip, why));
-        kr_buf_free(&shown);
+        /* upstream's allocClusterIPs: the whole clusterIPs as the value */
+        kr_field_error_raw(
+            v, KR_FIELD_INVALID, x->path, cluster_ips_shown(a, spec),
+            kr_arena_printf(a, "failed to allocate IP %s: %s", ip_str(a, x->v), why));
     } else if (strcmp(x->path, "spec.healthCheckNodePort") == 0) {
         kr_field_invalid_int(v, x->path, x->v,
                              kr_arena_printf(a,
@@ -501,6 +532,10 @@ int kr_svcalloc_write(kr_svcalloc_t *al, kr_arena_t *a, kr_value_t *obj, const k
     *change = NULL;
     kr_svc_change_t *c = xcalloc(1, sizeof *c);
     kr_value_t *spec = kr_value_map_get(obj, "spec");
+    if (kr_value_type(spec) == KR_MAP && !families_ok(a, spec, v)) {
+        kr_svcalloc_abort(al, &c);
+        return -KR_E_INVALID;
+    }
     if (kr_value_type(spec) == KR_MAP && fill(al, a, spec, c, err) < 0) {
         kr_svcalloc_abort(al, &c);
         return -KR_E_INTERNAL;

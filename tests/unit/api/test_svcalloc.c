@@ -146,6 +146,9 @@ static void test_cluster_ip(void **state)
                   "spec.clusterIPs: Invalid value: []string{\"10.96.0.0\"}: failed to allocate IP "
                   "10.96.0.0: provided IP is not in the valid range. The range of valid IPs is "
                   "10.96.0.0/12");
+    write_invalid(svc("{clusterIP: 'fd00::1', clusterIPs: ['fd00::1']}"), NULL,
+                  "spec.clusterIPs[0]: Invalid value: []string{\"fd00::1\"}: IPv6 is not "
+                  "configured on this cluster");
     /* the static band is there for the asking */
     kr_value_t *dns = svc("{clusterIP: 10.96.0.10, clusterIPs: [10.96.0.10]}");
     write_ok(dns, NULL);
