@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# network-proxy (plugins/network/proxy) against a real `kraal server`, no
-# agent: the proxy runs in `kraal plugin-host` inside a network namespace of
-# this test (no route out; deleted on exit), Services and EndpointSlices are
-# made with kubectl, and the rules are read with iptables-legacy-save in
-# that namespace:
+# network-proxy (plugins/network/proxy) against a real `kraal server`: the
+# proxy runs in `kraal agent --config` (a hollow node, runtime-sim) inside a
+# network namespace of this test (no route out; deleted on exit), Services
+# and EndpointSlices are made with kubectl, and the rules are read with
+# iptables-legacy-save in that namespace:
 # - a ClusterIP Service with 3 endpoints: 3 DNAT rules, spread 1/3, 1/2, rest;
 # - a removed endpoint leaves the rules; an unready one is not used;
 # - NodePort and sessionAffinity ClientIP rules; a Service without
@@ -75,15 +75,21 @@ for _ in $(seq 100); do [ -s "$T/data/kubeconfig" ] && break; sleep 0.05; done
 export KUBECONFIG=$T/data/kubeconfig
 k() { "$KUBECTL" "$@" 2>"$T/kubectl.err" || fail "kubectl $*: $(cat "$T/kubectl.err")"; }
 
-cat >"$T/proxy.yaml" <<YAML
-node_name: n1
-node_ip: 10.251.7.11
-min_sync_period: 100ms
-sync_period: 2s
+# The node's process as deployed: `kraal agent --config` with network-proxy
+# after agent-node (a hollow node: runtime-sim runs no containers).
+cat >"$T/node.yaml" <<YAML
+run_dir: $T/proxy/run
+data_dir: $T/proxy/data
+log_level: info
+plugins:
+  - plugin: runtime-sim
+  - plugin: agent-node
+    config: {node_name: n1, node_ip: 10.251.7.11, runtime: sim}
+  - plugin: network-proxy
+    config: {node_name: n1, node_ip: 10.251.7.11, min_sync_period: 100ms, sync_period: 2s}
 YAML
 proxy_up() {
-  on "$KRAAL" plugin-host --plugin network-proxy --server "$EP" --config-file "$T/proxy.yaml" \
-    --data-dir "$T/proxy/data" --run-dir "$T/proxy/run" >>"$T/proxy.log" 2>&1 &
+  on "$KRAAL" agent --server "$EP" --config "$T/node.yaml" >>"$T/proxy.log" 2>&1 &
   PROXY_PID=$!
   PIDS+=("$PROXY_PID")
 }
