@@ -10,6 +10,7 @@
 #define KEEP_TIMEOUT_MS 10000
 #define KEEP_PERIOD_MS  5000 /* a look at the three objects: cheap, catches anything missed */
 #define KEEP_POKE_MS    50   /* after an event, once the informer burst is over */
+#define KEEP_START_MS   100  /* until the informers have listed */
 #define SVC_PORT        53
 
 typedef enum { OBJ_SVC, OBJ_SLICE, OBJ_EPS, OBJ_N } obj_t;
@@ -173,8 +174,6 @@ static bool up_to_date(const kr_value_t *cur, const kr_value_t *want, obj_t whic
 
 /* ---- writes ---------------------------------------------------------------------------------- */
 
-static void ensure(dns_keeper_t *k);
-
 static void keeper_free(dns_keeper_t *k)
 {
     for (int i = 0; i < OBJ_N; i++)
@@ -273,7 +272,10 @@ static void write_obj(dns_keeper_t *k, obj_t which, const kr_value_t *cur)
     kr_arena_destroy(&a);
 }
 
-static void ensure(dns_keeper_t *k)
+/* Looks at each object whose informer has listed once; true when the
+ * Service's and the Endpoints' have (the slices' may never, on a cluster
+ * without the kind: the periodic look covers them). */
+static bool ensure(dns_keeper_t *k)
 {
     for (int i = 0; i < OBJ_N; i++) {
         kr_informer_t *inf = k->inf[i];
@@ -281,15 +283,20 @@ static void ensure(dns_keeper_t *k)
             continue;
         write_obj(k, (obj_t)i, kr_informer_get(inf, KUBEDNS_NS, KUBEDNS_NAME));
     }
+    return (k->inf[OBJ_SVC] == NULL || kr_informer_has_synced(k->inf[OBJ_SVC])) &&
+           (k->inf[OBJ_EPS] == NULL || kr_informer_has_synced(k->inf[OBJ_EPS]));
 }
 
 static void on_poke(kr_loop_t *loop, uint64_t timer_id, void *ud)
 {
     (void)loop;
     dns_keeper_t *k = ud;
-    if (timer_id == k->poke_timer)
+    bool poke = timer_id == k->poke_timer;
+    if (poke)
         k->poke_timer = 0;
-    ensure(k);
+    /* at the start, as soon as the informers have listed */
+    if (!ensure(k) && poke)
+        k->poke_timer = kr_loop_add_timer(k->loop, KEEP_START_MS, 0, on_poke, k);
 }
 
 void dns_keeper_poke(dns_keeper_t *k)
