@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # network-bridge with the node agent and runc, in a network namespace of
 # the test's own (no route out, deleted by the trap): the Node is NotReady
-# (NetworkPluginNotReady) until it has a podCIDR; then busybox pods get
+# (NetworkPluginNotReady) and a pod waits (NetworkNotReady) until the Node
+# has a podCIDR; then busybox pods get
 # addresses from the node's range, reach each other by pod IP (ping, wget),
 # see their own address in /etc/hosts; another Node's podCIDR becomes a
 # route via its InternalIP and goes with the Node; a deleted pod's address
@@ -11,76 +12,7 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/agent_lib.sh"
 
-NS=krnb-$$
-NODE_IP=10.250.77.1
-nb_cleanup() {
-  local rc=$?
-  set +e
-  # the containers first (agent_cleanup), then the namespace with the bridge
-  trap - EXIT
-  (
-    (exit "$rc")
-    agent_cleanup
-  )
-  ip netns del "$NS" 2>/dev/null
-  exit "$rc"
-}
-trap nb_cleanup EXIT
-
-ip netns add "$NS"
-nsx() { ip netns exec "$NS" "$@"; }
-nsx ip link set lo up
-# the node's own address, on a veth pair inside the namespace (no dummy
-# module here): the namespace has no way out
-nsx ip link add nodeif type veth peer name nodeif-peer
-nsx ip addr add "$NODE_IP/24" dev nodeif
-nsx ip link set nodeif up
-nsx ip link set nodeif-peer up
-
-cat >"$T/kraal.yaml" <<YAML
-run_dir: $T/run
-data_dir: $T/data
-log_level: ${LOG_LEVEL:-info}
-store:
-  plugin: store-sqlite
-plugins:
-  - plugin: runtime-runc
-  - plugin: network-bridge
-    config: {node_name: $NODE, cluster_cidr: 10.244.0.0/16}
-  - plugin: agent-node
-    config: {node_name: $NODE, node_ip: $NODE_IP, network: bridge, sync_frequency: 500ms,
-             node_status_update_frequency: 1s, pod_pids_limit: 512}
-YAML
-mkdir -p "$T/data"
-import_image
-IPAM=$T/data/network/bridge
-
-# nsenter, not `ip netns exec`: that one remounts /sys, and runc needs the
-# host's cgroup mount under it
-ns_server() {
-  nsenter --net="/run/netns/$NS" "$KRAAL" server --config "$T/kraal.yaml" >"$1" 2>&1 &
-  SERVER_PID=$!
-  PIDS+=("$SERVER_PID")
-  wait_log "$1" 'msg="server ready"' 5000 || fail "server not ready: $(tail -5 "$1")"
-  wait_log "$1" 'msg="node agent started"' 5000 || fail "agent not started: $(tail -5 "$1")"
-}
-node_get() { bc "{\"op\":\"get\",\"res\":\"v1/nodes\",\"name\":\"$1\"}"; }
-node_ready() {
-  python3 -c '
-import json, sys
-r = json.loads(sys.argv[1])
-for c in r.get("obj", {}).get("status", {}).get("conditions", []):
-    if c["type"] == "Ready": print(c["status"], c.get("message", ""))' "$(node_get "$NODE")"
-}
-wait_for() { # SECONDS DESCRIPTION COMMAND...: until COMMAND succeeds
-  local deadline=$(($(now_ms) + $1 * 1000)) what=$2
-  shift 2
-  until "$@"; do
-    [ "$(now_ms)" -lt "$deadline" ] || fail "$what: not after ${deadline} ms"
-    sleep 0.2
-  done
-}
-ip_files() { (cd "$IPAM" && ls | grep -E '^[0-9.]+$' | sort | paste -sd ' ') || true; }
+source "$(dirname "$0")/network_bridge_lib.sh"
 
 ns_server "$T/server.log"
 
@@ -92,10 +24,15 @@ msg_ok() {
 }
 wait_for 10 "Node NotReady with NetworkPluginNotReady ($(node_ready))" msg_ok
 echo "ok: $(node_ready)"
+# a pod bound meanwhile gets no sandbox, with the kubelet's event
+pod early '{"terminationGracePeriodSeconds":1,"containers":[{"name":"c","command":["sleep","3613"]}]}'
+early_ev() { grep -qF "NetworkNotReady: network is not ready: container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:no podCIDR is assigned to node \"$NODE\" yet" <<<"$(events_of early)"; }
+wait_for 10 "early's NetworkNotReady event ($(events_of early))" early_ev
+[ -z "$(pid_of "sleep 3613")" ] || fail "early runs without a network"
+echo "ok: early waits: $(events_of early | head -1)"
 
 # 2. the podCIDR (the node-ipam controller's job, done by hand here)
-out=$(bc "{\"op\":\"patch\",\"res\":\"v1/nodes\",\"name\":\"$NODE\",\"obj\":{\"spec\":{\"podCIDR\":\"10.244.1.0/24\",\"podCIDRs\":[\"10.244.1.0/24\"]}}}")
-[ "$(code_of "$out")" = 200 ] || fail "patch podCIDR: $out"
+set_pod_cidr 10.244.1.0/24
 ready_ok() { [[ "$(node_ready)" == "True "* ]]; }
 wait_for 10 "Node Ready ($(node_ready))" ready_ok
 addr=$(nsx ip -4 -o addr show dev kraal0)
@@ -110,6 +47,12 @@ masq_ok() {
 }
 wait_for 10 "masquerade rules: $(nsx iptables-legacy-save -t nat)" masq_ok
 echo "ok: Node Ready; kraal0 has 10.244.1.1/24; KRAAL-POD-MASQ in nat POSTROUTING"
+
+wait_pod early 'st.get("phase") == "Running" and st.get("podIP", "").startswith("10.244.1.")' 30
+IP_EARLY=$(pod_eval early 'st["podIP"]')
+del_pod early 0
+wait_for 20 "$IP_EARLY (early's) still allocated" test ! -e "$IPAM/$IP_EARLY"
+echo "ok: early runs once the network is ready ($IP_EARLY), released on deletion"
 
 # 3. two pods, one serving HTTP
 pod web '{"terminationGracePeriodSeconds":1,"containers":[{"name":"c","command":["sh","-c","mkdir -p /www && echo hello-from-web >/www/index.html && exec httpd -f -p 8080 -h /www"]}]}'
