@@ -133,12 +133,17 @@ int netipt_chain_remove(struct xtc_handle *h, const char *chain, kr_error_t *err
 #define MATCH_HDR  XT_ALIGN(sizeof(struct xt_entry_match))
 #define TARGET_HDR XT_ALIGN(sizeof(struct xt_entry_target))
 
+static struct ipt_entry *entry_of(netipt_rule_t *r)
+{
+    return (struct ipt_entry *)(void *)r->bytes;
+}
+
 void netipt_rule_init(netipt_rule_t *r)
 {
     memset(r, 0, sizeof(*r));
     r->len = XT_ALIGN(sizeof(struct ipt_entry));
-    r->u.entry.target_offset = (uint16_t)r->len;
-    r->u.entry.next_offset = (uint16_t)r->len;
+    entry_of(r)->target_offset = (uint16_t)r->len;
+    entry_of(r)->next_offset = (uint16_t)r->len;
 }
 
 static uint32_t prefix_mask(int prefix)
@@ -152,23 +157,23 @@ static uint32_t prefix_mask(int prefix)
 
 void netipt_rule_src(netipt_rule_t *r, uint32_t addr, int prefix, bool invert)
 {
-    r->u.entry.ip.smsk.s_addr = prefix_mask(prefix);
-    r->u.entry.ip.src.s_addr = addr & r->u.entry.ip.smsk.s_addr;
+    entry_of(r)->ip.smsk.s_addr = prefix_mask(prefix);
+    entry_of(r)->ip.src.s_addr = addr & entry_of(r)->ip.smsk.s_addr;
     if (invert)
-        r->u.entry.ip.invflags |= IPT_INV_SRCIP;
+        entry_of(r)->ip.invflags |= IPT_INV_SRCIP;
 }
 
 void netipt_rule_dst(netipt_rule_t *r, uint32_t addr, int prefix, bool invert)
 {
-    r->u.entry.ip.dmsk.s_addr = prefix_mask(prefix);
-    r->u.entry.ip.dst.s_addr = addr & r->u.entry.ip.dmsk.s_addr;
+    entry_of(r)->ip.dmsk.s_addr = prefix_mask(prefix);
+    entry_of(r)->ip.dst.s_addr = addr & entry_of(r)->ip.dmsk.s_addr;
     if (invert)
-        r->u.entry.ip.invflags |= IPT_INV_DSTIP;
+        entry_of(r)->ip.invflags |= IPT_INV_DSTIP;
 }
 
 void netipt_rule_proto(netipt_rule_t *r, uint8_t proto)
 {
-    r->u.entry.ip.proto = proto;
+    entry_of(r)->ip.proto = proto;
 }
 
 static void set_iface(char name[IFNAMSIZ], unsigned char mask[IFNAMSIZ], const char *in)
@@ -191,52 +196,52 @@ static void set_iface(char name[IFNAMSIZ], unsigned char mask[IFNAMSIZ], const c
 
 void netipt_rule_in_iface(netipt_rule_t *r, const char *name, bool invert)
 {
-    set_iface(r->u.entry.ip.iniface, r->u.entry.ip.iniface_mask, name);
+    set_iface(entry_of(r)->ip.iniface, entry_of(r)->ip.iniface_mask, name);
     if (invert)
-        r->u.entry.ip.invflags |= IPT_INV_VIA_IN;
+        entry_of(r)->ip.invflags |= IPT_INV_VIA_IN;
 }
 
 void netipt_rule_out_iface(netipt_rule_t *r, const char *name, bool invert)
 {
-    set_iface(r->u.entry.ip.outiface, r->u.entry.ip.outiface_mask, name);
+    set_iface(entry_of(r)->ip.outiface, entry_of(r)->ip.outiface_mask, name);
     if (invert)
-        r->u.entry.ip.invflags |= IPT_INV_VIA_OUT;
+        entry_of(r)->ip.invflags |= IPT_INV_VIA_OUT;
 }
 
 /* Room for a match of `datalen` bytes, before the target. */
 static void *add_match(netipt_rule_t *r, const char *name, uint8_t revision, size_t datalen)
 {
     size_t size = MATCH_HDR + XT_ALIGN(datalen);
-    if (r->has_target || r->overflow || r->len + size > sizeof(r->u.bytes)) {
+    if (r->has_target || r->overflow || r->len + size > sizeof(r->bytes)) {
         r->overflow = true;
         return NULL;
     }
-    struct xt_entry_match *m = (struct xt_entry_match *)(r->u.bytes + r->len);
+    struct xt_entry_match *m = (struct xt_entry_match *)(r->bytes + r->len);
     memset(m, 0, size);
     m->u.user.match_size = (uint16_t)size;
     snprintf(m->u.user.name, sizeof(m->u.user.name), "%s", name);
     m->u.user.revision = revision;
     r->len += size;
-    r->u.entry.target_offset = (uint16_t)r->len;
-    r->u.entry.next_offset = (uint16_t)r->len;
+    entry_of(r)->target_offset = (uint16_t)r->len;
+    entry_of(r)->next_offset = (uint16_t)r->len;
     return m->data;
 }
 
 static void *add_target(netipt_rule_t *r, const char *name, uint8_t revision, size_t datalen)
 {
     size_t size = TARGET_HDR + XT_ALIGN(datalen);
-    if (r->has_target || r->overflow || r->len + size > sizeof(r->u.bytes)) {
+    if (r->has_target || r->overflow || r->len + size > sizeof(r->bytes)) {
         r->overflow = true;
         return NULL;
     }
-    struct xt_entry_target *t = (struct xt_entry_target *)(r->u.bytes + r->len);
+    struct xt_entry_target *t = (struct xt_entry_target *)(r->bytes + r->len);
     memset(t, 0, size);
     t->u.user.target_size = (uint16_t)size;
     snprintf(t->u.user.name, sizeof(t->u.user.name), "%s", name);
     t->u.user.revision = revision;
-    r->u.entry.target_offset = (uint16_t)r->len;
+    entry_of(r)->target_offset = (uint16_t)r->len;
     r->len += size;
-    r->u.entry.next_offset = (uint16_t)r->len;
+    entry_of(r)->next_offset = (uint16_t)r->len;
     r->has_target = true;
     return t->data;
 }
@@ -374,7 +379,7 @@ const struct ipt_entry *netipt_rule_entry(const netipt_rule_t *r)
 {
     if (r->overflow || !r->has_target)
         return NULL;
-    return &r->u.entry;
+    return (const struct ipt_entry *)(const void *)r->bytes;
 }
 
 static const struct ipt_entry *entry_or_error(const netipt_rule_t *r, const char *chain,

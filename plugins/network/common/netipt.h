@@ -67,10 +67,9 @@ int netipt_chain_remove(struct xtc_handle *h, const char *chain, kr_error_t *err
  * then exactly one target.  Builders never fail; a rule that overflowed
  * or has no target is refused by netipt_rule_entry. */
 typedef struct netipt_rule {
-    union {
-        struct ipt_entry entry;
-        unsigned char bytes[NETIPT_RULE_MAX];
-    } u;
+    /* A struct ipt_entry and what follows it (the entry ends in a flexible
+     * array, so it cannot be a member of a union here). */
+    _Alignas(struct ipt_entry) unsigned char bytes[NETIPT_RULE_MAX];
     size_t len; /* bytes used */
     bool has_target;
     bool overflow;
