@@ -459,17 +459,39 @@ static bool ptr_each(const dns_svc_t *svc, void *ud)
     return true;
 }
 
-/* d.c.b.a.in-addr.arpa: true when the index knows the address */
-static bool ptr_lookup(query_t *q, const char *name)
+/* The address of a reverse name: d.c.b.a.in-addr.arpa, or 32 nibbles
+ * (the last first) and ip6.arpa. */
+static bool ptr_ip(const char *name, dns_ip_t *ip)
 {
+    memset(ip, 0, sizeof *ip);
+    if (strlen(name) == 72 && strcmp(name + 64, "ip6.arpa") == 0) {
+        for (int i = 0; i < 32; i++) {
+            const char *hex = "0123456789abcdef", *d = strchr(hex, name[2 * i]);
+            if (name[2 * i] == '\0' || d == NULL || name[2 * i + 1] != '.')
+                return false;
+            int nib = 31 - i, v = (int)(d - hex);
+            ip->addr[nib / 2] |= (uint8_t)(nib % 2 == 0 ? v << 4 : v);
+        }
+        ip->family = AF_INET6;
+        return true;
+    }
     unsigned b[4];
     char tail[32];
     if (sscanf(name, "%3u.%3u.%3u.%3u.%31s", &b[3], &b[2], &b[1], &b[0], tail) != 5 ||
         strcmp(tail, "in-addr.arpa") != 0 || b[0] > 255 || b[1] > 255 || b[2] > 255 || b[3] > 255)
         return false;
-    ptr_ctx_t p = {.q = q, .ip = {.family = AF_INET}};
+    ip->family = AF_INET;
     for (int i = 0; i < 4; i++)
-        p.ip.addr[i] = (uint8_t)b[i];
+        ip->addr[i] = (uint8_t)b[i];
+    return true;
+}
+
+/* A reverse name: true when the index knows the address. */
+static bool ptr_lookup(query_t *q, const char *name)
+{
+    ptr_ctx_t p = {.q = q};
+    if (!ptr_ip(name, &p.ip))
+        return false;
     dns_index_each(q->idx, ptr_each, &p);
     q->res->authoritative = true;
     return ldns_rr_list_rr_count(q->res->an) > 0;

@@ -370,6 +370,19 @@ static void test_zone_records(void **state)
     expect_answer(r, 0, LDNS_RR_TYPE_PTR, "20.0.96.10.in-addr.arpa.",
                   "web.default.svc.cluster.local.");
     ldns_pkt_free(r);
+    /* fd00::20, a ClusterIP of its second family */
+    dns_index_set_service(IDX, obj("{\"metadata\":{\"name\":\"v6\",\"namespace\":\"x\"},"
+                                   "\"spec\":{\"clusterIPs\":[\"10.96.0.30\",\"fd00::20\"]}}"));
+    r = ask("0.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa.",
+            LDNS_RR_TYPE_PTR);
+    expect_answer(r, 0, LDNS_RR_TYPE_PTR,
+                  "0.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa.",
+                  "v6.x.svc.cluster.local.");
+    ldns_pkt_free(r);
+    r = ask("v6.x.svc.cluster.local.", LDNS_RR_TYPE_AAAA);
+    expect_answer(r, 0, LDNS_RR_TYPE_AAAA, "v6.x.svc.cluster.local.", "fd00::20");
+    ldns_pkt_free(r);
+    dns_index_del_service(IDX, obj("{\"metadata\":{\"name\":\"v6\",\"namespace\":\"x\"}}"));
     r = ask("5.1.244.10.in-addr.arpa.", LDNS_RR_TYPE_PTR);
     expect_answer(r, 0, LDNS_RR_TYPE_PTR, "5.1.244.10.in-addr.arpa.",
                   "db-0.db.prod.svc.cluster.local.");
