@@ -362,6 +362,9 @@ static void test_zone_records(void **state)
     r = ask("cluster.local.", LDNS_RR_TYPE_NS);
     expect_answer(r, 0, LDNS_RR_TYPE_NS, "cluster.local.", "ns.dns.cluster.local.");
     ldns_pkt_free(r);
+    r = ask("fd00--1.default.pod.cluster.local.", LDNS_RR_TYPE_AAAA);
+    expect_answer(r, 0, LDNS_RR_TYPE_AAAA, "fd00--1.default.pod.cluster.local.", "fd00::1");
+    ldns_pkt_free(r);
     r = ask("10-244-1-5.default.pod.cluster.local.", LDNS_RR_TYPE_A);
     expect_answer(r, 0, LDNS_RR_TYPE_A, "10-244-1-5.default.pod.cluster.local.", "10.244.1.5");
     ldns_pkt_free(r);
