@@ -1550,6 +1550,11 @@ static void *agent_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *er
         kr_error_wrap(err, "agent-node needs a runtime (list it before the agent)");
         goto fail;
     }
+    if (ag->cfg.network != NULL && *ag->cfg.network && ag->cfg.nodes > 1) {
+        /* one network instance serves one node's range */
+        kr_error_set(err, KR_E_INVALID, "network: hollow nodes (nodes > 1) have no pod network");
+        goto fail;
+    }
     if (ag->cfg.network != NULL && *ag->cfg.network &&
         kr_network_find(ag->cfg.network, &ag->conf.net, &ag->conf.net_self, err) < 0) {
         kr_error_wrap(err, "network: agent-node needs the network plugin listed before it");
