@@ -88,6 +88,21 @@ UP_PID=$!
 PIDS+=("$UP_PID")
 wait_log "$T/upstream.log" listening 5000 || fail "fake upstream not listening"
 
+# A config it cannot serve is refused at the start, naming the key.
+cat >"$T/bad.yaml" <<YAML
+run_dir: $T/badrun
+data_dir: $T/baddata
+store:
+  plugin: store-sqlite
+plugins:
+  - plugin: network-dns
+    config: {listen: "0.0.0.0:$DNS_PORT"}
+YAML
+if timeout 20 "$KRAAL" server --config "$T/bad.yaml" >"$T/bad.log" 2>&1; then
+  fail "a server listening on every address started"
+fi
+grep -q 'listen: .*must be one address of this host' "$T/bad.log" || fail "no reason: $(cat "$T/bad.log")"
+
 cat >"$T/server.yaml" <<YAML
 run_dir: $T/run
 data_dir: $T/data

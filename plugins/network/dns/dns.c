@@ -800,15 +800,19 @@ static int check_conf(dns_srv_t *s, kr_error_t *err)
         return kr_error_set(err, KR_E_INVALID, "listen: \"%s\": not an address[:port]", c->listen);
     if (c->listen == NULL && !default_listen(&s->listen_addr, err))
         return -KR_E_INVALID;
+    /* one address: a UDP reply leaves from the address the query came to,
+     * which conntrack needs to undo the proxies' DNAT */
     char ip[INET6_ADDRSTRLEN];
-    const char *adv = c->advertise ? c->advertise : sa_ip(&s->listen_addr, ip, sizeof ip);
-    if (!dns_ip_parse(adv, &s->zone.ns_ip))
+    dns_ip_t lip;
+    static const uint8_t any[16];
+    if (dns_ip_parse(sa_ip(&s->listen_addr, ip, sizeof ip), &lip) && memcmp(lip.addr, any, 16) == 0)
+        return kr_error_set(err, KR_E_INVALID,
+                            "listen: \"%s\": must be one address of this host, not every address",
+                            c->listen);
+    const char *adv = c->advertise ? c->advertise : ip;
+    if (!dns_ip_parse(adv, &s->zone.ns_ip) || memcmp(s->zone.ns_ip.addr, any, 16) == 0)
         return kr_error_set(err, KR_E_INVALID, "advertise: \"%s\": must be a valid IP address",
                             adv);
-    static const uint8_t any[16];
-    if (memcmp(s->zone.ns_ip.addr, any, 16) == 0)
-        return kr_error_set(err, KR_E_INVALID,
-                            "advertise: must be set when listening on every address");
     return 0;
 }
 
