@@ -469,8 +469,6 @@ static const char *term_message(sync_ctx_t *s, const kr_value_t *c, const kr_rt_
     return ag_termination_message(s->a, file, policy, inst->exit_code, log);
 }
 
-/* Mounts of every container beside its volumes: the termination message
- * file and /etc/resolv.conf (unless a volume takes the path). */
 static bool host_network(const kr_value_t *spec)
 {
     return kr_value_as_bool(kr_value_map_get(spec, "hostNetwork"), false);
@@ -501,6 +499,9 @@ static const char *hosts_file(sync_ctx_t *s)
     return ok ? path : NULL;
 }
 
+/* Mounts of every container beside its volumes: the termination message
+ * file, /etc/resolv.conf and, with a pod network, /etc/hosts (unless a
+ * volume takes the path). */
 static kr_rt_mount_t *extra_mounts(sync_ctx_t *s, const kr_value_t *c, uint32_t attempt,
                                    const kr_rt_mount_t *mounts, size_t *n)
 {
@@ -845,8 +846,6 @@ static kr_value_t *statuses_of(sync_ctx_t *s, const kr_value_t *list, bool init,
     return out;
 }
 
-/* ---- jobs ------------------------------------------------------------------------- */
-
 /* ---- the pod network (the kubelet's CNI calls, through kraal/network.h) -------- */
 
 /* Sandbox creation with its ADD holds it shared, GC's listing and call
@@ -903,6 +902,8 @@ static void net_gc(ag_worker_t *w, ag_job_t *job)
     pthread_rwlock_unlock(&net_gc_lock);
     kr_rt_sandbox_list_free(all, n);
 }
+
+/* ---- jobs ------------------------------------------------------------------------- */
 
 static void sandbox_teardown(ag_worker_t *w, const char *id, ag_job_t *job)
 {

@@ -243,7 +243,27 @@ static void range_save(bridge_t *b, const char *cidr)
         kr_plugin_log(b->ctx, KR_LOG_WARN, "saving the pod range", "error=\"%s\"", err.message);
 }
 
-static void own_node(bridge_t *b)
+/* The resync puts back a bridge (or its address, its up flag) that was
+ * taken away; the loop thread is the only writer of the range. */
+static void bridge_check(bridge_t *b)
+{
+    kr_error_t err;
+    int ifindex;
+    if (br_link_bridge_ensure(b->conf->bridge, (int)b->conf->mtu, br_ipam_gateway(b->ipam),
+                              br_ipam_prefix(b->ipam), &ifindex, &err) < 0) {
+        kr_plugin_log(b->ctx, KR_LOG_WARN, "checking the bridge", "error=\"%s\"", err.message);
+        return;
+    }
+    if (ifindex == b->bridge_ifindex)
+        return;
+    kr_plugin_log(b->ctx, KR_LOG_WARN, "the bridge was made again; pods wired before are not on it",
+                  "bridge=%s", b->conf->bridge);
+    pthread_rwlock_wrlock(&b->lock);
+    b->bridge_ifindex = ifindex;
+    pthread_rwlock_unlock(&b->lock);
+}
+
+static void own_node(bridge_t *b, bool resync)
 {
     const kr_value_t *node = kr_informer_get(b->nodes, NULL, b->node_name);
     const char *cidr = kr_value_as_str(kr_value_get(node, "spec.podCIDR"));
@@ -260,8 +280,11 @@ static void own_node(bridge_t *b)
     pthread_rwlock_rdlock(&b->lock);
     bool same = b->ready && strcmp(b->pod_cidr, cidr) == 0;
     pthread_rwlock_unlock(&b->lock);
-    if (same)
+    if (same) {
+        if (resync)
+            bridge_check(b);
         return;
+    }
     kr_error_t err;
     pthread_rwlock_wrlock(&b->lock);
     int rc = range_apply_locked(b, cidr, &err);
@@ -372,7 +395,7 @@ static void routes_sync(bridge_t *b, bool force)
 
 static void nodes_changed(bridge_t *b, bool resync)
 {
-    own_node(b);
+    own_node(b, resync);
     routes_sync(b, resync);
     if (b->conf->masquerade && !b->masq_done) {
         kr_error_t err;
