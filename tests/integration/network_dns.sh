@@ -202,6 +202,12 @@ grep -E -q '^nope.default.svc.cluster.local.*\b30\b|IN[[:space:]]+SOA.*[[:space:
   fail "negative TTL is not 30: $(cat "$T/nx.txt")"
 [ "$(q 20.100.96.10.in-addr.arpa PTR)" = front.default.svc.cluster.local. ] || fail "PTR of a ClusterIP"
 
+# an address the API allocates
+k create service clusterip auto --tcp=8080:8080 >/dev/null
+auto_ip=$("$KUBECTL" get svc auto -o jsonpath='{.spec.clusterIP}')
+[[ "$auto_ip" =~ ^10\.(9[6-9]|10[0-9]|11[01])\. ]] || fail "no ClusterIP allocated: '$auto_ip'"
+wait_until 10 "auto: not the allocated $auto_ip" answers auto.default.svc.cluster.local A "$auto_ip "
+
 # ---- a headless Service with Endpoints (StatefulSet style hostnames) ----------------------------
 k apply -f - >/dev/null <<Y
 apiVersion: v1
