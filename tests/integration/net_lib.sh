@@ -152,7 +152,7 @@ plugins:
     config:
       node_name: $(node_name "$n")
       node_ip: $(node_ip "$n")
-      network: network-bridge
+      network: bridge
       cluster_dns: 10.96.0.10
       sync_frequency: 500ms
   - plugin: network-proxy
@@ -171,7 +171,10 @@ agent_up() {
       >"$T/import$n.log" 2>&1 || fail "image import on node $n: $(cat "$T/import$n.log")"
     touch "$T/node$n/image.done"
   fi
-  on "$n" "$KRAAL" agent --server "$EP" --config "$T/node$n.yaml" >>"$T/agent$n.log" 2>&1 &
+  # nsenter itself, not `on`: $! must be the agent (nsenter execs it), not
+  # a subshell that the trap's kill would leave the agent behind
+  nsenter --net="/run/netns/$(ns_of "$n")" "$KRAAL" agent --server "$EP" --config "$T/node$n.yaml" \
+    >>"$T/agent$n.log" 2>&1 &
   pid=$!
   PIDS+=("$pid")
   printf -v "AGENT_PID_$n" '%s' "$pid"

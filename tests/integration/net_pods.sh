@@ -30,7 +30,7 @@ in_cidr "$ip_c" "${cidr[2]}" || fail "pod c's IP $ip_c is not in node2's ${cidr[
 [ "$(k get pod a -o 'jsonpath={.status.podIPs[0].ip}')" = "$ip_a" ] || fail "pod a's podIPs"
 
 # fetch FROM_POD IP: what the httpd at IP:8080 answers (its pod's hostname)
-fetch() { in_pod "$1" wget -qO- -T 3 "http://$2:8080/" 2>/dev/null | tr -d '\r\n'; }
+fetch() { in_pod "$1" timeout 3 wget -qO- "http://$2:8080/" 2>/dev/null | tr -d '\r\n'; }
 # reach FROM_POD IP WANT: within 20 s (the httpd may still be starting)
 reach() {
   local deadline=$(($(now_ms) + 20000)) got=

@@ -71,7 +71,7 @@ nodes_of_web=$(k get pods -l app=web -o 'jsonpath={range .items[*]}{.spec.nodeNa
 
 # hits POD URL N: the answers of N requests from POD, one per line.
 hits() {
-  in_pod "$1" sh -c "i=0; while [ \$i -lt $3 ]; do wget -qO- -T 2 $2 || echo FAILED; i=\$((i+1)); done"
+  in_pod "$1" sh -c "i=0; while [ \$i -lt $3 ]; do timeout 3 wget -qO- $2 || echo FAILED; i=\$((i+1)); done"
 }
 # Every node's proxy must have synced the endpoints: retry until all 3 answer.
 all_three() {
