@@ -96,6 +96,8 @@ static int br_pod_add(void *self, const kr_net_pod_t *pod, kr_net_attachment_t *
                       kr_error_t *err)
 {
     bridge_t *b = self;
+    if (pod->sandbox_id == NULL || pod->sandbox_id[0] == '\0')
+        return kr_error_set(err, KR_E_INVALID, "no sandbox id");
     if (pod->netns_path == NULL || pod->netns_path[0] == '\0')
         return kr_error_set(err, KR_E_INVALID, "sandbox %s has no network namespace",
                             pod->sandbox_id);
@@ -154,6 +156,8 @@ static int br_pod_add(void *self, const kr_net_pod_t *pod, kr_net_attachment_t *
 static int br_pod_del(void *self, const kr_net_pod_t *pod, kr_error_t *err)
 {
     bridge_t *b = self;
+    if (pod->sandbox_id == NULL || pod->sandbox_id[0] == '\0')
+        return kr_error_set(err, KR_E_INVALID, "no sandbox id");
     char host_if[IFNAMSIZ];
     br_link_veth_name(pod->sandbox_id, host_if);
     int rc = br_link_del(host_if, err);
