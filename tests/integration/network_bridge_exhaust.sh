@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# network-bridge's failure path with the agent and runc, in a namespace of
-# the test's own: a /30 podCIDR holds one pod address (network, gateway and
-# broadcast are never handed out); a second pod's sandbox is made, its ADD
-# fails, the sandbox is removed again (no veth, no address left) with the
-# kubelet's FailedCreatePodSandBox event in host-local's words; once the
-# first pod is deleted the second one gets the address.
+# network-bridge's failure path with the agent, runc and
+# controller-nodeipam, in a namespace of the test's own: the /30 podCIDR the
+# controller gives holds one pod address (network, gateway and broadcast are
+# never handed out); a second pod's sandbox is made, its ADD fails, the
+# sandbox is removed again (no veth, no address left) with the kubelet's
+# FailedCreatePodSandBox event in host-local's words; once the first pod is
+# deleted the second one gets the address.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/agent_lib.sh"
+# the podCIDR from controller-nodeipam: the first /30 of 10.244.3.0/28
+NB_EXTRA_PLUGINS='  - plugin: controller-nodeipam
+    config: {cluster_cidr: 10.244.3.0/28, node_cidr_mask_size: 30}'
 source "$(dirname "$0")/network_bridge_lib.sh"
 
 ns_server "$T/server.log"
-set_pod_cidr 10.244.3.0/30
 ready_ok() { [[ "$(node_ready)" == "True "* ]]; }
 wait_for 10 "Node Ready ($(node_ready))" ready_ok
 

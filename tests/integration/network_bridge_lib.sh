@@ -2,7 +2,8 @@
 # agent_lib.sh): a network namespace of the test's own with no route out
 # (deleted on exit, after the containers), a server config with
 # runtime-runc, network-bridge and the agent, the server started inside the
-# namespace, and Node, event and IPAM helpers.
+# namespace, and Node, event and IPAM helpers.  NB_EXTRA_PLUGINS: more
+# lines of the config's plugin list.
 NS=krnb-$$
 NODE_IP=10.250.77.1
 nb_cleanup() {
@@ -42,6 +43,7 @@ plugins:
   - plugin: agent-node
     config: {node_name: $NODE, node_ip: $NODE_IP, network: bridge, sync_frequency: 500ms,
              node_status_update_frequency: 1s, pod_pids_limit: 512}
+${NB_EXTRA_PLUGINS:-}
 YAML
 mkdir -p "$T/data"
 import_image
