@@ -152,7 +152,14 @@ br_ipam_t *br_ipam_open(const char *dir, const char *cidr, kr_error_t *err)
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         struct in_addr a;
-        if (de->d_name[0] == '.' || inet_pton(AF_INET, de->d_name, &a) != 1)
+        if (de->d_name[0] == '.' && de->d_name[1] != '\0' && de->d_name[1] != '.') {
+            /* a temporary file of a writer killed before its link or rename */
+            char tmp[4200];
+            snprintf(tmp, sizeof tmp, "%s/%s", dir, de->d_name);
+            unlink(tmp);
+            continue;
+        }
+        if (inet_pton(AF_INET, de->d_name, &a) != 1)
             continue;
         uint32_t off = ntohl(a.s_addr) - net;
         if ((ntohl(a.s_addr) & ~(ipam->size - 1)) != net || !usable(ipam, off))

@@ -80,11 +80,19 @@ static void test_alloc_persist(void **state)
     assert_string_equal(buf, "sb-b");
     br_ipam_destroy(&ipam);
     assert_null(ipam);
+    /* a writer killed between its temporary file and the link */
+    char stray[512];
+    snprintf(stray, sizeof stray, "%s/.10.244.1.9.123.456", dir);
+    f = fopen(stray, "w");
+    assert_non_null(f);
+    fputs("sb-z", f);
+    fclose(f);
 
     /* a restart keeps every address and goes on after the last one */
     ipam = br_ipam_open(dir, "10.244.1.0/24", &err);
     assert_non_null(ipam);
     assert_int_equal(br_ipam_used(ipam), 2);
+    assert_int_not_equal(access(stray, F_OK), 0); /* removed */
     assert_int_equal(br_ipam_lookup(ipam, "sb-b", &again), 0);
     assert_string_equal(txt(again), "10.244.1.3");
     assert_int_equal(br_ipam_lookup(ipam, "sb-x", &again), -KR_E_NOT_FOUND);
