@@ -214,7 +214,7 @@ static void bench(size_t n, size_t eps, int changes)
         proxy_svcport_name_chains(sp);
         sp->dirty = true;
         t0 = now_ms();
-        if (proxy_sync(ptrs, n, &o, PROXY_SYNC_FILTER, 5000, &res, &err) < 0) {
+        if (proxy_sync(ptrs, n, &o, 0, 5000, &res, &err) < 0) {
             fprintf(stderr, "bench_proxy: partial sync: %s\n", err.message);
             exit(1);
         }

@@ -406,15 +406,13 @@ typedef struct update_ctx {
     bool entries;
 } update_ctx_t;
 
-/* Whether a and b make the same rules in KRAAL-SERVICES and
- * KRAAL-NODEPORTS. */
+/* Whether a and b make the same rules in KRAAL-SERVICES, KRAAL-NODEPORTS
+ * and the filter table (a REJECT while there is no endpoint). */
 static bool same_entries(const proxy_svcport_t *a, const proxy_svcport_t *b)
 {
-    bool ca = proxy_svcport_has_chains(a), cb = proxy_svcport_has_chains(b);
-    if (ca != cb)
-        return false;
-    return !ca || (a->cluster_ip == b->cluster_ip && a->port == b->port && a->proto == b->proto &&
-                   a->node_port == b->node_port);
+    return proxy_svcport_has_chains(a) == proxy_svcport_has_chains(b) &&
+           (a->neps == 0) == (b->neps == 0) && a->cluster_ip == b->cluster_ip &&
+           a->port == b->port && a->proto == b->proto && a->node_port == b->node_port;
 }
 
 /* Rebuilds one pending Service; the old svcports whose rules are equal
@@ -448,7 +446,7 @@ static bool update_one(const char *key, void *val, void *ud)
         same = old && proxy_svcport_equal(&sps[i], old) && !old->dirty;
         sps[i].dirty = !same;
         u->changed += !same;
-        if (!old ? proxy_svcport_has_chains(&sps[i]) : !same_entries(&sps[i], old))
+        if (!old || !same_entries(&sps[i], old))
             u->entries = true;
     }
     if (e) {
@@ -459,7 +457,7 @@ static bool update_one(const char *key, void *val, void *ud)
             for (size_t i = 0; i < n && !kept; i++)
                 kept = !strcmp(sps[i].name, e->sps[j].name);
             u->changed += !kept;
-            if (!kept && proxy_svcport_has_chains(&e->sps[j]))
+            if (!kept)
                 u->entries = true;
             proxy_svcport_clear(&e->sps[j]);
         }

@@ -39,9 +39,9 @@ typedef const kr_value_t *(*proxy_lookup_fn)(void *ud, bool slice, const char *k
 
 /* Rebuilds the svcports of every pending Service.  Returns how many
  * svcports changed (they are dirty now); *entries (may be NULL) is set
- * when a change reaches KRAAL-SERVICES or KRAAL-NODEPORTS (a port came or
- * went, got or lost its endpoints, changed address or nodePort) rather
- * than only a port's own chains. */
+ * when a change reaches KRAAL-SERVICES, KRAAL-NODEPORTS or the filter
+ * table (a port came or went, got its first or lost its last endpoint,
+ * changed address or nodePort) rather than only a port's own chains. */
 size_t proxy_model_update(proxy_model_t *m, proxy_lookup_fn lookup, void *ud, bool *entries);
 
 /* The svcports of the whole model (borrowed until the next update).  *n

@@ -103,10 +103,8 @@ static void sync_now(kr_loop_t *loop, uint64_t id, void *ud)
     p->sync_timer = 0;
     bool entries = false;
     size_t changed = proxy_model_update(p->model, lookup, p, &entries);
-    if (changed)
-        p->filter_due = true;
     if (entries)
-        p->entries_due = true;
+        p->entries_due = p->filter_due = true;
     size_t n;
     proxy_svcport_t *const *sps = proxy_model_svcports(p->model, &n);
     bool full = p->full_due;

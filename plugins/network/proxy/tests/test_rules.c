@@ -348,7 +348,7 @@ static void test_sync_in_netns(void **state)
     const kr_value_t *sl2[] = {slice("web-abc", three, 2)};
     assert_int_equal(proxy_svcports_build(json(web_svc), sl2, 1, &two), 1);
     two[0].dirty = true;
-    sync_what(&two, 1, PROXY_SYNC_FILTER); /* endpoints only: KRAAL-SERVICES kept */
+    sync_what(&two, 1, 0); /* endpoints only: KRAAL-SERVICES and filter kept */
     nat = run("iptables-legacy-save -t nat");
     assert_int_equal(count(nat, "-j DNAT --to-destination 10.244.1."), 2);
     assert_int_equal(count(nat, ":KRAAL-SEP-"), 2);
