@@ -11,7 +11,7 @@ packages=(
   libmicrohttpd-dev libgnutls28-dev
   libarchive-dev libcurl4-gnutls-dev
   # networking: libiptc (Services, masquerade)
-  libiptc-dev libip4tc-dev libxtables-dev
+  libiptc-dev libip4tc-dev libxtables-dev libmnl-dev
   # pod network: netlink (network-bridge)
   libnl-3-dev libnl-route-3-dev bridge-utils
   # cluster DNS: the wire format (network-dns); dig/nslookup in its tests
