@@ -289,9 +289,11 @@ typedef struct svc_entry {
 } svc_entry_t;
 
 struct proxy_model {
-    pmap_t svcs;            /* "ns/name" -> svc_entry_t */
-    pmap_t slice_svc;       /* slice key -> owned copy of its svc key */
-    pmap_t pending;         /* svc keys to look at -> (void *)1 */
+    pmap_t svcs;             /* "ns/name" -> svc_entry_t */
+    pmap_t slice_svc;        /* slice key -> owned copy of its svc key */
+    pmap_t pending;          /* svc keys to look at -> (void *)1 */
+    proxy_ct_stale_t *stale; /* UDP conntrack entries to clear after the sync */
+    size_t nstale, capstale;
     proxy_svcport_t **flat; /* proxy_model_svcports' array */
     size_t nflat;
     bool flat_stale;
@@ -343,6 +345,7 @@ void proxy_model_destroy(proxy_model_t **self_p)
     pmap_each(&m->slice_svc, free_str_cb, NULL);
     pmap_free(&m->slice_svc);
     pmap_free(&m->pending);
+    free(m->stale);
     free(m->flat);
     free(m);
     *self_p = NULL;
@@ -415,6 +418,47 @@ static bool same_entries(const proxy_svcport_t *a, const proxy_svcport_t *b)
            a->port == b->port && a->proto == b->proto && a->node_port == b->node_port;
 }
 
+static void add_stale(proxy_model_t *m, const proxy_svcport_t *sp, uint32_t endpoint)
+{
+    if (sp->proto != IPPROTO_UDP)
+        return;
+    if (m->nstale == m->capstale) {
+        m->capstale = m->capstale ? m->capstale * 2 : 16;
+        m->stale = realloc(m->stale, m->capstale * sizeof(*m->stale));
+        if (!m->stale)
+            abort();
+    }
+    m->stale[m->nstale++] = (proxy_ct_stale_t){sp->cluster_ip, sp->node_port, endpoint};
+}
+
+static bool has_ep(const proxy_svcport_t *sp, uint32_t ip)
+{
+    for (size_t i = 0; i < sp->neps; i++)
+        if (sp->eps[i].ip == ip)
+            return true;
+    return false;
+}
+
+/* kube-proxy's stale UDP flows: those to a Service that just got its first
+ * endpoint (they were rejected) and those to an endpoint that went. */
+static void note_stale(proxy_model_t *m, const proxy_svcport_t *now, const proxy_svcport_t *old)
+{
+    if (now && now->neps > 0 && (!old || old->neps == 0))
+        add_stale(m, now, 0);
+    for (size_t i = 0; old && i < old->neps; i++)
+        if (!now || !has_ep(now, old->eps[i].ip))
+            add_stale(m, old, old->eps[i].ip);
+}
+
+proxy_ct_stale_t *proxy_model_take_stale(proxy_model_t *m, size_t *n)
+{
+    proxy_ct_stale_t *s = m->stale;
+    *n = m->nstale;
+    m->stale = NULL;
+    m->nstale = m->capstale = 0;
+    return s;
+}
+
 /* Rebuilds one pending Service; the old svcports whose rules are equal
  * stay clean. */
 static bool update_one(const char *key, void *val, void *ud)
@@ -448,6 +492,8 @@ static bool update_one(const char *key, void *val, void *ud)
         u->changed += !same;
         if (!old || !same_entries(&sps[i], old))
             u->entries = true;
+        if (!same)
+            note_stale(m, &sps[i], old);
     }
     if (e) {
         /* Svcports that went away (no new one of that name) count as
@@ -457,8 +503,10 @@ static bool update_one(const char *key, void *val, void *ud)
             for (size_t i = 0; i < n && !kept; i++)
                 kept = !strcmp(sps[i].name, e->sps[j].name);
             u->changed += !kept;
-            if (!kept)
+            if (!kept) {
                 u->entries = true;
+                note_stale(m, NULL, &e->sps[j]);
+            }
             proxy_svcport_clear(&e->sps[j]);
         }
         free(e->sps);

@@ -16,6 +16,7 @@
 
 #include <kraal/value.h>
 
+#include "conntrack.h"
 #include "rules.h"
 
 typedef struct proxy_model proxy_model_t;
@@ -43,6 +44,11 @@ typedef const kr_value_t *(*proxy_lookup_fn)(void *ud, bool slice, const char *k
  * table (a port came or went, got its first or lost its last endpoint,
  * changed address or nodePort) rather than only a port's own chains. */
 size_t proxy_model_update(proxy_model_t *m, proxy_lookup_fn lookup, void *ud, bool *entries);
+
+/* The UDP conntrack entries made stale by the updates since the last
+ * call (proxy_conntrack_clear them once the rules are written).  The
+ * caller frees the array; *n gets the count. */
+proxy_ct_stale_t *proxy_model_take_stale(proxy_model_t *m, size_t *n);
 
 /* The svcports of the whole model (borrowed until the next update).  *n
  * gets the count. */

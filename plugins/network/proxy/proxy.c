@@ -22,6 +22,7 @@
 #include <kraal/informer.h>
 #include <kraal/plugin.h>
 
+#include "conntrack.h"
 #include "model.h"
 #include "rules.h"
 #include "sync.h"
@@ -76,6 +77,7 @@ typedef struct proxy {
 } proxy_t;
 
 static void sync_now(kr_loop_t *loop, uint64_t id, void *ud);
+static void clear_stale(proxy_t *p);
 
 /* Asks for a sync, no sooner than min_sync_period after the last one. */
 static void schedule(proxy_t *p)
@@ -127,6 +129,7 @@ static void sync_now(kr_loop_t *loop, uint64_t id, void *ud)
         return;
     }
     p->retry_ms = 0;
+    clear_stale(p);
     p->full_due = false;
     p->filter_due = false;
     p->entries_due = false;
@@ -137,6 +140,28 @@ static void sync_now(kr_loop_t *loop, uint64_t id, void *ud)
                   res.rules, (unsigned long long)(kr_time_ms() - t0));
     if (proxy_model_pending(p->model))
         schedule(p);
+}
+
+/* After the rules changed: the UDP flows that still go to a removed
+ * endpoint (or were rejected) start over.  A failure only costs those
+ * flows their conntrack timeout, so it is logged, not retried. */
+static void clear_stale(proxy_t *p)
+{
+    size_t n;
+    proxy_ct_stale_t *items = proxy_model_take_stale(p->model, &n);
+    if (n == 0) {
+        free(items);
+        return;
+    }
+    kr_error_t err;
+    int deleted = proxy_conntrack_clear(items, n, &err);
+    if (deleted < 0)
+        kr_plugin_log(p->ctx, KR_LOG_WARN, "clearing stale UDP conntrack entries failed",
+                      "error=\"%s\"", err.message);
+    else if (deleted > 0)
+        kr_plugin_log(p->ctx, KR_LOG_INFO, "cleared stale UDP conntrack entries", "entries=%d",
+                      deleted);
+    free(items);
 }
 
 static void full_tick(kr_loop_t *loop, uint64_t id, void *ud)

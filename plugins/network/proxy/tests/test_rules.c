@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -255,6 +256,52 @@ static void test_model_dirty(void **state)
     assert_null(m);
 }
 
+/* UDP ports note the conntrack entries a change makes stale. */
+static const kr_value_t *udp_slice(const char *ips)
+{
+    char buf[1024];
+    snprintf(buf, sizeof(buf),
+             "{\"metadata\":{\"namespace\":\"default\",\"name\":\"web-abc\"},"
+             "\"addressType\":\"IPv4\",\"ports\":[{\"name\":\"dns\",\"port\":53,"
+             "\"protocol\":\"UDP\"}],\"endpoints\":[%s]}",
+             ips);
+    return json(buf);
+}
+
+static void test_model_stale(void **state)
+{
+    (void)state;
+    proxy_model_t *m = proxy_model_new();
+    cache_t c = {json("{\"metadata\":{\"namespace\":\"default\",\"name\":\"web\"},"
+                      "\"spec\":{\"clusterIP\":\"10.96.0.30\",\"ports\":[{\"name\":\"dns\","
+                      "\"port\":53,\"protocol\":\"UDP\"}]}}"),
+                 udp_slice("{\"addresses\":[\"10.244.1.5\"]},{\"addresses\":[\"10.244.1.6\"]}")};
+    proxy_model_link_slice(m, "default/web-abc", "default/web");
+    proxy_model_update(m, cache_lookup, &c, NULL);
+    size_t n;
+    proxy_ct_stale_t *st = proxy_model_take_stale(m, &n);
+    /* The first endpoints: the flows rejected until now start over. */
+    assert_int_equal(n, 1);
+    assert_int_equal(st[0].cluster_ip, htonl(0x0a60001e));
+    assert_int_equal(st[0].endpoint, 0);
+    free(st);
+    c.slice = udp_slice("{\"addresses\":[\"10.244.1.6\"]}");
+    proxy_model_link_slice(m, "default/web-abc", "default/web");
+    proxy_model_update(m, cache_lookup, &c, NULL);
+    st = proxy_model_take_stale(m, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(st[0].endpoint, htonl(0x0af40105)); /* 10.244.1.5 went */
+    free(st);
+    c.svc = NULL;
+    proxy_model_touch(m, "default/web");
+    proxy_model_update(m, cache_lookup, &c, NULL);
+    st = proxy_model_take_stale(m, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(st[0].endpoint, htonl(0x0af40106)); /* the Service went */
+    free(st);
+    proxy_model_destroy(&m);
+}
+
 /* ------------------------------------------------------------------ */
 /* Syncs, as root in a namespace of our own */
 
@@ -402,6 +449,7 @@ int main(void)
         cmocka_unit_test(test_nodeport_affinity),
         cmocka_unit_test(test_no_endpoints_and_headless),
         cmocka_unit_test(test_model_dirty),
+        cmocka_unit_test(test_model_stale),
         cmocka_unit_test(test_sync_in_netns),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
