@@ -166,9 +166,26 @@ static int cmp_ep(const void *a, const void *b)
     return (x->port > y->port) - (x->port < y->port);
 }
 
-/* The ready endpoints of the slices for the port named `pname`. */
-static void collect_eps(proxy_svcport_t *sp, const char *pname, const kr_value_t *const *slices,
-                        size_t nslices)
+/* Whether an endpoint is used: ready ones, or (when a port has none)
+ * serving and terminating ones — kube-proxy's CategorizeEndpoints falls
+ * back to those so that a rolling update or a scale-down does not drop
+ * connections while the old pods drain. */
+static bool ep_usable(const kr_value_t *ep, bool terminating_pass)
+{
+    /* conditions.ready: "nil should be interpreted as ready"; serving
+     * likewise. */
+    const kr_value_t *ready = kr_value_get(ep, "conditions.ready");
+    bool is_ready = !ready || kr_value_as_bool(ready, true);
+    if (!terminating_pass)
+        return is_ready;
+    const kr_value_t *serving = kr_value_get(ep, "conditions.serving");
+    bool is_serving = serving ? kr_value_as_bool(serving, false) : is_ready;
+    return is_serving && kr_value_as_bool(kr_value_get(ep, "conditions.terminating"), false);
+}
+
+/* The usable endpoints of the slices for the port named `pname`. */
+static void collect_pass(proxy_svcport_t *sp, const char *pname, const kr_value_t *const *slices,
+                         size_t nslices, bool terminating_pass)
 {
     size_t cap = 0;
     for (size_t s = 0; s < nslices; s++) {
@@ -194,9 +211,7 @@ static void collect_eps(proxy_svcport_t *sp, const char *pname, const kr_value_t
         const kr_value_t *eps = kr_value_map_get(sl, "endpoints");
         for (size_t i = 0; i < kr_value_len(eps); i++) {
             const kr_value_t *ep = kr_value_array_get(eps, i);
-            /* conditions.ready: "nil should be interpreted as ready". */
-            const kr_value_t *ready = kr_value_get(ep, "conditions.ready");
-            if (ready && !kr_value_as_bool(ready, true))
+            if (!ep_usable(ep, terminating_pass))
                 continue;
             uint32_t ip;
             if (!parse_ip4(
@@ -222,6 +237,14 @@ static void collect_eps(proxy_svcport_t *sp, const char *pname, const kr_value_t
                 sp->eps[w++] = sp->eps[i];
         sp->neps = w;
     }
+}
+
+static void collect_eps(proxy_svcport_t *sp, const char *pname, const kr_value_t *const *slices,
+                        size_t nslices)
+{
+    collect_pass(sp, pname, slices, nslices, false);
+    if (sp->neps == 0)
+        collect_pass(sp, pname, slices, nslices, true);
 }
 
 size_t proxy_svcports_build(const kr_value_t *svc, const kr_value_t *const *slices, size_t nslices,

@@ -188,6 +188,36 @@ static void test_no_endpoints_and_headless(void **state)
     assert_null(sps);
 }
 
+/* A slice of web: 10.244.1.5 serving and terminating, 10.244.1.6
+ * terminating and not serving, then `more`. */
+#define TERMINATING_SLICE(more)                                                                    \
+    "{\"metadata\":{\"namespace\":\"default\",\"name\":\"web-abc\"},\"addressType\":\"IPv4\","     \
+    "\"ports\":[{\"name\":\"http\",\"port\":8080}],\"endpoints\":[{\"addresses\":[\"10.244.1.5\"]" \
+    ","                                                                                            \
+    "\"conditions\":{\"ready\":false,\"serving\":true,\"terminating\":true}},{\"addresses\":["     \
+    "\"10.244.1.6\"],\"conditions\":{\"ready\":false,\"serving\":false,\"terminating\":true}"      \
+    "}" more "]}"
+
+static void test_terminating_fallback(void **state)
+{
+    (void)state;
+    /* No ready endpoint: the serving, terminating one drains. */
+    const kr_value_t *sl[] = {json(TERMINATING_SLICE(""))};
+    proxy_svcport_t *sps;
+    assert_int_equal(proxy_svcports_build(json(web_svc), sl, 1, &sps), 1);
+    assert_int_equal(sps[0].neps, 1);
+    assert_int_equal(sps[0].eps[0].ip, htonl(0x0af40105));
+    proxy_svcport_clear(&sps[0]);
+    free(sps);
+    /* A ready one: only it. */
+    sl[0] = json(TERMINATING_SLICE(",{\"addresses\":[\"10.244.1.7\"]}"));
+    assert_int_equal(proxy_svcports_build(json(web_svc), sl, 1, &sps), 1);
+    assert_int_equal(sps[0].neps, 1);
+    assert_int_equal(sps[0].eps[0].ip, htonl(0x0af40107));
+    proxy_svcport_clear(&sps[0]);
+    free(sps);
+}
+
 /* The model over a fake cache of two objects. */
 typedef struct cache {
     const kr_value_t *svc;
@@ -448,6 +478,7 @@ int main(void)
         cmocka_unit_test(test_cluster_ip),
         cmocka_unit_test(test_nodeport_affinity),
         cmocka_unit_test(test_no_endpoints_and_headless),
+        cmocka_unit_test(test_terminating_fallback),
         cmocka_unit_test(test_model_dirty),
         cmocka_unit_test(test_model_stale),
         cmocka_unit_test(test_sync_in_netns),
