@@ -41,6 +41,9 @@ typedef struct rest_conf {
     int64_t idle_timeout_ms;
     int64_t watch_timeout_ms;
     const char *authorization_mode; /* "AlwaysAllow" or "Bus" */
+    const char *advertise_address;  /* NULL: see rest_advertise_address */
+    const char *service_cidr;       /* the api's service_cluster_ip_range */
+    bool kubernetes_service;        /* keep default/kubernetes (kubesvc.h) */
 } rest_conf_t;
 
 typedef struct rest_discovery rest_discovery_t;
@@ -60,6 +63,7 @@ typedef struct rest_gw {
     rest_discovery_t *disc; /* kinds, for routing and discovery */
     rest_tokens_t *tokens;
     struct rest_metrics *metrics;
+    struct rest_kubesvc *kubesvc; /* the instance's thread only */
 } rest_gw_t;
 
 /* ---- serving threads (server.c) ---------------------------------------- */

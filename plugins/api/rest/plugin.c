@@ -14,6 +14,7 @@
 
 #include "gateway.h"
 #include "kubeconfig.h"
+#include "kubesvc.h"
 #include "metrics.h"
 #include "pki.h"
 
@@ -37,6 +38,15 @@ static const kr_config_entry_t rest_config[] = {
     {KR_CFG_INT, "workers", "2", offsetof(rest_conf_t, workers),
      "serving threads; each has its own listening socket, bus connection and any number of "
      "requests in flight (they wait for the bus without holding the thread)"},
+    {KR_CFG_STRING, "advertise_address", NULL, offsetof(rest_conf_t, advertise_address),
+     "address of the kubernetes Service's endpoints (kube-apiserver's --advertise-address; "
+     "default: the listen address when it is a specific, non-loopback one, else the host's "
+     "first non-loopback IPv4 address)"},
+    {KR_CFG_STRING, "service_cluster_ip_range", "10.96.0.0/12", offsetof(rest_conf_t, service_cidr),
+     "the api's service_cluster_ip_range: the kubernetes Service gets its first address"},
+    {KR_CFG_BOOL, "kubernetes_service", "true", offsetof(rest_conf_t, kubernetes_service),
+     "keep the Service default/kubernetes, its Endpoints and its EndpointSlice pointing at this "
+     "server while it runs"},
     {KR_CFG_INT, "max_requests_inflight", "400", offsetof(rest_conf_t, max_inflight),
      "requests served at once before 429 (watches not counted)"},
     {KR_CFG_DURATION, "idle_timeout", "60s", offsetof(rest_conf_t, idle_timeout_ms),
@@ -176,6 +186,11 @@ static void *rest_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err
     struct sockaddr_storage ss;
     if (parse_addr(c->address, (int)c->port, &ss, err) < 0)
         return NULL;
+    char svc_ip[INET_ADDRSTRLEN], adv[INET6_ADDRSTRLEN];
+    if (c->kubernetes_service &&
+        (rest_first_service_ip(c->service_cidr, svc_ip, sizeof svc_ip, err) < 0 ||
+         rest_advertise_address(c->advertise_address, c->address, adv, sizeof adv, err) < 0))
+        return NULL;
     if (!c->tls && !loopback(&ss)) {
         kr_error_set(err, KR_E_BAD_REQUEST,
                      "tls: false serves plain HTTP, which is allowed only on a loopback address "
@@ -224,6 +239,14 @@ static void *rest_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err
                   c->address, gw->port, c->tls ? "true" : "false");
     write_kubeconfig(gw, c->tls ? pki.ca_pem : NULL);
     rest_pki_free(&pki);
+    if (c->kubernetes_service) {
+        rest_kubesvc_conf_t kc = {.cluster_ip = svc_ip, .address = adv, .port = (uint16_t)gw->port};
+        gw->kubesvc = rest_kubesvc_new(ctx, &kc, err);
+        if (gw->kubesvc == NULL)
+            goto fail;
+        kr_plugin_log(ctx, KR_LOG_INFO, "keeping the kubernetes Service",
+                      "clusterIP=%s endpoint=%s:%d", svc_ip, *adv ? adv : "none", gw->port);
+    }
     return gw;
 fail:
     rest_fini(gw);
@@ -235,6 +258,7 @@ static void rest_fini(void *self)
     rest_gw_t *gw = self;
     if (gw == NULL)
         return;
+    rest_kubesvc_destroy(&gw->kubesvc);
     rest_loops_stop(gw);
     rest_tokens_destroy(&gw->tokens);
     rest_metrics_destroy(&gw->metrics);
