@@ -41,6 +41,7 @@
 #define EVENT_FLUSH_MS   10000
 #define EVENTS_PER_POD   32
 #define AG_HOSTS_MAX     100000
+#define SVC_WAIT_MS      100 /* a pod to sync before the Services were listed: look again */
 #define SENDQ_MAX        768 /* of the connection's 1024: the informer's share is left */
 #define JOBS_PER_WORKER  16  /* sync and kill jobs queued per worker, at most */
 
@@ -220,6 +221,7 @@ struct agent {
     size_t nidx;
     ag_streams_t *streams; /* logs, exec, attach, port-forward (stream.c) */
     kr_informer_t *inf;
+    kr_informer_t *svcs; /* Services, for their variables; NULL with hollow nodes */
     ag_pod_t **pods;
     size_t npods, cap;
     ag_pod_t *forgotten; /* forgotten pods with jobs still in the pool */
@@ -1051,6 +1053,47 @@ static int64_t grace_of(const kr_value_t *obj)
     return kr_value_as_int(kr_value_get(obj, "spec.terminationGracePeriodSeconds"), 30);
 }
 
+typedef struct svc_list {
+    const kr_value_t **v;
+    size_t n, cap;
+    kr_arena_t *a;
+} svc_list_t;
+
+static bool svc_collect(const kr_value_t *obj, void *ud)
+{
+    svc_list_t *l = ud;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        const kr_value_t **v = kr_arena_alloc(l->a, cap * sizeof *v);
+        if (l->n > 0)
+            memcpy(v, l->v, l->n * sizeof *v);
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = obj;
+    return true;
+}
+
+/* The service variables of a pod (getServiceEnvVarMap), in the job's
+ * arena: the worker never reads the informer. */
+static const ag_env_t *service_env(agent_t *ag, kr_arena_t *a, const kr_value_t *pod)
+{
+    const char *ns = kr_value_as_str(kr_value_get(pod, "metadata.namespace")) ?: "default";
+    bool links = kr_value_as_bool(kr_value_get(pod, "spec.enableServiceLinks"), true);
+    svc_list_t l = {.a = a};
+    const kr_value_t *master = kr_informer_get(ag->svcs, "default", AG_MASTER_SERVICE);
+    if (master != NULL)
+        svc_collect(master, &l);
+    if (links)
+        kr_informer_each(ag->svcs, ns, svc_collect, &l);
+    ag_env_t *env = kr_arena_alloc(a, sizeof *env);
+    *env = (ag_env_t){0};
+    ag_service_env(a, l.v, l.n, ns, links, env);
+    return env;
+}
+
+static void on_requeue(kr_loop_t *loop, uint64_t id, void *ud);
+
 static void schedule(agent_t *ag, ag_pod_t *p)
 {
     if (p->busy) {
@@ -1071,7 +1114,16 @@ static void schedule(agent_t *ag, ag_pod_t *p)
         return;
     }
     bool terminating = kr_value_get(pod_obj(p), "metadata.deletionTimestamp") != NULL;
+    if (!p->gone && !terminating && ag->svcs != NULL && !kr_informer_has_synced(ag->svcs)) {
+        /* the kubelet's "services have not yet been read at least once,
+         * cannot construct envvars": wait for the first list */
+        if (p->requeue_timer == 0)
+            p->requeue_timer = kr_loop_add_timer(ag->loop, SVC_WAIT_MS, 0, on_requeue, p);
+        return;
+    }
     ag_job_t *job = job_new(p->gone || terminating ? AG_JOB_KILL : AG_JOB_SYNC, p);
+    if (job->kind == AG_JOB_SYNC && ag->svcs != NULL)
+        job->services = service_env(ag, job->a, job->obj);
     if (job->kind == AG_JOB_KILL)
         job->grace_s = grace_of(pod_obj(p));
     if (job->kind == AG_JOB_SYNC && p->nkill > 0) {
@@ -1348,6 +1400,39 @@ static const kr_value_t *pod_trim(kr_arena_t *a, const kr_value_t *obj, void *ud
     kr_value_t *copy = kr_value_copy(a, obj);
     kr_value_map_del(kr_value_map_get(copy, "metadata"), "managedFields");
     return copy;
+}
+
+/* What the Services informer keeps: the fields of their variables. */
+static const kr_value_t *svc_trim(kr_arena_t *a, const kr_value_t *obj, void *ud)
+{
+    (void)ud;
+    static const char *const meta_keys[] = {"name", "namespace", "resourceVersion"};
+    static const char *const port_keys[] = {"name", "port", "protocol"};
+    kr_value_t *m = kr_value_map(a), *meta = kr_value_map(a), *spec = kr_value_map(a);
+    for (size_t i = 0; i < sizeof meta_keys / sizeof *meta_keys; i++) {
+        kr_value_t *v = kr_value_get(obj, kr_arena_printf(a, "metadata.%s", meta_keys[i]));
+        if (v != NULL)
+            kr_value_map_set(a, meta, meta_keys[i], v);
+    }
+    kr_value_t *ip = kr_value_get(obj, "spec.clusterIP");
+    if (ip != NULL)
+        kr_value_map_set(a, spec, "clusterIP", ip);
+    const kr_value_t *ports = kr_value_get(obj, "spec.ports");
+    kr_value_t *kp = kr_value_array(a);
+    for (size_t i = 0; i < kr_value_len(ports); i++) {
+        const kr_value_t *sp = kr_value_array_get(ports, i);
+        kr_value_t *o = kr_value_map(a);
+        for (size_t k = 0; k < sizeof port_keys / sizeof *port_keys; k++) {
+            kr_value_t *v = kr_value_map_get(sp, port_keys[k]);
+            if (v != NULL)
+                kr_value_map_set(a, o, port_keys[k], v);
+        }
+        kr_value_array_push(a, kp, o);
+    }
+    kr_value_map_set(a, spec, "ports", kp);
+    kr_value_map_set(a, m, "metadata", meta);
+    kr_value_map_set(a, m, "spec", spec);
+    return m;
 }
 
 static void inf_add(kr_informer_t *inf, const kr_value_t *obj, void *ud)
@@ -1667,6 +1752,16 @@ static void *agent_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *er
     if (ag->inf == NULL || kr_informer_set_transform(ag->inf, pod_trim, NULL, err) < 0 ||
         kr_informer_start(ag->inf, err) < 0)
         goto fail;
+    /* The Services, for the pods' variables.  A hollow agent has none: its
+     * pods run nowhere, and the cache would be one more copy of every
+     * Service per agent process. */
+    if (ag->nhosts == 1) {
+        kr_informer_opts_t so = {.res = "v1/services", .name = "agent services"};
+        ag->svcs = kr_informer_new(ag->loop, ag->bus, &so, err);
+        if (ag->svcs == NULL || kr_informer_set_transform(ag->svcs, svc_trim, NULL, err) < 0 ||
+            kr_informer_start(ag->svcs, err) < 0)
+            goto fail;
+    }
     uint64_t tick = (uint64_t)ag->cfg.sync_ms;
     if (ag->nhosts > 1 && tick / 10 >= 100)
         tick /= 10;
@@ -1689,6 +1784,7 @@ static void agent_fini(void *instance)
     if (ag == NULL)
         return;
     kr_informer_destroy(&ag->inf);
+    kr_informer_destroy(&ag->svcs);
     ag_streams_destroy(&ag->streams);
     if (ag->tick_timer)
         kr_loop_cancel_timer(ag->loop, ag->tick_timer);

@@ -84,9 +84,10 @@ typedef struct ag_job {
     int64_t grace_s;         /* KILL */
     const char **known_uids; /* CLEANUP: pods that must be kept */
     size_t nknown;
-    int64_t cutoff_ns;     /* CLEANUP: sandboxes created later belong to pods known since */
-    const char **kill_ids; /* SYNC: containers to stop first (failed liveness/startup) */
-    int64_t *kill_grace;   /* their grace periods */
+    int64_t cutoff_ns;        /* CLEANUP: sandboxes created later belong to pods known since */
+    const ag_env_t *services; /* SYNC: the service variables; NULL: none (hollow nodes) */
+    const char **kill_ids;    /* SYNC: containers to stop first (failed liveness/startup) */
+    int64_t *kill_grace;      /* their grace periods */
     size_t nkill;
     /* PROBE */
     const kr_value_t *probe;     /* the Probe */

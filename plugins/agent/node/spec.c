@@ -38,7 +38,8 @@ const char *ag_env_get(const ag_env_t *env, const char *key)
     return NULL;
 }
 
-char *ag_expand(kr_arena_t *a, const char *in, const ag_env_t *env)
+/* expansion.MappingFuncFor(env, more): the first that has the name. */
+static char *expand(kr_arena_t *a, const char *in, const ag_env_t *env, const ag_env_t *more)
 {
     kr_buf_t b = KR_BUF_INIT;
     size_t len = strlen(in), checkpoint = 0;
@@ -56,6 +57,8 @@ char *ag_expand(kr_arena_t *a, const char *in, const ag_env_t *env)
                 size_t n = (size_t)(close - rest - 1);
                 char *name = kr_arena_strndup(a, rest + 1, n);
                 const char *val = ag_env_get(env, name);
+                if (val == NULL)
+                    val = ag_env_get(more, name);
                 if (val != NULL)
                     kr_buf_puts(&b, val);
                 else
@@ -75,6 +78,11 @@ char *ag_expand(kr_arena_t *a, const char *in, const ag_env_t *env)
     char *out = kr_arena_strndup(a, b.data ? b.data : "", b.len);
     kr_buf_free(&b);
     return out;
+}
+
+char *ag_expand(kr_arena_t *a, const char *in, const ag_env_t *env)
+{
+    return expand(a, in, env, NULL);
 }
 
 bool ag_env_name_valid(const char *name)
@@ -330,7 +338,9 @@ int ag_env_build(kr_arena_t *a, const kr_value_t *container, const ag_env_ctx_t 
         const kr_value_t *vf = kr_value_map_get(e, "valueFrom");
         const char *val = NULL;
         if (vf == NULL) {
-            val = ag_expand(a, kr_value_map_str(e, "value") ?: "", out);
+            /* $(VAR) sees the service variables too (MappingFuncFor(tmpEnv,
+             * serviceEnv)) */
+            val = expand(a, kr_value_map_str(e, "value") ?: "", out, ctx->services);
         } else if (kr_value_map_get(vf, "fieldRef") != NULL) {
             const char *path = kr_value_as_str(kr_value_get(vf, "fieldRef.fieldPath")) ?: "";
             if (ag_field_ref(a, ctx->pod, path, ctx->pod_ip, ctx->host_ip, &val, err) < 0)
@@ -354,7 +364,111 @@ int ag_env_build(kr_arena_t *a, const kr_value_t *container, const ag_env_ctx_t 
         }
         ag_env_set(a, out, name, val);
     }
+    /* "Append service env vars": the container's own win */
+    for (size_t i = 0; ctx->services != NULL && i < ctx->services->n; i++)
+        if (ag_env_get(out, ctx->services->kv[i].key) == NULL)
+            ag_env_set(a, out, ctx->services->kv[i].key, ctx->services->kv[i].value);
     return 0;
+}
+
+/* ---- service environment variables (pkg/kubelet/envvars) -------------------------- */
+
+/* makeEnvVariableName: upper case, '-' -> '_'. */
+static char *env_var_name(kr_arena_t *a, const char *s)
+{
+    char *out = kr_arena_strdup(a, s);
+    for (char *c = out; *c; c++)
+        *c = *c == '-' ? '_' : (char)toupper((unsigned char)*c);
+    return out;
+}
+
+/* IsServiceIPSet: not "None", not empty. */
+static bool service_ip_set(const kr_value_t *svc)
+{
+    const char *ip = kr_value_as_str(kr_value_get(svc, "spec.clusterIP"));
+    return ip != NULL && *ip != '\0' && strcmp(ip, "None") != 0;
+}
+
+static int svc_by_name(const void *x, const void *y)
+{
+    const kr_value_t *const *l = x, *const *r = y;
+    return strcmp(kr_value_as_str(kr_value_get(*l, "metadata.name")) ?: "",
+                  kr_value_as_str(kr_value_get(*r, "metadata.name")) ?: "");
+}
+
+/* FromServices for one Service, makeLinkVariables included. */
+static void service_vars(kr_arena_t *a, const kr_value_t *svc, ag_env_t *out)
+{
+    const char *prefix = env_var_name(a, kr_value_as_str(kr_value_get(svc, "metadata.name")));
+    const char *ip = kr_value_as_str(kr_value_get(svc, "spec.clusterIP"));
+    const kr_value_t *ports = kr_value_get(svc, "spec.ports");
+    if (kr_value_len(ports) == 0) /* validation requires one; upstream would index [0] */
+        return;
+    bool v6 = strchr(ip, ':') != NULL;
+    ag_env_set(a, out, kr_arena_printf(a, "%s_SERVICE_HOST", prefix), ip);
+    const char *port_name = kr_arena_printf(a, "%s_SERVICE_PORT", prefix);
+    ag_env_set(a, out, port_name,
+               kr_arena_printf(a, "%" PRId64, kr_value_as_int(kr_value_get(ports, "[0].port"), 0)));
+    for (size_t i = 0; i < kr_value_len(ports); i++) {
+        const kr_value_t *sp = kr_value_array_get(ports, i);
+        const char *name = kr_value_map_str(sp, "name");
+        if (name != NULL && *name != '\0')
+            ag_env_set(
+                a, out, kr_arena_printf(a, "%s_%s", port_name, env_var_name(a, name)),
+                kr_arena_printf(a, "%" PRId64, kr_value_as_int(kr_value_map_get(sp, "port"), 0)));
+    }
+    for (size_t i = 0; i < kr_value_len(ports); i++) {
+        const kr_value_t *sp = kr_value_array_get(ports, i);
+        const char *proto = kr_value_map_str(sp, "protocol");
+        if (proto == NULL || *proto == '\0')
+            proto = "TCP";
+        char *lower = kr_arena_strdup(a, proto), *upper = kr_arena_strdup(a, proto);
+        for (char *c = lower; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
+        for (char *c = upper; *c; c++)
+            *c = (char)toupper((unsigned char)*c);
+        int64_t port = kr_value_as_int(kr_value_map_get(sp, "port"), 0);
+        /* net.JoinHostPort: brackets around an IPv6 address */
+        const char *url = kr_arena_printf(a, "%s://%s%s%s:%" PRId64, lower, v6 ? "[" : "", ip,
+                                          v6 ? "]" : "", port);
+        if (i == 0) /* Docker special-cases the first port */
+            ag_env_set(a, out, kr_arena_printf(a, "%s_PORT", prefix), url);
+        const char *pp = kr_arena_printf(a, "%s_PORT_%" PRId64 "_%s", prefix, port, upper);
+        ag_env_set(a, out, pp, url);
+        ag_env_set(a, out, kr_arena_printf(a, "%s_PROTO", pp), lower);
+        ag_env_set(a, out, kr_arena_printf(a, "%s_PORT", pp), kr_arena_printf(a, "%" PRId64, port));
+        ag_env_set(a, out, kr_arena_printf(a, "%s_ADDR", pp), ip);
+    }
+}
+
+void ag_service_env(kr_arena_t *a, const kr_value_t *const *svcs, size_t n, const char *ns,
+                    bool links, ag_env_t *out)
+{
+    /* serviceMap: by name; the master service of default unless the
+     * pod's namespace has one of that name */
+    const kr_value_t **pick = kr_arena_alloc(a, (n ? n : 1) * sizeof *pick);
+    size_t np = 0;
+    for (size_t i = 0; i < n; i++) {
+        const kr_value_t *svc = svcs[i];
+        const char *sns = kr_value_as_str(kr_value_get(svc, "metadata.namespace")) ?: "";
+        const char *name = kr_value_as_str(kr_value_get(svc, "metadata.name"));
+        if (name == NULL || !service_ip_set(svc))
+            continue;
+        bool master = strcmp(sns, "default") == 0 && strcmp(name, AG_MASTER_SERVICE) == 0;
+        bool local = strcmp(sns, ns) == 0 && links;
+        if (!master && !local)
+            continue;
+        size_t j = 0;
+        while (j < np && strcmp(kr_value_as_str(kr_value_get(pick[j], "metadata.name")), name) != 0)
+            j++;
+        if (j == np)
+            pick[np++] = svc;
+        else if (local) /* serviceMap[name] = service: the namespace's own wins */
+            pick[j] = svc;
+    }
+    qsort(pick, np, sizeof *pick, svc_by_name);
+    for (size_t i = 0; i < np; i++)
+        service_vars(a, pick[i], out);
 }
 
 /* ---- argv -------------------------------------------------------------------------- */

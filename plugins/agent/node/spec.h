@@ -53,15 +53,36 @@ typedef struct ag_env_ctx {
     int (*lookup)(void *ud, const char *what, const char *ns, const char *name,
                   const kr_value_t **obj, kr_error_t *err);
     void *ud;
+    /* The service variables (ag_service_env); NULL: none. */
+    const ag_env_t *services;
 } ag_env_ctx_t;
 
 /* makeEnvironmentVariables: envFrom (configMapRef/secretRef with prefix and
- * optional), then env (value with $(VAR) expansion against what precedes,
+ * optional), then env (value with $(VAR) expansion against what precedes
+ * and then ctx->services,
  * valueFrom configMapKeyRef/secretKeyRef/fieldRef/resourceFieldRef).  On a
  * missing non-optional reference: KR_E_NOT_FOUND / KR_E_INVALID with the
- * kubelet's message (the container's CreateContainerConfigError). */
+ * kubelet's message (the container's CreateContainerConfigError).  Last
+ * the service variables the container does not set itself. */
 int ag_env_build(kr_arena_t *a, const kr_value_t *container, const ag_env_ctx_t *ctx, ag_env_t *out,
                  kr_error_t *err);
+
+/* The kubelet's master services (kubelet.go masterServices). */
+#define AG_MASTER_SERVICE "kubernetes"
+
+/* getServiceEnvVarMap + envvars.FromServices: the variables of the
+ * Services among `svcs` (of any namespaces) a pod of namespace `ns` gets —
+ * those with a ClusterIP (not "None", not empty) of `ns` when `links`
+ * (spec.enableServiceLinks, default true), and default/kubernetes always
+ * (a Service of `ns` of the same name wins).  For each:
+ * <NAME>_SERVICE_HOST, <NAME>_SERVICE_PORT (the first port),
+ * <NAME>_SERVICE_PORT_<PORTNAME> for named ports, and the Docker link
+ * variables <NAME>_PORT (the first port's tcp://ip:port),
+ * <NAME>_PORT_<port>_<PROTO> with _PROTO, _PORT and _ADDR; NAME and
+ * PORTNAME upper case with '-' as '_'.  Services in name order (upstream's
+ * is a map's).  Added to `out`. */
+void ag_service_env(kr_arena_t *a, const kr_value_t *const *svcs, size_t n, const char *ns,
+                    bool links, ag_env_t *out);
 
 /* Standard base64 (a Secret's data), NUL-terminated, its length in
  * *len (may be NULL); NULL when not valid base64. */

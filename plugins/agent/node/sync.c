@@ -1422,6 +1422,7 @@ void ag_sync_run(ag_worker_t *w0, ag_job_t *job)
         .alloc_ephemeral = w->conf->alloc_ephemeral,
         .lookup = lookup,
         .ud = &s,
+        .services = job->services,
     };
     if (job->kind == AG_JOB_KILL)
         kill_pod(&s);

@@ -201,6 +201,175 @@ static void test_env(void **state)
     kr_arena_destroy(&a);
 }
 
+/* ---- service variables (pkg/kubelet/envvars) ------------------------------------------- */
+
+static const char *services_yaml =
+    "- metadata: {name: foo-bar, namespace: ns1}\n"
+    "  spec: {clusterIP: 1.2.3.4, ports: [{protocol: TCP, port: 8083}]}\n"
+    "- metadata: {name: abc-123, namespace: ns1}\n"
+    "  spec:\n"
+    "    clusterIP: 5.6.7.8\n"
+    "    ports: [{name: u-d-p, protocol: UDP, port: 8081}, {name: t-c-p, protocol: TCP, port: "
+    "8082}]\n"
+    "- metadata: {name: q-u-u-x, namespace: ns1}\n"
+    "  spec: {clusterIP: 9.8.7.6, ports: [{port: 8084}, {name: '8085', protocol: TCP, port: "
+    "8085}]}\n"
+    "- metadata: {name: headless, namespace: ns1}\n"
+    "  spec: {clusterIP: None, ports: [{port: 80}]}\n"
+    "- metadata: {name: external, namespace: ns1}\n"
+    "  spec: {clusterIP: '', ports: [{port: 80}]}\n"
+    "- metadata: {name: other, namespace: ns2}\n"
+    "  spec: {clusterIP: 1.1.1.1, ports: [{port: 80}]}\n"
+    "- metadata: {name: v6, namespace: ns1}\n"
+    "  spec: {clusterIP: 'fd00::1', ports: [{name: http, protocol: SCTP, port: 80}]}\n"
+    "- metadata: {name: kubernetes, namespace: default}\n"
+    "  spec: {clusterIP: 10.96.0.1, ports: [{name: https, protocol: TCP, port: 443}]}\n";
+
+static ag_env_t service_env_of(kr_arena_t *a, const kr_value_t *svcs, const char *ns, bool links)
+{
+    const kr_value_t *list[16];
+    size_t n = kr_value_len(svcs);
+    assert_true(n <= 16);
+    for (size_t i = 0; i < n; i++)
+        list[i] = kr_value_array_get(svcs, i);
+    ag_env_t env = {0};
+    ag_service_env(a, list, n, ns, links, &env);
+    return env;
+}
+
+static void test_service_env(void **state)
+{
+    (void)state;
+    kr_arena_t *a = kr_arena_new(0);
+    const kr_value_t *svcs = yaml(a, services_yaml);
+    ag_env_t env = service_env_of(a, svcs, "ns1", true);
+    static const char *const want[][2] = {
+        {"FOO_BAR_SERVICE_HOST", "1.2.3.4"},
+        {"FOO_BAR_SERVICE_PORT", "8083"},
+        {"FOO_BAR_PORT", "tcp://1.2.3.4:8083"},
+        {"FOO_BAR_PORT_8083_TCP", "tcp://1.2.3.4:8083"},
+        {"FOO_BAR_PORT_8083_TCP_PROTO", "tcp"},
+        {"FOO_BAR_PORT_8083_TCP_PORT", "8083"},
+        {"FOO_BAR_PORT_8083_TCP_ADDR", "1.2.3.4"},
+        {"ABC_123_SERVICE_HOST", "5.6.7.8"},
+        {"ABC_123_SERVICE_PORT", "8081"},
+        {"ABC_123_SERVICE_PORT_U_D_P", "8081"},
+        {"ABC_123_SERVICE_PORT_T_C_P", "8082"},
+        {"ABC_123_PORT", "udp://5.6.7.8:8081"},
+        {"ABC_123_PORT_8081_UDP", "udp://5.6.7.8:8081"},
+        {"ABC_123_PORT_8081_UDP_PROTO", "udp"},
+        {"ABC_123_PORT_8081_UDP_PORT", "8081"},
+        {"ABC_123_PORT_8081_UDP_ADDR", "5.6.7.8"},
+        {"ABC_123_PORT_8082_TCP", "tcp://5.6.7.8:8082"},
+        {"ABC_123_PORT_8082_TCP_PROTO", "tcp"},
+        {"ABC_123_PORT_8082_TCP_PORT", "8082"},
+        {"ABC_123_PORT_8082_TCP_ADDR", "5.6.7.8"},
+        {"Q_U_U_X_SERVICE_HOST", "9.8.7.6"},
+        {"Q_U_U_X_SERVICE_PORT", "8084"},
+        {"Q_U_U_X_SERVICE_PORT_8085", "8085"},
+        {"Q_U_U_X_PORT", "tcp://9.8.7.6:8084"},
+        {"Q_U_U_X_PORT_8084_TCP", "tcp://9.8.7.6:8084"}, /* no protocol: TCP */
+        {"Q_U_U_X_PORT_8084_TCP_PROTO", "tcp"},
+        {"Q_U_U_X_PORT_8084_TCP_PORT", "8084"},
+        {"Q_U_U_X_PORT_8084_TCP_ADDR", "9.8.7.6"},
+        {"Q_U_U_X_PORT_8085_TCP", "tcp://9.8.7.6:8085"},
+        {"Q_U_U_X_PORT_8085_TCP_PROTO", "tcp"},
+        {"Q_U_U_X_PORT_8085_TCP_PORT", "8085"},
+        {"Q_U_U_X_PORT_8085_TCP_ADDR", "9.8.7.6"},
+        {"V6_SERVICE_HOST", "fd00::1"},
+        {"V6_SERVICE_PORT", "80"},
+        {"V6_SERVICE_PORT_HTTP", "80"},
+        {"V6_PORT", "sctp://[fd00::1]:80"},
+        {"V6_PORT_80_SCTP", "sctp://[fd00::1]:80"},
+        {"V6_PORT_80_SCTP_PROTO", "sctp"},
+        {"V6_PORT_80_SCTP_PORT", "80"},
+        {"V6_PORT_80_SCTP_ADDR", "fd00::1"},
+        {"KUBERNETES_SERVICE_HOST", "10.96.0.1"},
+        {"KUBERNETES_SERVICE_PORT", "443"},
+        {"KUBERNETES_SERVICE_PORT_HTTPS", "443"},
+        {"KUBERNETES_PORT", "tcp://10.96.0.1:443"},
+        {"KUBERNETES_PORT_443_TCP", "tcp://10.96.0.1:443"},
+        {"KUBERNETES_PORT_443_TCP_PROTO", "tcp"},
+        {"KUBERNETES_PORT_443_TCP_PORT", "443"},
+        {"KUBERNETES_PORT_443_TCP_ADDR", "10.96.0.1"},
+    };
+    size_t nwant = sizeof want / sizeof *want;
+    for (size_t i = 0; i < nwant; i++) {
+        const char *got = ag_env_get(&env, want[i][0]);
+        if (got == NULL)
+            fail_msg("%s not set", want[i][0]);
+        assert_string_equal(got, want[i][1]);
+    }
+    assert_int_equal(env.n, nwant); /* None, "", another namespace: nothing */
+    /* in name order: abc-123 first, kubernetes among them */
+    assert_string_equal(env.kv[0].key, "ABC_123_SERVICE_HOST");
+
+    /* enableServiceLinks false: the master service only */
+    env = service_env_of(a, svcs, "ns1", false);
+    assert_int_equal(env.n, 8);
+    for (size_t i = 0; i < env.n; i++)
+        assert_int_equal(strncmp(env.kv[i].key, "KUBERNETES_", 11), 0);
+    /* another namespace without Services of its own */
+    env = service_env_of(a, svcs, "ns3", true);
+    assert_int_equal(env.n, 8);
+    assert_string_equal(ag_env_get(&env, "KUBERNETES_SERVICE_HOST"), "10.96.0.1");
+    /* the namespace's own "kubernetes" wins over default's */
+    const kr_value_t *mine = yaml(
+        a, "- metadata: {name: kubernetes, namespace: ns1}\n"
+           "  spec: {clusterIP: 10.96.5.5, ports: [{name: web, port: 80}]}\n"
+           "- metadata: {name: kubernetes, namespace: default}\n"
+           "  spec: {clusterIP: 10.96.0.1, ports: [{name: https, protocol: TCP, port: 443}]}\n");
+    env = service_env_of(a, mine, "ns1", true);
+    assert_string_equal(ag_env_get(&env, "KUBERNETES_SERVICE_HOST"), "10.96.5.5");
+    assert_string_equal(ag_env_get(&env, "KUBERNETES_SERVICE_PORT_WEB"), "80");
+    assert_null(ag_env_get(&env, "KUBERNETES_SERVICE_PORT_HTTPS"));
+    /* ... unless service links are off: default's */
+    env = service_env_of(a, mine, "ns1", false);
+    assert_string_equal(ag_env_get(&env, "KUBERNETES_SERVICE_HOST"), "10.96.0.1");
+    /* none at all */
+    env = service_env_of(a, yaml(a, "[]"), "ns1", true);
+    assert_int_equal(env.n, 0);
+    kr_arena_destroy(&a);
+}
+
+/* The container's own variables win over the service variables, and
+ * $(VAR) sees both (the container's first). */
+static void test_env_services(void **state)
+{
+    (void)state;
+    kr_arena_t *a = kr_arena_new(0);
+    ag_env_t svc_env = service_env_of(a, yaml(a, services_yaml), "ns1", true);
+    const kr_value_t *pod = yaml(a, "metadata: {name: p, namespace: ns1}\n");
+    ag_env_ctx_t ctx = {.pod = pod, .services = &svc_env};
+    const kr_value_t *c = yaml(
+        a, "env:\n"
+           "- {name: URL, value: 'https://$(KUBERNETES_SERVICE_HOST):$(KUBERNETES_SERVICE_PORT)'}\n"
+           "- {name: FOO_BAR_SERVICE_HOST, value: mine}\n"
+           "- {name: SEEN, value: '$(FOO_BAR_SERVICE_HOST)/$(FOO_BAR_SERVICE_PORT)'}\n"
+           "- {name: LATER, value: '$(EARLY)'}\n"
+           "- {name: EARLY, value: e}\n");
+    ag_env_t env = {0};
+    kr_error_t err;
+    assert_int_equal(ag_env_build(a, c, &ctx, &env, &err), 0);
+    assert_string_equal(ag_env_get(&env, "URL"), "https://10.96.0.1:443");
+    assert_string_equal(ag_env_get(&env, "FOO_BAR_SERVICE_HOST"), "mine");
+    assert_string_equal(ag_env_get(&env, "SEEN"), "mine/8083");
+    assert_string_equal(ag_env_get(&env, "LATER"), "$(EARLY)");
+    assert_string_equal(ag_env_get(&env, "KUBERNETES_PORT_443_TCP_ADDR"), "10.96.0.1");
+    /* the container's first, in its order; then the services' */
+    assert_string_equal(env.kv[0].key, "URL");
+    assert_string_equal(env.kv[4].key, "EARLY");
+    assert_int_equal(env.n, 5 + svc_env.n - 1);
+    /* the argv sees them too */
+    const char **argv;
+    size_t argc;
+    assert_int_equal(ag_container_argv(a, yaml(a, "args: ['$(ABC_123_SERVICE_PORT_T_C_P)']"),
+                                       (char *[]){"/bin/sh", NULL}, NULL, &env, &argv, &argc, &err),
+                     0);
+    assert_string_equal(argv[1], "8082");
+    kr_arena_destroy(&a);
+}
+
 /* ---- QoS and resources ----------------------------------------------------------------- */
 
 static void test_qos(void **state)
@@ -599,13 +768,14 @@ static void test_times(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_expand),      cmocka_unit_test(test_argv),
-        cmocka_unit_test(test_env),         cmocka_unit_test(test_qos),
-        cmocka_unit_test(test_resources),   cmocka_unit_test(test_backoff),
-        cmocka_unit_test(test_phase),       cmocka_unit_test(test_conditions),
-        cmocka_unit_test(test_times),       cmocka_unit_test(test_hosts_file),
-        cmocka_unit_test(test_resolv_conf), cmocka_unit_test(test_termination_message),
-        cmocka_unit_test(test_sidecars),
+        cmocka_unit_test(test_expand),       cmocka_unit_test(test_argv),
+        cmocka_unit_test(test_env),          cmocka_unit_test(test_qos),
+        cmocka_unit_test(test_resources),    cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_phase),        cmocka_unit_test(test_conditions),
+        cmocka_unit_test(test_times),        cmocka_unit_test(test_hosts_file),
+        cmocka_unit_test(test_resolv_conf),  cmocka_unit_test(test_termination_message),
+        cmocka_unit_test(test_sidecars),     cmocka_unit_test(test_service_env),
+        cmocka_unit_test(test_env_services),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
