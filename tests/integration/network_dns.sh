@@ -298,19 +298,24 @@ wait_until 10 "front still answers after its deletion" has_status front.default.
 # ---- other names go upstream --------------------------------------------------------------------------
 [ "$(q www.example.com A)" = 192.0.2.99 ] || fail "not forwarded: $(q www.example.com A)"
 [ "$(q +tcp api.example.com A)" = 192.0.2.99 ] || fail "not forwarded from a TCP client"
+# asked again: from the cache, the upstream does not see it twice
+[ "$(q WWW.example.com A)" = 192.0.2.99 ] || fail "a cached answer: $(q WWW.example.com A)"
+[ "$(grep -c 'name=www.example.com' "$T/upstream.log")" = 1 ] || fail "not answered from the cache"
 grep -q 'name=www.example.com' "$T/upstream.log" && grep -q 'name=api.example.com' "$T/upstream.log" ||
   fail "the upstream did not see both queries"
 has_status www.example.com MX NOERROR || fail "an empty upstream answer is not relayed"
 # the silent upstream had its turn, and its queries were answered by the other
 grep -q 'silent got a query' "$T/upstream.log" || fail "the upstreams were not taken in turn"
-# a truncated upstream answer: a TCP client gets it whole (asked again over
-# TCP upstream), a UDP client gets it cut and comes back over TCP
+# a truncated upstream answer: a UDP client gets it cut (and would come
+# back over TCP), a TCP client gets it whole, asked again over TCP upstream
+dig @"$DNS_IP" -p "$DNS_PORT" +time=2 +tries=1 +ignore big.example.com A >"$T/tc.txt" 2>&1
+grep -q 'flags:[a-z ]* tc[ ;]' "$T/tc.txt" || fail "TC not relayed to a UDP client: $(cat "$T/tc.txt")"
 [ "$(q +tcp big.example.com A | wc -l)" = 40 ] || fail "a big answer over TCP: $(q +tcp big.example.com A)"
 grep -q 'name=big.example.com tcp' "$T/upstream.log" || fail "not asked again over TCP upstream"
-dig @"$DNS_IP" -p "$DNS_PORT" +time=2 +tries=1 +ignore big.example.com A >"$T/tc.txt" 2>&1
-grep -q 'flags:[a-z ]* tc[ ;]' "$T/tc.txt" ||
-  fail "TC not relayed to a UDP client: $(cat "$T/tc.txt")"
-[ "$(q big.example.com A | wc -l)" = 40 ] || fail "dig's retry over TCP"
+# now cached whole: 684 bytes fit an EDNS client (1232), not a plain one (512)
+[ "$(q big.example.com A | wc -l)" = 40 ] || fail "the cached big answer over UDP with EDNS"
+dig @"$DNS_IP" -p "$DNS_PORT" +time=2 +tries=1 +noedns +ignore big.example.com A >"$T/tc2.txt" 2>&1
+grep -q 'flags:[a-z ]* tc[ ;]' "$T/tc2.txt" || fail "a cached answer not cut for 512: $(cat "$T/tc2.txt")"
 # a PTR the cluster does not know goes upstream too
 before=$(grep -c query "$T/upstream.log")
 q 4.3.2.1.in-addr.arpa PTR >/dev/null
@@ -337,7 +342,7 @@ wait_until 20 "kube-dns ports not put back" kubedns_ok
 
 stats=$("$BUSCALL" --timeout 5000 "$EP" '{op: dns.stats}') || fail "no stats"
 [ "$(json_get "$stats" 'r["obj"]["synced"]')" = True ] || fail "stats: $stats"
-[ "$(json_get "$stats" 'r["obj"]["servfail"] >= 1 and r["obj"]["forwarded"] >= 3')" = True ] ||
+[ "$(json_get "$stats" 'r["obj"]["servfail"] >= 1 and r["obj"]["forwarded"] >= 3 and r["obj"]["cache_hits"] >= 1')" = True ] ||
   fail "stats: $stats"
 
 stop_pid "$SERVER_PID" 10000

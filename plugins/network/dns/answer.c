@@ -684,6 +684,48 @@ uint8_t *dns_chase_merge(const uint8_t *cname, size_t clen, const uint8_t *up, s
     return wire;
 }
 
+/* The UDP size a query's client takes. */
+static size_t udp_max(const ldns_pkt *query)
+{
+    size_t max = ldns_pkt_edns(query) ? ldns_pkt_edns_udp_size(query) : DNS_UDP_MIN;
+    return max < DNS_UDP_MIN ? DNS_UDP_MIN : max > DNS_UDP_MAX ? DNS_UDP_MAX : max;
+}
+
+static void copy_aged(ldns_rr_list *to, const ldns_rr_list *from, uint32_t age_s, uint32_t max)
+{
+    for (size_t i = 0; i < ldns_rr_list_rr_count(from); i++) {
+        ldns_rr *rr = ldns_rr_clone(ldns_rr_list_rr(from, i));
+        uint32_t ttl = ldns_rr_ttl(rr);
+        ttl = ttl > age_s ? ttl - age_s : 0;
+        ldns_rr_set_ttl(rr, ttl < max ? ttl : max);
+        ldns_rr_list_push_rr(to, rr);
+    }
+}
+
+uint8_t *dns_answer_copy(const uint8_t *query, size_t qlen, const uint8_t *reply, size_t rlen,
+                         uint32_t age_s, uint32_t max_ttl, bool tcp, size_t *outlen)
+{
+    ldns_pkt *q = NULL, *r = NULL;
+    uint8_t *wire = NULL;
+    if (ldns_wire2pkt(&q, query, qlen) == LDNS_STATUS_OK &&
+        ldns_wire2pkt(&r, reply, rlen) == LDNS_STATUS_OK) {
+        result_t res = {.an = ldns_rr_list_new(),
+                        .ns = ldns_rr_list_new(),
+                        .ar = ldns_rr_list_new(),
+                        .rcode = ldns_pkt_get_rcode(r)};
+        copy_aged(res.an, ldns_pkt_answer(r), age_s, max_ttl);
+        copy_aged(res.ns, ldns_pkt_authority(r), age_s, max_ttl);
+        copy_aged(res.ar, ldns_pkt_additional(r), age_s, max_ttl);
+        wire = reply_encode(q, &res, tcp ? 65535 : udp_max(q), outlen);
+        ldns_rr_list_deep_free(res.an);
+        ldns_rr_list_deep_free(res.ns);
+        ldns_rr_list_deep_free(res.ar);
+    }
+    ldns_pkt_free(q);
+    ldns_pkt_free(r);
+    return wire;
+}
+
 bool dns_query_info(const uint8_t *q, size_t len, char *name, size_t size, uint16_t *qtype,
                     uint16_t *id)
 {
@@ -755,12 +797,7 @@ dns_verdict_t dns_answer(const dns_index_t *idx, const dns_zone_conf_t *conf, co
     if (verdict == DNS_REPLY) {
         if (res.chase)
             verdict = DNS_CHASE;
-        size_t max = 65535;
-        if (!tcp) {
-            max = ldns_pkt_edns(query) ? ldns_pkt_edns_udp_size(query) : DNS_UDP_MIN;
-            max = max < DNS_UDP_MIN ? DNS_UDP_MIN : max > DNS_UDP_MAX ? DNS_UDP_MAX : max;
-        }
-        *out = reply_encode(query, &res, max, outlen);
+        *out = reply_encode(query, &res, tcp ? 65535 : udp_max(query), outlen);
         if (*out == NULL)
             verdict = DNS_DROP;
         else if (res.chase && LDNS_TC_WIRE(*out))

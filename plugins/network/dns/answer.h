@@ -61,6 +61,13 @@ uint8_t *dns_chase_query(const uint8_t *reply, size_t len, size_t *qlen);
 uint8_t *dns_chase_merge(const uint8_t *cname, size_t clen, const uint8_t *up, size_t ulen,
                          bool tcp, size_t *outlen);
 
+/* A reply to `query` with the sections and rcode of `reply` (an earlier
+ * answer to the same question, from the cache), every TTL lowered by
+ * age_s and at most max_ttl; cut for UDP as dns_answer does.  NULL when
+ * either does not parse.  Caller frees. */
+uint8_t *dns_answer_copy(const uint8_t *query, size_t qlen, const uint8_t *reply, size_t rlen,
+                         uint32_t age_s, uint32_t max_ttl, bool tcp, size_t *outlen);
+
 /* The query's name (lowercase, no trailing dot), type and id, for logs
  * and the forwarder's check of upstream replies.  False when q is not a
  * one-question query. */

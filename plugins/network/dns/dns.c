@@ -27,6 +27,7 @@
 #include <kraal/plugin.h>
 
 #include "answer.h"
+#include "cache.h"
 #include "forward.h"
 #include "index.h"
 #include "kubedns.h"
@@ -45,6 +46,8 @@ struct dns_conf {
     int64_t ttl_ms;
     const kr_value_t *upstream;
     int64_t upstream_timeout_ms;
+    int64_t cache_ms;
+    int64_t cache_size;
     int64_t max_forwards;
     int64_t max_tcp_connections;
     int64_t tcp_idle_timeout_ms;
@@ -67,6 +70,11 @@ static const kr_config_entry_t dns_table[] = {
      "/etc/resolv.conf)"},
     {KR_CFG_DURATION, "upstream_timeout", "2s", offsetof(struct dns_conf, upstream_timeout_ms),
      "wait for one upstream before the next is asked; SERVFAIL when none answered"},
+    {KR_CFG_DURATION, "cache", "30s", offsetof(struct dns_conf, cache_ms),
+     "upstream answers are kept for their TTL, at most this long (CoreDNS's cache 30); 0s: "
+     "no cache"},
+    {KR_CFG_INT, "cache_size", "9984", offsetof(struct dns_conf, cache_size),
+     "upstream answers kept at most (CoreDNS's default capacity); the least recently used go"},
     {KR_CFG_INT, "max_forwards", "1024", offsetof(struct dns_conf, max_forwards),
      "forwarded queries in flight at most (more get SERVFAIL)"},
     {KR_CFG_INT, "max_tcp_connections", "256", offsetof(struct dns_conf, max_tcp_connections),
@@ -94,7 +102,7 @@ typedef struct tcp_conn {
 } tcp_conn_t;
 
 typedef struct dns_stats {
-    uint64_t queries, answered, forwarded, servfail, dropped, tcp_accepted;
+    uint64_t queries, answered, forwarded, cache_hits, servfail, dropped, tcp_accepted;
 } dns_stats_t;
 
 struct dns_srv {
@@ -108,6 +116,7 @@ struct dns_srv {
     kr_informer_t *svcs, *slices, *eps;
     dns_keeper_t *keeper;
     dns_fwd_t *fwd;
+    dns_cache_t *cache;
     struct sockaddr_storage listen_addr;
     int udp_fd, tcp_fd;
     tcp_conn_t *conns;
@@ -296,6 +305,20 @@ static void servfail(dns_srv_t *s, const uint8_t *q, size_t len, const dns_clien
     free(out);
 }
 
+/* The ExternalName's CNAME reply `cname` with the upstream's answer for
+ * its target. */
+static void merge_send(dns_srv_t *s, const uint8_t *cname, size_t clen, const uint8_t *reply,
+                       size_t len, const dns_client_t *client)
+{
+    size_t outlen;
+    uint8_t *out = dns_chase_merge(cname, clen, reply, len, client->conn_id != 0, &outlen);
+    if (out != NULL)
+        reply_to(s, client, out, outlen);
+    else
+        servfail(s, cname, clen, client);
+    free(out);
+}
+
 static void on_forwarded(const uint8_t *reply, size_t len, const uint8_t *query, size_t qlen,
                          const uint8_t *ctx, size_t ctx_len, const dns_client_t *client, void *ud)
 {
@@ -305,17 +328,28 @@ static void on_forwarded(const uint8_t *reply, size_t len, const uint8_t *query,
         servfail(s, ctx != NULL ? ctx : query, ctx != NULL ? ctx_len : qlen, client);
         return;
     }
-    if (ctx == NULL) {
+    dns_cache_put(s->cache, query, qlen, reply, len, kr_time_ms());
+    if (ctx == NULL)
         reply_to(s, client, reply, len);
-        return;
-    }
-    size_t outlen;
-    uint8_t *out = dns_chase_merge(ctx, ctx_len, reply, len, client->conn_id != 0, &outlen);
-    if (out != NULL)
-        reply_to(s, client, out, outlen);
     else
-        servfail(s, ctx, ctx_len, client);
-    free(out);
+        merge_send(s, ctx, ctx_len, reply, len, client);
+}
+
+/* An answer from the cache, sent; false on a miss. */
+static bool from_cache(dns_srv_t *s, const uint8_t *q, size_t len, const uint8_t *cname,
+                       size_t clen, const dns_client_t *client)
+{
+    size_t outlen;
+    uint8_t *hit = dns_cache_get(s->cache, q, len, client->conn_id != 0, kr_time_ms(), &outlen);
+    if (hit == NULL)
+        return false;
+    s->stats.cache_hits++;
+    if (cname != NULL)
+        merge_send(s, cname, clen, hit, outlen, client);
+    else
+        reply_to(s, client, hit, outlen);
+    free(hit);
+    return true;
 }
 
 /* The ExternalName's CNAME `out`, with its target resolved upstream. */
@@ -324,9 +358,10 @@ static void chase(dns_srv_t *s, uint8_t *out, size_t outlen, const dns_client_t 
     size_t qlen = 0;
     uint8_t *q = dns_chase_query(out, outlen, &qlen);
     kr_error_t err;
-    if (q == NULL || dns_fwd_query(s->fwd, q, qlen, out, outlen, client, &err) < 0)
+    bool answered = q != NULL && from_cache(s, q, qlen, out, outlen, client);
+    if (!answered && (q == NULL || dns_fwd_query(s->fwd, q, qlen, out, outlen, client, &err) < 0))
         reply_to(s, client, out, outlen); /* the CNAME alone: the client may go on */
-    else
+    else if (!answered)
         s->stats.forwarded++;
     free(q);
 }
@@ -360,6 +395,8 @@ static void handle_query(dns_srv_t *s, const uint8_t *q, size_t len, const dns_c
         free(out);
         return;
     }
+    if (from_cache(s, q, len, NULL, 0, client))
+        return;
     kr_error_t err;
     if (dns_fwd_query(s->fwd, q, len, NULL, 0, client, &err) < 0) {
         kr_plugin_log(s->ctx, KR_LOG_DEBUG, err.message, "action=forward");
@@ -728,10 +765,12 @@ static void on_stats(kr_bus_t *bus, kr_call_t *call, void *ud)
     STAT(queries);
     STAT(answered);
     STAT(forwarded);
+    STAT(cache_hits);
     STAT(servfail);
     STAT(dropped);
     STAT(tcp_accepted);
 #undef STAT
+    kr_value_map_set(a, o, "cache_entries", kr_value_int(a, (int64_t)dns_cache_len(s->cache)));
     kr_value_map_set(a, o, "forwards_in_flight", kr_value_int(a, (int64_t)dns_fwd_pending(s->fwd)));
     kr_call_reply(call, 200, o, NULL);
 }
@@ -752,6 +791,7 @@ static void dns_fini(void *instance)
         }
     }
     dns_fwd_destroy(&s->fwd);
+    dns_cache_destroy(&s->cache);
     kr_informer_destroy(&s->svcs);
     kr_informer_destroy(&s->slices);
     kr_informer_destroy(&s->eps);
@@ -769,6 +809,10 @@ static int check_conf(dns_srv_t *s, kr_error_t *err)
         return kr_error_set(err, KR_E_INVALID, "upstream_timeout: must be > 0");
     if (c->tcp_idle_timeout_ms < 1)
         return kr_error_set(err, KR_E_INVALID, "tcp_idle_timeout: must be > 0");
+    if (c->cache_ms < 0 || c->cache_ms > 86400000)
+        return kr_error_set(err, KR_E_INVALID, "cache: must be between 0s and 24h");
+    if (c->cache_size < 0 || c->cache_size > 1000000)
+        return kr_error_set(err, KR_E_INVALID, "cache_size: must be between 0 and 1000000");
     if (c->max_forwards < 1 || c->max_forwards > 65536)
         return kr_error_set(err, KR_E_INVALID, "max_forwards: must be between 1 and 65536");
     if (c->max_tcp_connections < 1 || c->max_tcp_connections > 65536)
@@ -842,6 +886,7 @@ static void *dns_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
     s->zone.domain = s->domain;
     s->zone.ttl = (uint32_t)(s->conf.ttl_ms / 1000);
     s->idx = dns_index_new();
+    s->cache = dns_cache_new((size_t)s->conf.cache_size, (uint32_t)(s->conf.cache_ms / 1000));
     s->fwd = dns_fwd_new(s->loop, ups, nups, (uint64_t)s->conf.upstream_timeout_ms,
                          (size_t)s->conf.max_forwards, on_forwarded, s, err);
     if (s->fwd == NULL)

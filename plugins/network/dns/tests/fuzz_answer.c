@@ -1,6 +1,7 @@
 /* libFuzzer target: DNS queries off the network into dns_answer (and what
  * the forwarder does with a client's query and an upstream's reply:
- * dns_query_info, dns_answer_rcode, dns_chase_query, dns_chase_merge),
+ * dns_query_info, dns_answer_rcode, dns_chase_query, dns_chase_merge, the
+ * cache's put and get),
  * against an index holding each kind of Service.  The first byte picks
  * UDP or TCP sizes; the rest is the message. */
 #include <stddef.h>
@@ -11,11 +12,13 @@
 #include <ldns/ldns.h>
 
 #include "answer.h"
+#include "cache.h"
 #include "index.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static dns_index_t *IDX;
+static dns_cache_t *CACHE;
 static dns_zone_conf_t ZONE = {.domain = "cluster.local", .ttl = 30};
 
 static void add(kr_arena_t *a, void (*set)(dns_index_t *, const kr_value_t *), const char *json)
@@ -29,6 +32,7 @@ static void setup(void)
 {
     kr_arena_t *a = kr_arena_new(0);
     IDX = dns_index_new();
+    CACHE = dns_cache_new(64, 30);
     dns_ip_parse("10.0.0.1", &ZONE.ns_ip);
     add(a, dns_index_set_service,
         "{\"metadata\":{\"name\":\"web\",\"namespace\":\"default\"},\"spec\":{\"clusterIPs\":"
@@ -76,6 +80,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char name[256];
     uint16_t qtype, id;
     dns_query_info(data, size, name, sizeof name, &qtype, &id);
+    /* the input as an upstream's answer to itself, kept and served */
+    dns_cache_put(CACHE, data, size, data, size, 0);
+    size_t clen;
+    free(dns_cache_get(CACHE, data, size, tcp, 1000, &clen));
     size_t rlen;
     free(dns_answer_rcode(data, size, LDNS_RCODE_SERVFAIL, &rlen));
     return 0;
