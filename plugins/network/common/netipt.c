@@ -18,6 +18,7 @@
 #include <linux/netfilter/nf_nat.h>
 #include <linux/netfilter/xt_addrtype.h>
 #include <linux/netfilter/xt_comment.h>
+#include <linux/netfilter/xt_conntrack.h>
 #include <linux/netfilter/xt_mark.h>
 #include <linux/netfilter/xt_recent.h>
 #include <linux/netfilter/xt_statistic.h>
@@ -328,6 +329,16 @@ void netipt_match_recent_check(netipt_rule_t *r, const char *name, uint32_t seco
     add_recent(r, name, XT_RECENT_CHECK | XT_RECENT_REAP, seconds);
 }
 
+void netipt_match_ctstate(netipt_rule_t *r, uint16_t states)
+{
+    /* Revision 3, the one iptables 1.8 writes. */
+    struct xt_conntrack_mtinfo3 *c = add_match(r, "conntrack", 3, sizeof(*c));
+    if (c) {
+        c->match_flags = XT_CONNTRACK_STATE;
+        c->state_mask = states;
+    }
+}
+
 void netipt_target_jump(netipt_rule_t *r, const char *chain)
 {
     /* libiptc resolves the name: a verdict, or one of the table's chains. */
@@ -583,6 +594,26 @@ static void format_match(sbuf_t *b, const struct xt_entry_match *m)
     } else if (!strcmp(n, "mark") && m->u.user.revision == 1) {
         const struct xt_mark_mtinfo1 *k = (const void *)m->data;
         sb_add(b, "%s--mark 0x%x/0x%x ", k->invert ? "! " : "", k->mark, k->mask);
+    } else if (!strcmp(n, "conntrack") && m->u.user.revision == 3) {
+        const struct xt_conntrack_mtinfo3 *c = (const void *)m->data;
+        /* libxt_conntrack's order. */
+        static const struct {
+            uint16_t bit;
+            const char *name;
+        } states[] = {{NETIPT_CT_INVALID, "INVALID"},
+                      {NETIPT_CT_NEW, "NEW"},
+                      {NETIPT_CT_RELATED, "RELATED"},
+                      {NETIPT_CT_ESTABLISHED, "ESTABLISHED"}};
+        if (c->match_flags & XT_CONNTRACK_STATE) {
+            const char *sep = "--ctstate ";
+            for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
+                if (c->state_mask & states[i].bit) {
+                    sb_add(b, "%s%s", sep, states[i].name);
+                    sep = ",";
+                }
+            }
+            sb_add(b, " ");
+        }
     } else if (!strcmp(n, "recent") && m->u.user.revision == 1) {
         const struct xt_recent_mtinfo_v1 *k = (const void *)m->data;
         if (k->check_set & XT_RECENT_SET)

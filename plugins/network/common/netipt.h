@@ -101,6 +101,13 @@ void netipt_match_mark(netipt_rule_t *r, uint32_t mark, uint32_t mask, bool inve
 void netipt_match_recent_set(netipt_rule_t *r, const char *name);
 void netipt_match_recent_check(netipt_rule_t *r, const char *name, uint32_t seconds);
 
+/* -m conntrack --ctstate ... of these NETIPT_CT_* bits (xt_conntrack's). */
+#define NETIPT_CT_INVALID     0x01
+#define NETIPT_CT_ESTABLISHED 0x02
+#define NETIPT_CT_RELATED     0x04
+#define NETIPT_CT_NEW         0x08
+void netipt_match_ctstate(netipt_rule_t *r, uint16_t states);
+
 /* -j chain, or a verdict: "RETURN", "ACCEPT", "DROP". */
 void netipt_target_jump(netipt_rule_t *r, const char *chain);
 /* -j MARK --set-xmark mark/mask (--or-mark m is m/m). */

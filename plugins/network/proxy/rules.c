@@ -110,10 +110,37 @@ int proxy_rules_static(const proxy_opts_t *o, proxy_emit_fn emit, void *ud, kr_e
     return emit(ud, PROXY_NAT, PROXY_POSTROUTING, &r, err);
 }
 
+int proxy_rules_forward(proxy_emit_fn emit, void *ud, kr_error_t *err)
+{
+    netipt_rule_t r;
+    int rc;
+    /* kube-proxy's KUBE-FORWARD: a spurious retransmit that conntrack
+     * calls INVALID would leave un-DNATed and draw a reset. */
+    netipt_rule_init(&r);
+    netipt_match_ctstate(&r, NETIPT_CT_INVALID);
+    netipt_target_jump(&r, "DROP");
+    if ((rc = emit(ud, PROXY_FILTER, PROXY_FORWARD, &r, err)) < 0)
+        return rc;
+    netipt_rule_init(&r);
+    netipt_match_comment(&r, "kraal forwarding rules");
+    netipt_match_mark(&r, PROXY_MASQ_MARK, PROXY_MASQ_MARK, false);
+    netipt_target_jump(&r, "ACCEPT");
+    if ((rc = emit(ud, PROXY_FILTER, PROXY_FORWARD, &r, err)) < 0)
+        return rc;
+    netipt_rule_init(&r);
+    netipt_match_comment(&r, "kraal forwarding conntrack rule");
+    netipt_match_ctstate(&r, NETIPT_CT_RELATED | NETIPT_CT_ESTABLISHED);
+    netipt_target_jump(&r, "ACCEPT");
+    return emit(ud, PROXY_FILTER, PROXY_FORWARD, &r, err);
+}
+
 static const proxy_jump_t jumps[] = {
     {PROXY_NAT, "PREROUTING", PROXY_SERVICES, "kraal service portals"},
     {PROXY_NAT, "OUTPUT", PROXY_SERVICES, "kraal service portals"},
     {PROXY_NAT, "POSTROUTING", PROXY_POSTROUTING, "kraal postrouting rules"},
+    /* Each is put first in its chain, so the later ones come first:
+     * KRAAL-FORWARD's ACCEPTs after the REJECTs of KRAAL-SERVICES. */
+    {PROXY_FILTER, "FORWARD", PROXY_FORWARD, "kraal forwarding rules"},
     {PROXY_FILTER, "INPUT", PROXY_EXT_SERVICES, "kraal externally-visible service portals"},
     {PROXY_FILTER, "FORWARD", PROXY_EXT_SERVICES, "kraal externally-visible service portals"},
     {PROXY_FILTER, "INPUT", PROXY_SERVICES, "kraal service portals"},

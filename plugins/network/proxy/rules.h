@@ -28,6 +28,7 @@
 #define PROXY_NODEPORTS    "KRAAL-NODEPORTS"
 #define PROXY_POSTROUTING  "KRAAL-POSTROUTING"
 #define PROXY_MARK_MASQ    "KRAAL-MARK-MASQ"
+#define PROXY_FORWARD      "KRAAL-FORWARD"
 #define PROXY_SVC_PREFIX   "KRAAL-SVC-"
 #define PROXY_SEP_PREFIX   "KRAAL-SEP-"
 
@@ -81,6 +82,10 @@ const char *proxy_proto_name(uint8_t proto);
 
 /* Rules of KRAAL-MARK-MASQ and KRAAL-POSTROUTING (nat). */
 int proxy_rules_static(const proxy_opts_t *o, proxy_emit_fn emit, void *ud, kr_error_t *err);
+/* Rules of filter KRAAL-FORWARD: Service traffic is forwarded even where
+ * the FORWARD policy is DROP (a Docker host), and invalid packets are
+ * dropped rather than forwarded un-NATed. */
+int proxy_rules_forward(proxy_emit_fn emit, void *ud, kr_error_t *err);
 /* The jumps from the built-in chains into ours: table, built-in chain,
  * rule; *n gets the count.  Static storage, built once. */
 typedef struct proxy_jump {

@@ -227,9 +227,11 @@ static int sync_filter(struct xtc_handle *h, proxy_svcport_t *const *sps, size_t
 {
     int rc;
     if ((rc = netipt_chain_ensure(h, PROXY_SERVICES, true, err)) < 0 ||
-        (rc = netipt_chain_ensure(h, PROXY_EXT_SERVICES, true, err)) < 0)
+        (rc = netipt_chain_ensure(h, PROXY_EXT_SERVICES, true, err)) < 0 ||
+        (rc = netipt_chain_ensure(h, PROXY_FORWARD, true, err)) < 0)
         return rc;
     apply_t a = {.filter = h};
+    rc = proxy_rules_forward(apply_emit, &a, err);
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = proxy_rules_reject(sps[i], apply_emit, &a, err);
     if (rc == 0)

@@ -116,6 +116,16 @@ static void test_service_rules(void **state)
     assert_rule(&r, "-m mark ! --mark 0x4000/0x4000 -j RETURN");
 
     netipt_rule_init(&r);
+    netipt_match_ctstate(&r, NETIPT_CT_ESTABLISHED | NETIPT_CT_RELATED);
+    netipt_target_jump(&r, "ACCEPT");
+    assert_rule(&r, "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT");
+
+    netipt_rule_init(&r);
+    netipt_match_ctstate(&r, NETIPT_CT_INVALID);
+    netipt_target_jump(&r, "DROP");
+    assert_rule(&r, "-m conntrack --ctstate INVALID -j DROP");
+
+    netipt_rule_init(&r);
     netipt_rule_dst(&r, ip4("10.96.0.20"), 32, false);
     netipt_match_dport(&r, IPPROTO_TCP, 80);
     netipt_target_reject(&r);

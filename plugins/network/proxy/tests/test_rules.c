@@ -439,6 +439,14 @@ static void test_sync_in_netns(void **state)
     assert_null(strstr(nat, "KRAAL-SEP-"));
     free(nat);
     char *flt = run("iptables-legacy-save -t filter");
+    assert_int_equal(count(flt, "-A FORWARD -m comment --comment \"kraal forwarding rules\" -j "
+                                "KRAAL-FORWARD"),
+                     1);
+    assert_int_equal(count(flt, "-A KRAAL-FORWARD -m comment --comment \"kraal forwarding "
+                                "conntrack rule\" -m conntrack --ctstate RELATED,ESTABLISHED -j "
+                                "ACCEPT"),
+                     1);
+    assert_int_equal(count(flt, "-A KRAAL-FORWARD -m conntrack --ctstate INVALID -j DROP"), 1);
     assert_int_equal(
         count(flt, "\"default/web:http has no endpoints\" -m tcp --dport 80 -j REJECT"), 1);
     free(flt);
