@@ -291,7 +291,9 @@ static void ks_written(kr_bus_t *bus, const kr_reply_t *r, void *ud)
     }
     k->busy[which] = false;
     if (r->code >= 200 && r->code < 300) {
-        kr_plugin_log(k->ctx, KR_LOG_INFO, create ? "created" : "updated",
+        kr_plugin_log(k->ctx, KR_LOG_INFO,
+                      create ? "kubernetes Service object created"
+                             : "kubernetes Service object put back",
                       "kind=%s object=" KUBESVC_NS "/" KUBESVC_NAME, ks_kind[which]);
         free(k->last_err[which]);
         k->last_err[which] = NULL;
