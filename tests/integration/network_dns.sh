@@ -354,7 +354,7 @@ start_server "$T/server.yaml" "$T/server2.log"
 wait_until 10 "web after a restart" answers web-0.web.default.svc.cluster.local A "10.244.1.10 "
 [ "$(q kube-dns.kube-system.svc.cluster.local A)" = 10.96.0.10 ] || fail "kube-dns after a restart"
 sleep 1
-grep -E 'msg="(created|updated)"' "$T/server2.log" && fail "kube-dns objects written again after a restart"
+grep -E 'tag=dns msg="(created|updated)"' "$T/server2.log" && fail "kube-dns objects written again after a restart"
 stop_pid "$SERVER_PID" 10000
 [ "$EXIT_CODE" = 0 ] || fail "server exit code $EXIT_CODE after the restart"
 grep -E 'AddressSanitizer|runtime error' "$T/server2.log" && fail "sanitizer report"
