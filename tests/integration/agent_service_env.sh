@@ -84,4 +84,7 @@ del_pod links 1
 del_pod nolinks 1
 wait_gone links 15
 wait_gone nolinks 15
+stop_pid "$SERVER_PID" 15000
+[ "$EXIT_CODE" = 0 ] || fail "server exit code $EXIT_CODE"
+grep -E 'AddressSanitizer|runtime error' "$T/server.log" && fail "sanitizer report"
 echo "PASS"

@@ -98,6 +98,8 @@ wait_until 20 "kubernetes EndpointSlice not repaired" slice_ok
 [ "$(k get endpointslices -l kubernetes.io/service-name=kubernetes -o 'jsonpath={.items[*].metadata.name}')" = kubernetes ] ||
   fail "other slices of the kubernetes Service"
 stop_pid "$SERVER_PID" 10000
+[ "$EXIT_CODE" = 0 ] || fail "server exit code $EXIT_CODE"
+grep -E 'AddressSanitizer|runtime error' "$T/server.log" && fail "sanitizer report"
 
 # kubernetes_service: false: none of them
 cat >"$T/off.yaml" <<YAML
@@ -115,4 +117,6 @@ for _ in $(seq 100); do [ -s "$T/offdata/kubeconfig" ] && break; sleep 0.05; don
 export KUBECONFIG=$T/offdata/kubeconfig
 sleep 1
 [ -z "$(k get svc,endpoints -o name)" ] || fail "kubernetes_service: false made objects: $(k get svc,endpoints -o name)"
+stop_pid "$SERVER_PID" 10000
+[ "$EXIT_CODE" = 0 ] || fail "server exit code $EXIT_CODE"
 echo "PASS"
