@@ -38,6 +38,7 @@
 #include <kraal/informer.h>
 #include <kraal/plugin.h>
 #include <kraal/selector.h>
+#include <kraal/synctask.h>
 #include <kraal/workqueue.h>
 
 #include "rs_pods.h"
@@ -66,17 +67,15 @@ static const kr_config_entry_t rs_table[] = {
 
 typedef struct rsc rsc_t;
 
-/* The writes of one sync.  fini orphans a task (c = NULL); the last reply
- * frees it. */
+/* The writes of one sync (kraal/synctask.h: fini detaches a task, its
+ * last reply frees it). */
 typedef struct rs_task {
+    kr_synctask_t base;
     rsc_t *c;
-    struct rs_task *prev, *next;
-    kr_arena_t *a;
     kr_value_t *rs; /* the ReplicaSet at sync time, apiVersion and kind set */
     const char *ns, *name;
     kr_value_t *pod; /* what to create */
     int64_t to_create, batch, batch_left;
-    unsigned pending;
     bool claim_failed;
     const kr_value_t **adopt; /* orphans to adopt once the ReplicaSet is rechecked */
     size_t nadopt;
@@ -84,7 +83,6 @@ typedef struct rs_task {
     bool creating;
     bool status_write;
     rs_counts_t counts;
-    char key[];
 } rs_task_t;
 
 /* One request of a task. */
@@ -102,7 +100,7 @@ struct rsc {
     kr_workqueue_t *q;
     kr_expectations_t *exp;
     kr_events_t *ev;
-    rs_task_t *tasks;
+    kr_synctasks_t tasks;
     uint64_t syncs, creates, deletes, adopts, releases, status_writes, failures;
 };
 
@@ -328,72 +326,29 @@ static void on_rs_update(kr_informer_t *inf, const kr_value_t *old, const kr_val
 
 static rs_task_t *task_new(rsc_t *c, const char *key, const kr_value_t *rs)
 {
-    size_t len = strlen(key);
-    rs_task_t *t = calloc(1, sizeof *t + len + 1);
-    if (t == NULL)
-        abort();
-    memcpy(t->key, key, len + 1);
+    rs_task_t *t = kr_synctask_new(&c->tasks, sizeof *t, key);
     t->c = c;
-    t->a = kr_arena_new(4096);
-    t->rs = kr_value_copy(t->a, rs);
-    if (kr_value_map_get(t->rs, "apiVersion") == NULL)
-        kr_value_map_set(t->a, t->rs, "apiVersion", kr_value_str(t->a, "apps/v1"));
-    if (kr_value_map_get(t->rs, "kind") == NULL)
-        kr_value_map_set(t->a, t->rs, "kind", kr_value_str(t->a, "ReplicaSet"));
+    t->rs = kr_synctask_object(&t->base, rs, "apps/v1", "ReplicaSet");
     t->ns = kr_value_as_str(kr_value_get(t->rs, "metadata.namespace"));
     t->name = kr_value_as_str(kr_value_get(t->rs, "metadata.name"));
-    t->next = c->tasks;
-    if (c->tasks != NULL)
-        c->tasks->prev = t;
-    c->tasks = t;
     return t;
-}
-
-static void task_free(rs_task_t *t)
-{
-    if (t->c != NULL) {
-        if (t->prev != NULL)
-            t->prev->next = t->next;
-        else
-            t->c->tasks = t->next;
-        if (t->next != NULL)
-            t->next->prev = t->prev;
-    }
-    kr_arena_destroy(&t->a);
-    free(t);
 }
 
 /* Ends the key's processing: back in the queue with a back-off after a
  * failure, again after `after_ms` when something waits for time. */
 static void task_done(rs_task_t *t, bool failed, uint64_t after_ms)
 {
-    rsc_t *c = t->c;
-    if (failed) {
-        kr_workqueue_add_rate_limited(c->q, t->key, NULL);
-    } else {
-        kr_workqueue_forget(c->q, t->key);
-        if (after_ms > 0)
-            kr_workqueue_add_after(c->q, t->key, after_ms, NULL);
-    }
-    kr_workqueue_done(c->q, t->key, NULL);
-    task_free(t);
+    kr_synctask_done(&t->base, failed ? KR_SYNCTASK_FAILED : KR_SYNCTASK_OK, after_ms);
 }
 
 static bool task_send(rs_task_t *t, const kr_request_t *req, kr_reply_fn fn, rs_op_t *op)
 {
-    kr_error_t err;
-    if (kr_bus_send(t->c->bus, req, fn, op, RS_TIMEOUT_MS, NULL, &err) < 0) {
-        kr_plugin_log(t->c->ctx, KR_LOG_WARN, err.message, "replicaset=\"%s\" op=%s", t->key,
-                      req->op);
-        return false;
-    }
-    t->pending++;
-    return true;
+    return kr_synctask_send(&t->base, req, fn, op) == 0;
 }
 
 static rs_op_t *op_new(rs_task_t *t)
 {
-    rs_op_t *op = kr_arena_alloc(t->a, sizeof *op);
+    rs_op_t *op = kr_arena_alloc(t->base.a, sizeof *op);
     memset(op, 0, sizeof *op);
     op->t = t;
     return op;
@@ -402,23 +357,16 @@ static rs_op_t *op_new(rs_task_t *t)
 /* A reply came: the task ends once nothing is pending and no batch is left. */
 static bool op_reply(rs_op_t *op)
 {
-    rs_task_t *t = op->t;
-    t->pending--;
-    if (t->c == NULL) {
-        if (t->pending == 0)
-            task_free(t);
-        return false;
-    }
-    return true;
+    return kr_synctask_reply(&op->t->base);
 }
 
 static void maybe_finish(rs_task_t *t)
 {
-    if (t->pending > 0)
+    if (t->base.pending > 0)
         return;
     if (t->to_create > 0 && t->manage_err == NULL) {
         task_create_batch(t);
-        if (t->pending > 0)
+        if (t->base.pending > 0)
             return;
     }
     task_finish(t);
@@ -443,18 +391,18 @@ static void on_created(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         c->failures++;
         const char *msg = r->message != NULL ? r->message : kr_strerror(r->reason);
         kr_events_record(c->ev, t->rs, KR_EVENT_WARNING, "FailedCreate", "Error creating: %s", msg);
-        kr_expectations_creation_observed(c->exp, t->key);
+        kr_expectations_creation_observed(c->exp, t->base.key);
         if (t->manage_err == NULL)
-            t->manage_err = kr_arena_strdup(t->a, msg);
-        kr_plugin_log(c->ctx, KR_LOG_INFO, msg, "replicaset=\"%s\" op=create code=%d", t->key,
+            t->manage_err = kr_arena_strdup(t->base.a, msg);
+        kr_plugin_log(c->ctx, KR_LOG_INFO, msg, "replicaset=\"%s\" op=create code=%d", t->base.key,
                       r->code);
     }
-    if (t->pending > 0)
+    if (t->base.pending > 0)
         return;
     if (t->manage_err != NULL) {
         /* the rest of the slow start is skipped: not expected any more */
         for (int64_t i = 0; i < t->to_create; i++)
-            kr_expectations_creation_observed(c->exp, t->key);
+            kr_expectations_creation_observed(c->exp, t->base.key);
         t->to_create = 0;
     }
     maybe_finish(t);
@@ -470,7 +418,7 @@ static void task_create_batch(rs_task_t *t)
         kr_request_t req = {.op = "create", .res = POD_RES, .ns = t->ns, .obj = t->pod};
         t->to_create--;
         if (!task_send(t, &req, on_created, op)) {
-            kr_expectations_creation_observed(t->c->exp, t->key);
+            kr_expectations_creation_observed(t->c->exp, t->base.key);
             if (t->manage_err == NULL)
                 t->manage_err = "the bus refused the request";
         }
@@ -491,14 +439,14 @@ static void on_deleted(kr_bus_t *bus, const kr_reply_t *r, void *ud)
                          op->pod);
     } else {
         /* the informer will not see this deletion */
-        kr_expectations_deletion_observed(c->exp, t->key, op->uid);
+        kr_expectations_deletion_observed(c->exp, t->base.key, op->uid);
         if (r->code != 404) {
             c->failures++;
             const char *msg = r->message != NULL ? r->message : kr_strerror(r->reason);
             kr_events_record(c->ev, t->rs, KR_EVENT_WARNING, "FailedDelete", "Error deleting: %s",
                              msg);
             if (t->manage_err == NULL)
-                t->manage_err = kr_arena_strdup(t->a, msg);
+                t->manage_err = kr_arena_strdup(t->base.a, msg);
         }
     }
     maybe_finish(t);
@@ -515,7 +463,8 @@ static void on_patched(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         /* another controller took it first, or the pod changed: next sync */
         t->claim_failed = true;
         kr_plugin_log(t->c->ctx, KR_LOG_INFO, r->message ? r->message : kr_strerror(r->reason),
-                      "replicaset=\"%s\" pod=\"%s\" op=claim code=%d", t->key, op->pod, r->code);
+                      "replicaset=\"%s\" pod=\"%s\" op=claim code=%d", t->base.key, op->pod,
+                      r->code);
     }
     maybe_finish(t);
 }
@@ -532,7 +481,7 @@ static void on_status(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         failed = true;
         if (r->code != 409)
             kr_plugin_log(t->c->ctx, KR_LOG_INFO, r->message ? r->message : kr_strerror(r->reason),
-                          "replicaset=\"%s\" op=status code=%d", t->key, r->code);
+                          "replicaset=\"%s\" op=status code=%d", t->base.key, r->code);
     } else {
         t->c->status_writes++;
     }
@@ -553,15 +502,15 @@ static void task_finish(rs_task_t *t)
     }
     int64_t now = kr_time_now_ns() / 1000000000;
     const kr_value_t *old_status = kr_value_map_get(cur, "status");
-    kr_value_t *st = rs_status_new(t->a, old_status, &t->counts,
+    kr_value_t *st = rs_status_new(t->base.a, old_status, &t->counts,
                                    kr_value_as_int(kr_value_get(t->rs, "metadata.generation"), 0),
                                    t->manage_err, t->creating, now);
     if (!rs_status_changed(old_status, st)) {
         task_done(t, failed, (uint64_t)t->counts.next_available_s * 1000);
         return;
     }
-    kr_value_t *obj = kr_value_copy(t->a, cur);
-    kr_value_map_set(t->a, obj, "status", st);
+    kr_value_t *obj = kr_value_copy(t->base.a, cur);
+    kr_value_map_set(t->base.a, obj, "status", st);
     rs_op_t *op = op_new(t);
     kr_request_t req = {
         .op = "update", .res = RS_RES, .ns = t->ns, .name = t->name, .sub = "status", .obj = obj};
@@ -693,16 +642,17 @@ static kr_value_t *claim_patch(kr_arena_t *a, const kr_value_t *rs, const kr_val
 static void send_claims(rs_task_t *t, const kr_value_t *const *pods, size_t n, bool adopt)
 {
     rsc_t *c = t->c;
-    kr_value_t *opts = kr_value_map(t->a);
-    kr_value_map_set(t->a, opts, "patchType", kr_value_str(t->a, SMP));
+    kr_value_t *opts = kr_value_map(t->base.a);
+    kr_value_map_set(t->base.a, opts, "patchType", kr_value_str(t->base.a, SMP));
     for (size_t i = 0; i < n; i++) {
         rs_op_t *op = op_new(t);
-        op->pod = kr_arena_strdup(t->a, kr_value_as_str(kr_value_get(pods[i], "metadata.name")));
+        op->pod =
+            kr_arena_strdup(t->base.a, kr_value_as_str(kr_value_get(pods[i], "metadata.name")));
         kr_request_t req = {.op = "patch",
                             .res = POD_RES,
                             .ns = t->ns,
                             .name = op->pod,
-                            .obj = claim_patch(t->a, t->rs, pods[i], adopt),
+                            .obj = claim_patch(t->base.a, t->rs, pods[i], adopt),
                             .opts = opts};
         if (task_send(t, &req, on_patched, op)) {
             if (adopt)
@@ -734,12 +684,13 @@ static void on_rechecked(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         t->claim_failed = true;
         const char *msg =
             got == NULL || strcmp(got, want ? want : "") != 0
-                ? kr_arena_printf(t->a, "original ReplicaSet %s is gone: got uid %s, wanted %s",
-                                  t->key, got ? got : "(none)", want ? want : "")
+                ? kr_arena_printf(t->base.a,
+                                  "original ReplicaSet %s is gone: got uid %s, wanted %s",
+                                  t->base.key, got ? got : "(none)", want ? want : "")
                 : kr_arena_printf(
-                      t->a, "ReplicaSet %s has just been deleted at %s", t->key,
+                      t->base.a, "ReplicaSet %s has just been deleted at %s", t->base.key,
                       kr_value_as_str(kr_value_get(r->obj, "metadata.deletionTimestamp")));
-        kr_plugin_log(t->c->ctx, KR_LOG_INFO, msg, "replicaset=\"%s\" op=adopt", t->key);
+        kr_plugin_log(t->c->ctx, KR_LOG_INFO, msg, "replicaset=\"%s\" op=adopt", t->base.key);
     }
     maybe_finish(t);
 }
@@ -748,9 +699,9 @@ static void send_adoptions(rs_task_t *t, const kr_value_t *const *pods, size_t n
 {
     if (n == 0)
         return;
-    t->adopt = kr_arena_alloc(t->a, n * sizeof *t->adopt);
+    t->adopt = kr_arena_alloc(t->base.a, n * sizeof *t->adopt);
     for (size_t i = 0; i < n; i++)
-        t->adopt[i] = kr_value_copy(t->a, pods[i]);
+        t->adopt[i] = kr_value_copy(t->base.a, pods[i]);
     t->nadopt = n;
     kr_request_t req = {.op = "get", .res = RS_RES, .ns = t->ns, .name = t->name};
     if (!task_send(t, &req, on_rechecked, op_new(t)))
@@ -760,21 +711,23 @@ static void send_adoptions(rs_task_t *t, const kr_value_t *const *pods, size_t n
 static void send_deletes(rs_task_t *t, const kr_value_t **pods, size_t n)
 {
     rsc_t *c = t->c;
-    const char **uids = kr_arena_alloc(t->a, (n ? n : 1) * sizeof *uids);
+    const char **uids = kr_arena_alloc(t->base.a, (n ? n : 1) * sizeof *uids);
     for (size_t i = 0; i < n; i++)
-        uids[i] = kr_arena_strdup(t->a, kr_value_as_str(kr_value_get(pods[i], "metadata.uid")));
-    kr_expectations_set(c->exp, t->key, 0, uids, n, kr_time_ms());
+        uids[i] =
+            kr_arena_strdup(t->base.a, kr_value_as_str(kr_value_get(pods[i], "metadata.uid")));
+    kr_expectations_set(c->exp, t->base.key, 0, uids, n, kr_time_ms());
     for (size_t i = 0; i < n; i++) {
         rs_op_t *op = op_new(t);
         op->uid = uids[i];
-        op->pod = kr_arena_strdup(t->a, kr_value_as_str(kr_value_get(pods[i], "metadata.name")));
-        kr_value_t *opts = kr_value_map(t->a), *pre = kr_value_map(t->a);
-        kr_value_map_set(t->a, pre, "uid", kr_value_str(t->a, op->uid));
-        kr_value_map_set(t->a, opts, "preconditions", pre);
+        op->pod =
+            kr_arena_strdup(t->base.a, kr_value_as_str(kr_value_get(pods[i], "metadata.name")));
+        kr_value_t *opts = kr_value_map(t->base.a), *pre = kr_value_map(t->base.a);
+        kr_value_map_set(t->base.a, pre, "uid", kr_value_str(t->base.a, op->uid));
+        kr_value_map_set(t->base.a, opts, "preconditions", pre);
         kr_request_t req = {
             .op = "delete", .res = POD_RES, .ns = t->ns, .name = op->pod, .opts = opts};
         if (!task_send(t, &req, on_deleted, op)) {
-            kr_expectations_deletion_observed(c->exp, t->key, op->uid);
+            kr_expectations_deletion_observed(c->exp, t->base.key, op->uid);
             if (t->manage_err == NULL)
                 t->manage_err = "the bus refused the request";
         }
@@ -826,7 +779,7 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
     if (needs_sync && !cl.deleting && diff < 0) {
         int64_t n = -diff < c->conf.burst ? -diff : c->conf.burst;
         kr_expectations_set(c->exp, key, n, NULL, 0, now_ms);
-        t->pod = kr_pod_from_template(t->a, kr_value_get(t->rs, "spec.template"), t->rs, NULL);
+        t->pod = kr_pod_from_template(t->base.a, kr_value_get(t->rs, "spec.template"), t->rs, NULL);
         t->to_create = n;
     } else if (needs_sync && !cl.deleting && diff > 0) {
         size_t n = (size_t)(diff < c->conf.burst ? diff : c->conf.burst);
@@ -855,23 +808,16 @@ static void on_stats(kr_bus_t *bus, kr_call_t *call, void *ud)
 {
     (void)bus;
     rsc_t *c = ud;
-    kr_arena_t *a = kr_call_arena(call);
-    kr_value_t *obj = kr_value_map(a);
-    const struct {
-        const char *k;
-        uint64_t v;
-    } n[] = {{"replicasets", kr_informer_len(c->rsi)},
-             {"pods", kr_informer_len(c->pods)},
-             {"syncs", c->syncs},
-             {"creates", c->creates},
-             {"deletes", c->deletes},
-             {"adopts", c->adopts},
-             {"releases", c->releases},
-             {"status_writes", c->status_writes},
-             {"failures", c->failures}};
-    for (size_t i = 0; i < sizeof n / sizeof n[0]; i++)
-        kr_value_map_set(a, obj, n[i].k, kr_value_int(a, (int64_t)n[i].v));
-    kr_call_reply(call, 200, obj, NULL);
+    const kr_stat_t n[] = {{"replicasets", kr_informer_len(c->rsi)},
+                           {"pods", kr_informer_len(c->pods)},
+                           {"syncs", c->syncs},
+                           {"creates", c->creates},
+                           {"deletes", c->deletes},
+                           {"adopts", c->adopts},
+                           {"releases", c->releases},
+                           {"status_writes", c->status_writes},
+                           {"failures", c->failures}};
+    kr_stats_reply(call, n, sizeof n / sizeof n[0]);
 }
 
 /* ---- life cycle ---------------------------------------------------------------- */
@@ -883,13 +829,7 @@ static void rs_fini(void *instance)
         kr_workqueue_shutdown(c->q);
     kr_informer_destroy(&c->rsi);
     kr_informer_destroy(&c->pods);
-    for (rs_task_t *t = c->tasks; t != NULL;) {
-        rs_task_t *next = t->next;
-        t->c = NULL;
-        if (t->pending == 0)
-            task_free(t);
-        t = next;
-    }
+    kr_synctasks_detach(&c->tasks);
     kr_workqueue_destroy(&c->q);
     kr_events_destroy(&c->ev);
     kr_expectations_destroy(&c->exp);
@@ -915,6 +855,8 @@ static void *rs_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
     c->bus = kr_plugin_bus(ctx);
     c->loop = kr_plugin_loop(ctx);
     c->exp = kr_expectations_new(0);
+    c->tasks = (kr_synctasks_t){
+        .bus = c->bus, .ctx = ctx, .label = "replicaset", .timeout_ms = RS_TIMEOUT_MS};
     /* the queue's default rate limiter is DefaultControllerRateLimiter's:
      * 5 ms doubling per key up to 1000 s, and 10 qps / 100 burst overall */
     kr_workqueue_opts_t qo = {.name = kr_plugin_name(ctx),
@@ -942,6 +884,7 @@ static void *rs_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
         rs_fini(c);
         return NULL;
     }
+    c->tasks.q = c->q;
     return c;
 }
 
