@@ -38,6 +38,7 @@
 #include <kraal/informer.h>
 #include <kraal/plugin.h>
 #include <kraal/selector.h>
+#include <kraal/synctask.h>
 #include <kraal/workqueue.h>
 
 #include "dep_util.h"
@@ -75,9 +76,8 @@ typedef struct dp_rs {
 } dp_rs_t;
 
 typedef struct dp_task {
+    kr_synctask_t base;
     dpc_t *c;
-    struct dp_task *prev, *next;
-    kr_arena_t *a;
     kr_value_t *d; /* the Deployment at sync time, apiVersion and kind set */
     const char *ns, *name;
     dp_rs_t *rss;
@@ -86,10 +86,8 @@ typedef struct dp_task {
     const char *revision;  /* the Deployment's revision annotation to set, or NULL */
     bool status_anyway;    /* a failed create: its condition is still written */
     kr_value_t *adoptions; /* [{name, patch}] sent once the Deployment is rechecked */
-    unsigned pending;
     bool failed;
     uint64_t recheck_ms;
-    char key[];
 } dp_task_t;
 
 typedef struct dp_op {
@@ -105,7 +103,7 @@ struct dpc {
     kr_informer_t *dpi, *rsi, *pods;
     kr_workqueue_t *q;
     kr_events_t *ev;
-    dp_task_t *tasks;
+    kr_synctasks_t tasks;
     uint64_t syncs, rs_creates, rs_updates, rs_deletes, status_writes, conflicts, failures;
 };
 
@@ -247,38 +245,20 @@ static const kr_value_t *pod_transform(kr_arena_t *a, const kr_value_t *obj, voi
 
 /* ---- tasks -------------------------------------------------------------------- */
 
-static void task_free(dp_task_t *t)
+/* kr_synctasks_t.on_free: the ReplicaSets of the sync */
+static void task_free(kr_synctask_t *base)
 {
-    if (t->c != NULL) {
-        if (t->prev != NULL)
-            t->prev->next = t->next;
-        else
-            t->c->tasks = t->next;
-        if (t->next != NULL)
-            t->next->prev = t->prev;
-    }
-    free(t->rss);
-    kr_arena_destroy(&t->a);
-    free(t);
+    free(((dp_task_t *)base)->rss);
 }
 
 static void task_done(dp_task_t *t)
 {
-    dpc_t *c = t->c;
-    if (t->failed) {
-        kr_workqueue_add_rate_limited(c->q, t->key, NULL);
-    } else {
-        kr_workqueue_forget(c->q, t->key);
-        if (t->recheck_ms > 0)
-            kr_workqueue_add_after(c->q, t->key, t->recheck_ms, NULL);
-    }
-    kr_workqueue_done(c->q, t->key, NULL);
-    task_free(t);
+    kr_synctask_done(&t->base, t->failed ? KR_SYNCTASK_FAILED : KR_SYNCTASK_OK, t->recheck_ms);
 }
 
 static dp_op_t *op_new(dp_task_t *t, dp_rs_t *rs)
 {
-    dp_op_t *op = kr_arena_alloc(t->a, sizeof *op);
+    dp_op_t *op = kr_arena_alloc(t->base.a, sizeof *op);
     op->t = t;
     op->rs = rs;
     return op;
@@ -286,27 +266,17 @@ static dp_op_t *op_new(dp_task_t *t, dp_rs_t *rs)
 
 static void send(dp_task_t *t, const kr_request_t *req, kr_reply_fn fn, dp_op_t *op)
 {
-    kr_error_t err;
-    if (kr_bus_send(t->c->bus, req, fn, op, DP_TIMEOUT_MS, NULL, &err) < 0) {
-        kr_plugin_log(t->c->ctx, KR_LOG_WARN, err.message, "deployment=\"%s\" op=%s", t->key,
-                      req->op);
+    if (kr_synctask_send(&t->base, req, fn, op) < 0)
         t->failed = true;
-        return;
-    }
-    t->pending++;
 }
 
-/* Common reply bookkeeping; false when the task is orphaned or others are
+/* Common reply bookkeeping; false when the task is detached or others are
  * still pending. */
 static bool op_reply(dp_op_t *op, const kr_reply_t *r, const char *what)
 {
     dp_task_t *t = op->t;
-    t->pending--;
-    if (t->c == NULL) {
-        if (t->pending == 0)
-            task_free(t);
+    if (!kr_synctask_reply(&t->base))
         return false;
-    }
     if (r != NULL && (r->code < 200 || r->code >= 300) && r->code != 404) {
         t->failed = true;
         if (r->code == 409)
@@ -315,7 +285,7 @@ static bool op_reply(dp_op_t *op, const kr_reply_t *r, const char *what)
             t->c->failures++;
         kr_plugin_log(t->c->ctx, r->code == 409 ? KR_LOG_DEBUG : KR_LOG_INFO,
                       r->message ? r->message : kr_strerror(r->reason),
-                      "deployment=\"%s\" op=\"%s\" code=%d", t->key, what, r->code);
+                      "deployment=\"%s\" op=\"%s\" code=%d", t->base.key, what, r->code);
     }
     return true;
 }
@@ -336,7 +306,7 @@ static void scaled_event(dp_task_t *t, const dp_rs_t *rs, int64_t from, int64_t 
 
 static void after_writes(dp_task_t *t)
 {
-    if (t->pending > 0)
+    if (t->base.pending > 0)
         return;
     if (t->status == NULL || (t->failed && !t->status_anyway))
         task_done(t);
@@ -350,15 +320,15 @@ static void on_rs_created(kr_bus_t *bus, const kr_reply_t *r, void *ud)
     dp_op_t *op = ud;
     dp_task_t *t = op->t;
     bool collision = false;
-    if (r->code == 409 && r->reason == KR_E_ALREADY_EXISTS && t->c != NULL) {
+    if (r->code == 409 && r->reason == KR_E_ALREADY_EXISTS && t->base.set != NULL) {
         /* a slow cache, or a hash collision (another template) */
         const kr_value_t *cur = kr_informer_get(t->c->rsi, t->ns, rs_name(op->rs));
         const char *duid = kr_value_as_str(kr_value_get(t->d, "metadata.uid"));
         if (cur != NULL && kr_controlled_by(cur, duid) &&
             dp_templates_equal(kr_value_get(cur, "spec.template"),
                                kr_value_get(t->d, "spec.template"))) {
-            t->pending--;
-            after_writes(t);
+            if (kr_synctask_reply(&t->base))
+                after_writes(t);
             return;
         }
         collision = cur != NULL;
@@ -374,16 +344,16 @@ static void on_rs_created(kr_bus_t *bus, const kr_reply_t *r, void *ud)
     } else if (collision && t->status != NULL) {
         /* the next sync hashes with collisionCount + 1 */
         int64_t cc = kr_value_as_int(kr_value_get(t->d, "status.collisionCount"), 0);
-        kr_value_map_set(t->a, t->status, "collisionCount", kr_value_int(t->a, cc + 1));
+        kr_value_map_set(t->base.a, t->status, "collisionCount", kr_value_int(t->base.a, cc + 1));
         t->status_anyway = true;
     } else if (r->code != 409) {
         const char *msg =
-            kr_arena_printf(t->a, "Failed to create new replica set \"%s\": %s", rs_name(op->rs),
-                            r->message ? r->message : kr_strerror(r->reason));
+            kr_arena_printf(t->base.a, "Failed to create new replica set \"%s\": %s",
+                            rs_name(op->rs), r->message ? r->message : kr_strerror(r->reason));
         kr_events_record(t->c->ev, t->d, KR_EVENT_WARNING, "ReplicaSetCreateError", "%s", msg);
         if (dp_has_progress_deadline(t->d) && t->status != NULL) {
-            dp_set_condition(t->a, t->status, "Progressing", "False", "ReplicaSetCreateError", msg,
-                             kr_time_now_ns() / 1000000000);
+            dp_set_condition(t->base.a, t->status, "Progressing", "False", "ReplicaSetCreateError",
+                             msg, kr_time_now_ns() / 1000000000);
             t->status_anyway = true;
         }
     }
@@ -436,14 +406,14 @@ static void task_status(dp_task_t *t)
         task_done(t);
         return;
     }
-    kr_value_t *st = kr_value_copy(t->a, t->status);
+    kr_value_t *st = kr_value_copy(t->base.a, t->status);
     /* merge patch: a field gone is written null */
     for (size_t i = 0; i < kr_value_len(old); i++)
         if (kr_value_map_get(st, kr_value_map_key(old, i)) == NULL)
-            kr_value_map_set(t->a, st, kr_value_map_key(old, i), kr_value_null(t->a));
-    kr_value_t *patch = kr_value_map(t->a), *opts = kr_value_map(t->a);
-    kr_value_map_set(t->a, patch, "status", st);
-    kr_value_map_set(t->a, opts, "patchType", kr_value_str(t->a, MERGE));
+            kr_value_map_set(t->base.a, st, kr_value_map_key(old, i), kr_value_null(t->base.a));
+    kr_value_t *patch = kr_value_map(t->base.a), *opts = kr_value_map(t->base.a);
+    kr_value_map_set(t->base.a, patch, "status", st);
+    kr_value_map_set(t->base.a, opts, "patchType", kr_value_str(t->base.a, MERGE));
     kr_request_t req = {.op = "patch",
                         .res = DP_RES,
                         .ns = t->ns,
@@ -452,7 +422,7 @@ static void task_status(dp_task_t *t)
                         .obj = patch,
                         .opts = opts};
     send(t, &req, on_status, op_new(t, NULL));
-    if (t->pending == 0)
+    if (t->base.pending == 0)
         task_done(t);
 }
 
@@ -465,13 +435,13 @@ static void task_write(dp_task_t *t)
             kr_request_t req = {.op = "create", .res = RS_RES, .ns = t->ns, .obj = rs->obj};
             send(t, &req, on_rs_created, op_new(t, rs));
         } else if (rs->remove) {
-            kr_value_t *opts = kr_value_map(t->a), *pre = kr_value_map(t->a);
-            kr_value_map_set(t->a, pre, "uid",
-                             kr_value_copy(t->a, kr_value_get(rs->obj, "metadata.uid")));
+            kr_value_t *opts = kr_value_map(t->base.a), *pre = kr_value_map(t->base.a);
+            kr_value_map_set(t->base.a, pre, "uid",
+                             kr_value_copy(t->base.a, kr_value_get(rs->obj, "metadata.uid")));
             kr_value_map_set(
-                t->a, pre, "resourceVersion",
-                kr_value_copy(t->a, kr_value_get(rs->obj, "metadata.resourceVersion")));
-            kr_value_map_set(t->a, opts, "preconditions", pre);
+                t->base.a, pre, "resourceVersion",
+                kr_value_copy(t->base.a, kr_value_get(rs->obj, "metadata.resourceVersion")));
+            kr_value_map_set(t->base.a, opts, "preconditions", pre);
             kr_request_t req = {
                 .op = "delete", .res = RS_RES, .ns = t->ns, .name = rs_name(rs), .opts = opts};
             send(t, &req, on_plain, op_new(t, rs));
@@ -482,10 +452,10 @@ static void task_write(dp_task_t *t)
         }
     }
     if (t->revision != NULL) {
-        kr_value_t *patch = kr_value_map(t->a), *opts = kr_value_map(t->a);
-        kr_value_set(t->a, patch, "metadata.annotations[\"" DP_REVISION "\"]",
-                     kr_value_str(t->a, t->revision), NULL);
-        kr_value_map_set(t->a, opts, "patchType", kr_value_str(t->a, MERGE));
+        kr_value_t *patch = kr_value_map(t->base.a), *opts = kr_value_map(t->base.a);
+        kr_value_set(t->base.a, patch, "metadata.annotations[\"" DP_REVISION "\"]",
+                     kr_value_str(t->base.a, t->revision), NULL);
+        kr_value_map_set(t->base.a, opts, "patchType", kr_value_str(t->base.a, MERGE));
         kr_request_t req = {
             .op = "patch", .res = DP_RES, .ns = t->ns, .name = t->name, .obj = patch, .opts = opts};
         send(t, &req, on_plain, op_new(t, NULL));
@@ -531,12 +501,12 @@ static kr_value_t *claim_patch(kr_arena_t *a, const kr_value_t *d, const kr_valu
 
 static void send_claim(dp_task_t *t, const char *name, const kr_value_t *patch)
 {
-    kr_value_t *opts = kr_value_map(t->a);
-    kr_value_map_set(t->a, opts, "patchType", kr_value_str(t->a, SMP));
+    kr_value_t *opts = kr_value_map(t->base.a);
+    kr_value_map_set(t->base.a, opts, "patchType", kr_value_str(t->base.a, SMP));
     kr_request_t req = {.op = "patch",
                         .res = RS_RES,
                         .ns = t->ns,
-                        .name = kr_arena_strdup(t->a, name),
+                        .name = kr_arena_strdup(t->base.a, name),
                         .obj = patch,
                         .opts = opts};
     send(t, &req, on_plain, op_new(t, NULL));
@@ -563,18 +533,19 @@ static bool claim_one(const kr_value_t *rs, void *ud)
             return true;
         adopt = true;
     }
-    push_rs(t, kr_value_copy(t->a, rs), false);
+    push_rs(t, kr_value_copy(t->base.a, rs), false);
 patch:
     if (adopt) {
-        kr_value_t *x = kr_value_map(t->a);
-        kr_value_map_set(t->a, x, "name", kr_value_copy(t->a, kr_value_get(rs, "metadata.name")));
-        kr_value_map_set(t->a, x, "patch", claim_patch(t->a, t->d, rs, true));
+        kr_value_t *x = kr_value_map(t->base.a);
+        kr_value_map_set(t->base.a, x, "name",
+                         kr_value_copy(t->base.a, kr_value_get(rs, "metadata.name")));
+        kr_value_map_set(t->base.a, x, "patch", claim_patch(t->base.a, t->d, rs, true));
         if (t->adoptions == NULL)
-            t->adoptions = kr_value_array(t->a);
-        kr_value_array_push(t->a, t->adoptions, x);
+            t->adoptions = kr_value_array(t->base.a);
+        kr_value_array_push(t->base.a, t->adoptions, x);
     } else if (release) {
         send_claim(t, kr_value_as_str(kr_value_get(rs, "metadata.name")),
-                   claim_patch(t->a, t->d, rs, false));
+                   claim_patch(t->base.a, t->d, rs, false));
     }
     return true;
 }
@@ -600,7 +571,7 @@ static void on_rechecked(kr_bus_t *bus, const kr_reply_t *r, void *ud)
     } else {
         t->failed = true;
         kr_plugin_log(t->c->ctx, KR_LOG_INFO, "not adopting: the Deployment is gone or deleting",
-                      "deployment=\"%s\"", t->key);
+                      "deployment=\"%s\"", t->base.key);
     }
     after_writes(t);
 }
@@ -632,7 +603,7 @@ static bool old_pod_one(const kr_value_t *pod, void *ud)
 static bool old_pods_running(dpc_t *c, dp_task_t *t, long new_idx)
 {
     old_pods_t o = {0};
-    o.uids = kr_arena_alloc(t->a, (t->n + 1) * sizeof *o.uids);
+    o.uids = kr_arena_alloc(t->base.a, (t->n + 1) * sizeof *o.uids);
     for (size_t i = 0; i < t->n; i++) {
         if ((long)i == new_idx || t->rss[i].create)
             continue;
@@ -653,15 +624,15 @@ static void plan_scale(dp_task_t *t, dp_rs_t *rs, int64_t to)
     bool size = dp_rs_replicas(rs->obj) != to;
     if (!size && !dp_replicas_annotations_need_update(rs->obj, want, max))
         return;
-    kr_value_set(t->a, rs->obj, "spec.replicas", kr_value_int(t->a, to), NULL);
-    dp_set_replicas_annotations(t->a, rs->obj, want, max);
+    kr_value_set(t->base.a, rs->obj, "spec.replicas", kr_value_int(t->base.a, to), NULL);
+    dp_set_replicas_annotations(t->base.a, rs->obj, want, max);
     rs->dirty = true;
 }
 
 /* The new ReplicaSet of a Deployment that has none (getNewReplicaSet). */
 static dp_rs_t *plan_create(dp_task_t *t, int64_t revision)
 {
-    kr_arena_t *a = t->a;
+    kr_arena_t *a = t->base.a;
     const kr_value_t *d = t->d;
     int64_t cc = kr_value_get(d, "status.collisionCount") != NULL
                      ? kr_value_as_int(kr_value_get(d, "status.collisionCount"), 0)
@@ -716,7 +687,7 @@ static void plan_cleanup(dp_task_t *t, long new_idx)
     const kr_value_t *lim = kr_value_get(t->d, "spec.revisionHistoryLimit");
     if (kr_value_type(lim) != KR_INT)
         return;
-    kr_value_t **old = kr_arena_alloc(t->a, (t->n + 1) * sizeof *old);
+    kr_value_t **old = kr_arena_alloc(t->base.a, (t->n + 1) * sizeof *old);
     size_t n = 0;
     for (size_t i = 0; i < t->n; i++)
         if ((long)i != new_idx && !t->rss[i].create &&
@@ -740,7 +711,7 @@ static void plan_cleanup(dp_task_t *t, long new_idx)
 
 static kr_value_t **all_objs(dp_task_t *t)
 {
-    kr_value_t **all = kr_arena_alloc(t->a, (t->n + 1) * sizeof *all);
+    kr_value_t **all = kr_arena_alloc(t->base.a, (t->n + 1) * sizeof *all);
     for (size_t i = 0; i < t->n; i++)
         all[i] = t->rss[i].obj;
     return all;
@@ -753,9 +724,9 @@ static void plan_status(dp_task_t *t, long new_idx, bool rollout)
     kr_value_t **all = all_objs(t);
     const kr_value_t *new_rs = new_idx >= 0 ? t->rss[new_idx].obj : NULL;
     /* a ReplicaSet about to be created has no status yet */
-    kr_value_t *st = dp_status(t->a, t->d, all, t->n, new_rs, now);
+    kr_value_t *st = dp_status(t->base.a, t->d, all, t->n, new_rs, now);
     if (rollout) {
-        dp_rollout_conditions(t->a, t->d, st, all, t->n, new_rs, now);
+        dp_rollout_conditions(t->base.a, t->d, st, all, t->n, new_rs, now);
         t->recheck_ms = dp_progress_recheck_ms(t->d, st, now);
     }
     t->status = st;
@@ -768,8 +739,8 @@ static void paused_conditions(dp_task_t *t)
         return;
     kr_value_t *st = kr_value_map_get(t->d, "status");
     if (kr_value_type(st) != KR_MAP) {
-        st = kr_value_map(t->a);
-        kr_value_map_set(t->a, t->d, "status", st);
+        st = kr_value_map(t->base.a);
+        kr_value_map_set(t->base.a, t->d, "status", st);
     }
     const char *r = kr_value_map_str(dp_get_condition(st, "Progressing"), "reason");
     if (r != NULL && strcmp(r, "ProgressDeadlineExceeded") == 0)
@@ -778,10 +749,10 @@ static void paused_conditions(dp_task_t *t)
     bool exists = r != NULL && strcmp(r, "DeploymentPaused") == 0;
     int64_t now = kr_time_now_ns() / 1000000000;
     if (paused && !exists)
-        dp_set_condition(t->a, st, "Progressing", "Unknown", "DeploymentPaused",
+        dp_set_condition(t->base.a, st, "Progressing", "Unknown", "DeploymentPaused",
                          "Deployment is paused", now);
     else if (!paused && exists)
-        dp_set_condition(t->a, st, "Progressing", "Unknown", "DeploymentResumed",
+        dp_set_condition(t->base.a, st, "Progressing", "Unknown", "DeploymentResumed",
                          "Deployment is resumed", now);
 }
 
@@ -808,10 +779,11 @@ static void plan(dpc_t *c, dp_task_t *t)
      * minReadySeconds, then the Deployment's revision */
     if (new_idx >= 0) {
         dp_rs_t *n = &t->rss[new_idx];
-        bool changed = dp_set_new_rs_annotations(t->a, d, n->obj, new_revision, true);
+        bool changed = dp_set_new_rs_annotations(t->base.a, d, n->obj, new_revision, true);
         int64_t mrs = kr_value_as_int(kr_value_get(d, "spec.minReadySeconds"), 0);
         if (kr_value_as_int(kr_value_get(n->obj, "spec.minReadySeconds"), 0) != mrs) {
-            kr_value_set(t->a, n->obj, "spec.minReadySeconds", kr_value_int(t->a, mrs), NULL);
+            kr_value_set(t->base.a, n->obj, "spec.minReadySeconds", kr_value_int(t->base.a, mrs),
+                         NULL);
             changed = true;
         }
         if (changed) {
@@ -822,16 +794,16 @@ static void plan(dpc_t *c, dp_task_t *t)
             const char *drev =
                 kr_value_map_str(kr_value_get(d, "metadata.annotations"), DP_REVISION);
             if (rev != NULL && (drev == NULL || strcmp(rev, drev) != 0))
-                t->revision = kr_arena_strdup(t->a, rev);
+                t->revision = kr_arena_strdup(t->base.a, rev);
             kr_value_t *st = kr_value_map_get(t->d, "status");
             if (dp_has_progress_deadline(d) && dp_get_condition(st, "Progressing") == NULL) {
                 if (kr_value_type(st) != KR_MAP) {
-                    st = kr_value_map(t->a);
-                    kr_value_map_set(t->a, t->d, "status", st);
+                    st = kr_value_map(t->base.a);
+                    kr_value_map_set(t->base.a, t->d, "status", st);
                 }
-                dp_set_condition(t->a, st, "Progressing", "True", "FoundNewReplicaSet",
-                                 kr_arena_printf(t->a, "Found new replica set \"%s\"", rs_name(n)),
-                                 now);
+                dp_set_condition(
+                    t->base.a, st, "Progressing", "True", "FoundNewReplicaSet",
+                    kr_arena_printf(t->base.a, "Found new replica set \"%s\"", rs_name(n)), now);
             }
         }
     }
@@ -845,7 +817,7 @@ static void plan(dpc_t *c, dp_task_t *t)
     }
     bool paused = kr_value_as_bool(kr_value_get(d, "spec.paused"), false);
     if (paused || scaling) {
-        int64_t *sizes = kr_arena_alloc(t->a, (t->n + 1) * sizeof *sizes);
+        int64_t *sizes = kr_arena_alloc(t->base.a, (t->n + 1) * sizeof *sizes);
         all = all_objs(t);
         if (dp_proportional_sizes(d, all, t->n, new_idx >= 0 ? all[new_idx] : NULL, sizes))
             for (size_t i = 0; i < t->n; i++)
@@ -872,7 +844,7 @@ static void plan(dpc_t *c, dp_task_t *t)
         if (new_idx < 0) {
             plan_create(t, new_revision);
             new_idx = (long)t->n - 1;
-            t->revision = kr_arena_printf(t->a, "%" PRId64, new_revision);
+            t->revision = kr_arena_printf(t->base.a, "%" PRId64, new_revision);
         } else if (dp_rs_replicas(t->rss[new_idx].obj) != dp_replicas(d)) {
             plan_scale(t, &t->rss[new_idx], dp_replicas(d));
         }
@@ -883,7 +855,7 @@ static void plan(dpc_t *c, dp_task_t *t)
             plan_create(t, new_revision);
             new_idx = (long)t->n - 1;
             created = true;
-            t->revision = kr_arena_printf(t->a, "%" PRId64, new_revision);
+            t->revision = kr_arena_printf(t->base.a, "%" PRId64, new_revision);
         }
         dp_rs_t *n = &t->rss[new_idx];
         int64_t want = dp_replicas(d);
@@ -902,12 +874,12 @@ static void plan(dpc_t *c, dp_task_t *t)
             return;
         }
         /* reconcileOldReplicaSets */
-        kr_value_t **old = kr_arena_alloc(t->a, (t->n + 1) * sizeof *old);
+        kr_value_t **old = kr_arena_alloc(t->base.a, (t->n + 1) * sizeof *old);
         size_t nold = 0;
         for (size_t i = 0; i < t->n; i++)
             if ((long)i != new_idx && dp_rs_replicas(t->rss[i].obj) > 0)
                 old[nold++] = t->rss[i].obj;
-        int64_t *sizes = kr_arena_alloc(t->a, (nold + 1) * sizeof *sizes);
+        int64_t *sizes = kr_arena_alloc(t->base.a, (nold + 1) * sizeof *sizes);
         if (dp_rolling_old_sizes(d, old, nold, n->obj, sizes) > 0) {
             for (size_t i = 0; i < nold; i++)
                 for (size_t j = 0; j < t->n; j++)
@@ -938,24 +910,11 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
         kr_workqueue_done(q, key, NULL);
         return;
     }
-    size_t len = strlen(key);
-    dp_task_t *t = calloc(1, sizeof *t + len + 1);
-    if (t == NULL)
-        abort();
-    memcpy(t->key, key, len + 1);
+    dp_task_t *t = kr_synctask_new(&c->tasks, sizeof *t, key);
     t->c = c;
-    t->a = kr_arena_new(16384);
-    t->d = kr_value_copy(t->a, d);
-    if (kr_value_map_get(t->d, "apiVersion") == NULL)
-        kr_value_map_set(t->a, t->d, "apiVersion", kr_value_str(t->a, "apps/v1"));
-    if (kr_value_map_get(t->d, "kind") == NULL)
-        kr_value_map_set(t->a, t->d, "kind", kr_value_str(t->a, "Deployment"));
+    t->d = kr_synctask_object(&t->base, d, "apps/v1", "Deployment");
     t->ns = ns_of(t->d);
     t->name = kr_value_as_str(kr_value_get(t->d, "metadata.name"));
-    t->next = c->tasks;
-    if (c->tasks != NULL)
-        c->tasks->prev = t;
-    c->tasks = t;
 
     kr_error_t err;
     claim_ctx_t cl = {.c = c, .t = t};
@@ -968,10 +927,11 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
         kr_labelsel_destroy(&cl.sel);
         int64_t gen = kr_value_as_int(kr_value_get(d, "metadata.generation"), 0);
         if (kr_value_as_int(kr_value_get(d, "status.observedGeneration"), 0) < gen) {
-            t->status = kr_value_copy(t->a, kr_value_get(d, "status"));
+            t->status = kr_value_copy(t->base.a, kr_value_get(d, "status"));
             if (kr_value_type(t->status) != KR_MAP)
-                t->status = kr_value_map(t->a);
-            kr_value_map_set(t->a, t->status, "observedGeneration", kr_value_int(t->a, gen));
+                t->status = kr_value_map(t->base.a);
+            kr_value_map_set(t->base.a, t->status, "observedGeneration",
+                             kr_value_int(t->base.a, gen));
         }
         after_writes(t);
         return;
@@ -996,23 +956,16 @@ static void on_stats(kr_bus_t *bus, kr_call_t *call, void *ud)
 {
     (void)bus;
     dpc_t *c = ud;
-    kr_arena_t *a = kr_call_arena(call);
-    kr_value_t *obj = kr_value_map(a);
-    const struct {
-        const char *k;
-        uint64_t v;
-    } n[] = {{"deployments", kr_informer_len(c->dpi)},
-             {"replicasets", kr_informer_len(c->rsi)},
-             {"syncs", c->syncs},
-             {"rs_creates", c->rs_creates},
-             {"rs_updates", c->rs_updates},
-             {"rs_deletes", c->rs_deletes},
-             {"status_writes", c->status_writes},
-             {"conflicts", c->conflicts},
-             {"failures", c->failures}};
-    for (size_t i = 0; i < sizeof n / sizeof n[0]; i++)
-        kr_value_map_set(a, obj, n[i].k, kr_value_int(a, (int64_t)n[i].v));
-    kr_call_reply(call, 200, obj, NULL);
+    const kr_stat_t n[] = {{"deployments", kr_informer_len(c->dpi)},
+                           {"replicasets", kr_informer_len(c->rsi)},
+                           {"syncs", c->syncs},
+                           {"rs_creates", c->rs_creates},
+                           {"rs_updates", c->rs_updates},
+                           {"rs_deletes", c->rs_deletes},
+                           {"status_writes", c->status_writes},
+                           {"conflicts", c->conflicts},
+                           {"failures", c->failures}};
+    kr_stats_reply(call, n, sizeof n / sizeof n[0]);
 }
 
 /* ---- life cycle ---------------------------------------------------------------- */
@@ -1025,13 +978,7 @@ static void dp_fini(void *instance)
     kr_informer_destroy(&c->dpi);
     kr_informer_destroy(&c->rsi);
     kr_informer_destroy(&c->pods);
-    for (dp_task_t *t = c->tasks; t != NULL;) {
-        dp_task_t *next = t->next;
-        t->c = NULL;
-        if (t->pending == 0)
-            task_free(t);
-        t = next;
-    }
+    kr_synctasks_detach(&c->tasks);
     kr_workqueue_destroy(&c->q);
     kr_events_destroy(&c->ev);
     free(c);
@@ -1051,6 +998,12 @@ static void *dp_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
     c->conf = *conf;
     c->bus = kr_plugin_bus(ctx);
     c->loop = kr_plugin_loop(ctx);
+    c->tasks = (kr_synctasks_t){.bus = c->bus,
+                                .ctx = ctx,
+                                .label = "deployment",
+                                .timeout_ms = DP_TIMEOUT_MS,
+                                .arena_size = 16384,
+                                .on_free = task_free};
     /* the queue's default rate limiter is DefaultControllerRateLimiter's:
      * 5 ms doubling per key up to 1000 s, and 10 qps / 100 burst overall */
     kr_workqueue_opts_t qo = {.name = kr_plugin_name(ctx),
@@ -1085,6 +1038,7 @@ static void *dp_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
         dp_fini(c);
         return NULL;
     }
+    c->tasks.q = c->q;
     return c;
 }
 
