@@ -47,6 +47,7 @@
 #include <kraal/events.h>
 #include <kraal/informer.h>
 #include <kraal/plugin.h>
+#include <kraal/synctask.h>
 #include <kraal/workqueue.h>
 
 #include "job_logic.h"
@@ -74,23 +75,20 @@ static const kr_config_entry_t job_table[] = {
 
 typedef struct jc jc_t;
 
-/* What a sync decided, and the writes it sends.  fini orphans a task
- * (c = NULL); the last reply frees it. */
+/* What a sync decided, and the writes it sends (kraal/synctask.h: fini
+ * detaches a task, its last reply frees it). */
 typedef struct job_task {
+    kr_synctask_t base;
     jc_t *c;
-    struct job_task *prev, *next;
-    kr_arena_t *a;
     kr_value_t *job; /* the Job at sync time, apiVersion and kind set */
     const char *ns, *name;
     kr_value_t **create; /* pods to create, in order */
     int64_t ncreate, next_create, batch, created;
     int64_t deleted;
-    unsigned pending;
     const char *manage_err;
     kr_value_t *status;  /* the status to write, counts before the writes */
     int64_t active_base; /* active pods minus the ones deleted */
     uint64_t after_ms;   /* sync again after this (0: no timer) */
-    char key[];
 } job_task_t;
 
 typedef struct job_op {
@@ -107,7 +105,7 @@ struct jc {
     kr_workqueue_t *q;
     kr_expectations_t *exp;
     kr_events_t *ev;
-    job_task_t *tasks;
+    kr_synctasks_t tasks;
 };
 
 static void task_create_batch(job_task_t *t);
@@ -359,58 +357,22 @@ static void on_job_update(kr_informer_t *inf, const kr_value_t *old, const kr_va
 
 static job_task_t *task_new(jc_t *c, const char *key, const kr_value_t *job)
 {
-    size_t len = strlen(key);
-    job_task_t *t = calloc(1, sizeof *t + len + 1);
-    if (t == NULL)
-        abort();
-    memcpy(t->key, key, len + 1);
+    job_task_t *t = kr_synctask_new(&c->tasks, sizeof *t, key);
     t->c = c;
-    t->a = kr_arena_new(4096);
-    t->job = kr_value_copy(t->a, job);
-    if (kr_value_map_get(t->job, "apiVersion") == NULL)
-        kr_value_map_set(t->a, t->job, "apiVersion", kr_value_str(t->a, "batch/v1"));
-    if (kr_value_map_get(t->job, "kind") == NULL)
-        kr_value_map_set(t->a, t->job, "kind", kr_value_str(t->a, "Job"));
+    t->job = kr_synctask_object(&t->base, job, "batch/v1", "Job");
     t->ns = kr_value_as_str(kr_value_get(t->job, "metadata.namespace"));
     t->name = kr_value_as_str(kr_value_get(t->job, "metadata.name"));
-    t->next = c->tasks;
-    if (c->tasks != NULL)
-        c->tasks->prev = t;
-    c->tasks = t;
     return t;
-}
-
-static void task_free(job_task_t *t)
-{
-    if (t->c != NULL) {
-        if (t->prev != NULL)
-            t->prev->next = t->next;
-        else
-            t->c->tasks = t->next;
-        if (t->next != NULL)
-            t->next->prev = t->prev;
-    }
-    kr_arena_destroy(&t->a);
-    free(t);
 }
 
 static void task_done(job_task_t *t, bool failed)
 {
-    jc_t *c = t->c;
-    if (failed) {
-        kr_workqueue_add_rate_limited(c->q, t->key, NULL);
-    } else {
-        kr_workqueue_forget(c->q, t->key);
-        if (t->after_ms > 0)
-            kr_workqueue_add_after(c->q, t->key, t->after_ms, NULL);
-    }
-    kr_workqueue_done(c->q, t->key, NULL);
-    task_free(t);
+    kr_synctask_done(&t->base, failed ? KR_SYNCTASK_FAILED : KR_SYNCTASK_OK, t->after_ms);
 }
 
 static job_op_t *op_new(job_task_t *t)
 {
-    job_op_t *op = kr_arena_alloc(t->a, sizeof *op);
+    job_op_t *op = kr_arena_alloc(t->base.a, sizeof *op);
     memset(op, 0, sizeof *op);
     op->t = t;
     return op;
@@ -418,35 +380,22 @@ static job_op_t *op_new(job_task_t *t)
 
 static bool task_send(job_task_t *t, const kr_request_t *req, kr_reply_fn fn, job_op_t *op)
 {
-    kr_error_t err;
-    if (kr_bus_send(t->c->bus, req, fn, op, JOB_TIMEOUT_MS, NULL, &err) < 0) {
-        kr_plugin_log(t->c->ctx, KR_LOG_WARN, err.message, "job=\"%s\" op=%s", t->key, req->op);
-        return false;
-    }
-    t->pending++;
-    return true;
+    return kr_synctask_send(&t->base, req, fn, op) == 0;
 }
 
-/* A reply came; false when the task was orphaned by fini. */
+/* A reply came; false when fini detached the task. */
 static bool op_reply(job_op_t *op)
 {
-    job_task_t *t = op->t;
-    t->pending--;
-    if (t->c == NULL) {
-        if (t->pending == 0)
-            task_free(t);
-        return false;
-    }
-    return true;
+    return kr_synctask_reply(&op->t->base);
 }
 
 static void maybe_finish(job_task_t *t)
 {
-    if (t->pending > 0)
+    if (t->base.pending > 0)
         return;
     if (t->next_create < t->ncreate && t->manage_err == NULL) {
         task_create_batch(t);
-        if (t->pending > 0)
+        if (t->base.pending > 0)
             return;
     }
     task_finish(t);
@@ -477,17 +426,18 @@ static void on_created(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         const char *msg = reply_msg(r);
         kr_events_record(c->ev, t->job, KR_EVENT_WARNING, "FailedCreate", "Error creating: %s",
                          msg);
-        kr_expectations_creation_observed(c->exp, t->key);
+        kr_expectations_creation_observed(c->exp, t->base.key);
         if (t->manage_err == NULL)
-            t->manage_err = kr_arena_strdup(t->a, msg);
-        kr_plugin_log(c->ctx, KR_LOG_INFO, msg, "job=\"%s\" op=create code=%d", t->key, r->code);
+            t->manage_err = kr_arena_strdup(t->base.a, msg);
+        kr_plugin_log(c->ctx, KR_LOG_INFO, msg, "job=\"%s\" op=create code=%d", t->base.key,
+                      r->code);
     }
-    if (t->pending > 0)
+    if (t->base.pending > 0)
         return;
     if (t->manage_err != NULL) {
         /* the rest of the slow start is skipped: not expected any more */
         for (; t->next_create < t->ncreate; t->next_create++)
-            kr_expectations_creation_observed(c->exp, t->key);
+            kr_expectations_creation_observed(c->exp, t->base.key);
     }
     maybe_finish(t);
 }
@@ -501,7 +451,7 @@ static void task_create_batch(job_task_t *t)
         kr_request_t req = {
             .op = "create", .res = POD_RES, .ns = t->ns, .obj = t->create[t->next_create++]};
         if (!task_send(t, &req, on_created, op)) {
-            kr_expectations_creation_observed(t->c->exp, t->key);
+            kr_expectations_creation_observed(t->c->exp, t->base.key);
             if (t->manage_err == NULL)
                 t->manage_err = "the bus refused the request";
         }
@@ -521,13 +471,13 @@ static void on_deleted(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         kr_events_record(c->ev, t->job, KR_EVENT_NORMAL, "SuccessfulDelete", "Deleted pod: %s",
                          op->pod);
     } else {
-        kr_expectations_deletion_observed(c->exp, t->key, op->uid);
+        kr_expectations_deletion_observed(c->exp, t->base.key, op->uid);
         if (r->code != 404) {
             const char *msg = reply_msg(r);
             kr_events_record(c->ev, t->job, KR_EVENT_WARNING, "FailedDelete", "Error deleting: %s",
                              msg);
             if (t->manage_err == NULL)
-                t->manage_err = kr_arena_strdup(t->a, msg);
+                t->manage_err = kr_arena_strdup(t->base.a, msg);
         }
     }
     maybe_finish(t);
@@ -545,7 +495,7 @@ static void on_status(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         failed = true;
         if (r->code != 409)
             kr_plugin_log(t->c->ctx, KR_LOG_INFO, reply_msg(r), "job=\"%s\" op=status code=%d",
-                          t->key, r->code);
+                          t->base.key, r->code);
     }
     task_done(t, failed);
 }
@@ -561,7 +511,7 @@ static void on_ttl_deleted(kr_bus_t *bus, const kr_reply_t *r, void *ud)
     bool failed = r->code != 200 && r->code != 404 && r->code != 409;
     if (failed)
         kr_plugin_log(t->c->ctx, KR_LOG_INFO, reply_msg(r), "job=\"%s\" op=ttl-delete code=%d",
-                      t->key, r->code);
+                      t->base.key, r->code);
     task_done(t, failed);
 }
 
@@ -637,14 +587,14 @@ static void task_finish(job_task_t *t)
         return;
     }
     /* upstream counts the pods it just created as active */
-    set_int(t->a, t->status, "active", t->active_base + t->created, true);
+    set_int(t->base.a, t->status, "active", t->active_base + t->created, true);
     const kr_value_t *old = kr_value_map_get(cur, "status");
     if (kr_value_equal(old, t->status)) {
         task_done(t, t->manage_err != NULL);
         return;
     }
-    kr_value_t *obj = kr_value_copy(t->a, cur);
-    kr_value_map_set(t->a, obj, "status", t->status);
+    kr_value_t *obj = kr_value_copy(t->base.a, cur);
+    kr_value_map_set(t->base.a, obj, "status", t->status);
     kr_request_t req = {
         .op = "update", .res = JOB_RES, .ns = t->ns, .name = t->name, .sub = "status", .obj = obj};
     if (!task_send(t, &req, on_status, op_new(t)))
@@ -826,15 +776,17 @@ static void send_delete_pods(job_task_t *t, const kr_value_t *const *pods, size_
     jc_t *c = t->c;
     for (size_t i = 0; i < n; i++) {
         job_op_t *op = op_new(t);
-        op->uid = kr_arena_strdup(t->a, kr_value_as_str(kr_value_get(pods[i], "metadata.uid")));
-        op->pod = kr_arena_strdup(t->a, kr_value_as_str(kr_value_get(pods[i], "metadata.name")));
-        kr_value_t *opts = kr_value_map(t->a), *pre = kr_value_map(t->a);
-        kr_value_map_set(t->a, pre, "uid", kr_value_str(t->a, op->uid));
-        kr_value_map_set(t->a, opts, "preconditions", pre);
+        op->uid =
+            kr_arena_strdup(t->base.a, kr_value_as_str(kr_value_get(pods[i], "metadata.uid")));
+        op->pod =
+            kr_arena_strdup(t->base.a, kr_value_as_str(kr_value_get(pods[i], "metadata.name")));
+        kr_value_t *opts = kr_value_map(t->base.a), *pre = kr_value_map(t->base.a);
+        kr_value_map_set(t->base.a, pre, "uid", kr_value_str(t->base.a, op->uid));
+        kr_value_map_set(t->base.a, opts, "preconditions", pre);
         kr_request_t req = {
             .op = "delete", .res = POD_RES, .ns = t->ns, .name = op->pod, .opts = opts};
         if (!task_send(t, &req, on_deleted, op)) {
-            kr_expectations_deletion_observed(c->exp, t->key, op->uid);
+            kr_expectations_deletion_observed(c->exp, t->base.key, op->uid);
             if (t->manage_err == NULL)
                 t->manage_err = "the bus refused the request";
         }
@@ -862,9 +814,9 @@ static void on_untracked(kr_bus_t *bus, const kr_reply_t *r, void *ud)
     job_task_t *t = op->t;
     if (r->code != 200 && r->code != 404) {
         kr_plugin_log(t->c->ctx, KR_LOG_INFO, reply_msg(r),
-                      "job=\"%s\" pod=\"%s\" op=untrack code=%d", t->key, op->pod, r->code);
+                      "job=\"%s\" pod=\"%s\" op=untrack code=%d", t->base.key, op->pod, r->code);
         if (t->manage_err == NULL)
-            t->manage_err = kr_arena_strdup(t->a, reply_msg(r));
+            t->manage_err = kr_arena_strdup(t->base.a, reply_msg(r));
     }
     maybe_finish(t);
 }
@@ -873,7 +825,7 @@ static void on_untracked(kr_bus_t *bus, const kr_reply_t *r, void *ud)
  * same name made since is never touched. */
 static void send_untrack(job_task_t *t, const kr_value_t *const *pods, size_t n)
 {
-    kr_arena_t *a = t->a;
+    kr_arena_t *a = t->base.a;
     kr_value_t *opts = kr_value_map(a);
     kr_value_map_set(a, opts, "patchType", kr_value_str(a, SMP));
     for (size_t i = 0; i < n; i++) {
@@ -933,10 +885,11 @@ static void sync_finished(jc_t *c, const char *key, const kr_value_t *job, const
         return;
     }
     job_task_t *t = task_new(c, key, job);
-    kr_value_t *opts = kr_value_map(t->a), *pre = kr_value_map(t->a);
-    kr_value_map_set(t->a, pre, "uid", kr_value_copy(t->a, kr_value_get(job, "metadata.uid")));
-    kr_value_map_set(t->a, opts, "preconditions", pre);
-    kr_value_map_set(t->a, opts, "propagationPolicy", kr_value_str(t->a, "Foreground"));
+    kr_value_t *opts = kr_value_map(t->base.a), *pre = kr_value_map(t->base.a);
+    kr_value_map_set(t->base.a, pre, "uid",
+                     kr_value_copy(t->base.a, kr_value_get(job, "metadata.uid")));
+    kr_value_map_set(t->base.a, opts, "preconditions", pre);
+    kr_value_map_set(t->base.a, opts, "propagationPolicy", kr_value_str(t->base.a, "Foreground"));
     kr_request_t req = {.op = "delete", .res = JOB_RES, .ns = t->ns, .name = t->name, .opts = opts};
     if (!task_send(t, &req, on_ttl_deleted, op_new(t)))
         task_done(t, true);
@@ -988,7 +941,7 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
     kr_informer_each(c->pods, ns_of(job), classify, &p);
 
     job_task_t *t = task_new(c, key, job);
-    kr_arena_t *a = t->a;
+    kr_arena_t *a = t->base.a;
     const kr_value_t *spec = kr_value_map_get(t->job, "spec");
     const char *mode = kr_value_map_str(spec, "completionMode");
     bool indexed = mode != NULL && strcmp(mode, "Indexed") == 0;
@@ -1306,13 +1259,7 @@ static void job_fini(void *instance)
         kr_workqueue_shutdown(c->q);
     kr_informer_destroy(&c->jobs);
     kr_informer_destroy(&c->pods);
-    for (job_task_t *t = c->tasks; t != NULL;) {
-        job_task_t *next = t->next;
-        t->c = NULL;
-        if (t->pending == 0)
-            task_free(t);
-        t = next;
-    }
+    kr_synctasks_detach(&c->tasks);
     kr_workqueue_destroy(&c->q);
     kr_events_destroy(&c->ev);
     kr_expectations_destroy(&c->exp);
@@ -1334,6 +1281,8 @@ static void *job_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
     c->bus = kr_plugin_bus(ctx);
     c->loop = kr_plugin_loop(ctx);
     c->exp = kr_expectations_new(0);
+    c->tasks =
+        (kr_synctasks_t){.bus = c->bus, .ctx = ctx, .label = "job", .timeout_ms = JOB_TIMEOUT_MS};
     kr_workqueue_opts_t qo = {
         .name = kr_plugin_name(ctx), .max_in_flight = (unsigned)conf->workers, .qps = -1};
     kr_informer_opts_t jo = {
@@ -1358,6 +1307,7 @@ static void *job_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
         job_fini(c);
         return NULL;
     }
+    c->tasks.q = c->q;
     return c;
 }
 
