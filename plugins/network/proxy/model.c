@@ -419,6 +419,24 @@ void proxy_model_link_slice(proxy_model_t *m, const char *slice_key, const char 
     proxy_model_touch(m, svc_key);
 }
 
+static bool unlink_cb(const char *key, void *val, void *ud)
+{
+    proxy_model_t *m = ud;
+    svc_entry_t *e = val;
+    for (size_t i = 0; i < e->nslices; i++)
+        free(e->slices[i]);
+    e->nslices = 0;
+    proxy_model_touch(m, key);
+    return true;
+}
+
+void proxy_model_unlink_all(proxy_model_t *m)
+{
+    pmap_each(&m->svcs, unlink_cb, m);
+    pmap_each(&m->slice_svc, free_str_cb, NULL);
+    pmap_free(&m->slice_svc);
+}
+
 bool proxy_model_pending(const proxy_model_t *m)
 {
     return m->pending.len > 0;

@@ -31,6 +31,10 @@ void proxy_model_touch(proxy_model_t *m, const char *svc_key);
  * unlinks it (svc_key NULL: the slice is gone or lost its label); both the
  * old and the new Service get a look. */
 void proxy_model_link_slice(proxy_model_t *m, const char *slice_key, const char *svc_key);
+/* Forgets every slice link and marks every Service pending: before a
+ * full sync links every cached slice again, so that the model is rebuilt
+ * from the caches (level-based) whatever events it may have missed. */
+void proxy_model_unlink_all(proxy_model_t *m);
 /* Whether some Service waits for a look. */
 bool proxy_model_pending(const proxy_model_t *m);
 

@@ -164,11 +164,20 @@ static void clear_stale(proxy_t *p)
     free(items);
 }
 
+static bool relink_slice(const kr_value_t *obj, void *ud);
+static bool touch_svc(const kr_value_t *obj, void *ud);
+
+/* The full sync rebuilds the model from the caches too, as kube-proxy's
+ * does from its maps: a Service whose events went astray is right again
+ * within one sync_period. */
 static void full_tick(kr_loop_t *loop, uint64_t id, void *ud)
 {
     (void)loop;
     (void)id;
     proxy_t *p = ud;
+    proxy_model_unlink_all(p->model);
+    kr_informer_each(p->slices, NULL, relink_slice, p);
+    kr_informer_each(p->svcs, NULL, touch_svc, p);
     p->full_due = true;
     schedule(p);
 }
@@ -229,6 +238,18 @@ static void slice_changed(proxy_t *p, const kr_value_t *obj, bool gone)
                   snprintf(svc_key, sizeof(svc_key), "%s/%s", ns, svc) < (int)sizeof(svc_key);
     proxy_model_link_slice(p->model, key, linked ? svc_key : NULL);
     schedule(p);
+}
+
+static bool relink_slice(const kr_value_t *obj, void *ud)
+{
+    slice_changed(ud, obj, false);
+    return true;
+}
+
+static bool touch_svc(const kr_value_t *obj, void *ud)
+{
+    svc_changed(ud, obj);
+    return true;
 }
 
 static void slice_add(kr_informer_t *inf, const kr_value_t *obj, void *ud)

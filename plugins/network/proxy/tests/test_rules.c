@@ -259,6 +259,14 @@ static void test_model_dirty(void **state)
     sps = proxy_model_svcports(m, &n);
     assert_false(sps[0]->dirty);
 
+    /* Relinked from scratch (the full sync's rebuild): nothing changed. */
+    proxy_model_unlink_all(m);
+    assert_true(proxy_model_pending(m));
+    proxy_model_link_slice(m, "default/web-abc", "default/web");
+    assert_int_equal(proxy_model_update(m, cache_lookup, &c, &entries), 0);
+    sps = proxy_model_svcports(m, &n);
+    assert_int_equal(sps[0]->neps, 3);
+
     /* An endpoint goes. */
     c.slice = slice("web-abc", two, 2);
     proxy_model_link_slice(m, "default/web-abc", "default/web");
