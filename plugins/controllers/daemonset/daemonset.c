@@ -40,6 +40,7 @@
 #include <kraal/informer.h>
 #include <kraal/plugin.h>
 #include <kraal/selector.h>
+#include <kraal/synctask.h>
 #include <kraal/workqueue.h>
 
 #include "ds_util.h"
@@ -81,15 +82,13 @@ typedef struct ds_counts {
     int64_t desired, current, misscheduled, ready, updated, available;
 } ds_counts_t;
 
-/* The writes of one sync.  fini orphans a task (c = NULL); the last reply
- * frees it. */
+/* The writes of one sync (kraal/synctask.h: fini detaches a task, its
+ * last reply frees it). */
 typedef struct ds_task {
+    kr_synctask_t base;
     dsc_t *c;
-    struct ds_task *prev, *next;
-    kr_arena_t *a;
     kr_value_t *ds; /* the DaemonSet at sync time, apiVersion and kind set */
     const char *ns, *name;
-    unsigned pending;
     bool failed;       /* retry with a back-off */
     bool again;        /* sync once more at once (history written) */
     bool write_status; /* counts below are valid */
@@ -103,7 +102,6 @@ typedef struct ds_task {
     size_t batch;
     bool create_failed;
     const char *hash;
-    char key[];
 } ds_task_t;
 
 typedef struct ds_op {
@@ -120,7 +118,7 @@ struct dsc {
     kr_workqueue_t *q;
     kr_expectations_t *exp;
     kr_events_t *ev;
-    ds_task_t *tasks;
+    kr_synctasks_t tasks;
     ds_fail_t *fails;
     uint64_t syncs, creates, deletes, adopts, releases, revisions, status_writes, failures;
 };
@@ -429,60 +427,26 @@ static void backoff_forget(dsc_t *c, const char *dskey)
 
 static ds_task_t *task_new(dsc_t *c, const char *key, const kr_value_t *ds)
 {
-    size_t len = strlen(key);
-    ds_task_t *t = calloc(1, sizeof *t + len + 1);
-    if (t == NULL)
-        abort();
-    memcpy(t->key, key, len + 1);
+    ds_task_t *t = kr_synctask_new(&c->tasks, sizeof *t, key);
     t->c = c;
-    t->a = kr_arena_new(4096);
-    t->ds = kr_value_copy(t->a, ds);
-    if (kr_value_map_get(t->ds, "apiVersion") == NULL)
-        kr_value_map_set(t->a, t->ds, "apiVersion", kr_value_str(t->a, "apps/v1"));
-    if (kr_value_map_get(t->ds, "kind") == NULL)
-        kr_value_map_set(t->a, t->ds, "kind", kr_value_str(t->a, "DaemonSet"));
+    t->ds = kr_synctask_object(&t->base, ds, "apps/v1", "DaemonSet");
     t->ns = ns_of(t->ds);
     t->name = name_of(t->ds);
-    t->next = c->tasks;
-    if (c->tasks != NULL)
-        c->tasks->prev = t;
-    c->tasks = t;
     return t;
-}
-
-static void task_free(ds_task_t *t)
-{
-    if (t->c != NULL) {
-        if (t->prev != NULL)
-            t->prev->next = t->next;
-        else
-            t->c->tasks = t->next;
-        if (t->next != NULL)
-            t->next->prev = t->prev;
-    }
-    kr_arena_destroy(&t->a);
-    free(t);
 }
 
 static void task_done(ds_task_t *t)
 {
-    dsc_t *c = t->c;
-    if (t->failed) {
-        kr_workqueue_add_rate_limited(c->q, t->key, NULL);
-    } else {
-        kr_workqueue_forget(c->q, t->key);
-        if (t->again)
-            kr_workqueue_add(c->q, t->key, NULL);
-        else if (t->after_ms > 0)
-            kr_workqueue_add_after(c->q, t->key, t->after_ms, NULL);
-    }
-    kr_workqueue_done(c->q, t->key, NULL);
-    task_free(t);
+    kr_synctask_done(&t->base,
+                     t->failed  ? KR_SYNCTASK_FAILED
+                     : t->again ? KR_SYNCTASK_AGAIN
+                                : KR_SYNCTASK_OK,
+                     t->after_ms);
 }
 
 static ds_op_t *op_new(ds_task_t *t)
 {
-    ds_op_t *op = kr_arena_alloc(t->a, sizeof *op);
+    ds_op_t *op = kr_arena_alloc(t->base.a, sizeof *op);
     memset(op, 0, sizeof *op);
     op->t = t;
     return op;
@@ -490,28 +454,17 @@ static ds_op_t *op_new(ds_task_t *t)
 
 static bool task_send(ds_task_t *t, const kr_request_t *req, kr_reply_fn fn, ds_op_t *op)
 {
-    kr_error_t err;
-    if (kr_bus_send(t->c->bus, req, fn, op, DS_TIMEOUT_MS, NULL, &err) < 0) {
-        kr_plugin_log(t->c->ctx, KR_LOG_WARN, err.message, "daemonset=\"%s\" op=%s", t->key,
-                      req->op);
+    if (kr_synctask_send(&t->base, req, fn, op) < 0) {
         t->failed = true;
         return false;
     }
-    t->pending++;
     return true;
 }
 
-/* A reply came; false when fini orphaned the task. */
+/* A reply came; false when fini detached the task. */
 static bool op_reply(ds_op_t *op)
 {
-    ds_task_t *t = op->t;
-    t->pending--;
-    if (t->c == NULL) {
-        if (t->pending == 0)
-            task_free(t);
-        return false;
-    }
-    return true;
+    return kr_synctask_reply(&op->t->base);
 }
 
 static const char *reply_msg(const kr_reply_t *r)
@@ -525,18 +478,18 @@ static void send_create_batch(ds_task_t *t);
 
 static void maybe_finish(ds_task_t *t)
 {
-    if (t->pending > 0)
+    if (t->base.pending > 0)
         return;
     if (t->next_create < t->ncreate) {
         if (!t->create_failed) {
             send_create_batch(t);
-            if (t->pending > 0)
+            if (t->base.pending > 0)
                 return;
         }
         /* the skipped creations are not expected any more: the next sync
          * starts a slow start again */
         for (; t->next_create < t->ncreate; t->next_create++)
-            kr_expectations_creation_observed(t->c->exp, t->key);
+            kr_expectations_creation_observed(t->c->exp, t->base.key);
     }
     task_finish(t);
 }
@@ -554,7 +507,7 @@ static void on_status(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         t->failed = true;
         if (r->code != 409)
             kr_plugin_log(t->c->ctx, KR_LOG_INFO, reply_msg(r),
-                          "daemonset=\"%s\" op=status code=%d", t->key, r->code);
+                          "daemonset=\"%s\" op=status code=%d", t->base.key, r->code);
     }
     task_done(t);
 }
@@ -586,7 +539,7 @@ static void task_finish(ds_task_t *t)
     }
     const kr_value_t *st = kr_value_map_get(cur, "status");
     int64_t gen = kr_value_as_int(kr_value_get(t->ds, "metadata.generation"), 0);
-    kr_arena_t *a = t->a;
+    kr_arena_t *a = t->base.a;
     kr_value_t *ns = kr_value_copy(a, st);
     if (kr_value_type(ns) != KR_MAP)
         ns = kr_value_map(a);
@@ -625,11 +578,12 @@ static void on_created(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         c->failures++;
         t->failed = true;
         t->create_failed = true;
-        kr_expectations_creation_observed(c->exp, t->key);
+        kr_expectations_creation_observed(c->exp, t->base.key);
         kr_events_record(c->ev, t->ds, KR_EVENT_WARNING, "FailedCreate", "Error creating: %s",
                          reply_msg(r));
         kr_plugin_log(c->ctx, KR_LOG_INFO, reply_msg(r),
-                      "daemonset=\"%s\" node=\"%s\" op=create code=%d", t->key, op->node, r->code);
+                      "daemonset=\"%s\" node=\"%s\" op=create code=%d", t->base.key, op->node,
+                      r->code);
     }
     maybe_finish(t);
 }
@@ -647,7 +601,7 @@ static void on_deleted(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         kr_events_record(c->ev, t->ds, KR_EVENT_NORMAL, "SuccessfulDelete", "Deleted pod: %s",
                          op->pod);
     } else {
-        kr_expectations_deletion_observed(c->exp, t->key, op->uid);
+        kr_expectations_deletion_observed(c->exp, t->base.key, op->uid);
         if (r->code != 404) {
             c->failures++;
             t->failed = true;
@@ -669,8 +623,8 @@ static void on_written(kr_bus_t *bus, const kr_reply_t *r, void *ud)
     if (r->code >= 300 && r->code != 404) {
         t->failed = true;
         if (r->code != 409)
-            kr_plugin_log(t->c->ctx, KR_LOG_INFO, reply_msg(r), "daemonset=\"%s\" code=%d", t->key,
-                          r->code);
+            kr_plugin_log(t->c->ctx, KR_LOG_INFO, reply_msg(r), "daemonset=\"%s\" code=%d",
+                          t->base.key, r->code);
     }
     maybe_finish(t);
 }
@@ -690,14 +644,14 @@ static void send_create_batch(ds_task_t *t)
 static void send_create(ds_task_t *t, const char *hash, const char *node)
 {
     ds_op_t *op = op_new(t);
-    op->node = kr_arena_strdup(t->a, node);
+    op->node = kr_arena_strdup(t->base.a, node);
     kr_request_t req = {.op = "create",
                         .res = POD_RES,
                         .ns = t->ns,
-                        .obj = ds_pod_for_node(t->a, t->ds, hash, node)};
+                        .obj = ds_pod_for_node(t->base.a, t->ds, hash, node)};
     if (!task_send(t, &req, on_created, op)) {
         t->create_failed = true;
-        kr_expectations_creation_observed(t->c->exp, t->key);
+        kr_expectations_creation_observed(t->c->exp, t->base.key);
     }
 }
 
@@ -706,16 +660,16 @@ static void send_delete(ds_task_t *t, const char *res, const kr_value_t *obj, kr
                         bool force)
 {
     ds_op_t *op = op_new(t);
-    op->pod = kr_arena_strdup(t->a, name_of(obj));
-    op->uid = kr_arena_strdup(t->a, uid_of(obj));
-    kr_value_t *opts = kr_value_map(t->a), *pre = kr_value_map(t->a);
-    kr_value_map_set(t->a, pre, "uid", kr_value_str(t->a, op->uid ? op->uid : ""));
-    kr_value_map_set(t->a, opts, "preconditions", pre);
+    op->pod = kr_arena_strdup(t->base.a, name_of(obj));
+    op->uid = kr_arena_strdup(t->base.a, uid_of(obj));
+    kr_value_t *opts = kr_value_map(t->base.a), *pre = kr_value_map(t->base.a);
+    kr_value_map_set(t->base.a, pre, "uid", kr_value_str(t->base.a, op->uid ? op->uid : ""));
+    kr_value_map_set(t->base.a, opts, "preconditions", pre);
     if (force)
-        kr_value_map_set(t->a, opts, "gracePeriodSeconds", kr_value_int(t->a, 0));
+        kr_value_map_set(t->base.a, opts, "gracePeriodSeconds", kr_value_int(t->base.a, 0));
     kr_request_t req = {.op = "delete", .res = res, .ns = t->ns, .name = op->pod, .opts = opts};
     if (!task_send(t, &req, fn, op) && fn == on_deleted)
-        kr_expectations_deletion_observed(t->c->exp, t->key, op->uid);
+        kr_expectations_deletion_observed(t->c->exp, t->base.key, op->uid);
 }
 
 /* ---- history (constructHistory, snapshot, cleanupHistory) ---------------------------------------- */
@@ -746,12 +700,12 @@ static int rev_cmp(const void *a, const void *b)
     return ra < rb ? -1 : ra > rb;
 }
 
-/* Returns the current revision's hash (in t->a), or NULL when the history
+/* Returns the current revision's hash (in t->base.a), or NULL when the history
  * needed a write first (sent; the sync ends there). */
 static const char *settle_history(ds_task_t *t, const kr_value_t *ds, hist_t *h)
 {
     dsc_t *c = t->c;
-    kr_arena_t *a = t->a;
+    kr_arena_t *a = t->base.a;
     size_t n = kr_informer_len(c->revs);
     h->ds = ds;
     h->uid = uid_of(ds);
@@ -782,7 +736,7 @@ static const char *settle_history(ds_task_t *t, const kr_value_t *ds, hist_t *h)
             kr_value_map_set(a, st, "collisionCount",
                              kr_value_int(a, (cc ? kr_value_as_int(cc, 0) : 0) + 1));
             kr_plugin_log(c->ctx, KR_LOG_INFO, "hash collision, bumping collisionCount",
-                          "daemonset=\"%s\" revision=\"%s\"", t->key, name);
+                          "daemonset=\"%s\" revision=\"%s\"", t->base.key, name);
             kr_request_t req = {.op = "update",
                                 .res = DS_RES,
                                 .ns = t->ns,
@@ -958,14 +912,14 @@ static kr_value_t *claim_patch(kr_arena_t *a, const kr_value_t *ds, const kr_val
 
 static void send_claims(ds_task_t *t, const kr_value_t *const *pods, size_t n, bool adopt)
 {
-    kr_value_t *opts = kr_value_map(t->a);
-    kr_value_map_set(t->a, opts, "patchType", kr_value_str(t->a, SMP));
+    kr_value_t *opts = kr_value_map(t->base.a);
+    kr_value_map_set(t->base.a, opts, "patchType", kr_value_str(t->base.a, SMP));
     for (size_t i = 0; i < n; i++) {
         kr_request_t req = {.op = "patch",
                             .res = POD_RES,
                             .ns = t->ns,
-                            .name = kr_arena_strdup(t->a, name_of(pods[i])),
-                            .obj = claim_patch(t->a, t->ds, pods[i], adopt),
+                            .name = kr_arena_strdup(t->base.a, name_of(pods[i])),
+                            .obj = claim_patch(t->base.a, t->ds, pods[i], adopt),
                             .opts = opts};
         if (task_send(t, &req, on_written, op_new(t))) {
             if (adopt)
@@ -1023,7 +977,7 @@ static void plan_node(ds_task_t *t, const claim_t *cl, const kr_value_t *ds, con
         if (kr_value_get(pod, "metadata.deletionTimestamp") != NULL)
             continue;
         if (pod_failed(pod, "Failed")) {
-            ds_backoff_t *b = backoff_of(t->c, t->key, node);
+            ds_backoff_t *b = backoff_of(t->c, t->base.key, node);
             int64_t now = (int64_t)kr_time_ms(), wait;
             if (ds_backoff_waiting(b, now, &wait)) {
                 if (t->after_ms == 0 || (uint64_t)wait < t->after_ms)
@@ -1255,7 +1209,7 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
     bool *runs = calloc(2 * nn + 2, sizeof *runs);
     if (runs == NULL)
         abort();
-    const kr_value_t *tols = ds_pod_tolerations(t->a, ds);
+    const kr_value_t *tols = ds_pod_tolerations(t->base.a, ds);
     for (size_t i = 0; i < nn; i++)
         ds_node_should_run_tols(ds, tols, nodes[i], &runs[2 * i], &runs[2 * i + 1]);
 
@@ -1292,15 +1246,15 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
         size_t ncre = p.ncreate < burst ? p.ncreate : burst;
         size_t ndel = p.ndel < burst ? p.ndel : burst;
         if (ncre + ndel > 0) {
-            const char **uids = kr_arena_alloc(t->a, (ndel ? ndel : 1) * sizeof *uids);
+            const char **uids = kr_arena_alloc(t->base.a, (ndel ? ndel : 1) * sizeof *uids);
             for (size_t i = 0; i < ndel; i++)
-                uids[i] = kr_arena_strdup(t->a, uid_of(p.del[i]));
+                uids[i] = kr_arena_strdup(t->base.a, uid_of(p.del[i]));
             kr_expectations_set(c->exp, key, (int64_t)ncre, uids, ndel, now_ms);
-            t->create = kr_arena_alloc(t->a, (ncre ? ncre : 1) * sizeof *t->create);
+            t->create = kr_arena_alloc(t->base.a, (ncre ? ncre : 1) * sizeof *t->create);
             for (size_t i = 0; i < ncre; i++)
-                t->create[i] = kr_arena_strdup(t->a, p.create[i]);
+                t->create[i] = kr_arena_strdup(t->base.a, p.create[i]);
             t->ncreate = ncre;
-            t->hash = kr_arena_strdup(t->a, hash);
+            t->hash = kr_arena_strdup(t->base.a, hash);
             if (ncre > 0)
                 send_create_batch(t);
             for (size_t i = 0; i < ndel; i++)
@@ -1373,25 +1327,18 @@ static void on_stats(kr_bus_t *bus, kr_call_t *call, void *ud)
 {
     (void)bus;
     dsc_t *c = ud;
-    kr_arena_t *a = kr_call_arena(call);
-    kr_value_t *obj = kr_value_map(a);
-    const struct {
-        const char *k;
-        uint64_t v;
-    } n[] = {{"daemonsets", kr_informer_len(c->dsi)},
-             {"pods", kr_informer_len(c->pods)},
-             {"nodes", kr_informer_len(c->nodes)},
-             {"syncs", c->syncs},
-             {"creates", c->creates},
-             {"deletes", c->deletes},
-             {"adopts", c->adopts},
-             {"releases", c->releases},
-             {"revisions", c->revisions},
-             {"status_writes", c->status_writes},
-             {"failures", c->failures}};
-    for (size_t i = 0; i < sizeof n / sizeof n[0]; i++)
-        kr_value_map_set(a, obj, n[i].k, kr_value_int(a, (int64_t)n[i].v));
-    kr_call_reply(call, 200, obj, NULL);
+    const kr_stat_t n[] = {{"daemonsets", kr_informer_len(c->dsi)},
+                           {"pods", kr_informer_len(c->pods)},
+                           {"nodes", kr_informer_len(c->nodes)},
+                           {"syncs", c->syncs},
+                           {"creates", c->creates},
+                           {"deletes", c->deletes},
+                           {"adopts", c->adopts},
+                           {"releases", c->releases},
+                           {"revisions", c->revisions},
+                           {"status_writes", c->status_writes},
+                           {"failures", c->failures}};
+    kr_stats_reply(call, n, sizeof n / sizeof n[0]);
 }
 
 /* ---- life cycle -------------------------------------------------------------------------------- */
@@ -1405,13 +1352,7 @@ static void ds_fini(void *instance)
     kr_informer_destroy(&c->pods);
     kr_informer_destroy(&c->nodes);
     kr_informer_destroy(&c->revs);
-    for (ds_task_t *t = c->tasks; t != NULL;) {
-        ds_task_t *next = t->next;
-        t->c = NULL;
-        if (t->pending == 0)
-            task_free(t);
-        t = next;
-    }
+    kr_synctasks_detach(&c->tasks);
     while (c->fails != NULL) {
         ds_fail_t *f = c->fails;
         c->fails = f->next;
@@ -1442,6 +1383,8 @@ static void *ds_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
     c->bus = kr_plugin_bus(ctx);
     c->loop = kr_plugin_loop(ctx);
     c->exp = kr_expectations_new(0);
+    c->tasks = (kr_synctasks_t){
+        .bus = c->bus, .ctx = ctx, .label = "daemonset", .timeout_ms = DS_TIMEOUT_MS};
     kr_workqueue_opts_t qo = {
         .name = kr_plugin_name(ctx), .max_in_flight = (unsigned)conf->workers, .qps = -1};
     kr_informer_opts_t dso = {
@@ -1483,6 +1426,7 @@ static void *ds_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
         ds_fini(c);
         return NULL;
     }
+    c->tasks.q = c->q;
     return c;
 }
 
