@@ -39,6 +39,7 @@
 #include <kraal/informer.h>
 #include <kraal/plugin.h>
 #include <kraal/selector.h>
+#include <kraal/synctask.h>
 #include <kraal/workqueue.h>
 
 #include "sts_util.h"
@@ -65,22 +66,19 @@ static const kr_config_entry_t sts_table[] = {
 
 typedef struct stsc stsc_t;
 
-/* The writes of one sync.  fini orphans a task (c = NULL); the last reply
- * frees it. */
+/* The writes of one sync (kraal/synctask.h: fini detaches a task, its
+ * last reply frees it). */
 typedef struct sts_task {
+    kr_synctask_t base;
     stsc_t *c;
-    struct sts_task *prev, *next;
-    kr_arena_t *a;
     kr_value_t *set; /* the StatefulSet at sync time, apiVersion and kind set */
     const char *ns, *name;
-    unsigned pending;
     bool failed;       /* retry with a back-off */
     bool again;        /* sync once more at once (history written) */
     bool write_status; /* status below is valid */
     uint64_t after_ms; /* sync again after this (minReadySeconds) */
     sts_status_t status;
     int64_t collision_count;
-    char key[];
 } sts_task_t;
 
 typedef struct sts_op {
@@ -97,7 +95,7 @@ struct stsc {
     kr_workqueue_t *q;
     kr_expectations_t *exp;
     kr_events_t *ev;
-    sts_task_t *tasks;
+    kr_synctasks_t tasks;
     uint64_t syncs, creates, deletes, updates, adopts, releases, revisions, status_writes, failures;
 };
 
@@ -313,93 +311,48 @@ static void on_rev_update(kr_informer_t *inf, const kr_value_t *old, const kr_va
 
 static sts_task_t *task_new(stsc_t *c, const char *key, const kr_value_t *set)
 {
-    size_t len = strlen(key);
-    sts_task_t *t = calloc(1, sizeof *t + len + 1);
-    if (t == NULL)
-        abort();
-    memcpy(t->key, key, len + 1);
+    sts_task_t *t = kr_synctask_new(&c->tasks, sizeof *t, key);
     t->c = c;
-    t->a = kr_arena_new(4096);
-    t->set = kr_value_copy(t->a, set);
-    if (kr_value_map_get(t->set, "apiVersion") == NULL)
-        kr_value_map_set(t->a, t->set, "apiVersion", kr_value_str(t->a, "apps/v1"));
-    if (kr_value_map_get(t->set, "kind") == NULL)
-        kr_value_map_set(t->a, t->set, "kind", kr_value_str(t->a, "StatefulSet"));
+    t->set = kr_synctask_object(&t->base, set, "apps/v1", "StatefulSet");
     t->ns = ns_of(t->set);
     t->name = name_of(t->set);
-    t->next = c->tasks;
-    if (c->tasks != NULL)
-        c->tasks->prev = t;
-    c->tasks = t;
     return t;
-}
-
-static void task_free(sts_task_t *t)
-{
-    if (t->c != NULL) {
-        if (t->prev != NULL)
-            t->prev->next = t->next;
-        else
-            t->c->tasks = t->next;
-        if (t->next != NULL)
-            t->next->prev = t->prev;
-    }
-    kr_arena_destroy(&t->a);
-    free(t);
 }
 
 static void task_done(sts_task_t *t)
 {
-    stsc_t *c = t->c;
-    if (t->failed) {
-        kr_workqueue_add_rate_limited(c->q, t->key, NULL);
-    } else {
-        kr_workqueue_forget(c->q, t->key);
-        if (t->again)
-            kr_workqueue_add(c->q, t->key, NULL);
-        else if (t->after_ms > 0)
-            kr_workqueue_add_after(c->q, t->key, t->after_ms, NULL);
-    }
-    kr_workqueue_done(c->q, t->key, NULL);
-    task_free(t);
+    kr_synctask_done(&t->base,
+                     t->failed  ? KR_SYNCTASK_FAILED
+                     : t->again ? KR_SYNCTASK_AGAIN
+                                : KR_SYNCTASK_OK,
+                     t->after_ms);
 }
 
 static sts_op_t *op_new(sts_task_t *t, const kr_value_t *pod)
 {
-    sts_op_t *op = kr_arena_alloc(t->a, sizeof *op);
+    sts_op_t *op = kr_arena_alloc(t->base.a, sizeof *op);
     memset(op, 0, sizeof *op);
     op->t = t;
     if (pod != NULL) {
-        op->pod = kr_arena_strdup(t->a, name_of(pod));
+        op->pod = kr_arena_strdup(t->base.a, name_of(pod));
         const char *uid = uid_of(pod);
-        op->uid = uid != NULL ? kr_arena_strdup(t->a, uid) : NULL;
+        op->uid = uid != NULL ? kr_arena_strdup(t->base.a, uid) : NULL;
     }
     return op;
 }
 
 static bool task_send(sts_task_t *t, const kr_request_t *req, kr_reply_fn fn, sts_op_t *op)
 {
-    kr_error_t err;
-    if (kr_bus_send(t->c->bus, req, fn, op, STS_TIMEOUT_MS, NULL, &err) < 0) {
-        kr_plugin_log(t->c->ctx, KR_LOG_WARN, err.message, "statefulset=\"%s\" op=%s", t->key,
-                      req->op);
+    if (kr_synctask_send(&t->base, req, fn, op) < 0) {
         t->failed = true;
         return false;
     }
-    t->pending++;
     return true;
 }
 
 static bool op_reply(sts_op_t *op)
 {
-    sts_task_t *t = op->t;
-    t->pending--;
-    if (t->c == NULL) {
-        if (t->pending == 0)
-            task_free(t);
-        return false;
-    }
-    return true;
+    return kr_synctask_reply(&op->t->base);
 }
 
 static const char *reply_msg(const kr_reply_t *r)
@@ -411,7 +364,7 @@ static void task_finish(sts_task_t *t);
 
 static void maybe_finish(sts_task_t *t)
 {
-    if (t->pending == 0)
+    if (t->base.pending == 0)
         task_finish(t);
 }
 
@@ -428,7 +381,7 @@ static void on_status(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         t->failed = true;
         if (r->code != 409)
             kr_plugin_log(t->c->ctx, KR_LOG_INFO, reply_msg(r),
-                          "statefulset=\"%s\" op=status code=%d", t->key, r->code);
+                          "statefulset=\"%s\" op=status code=%d", t->base.key, r->code);
     }
     task_done(t);
 }
@@ -443,7 +396,7 @@ static void task_finish(sts_task_t *t)
         task_done(t);
         return;
     }
-    kr_arena_t *a = t->a;
+    kr_arena_t *a = t->base.a;
     const kr_value_t *st = kr_value_map_get(cur, "status");
     kr_value_t *ns = kr_value_copy(a, st);
     if (kr_value_type(ns) != KR_MAP)
@@ -510,7 +463,7 @@ static void on_created(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         c->creates++;
         pod_event(t, "create", op->pod, NULL);
     } else if (r->code != 504) {
-        kr_expectations_creation_observed(c->exp, t->key);
+        kr_expectations_creation_observed(c->exp, t->base.key);
         if (r->reason != KR_E_ALREADY_EXISTS) {
             /* an existing pod is no news: the cache was behind */
             c->failures++;
@@ -533,7 +486,7 @@ static void on_deleted(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         c->deletes++;
         pod_event(t, "delete", op->pod, NULL);
     } else {
-        kr_expectations_deletion_observed(c->exp, t->key, op->uid);
+        kr_expectations_deletion_observed(c->exp, t->base.key, op->uid);
         if (r->code != 404) {
             c->failures++;
             t->failed = true;
@@ -572,7 +525,7 @@ static void on_written(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         t->failed = true;
         if (r->code != 409)
             kr_plugin_log(t->c->ctx, KR_LOG_INFO, reply_msg(r), "statefulset=\"%s\" code=%d",
-                          t->key, r->code);
+                          t->base.key, r->code);
     }
     maybe_finish(t);
 }
@@ -580,12 +533,12 @@ static void on_written(kr_bus_t *bus, const kr_reply_t *r, void *ud)
 static void send_delete(sts_task_t *t, const char *res, const kr_value_t *obj, kr_reply_fn fn)
 {
     sts_op_t *op = op_new(t, obj);
-    kr_value_t *opts = kr_value_map(t->a), *pre = kr_value_map(t->a);
-    kr_value_map_set(t->a, pre, "uid", kr_value_str(t->a, op->uid ? op->uid : ""));
-    kr_value_map_set(t->a, opts, "preconditions", pre);
+    kr_value_t *opts = kr_value_map(t->base.a), *pre = kr_value_map(t->base.a);
+    kr_value_map_set(t->base.a, pre, "uid", kr_value_str(t->base.a, op->uid ? op->uid : ""));
+    kr_value_map_set(t->base.a, opts, "preconditions", pre);
     kr_request_t req = {.op = "delete", .res = res, .ns = t->ns, .name = op->pod, .opts = opts};
     if (!task_send(t, &req, fn, op) && fn == on_deleted)
-        kr_expectations_deletion_observed(t->c->exp, t->key, op->uid);
+        kr_expectations_deletion_observed(t->c->exp, t->base.key, op->uid);
 }
 
 /* ---- history (getStatefulSetRevisions, truncateHistory) ------------------------------------------ */
@@ -617,7 +570,7 @@ static int rev_cmp(const void *a, const void *b)
 static kr_value_t *new_revision(sts_task_t *t, const kr_value_t *set, const kr_value_t *data,
                                 const char *name, const char *hash, int64_t revision)
 {
-    kr_arena_t *a = t->a;
+    kr_arena_t *a = t->base.a;
     kr_value_t *rev = kr_value_map(a), *meta = kr_value_map(a), *refs = kr_value_array(a);
     kr_value_map_set(a, rev, "apiVersion", kr_value_str(a, "apps/v1"));
     kr_value_map_set(a, rev, "kind", kr_value_str(a, "ControllerRevision"));
@@ -645,7 +598,7 @@ static bool settle_history(sts_task_t *t, const kr_value_t *set, hist_t *h, cons
                            const kr_value_t **upd)
 {
     stsc_t *c = t->c;
-    kr_arena_t *a = t->a;
+    kr_arena_t *a = t->base.a;
     h->uid = uid_of(set);
     h->revs = calloc(kr_informer_len(c->revs) + 1, sizeof *h->revs);
     if (h->revs == NULL)
@@ -771,7 +724,7 @@ static bool claim_one(const kr_value_t *pod, void *ud)
 
 static void send_claims(sts_task_t *t, const kr_value_t *const *pods, size_t n, bool adopt)
 {
-    kr_arena_t *a = t->a;
+    kr_arena_t *a = t->base.a;
     kr_value_t *opts = kr_value_map(a);
     kr_value_map_set(a, opts, "patchType", kr_value_str(a, SMP));
     for (size_t i = 0; i < n; i++) {
@@ -806,7 +759,7 @@ static void send_claims(sts_task_t *t, const kr_value_t *const *pods, size_t n, 
 /* UpdateStatefulPod for identity: the pod-name and pod-index labels. */
 static void send_relabel(sts_task_t *t, const kr_value_t *pod)
 {
-    kr_arena_t *a = t->a;
+    kr_arena_t *a = t->base.a;
     kr_value_t *patch = kr_value_map(a), *meta = kr_value_map(a), *labels = kr_value_map(a);
     const char *name = name_of(pod);
     kr_value_map_set(a, labels, STS_POD_NAME_LABEL, kr_value_str(a, name));
@@ -834,19 +787,19 @@ static void run_actions(sts_task_t *t, const sts_action_t *acts, size_t n, uint6
         else if (acts[i].kind == STS_DELETE)
             dels++;
     }
-    const char **uids = kr_arena_alloc(t->a, (dels ? dels : 1) * sizeof *uids);
+    const char **uids = kr_arena_alloc(t->base.a, (dels ? dels : 1) * sizeof *uids);
     dels = 0;
     for (size_t i = 0; i < n; i++)
         if (acts[i].kind == STS_DELETE)
-            uids[dels++] = kr_arena_strdup(t->a, uid_of(acts[i].pod));
+            uids[dels++] = kr_arena_strdup(t->base.a, uid_of(acts[i].pod));
     if (adds + dels > 0)
-        kr_expectations_set(c->exp, t->key, (int64_t)adds, uids, dels, now_ms);
+        kr_expectations_set(c->exp, t->base.key, (int64_t)adds, uids, dels, now_ms);
     for (size_t i = 0; i < n; i++) {
         const sts_action_t *ac = &acts[i];
         if (ac->kind == STS_CREATE) {
             kr_request_t req = {.op = "create", .res = POD_RES, .ns = t->ns, .obj = ac->pod};
             if (!task_send(t, &req, on_created, op_new(t, ac->pod)))
-                kr_expectations_creation_observed(c->exp, t->key);
+                kr_expectations_creation_observed(c->exp, t->base.key);
         } else if (ac->kind == STS_DELETE) {
             if (strcmp(ac->why, "failed") == 0)
                 kr_events_record(c->ev, t->set, KR_EVENT_WARNING, "RecreatingFailedPod",
@@ -921,16 +874,16 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
     uint64_t now_ms = kr_time_ms();
     sts_plan_in_t in = {
         .set = t->set,
-        .current_revision = kr_arena_strdup(t->a, name_of(cur)),
-        .update_revision = kr_arena_strdup(t->a, name_of(upd)),
-        .current_template = sts_revision_template(t->a, cur),
+        .current_revision = kr_arena_strdup(t->base.a, name_of(cur)),
+        .update_revision = kr_arena_strdup(t->base.a, name_of(upd)),
+        .current_template = sts_revision_template(t->base.a, cur),
         .update_template = kr_value_get(t->set, "spec.template"),
         .pods = cl.mine,
         .npods = cl.nmine,
         .now_s = kr_time_now_ns() / 1000000000,
     };
     sts_action_t *acts;
-    size_t nacts = sts_plan(t->a, &in, &acts, &t->status);
+    size_t nacts = sts_plan(t->base.a, &in, &acts, &t->status);
     if (kr_expectations_satisfied(c->exp, key, now_ms))
         run_actions(t, acts, nacts, now_ms);
     t->write_status = true;
@@ -992,25 +945,18 @@ static void on_stats(kr_bus_t *bus, kr_call_t *call, void *ud)
 {
     (void)bus;
     stsc_t *c = ud;
-    kr_arena_t *a = kr_call_arena(call);
-    kr_value_t *obj = kr_value_map(a);
-    const struct {
-        const char *k;
-        uint64_t v;
-    } n[] = {{"statefulsets", kr_informer_len(c->sets)},
-             {"pods", kr_informer_len(c->pods)},
-             {"syncs", c->syncs},
-             {"creates", c->creates},
-             {"deletes", c->deletes},
-             {"updates", c->updates},
-             {"adopts", c->adopts},
-             {"releases", c->releases},
-             {"revisions", c->revisions},
-             {"status_writes", c->status_writes},
-             {"failures", c->failures}};
-    for (size_t i = 0; i < sizeof n / sizeof n[0]; i++)
-        kr_value_map_set(a, obj, n[i].k, kr_value_int(a, (int64_t)n[i].v));
-    kr_call_reply(call, 200, obj, NULL);
+    const kr_stat_t n[] = {{"statefulsets", kr_informer_len(c->sets)},
+                           {"pods", kr_informer_len(c->pods)},
+                           {"syncs", c->syncs},
+                           {"creates", c->creates},
+                           {"deletes", c->deletes},
+                           {"updates", c->updates},
+                           {"adopts", c->adopts},
+                           {"releases", c->releases},
+                           {"revisions", c->revisions},
+                           {"status_writes", c->status_writes},
+                           {"failures", c->failures}};
+    kr_stats_reply(call, n, sizeof n / sizeof n[0]);
 }
 
 /* ---- life cycle -------------------------------------------------------------------------------- */
@@ -1023,13 +969,7 @@ static void sts_fini(void *instance)
     kr_informer_destroy(&c->sets);
     kr_informer_destroy(&c->pods);
     kr_informer_destroy(&c->revs);
-    for (sts_task_t *t = c->tasks; t != NULL;) {
-        sts_task_t *next = t->next;
-        t->c = NULL;
-        if (t->pending == 0)
-            task_free(t);
-        t = next;
-    }
+    kr_synctasks_detach(&c->tasks);
     kr_workqueue_destroy(&c->q);
     kr_events_destroy(&c->ev);
     kr_expectations_destroy(&c->exp);
@@ -1051,6 +991,8 @@ static void *sts_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
     c->bus = kr_plugin_bus(ctx);
     c->loop = kr_plugin_loop(ctx);
     c->exp = kr_expectations_new(0);
+    c->tasks = (kr_synctasks_t){
+        .bus = c->bus, .ctx = ctx, .label = "statefulset", .timeout_ms = STS_TIMEOUT_MS};
     kr_workqueue_opts_t qo = {
         .name = kr_plugin_name(ctx), .max_in_flight = (unsigned)conf->workers, .qps = -1};
     kr_informer_opts_t so = {
@@ -1084,6 +1026,7 @@ static void *sts_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
         sts_fini(c);
         return NULL;
     }
+    c->tasks.q = c->q;
     return c;
 }
 
