@@ -4,7 +4,8 @@
 # (two ports), a headless one, default/kubernetes — give a container
 # WEB_SERVICE_HOST, WEB_SERVICE_PORT_<NAME>, the Docker link variables and
 # KUBERNETES_*, its own variables winning and $(VAR) seeing them; with
-# enableServiceLinks false only KUBERNETES_* come.  The container prints
+# enableServiceLinks false only KUBERNETES_* come; a Service made (and one
+# deleted) after them shows (is gone) in a pod made later.  The container prints
 # its environment into its log, which the test reads.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/agent_lib.sh"
@@ -80,10 +81,24 @@ env_of nolinks >"$T/nolinks.env"
 grep -qxF KUBERNETES_SERVICE_HOST=10.96.0.1 "$T/nolinks.env" || fail "no KUBERNETES_SERVICE_HOST"
 echo "ok: enableServiceLinks false: KUBERNETES_* only"
 
+# a Service made after a pod: in the containers made later only (the
+# agent's cache of the namespace's variables follows the informer)
+svc late '{"clusterIP":"10.96.10.11","ports":[{"port":7000}]}'
+bc '{"op":"delete","res":"v1/services","ns":"default","name":"web"}' >/dev/null
+pod later "{\"terminationGracePeriodSeconds\":1,\"containers\":[{\"name\":\"c\",\"command\":$CMD}]}"
+env_of later >"$T/later.env"
+grep -qxF LATE_SERVICE_HOST=10.96.10.11 "$T/later.env" || fail "a later Service: $(cat "$T/later.env")"
+grep -qxF LATE_PORT_7000_TCP=tcp://10.96.10.11:7000 "$T/later.env" || fail "a later Service's link variables"
+! grep -q '^WEB_' "$T/later.env" || fail "a deleted Service's variables: $(grep '^WEB_' "$T/later.env")"
+! grep -q '^LATE_' "$T/links.env" || fail "a later Service in an earlier container"
+echo "ok: a later Service in a later pod, a deleted one gone"
+
 del_pod links 1
 del_pod nolinks 1
+del_pod later 1
 wait_gone links 15
 wait_gone nolinks 15
+wait_gone later 15
 stop_pid "$SERVER_PID" 15000
 [ "$EXIT_CODE" = 0 ] || fail "server exit code $EXIT_CODE"
 grep -E 'AddressSanitizer|runtime error' "$T/server.log" && fail "sanitizer report"

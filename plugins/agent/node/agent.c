@@ -41,6 +41,7 @@
 #define EVENT_FLUSH_MS   10000
 #define EVENTS_PER_POD   32
 #define AG_HOSTS_MAX     100000
+#define SVC_CACHE_N      8   /* namespaces whose service variables are kept */
 #define SVC_WAIT_MS      100 /* a pod to sync before the Services were listed: look again */
 #define SENDQ_MAX        768 /* of the connection's 1024: the informer's share is left */
 #define JOBS_PER_WORKER  16  /* sync and kill jobs queued per worker, at most */
@@ -200,6 +201,17 @@ typedef struct agent_life {
     unsigned refs;
 } agent_life_t;
 
+/* The service variables of one namespace (and enableServiceLinks) as of
+ * svc_gen: every sync job of a pod needs them, and building them is
+ * quadratic in the variables (a map with its order). */
+typedef struct svc_env_cache {
+    char ns[AG_NAME_MAX];
+    bool links;
+    uint64_t gen; /* 0: empty */
+    kr_arena_t *a;
+    ag_env_t env;
+} svc_env_cache_t;
+
 struct agent {
     kr_plugin_ctx_t *ctx;
     kr_loop_t *loop;
@@ -222,6 +234,9 @@ struct agent {
     ag_streams_t *streams; /* logs, exec, attach, port-forward (stream.c) */
     kr_informer_t *inf;
     kr_informer_t *svcs; /* Services, for their variables; NULL with hollow nodes */
+    uint64_t svc_gen;    /* bumped by every Service event: the cache below is stale */
+    svc_env_cache_t svc_cache[SVC_CACHE_N];
+    unsigned svc_cache_next; /* the entry replaced next */
     ag_pod_t **pods;
     size_t npods, cap;
     ag_pod_t *forgotten; /* forgotten pods with jobs still in the pool */
@@ -1074,22 +1089,66 @@ static bool svc_collect(const kr_value_t *obj, void *ud)
     return true;
 }
 
-/* The service variables of a pod (getServiceEnvVarMap), in the job's
- * arena: the worker never reads the informer. */
-static const ag_env_t *service_env(agent_t *ag, kr_arena_t *a, const kr_value_t *pod)
+/* The cache entry of (ns, links), built again when Services changed. */
+static const ag_env_t *service_env_cached(agent_t *ag, const char *ns, bool links)
 {
-    const char *ns = kr_value_as_str(kr_value_get(pod, "metadata.namespace")) ?: "default";
-    bool links = kr_value_as_bool(kr_value_get(pod, "spec.enableServiceLinks"), true);
-    svc_list_t l = {.a = a};
+    svc_env_cache_t *c = NULL;
+    for (unsigned i = 0; i < SVC_CACHE_N && c == NULL; i++)
+        if (ag->svc_cache[i].gen != 0 && ag->svc_cache[i].links == links &&
+            strcmp(ag->svc_cache[i].ns, ns) == 0)
+            c = &ag->svc_cache[i];
+    if (c != NULL && c->gen == ag->svc_gen)
+        return &c->env;
+    if (c == NULL) {
+        c = &ag->svc_cache[ag->svc_cache_next];
+        ag->svc_cache_next = (ag->svc_cache_next + 1) % SVC_CACHE_N;
+        snprintf(c->ns, sizeof c->ns, "%s", ns);
+        c->links = links;
+    }
+    if (c->a == NULL)
+        c->a = kr_arena_new(0);
+    kr_arena_reset(c->a);
+    svc_list_t l = {.a = c->a};
     const kr_value_t *master = kr_informer_get(ag->svcs, "default", AG_MASTER_SERVICE);
     if (master != NULL)
         svc_collect(master, &l);
     if (links)
         kr_informer_each(ag->svcs, ns, svc_collect, &l);
+    c->env = (ag_env_t){0};
+    ag_service_env(c->a, l.v, l.n, ns, links, &c->env);
+    c->gen = ag->svc_gen;
+    return &c->env;
+}
+
+/* The service variables of a pod (getServiceEnvVarMap), copied into the
+ * job's arena: the worker never reads the agent's state. */
+static const ag_env_t *service_env(agent_t *ag, kr_arena_t *a, const kr_value_t *pod)
+{
+    const char *ns = kr_value_as_str(kr_value_get(pod, "metadata.namespace")) ?: "default";
+    bool links = kr_value_as_bool(kr_value_get(pod, "spec.enableServiceLinks"), true);
+    const ag_env_t *src = service_env_cached(ag, ns, links);
     ag_env_t *env = kr_arena_alloc(a, sizeof *env);
-    *env = (ag_env_t){0};
-    ag_service_env(a, l.v, l.n, ns, links, env);
+    *env = (ag_env_t){.n = src->n, .cap = src->n};
+    env->kv = kr_arena_alloc(a, (src->n ? src->n : 1) * sizeof *env->kv);
+    for (size_t i = 0; i < src->n; i++)
+        env->kv[i] = (kr_rt_kv_t){.key = kr_arena_strdup(a, src->kv[i].key),
+                                  .value = kr_arena_strdup(a, src->kv[i].value)};
     return env;
+}
+
+static void svc_changed(kr_informer_t *inf, const kr_value_t *obj, void *ud)
+{
+    (void)inf;
+    (void)obj;
+    agent_t *ag = ud;
+    ag->svc_gen++;
+}
+
+static void svc_updated(kr_informer_t *inf, const kr_value_t *old_obj, const kr_value_t *new_obj,
+                        void *ud)
+{
+    (void)old_obj;
+    svc_changed(inf, new_obj, ud);
 }
 
 static void on_requeue(kr_loop_t *loop, uint64_t id, void *ud);
@@ -1756,7 +1815,10 @@ static void *agent_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *er
      * pods run nowhere, and the cache would be one more copy of every
      * Service per agent process. */
     if (ag->nhosts == 1) {
-        kr_informer_opts_t so = {.res = "v1/services", .name = "agent services"};
+        ag->svc_gen = 1;
+        kr_informer_opts_t so = {.res = "v1/services",
+                                 .name = "agent services",
+                                 .handlers = {svc_changed, svc_updated, svc_changed, ag}};
         ag->svcs = kr_informer_new(ag->loop, ag->bus, &so, err);
         if (ag->svcs == NULL || kr_informer_set_transform(ag->svcs, svc_trim, NULL, err) < 0 ||
             kr_informer_start(ag->svcs, err) < 0)
@@ -1785,6 +1847,8 @@ static void agent_fini(void *instance)
         return;
     kr_informer_destroy(&ag->inf);
     kr_informer_destroy(&ag->svcs);
+    for (unsigned i = 0; i < SVC_CACHE_N; i++)
+        kr_arena_destroy(&ag->svc_cache[i].a);
     ag_streams_destroy(&ag->streams);
     if (ag->tick_timer)
         kr_loop_cancel_timer(ag->loop, ag->tick_timer);
