@@ -427,6 +427,15 @@ int netipt_rule_insert(struct xtc_handle *h, const char *chain, const netipt_rul
     return 0;
 }
 
+static bool entry_equal(struct xtc_handle *h, const struct ipt_entry *have,
+                        const struct ipt_entry *want);
+
+bool netipt_rule_is(struct xtc_handle *h, const struct ipt_entry *have, const netipt_rule_t *r)
+{
+    const struct ipt_entry *want = netipt_rule_entry(r);
+    return have && want && entry_equal(h, have, want);
+}
+
 /* Whether libiptc's entry `have` (of handle h) is our rule `want`: the
  * same addresses, matches and target.  Counters, cache bits and the
  * kernel's jump offsets do not count. */

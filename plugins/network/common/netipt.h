@@ -129,6 +129,11 @@ int netipt_rule_append(struct xtc_handle *h, const char *chain, const netipt_rul
 int netipt_rule_insert(struct xtc_handle *h, const char *chain, const netipt_rule_t *r,
                        unsigned position, kr_error_t *err);
 
+/* Whether `have` (a rule of h, from iptc_first_rule/iptc_next_rule) is
+ * the finished rule r: same addresses, matches and target; counters do
+ * not count.  False when either is NULL. */
+bool netipt_rule_is(struct xtc_handle *h, const struct ipt_entry *have, const netipt_rule_t *r);
+
 /* Ensures `chain` holds `r` exactly once (the jump into one of our chains
  * from a built-in one): an equal rule elsewhere in the chain is kept, and
  * extra copies (a crashed writer's) are deleted; a missing rule is put

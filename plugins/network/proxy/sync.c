@@ -148,6 +148,99 @@ static int ensure_jumps(struct xtc_handle *h, proxy_table_t table, kr_error_t *e
     return 0;
 }
 
+/* Compares the rules a builder emits with the table's, chain by chain, in
+ * order: a full sync writes only what differs, and a table that is as it
+ * should be is not committed at all (libiptc skips an unchanged handle),
+ * so the periodic resync costs a read instead of a whole-table replace. */
+typedef struct vslot {
+    const char *chain;
+    const struct ipt_entry *cur; /* the next rule expected; NULL past the end */
+} vslot_t;
+
+typedef struct verify {
+    struct xtc_handle *h;
+    proxy_table_t table;
+    vslot_t slot[4];
+    size_t nslots;
+    bool contiguous; /* each chain's rules come in one run (a port's chains) */
+    bool differs;
+} verify_t;
+
+static int verify_emit(void *ud, proxy_table_t table, const char *chain, const netipt_rule_t *r,
+                       kr_error_t *err)
+{
+    (void)err;
+    verify_t *v = ud;
+    if (table != v->table || v->differs)
+        return 0;
+    vslot_t *s = NULL;
+    for (size_t i = 0; i < v->nslots && !s; i++)
+        if (!strcmp(v->slot[i].chain, chain))
+            s = &v->slot[i];
+    if (!s) {
+        if (v->contiguous && v->nslots == 1) {
+            v->differs = v->slot[0].cur != NULL; /* rules left over */
+            v->nslots = 0;
+        }
+        if (v->nslots == sizeof(v->slot) / sizeof(v->slot[0]) || !iptc_is_chain(chain, v->h)) {
+            v->differs = true;
+            return 0;
+        }
+        s = &v->slot[v->nslots++];
+        s->chain = chain;
+        s->cur = iptc_first_rule(chain, v->h);
+    }
+    if (!netipt_rule_is(v->h, s->cur, r)) {
+        v->differs = true;
+        return 0;
+    }
+    s->cur = iptc_next_rule(s->cur, v->h);
+    return 0;
+}
+
+/* Whether every chain seen held exactly the emitted rules. */
+static bool verify_same(verify_t *v)
+{
+    for (size_t i = 0; i < v->nslots; i++)
+        if (v->slot[i].cur)
+            v->differs = true;
+    return !v->differs;
+}
+
+/* Whether sp's chains hold its rules already. */
+static bool chains_same(struct xtc_handle *h, const proxy_svcport_t *sp, const proxy_opts_t *o)
+{
+    verify_t v = {.h = h, .table = PROXY_NAT, .contiguous = true};
+    kr_error_t err;
+    proxy_rules_chains(sp, o, verify_emit, &v, &err);
+    return verify_same(&v);
+}
+
+/* Whether the fixed nat chains hold their rules already. */
+static bool entries_same(struct xtc_handle *h, proxy_svcport_t *const *sps, size_t n,
+                         const proxy_opts_t *o)
+{
+    verify_t v = {.h = h, .table = PROXY_NAT};
+    kr_error_t err;
+    proxy_rules_static(o, verify_emit, &v, &err);
+    for (size_t i = 0; i < n && !v.differs; i++)
+        proxy_rules_entry(sps[i], o, verify_emit, &v, &err);
+    proxy_rules_nodeports_jump(verify_emit, &v, &err);
+    /* A chain no rule was emitted to (KRAAL-NODEPORTS without NodePorts)
+     * must be empty. */
+    static const char *fixed[] = {PROXY_SERVICES, PROXY_NODEPORTS, PROXY_POSTROUTING,
+                                  PROXY_MARK_MASQ};
+    for (size_t i = 0; i < 4; i++)
+        if (!iptc_is_chain(fixed[i], h))
+            return false;
+    bool nodeports_seen = false;
+    for (size_t i = 0; i < v.nslots; i++)
+        nodeports_seen = nodeports_seen || !strcmp(v.slot[i].chain, PROXY_NODEPORTS);
+    if (!nodeports_seen && iptc_first_rule(PROXY_NODEPORTS, h))
+        return false;
+    return verify_same(&v);
+}
+
 static int sync_nat(struct xtc_handle *h, proxy_svcport_t *const *sps, size_t n,
                     const proxy_opts_t *o, bool full, bool entries, proxy_sync_result_t *res,
                     kr_error_t *err)
@@ -158,7 +251,9 @@ static int sync_nat(struct xtc_handle *h, proxy_svcport_t *const *sps, size_t n,
     /* Only endpoints changed: KRAAL-SERVICES (one rule per port, 10,000
      * at scale) stays as it is, unless a fixed chain went missing. */
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
-        entries = entries || full || !iptc_is_chain(fixed[i], h);
+        entries = entries || !iptc_is_chain(fixed[i], h);
+    if (full && !entries)
+        entries = !entries_same(h, sps, n, o);
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]) && entries; i++)
         if ((rc = netipt_chain_ensure(h, fixed[i], true, err)) < 0)
             return rc;
@@ -184,7 +279,7 @@ static int sync_nat(struct xtc_handle *h, proxy_svcport_t *const *sps, size_t n,
         nameset_add(&want, sp->chain);
         for (size_t e = 0; e < sp->neps; e++)
             nameset_add(&want, sp->eps[e].chain);
-        write[i] = full || sp->dirty || !chains_present(h, sp);
+        write[i] = sp->dirty || !chains_present(h, sp) || (full && !chains_same(h, sp, o));
         if (!write[i])
             continue;
         todo[ntodo++] = sp->chain;
@@ -222,10 +317,35 @@ static int sync_nat(struct xtc_handle *h, proxy_svcport_t *const *sps, size_t n,
     return rc;
 }
 
+/* Whether filter's chains of ours hold their rules already. */
+static bool filter_same(struct xtc_handle *h, proxy_svcport_t *const *sps, size_t n)
+{
+    verify_t v = {.h = h, .table = PROXY_FILTER};
+    kr_error_t err;
+    if (!iptc_is_chain(PROXY_SERVICES, h) || !iptc_is_chain(PROXY_EXT_SERVICES, h) ||
+        !iptc_is_chain(PROXY_FORWARD, h))
+        return false;
+    proxy_rules_forward(verify_emit, &v, &err);
+    for (size_t i = 0; i < n && !v.differs; i++)
+        proxy_rules_reject(sps[i], verify_emit, &v, &err);
+    /* Chains no rule was emitted to must be empty. */
+    static const char *chains[] = {PROXY_SERVICES, PROXY_EXT_SERVICES};
+    for (size_t c = 0; c < 2; c++) {
+        bool seen = false;
+        for (size_t i = 0; i < v.nslots; i++)
+            seen = seen || !strcmp(v.slot[i].chain, chains[c]);
+        if (!seen && iptc_first_rule(chains[c], h))
+            return false;
+    }
+    return verify_same(&v);
+}
+
 static int sync_filter(struct xtc_handle *h, proxy_svcport_t *const *sps, size_t n,
                        proxy_sync_result_t *res, kr_error_t *err)
 {
     int rc;
+    if (filter_same(h, sps, n))
+        return ensure_jumps(h, PROXY_FILTER, err);
     if ((rc = netipt_chain_ensure(h, PROXY_SERVICES, true, err)) < 0 ||
         (rc = netipt_chain_ensure(h, PROXY_EXT_SERVICES, true, err)) < 0 ||
         (rc = netipt_chain_ensure(h, PROXY_FORWARD, true, err)) < 0)

@@ -368,7 +368,8 @@ static size_t count(const char *hay, const char *needle)
     return n;
 }
 
-static void sync_what(proxy_svcport_t *const *sps, size_t n, unsigned what)
+/* Returns the number of chains the sync wrote. */
+static size_t sync_what(proxy_svcport_t *const *sps, size_t n, unsigned what)
 {
     proxy_opts_t o = {0};
     proxy_sync_result_t res;
@@ -376,11 +377,12 @@ static void sync_what(proxy_svcport_t *const *sps, size_t n, unsigned what)
     int rc = proxy_sync(sps, n, &o, what, 1000, &res, &err);
     if (rc < 0)
         fail_msg("sync: %s", err.message);
+    return res.chains_written;
 }
 
-static void sync_ok(proxy_svcport_t *const *sps, size_t n, bool full)
+static size_t sync_ok(proxy_svcport_t *const *sps, size_t n, bool full)
 {
-    sync_what(sps, n, full ? PROXY_SYNC_FULL : PROXY_SYNC_FILTER | PROXY_SYNC_ENTRIES);
+    return sync_what(sps, n, full ? PROXY_SYNC_FULL : PROXY_SYNC_FILTER | PROXY_SYNC_ENTRIES);
 }
 
 static void test_sync_in_netns(void **state)
@@ -403,8 +405,10 @@ static void test_sync_in_netns(void **state)
     proxy_svcport_t *sps;
     assert_int_equal(proxy_svcports_build(json(web_svc), sl, 1, &sps), 1);
     proxy_svcport_t *p = &sps[0];
-    sync_ok(&p, 1, true);
-    sync_ok(&p, 1, true); /* twice: nothing doubles */
+    assert_int_equal(sync_ok(&p, 1, true), 4);
+    /* Twice: nothing doubles, and nothing is written (the table is as it
+     * should be). */
+    assert_int_equal(sync_ok(&p, 1, true), 0);
     char *nat = run("iptables-legacy-save -t nat");
     assert_int_equal(count(nat, "-j DNAT --to-destination 10.244.1."), 3);
     assert_int_equal(count(nat, "-A PREROUTING -m comment --comment \"kraal service portals\" -j "
@@ -423,9 +427,17 @@ static void test_sync_in_netns(void **state)
     nat = run("iptables-legacy-save -t nat");
     assert_int_equal(count(nat, "-j DNAT --to-destination 10.244.1."), 2);
     free(nat);
-    sync_ok(&p, 1, true);
+    assert_int_equal(sync_ok(&p, 1, true), 4); /* the port's chains, rewritten */
     nat = run("iptables-legacy-save -t nat");
     assert_int_equal(count(nat, "-j DNAT --to-destination 10.244.1."), 3);
+    free(nat);
+    /* A rule added by hand to one of our chains goes too. */
+    snprintf(cmd, sizeof(cmd), "iptables-legacy -w -t nat -A %s -j RETURN", p->chain);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(sync_ok(&p, 1, true), 4);
+    nat = run("iptables-legacy-save -t nat");
+    snprintf(cmd, sizeof(cmd), "-A %s -j RETURN", p->chain);
+    assert_null(strstr(nat, cmd));
     free(nat);
 
     /* A removed endpoint's chain goes; no endpoint at all: REJECT. */
