@@ -36,6 +36,7 @@
 #include <kraal/events.h>
 #include <kraal/informer.h>
 #include <kraal/plugin.h>
+#include <kraal/synctask.h>
 #include <kraal/workqueue.h>
 
 #include "cron.h"
@@ -72,13 +73,11 @@ typedef struct cj_created {
 } cj_created_t;
 
 typedef struct cj_task {
+    kr_synctask_t base;
     cjc_t *c;
-    struct cj_task *prev, *next;
-    kr_arena_t *a;
     kr_value_t *cj; /* at sync time, apiVersion and kind set */
     const char *ns, *name;
     kr_value_t *status; /* the status being built */
-    unsigned pending;
     bool failed;
     bool write_status; /* the status may have changed */
     /* the schedule, for the requeue after the writes */
@@ -86,7 +85,6 @@ typedef struct cj_task {
     cron_sched_t sched;
     const cron_tz_t *tz; /* the schedule's: tz_owned, or the local zone */
     cron_tz_t *tz_owned; /* spec.timeZone's */
-    char key[];
 } cj_task_t;
 
 typedef struct cj_op {
@@ -104,7 +102,7 @@ struct cjc {
     kr_workqueue_t *q;
     kr_events_t *ev;
     cron_tz_t *local;
-    cj_task_t *tasks;
+    kr_synctasks_t tasks;
     cj_created_t *created;
 };
 
@@ -274,42 +272,21 @@ static const kr_value_t *job_transform(kr_arena_t *a, const kr_value_t *obj, voi
 
 static cj_task_t *task_new(cjc_t *c, const char *key, const kr_value_t *cj)
 {
-    size_t len = strlen(key);
-    cj_task_t *t = calloc(1, sizeof *t + len + 1);
-    if (t == NULL)
-        abort();
-    memcpy(t->key, key, len + 1);
+    cj_task_t *t = kr_synctask_new(&c->tasks, sizeof *t, key);
     t->c = c;
-    t->a = kr_arena_new(4096);
-    t->cj = kr_value_copy(t->a, cj);
-    if (kr_value_map_get(t->cj, "apiVersion") == NULL)
-        kr_value_map_set(t->a, t->cj, "apiVersion", kr_value_str(t->a, "batch/v1"));
-    if (kr_value_map_get(t->cj, "kind") == NULL)
-        kr_value_map_set(t->a, t->cj, "kind", kr_value_str(t->a, "CronJob"));
+    t->cj = kr_synctask_object(&t->base, cj, "batch/v1", "CronJob");
     t->ns = kr_value_as_str(kr_value_get(t->cj, "metadata.namespace"));
     t->name = kr_value_as_str(kr_value_get(t->cj, "metadata.name"));
     const kr_value_t *st = kr_value_map_get(cj, "status");
-    t->status = kr_value_type(st) == KR_MAP ? kr_value_copy(t->a, st) : kr_value_map(t->a);
-    t->next = c->tasks;
-    if (c->tasks != NULL)
-        c->tasks->prev = t;
-    c->tasks = t;
+    t->status =
+        kr_value_type(st) == KR_MAP ? kr_value_copy(t->base.a, st) : kr_value_map(t->base.a);
     return t;
 }
 
-static void task_free(cj_task_t *t)
+/* kr_synctasks_t.on_free: spec.timeZone's zone */
+static void task_free(kr_synctask_t *base)
 {
-    if (t->c != NULL) {
-        if (t->prev != NULL)
-            t->prev->next = t->next;
-        else
-            t->c->tasks = t->next;
-        if (t->next != NULL)
-            t->next->prev = t->prev;
-    }
-    cron_tz_destroy(&t->tz_owned);
-    kr_arena_destroy(&t->a);
-    free(t);
+    cron_tz_destroy(&((cj_task_t *)base)->tz_owned);
 }
 
 /* nextScheduleTimeDuration: 100 ms after the activation that follows the
@@ -332,24 +309,15 @@ static uint64_t next_delay_ms(const cj_task_t *t)
 
 static void task_done(cj_task_t *t)
 {
-    cjc_t *c = t->c;
-    if (t->failed) {
-        kr_workqueue_add_rate_limited(c->q, t->key, NULL);
-    } else {
-        kr_workqueue_forget(c->q, t->key);
-        if (t->scheduled) {
-            uint64_t d = next_delay_ms(t);
-            if (d > 0)
-                kr_workqueue_add_after(c->q, t->key, d, NULL);
-        }
-    }
-    kr_workqueue_done(c->q, t->key, NULL);
-    task_free(t);
+    if (t->failed)
+        kr_synctask_done(&t->base, KR_SYNCTASK_FAILED, 0);
+    else
+        kr_synctask_done(&t->base, KR_SYNCTASK_OK, t->scheduled ? next_delay_ms(t) : 0);
 }
 
 static cj_op_t *op_new(cj_task_t *t)
 {
-    cj_op_t *op = kr_arena_alloc(t->a, sizeof *op);
+    cj_op_t *op = kr_arena_alloc(t->base.a, sizeof *op);
     memset(op, 0, sizeof *op);
     op->t = t;
     return op;
@@ -357,26 +325,16 @@ static cj_op_t *op_new(cj_task_t *t)
 
 static bool task_send(cj_task_t *t, const kr_request_t *req, kr_reply_fn fn, cj_op_t *op)
 {
-    kr_error_t err;
-    if (kr_bus_send(t->c->bus, req, fn, op, CJ_TIMEOUT_MS, NULL, &err) < 0) {
-        kr_plugin_log(t->c->ctx, KR_LOG_WARN, err.message, "cronjob=\"%s\" op=%s", t->key, req->op);
+    if (kr_synctask_send(&t->base, req, fn, op) < 0) {
         t->failed = true;
         return false;
     }
-    t->pending++;
     return true;
 }
 
 static bool op_reply(cj_op_t *op)
 {
-    cj_task_t *t = op->t;
-    t->pending--;
-    if (t->c == NULL) {
-        if (t->pending == 0)
-            task_free(t);
-        return false;
-    }
-    return true;
+    return kr_synctask_reply(&op->t->base);
 }
 
 static const char *reply_msg(const kr_reply_t *r)
@@ -411,7 +369,7 @@ static void on_status(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         t->failed = true;
         if (r->code != 409)
             kr_plugin_log(t->c->ctx, KR_LOG_INFO, reply_msg(r), "cronjob=\"%s\" op=status code=%d",
-                          t->key, r->code);
+                          t->base.key, r->code);
     }
     task_done(t);
 }
@@ -428,8 +386,8 @@ static void task_finish(cj_task_t *t)
         task_done(t);
         return;
     }
-    kr_value_t *obj = kr_value_copy(t->a, cur);
-    kr_value_map_set(t->a, obj, "status", t->status);
+    kr_value_t *obj = kr_value_copy(t->base.a, cur);
+    kr_value_map_set(t->base.a, obj, "status", t->status);
     kr_request_t req = {
         .op = "update", .res = CJ_RES, .ns = t->ns, .name = t->name, .sub = "status", .obj = obj};
     if (!task_send(t, &req, on_status, op_new(t)))
@@ -438,7 +396,7 @@ static void task_finish(cj_task_t *t)
 
 static void maybe_finish(cj_task_t *t)
 {
-    if (t->pending == 0)
+    if (t->base.pending == 0)
         task_finish(t);
 }
 
@@ -467,10 +425,10 @@ static void on_job_deleted(kr_bus_t *bus, const kr_reply_t *r, void *ud)
 static void send_delete_job(cj_task_t *t, const kr_value_t *job)
 {
     cj_op_t *op = op_new(t);
-    op->job = kr_arena_strdup(t->a, kr_value_as_str(kr_value_get(job, "metadata.name")));
-    op->uid = kr_arena_strdup(t->a, kr_value_as_str(kr_value_get(job, "metadata.uid")));
-    kr_value_t *opts = kr_value_map(t->a);
-    kr_value_map_set(t->a, opts, "propagationPolicy", kr_value_str(t->a, "Background"));
+    op->job = kr_arena_strdup(t->base.a, kr_value_as_str(kr_value_get(job, "metadata.name")));
+    op->uid = kr_arena_strdup(t->base.a, kr_value_as_str(kr_value_get(job, "metadata.uid")));
+    kr_value_t *opts = kr_value_map(t->base.a);
+    kr_value_map_set(t->base.a, opts, "propagationPolicy", kr_value_str(t->base.a, "Background"));
     kr_request_t req = {.op = "delete", .res = JOB_RES, .ns = t->ns, .name = op->job, .opts = opts};
     task_send(t, &req, on_job_deleted, op);
 }
@@ -526,18 +484,18 @@ static void on_job_created(kr_bus_t *bus, const kr_reply_t *r, void *ud)
          * back-off and no status change */
         t->failed = true;
         kr_plugin_log(c->ctx, KR_LOG_INFO, "Job already exists", "cronjob=\"%s\" job=\"%s\"",
-                      t->key, op->job);
+                      t->base.key, op->job);
     } else {
         t->failed = true;
         kr_events_record(c->ev, t->cj, KR_EVENT_WARNING, "FailedCreate", "Error creating job: %s",
                          reply_msg(r));
     }
     if (job != NULL) {
-        created_set(c, t->key, op->job);
+        created_set(c, t->base.key, op->job);
         const char *uid = kr_value_as_str(kr_value_get(job, "metadata.uid"));
         active_remove(t->status, uid);
-        active_add(t->a, t->status, job);
-        set_time(t->a, t->status, "lastScheduleTime", op->scheduled);
+        active_add(t->base.a, t->status, job);
+        set_time(t->base.a, t->status, "lastScheduleTime", op->scheduled);
     }
     maybe_finish(t);
 }
@@ -545,7 +503,7 @@ static void on_job_created(kr_bus_t *bus, const kr_reply_t *r, void *ud)
 /* getJobFromTemplate2 */
 static kr_value_t *job_from_template(cj_task_t *t, int64_t scheduled, const char *name)
 {
-    kr_arena_t *a = t->a;
+    kr_arena_t *a = t->base.a;
     const kr_value_t *tmpl = kr_value_get(t->cj, "spec.jobTemplate");
     kr_value_t *job = kr_value_map(a), *meta = kr_value_map(a);
     kr_value_map_set(a, job, "apiVersion", kr_value_str(a, "batch/v1"));
@@ -662,7 +620,7 @@ static bool sync_schedule(cj_task_t *t, const kr_value_t **jobs, size_t njobs)
         return false;
     const char *schedule = kr_value_map_str(spec, "schedule");
     const char *msg = NULL;
-    if (schedule == NULL || !cron_parse(schedule, &t->sched, t->a, &msg)) {
+    if (schedule == NULL || !cron_parse(schedule, &t->sched, t->base.a, &msg)) {
         kr_events_record(c->ev, t->cj, KR_EVENT_WARNING, "UnparseableSchedule",
                          "unparseable schedule: \"%s\" : %s", schedule ? schedule : "",
                          msg ? msg : "");
@@ -687,7 +645,7 @@ static bool sync_schedule(cj_task_t *t, const kr_value_t **jobs, size_t njobs)
                          "too many missed start times. Set or decrease "
                          ".spec.startingDeadlineSeconds or check clock skew");
         kr_plugin_log(c->ctx, KR_LOG_INFO, "too many missed times",
-                      "cronjob=\"%s\" missed=%" PRId64, t->key, missed);
+                      "cronjob=\"%s\" missed=%" PRId64, t->base.key, missed);
     }
     if (scheduled < 0)
         return false;
@@ -698,7 +656,7 @@ static bool sync_schedule(cj_task_t *t, const kr_value_t **jobs, size_t njobs)
                          "Missed scheduled time to start a job: %s", when);
         return false;
     }
-    char *name = kr_arena_printf(t->a, "%s-%" PRId64, t->name, scheduled / 60);
+    char *name = kr_arena_printf(t->base.a, "%s-%" PRId64, t->name, scheduled / 60);
     if (in_active(t->status, "name", name) ||
         ts_of(kr_value_map_get(t->status, "lastScheduleTime")) == scheduled)
         return false;
@@ -779,7 +737,7 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
             int64_t done = ts_of(kr_value_get(job, "status.completionTime"));
             if (done > last_ok) {
                 last_ok = done;
-                set_time(t->a, t->status, "lastSuccessfulTime", done);
+                set_time(t->base.a, t->status, "lastSuccessfulTime", done);
             }
         }
     }
@@ -823,13 +781,7 @@ static void cj_fini(void *instance)
         kr_workqueue_shutdown(c->q);
     kr_informer_destroy(&c->cjs);
     kr_informer_destroy(&c->jobs);
-    for (cj_task_t *t = c->tasks; t != NULL;) {
-        cj_task_t *next = t->next;
-        t->c = NULL;
-        if (t->pending == 0)
-            task_free(t);
-        t = next;
-    }
+    kr_synctasks_detach(&c->tasks);
     kr_workqueue_destroy(&c->q);
     kr_events_destroy(&c->ev);
     while (c->created != NULL)
@@ -852,6 +804,11 @@ static void *cj_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
     c->conf = *conf;
     c->bus = kr_plugin_bus(ctx);
     c->loop = kr_plugin_loop(ctx);
+    c->tasks = (kr_synctasks_t){.bus = c->bus,
+                                .ctx = ctx,
+                                .label = "cronjob",
+                                .timeout_ms = CJ_TIMEOUT_MS,
+                                .on_free = task_free};
     c->local = cron_tz_local();
     kr_workqueue_opts_t qo = {
         .name = kr_plugin_name(ctx), .max_in_flight = (unsigned)conf->workers, .qps = -1};
@@ -875,6 +832,7 @@ static void *cj_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
         cj_fini(c);
         return NULL;
     }
+    c->tasks.q = c->q;
     return c;
 }
 
