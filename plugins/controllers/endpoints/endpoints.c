@@ -36,6 +36,7 @@
 #include <kraal/events.h>
 #include <kraal/informer.h>
 #include <kraal/plugin.h>
+#include <kraal/synctask.h>
 #include <kraal/workqueue.h>
 
 #include "ep_build.h"
@@ -79,18 +80,15 @@ static const kr_config_entry_t ep_table[] = {
 
 typedef struct epc epc_t;
 
-/* The writes of one sync.  fini orphans a task (c = NULL); the last reply
- * frees it. */
+/* The writes of one sync (kraal/synctask.h: fini detaches a task, its
+ * last reply frees it). */
 typedef struct ep_task {
+    kr_synctask_t base;
     epc_t *c;
-    struct ep_task *prev, *next;
-    kr_arena_t *a;
     kr_value_t *svc; /* a copy, apiVersion and kind set (for Events) */
     const char *ns, *name;
-    unsigned pending;
     bool failed;
     const char *slice_err; /* the first EndpointSlice write error */
-    char key[];
 } ep_task_t;
 
 enum { OP_EP_CREATE, OP_EP_UPDATE, OP_EP_DELETE, OP_ES_CREATE, OP_ES_UPDATE, OP_ES_DELETE };
@@ -112,7 +110,7 @@ struct epc {
     kr_workqueue_t *q;
     kr_events_t *ev_ep, *ev_es;
     ep_states_t *st;
-    ep_task_t *tasks;
+    kr_synctasks_t tasks;
     uint64_t syncs, stale, ep_writes, ep_deletes, es_creates, es_updates, es_deletes, failures;
 };
 
@@ -409,42 +407,15 @@ static void on_es_delete(kr_informer_t *inf, const kr_value_t *slice, void *ud)
 
 static ep_task_t *task_new(epc_t *c, const char *key, const kr_value_t *svc)
 {
-    size_t len = strlen(key);
-    ep_task_t *t = calloc(1, sizeof *t + len + 1);
-    if (t == NULL)
-        abort();
-    memcpy(t->key, key, len + 1);
+    ep_task_t *t = kr_synctask_new(&c->tasks, sizeof *t, key);
     t->c = c;
-    t->a = kr_arena_new(4096);
-    if (svc != NULL) {
-        t->svc = kr_value_copy(t->a, svc);
-        if (kr_value_map_get(t->svc, "apiVersion") == NULL)
-            kr_value_map_set(t->a, t->svc, "apiVersion", kr_value_str(t->a, "v1"));
-        if (kr_value_map_get(t->svc, "kind") == NULL)
-            kr_value_map_set(t->a, t->svc, "kind", kr_value_str(t->a, "Service"));
-    }
-    const char *slash = strchr(key, '/');
-    t->ns = slash != NULL ? kr_arena_strndup(t->a, key, (size_t)(slash - key)) : "";
-    t->name = slash != NULL ? slash + 1 : key;
-    t->next = c->tasks;
-    if (c->tasks != NULL)
-        c->tasks->prev = t;
-    c->tasks = t;
+    if (svc != NULL)
+        t->svc = kr_synctask_object(&t->base, svc, "v1", "Service");
+    const char *slash = strchr(t->base.key, '/');
+    t->ns = slash != NULL ? kr_arena_strndup(t->base.a, t->base.key, (size_t)(slash - t->base.key))
+                          : "";
+    t->name = slash != NULL ? slash + 1 : t->base.key;
     return t;
-}
-
-static void task_free(ep_task_t *t)
-{
-    if (t->c != NULL) {
-        if (t->prev != NULL)
-            t->prev->next = t->next;
-        else
-            t->c->tasks = t->next;
-        if (t->next != NULL)
-            t->next->prev = t->prev;
-    }
-    kr_arena_destroy(&t->a);
-    free(t);
 }
 
 /* handleErr: a failed sync comes back with the key's back-off, at most
@@ -456,30 +427,25 @@ static void task_finish(ep_task_t *t)
         kr_events_record(c->ev_es, t->svc, KR_EVENT_WARNING, "FailedToUpdateEndpointSlices",
                          "Error updating Endpoint Slices for Service %s/%s: %s", t->ns, t->name,
                          t->slice_err);
-    if (t->failed && kr_workqueue_num_requeues(c->q, t->key) < EP_MAX_RETRIES) {
+    bool retry = t->failed && kr_workqueue_num_requeues(c->q, t->base.key) < EP_MAX_RETRIES;
+    if (t->failed) {
         c->failures++;
-        kr_workqueue_add_rate_limited(c->q, t->key, NULL);
-    } else {
-        if (t->failed) {
-            c->failures++;
+        if (!retry)
             kr_plugin_log(c->ctx, KR_LOG_WARN, "dropping service out of the queue",
-                          "service=\"%s\"", t->key);
-        }
-        kr_workqueue_forget(c->q, t->key);
+                          "service=\"%s\"", t->base.key);
     }
-    kr_workqueue_done(c->q, t->key, NULL);
-    task_free(t);
+    kr_synctask_done(&t->base, retry ? KR_SYNCTASK_FAILED : KR_SYNCTASK_OK, 0);
 }
 
 static void maybe_finish(ep_task_t *t)
 {
-    if (t->pending == 0)
+    if (t->base.pending == 0)
         task_finish(t);
 }
 
 static ep_op_t *op_new(ep_task_t *t, int kind)
 {
-    ep_op_t *op = kr_arena_alloc(t->a, sizeof *op);
+    ep_op_t *op = kr_arena_alloc(t->base.a, sizeof *op);
     memset(op, 0, sizeof *op);
     op->t = t;
     op->kind = kind;
@@ -490,13 +456,8 @@ static void on_reply(kr_bus_t *bus, const kr_reply_t *r, void *ud);
 
 static void task_send(ep_task_t *t, ep_op_t *op, const kr_request_t *req)
 {
-    kr_error_t err;
-    if (kr_bus_send(t->c->bus, req, on_reply, op, EP_TIMEOUT_MS, NULL, &err) < 0) {
-        kr_plugin_log(t->c->ctx, KR_LOG_WARN, err.message, "service=\"%s\" op=%s", t->key, req->op);
+    if (kr_synctask_send(&t->base, req, on_reply, op) < 0)
         t->failed = true;
-        return;
-    }
-    t->pending++;
 }
 
 static kr_value_t *uid_precondition(kr_arena_t *a, const char *uid)
@@ -535,7 +496,7 @@ static void reply_endpoints(ep_op_t *op, const kr_reply_t *r)
     }
     if (ok) {
         c->ep_writes++;
-        ep_svc_state_t *s = ep_states_get(c->st, t->key, true);
+        ep_svc_state_t *s = ep_states_get(c->st, t->base.key, true);
         s->endpoints_rv =
             ep_rv_num(kr_value_as_str(kr_value_get(r->obj, "metadata.resourceVersion")));
         return;
@@ -557,7 +518,7 @@ static void reply_slice(ep_op_t *op, const kr_reply_t *r)
     ep_task_t *t = op->t;
     epc_t *c = t->c;
     bool ok = r->code >= 200 && r->code < 300;
-    ep_svc_state_t *s = ep_states_get(c->st, t->key, true);
+    ep_svc_state_t *s = ep_states_get(c->st, t->base.key, true);
     const char *msg = r->message ? r->message : kr_reason_name(r->reason);
     if (op->kind == OP_ES_DELETE) {
         if (ok || r->code == 404) {
@@ -567,9 +528,9 @@ static void reply_slice(ep_op_t *op, const kr_reply_t *r)
         ep_state_slice_forget(s, op->slice_uid);
         t->failed = true;
         if (t->slice_err == NULL)
-            t->slice_err =
-                kr_arena_printf(t->a, "failed to delete %s EndpointSlice for Service %s/%s: %s",
-                                op->slice, t->ns, t->name, msg);
+            t->slice_err = kr_arena_printf(
+                t->base.a, "failed to delete %s EndpointSlice for Service %s/%s: %s", op->slice,
+                t->ns, t->name, msg);
         return;
     }
     if (ok) {
@@ -588,9 +549,10 @@ static void reply_slice(ep_op_t *op, const kr_reply_t *r)
     if (t->slice_err == NULL)
         t->slice_err =
             op->kind == OP_ES_CREATE
-                ? kr_arena_printf(t->a, "failed to create EndpointSlice for Service %s/%s: %s",
+                ? kr_arena_printf(t->base.a, "failed to create EndpointSlice for Service %s/%s: %s",
                                   t->ns, t->name, msg)
-                : kr_arena_printf(t->a, "failed to update %s EndpointSlice for Service %s/%s: %s",
+                : kr_arena_printf(t->base.a,
+                                  "failed to update %s EndpointSlice for Service %s/%s: %s",
                                   op->slice, t->ns, t->name, msg);
 }
 
@@ -599,12 +561,8 @@ static void on_reply(kr_bus_t *bus, const kr_reply_t *r, void *ud)
     (void)bus;
     ep_op_t *op = ud;
     ep_task_t *t = op->t;
-    t->pending--;
-    if (t->c == NULL) {
-        if (t->pending == 0)
-            task_free(t);
+    if (!kr_synctask_reply(&t->base))
         return;
-    }
     if (op->kind <= OP_EP_DELETE)
         reply_endpoints(op, r);
     else
@@ -618,7 +576,7 @@ static void sync_endpoints(ep_task_t *t, ep_svc_state_t *s, const kr_value_t *sv
                            const kr_value_t *const *pods, size_t n, const char *trigger)
 {
     epc_t *c = t->c;
-    kr_arena_t *a = t->a;
+    kr_arena_t *a = t->base.a;
     const kr_value_t *cur = kr_informer_get(c->eps, t->ns, t->name);
     int64_t cur_rv = ep_rv_num(kr_value_as_str(kr_value_get(cur, "metadata.resourceVersion")));
     if (s->endpoints_rv > 0 && cur_rv < s->endpoints_rv) {
@@ -671,7 +629,7 @@ static void sync_endpoints(ep_task_t *t, ep_svc_state_t *s, const kr_value_t *sv
                         .name = cur != NULL ? t->name : NULL,
                         .obj = obj};
     kr_plugin_log(c->ctx, KR_LOG_DEBUG, "update endpoints", "service=\"%s\" ready=%zu notready=%zu",
-                  t->key, ready, not_ready);
+                  t->base.key, ready, not_ready);
     task_send(t, op, &req);
 }
 
@@ -714,7 +672,7 @@ static void sync_slices(ep_task_t *t, ep_svc_state_t *s, const kr_value_t *svc,
                         const kr_value_t *const *pods, size_t n, const char *trigger)
 {
     epc_t *c = t->c;
-    kr_arena_t *a = t->a;
+    kr_arena_t *a = t->base.a;
     slices_ctx_t x = {.svc = t->name};
     kr_informer_each(c->slices, t->ns, collect_slice, &x);
     ep_state_service_uid(s, kr_value_as_str(kr_value_get(svc, "metadata.uid")));
@@ -806,7 +764,7 @@ static void sync_gone(epc_t *c, const char *key)
                             .res = EP_RES,
                             .ns = t->ns,
                             .name = t->name,
-                            .opts = uid != NULL ? uid_precondition(t->a, uid) : NULL};
+                            .opts = uid != NULL ? uid_precondition(t->base.a, uid) : NULL};
         task_send(t, op, &req);
     }
     maybe_finish(t);
@@ -850,7 +808,7 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
     if (when > 0) {
         char buf[40];
         kr_time_format(when / 1000000000, buf, sizeof buf);
-        trigger = kr_arena_strdup(t->a, buf);
+        trigger = kr_arena_strdup(t->base.a, buf);
     }
     if (c->conf.endpoints)
         sync_endpoints(t, s, svc, pc.v, pc.n, trigger);
@@ -866,27 +824,20 @@ static void on_stats(kr_bus_t *bus, kr_call_t *call, void *ud)
 {
     (void)bus;
     epc_t *c = ud;
-    kr_arena_t *a = kr_call_arena(call);
-    kr_value_t *obj = kr_value_map(a);
-    const struct {
-        const char *k;
-        uint64_t v;
-    } n[] = {{"services", kr_informer_len(c->svcs)},
-             {"pods", kr_informer_len(c->pods)},
-             {"endpoints", c->eps ? kr_informer_len(c->eps) : 0},
-             {"endpointslices", c->slices ? kr_informer_len(c->slices) : 0},
-             {"tracked", ep_states_len(c->st)},
-             {"syncs", c->syncs},
-             {"stale", c->stale},
-             {"endpoints_writes", c->ep_writes},
-             {"endpoints_deletes", c->ep_deletes},
-             {"slice_creates", c->es_creates},
-             {"slice_updates", c->es_updates},
-             {"slice_deletes", c->es_deletes},
-             {"failures", c->failures}};
-    for (size_t i = 0; i < sizeof n / sizeof n[0]; i++)
-        kr_value_map_set(a, obj, n[i].k, kr_value_int(a, (int64_t)n[i].v));
-    kr_call_reply(call, 200, obj, NULL);
+    const kr_stat_t n[] = {{"services", kr_informer_len(c->svcs)},
+                           {"pods", kr_informer_len(c->pods)},
+                           {"endpoints", c->eps ? kr_informer_len(c->eps) : 0},
+                           {"endpointslices", c->slices ? kr_informer_len(c->slices) : 0},
+                           {"tracked", ep_states_len(c->st)},
+                           {"syncs", c->syncs},
+                           {"stale", c->stale},
+                           {"endpoints_writes", c->ep_writes},
+                           {"endpoints_deletes", c->ep_deletes},
+                           {"slice_creates", c->es_creates},
+                           {"slice_updates", c->es_updates},
+                           {"slice_deletes", c->es_deletes},
+                           {"failures", c->failures}};
+    kr_stats_reply(call, n, sizeof n / sizeof n[0]);
 }
 
 /* ---- life cycle ---------------------------------------------------------------------- */
@@ -901,13 +852,7 @@ static void ep_fini(void *instance)
     kr_informer_destroy(&c->eps);
     kr_informer_destroy(&c->slices);
     kr_informer_destroy(&c->nodes);
-    for (ep_task_t *t = c->tasks; t != NULL;) {
-        ep_task_t *next = t->next;
-        t->c = NULL;
-        if (t->pending == 0)
-            task_free(t);
-        t = next;
-    }
+    kr_synctasks_detach(&c->tasks);
     kr_workqueue_destroy(&c->q);
     kr_events_destroy(&c->ev_ep);
     kr_events_destroy(&c->ev_es);
@@ -933,6 +878,8 @@ static void *ep_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
     c->conf = *conf;
     c->bus = kr_plugin_bus(ctx);
     c->loop = kr_plugin_loop(ctx);
+    c->tasks = (kr_synctasks_t){
+        .bus = c->bus, .ctx = ctx, .label = "service", .timeout_ms = EP_TIMEOUT_MS};
     c->st = ep_states_new();
     kr_workqueue_opts_t qo = {.name = kr_plugin_name(ctx),
                               .max_in_flight = (unsigned)conf->workers};
@@ -979,6 +926,7 @@ static void *ep_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
         ep_fini(c);
         return NULL;
     }
+    c->tasks.q = c->q;
     return c;
 }
 
