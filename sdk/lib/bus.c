@@ -861,6 +861,11 @@ int kr_bus_dispatch(kr_bus_t *bus, int timeout_ms, kr_error_t *err)
 
 /* ---- requests ---------------------------------------------------------- */
 
+const char *kr_reply_msg(const kr_reply_t *reply)
+{
+    return reply->message != NULL ? reply->message : kr_strerror(reply->reason);
+}
+
 int kr_bus_call(kr_bus_t *bus, const kr_request_t *req, kr_arena_t *arena, kr_reply_t *reply,
                 int timeout_ms, kr_error_t *err)
 {

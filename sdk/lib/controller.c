@@ -422,3 +422,33 @@ int kr_pod_cmp_deletion(const kr_value_t *a, const kr_value_t *b)
     return after_or_zero(kr_value_as_str(kr_value_get(a, "metadata.creationTimestamp")),
                          kr_value_as_str(kr_value_get(b, "metadata.creationTimestamp")));
 }
+
+/* ---- ControllerRevisions ---------------------------------------------------- */
+
+/* While the core has no such built-in kind; the DaemonSet and StatefulSet
+ * controllers both ask, the first one wins. */
+static const char rev_kind_json[] =
+    "{\"group\":\"apps\",\"version\":\"v1\",\"kind\":\"ControllerRevision\","
+    "\"plural\":\"controllerrevisions\",\"singular\":\"controllerrevision\",\"namespaced\":true,"
+    "\"additionalPrinterColumns\":[{\"name\":\"Revision\",\"type\":\"integer\","
+    "\"jsonPath\":\".revision\"}],"
+    "\"schema\":{\"openAPIV3Schema\":{\"type\":\"object\",\"required\":[\"revision\"],"
+    "\"properties\":{\"data\":{\"type\":\"object\",\"x-kubernetes-preserve-unknown-fields\":true},"
+    "\"revision\":{\"type\":\"integer\",\"format\":\"int64\"}}}}}";
+
+int kr_controller_revisions_register(kr_bus_t *bus, kr_error_t *err)
+{
+    kr_arena_t *a = kr_arena_new(0);
+    kr_value_t *desc = NULL;
+    kr_reply_t r;
+    int rc = kr_json_decode(a, rev_kind_json, sizeof rev_kind_json - 1, &desc, err);
+    if (rc == 0) {
+        kr_request_t req = {.op = "kind.register", .obj = desc};
+        rc = kr_bus_call(bus, &req, a, &r, 10000, err);
+    }
+    if (rc == 0 && r.code != 201 && r.code != 409)
+        rc = kr_error_set(err, r.reason, "registering apps/v1 controllerrevisions: %s",
+                          kr_reply_msg(&r));
+    kr_arena_destroy(&a);
+    return rc;
+}

@@ -2,6 +2,7 @@
  * host (core/host.c) on the instance's thread before init runs. */
 #include "plugin_ctx.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -58,6 +59,14 @@ int kr_store_register(kr_plugin_ctx_t *ctx, const kr_store_ops_t *ops, void *sel
                             "separate process",
                             ctx->name);
     return ctx->register_store(ctx->host_ud, ops, self, err);
+}
+
+int kr_config_check_int(const char *key, int64_t v, int64_t min, int64_t max, kr_error_t *err)
+{
+    if (v >= min && v <= max)
+        return 0;
+    return kr_error_set(err, KR_E_INVALID, "%s: must be between %" PRId64 " and %" PRId64, key, min,
+                        max);
 }
 
 void kr_plugin_log(const kr_plugin_ctx_t *ctx, kr_log_level_t level, const char *msg,

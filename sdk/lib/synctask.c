@@ -106,11 +106,16 @@ void kr_synctasks_detach(kr_synctasks_t *set)
     set->head = NULL;
 }
 
+void kr_stats_put(kr_arena_t *arena, kr_value_t *map, const kr_stat_t *stats, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        kr_value_map_set(arena, map, stats[i].name, kr_value_int(arena, (int64_t)stats[i].value));
+}
+
 void kr_stats_reply(kr_call_t *call, const kr_stat_t *stats, size_t n)
 {
     kr_arena_t *a = kr_call_arena(call);
     kr_value_t *obj = kr_value_map(a);
-    for (size_t i = 0; i < n; i++)
-        kr_value_map_set(a, obj, stats[i].name, kr_value_int(a, (int64_t)stats[i].value));
+    kr_stats_put(a, obj, stats, n);
     kr_call_reply(call, 200, obj, NULL);
 }

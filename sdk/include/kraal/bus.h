@@ -64,6 +64,10 @@ typedef struct kr_reply {
     const kr_value_t *msg; /* the whole decoded message */
 } kr_reply_t;
 
+/* The reply's message, else kr_strerror(reason): never NULL; owned as the
+ * reply's fields are. */
+const char *kr_reply_msg(const kr_reply_t *reply);
+
 /* Sends a request and waits up to timeout_ms (-1 = forever) for its reply.
  * Returns 0 when a reply arrived (check reply->code: an error reply is still
  * a reply), < 0 when none did (KR_E_TIMEOUT, KR_E_TOO_LARGE, ...).

@@ -10,10 +10,13 @@
  * - pods: active, ready, available (minReadySeconds), made from a
  *   template, and ranked for deletion on scale-down (ActivePods);
  * - times in Kubernetes' formats (RFC 3339, with microseconds for
- *   MicroTime).
+ *   MicroTime);
+ * - the apps/v1 ControllerRevision kind the DaemonSet and StatefulSet
+ *   controllers keep their history in.
  *
  * Threading: an expectations table belongs to one thread (the
- * controller's loop); the other functions are pure.
+ * controller's loop); kr_controller_revisions_register blocks on its bus;
+ * the other functions are pure.
  */
 #ifndef KRAAL_CONTROLLER_H
 #define KRAAL_CONTROLLER_H
@@ -22,6 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <kraal/bus.h>
+#include <kraal/error.h>
 #include <kraal/value.h>
 
 #ifdef __cplusplus
@@ -98,6 +103,14 @@ kr_value_t *kr_pod_from_template(kr_arena_t *arena, const kr_value_t *template_s
  * Running, not ready before ready, ready for a shorter time first, more
  * container restarts first, newer first; 0 when none of these differ. */
 int kr_pod_cmp_deletion(const kr_value_t *a, const kr_value_t *b);
+
+/* ---- ControllerRevisions ---------------------------------------------------- */
+
+/* Registers apps/v1 ControllerRevision (kind.register: controllerrevisions,
+ * namespaced, `data` and `revision`) for init, with a blocking call of at
+ * most 10 s on `bus`.  0 when registered or already there (409); else < 0,
+ * err "registering apps/v1 controllerrevisions: <message>". */
+int kr_controller_revisions_register(kr_bus_t *bus, kr_error_t *err);
 
 #ifdef __cplusplus
 }

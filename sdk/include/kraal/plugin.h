@@ -98,6 +98,9 @@ const kr_value_t *kr_plugin_config(const kr_plugin_ctx_t *ctx);
 /* Directories of the host process. */
 const char *kr_plugin_data_dir(const kr_plugin_ctx_t *ctx);
 const char *kr_plugin_run_dir(const kr_plugin_ctx_t *ctx);
+/* Range check of an int config value for init: 0 when min <= v <= max,
+ * else < 0 and KR_E_INVALID "<key>: must be between <min> and <max>". */
+int kr_config_check_int(const char *key, int64_t v, int64_t min, int64_t max, kr_error_t *err);
 /* Logs with the instance name as tag. */
 void kr_plugin_log(const kr_plugin_ctx_t *ctx, kr_log_level_t level, const char *msg,
                    const char *kvfmt, ...) __attribute__((format(printf, 4, 5)));

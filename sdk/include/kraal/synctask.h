@@ -120,6 +120,9 @@ typedef struct kr_stat {
 /* Answers `call` 200 with the map {name: value, ...} of the n stats (the
  * `controller.<name>.stats` op every controller serves). */
 void kr_stats_reply(kr_call_t *call, const kr_stat_t *stats, size_t n);
+/* Sets the n stats in `map` (in `arena`), for a stats reply that also
+ * holds other fields. */
+void kr_stats_put(kr_arena_t *arena, kr_value_t *map, const kr_stat_t *stats, size_t n);
 
 #ifdef __cplusplus
 }

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <kraal/plugin.h>
+
 #include "config.h"
 
 struct conf {
@@ -349,9 +351,24 @@ static void test_server_config_load(void **state)
     kr_server_config_destroy(&cfg);
 }
 
+/* kr_config_check_int: the range check of init, inclusive at both ends. */
+static void test_check_int(void **state)
+{
+    (void)state;
+    kr_error_t err;
+    assert_int_equal(kr_config_check_int("workers", 1, 1, 256, &err), 0);
+    assert_int_equal(kr_config_check_int("workers", 256, 1, 256, &err), 0);
+    assert_true(kr_config_check_int("workers", 0, 1, 256, &err) < 0);
+    assert_int_equal(err.reason, KR_E_INVALID);
+    assert_string_equal(err.message, "workers: must be between 1 and 256");
+    assert_true(kr_config_check_int("workers", 257, 1, 256, &err) < 0);
+    assert_true(kr_config_check_int("n", INT64_MIN, -5, 5, NULL) < 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_check_int),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_every_type_set),
         cmocka_unit_test(test_unknown_key),

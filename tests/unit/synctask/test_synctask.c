@@ -245,6 +245,34 @@ static void test_stats_reply(void **state)
     kr_bus_destroy(&client);
 }
 
+/* kr_stats_put beside other fields, as the gc's stats (synced: bool). */
+static void test_stats_put(void **state)
+{
+    (void)state;
+    kr_arena_t *a = kr_arena_new(0);
+    kr_value_t *m = kr_value_map(a);
+    kr_value_map_set(a, m, "synced", kr_value_bool(a, true));
+    const kr_stat_t n[] = {{"nodes", 7}, {"failures", 0}};
+    kr_stats_put(a, m, n, 2);
+    assert_int_equal(kr_value_len(m), 3);
+    assert_true(kr_value_as_bool(kr_value_map_get(m, "synced"), false));
+    assert_int_equal(kr_value_map_int(m, "nodes", -1), 7);
+    assert_int_equal(kr_value_map_int(m, "failures", -1), 0);
+    kr_arena_destroy(&a);
+}
+
+/* kr_reply_msg: the message, else the reason's text. */
+static void test_reply_msg(void **state)
+{
+    (void)state;
+    kr_reply_t r = {
+        .code = 409, .reason = KR_E_CONFLICT, .message = "the object has been modified"};
+    assert_string_equal(kr_reply_msg(&r), "the object has been modified");
+    r.message = NULL;
+    assert_string_equal(kr_reply_msg(&r), kr_strerror(KR_E_CONFLICT));
+    assert_non_null(kr_reply_msg(&r));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -254,6 +282,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_detach, setup, teardown),
         cmocka_unit_test_setup_teardown(test_object, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats_reply, setup, teardown),
+        cmocka_unit_test(test_stats_put),
+        cmocka_unit_test(test_reply_msg),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
