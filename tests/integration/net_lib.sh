@@ -116,7 +116,7 @@ store:
 plugins:
   - plugin: auth-token
   - plugin: api-rest
-    config: {address: 127.0.0.1, port: 0}
+    config: {address: 127.0.0.1, port: 0, advertise_address: "$NET.1"}
   - plugin: controller-statefulset
   - plugin: controller-gc
   - plugin: controller-replicaset

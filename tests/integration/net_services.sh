@@ -94,20 +94,23 @@ wait_for 30 "traffic avoids the unready $victim" not_victim
 # Scale down: the replica that went leaves every node's rules.
 in_pod "$victim" touch /tmp/ready
 wait_for 30 "3 ready endpoints again" eps_is 3
+ips_before=$(k get endpoints web -o 'jsonpath={.subsets[*].addresses[*].ip}')
 k scale deployment web --replicas=2 >/dev/null
 wait_for 60 "2 endpoints after scale-down" eps_is 2
 ips_now=$(k get endpoints web -o 'jsonpath={.subsets[*].addresses[*].ip}')
+gone=$(comm -23 <(tr ' ' '\n' <<<"$ips_before" | sort) <(tr ' ' '\n' <<<"$ips_now" | sort))
+[ -n "$gone" ] || fail "no endpoint went: before $ips_before, now $ips_now"
 nat() { on "$1" iptables-legacy-save -t nat; }
 dnat_ips() { nat "$1" | grep -o -- '--to-destination [0-9.]*' | awk '{print $2}' | sort -u; }
 rules_follow() {
   local n ip
   for n in 1 2 3; do
-    for ip in $(dnat_ips "$n"); do
-      case " $ips_now $(node_ip 1) $(node_ip 2) $(node_ip 3) $NET.1 " in *" $ip "*) ;; *) return 1 ;; esac
-    done
+    grep -qx "$gone" <<<"$(dnat_ips "$n")" && return 1
+    for ip in $ips_now; do grep -qx "$ip" <<<"$(dnat_ips "$n")" || return 1; done
   done
+  return 0
 }
-wait_for 30 "every node's rules hold only the endpoints $ips_now (node1: $(dnat_ips 1 | tr '\n' ' '))" rules_follow
+wait_for 30 "every node's rules drop $gone and keep $ips_now (node1: $(dnat_ips 1 | tr '\n' ' '))" rules_follow
 
 # NodePort 30080 answers on every node's address (from the host).
 for n in 1 2 3; do

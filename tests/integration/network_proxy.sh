@@ -67,7 +67,7 @@ store:
 plugins:
   - plugin: auth-token
   - plugin: api-rest
-    config: {address: 127.0.0.1, port: 0}
+    config: {address: 127.0.0.1, port: 0, kubernetes_service: false}
 YAML
 EP="ipc://$T/run/bus.sock"
 start_server "$T/server.yaml" "$T/server.log"
