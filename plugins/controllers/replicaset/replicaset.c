@@ -389,7 +389,7 @@ static void on_created(kr_bus_t *bus, const kr_reply_t *r, void *ud)
          * expectations expire */
     } else {
         c->failures++;
-        const char *msg = r->message != NULL ? r->message : kr_strerror(r->reason);
+        const char *msg = kr_reply_msg(r);
         kr_events_record(c->ev, t->rs, KR_EVENT_WARNING, "FailedCreate", "Error creating: %s", msg);
         kr_expectations_creation_observed(c->exp, t->base.key);
         if (t->manage_err == NULL)
@@ -442,7 +442,7 @@ static void on_deleted(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         kr_expectations_deletion_observed(c->exp, t->base.key, op->uid);
         if (r->code != 404) {
             c->failures++;
-            const char *msg = r->message != NULL ? r->message : kr_strerror(r->reason);
+            const char *msg = kr_reply_msg(r);
             kr_events_record(c->ev, t->rs, KR_EVENT_WARNING, "FailedDelete", "Error deleting: %s",
                              msg);
             if (t->manage_err == NULL)
@@ -462,7 +462,7 @@ static void on_patched(kr_bus_t *bus, const kr_reply_t *r, void *ud)
     if (r->code != 200 && r->code != 404) {
         /* another controller took it first, or the pod changed: next sync */
         t->claim_failed = true;
-        kr_plugin_log(t->c->ctx, KR_LOG_INFO, r->message ? r->message : kr_strerror(r->reason),
+        kr_plugin_log(t->c->ctx, KR_LOG_INFO, kr_reply_msg(r),
                       "replicaset=\"%s\" pod=\"%s\" op=claim code=%d", t->base.key, op->pod,
                       r->code);
     }
@@ -480,7 +480,7 @@ static void on_status(kr_bus_t *bus, const kr_reply_t *r, void *ud)
     if (r->code != 200 && r->code != 404) {
         failed = true;
         if (r->code != 409)
-            kr_plugin_log(t->c->ctx, KR_LOG_INFO, r->message ? r->message : kr_strerror(r->reason),
+            kr_plugin_log(t->c->ctx, KR_LOG_INFO, kr_reply_msg(r),
                           "replicaset=\"%s\" op=status code=%d", t->base.key, r->code);
     } else {
         t->c->status_writes++;
@@ -839,10 +839,8 @@ static void rs_fini(void *instance)
 static void *rs_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
 {
     const struct rs_conf *conf = config;
-    if (conf->workers < 1 || conf->workers > 256) {
-        kr_error_set(err, KR_E_INVALID, "workers: must be between 1 and 256");
+    if (kr_config_check_int("workers", conf->workers, 1, 256, err) < 0)
         return NULL;
-    }
     if (conf->burst < 1) {
         kr_error_set(err, KR_E_INVALID, "burst_replicas: must be at least 1");
         return NULL;
