@@ -283,8 +283,7 @@ static bool op_reply(dp_op_t *op, const kr_reply_t *r, const char *what)
             t->c->conflicts++;
         else
             t->c->failures++;
-        kr_plugin_log(t->c->ctx, r->code == 409 ? KR_LOG_DEBUG : KR_LOG_INFO,
-                      r->message ? r->message : kr_strerror(r->reason),
+        kr_plugin_log(t->c->ctx, r->code == 409 ? KR_LOG_DEBUG : KR_LOG_INFO, kr_reply_msg(r),
                       "deployment=\"%s\" op=\"%s\" code=%d", t->base.key, what, r->code);
     }
     return true;
@@ -347,9 +346,8 @@ static void on_rs_created(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         kr_value_map_set(t->base.a, t->status, "collisionCount", kr_value_int(t->base.a, cc + 1));
         t->status_anyway = true;
     } else if (r->code != 409) {
-        const char *msg =
-            kr_arena_printf(t->base.a, "Failed to create new replica set \"%s\": %s",
-                            rs_name(op->rs), r->message ? r->message : kr_strerror(r->reason));
+        const char *msg = kr_arena_printf(t->base.a, "Failed to create new replica set \"%s\": %s",
+                                          rs_name(op->rs), kr_reply_msg(r));
         kr_events_record(t->c->ev, t->d, KR_EVENT_WARNING, "ReplicaSetCreateError", "%s", msg);
         if (dp_has_progress_deadline(t->d) && t->status != NULL) {
             dp_set_condition(t->base.a, t->status, "Progressing", "False", "ReplicaSetCreateError",
@@ -987,10 +985,8 @@ static void dp_fini(void *instance)
 static void *dp_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
 {
     const struct dp_conf *conf = config;
-    if (conf->workers < 1 || conf->workers > 256) {
-        kr_error_set(err, KR_E_INVALID, "workers: must be between 1 and 256");
+    if (kr_config_check_int("workers", conf->workers, 1, 256, err) < 0)
         return NULL;
-    }
     dpc_t *c = calloc(1, sizeof *c);
     if (c == NULL)
         abort();
