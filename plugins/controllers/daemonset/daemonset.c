@@ -467,11 +467,6 @@ static bool op_reply(ds_op_t *op)
     return kr_synctask_reply(&op->t->base);
 }
 
-static const char *reply_msg(const kr_reply_t *r)
-{
-    return r->message != NULL ? r->message : kr_strerror(r->reason);
-}
-
 static void task_finish(ds_task_t *t);
 
 static void send_create_batch(ds_task_t *t);
@@ -506,7 +501,7 @@ static void on_status(kr_bus_t *bus, const kr_reply_t *r, void *ud)
     } else if (r->code != 404) {
         t->failed = true;
         if (r->code != 409)
-            kr_plugin_log(t->c->ctx, KR_LOG_INFO, reply_msg(r),
+            kr_plugin_log(t->c->ctx, KR_LOG_INFO, kr_reply_msg(r),
                           "daemonset=\"%s\" op=status code=%d", t->base.key, r->code);
     }
     task_done(t);
@@ -580,8 +575,8 @@ static void on_created(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         t->create_failed = true;
         kr_expectations_creation_observed(c->exp, t->base.key);
         kr_events_record(c->ev, t->ds, KR_EVENT_WARNING, "FailedCreate", "Error creating: %s",
-                         reply_msg(r));
-        kr_plugin_log(c->ctx, KR_LOG_INFO, reply_msg(r),
+                         kr_reply_msg(r));
+        kr_plugin_log(c->ctx, KR_LOG_INFO, kr_reply_msg(r),
                       "daemonset=\"%s\" node=\"%s\" op=create code=%d", t->base.key, op->node,
                       r->code);
     }
@@ -606,7 +601,7 @@ static void on_deleted(kr_bus_t *bus, const kr_reply_t *r, void *ud)
             c->failures++;
             t->failed = true;
             kr_events_record(c->ev, t->ds, KR_EVENT_WARNING, "FailedDelete", "Error deleting: %s",
-                             reply_msg(r));
+                             kr_reply_msg(r));
         }
     }
     maybe_finish(t);
@@ -623,7 +618,7 @@ static void on_written(kr_bus_t *bus, const kr_reply_t *r, void *ud)
     if (r->code >= 300 && r->code != 404) {
         t->failed = true;
         if (r->code != 409)
-            kr_plugin_log(t->c->ctx, KR_LOG_INFO, reply_msg(r), "daemonset=\"%s\" code=%d",
+            kr_plugin_log(t->c->ctx, KR_LOG_INFO, kr_reply_msg(r), "daemonset=\"%s\" code=%d",
                           t->base.key, r->code);
     }
     maybe_finish(t);
@@ -1291,36 +1286,6 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
     maybe_finish(t);
 }
 
-/* ---- ControllerRevision kind ------------------------------------------------------------------ */
-
-/* apps/v1 ControllerRevision, registered by the first controller that
- * needs it while the core has no such built-in kind (409: it is there). */
-static const char rev_kind_json[] =
-    "{\"group\":\"apps\",\"version\":\"v1\",\"kind\":\"ControllerRevision\","
-    "\"plural\":\"controllerrevisions\",\"singular\":\"controllerrevision\",\"namespaced\":true,"
-    "\"additionalPrinterColumns\":[{\"name\":\"Revision\",\"type\":\"integer\","
-    "\"jsonPath\":\".revision\"}],"
-    "\"schema\":{\"openAPIV3Schema\":{\"type\":\"object\",\"required\":[\"revision\"],"
-    "\"properties\":{\"data\":{\"type\":\"object\",\"x-kubernetes-preserve-unknown-fields\":true},"
-    "\"revision\":{\"type\":\"integer\",\"format\":\"int64\"}}}}}";
-
-static int register_revisions(dsc_t *c, kr_error_t *err)
-{
-    kr_arena_t *a = kr_arena_new(0);
-    kr_value_t *desc = NULL;
-    kr_reply_t r;
-    int rc = kr_json_decode(a, rev_kind_json, sizeof rev_kind_json - 1, &desc, err);
-    if (rc == 0) {
-        kr_request_t req = {.op = "kind.register", .obj = desc};
-        rc = kr_bus_call(c->bus, &req, a, &r, 10000, err);
-    }
-    if (rc == 0 && r.code != 201 && r.code != 409)
-        rc = kr_error_set(err, r.reason, "registering apps/v1 controllerrevisions: %s",
-                          reply_msg(&r));
-    kr_arena_destroy(&a);
-    return rc;
-}
-
 /* ---- stats op ---------------------------------------------------------------------------------- */
 
 static void on_stats(kr_bus_t *bus, kr_call_t *call, void *ud)
@@ -1367,10 +1332,8 @@ static void ds_fini(void *instance)
 static void *ds_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
 {
     const struct ds_conf *conf = config;
-    if (conf->workers < 1 || conf->workers > 256) {
-        kr_error_set(err, KR_E_INVALID, "workers: must be between 1 and 256");
+    if (kr_config_check_int("workers", conf->workers, 1, 256, err) < 0)
         return NULL;
-    }
     if (conf->burst < 1) {
         kr_error_set(err, KR_E_INVALID, "burst_replicas: must be at least 1");
         return NULL;
@@ -1410,7 +1373,7 @@ static void *ds_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
         .name = "daemonset-revisions",
         .handlers = {on_rev_add, on_rev_update, on_rev_add, c},
     };
-    if (register_revisions(c, err) < 0 ||
+    if (kr_controller_revisions_register(c->bus, err) < 0 ||
         (c->ev = kr_events_new(c->bus, &(kr_events_opts_t){.component = "daemonset-controller"},
                                err)) == NULL ||
         (c->q = kr_workqueue_new(c->loop, &qo, sync_key, c, err)) == NULL ||
