@@ -355,11 +355,6 @@ static bool op_reply(sts_op_t *op)
     return kr_synctask_reply(&op->t->base);
 }
 
-static const char *reply_msg(const kr_reply_t *r)
-{
-    return r->message != NULL ? r->message : kr_strerror(r->reason);
-}
-
 static void task_finish(sts_task_t *t);
 
 static void maybe_finish(sts_task_t *t)
@@ -380,7 +375,7 @@ static void on_status(kr_bus_t *bus, const kr_reply_t *r, void *ud)
     } else if (r->code != 404) {
         t->failed = true;
         if (r->code != 409)
-            kr_plugin_log(t->c->ctx, KR_LOG_INFO, reply_msg(r),
+            kr_plugin_log(t->c->ctx, KR_LOG_INFO, kr_reply_msg(r),
                           "statefulset=\"%s\" op=status code=%d", t->base.key, r->code);
     }
     task_done(t);
@@ -448,7 +443,7 @@ static void pod_event(sts_task_t *t, const char *verb, const char *pod, const kr
                          : strcmp(verb, "delete") == 0 ? "FailedDelete"
                                                        : "FailedUpdate",
                          "%s Pod %s in StatefulSet %s failed error: %s", verb, pod, t->name,
-                         reply_msg(r));
+                         kr_reply_msg(r));
 }
 
 static void on_created(kr_bus_t *bus, const kr_reply_t *r, void *ud)
@@ -524,7 +519,7 @@ static void on_written(kr_bus_t *bus, const kr_reply_t *r, void *ud)
     if (r->code >= 300 && r->code != 404) {
         t->failed = true;
         if (r->code != 409)
-            kr_plugin_log(t->c->ctx, KR_LOG_INFO, reply_msg(r), "statefulset=\"%s\" code=%d",
+            kr_plugin_log(t->c->ctx, KR_LOG_INFO, kr_reply_msg(r), "statefulset=\"%s\" code=%d",
                           t->base.key, r->code);
     }
     maybe_finish(t);
@@ -909,36 +904,6 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
     maybe_finish(t);
 }
 
-/* ---- ControllerRevision kind ------------------------------------------------------------------ */
-
-/* apps/v1 ControllerRevision, registered by the first controller that
- * needs it while the core has no such built-in kind (409: it is there). */
-static const char rev_kind_json[] =
-    "{\"group\":\"apps\",\"version\":\"v1\",\"kind\":\"ControllerRevision\","
-    "\"plural\":\"controllerrevisions\",\"singular\":\"controllerrevision\",\"namespaced\":true,"
-    "\"additionalPrinterColumns\":[{\"name\":\"Revision\",\"type\":\"integer\","
-    "\"jsonPath\":\".revision\"}],"
-    "\"schema\":{\"openAPIV3Schema\":{\"type\":\"object\",\"required\":[\"revision\"],"
-    "\"properties\":{\"data\":{\"type\":\"object\",\"x-kubernetes-preserve-unknown-fields\":true},"
-    "\"revision\":{\"type\":\"integer\",\"format\":\"int64\"}}}}}";
-
-static int register_revisions(stsc_t *c, kr_error_t *err)
-{
-    kr_arena_t *a = kr_arena_new(0);
-    kr_value_t *desc = NULL;
-    kr_reply_t r;
-    int rc = kr_json_decode(a, rev_kind_json, sizeof rev_kind_json - 1, &desc, err);
-    if (rc == 0) {
-        kr_request_t req = {.op = "kind.register", .obj = desc};
-        rc = kr_bus_call(c->bus, &req, a, &r, 10000, err);
-    }
-    if (rc == 0 && r.code != 201 && r.code != 409)
-        rc = kr_error_set(err, r.reason, "registering apps/v1 controllerrevisions: %s",
-                          reply_msg(&r));
-    kr_arena_destroy(&a);
-    return rc;
-}
-
 /* ---- stats op ---------------------------------------------------------------------------------- */
 
 static void on_stats(kr_bus_t *bus, kr_call_t *call, void *ud)
@@ -979,10 +944,8 @@ static void sts_fini(void *instance)
 static void *sts_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
 {
     const struct sts_conf *conf = config;
-    if (conf->workers < 1 || conf->workers > 256) {
-        kr_error_set(err, KR_E_INVALID, "workers: must be between 1 and 256");
+    if (kr_config_check_int("workers", conf->workers, 1, 256, err) < 0)
         return NULL;
-    }
     stsc_t *c = calloc(1, sizeof *c);
     if (c == NULL)
         abort();
@@ -1012,7 +975,7 @@ static void *sts_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
         .name = "statefulset-revisions",
         .handlers = {on_rev_add, on_rev_update, on_rev_add, c},
     };
-    if (register_revisions(c, err) < 0 ||
+    if (kr_controller_revisions_register(c->bus, err) < 0 ||
         (c->ev = kr_events_new(c->bus, &(kr_events_opts_t){.component = "statefulset-controller"},
                                err)) == NULL ||
         (c->q = kr_workqueue_new(c->loop, &qo, sync_key, c, err)) == NULL ||
