@@ -39,6 +39,7 @@
 
 #include <kraal/informer.h>
 #include <kraal/plugin.h>
+#include <kraal/synctask.h>
 #include <kraal/workqueue.h>
 
 #include "graph.h"
@@ -357,8 +358,8 @@ static void on_kinds(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         if (wait > GC_DISCOVERY_MAX)
             wait = GC_DISCOVERY_MAX;
         gc->disc_failures++;
-        kr_plugin_log(gc->ctx, KR_LOG_WARN, r->message ? r->message : kr_strerror(r->reason),
-                      "op=kinds code=%d retry_ms=%llu", r->code, (unsigned long long)wait);
+        kr_plugin_log(gc->ctx, KR_LOG_WARN, kr_reply_msg(r), "op=kinds code=%d retry_ms=%llu",
+                      r->code, (unsigned long long)wait);
         if (gc->disc_timer == 0)
             gc->disc_timer = kr_loop_add_timer(gc->loop, wait, 0, on_disc_timer, gc);
         return;
@@ -503,8 +504,7 @@ static void task_finish(gc_task_t *t, gc_finish_t how)
 static void log_reply(gc_t *gc, const gc_task_t *t, const char *action, const char *desc,
                       const kr_reply_t *r)
 {
-    kr_plugin_log(gc->ctx, r->code == 409 ? KR_LOG_INFO : KR_LOG_WARN,
-                  r->message ? r->message : kr_strerror(r->reason),
+    kr_plugin_log(gc->ctx, r->code == 409 ? KR_LOG_INFO : KR_LOG_WARN, kr_reply_msg(r),
                   "action=\"%s\" object=\"%s\" uid=%s code=%d requeues=%u", action, desc, t->key,
                   r->code, kr_workqueue_num_requeues(t->q, t->key));
     if (r->code == 409)
@@ -1093,10 +1093,7 @@ static void on_stats(kr_bus_t *bus, kr_call_t *call, void *ud)
     kr_arena_t *a = kr_call_arena(call);
     kr_value_t *obj = kr_value_map(a);
     kr_value_map_set(a, obj, "synced", kr_value_bool(a, gc->ready));
-    const struct {
-        const char *k;
-        uint64_t v;
-    } c[] = {
+    const kr_stat_t c[] = {
         {"kinds", gc->nkinds},
         {"nodes", gc_graph_len(gc->graph)},
         {"virtual", gc_graph_virtual(gc->graph)},
@@ -1110,8 +1107,7 @@ static void on_stats(kr_bus_t *bus, kr_call_t *call, void *ud)
         {"failures", gc->failures},
         {"discoveries", gc->discoveries},
     };
-    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
-        kr_value_map_set(a, obj, c[i].k, kr_value_int(a, (int64_t)c[i].v));
+    kr_stats_put(a, obj, c, sizeof c / sizeof c[0]);
     kr_call_reply(call, 200, obj, NULL);
 }
 
@@ -1155,10 +1151,8 @@ static void gc_fini(void *instance)
 static void *gc_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
 {
     const struct gc_conf *conf = config;
-    if (conf->workers < 1 || conf->workers > 64) {
-        kr_error_set(err, KR_E_INVALID, "workers: must be between 1 and 64");
+    if (kr_config_check_int("workers", conf->workers, 1, 64, err) < 0)
         return NULL;
-    }
     if (conf->absent_cache < 1 || conf->absent_cache > 1000000) {
         kr_error_set(err, KR_E_INVALID, "absent_cache: must be between 1 and 1000000");
         return NULL;
