@@ -44,6 +44,7 @@
 #include <kraal/controller.h>
 #include <kraal/informer.h>
 #include <kraal/plugin.h>
+#include <kraal/synctask.h>
 #include <kraal/workqueue.h>
 
 #include "conditions.h"
@@ -151,11 +152,6 @@ static void pass_end(ns_pass_t *p);
 static bool reply_ok(const kr_reply_t *r)
 {
     return r->code >= 200 && r->code < 300;
-}
-
-static const char *reply_msg(const kr_reply_t *r)
-{
-    return r->message ? r->message : kr_strerror(r->reason);
 }
 
 static bool terminating(const kr_value_t *ns)
@@ -337,7 +333,7 @@ static void on_finalized(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         pass_finish(p, END_FORGET, 0);
         return;
     }
-    kr_plugin_log(p->c->ctx, r->code == 409 ? KR_LOG_INFO : KR_LOG_WARN, reply_msg(r),
+    kr_plugin_log(p->c->ctx, r->code == 409 ? KR_LOG_INFO : KR_LOG_WARN, kr_reply_msg(r),
                   "namespace=%s action=finalize code=%d", p->name, r->code);
     pass_finish(p, END_RATE_LIMITED, 0);
 }
@@ -407,7 +403,7 @@ static void on_status(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         p->ns = kr_value_copy(p->a, r->obj);
     } else {
         /* upstream only logs a failed condition update */
-        kr_plugin_log(p->c->ctx, KR_LOG_WARN, reply_msg(r),
+        kr_plugin_log(p->c->ctx, KR_LOG_WARN, kr_reply_msg(r),
                       "namespace=%s action=\"update status conditions\" code=%d", p->name, r->code);
         if (r->code == 409 || r->code == 404) {
             pass_finish(p, END_RATE_LIMITED, 0);
@@ -490,7 +486,7 @@ static void on_list(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         return;
     }
     if (!reply_ok(r)) {
-        it->err = kr_arena_strdup(p->a, reply_msg(r));
+        it->err = kr_arena_strdup(p->a, kr_reply_msg(r));
         item_done(p);
         return;
     }
@@ -567,7 +563,7 @@ static void on_delete_each(kr_bus_t *bus, const kr_reply_t *r, void *ud)
     if (p == NULL)
         return;
     if (!reply_ok(r) && r->code != 404 && r->code != 405 && it->err == NULL)
-        it->err = kr_arena_strdup(p->a, reply_msg(r));
+        it->err = kr_arena_strdup(p->a, kr_reply_msg(r));
     if (--it->deletes > 0)
         return;
     if (it->err != NULL)
@@ -590,7 +586,7 @@ static void on_deletecollection(kr_bus_t *bus, const kr_reply_t *r, void *ud)
                 p->c->kinds[i].no_delcol = true;
         it->each = true;
     } else if (!reply_ok(r)) {
-        it->err = kr_arena_strdup(p->a, reply_msg(r));
+        it->err = kr_arena_strdup(p->a, kr_reply_msg(r));
         item_done(p);
         return;
     }
@@ -624,7 +620,7 @@ static void on_pods(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         return;
     if (!reply_ok(r)) {
         /* upstream fails the pods' resource with the list's error */
-        kr_plugin_log(p->c->ctx, KR_LOG_WARN, reply_msg(r),
+        kr_plugin_log(p->c->ctx, KR_LOG_WARN, kr_reply_msg(r),
                       "namespace=%s action=\"estimate pod termination\" code=%d", p->name, r->code);
         pass_finish(p, END_RATE_LIMITED, 0);
         return;
@@ -745,7 +741,7 @@ static void on_kinds(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         p->c->kinds_at = kr_loop_now(p->c->loop);
     } else {
         /* discovery errors are not fatal: the kinds known before are used */
-        p->discovery_err = kr_arena_strdup(p->a, reply_msg(r));
+        p->discovery_err = kr_arena_strdup(p->a, kr_reply_msg(r));
         kr_plugin_log(p->c->ctx, KR_LOG_WARN, p->discovery_err, "namespace=%s op=kinds code=%d",
                       p->name, r->code);
     }
@@ -781,7 +777,7 @@ static void on_phase(kr_bus_t *bus, const kr_reply_t *r, void *ud)
             pass_finish(p, END_FORGET, 0);
             return;
         }
-        kr_plugin_log(p->c->ctx, r->code == 409 ? KR_LOG_INFO : KR_LOG_WARN, reply_msg(r),
+        kr_plugin_log(p->c->ctx, r->code == 409 ? KR_LOG_INFO : KR_LOG_WARN, kr_reply_msg(r),
                       "namespace=%s action=\"set phase Terminating\" code=%d", p->name, r->code);
         pass_finish(p, END_RATE_LIMITED, 0);
         return;
@@ -839,10 +835,11 @@ static void on_stats(kr_bus_t *bus, kr_call_t *call, void *ud)
     kr_arena_t *a = kr_call_arena(call);
     kr_value_t *obj = kr_value_map(a);
     kr_value_map_set(a, obj, "synced", kr_value_bool(a, kr_informer_has_synced(c->namespaces)));
-    kr_value_map_set(a, obj, "kinds", kr_value_int(a, (int64_t)c->nkinds));
-    kr_value_map_set(a, obj, "passes", kr_value_int(a, (int64_t)c->passes_run));
-    kr_value_map_set(a, obj, "finalized", kr_value_int(a, (int64_t)c->finalized));
-    kr_value_map_set(a, obj, "failures", kr_value_int(a, (int64_t)c->failures));
+    const kr_stat_t n[] = {{"kinds", c->nkinds},
+                           {"passes", c->passes_run},
+                           {"finalized", c->finalized},
+                           {"failures", c->failures}};
+    kr_stats_put(a, obj, n, sizeof n / sizeof n[0]);
     kr_call_reply(call, 200, obj, NULL);
 }
 
@@ -873,10 +870,8 @@ static void ns_fini(void *instance)
 static void *ns_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
 {
     const struct ns_conf *conf = config;
-    if (conf->workers < 1 || conf->workers > 100) {
-        kr_error_set(err, KR_E_INVALID, "workers: must be between 1 and 100");
+    if (kr_config_check_int("workers", conf->workers, 1, 100, err) < 0)
         return NULL;
-    }
     if (conf->retry_base_ms < 1 || conf->retry_max_ms < conf->retry_base_ms) {
         kr_error_set(err, KR_E_INVALID, "retry_base, retry_max: must be > 0, base <= max");
         return NULL;
