@@ -52,6 +52,7 @@
 #include <kraal/events.h>
 #include <kraal/informer.h>
 #include <kraal/plugin.h>
+#include <kraal/synctask.h>
 #include <kraal/workqueue.h>
 
 #include "taints.h"
@@ -427,11 +428,6 @@ static nl_t *req_done(nl_req_t *r)
 
 static bool time_before(const char *a, const char *b);
 
-static const char *reply_msg(const kr_reply_t *r)
-{
-    return r->message ? r->message : kr_strerror(r->reason);
-}
-
 static kr_value_t *patch_opts(kr_arena_t *a, const char *type)
 {
     kr_value_t *o = kr_value_map(a);
@@ -479,7 +475,7 @@ static void on_taints(kr_bus_t *bus, const kr_reply_t *r, void *ud)
     nl_t *c = req_done(rq);
     if (c != NULL) {
         if (r->code >= 300 && r->code != 404) {
-            kr_plugin_log(c->ctx, r->code == 409 ? KR_LOG_INFO : KR_LOG_WARN, reply_msg(r),
+            kr_plugin_log(c->ctx, r->code == 409 ? KR_LOG_INFO : KR_LOG_WARN, kr_reply_msg(r),
                           "node=%s action=\"update taints\" code=%d", rq->key, r->code);
             kr_workqueue_add_rate_limited(c->node_q, rq->key, NULL);
         } else {
@@ -545,7 +541,7 @@ static void on_pod_ready(kr_bus_t *bus, const kr_reply_t *r, void *ud)
             /* gone already: nothing left to do */
         } else {
             if (r->code >= 300) {
-                kr_plugin_log(c->ctx, KR_LOG_INFO, reply_msg(r),
+                kr_plugin_log(c->ctx, KR_LOG_INFO, kr_reply_msg(r),
                               "pod=%s action=\"mark not ready\" code=%d", rq->key, r->code);
                 /* nodesToRetry: the next pass marks the node's pods again */
                 const char *node = kr_value_as_str(
@@ -720,7 +716,7 @@ static void evict_fire(kr_loop_t *loop, uint64_t id, void *ud);
 
 static void evict_retry(nl_t *c, nl_evict_t *e, const kr_reply_t *r, const char *action)
 {
-    kr_plugin_log(c->ctx, KR_LOG_WARN, reply_msg(r), "pod=%s action=\"%s\" code=%d attempt=%u",
+    kr_plugin_log(c->ctx, KR_LOG_WARN, kr_reply_msg(r), "pod=%s action=\"%s\" code=%d attempt=%u",
                   e->key, action, r->code, e->attempts);
     if (e->attempts >= NL_EVICT_RETRIES) {
         evict_remove(c, e);
@@ -1213,7 +1209,7 @@ static void on_status(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         if (n != NULL)
             n->status_inflight = false;
         if (r->code >= 300)
-            kr_plugin_log(c->ctx, r->code == 409 ? KR_LOG_INFO : KR_LOG_WARN, reply_msg(r),
+            kr_plugin_log(c->ctx, r->code == 409 ? KR_LOG_INFO : KR_LOG_WARN, kr_reply_msg(r),
                           "node=%s action=\"update node health\" code=%d", rq->key, r->code);
         else
             c->unknown_set++;
@@ -1521,10 +1517,7 @@ static void on_stats(kr_bus_t *bus, kr_call_t *call, void *ud)
     nl_t *c = ud;
     kr_arena_t *a = kr_call_arena(call);
     kr_value_t *obj = kr_value_map(a);
-    const struct {
-        const char *k;
-        uint64_t v;
-    } cnt[] = {
+    const kr_stat_t cnt[] = {
         {"nodes", c->nnodes},
         {"unknownSet", c->unknown_set},
         {"noExecuteTainted", c->noexec_tainted},
@@ -1532,8 +1525,7 @@ static void on_stats(kr_bus_t *bus, kr_call_t *call, void *ud)
         {"evictionsCancelled", c->evictions_cancelled},
         {"podsMarkedNotReady", c->pods_not_ready},
     };
-    for (size_t i = 0; i < sizeof cnt / sizeof cnt[0]; i++)
-        kr_value_map_set(a, obj, cnt[i].k, kr_value_int(a, (int64_t)cnt[i].v));
+    kr_stats_put(a, obj, cnt, sizeof cnt / sizeof cnt[0]);
     kr_value_t *zones = kr_value_map(a);
     for (nl_zone_t *z = c->zones; z != NULL; z = z->next)
         kr_value_map_set(a, zones, z->key, kr_value_str(a, nl_zone_state_name(z->state)));
