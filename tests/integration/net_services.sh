@@ -81,6 +81,14 @@ all_three() {
 }
 wait_for 60 "100 requests to $cip reach all 3 replicas (last: $(sort <<<"${out:-}" | uniq -c | tr '\n' ' '))" all_three
 
+# Hairpin: a replica reaches the Service, itself among its backends.
+self_pod=$(k get pods -l app=web -o 'jsonpath={.items[1].metadata.name}')
+hairpin() {
+  out=$(hits "$self_pod" "http://$cip/" 30)
+  ! grep -q FAILED <<<"$out" && grep -qx "$self_pod" <<<"$out"
+}
+wait_for 30 "$self_pod reaches itself through $cip (got: $(sort <<<"${out:-}" | uniq -c | tr '\n' ' '))" hairpin
+
 # A replica that turns unready stops receiving traffic.
 victim=$(k get pods -l app=web -o 'jsonpath={.items[0].metadata.name}')
 in_pod "$victim" rm /tmp/ready
