@@ -1,6 +1,7 @@
 /* Controller helpers (kraal/controller.h), after pkg/controller's
  * controller_utils.go and podutils. */
 #include <ctype.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -421,6 +422,58 @@ int kr_pod_cmp_deletion(const kr_value_t *a, const kr_value_t *b)
         return xa > xb ? -1 : 1;
     return after_or_zero(kr_value_as_str(kr_value_get(a, "metadata.creationTimestamp")),
                          kr_value_as_str(kr_value_get(b, "metadata.creationTimestamp")));
+}
+
+/* ---- claims and hashes ------------------------------------------------------ */
+
+kr_value_t *kr_controller_ref_patch(kr_arena_t *arena, const kr_value_t *owner,
+                                    const kr_value_t *obj, bool adopt)
+{
+    kr_arena_t *a = arena;
+    kr_value_t *patch = kr_value_map(a), *meta = kr_value_map(a), *refs = kr_value_array(a);
+    if (adopt) {
+        kr_value_array_push(a, refs, kr_controller_ref_new(a, owner));
+    } else {
+        kr_value_t *del = kr_value_map(a);
+        kr_value_map_set(a, del, "$patch", kr_value_str(a, "delete"));
+        kr_value_map_set(a, del, "uid", kr_value_copy(a, kr_value_get(owner, "metadata.uid")));
+        kr_value_array_push(a, refs, del);
+    }
+    kr_value_map_set(a, meta, "ownerReferences", refs);
+    kr_value_map_set(a, meta, "uid", kr_value_copy(a, kr_value_get(obj, "metadata.uid")));
+    kr_value_map_set(a, patch, "metadata", meta);
+    return patch;
+}
+
+static uint32_t fnv32a(const void *data, size_t len, uint32_t h)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+void kr_controller_hash(const void *data, size_t len, int64_t collision_count, char *out,
+                        size_t size)
+{
+    uint32_t h = fnv32a(data, len, 2166136261u);
+    if (collision_count >= 0) {
+        uint32_t c = (uint32_t)collision_count;
+        unsigned char le[4] = {(unsigned char)c, (unsigned char)(c >> 8), (unsigned char)(c >> 16),
+                               (unsigned char)(c >> 24)};
+        h = fnv32a(le, 4, h);
+    }
+    /* rand.SafeEncodeString: no vowels, no 0/1/3 (no words, no look-alikes) */
+    static const char alphanums[] = "bcdfghjklmnpqrstvwxz2456789";
+    char dec[16];
+    int n = snprintf(dec, sizeof dec, "%" PRIu32, h);
+    size_t i = 0;
+    for (; i < (size_t)n && i + 1 < size; i++)
+        out[i] = alphanums[(unsigned char)dec[i] % (sizeof alphanums - 1)];
+    if (size > 0)
+        out[i] = '\0';
 }
 
 /* ---- ControllerRevisions ---------------------------------------------------- */

@@ -81,6 +81,22 @@ bool kr_controlled_by(const kr_value_t *obj, const char *owner_uid);
 /* {apiVersion, kind, name, uid, controller: true, blockOwnerDeletion: true}
  * for `owner` (a whole object), in `arena`. */
 kr_value_t *kr_controller_ref_new(kr_arena_t *arena, const kr_value_t *owner);
+/* ControllerRefManager's adopt and release, as a strategic merge patch of
+ * `obj`: metadata.ownerReferences [kr_controller_ref_new(owner)] (adopt)
+ * or [{"$patch": "delete", "uid": <owner's uid>}] (release), with
+ * metadata.uid the object's uid so that the patch fails on an object
+ * replaced meanwhile.  In `arena`. */
+kr_value_t *kr_controller_ref_patch(kr_arena_t *arena, const kr_value_t *owner,
+                                    const kr_value_t *obj, bool adopt);
+
+/* controller.ComputeHash's last steps over `data`, the canonical bytes of
+ * a template (each controller keeps its own canonical form: a change of
+ * it would change the hash of every existing object): FNV-1a 32 of the
+ * bytes, then of collision_count (a little-endian uint32) when >= 0, and
+ * the decimal of that in rand.SafeEncodeString's alphabet, into `out`
+ * (at most 10 characters and the NUL; truncated to size - 1). */
+void kr_controller_hash(const void *data, size_t len, int64_t collision_count, char *out,
+                        size_t size);
 
 /* ---- pods ------------------------------------------------------------------- */
 

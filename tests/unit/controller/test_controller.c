@@ -102,6 +102,45 @@ static void test_controller_refs(void **state)
     assert_null(kr_controller_ref_of(J("metadata: {name: a}\n")));
 }
 
+/* ControllerRefManager's patches: adopt adds our controller reference,
+ * release deletes the reference with our uid; both carry the object's uid
+ * (the precondition that keeps a replaced object untouched). */
+static void test_ref_patches(void **state)
+{
+    (void)state;
+    kr_value_t *rs = J("apiVersion: apps/v1\nkind: ReplicaSet\n"
+                       "metadata: {name: web, namespace: prod, uid: u1}\n");
+    kr_value_t *pod = J("metadata: {name: web-x, uid: p9}\n");
+    kr_value_t *p = kr_controller_ref_patch(A, rs, pod, true);
+    assert_string_equal(kr_value_as_str(kr_value_get(p, "metadata.uid")), "p9");
+    kr_value_t *refs = kr_value_get(p, "metadata.ownerReferences");
+    assert_int_equal(kr_value_len(refs), 1);
+    assert_true(kr_value_equal(kr_value_array_get(refs, 0), kr_controller_ref_new(A, rs)));
+    assert_int_equal(kr_value_len(kr_value_get(p, "metadata")), 2);
+    p = kr_controller_ref_patch(A, rs, pod, false);
+    refs = kr_value_get(p, "metadata.ownerReferences");
+    assert_int_equal(kr_value_len(refs), 1);
+    assert_true(kr_value_equal(kr_value_array_get(refs, 0), J("{$patch: delete, uid: u1}\n")));
+    assert_string_equal(kr_value_as_str(kr_value_get(p, "metadata.uid")), "p9");
+}
+
+/* The hash's tail: FNV-1a 32 ("foobar" is 0xbf9cf968 = 3214735720), the
+ * collision count as 4 little-endian bytes, SafeEncodeString. */
+static void test_hash(void **state)
+{
+    (void)state;
+    char h[16];
+    kr_controller_hash("foobar", 6, -1, h, sizeof h);
+    assert_string_equal(h, "7658c79c64");
+    kr_controller_hash("foobar", 6, 1, h, sizeof h);
+    assert_string_equal(h, "58d8b9845");
+    kr_controller_hash(NULL, 0, -1, h, sizeof h); /* 2166136261, the offset basis */
+    assert_string_equal(h, "65bb57b6b5");
+    char small[4];
+    kr_controller_hash("foobar", 6, -1, small, sizeof small);
+    assert_string_equal(small, "765");
+}
+
 static void test_pods(void **state)
 {
     (void)state;
@@ -188,9 +227,13 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_times),           cmocka_unit_test(test_expectations),
-        cmocka_unit_test(test_controller_refs), cmocka_unit_test(test_pods),
+        cmocka_unit_test(test_times),
+        cmocka_unit_test(test_expectations),
+        cmocka_unit_test(test_controller_refs),
+        cmocka_unit_test(test_pods),
         cmocka_unit_test(test_deletion_order),
+        cmocka_unit_test(test_ref_patches),
+        cmocka_unit_test(test_hash),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
