@@ -4,7 +4,8 @@
 # reach all 3; a replica that turns unready stops receiving traffic; a
 # scaled-down replica leaves every node's rules; NodePort answers on every
 # node's address; sessionAffinity ClientIP keeps a client on one backend;
-# a restarted agent leaves the same rules; deleted Services leave none.
+# a replica reaches itself through the Service (hairpin); a restarted
+# agent leaves the same rules; deleted Services leave none.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/net_lib.sh"
 
