@@ -337,11 +337,6 @@ static bool op_reply(cj_op_t *op)
     return kr_synctask_reply(&op->t->base);
 }
 
-static const char *reply_msg(const kr_reply_t *r)
-{
-    return r->message != NULL ? r->message : kr_strerror(r->reason);
-}
-
 /* Removes the reference to the Job with this uid from status.active. */
 static bool active_remove(kr_value_t *status, const char *uid)
 {
@@ -368,8 +363,8 @@ static void on_status(kr_bus_t *bus, const kr_reply_t *r, void *ud)
     if (r->code != 200 && r->code != 404) {
         t->failed = true;
         if (r->code != 409)
-            kr_plugin_log(t->c->ctx, KR_LOG_INFO, reply_msg(r), "cronjob=\"%s\" op=status code=%d",
-                          t->base.key, r->code);
+            kr_plugin_log(t->c->ctx, KR_LOG_INFO, kr_reply_msg(r),
+                          "cronjob=\"%s\" op=status code=%d", t->base.key, r->code);
     }
     task_done(t);
 }
@@ -416,7 +411,7 @@ static void on_job_deleted(kr_bus_t *bus, const kr_reply_t *r, void *ud)
     } else {
         t->failed = true;
         kr_events_record(c->ev, t->cj, KR_EVENT_WARNING, "FailedDelete", "Deleted job: %s",
-                         reply_msg(r));
+                         kr_reply_msg(r));
     }
     maybe_finish(t);
 }
@@ -488,7 +483,7 @@ static void on_job_created(kr_bus_t *bus, const kr_reply_t *r, void *ud)
     } else {
         t->failed = true;
         kr_events_record(c->ev, t->cj, KR_EVENT_WARNING, "FailedCreate", "Error creating job: %s",
-                         reply_msg(r));
+                         kr_reply_msg(r));
     }
     if (job != NULL) {
         created_set(c, t->base.key, op->job);
@@ -793,10 +788,8 @@ static void cj_fini(void *instance)
 static void *cj_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
 {
     const struct cj_conf *conf = config;
-    if (conf->workers < 1 || conf->workers > 256) {
-        kr_error_set(err, KR_E_INVALID, "workers: must be between 1 and 256");
+    if (kr_config_check_int("workers", conf->workers, 1, 256, err) < 0)
         return NULL;
-    }
     cjc_t *c = calloc(1, sizeof *c);
     if (c == NULL)
         abort();
