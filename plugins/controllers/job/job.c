@@ -401,11 +401,6 @@ static void maybe_finish(job_task_t *t)
     task_finish(t);
 }
 
-static const char *reply_msg(const kr_reply_t *r)
-{
-    return r->message != NULL ? r->message : kr_strerror(r->reason);
-}
-
 static void on_created(kr_bus_t *bus, const kr_reply_t *r, void *ud)
 {
     (void)bus;
@@ -423,7 +418,7 @@ static void on_created(kr_bus_t *bus, const kr_reply_t *r, void *ud)
          * expire */
         t->created++;
     } else {
-        const char *msg = reply_msg(r);
+        const char *msg = kr_reply_msg(r);
         kr_events_record(c->ev, t->job, KR_EVENT_WARNING, "FailedCreate", "Error creating: %s",
                          msg);
         kr_expectations_creation_observed(c->exp, t->base.key);
@@ -473,7 +468,7 @@ static void on_deleted(kr_bus_t *bus, const kr_reply_t *r, void *ud)
     } else {
         kr_expectations_deletion_observed(c->exp, t->base.key, op->uid);
         if (r->code != 404) {
-            const char *msg = reply_msg(r);
+            const char *msg = kr_reply_msg(r);
             kr_events_record(c->ev, t->job, KR_EVENT_WARNING, "FailedDelete", "Error deleting: %s",
                              msg);
             if (t->manage_err == NULL)
@@ -494,7 +489,7 @@ static void on_status(kr_bus_t *bus, const kr_reply_t *r, void *ud)
     if (r->code != 200 && r->code != 404) {
         failed = true;
         if (r->code != 409)
-            kr_plugin_log(t->c->ctx, KR_LOG_INFO, reply_msg(r), "job=\"%s\" op=status code=%d",
+            kr_plugin_log(t->c->ctx, KR_LOG_INFO, kr_reply_msg(r), "job=\"%s\" op=status code=%d",
                           t->base.key, r->code);
     }
     task_done(t, failed);
@@ -510,7 +505,7 @@ static void on_ttl_deleted(kr_bus_t *bus, const kr_reply_t *r, void *ud)
     /* 409: the precondition failed, a new Job of that name; 404: gone */
     bool failed = r->code != 200 && r->code != 404 && r->code != 409;
     if (failed)
-        kr_plugin_log(t->c->ctx, KR_LOG_INFO, reply_msg(r), "job=\"%s\" op=ttl-delete code=%d",
+        kr_plugin_log(t->c->ctx, KR_LOG_INFO, kr_reply_msg(r), "job=\"%s\" op=ttl-delete code=%d",
                       t->base.key, r->code);
     task_done(t, failed);
 }
@@ -813,10 +808,10 @@ static void on_untracked(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         return;
     job_task_t *t = op->t;
     if (r->code != 200 && r->code != 404) {
-        kr_plugin_log(t->c->ctx, KR_LOG_INFO, reply_msg(r),
+        kr_plugin_log(t->c->ctx, KR_LOG_INFO, kr_reply_msg(r),
                       "job=\"%s\" pod=\"%s\" op=untrack code=%d", t->base.key, op->pod, r->code);
         if (t->manage_err == NULL)
-            t->manage_err = kr_arena_strdup(t->base.a, reply_msg(r));
+            t->manage_err = kr_arena_strdup(t->base.a, kr_reply_msg(r));
     }
     maybe_finish(t);
 }
@@ -1269,10 +1264,8 @@ static void job_fini(void *instance)
 static void *job_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
 {
     const struct job_conf *conf = config;
-    if (conf->workers < 1 || conf->workers > 256) {
-        kr_error_set(err, KR_E_INVALID, "workers: must be between 1 and 256");
+    if (kr_config_check_int("workers", conf->workers, 1, 256, err) < 0)
         return NULL;
-    }
     jc_t *c = calloc(1, sizeof *c);
     if (c == NULL)
         abort();
