@@ -863,10 +863,8 @@ static void ep_fini(void *instance)
 static void *ep_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
 {
     const struct ep_conf *conf = config;
-    if (conf->workers < 1 || conf->workers > 256) {
-        kr_error_set(err, KR_E_INVALID, "workers: must be between 1 and 256");
+    if (kr_config_check_int("workers", conf->workers, 1, 256, err) < 0)
         return NULL;
-    }
     if (conf->max_per_slice < 1 || conf->max_per_slice > 1000) {
         kr_error_set(err, KR_E_INVALID, "max_endpoints_per_slice: must be between 1 and 1000");
         return NULL;
