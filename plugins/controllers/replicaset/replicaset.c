@@ -621,24 +621,6 @@ static void related_pods(rsc_t *c, const kr_value_t *rs, const char *ns, related
     kr_informer_each(c->pods, ns, related_one, r);
 }
 
-static kr_value_t *claim_patch(kr_arena_t *a, const kr_value_t *rs, const kr_value_t *pod,
-                               bool adopt)
-{
-    kr_value_t *patch = kr_value_map(a), *meta = kr_value_map(a), *refs = kr_value_array(a);
-    if (adopt) {
-        kr_value_array_push(a, refs, kr_controller_ref_new(a, rs));
-    } else {
-        kr_value_t *del = kr_value_map(a);
-        kr_value_map_set(a, del, "$patch", kr_value_str(a, "delete"));
-        kr_value_map_set(a, del, "uid", kr_value_copy(a, kr_value_get(rs, "metadata.uid")));
-        kr_value_array_push(a, refs, del);
-    }
-    kr_value_map_set(a, meta, "ownerReferences", refs);
-    kr_value_map_set(a, meta, "uid", kr_value_copy(a, kr_value_get(pod, "metadata.uid")));
-    kr_value_map_set(a, patch, "metadata", meta);
-    return patch;
-}
-
 static void send_claims(rs_task_t *t, const kr_value_t *const *pods, size_t n, bool adopt)
 {
     rsc_t *c = t->c;
@@ -652,7 +634,7 @@ static void send_claims(rs_task_t *t, const kr_value_t *const *pods, size_t n, b
                             .res = POD_RES,
                             .ns = t->ns,
                             .name = op->pod,
-                            .obj = claim_patch(t->base.a, t->rs, pods[i], adopt),
+                            .obj = kr_controller_ref_patch(t->base.a, t->rs, pods[i], adopt),
                             .opts = opts};
         if (task_send(t, &req, on_patched, op)) {
             if (adopt)
