@@ -12,16 +12,6 @@
 
 /* ---- hash ------------------------------------------------------------------ */
 
-uint32_t dp_fnv32a(const void *data, size_t len, uint32_t h)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 16777619u;
-    }
-    return h;
-}
-
 typedef struct {
     const kr_value_t *map;
     size_t i;
@@ -120,22 +110,8 @@ void dp_hash(const kr_value_t *tmpl, int64_t collision_count, char *out, size_t 
 {
     kr_buf_t b = KR_BUF_INIT;
     canonical(&b, tmpl);
-    uint32_t h = dp_fnv32a(b.data, b.len, DP_FNV32A_INIT);
+    kr_controller_hash(b.data, b.len, collision_count, out, size);
     kr_buf_free(&b);
-    if (collision_count >= 0) {
-        uint32_t c = (uint32_t)collision_count;
-        unsigned char le[4] = {(unsigned char)c, (unsigned char)(c >> 8), (unsigned char)(c >> 16),
-                               (unsigned char)(c >> 24)};
-        h = dp_fnv32a(le, 4, h);
-    }
-    static const char alphanums[] = "bcdfghjklmnpqrstvwxz2456789";
-    char dec[16];
-    int n = snprintf(dec, sizeof dec, "%u", h);
-    size_t i = 0;
-    for (; i < (size_t)n && i + 1 < size; i++)
-        out[i] = alphanums[(unsigned char)dec[i] % (sizeof alphanums - 1)];
-    if (size > 0)
-        out[i] = '\0';
 }
 
 static const kr_value_t *without_hash(kr_arena_t *a, const kr_value_t *tmpl)

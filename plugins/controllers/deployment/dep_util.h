@@ -34,9 +34,6 @@
  * restarts and versions of this plugin, different from upstream's value).
  * `out` >= 11 bytes. */
 void dp_hash(const kr_value_t *tmpl, int64_t collision_count, char *out, size_t size);
-/* FNV-32a of bytes (exposed for the test vectors). */
-uint32_t dp_fnv32a(const void *data, size_t len, uint32_t h);
-#define DP_FNV32A_INIT 2166136261u
 
 /* EqualIgnoreHash: the templates equal once pod-template-hash is dropped
  * from both labels. */

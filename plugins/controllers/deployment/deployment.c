@@ -480,23 +480,6 @@ static void push_rs(dp_task_t *t, kr_value_t *obj, bool create)
         (dp_rs_t){.obj = obj, .was = create ? 0 : dp_rs_replicas(obj), .create = create};
 }
 
-static kr_value_t *claim_patch(kr_arena_t *a, const kr_value_t *d, const kr_value_t *rs, bool adopt)
-{
-    kr_value_t *patch = kr_value_map(a), *meta = kr_value_map(a), *refs = kr_value_array(a);
-    if (adopt) {
-        kr_value_array_push(a, refs, kr_controller_ref_new(a, d));
-    } else {
-        kr_value_t *del = kr_value_map(a);
-        kr_value_map_set(a, del, "$patch", kr_value_str(a, "delete"));
-        kr_value_map_set(a, del, "uid", kr_value_copy(a, kr_value_get(d, "metadata.uid")));
-        kr_value_array_push(a, refs, del);
-    }
-    kr_value_map_set(a, meta, "ownerReferences", refs);
-    kr_value_map_set(a, meta, "uid", kr_value_copy(a, kr_value_get(rs, "metadata.uid")));
-    kr_value_map_set(a, patch, "metadata", meta);
-    return patch;
-}
-
 static void send_claim(dp_task_t *t, const char *name, const kr_value_t *patch)
 {
     kr_value_t *opts = kr_value_map(t->base.a);
@@ -537,13 +520,13 @@ patch:
         kr_value_t *x = kr_value_map(t->base.a);
         kr_value_map_set(t->base.a, x, "name",
                          kr_value_copy(t->base.a, kr_value_get(rs, "metadata.name")));
-        kr_value_map_set(t->base.a, x, "patch", claim_patch(t->base.a, t->d, rs, true));
+        kr_value_map_set(t->base.a, x, "patch", kr_controller_ref_patch(t->base.a, t->d, rs, true));
         if (t->adoptions == NULL)
             t->adoptions = kr_value_array(t->base.a);
         kr_value_array_push(t->base.a, t->adoptions, x);
     } else if (release) {
         send_claim(t, kr_value_as_str(kr_value_get(rs, "metadata.name")),
-                   claim_patch(t->base.a, t->d, rs, false));
+                   kr_controller_ref_patch(t->base.a, t->d, rs, false));
     }
     return true;
 }
