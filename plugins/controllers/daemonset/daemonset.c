@@ -887,24 +887,6 @@ static size_t pods_on(const claim_t *cl, const char *node, size_t *first)
     return end - lo;
 }
 
-static kr_value_t *claim_patch(kr_arena_t *a, const kr_value_t *ds, const kr_value_t *pod,
-                               bool adopt)
-{
-    kr_value_t *patch = kr_value_map(a), *meta = kr_value_map(a), *refs = kr_value_array(a);
-    if (adopt) {
-        kr_value_array_push(a, refs, kr_controller_ref_new(a, ds));
-    } else {
-        kr_value_t *del = kr_value_map(a);
-        kr_value_map_set(a, del, "$patch", kr_value_str(a, "delete"));
-        kr_value_map_set(a, del, "uid", kr_value_copy(a, kr_value_get(ds, "metadata.uid")));
-        kr_value_array_push(a, refs, del);
-    }
-    kr_value_map_set(a, meta, "ownerReferences", refs);
-    kr_value_map_set(a, meta, "uid", kr_value_copy(a, kr_value_get(pod, "metadata.uid")));
-    kr_value_map_set(a, patch, "metadata", meta);
-    return patch;
-}
-
 static void send_claims(ds_task_t *t, const kr_value_t *const *pods, size_t n, bool adopt)
 {
     kr_value_t *opts = kr_value_map(t->base.a);
@@ -914,7 +896,7 @@ static void send_claims(ds_task_t *t, const kr_value_t *const *pods, size_t n, b
                             .res = POD_RES,
                             .ns = t->ns,
                             .name = kr_arena_strdup(t->base.a, name_of(pods[i])),
-                            .obj = claim_patch(t->base.a, t->ds, pods[i], adopt),
+                            .obj = kr_controller_ref_patch(t->base.a, t->ds, pods[i], adopt),
                             .opts = opts};
         if (task_send(t, &req, on_written, op_new(t))) {
             if (adopt)

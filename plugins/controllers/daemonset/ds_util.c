@@ -501,16 +501,6 @@ void ds_backoff_next(ds_backoff_t *b, int64_t now_ms)
 
 /* ---- revisions ---------------------------------------------------------------------- */
 
-static uint32_t fnv32a(const void *data, size_t len, uint32_t h)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 16777619u;
-    }
-    return h;
-}
-
 static int key_cmp(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -553,22 +543,8 @@ void ds_hash(const kr_value_t *tmpl, int64_t collision_count, char *out, size_t 
 {
     kr_buf_t b = KR_BUF_INIT;
     sorted_json(&b, tmpl);
-    uint32_t h = fnv32a(b.data ? b.data : "", b.len, 2166136261u);
+    kr_controller_hash(b.data, b.len, collision_count, out, size);
     kr_buf_free(&b);
-    if (collision_count >= 0) {
-        uint32_t c = (uint32_t)collision_count;
-        unsigned char le[4] = {(unsigned char)c, (unsigned char)(c >> 8), (unsigned char)(c >> 16),
-                               (unsigned char)(c >> 24)};
-        h = fnv32a(le, 4, h);
-    }
-    static const char alphanums[] = "bcdfghjklmnpqrstvwxz2456789";
-    char dec[16];
-    int n = snprintf(dec, sizeof dec, "%" PRIu32, h);
-    size_t i = 0;
-    for (; i < (size_t)n && i + 1 < size; i++)
-        out[i] = alphanums[(unsigned char)dec[i] % (sizeof alphanums - 1)];
-    if (size > 0)
-        out[i] = '\0';
 }
 
 kr_value_t *ds_revision_data(kr_arena_t *a, const kr_value_t *ds)
