@@ -723,18 +723,7 @@ static void send_claims(sts_task_t *t, const kr_value_t *const *pods, size_t n, 
     kr_value_t *opts = kr_value_map(a);
     kr_value_map_set(a, opts, "patchType", kr_value_str(a, SMP));
     for (size_t i = 0; i < n; i++) {
-        kr_value_t *patch = kr_value_map(a), *meta = kr_value_map(a), *refs = kr_value_array(a);
-        if (adopt) {
-            kr_value_array_push(a, refs, kr_controller_ref_new(a, t->set));
-        } else {
-            kr_value_t *del = kr_value_map(a);
-            kr_value_map_set(a, del, "$patch", kr_value_str(a, "delete"));
-            kr_value_map_set(a, del, "uid", kr_value_str(a, uid_of(t->set)));
-            kr_value_array_push(a, refs, del);
-        }
-        kr_value_map_set(a, meta, "ownerReferences", refs);
-        kr_value_map_set(a, meta, "uid", kr_value_str(a, uid_of(pods[i])));
-        kr_value_map_set(a, patch, "metadata", meta);
+        kr_value_t *patch = kr_controller_ref_patch(a, t->set, pods[i], adopt);
         sts_op_t *op = op_new(t, pods[i]);
         kr_request_t req = {.op = "patch",
                             .res = POD_RES,
