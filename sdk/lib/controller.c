@@ -424,6 +424,21 @@ int kr_pod_cmp_deletion(const kr_value_t *a, const kr_value_t *b)
                          kr_value_as_str(kr_value_get(b, "metadata.creationTimestamp")));
 }
 
+const kr_value_t *kr_controller_ref_resolve(const kr_informer_t *inf, const char *ns,
+                                            const kr_value_t *ref, const char *kind,
+                                            const char *api_prefix)
+{
+    const char *k = kr_value_map_str(ref, "kind");
+    const char *av = kr_value_map_str(ref, "apiVersion");
+    const char *uid = kr_value_map_str(ref, "uid");
+    if (k == NULL || strcmp(k, kind) != 0 || uid == NULL ||
+        (api_prefix != NULL && (av == NULL || strncmp(av, api_prefix, strlen(api_prefix)) != 0)))
+        return NULL;
+    const kr_value_t *obj = kr_informer_get(inf, ns, kr_value_map_str(ref, "name"));
+    const char *ouid = kr_value_as_str(kr_value_get(obj, "metadata.uid"));
+    return ouid != NULL && strcmp(ouid, uid) == 0 ? obj : NULL;
+}
+
 /* ---- claims and hashes ------------------------------------------------------ */
 
 kr_value_t *kr_controller_ref_patch(kr_arena_t *arena, const kr_value_t *owner,

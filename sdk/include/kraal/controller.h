@@ -27,6 +27,7 @@
 
 #include <kraal/bus.h>
 #include <kraal/error.h>
+#include <kraal/informer.h>
 #include <kraal/value.h>
 
 #ifdef __cplusplus
@@ -81,6 +82,14 @@ bool kr_controlled_by(const kr_value_t *obj, const char *owner_uid);
 /* {apiVersion, kind, name, uid, controller: true, blockOwnerDeletion: true}
  * for `owner` (a whole object), in `arena`. */
 kr_value_t *kr_controller_ref_new(kr_arena_t *arena, const kr_value_t *owner);
+/* resolveControllerRef: the object cached in `inf` (namespace `ns`) that
+ * the controller reference `ref` names (e.g. kr_controller_ref_of(pod)),
+ * when ref's kind is `kind`, its apiVersion starts with `api_prefix`
+ * ("apps/"; NULL: any) and the cached object has ref's uid; else NULL.
+ * Owned by the informer's cache. */
+const kr_value_t *kr_controller_ref_resolve(const kr_informer_t *inf, const char *ns,
+                                            const kr_value_t *ref, const char *kind,
+                                            const char *api_prefix);
 /* ControllerRefManager's adopt and release, as a strategic merge patch of
  * `obj`: metadata.ownerReferences [kr_controller_ref_new(owner)] (adopt)
  * or [{"$patch": "delete", "uid": <owner's uid>}] (release), with
