@@ -131,16 +131,8 @@ static void enqueue(cjc_t *c, const kr_value_t *cj)
 
 static const kr_value_t *cj_of_job(cjc_t *c, const kr_value_t *job)
 {
-    const kr_value_t *ref = kr_controller_ref_of(job);
-    const char *kind = kr_value_map_str(ref, "kind");
-    const char *uid = kr_value_map_str(ref, "uid");
-    const char *av = kr_value_map_str(ref, "apiVersion");
-    if (kind == NULL || strcmp(kind, "CronJob") != 0 || uid == NULL || av == NULL ||
-        strncmp(av, "batch/", 6) != 0)
-        return NULL;
-    const kr_value_t *cj = kr_informer_get(c->cjs, ns_of(job), kr_value_map_str(ref, "name"));
-    const char *cuid = kr_value_as_str(kr_value_get(cj, "metadata.uid"));
-    return cuid != NULL && strcmp(cuid, uid) == 0 ? cj : NULL;
+    return kr_controller_ref_resolve(c->cjs, ns_of(job), kr_controller_ref_of(job), "CronJob",
+                                     "batch/");
 }
 
 /* "Complete" or "Failed" when the Job finished (IsJobFinished), else NULL. */

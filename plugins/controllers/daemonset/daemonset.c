@@ -151,13 +151,7 @@ static const char *name_of(const kr_value_t *obj)
 /* The DaemonSet a controller reference names, when cached with that uid. */
 static const kr_value_t *resolve_ref(dsc_t *c, const char *ns, const kr_value_t *ref)
 {
-    const char *kind = kr_value_map_str(ref, "kind");
-    const char *uid = kr_value_map_str(ref, "uid");
-    if (kind == NULL || strcmp(kind, "DaemonSet") != 0 || uid == NULL)
-        return NULL;
-    const kr_value_t *ds = kr_informer_get(c->dsi, ns, kr_value_map_str(ref, "name"));
-    const char *duid = uid_of(ds);
-    return duid != NULL && strcmp(duid, uid) == 0 ? ds : NULL;
+    return kr_controller_ref_resolve(c->dsi, ns, ref, "DaemonSet", NULL);
 }
 
 static bool enqueue_one(const kr_value_t *ds, void *ud)

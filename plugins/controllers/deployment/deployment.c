@@ -127,13 +127,7 @@ static void enqueue(dpc_t *c, const kr_value_t *d)
 /* The cached Deployment a controller reference names, or NULL. */
 static const kr_value_t *resolve_ref(dpc_t *c, const char *ns, const kr_value_t *ref)
 {
-    const char *kind = kr_value_map_str(ref, "kind");
-    const char *uid = kr_value_map_str(ref, "uid");
-    if (kind == NULL || strcmp(kind, "Deployment") != 0 || uid == NULL)
-        return NULL;
-    const kr_value_t *d = kr_informer_get(c->dpi, ns, kr_value_map_str(ref, "name"));
-    const char *duid = kr_value_as_str(kr_value_get(d, "metadata.uid"));
-    return duid != NULL && strcmp(duid, uid) == 0 ? d : NULL;
+    return kr_controller_ref_resolve(c->dpi, ns, ref, "Deployment", NULL);
 }
 
 typedef struct {

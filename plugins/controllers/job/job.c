@@ -129,16 +129,8 @@ static void enqueue(jc_t *c, const kr_value_t *job)
 /* The Job a pod's controller reference names, when cached with that uid. */
 static const kr_value_t *job_of_pod(jc_t *c, const kr_value_t *pod)
 {
-    const kr_value_t *ref = kr_controller_ref_of(pod);
-    const char *kind = kr_value_map_str(ref, "kind");
-    const char *av = kr_value_map_str(ref, "apiVersion");
-    const char *uid = kr_value_map_str(ref, "uid");
-    if (kind == NULL || strcmp(kind, "Job") != 0 || av == NULL || strncmp(av, "batch/", 6) != 0 ||
-        uid == NULL)
-        return NULL;
-    const kr_value_t *job = kr_informer_get(c->jobs, ns_of(pod), kr_value_map_str(ref, "name"));
-    const char *juid = kr_value_as_str(kr_value_get(job, "metadata.uid"));
-    return juid != NULL && strcmp(juid, uid) == 0 ? job : NULL;
+    return kr_controller_ref_resolve(c->jobs, ns_of(pod), kr_controller_ref_of(pod), "Job",
+                                     "batch/");
 }
 
 static bool has_tracking(const kr_value_t *pod)

@@ -119,15 +119,7 @@ static void enqueue(rsc_t *c, const kr_value_t *rs)
 /* The ReplicaSet a controller reference names, when cached with that uid. */
 static const kr_value_t *resolve_ref(rsc_t *c, const char *ns, const kr_value_t *ref)
 {
-    const char *kind = kr_value_map_str(ref, "kind");
-    const char *av = kr_value_map_str(ref, "apiVersion");
-    const char *uid = kr_value_map_str(ref, "uid");
-    if (kind == NULL || strcmp(kind, "ReplicaSet") != 0 || av == NULL ||
-        strncmp(av, "apps/", 5) != 0 || uid == NULL)
-        return NULL;
-    const kr_value_t *rs = kr_informer_get(c->rsi, ns, kr_value_map_str(ref, "name"));
-    const char *ruid = kr_value_as_str(kr_value_get(rs, "metadata.uid"));
-    return ruid != NULL && strcmp(ruid, uid) == 0 ? rs : NULL;
+    return kr_controller_ref_resolve(c->rsi, ns, ref, "ReplicaSet", "apps/");
 }
 
 typedef struct {

@@ -127,13 +127,7 @@ static const char *name_of(const kr_value_t *obj)
 /* The StatefulSet a controller reference names, when cached with that uid. */
 static const kr_value_t *resolve_ref(stsc_t *c, const char *ns, const kr_value_t *ref)
 {
-    const char *kind = kr_value_map_str(ref, "kind");
-    const char *uid = kr_value_map_str(ref, "uid");
-    if (kind == NULL || strcmp(kind, "StatefulSet") != 0 || uid == NULL)
-        return NULL;
-    const kr_value_t *set = kr_informer_get(c->sets, ns, kr_value_map_str(ref, "name"));
-    const char *suid = uid_of(set);
-    return suid != NULL && strcmp(suid, uid) == 0 ? set : NULL;
+    return kr_controller_ref_resolve(c->sets, ns, ref, "StatefulSet", NULL);
 }
 
 typedef struct {
