@@ -36,13 +36,16 @@ int kr_synctask_send(kr_synctask_t *t, const kr_request_t *req, kr_reply_fn fn, 
 {
     kr_synctasks_t *set = t->set;
     const char *op = req->op != NULL ? req->op : "";
+    const char *res = req->res != NULL ? req->res : "";
     kr_error_t err;
     if (kr_bus_send(set->bus, req, fn, ud, set->timeout_ms, NULL, &err) < 0) {
+        /* res: which kind, for the controllers that write several */
         if (set->ctx != NULL)
-            kr_plugin_log(set->ctx, KR_LOG_WARN, err.message, "%s=\"%s\" op=%s", set->label, t->key,
-                          op);
+            kr_plugin_log(set->ctx, KR_LOG_WARN, err.message, "%s=\"%s\" op=%s res=%s", set->label,
+                          t->key, op, res);
         else
-            kr_log(KR_LOG_WARN, "synctask", err.message, "%s=\"%s\" op=%s", set->label, t->key, op);
+            kr_log(KR_LOG_WARN, "synctask", err.message, "%s=\"%s\" op=%s res=%s", set->label,
+                   t->key, op, res);
         return -1;
     }
     t->pending++;

@@ -49,7 +49,7 @@ typedef struct kr_synctasks {
     kr_workqueue_t *q; /* where done/forget/requeue go */
     kr_bus_t *bus;     /* where requests go */
     /* A request that cannot be sent is logged through ctx (NULL: with the
-     * tag "synctask") as `<label>="<key>" op=<op>`. */
+     * tag "synctask") as `<label>="<key>" op=<op> res=<res>`. */
     kr_plugin_ctx_t *ctx;
     const char *label;
     int timeout_ms;    /* of every request */
