@@ -95,13 +95,11 @@ typedef struct ns_item {
     bool each;             /* delete one by one */
 } ns_item_t;
 
-/* One pass over one namespace.  The bus cannot cancel a request, so fini
- * orphans a pass (c = NULL) and its last reply frees it. */
+/* One pass over one namespace (kraal/synctask.h: the bus cannot cancel a
+ * request, so fini detaches a pass and its last reply frees it). */
 typedef struct ns_pass {
+    kr_synctask_t base;
     ns_ctl_t *c;
-    struct ns_pass *prev, *next;
-    kr_arena_t *a;
-    unsigned pending;
     const char *name;
     kr_value_t *ns; /* the namespace, as last read or written */
     int64_t deleted_at;
@@ -111,7 +109,6 @@ typedef struct ns_pass {
     size_t nitems;
     unsigned kinds_left;
     bool errors; /* discovery or a kind failed: retried rate-limited */
-    char key[];
 } ns_pass_t;
 
 /* A reply of a pass: which item it concerns, if any. */
@@ -134,7 +131,7 @@ struct ns_ctl {
     struct ns_conf conf;
     kr_informer_t *namespaces;
     kr_workqueue_t *queue;
-    ns_pass_t *passes;
+    kr_synctasks_t passes;
     ns_recheck_t *rechecks;
     /* discovery */
     ns_kind_t *kinds;
@@ -240,26 +237,11 @@ static void on_delete(kr_informer_t *inf, const kr_value_t *obj, void *ud)
 
 static ns_pass_t *pass_new(ns_ctl_t *c, const char *key)
 {
-    size_t len = strlen(key) + 1;
-    ns_pass_t *p = calloc(1, sizeof *p + len);
-    if (p == NULL)
-        abort();
-    memcpy(p->key, key, len);
+    ns_pass_t *p = kr_synctask_new(&c->passes, sizeof *p, key);
     p->c = c;
-    p->a = kr_arena_new(0);
-    p->name = p->key;
-    p->next = c->passes;
-    if (c->passes != NULL)
-        c->passes->prev = p;
-    c->passes = p;
+    p->name = p->base.key;
     c->passes_run++;
     return p;
-}
-
-static void pass_free(ns_pass_t *p)
-{
-    kr_arena_destroy(&p->a);
-    free(p);
 }
 
 typedef enum { END_FORGET, END_RATE_LIMITED, END_AFTER } ns_end_t;
@@ -268,39 +250,23 @@ typedef enum { END_FORGET, END_RATE_LIMITED, END_AFTER } ns_end_t;
 static void pass_finish(ns_pass_t *p, ns_end_t how, uint64_t after_ms)
 {
     ns_ctl_t *c = p->c;
-    if (p->prev != NULL)
-        p->prev->next = p->next;
-    else
-        c->passes = p->next;
-    if (p->next != NULL)
-        p->next->prev = p->prev;
     if (how == END_FORGET) {
-        kr_workqueue_forget(c->queue, p->key);
         recheck_forget(c, p->name);
+        kr_synctask_done(&p->base, KR_SYNCTASK_OK, 0);
     } else if (how == END_RATE_LIMITED) {
         c->failures++;
-        kr_workqueue_add_rate_limited(c->queue, p->key, NULL);
+        kr_synctask_done(&p->base, KR_SYNCTASK_FAILED, 0);
     } else {
-        kr_workqueue_forget(c->queue, p->key);
-        kr_workqueue_add_after(c->queue, p->key, after_ms, NULL);
+        kr_synctask_done(&p->base, after_ms > 0 ? KR_SYNCTASK_OK : KR_SYNCTASK_AGAIN, after_ms);
     }
-    kr_workqueue_done(c->queue, p->key, NULL);
-    pass_free(p);
 }
 
 static bool pass_send(ns_pass_t *p, const kr_request_t *req, kr_reply_fn fn, ns_item_t *item)
 {
-    ns_req_t *rq = kr_arena_alloc(p->a, sizeof *rq);
+    ns_req_t *rq = kr_arena_alloc(p->base.a, sizeof *rq);
     rq->p = p;
     rq->item = item;
-    kr_error_t err;
-    if (kr_bus_send(p->c->bus, req, fn, rq, NS_TIMEOUT_MS, NULL, &err) < 0) {
-        kr_plugin_log(p->c->ctx, KR_LOG_WARN, err.message, "namespace=%s op=%s res=%s", p->name,
-                      req->op, req->res ? req->res : "");
-        return false;
-    }
-    p->pending++;
-    return true;
+    return kr_synctask_send(&p->base, req, fn, rq) == 0;
 }
 
 /* The start of every reply callback: the pass, or NULL when fini ran. */
@@ -308,12 +274,8 @@ static ns_pass_t *pass_reply(void *ud, ns_item_t **item)
 {
     ns_req_t *rq = ud;
     ns_pass_t *p = rq->p;
-    p->pending--;
-    if (p->c == NULL) {
-        if (p->pending == 0)
-            pass_free(p);
+    if (!kr_synctask_reply(&p->base))
         return NULL;
-    }
     if (item != NULL)
         *item = rq->item;
     return p;
@@ -341,7 +303,7 @@ static void on_finalized(kr_bus_t *bus, const kr_reply_t *r, void *ud)
 /* upstream's finalizeNamespace: spec.finalizers without ours, sorted */
 static void finalize(ns_pass_t *p)
 {
-    kr_arena_t *a = p->a;
+    kr_arena_t *a = p->base.a;
     const kr_value_t *fins = kr_value_get(p->ns, "spec.finalizers");
     size_t n = kr_value_len(fins);
     const char **keep = kr_arena_alloc(a, (n ? n : 1) * sizeof *keep);
@@ -400,7 +362,7 @@ static void on_status(kr_bus_t *bus, const kr_reply_t *r, void *ud)
     if (p == NULL)
         return;
     if (reply_ok(r) && r->obj != NULL) {
-        p->ns = kr_value_copy(p->a, r->obj);
+        p->ns = kr_value_copy(p->base.a, r->obj);
     } else {
         /* upstream only logs a failed condition update */
         kr_plugin_log(p->c->ctx, KR_LOG_WARN, kr_reply_msg(r),
@@ -416,7 +378,7 @@ static void on_status(kr_bus_t *bus, const kr_reply_t *r, void *ud)
 /* After every kind: the conditions, then the decision. */
 static void pass_end(ns_pass_t *p)
 {
-    kr_arena_t *a = p->a;
+    kr_arena_t *a = p->base.a;
     const char **errs = kr_arena_alloc(a, (p->nitems + 1) * sizeof *errs);
     ns_count_t *rem = kr_arena_alloc(a, (p->nitems + 1) * sizeof *rem);
     size_t nerr = 0, nrem = 0;
@@ -486,7 +448,7 @@ static void on_list(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         return;
     }
     if (!reply_ok(r)) {
-        it->err = kr_arena_strdup(p->a, kr_reply_msg(r));
+        it->err = kr_arena_strdup(p->base.a, kr_reply_msg(r));
         item_done(p);
         return;
     }
@@ -495,8 +457,9 @@ static void on_list(kr_bus_t *bus, const kr_reply_t *r, void *ud)
     if (it->each) {
         /* upstream's deleteEachItem, then the verifying list */
         it->each = false;
-        kr_value_t *opts = kr_value_map(p->a);
-        kr_value_map_set(p->a, opts, "propagationPolicy", kr_value_str(p->a, "Background"));
+        kr_value_t *opts = kr_value_map(p->base.a);
+        kr_value_map_set(p->base.a, opts, "propagationPolicy",
+                         kr_value_str(p->base.a, "Background"));
         for (size_t i = 0; i < n; i++) {
             const char *name =
                 kr_value_as_str(kr_value_get(kr_value_array_get(items, i), "metadata.name"));
@@ -505,7 +468,7 @@ static void on_list(kr_bus_t *bus, const kr_reply_t *r, void *ud)
             kr_request_t req = {.op = "delete",
                                 .res = it->kind.res,
                                 .ns = p->name,
-                                .name = kr_arena_strdup(p->a, name),
+                                .name = kr_arena_strdup(p->base.a, name),
                                 .opts = opts};
             if (pass_send(p, &req, on_delete_each, it))
                 it->deletes++;
@@ -519,7 +482,7 @@ static void on_list(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         item_done(p);
         return;
     }
-    it->fin_names = kr_value_map(p->a);
+    it->fin_names = kr_value_map(p->base.a);
     bool any_fin = false;
     for (size_t i = 0; i < n; i++) {
         const kr_value_t *fins = kr_value_get(kr_value_array_get(items, i), "metadata.finalizers");
@@ -528,8 +491,8 @@ static void on_list(kr_bus_t *bus, const kr_reply_t *r, void *ud)
             if (f == NULL)
                 continue;
             any_fin = true;
-            kr_value_map_set(p->a, it->fin_names, f,
-                             kr_value_int(p->a, kr_value_map_int(it->fin_names, f, 0) + 1));
+            kr_value_map_set(p->base.a, it->fin_names, f,
+                             kr_value_int(p->base.a, kr_value_map_int(it->fin_names, f, 0) + 1));
         }
     }
     /* upstream's deleteAllContentForGroupVersionResource: graceful pods
@@ -539,9 +502,9 @@ static void on_list(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         if (any_fin)
             p->estimate = NS_FINALIZER_EST_S;
         else
-            it->err =
-                kr_arena_printf(p->a, "unexpected items still remain in namespace: %s for gvr: %s",
-                                p->name, it->kind.gvr);
+            it->err = kr_arena_printf(p->base.a,
+                                      "unexpected items still remain in namespace: %s for gvr: %s",
+                                      p->name, it->kind.gvr);
     }
     item_done(p);
 }
@@ -563,7 +526,7 @@ static void on_delete_each(kr_bus_t *bus, const kr_reply_t *r, void *ud)
     if (p == NULL)
         return;
     if (!reply_ok(r) && r->code != 404 && r->code != 405 && it->err == NULL)
-        it->err = kr_arena_strdup(p->a, kr_reply_msg(r));
+        it->err = kr_arena_strdup(p->base.a, kr_reply_msg(r));
     if (--it->deletes > 0)
         return;
     if (it->err != NULL)
@@ -586,7 +549,7 @@ static void on_deletecollection(kr_bus_t *bus, const kr_reply_t *r, void *ud)
                 p->c->kinds[i].no_delcol = true;
         it->each = true;
     } else if (!reply_ok(r)) {
-        it->err = kr_arena_strdup(p->a, kr_reply_msg(r));
+        it->err = kr_arena_strdup(p->base.a, kr_reply_msg(r));
         item_done(p);
         return;
     }
@@ -600,9 +563,9 @@ static void item_start(ns_pass_t *p, ns_item_t *it)
         list_send(p, it);
         return;
     }
-    kr_value_t *opts = kr_value_map(p->a);
+    kr_value_t *opts = kr_value_map(p->base.a);
     /* never the orphan finalizer: everything in the namespace goes */
-    kr_value_map_set(p->a, opts, "propagationPolicy", kr_value_str(p->a, "Background"));
+    kr_value_map_set(p->base.a, opts, "propagationPolicy", kr_value_str(p->base.a, "Background"));
     kr_request_t req = {.op = "deletecollection", .res = it->kind.res, .ns = p->name, .opts = opts};
     if (!pass_send(p, &req, on_deletecollection, it)) {
         it->err = "the deletecollection could not be sent";
@@ -654,13 +617,13 @@ static void on_pods(kr_bus_t *bus, const kr_reply_t *r, void *ud)
 static void pass_start_content(ns_pass_t *p)
 {
     ns_ctl_t *c = p->c;
-    p->items = kr_arena_alloc(p->a, (c->nkinds ? c->nkinds : 1) * sizeof *p->items);
+    p->items = kr_arena_alloc(p->base.a, (c->nkinds ? c->nkinds : 1) * sizeof *p->items);
     memset(p->items, 0, (c->nkinds ? c->nkinds : 1) * sizeof *p->items);
     p->nitems = c->nkinds;
     for (size_t i = 0; i < c->nkinds; i++)
-        p->items[i].kind = (ns_kind_t){.res = kr_arena_strdup(p->a, c->kinds[i].res),
-                                       .gr = kr_arena_strdup(p->a, c->kinds[i].gr),
-                                       .gvr = kr_arena_strdup(p->a, c->kinds[i].gvr),
+        p->items[i].kind = (ns_kind_t){.res = kr_arena_strdup(p->base.a, c->kinds[i].res),
+                                       .gr = kr_arena_strdup(p->base.a, c->kinds[i].gr),
+                                       .gvr = kr_arena_strdup(p->base.a, c->kinds[i].gvr),
                                        .no_delcol = c->kinds[i].no_delcol};
     kr_request_t req = {.op = "list", .res = "v1/pods", .ns = p->name};
     if (!pass_send(p, &req, on_pods, NULL))
@@ -741,7 +704,7 @@ static void on_kinds(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         p->c->kinds_at = kr_loop_now(p->c->loop);
     } else {
         /* discovery errors are not fatal: the kinds known before are used */
-        p->discovery_err = kr_arena_strdup(p->a, kr_reply_msg(r));
+        p->discovery_err = kr_arena_strdup(p->base.a, kr_reply_msg(r));
         kr_plugin_log(p->c->ctx, KR_LOG_WARN, p->discovery_err, "namespace=%s op=kinds code=%d",
                       p->name, r->code);
     }
@@ -782,7 +745,7 @@ static void on_phase(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         pass_finish(p, END_RATE_LIMITED, 0);
         return;
     }
-    p->ns = kr_value_copy(p->a, r->obj);
+    p->ns = kr_value_copy(p->base.a, r->obj);
     pass_discover(p);
 }
 
@@ -808,7 +771,7 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
         return;
     }
     ns_pass_t *p = pass_new(c, key);
-    p->ns = kr_value_copy(p->a, ns);
+    p->ns = kr_value_copy(p->base.a, ns);
     int64_t sec = 0;
     int32_t nsec = 0;
     kr_time_parse(kr_value_as_str(kr_value_get(ns, "metadata.deletionTimestamp")), &sec, &nsec);
@@ -818,8 +781,8 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
         pass_discover(p);
         return;
     }
-    kr_value_t *body = kr_value_copy(p->a, ns);
-    kr_value_set(p->a, body, "status.phase", kr_value_str(p->a, "Terminating"), NULL);
+    kr_value_t *body = kr_value_copy(p->base.a, ns);
+    kr_value_set(p->base.a, body, "status.phase", kr_value_str(p->base.a, "Terminating"), NULL);
     kr_request_t req = {
         .op = "update", .res = "v1/namespaces", .name = p->name, .sub = "status", .obj = body};
     if (!pass_send(p, &req, on_phase, NULL))
@@ -851,12 +814,7 @@ static void ns_fini(void *instance)
     if (c->queue != NULL)
         kr_workqueue_shutdown(c->queue);
     kr_informer_destroy(&c->namespaces);
-    for (ns_pass_t *p = c->passes, *next; p != NULL; p = next) {
-        next = p->next;
-        p->c = NULL;
-        if (p->pending == 0)
-            pass_free(p);
-    }
+    kr_synctasks_detach(&c->passes);
     kr_workqueue_destroy(&c->queue);
     while (c->rechecks != NULL) {
         ns_recheck_t *r = c->rechecks;
@@ -883,6 +841,8 @@ static void *ns_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
     c->conf = *conf;
     c->bus = kr_plugin_bus(ctx);
     c->loop = kr_plugin_loop(ctx);
+    c->passes = (kr_synctasks_t){
+        .bus = c->bus, .ctx = ctx, .label = "namespace", .timeout_ms = NS_TIMEOUT_MS};
     kr_workqueue_opts_t qo = {.name = "namespace",
                               .max_in_flight = (unsigned)conf->workers,
                               .base_delay_ms = (uint64_t)conf->retry_base_ms,
@@ -899,6 +859,7 @@ static void *ns_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
         ns_fini(c);
         return NULL;
     }
+    c->passes.q = c->queue;
     return c;
 }
 
