@@ -46,8 +46,8 @@ struct sq_conf {
 static const kr_config_entry_t sq_config[] = {
     {KR_CFG_STRING, "path", NULL, offsetof(struct sq_conf, path),
      "database file; default <data_dir>/kraal.db, a relative path is taken from data_dir"},
-    {KR_CFG_INT, "cache_kib", "16384", offsetof(struct sq_conf, cache_kib),
-     "SQLite page cache, in KiB"},
+    {KR_CFG_INT, "cache_kib", "4096", offsetof(struct sq_conf, cache_kib),
+     "SQLite page cache of the writing connection, in KiB"},
     {KR_CFG_INT, "read_cache_kib", "2048", offsetof(struct sq_conf, read_cache_kib),
      "page cache of the connection the core reads uncached kinds (Events) with, in KiB"},
     {KR_CFG_DURATION, "busy_timeout", "5s", offsetof(struct sq_conf, busy_timeout_ms),
