@@ -200,8 +200,17 @@ void sched_events_record(sched_events_t *ev, const sched_event_t *e, char *name_
     kr_value_map_set(a, o, "source", src);
     set_str(a, o, "reportingComponent", ev->controller);
     set_str(a, o, "reportingInstance", ev->instance);
-    r->req = (kr_request_t){
-        .op = "create", .res = "v1/events", .ns = kr_arena_strdup(a, e->ns), .obj = o};
+    /* Events wait in the queue by thousands when the API is busy (up to
+     * event_queue: 20,000 Scheduled events after a burst of bindings):
+     * each keeps a copy in an arena of the size it needs (~1 KB), not the
+     * 2 KB it was built in. */
+    kr_arena_t *exact = kr_arena_new(kr_arena_used(a));
+    r->req = (kr_request_t){.op = "create",
+                            .res = "v1/events",
+                            .ns = kr_arena_strdup(exact, e->ns),
+                            .obj = kr_value_copy(exact, o)};
+    kr_arena_destroy(&r->arena);
+    r->arena = exact;
     enqueue(ev, r);
 }
 

@@ -7,7 +7,10 @@
  *
  * The core calls the store from one thread at a time (its committer, or
  * its own thread while loading), never concurrently, so the connection is
- * opened without SQLite's per-connection mutex.  The file is held with an
+ * opened without SQLite's per-connection mutex.  read() alone comes from
+ * another thread (the broker's) at the same time: it has a read-only
+ * connection of its own, whose transactions WAL keeps apart from the
+ * writer's (a read sees one committed state, and never blocks a write).  The file is held with an
  * exclusive flock() for the life of the instance: two servers writing one
  * store would both hand out the same revisions.
  */
@@ -36,14 +39,17 @@
 struct sq_conf {
     const char *path;
     int64_t cache_kib;
+    int64_t read_cache_kib;
     int64_t busy_timeout_ms;
 };
 
 static const kr_config_entry_t sq_config[] = {
     {KR_CFG_STRING, "path", NULL, offsetof(struct sq_conf, path),
      "database file; default <data_dir>/kraal.db, a relative path is taken from data_dir"},
-    {KR_CFG_INT, "cache_kib", "16384", offsetof(struct sq_conf, cache_kib),
-     "SQLite page cache, in KiB"},
+    {KR_CFG_INT, "cache_kib", "4096", offsetof(struct sq_conf, cache_kib),
+     "SQLite page cache of the writing connection, in KiB"},
+    {KR_CFG_INT, "read_cache_kib", "2048", offsetof(struct sq_conf, read_cache_kib),
+     "page cache of the connection the core reads uncached kinds (Events) with, in KiB"},
     {KR_CFG_DURATION, "busy_timeout", "5s", offsetof(struct sq_conf, busy_timeout_ms),
      "how long a write waits for a lock held by another process (e.g. a backup)"},
     {KR_CFG_END, NULL, NULL, 0, NULL},
@@ -86,6 +92,21 @@ static const char *const sq_sql[ST__COUNT] = {
     [ST_META_COMPACT] = "UPDATE meta SET compact_rev = ?1",
 };
 
+/* The read connection's statements (sq_read). */
+enum { RD_BEGIN, RD_REV, RD_KEYS, RD_END, RD__COUNT };
+
+static const char *const sq_read_sql[RD__COUNT] = {
+    [RD_BEGIN] = "BEGIN",
+    [RD_REV] = "SELECT rev FROM meta",
+    /* ?1 the prefix, ?2 the prefix followed by 0xff (no key has that byte:
+     * keys are UTF-8), ?3 the key to start after, ?4 the highest mod_rev */
+    [RD_KEYS] = "SELECT kv.key, h.value, kv.create_rev, kv.mod_rev "
+                "FROM kv JOIN history h ON h.rev = kv.mod_rev "
+                "WHERE kv.key >= ?1 AND kv.key < ?2 AND kv.key > ?3 "
+                "AND (?4 = 0 OR kv.mod_rev <= ?4) ORDER BY kv.key",
+    [RD_END] = "COMMIT",
+};
+
 /* migrations[i] takes the schema from version i to i + 1, in the same
  * transaction that sets PRAGMA user_version.  Append, never edit. */
 static const char *const sq_migrations[] = {
@@ -119,6 +140,8 @@ typedef struct sq_store {
     int lock_fd;
     sqlite3 *db;
     sqlite3_stmt *st[ST__COUNT];
+    sqlite3 *rdb; /* read(): the broker thread's connection */
+    sqlite3_stmt *rst[RD__COUNT];
     int64_t rev;         /* as in meta, once committed */
     int64_t compact_rev; /* as in meta, once committed */
 } sq_store_t;
@@ -299,13 +322,12 @@ static int sq_txn(void *self, kr_store_write_t *writes, size_t n, kr_error_t *er
     return ret;
 }
 
-static int sq_range(void *self, kr_store_kv_fn fn, void *ud, int64_t *rev, int64_t *compact_rev,
-                    kr_error_t *err)
+/* Calls fn for each row (key, value, create_rev, mod_rev) of `st` until it
+ * returns < 0 (then that value) or the rows end; *rc is the last step's
+ * result (SQLITE_DONE when every row was read). */
+static int sq_each_kv(sqlite3_stmt *st, kr_store_kv_fn fn, void *ud, int *rc)
 {
-    sq_store_t *s = self;
-    sqlite3_stmt *st = s->st[ST_RANGE];
-    int rc, ret = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((*rc = sqlite3_step(st)) == SQLITE_ROW) {
         kr_store_kv_t kv = {
             .key = (const char *)sqlite3_column_text(st, 0),
             .key_len = (size_t)sqlite3_column_bytes(st, 0),
@@ -314,9 +336,20 @@ static int sq_range(void *self, kr_store_kv_fn fn, void *ud, int64_t *rev, int64
             .create_rev = sqlite3_column_int64(st, 2),
             .mod_rev = sqlite3_column_int64(st, 3),
         };
-        if ((ret = fn(&kv, ud)) < 0)
-            break;
+        int ret = fn(&kv, ud);
+        if (ret < 0)
+            return ret;
     }
+    return 0;
+}
+
+static int sq_range(void *self, kr_store_kv_fn fn, void *ud, int64_t *rev, int64_t *compact_rev,
+                    kr_error_t *err)
+{
+    sq_store_t *s = self;
+    sqlite3_stmt *st = s->st[ST_RANGE];
+    int rc;
+    int ret = sq_each_kv(st, fn, ud, &rc);
     if (ret == 0 && rc != SQLITE_DONE)
         ret = sq_fail(s, rc, "reading", err);
     sqlite3_reset(st);
@@ -380,12 +413,67 @@ static int sq_compact(void *self, int64_t rev, kr_error_t *err)
     return ret;
 }
 
+static int sq_read_fail(sq_store_t *s, int rc, kr_error_t *err)
+{
+    return kr_error_set(err, KR_E_INTERNAL, "reading %s: %s (%d)", s->path, sqlite3_errmsg(s->rdb),
+                        rc);
+}
+
+/* Steps a read statement that returns at most one row; resets it. */
+static int sq_read_exec(sq_store_t *s, int which, int64_t *out)
+{
+    sqlite3_stmt *st = s->rst[which];
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && out != NULL)
+        *out = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+static int sq_read(void *self, const char *prefix, size_t prefix_len, const char *after,
+                   size_t after_len, int64_t max_mod_rev, kr_store_kv_fn fn, void *ud, int64_t *rev,
+                   kr_error_t *err)
+{
+    sq_store_t *s = self;
+    if (prefix_len >= INT32_MAX || after_len >= INT32_MAX)
+        return kr_error_set(err, KR_E_INTERNAL, "store: read: bad prefix or key length");
+    /* one transaction: the meta row and the keys are the same snapshot */
+    int rc = sq_read_exec(s, RD_BEGIN, NULL);
+    if (rc != SQLITE_OK)
+        return sq_read_fail(s, rc, err);
+    int64_t at = 0;
+    rc = sq_read_exec(s, RD_REV, &at);
+    char *end = sq_xmalloc(prefix_len + 1);
+    memcpy(end, prefix, prefix_len);
+    end[prefix_len] = (char)0xff;
+    sqlite3_stmt *st = s->rst[RD_KEYS];
+    sqlite3_bind_text(st, 1, prefix, (int)prefix_len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, end, (int)prefix_len + 1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, after != NULL ? after : "", after != NULL ? (int)after_len : 0,
+                      SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, max_mod_rev);
+    int ret = rc == SQLITE_OK ? sq_each_kv(st, fn, ud, &rc) : 0;
+    if (ret == 0 && rc != SQLITE_DONE)
+        ret = sq_read_fail(s, rc, err);
+    sqlite3_clear_bindings(st);
+    sqlite3_reset(st);
+    free(end);
+    if (!sqlite3_get_autocommit(s->rdb))
+        sq_read_exec(s, RD_END, NULL);
+    if (ret < 0)
+        return ret;
+    if (rev != NULL)
+        *rev = at;
+    return 0;
+}
+
 static const kr_store_ops_t sq_ops = {
     .struct_size = sizeof(kr_store_ops_t),
     .range = sq_range,
     .history = sq_history,
     .txn = sq_txn,
     .compact = sq_compact,
+    .read = sq_read,
 };
 
 /* ---- opening ------------------------------------------------------------- */
@@ -498,11 +586,38 @@ static int sq_chmod_side_files(sq_store_t *s, kr_error_t *err)
     return ret;
 }
 
+/* The read-only connection of read(), once the schema is there. */
+static int sq_open_reader(sq_store_t *s, const struct sq_conf *conf, kr_error_t *err)
+{
+    int rc = sqlite3_open_v2(s->path, &s->rdb, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (s->rdb == NULL) {
+        fprintf(stderr, "store-sqlite: out of memory opening %s\n", s->path);
+        abort();
+    }
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA cache_size = -%" PRId64, conf->read_cache_kib);
+    if (rc == SQLITE_OK) {
+        sqlite3_extended_result_codes(s->rdb, 1);
+        sqlite3_busy_timeout(s->rdb, (int)conf->busy_timeout_ms);
+        rc = sqlite3_exec(s->rdb, sql, NULL, NULL, NULL);
+    }
+    for (int i = 0; i < RD__COUNT && rc == SQLITE_OK; i++)
+        rc = sqlite3_prepare_v3(s->rdb, sq_read_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->rst[i],
+                                NULL);
+    if (rc != SQLITE_OK)
+        return kr_error_set(err, KR_E_INTERNAL, "opening %s for reading: %s", s->path,
+                            sqlite3_errmsg(s->rdb));
+    return 0;
+}
+
 static int sq_open(sq_store_t *s, const struct sq_conf *conf, kr_error_t *err)
 {
     if (conf->cache_kib < 0)
         return kr_error_set(err, KR_E_INVALID, "cache_kib: must be >= 0, got %" PRId64,
                             conf->cache_kib);
+    if (conf->read_cache_kib < 0)
+        return kr_error_set(err, KR_E_INVALID, "read_cache_kib: must be >= 0, got %" PRId64,
+                            conf->read_cache_kib);
     if (conf->busy_timeout_ms < 0 || conf->busy_timeout_ms > INT32_MAX)
         return kr_error_set(err, KR_E_INVALID, "busy_timeout: out of range");
     if (sq_lock_file(s, err) < 0)
@@ -556,11 +671,16 @@ static int sq_open(sq_store_t *s, const struct sq_conf *conf, kr_error_t *err)
     if (sq_pragma_int(s, "SELECT rev FROM meta", &s->rev, err) < 0 ||
         sq_pragma_int(s, "SELECT compact_rev FROM meta", &s->compact_rev, err) < 0)
         return -1;
+    if (sq_open_reader(s, conf, err) < 0)
+        return -1;
     return sq_chmod_side_files(s, err);
 }
 
 static void sq_close(sq_store_t *s)
 {
+    for (int i = 0; i < RD__COUNT; i++)
+        sqlite3_finalize(s->rst[i]);
+    sqlite3_close(s->rdb); /* first: the writer's close then removes the WAL */
     for (int i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(s->st[i]);
     /* Every statement is finalized, so the close cannot be deferred; it

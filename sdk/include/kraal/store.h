@@ -3,7 +3,8 @@
  * A store plugin keeps the cluster's objects durably.  It registers a
  * vtable during init with kr_store_register(); the core then drives it from
  * one thread of its own (the committer), never concurrently, so a store
- * needs no locking of its own.  The core keeps every current object and a
+ * needs no locking of its own; only read() comes from another thread, at
+ * the same time as the others (a store gives it a connection of its own).  The core keeps every current object and a
  * window of recent events in memory (the watch cache) and assigns
  * revisions; the store persists them:
  *
@@ -11,7 +12,11 @@
  *  - history: the events after a revision, to refill the watch window;
  *  - txn:     a batch of writes in one durable transaction (group commit),
  *             each guarded by a compare on the key's mod revision;
- *  - compact: forget history at or below a revision.
+ *  - compact: forget history at or below a revision;
+ *  - read:    (optional) live keys under a prefix, from the core's broker
+ *             thread while the committer writes: the kinds the core does not
+ *             cache (Events, as upstream's apiserver keeps no watch cache
+ *             for them) are read from here.
  *
  * Keys are "<group>/<plural>/<namespace>/<name>" ("core" for the empty
  * group; no namespace segment for cluster-scoped kinds), values are the
@@ -97,6 +102,16 @@ typedef struct kr_store_ops {
     int (*txn)(void *self, kr_store_write_t *writes, size_t n, kr_error_t *err);
     /* Forgets the history at or below `rev` (live keys stay). */
     int (*compact)(void *self, int64_t rev, kr_error_t *err);
+    /* Optional (NULL: the core keeps every kind in memory).  Called from one
+     * thread other than the committer's (never two reads at once), while
+     * the other ops run: calls fn for each live key that starts with
+     * `prefix`, sorts after `after` (bytewise; NULL: from the first) and
+     * whose mod revision is at most `max_mod_rev` (0: any), in key order,
+     * until fn returns < 0.  Everything read is one committed state: the
+     * one after the txn of revision *rev (the store's revision then). */
+    int (*read)(void *self, const char *prefix, size_t prefix_len, const char *after,
+                size_t after_len, int64_t max_mod_rev, kr_store_kv_fn fn, void *ud, int64_t *rev,
+                kr_error_t *err);
 } kr_store_ops_t;
 
 /* Registers the instance's store with the core; only during init, and

@@ -581,6 +581,144 @@ static void test_watch(void **state)
     kr_bus_destroy(&w);
 }
 
+/* ---- Events: read from the store, not cached ----------------------------- */
+
+#define EVENT(name, obj)                                                   \
+    "{metadata: {name: " name "}, involvedObject: {kind: Pod, name: " obj  \
+    ", namespace: evs}, reason: Started, message: started, type: Normal, " \
+    "source: {component: kubelet}}"
+
+static size_t items(const kr_reply_t *r)
+{
+    return kr_value_len(kr_value_map_get(r->obj, "items"));
+}
+
+/* Every API semantic of a cached kind, for Events the store answers:
+ * get, 404, 409s, field selectors, pages, a watch's initial state and its
+ * events, deletecollection, and a restart. */
+static void test_events_from_store(void **state)
+{
+    (void)state;
+    assert_int_equal(
+        call("create", "v1/namespaces", NULL, NULL, NULL, "{metadata: {name: evs}}", NULL).code,
+        201);
+    static const char *const docs[] = {EVENT("e-a1", "a"), EVENT("e-b1", "b"), EVENT("e-a2", "a"),
+                                       EVENT("e-c1", "c")};
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(call("create", "v1/events", "evs", NULL, NULL, docs[i], NULL).code, 201);
+    kr_reply_t r = call("get", "v1/events", "evs", "e-b1", NULL, NULL, NULL);
+    assert_int_equal(r.code, 200);
+    assert_string_equal(str(r.obj, "involvedObject.name"), "b");
+    int64_t b_rv = rv(r.obj);
+    /* a name that is a prefix of stored ones is still not found */
+    r = call("get", "v1/events", "evs", "e-a", NULL, NULL, NULL);
+    assert_int_equal(r.code, 404);
+    assert_string_equal(r.message, "events \"e-a\" not found");
+    r = call("create", "v1/events", "evs", NULL, NULL, docs[0], NULL);
+    assert_int_equal(r.code, 409);
+    assert_string_equal(r.message, "events \"e-a1\" already exists");
+
+    /* updates are checked against the stored state */
+    char *upd = kr_arena_printf(
+        S.a,
+        "{metadata: {name: e-b1, resourceVersion: '%" PRId64 "'}, involvedObject: {kind: Pod, "
+        "name: b, namespace: evs}, reason: Started, message: again, type: Normal, count: 2}",
+        b_rv);
+    r = call("update", "v1/events", "evs", "e-b1", NULL, upd, NULL);
+    assert_int_equal(r.code, 200);
+    assert_true(rv(r.obj) > b_rv);
+    r = call("update", "v1/events", "evs", "e-b1", NULL, upd, NULL);
+    assert_int_equal(r.code, 409);
+    assert_int_equal(r.reason, KR_E_CONFLICT);
+    r = call("get", "v1/events", "evs", "e-b1", NULL, NULL, NULL);
+    assert_string_equal(str(r.obj, "message"), "again");
+
+    /* what kubectl describe asks */
+    r = call("list", "v1/events", "evs", NULL, NULL, NULL,
+             "{fieldSelector: 'involvedObject.name=a,involvedObject.kind=Pod'}");
+    assert_int_equal(r.code, 200);
+    assert_string_equal(str(r.obj, "kind"), "EventList");
+    assert_int_equal(items(&r), 2);
+    int64_t list_rv = strtoll(str(r.obj, "metadata.resourceVersion"), NULL, 10);
+    assert_true(list_rv >= rv(r.obj) && list_rv > b_rv);
+    /* pages of 3 over every namespace: each Event once */
+    r = call("list", "v1/events", NULL, NULL, NULL, NULL, "{limit: 3}");
+    assert_int_equal(items(&r), 3);
+    const char *cont = str(r.obj, "metadata.continue");
+    assert_non_null(cont);
+    char *opts = kr_arena_printf(S.a, "{limit: 3, continue: '%s'}", cont);
+    kr_reply_t r2 = call("list", "v1/events", NULL, NULL, NULL, NULL, opts);
+    assert_int_equal(r2.code, 200);
+    size_t total = items(&r) + items(&r2);
+    assert_null(str(r2.obj, "metadata.continue"));
+    r = call("list", "v1/events", NULL, NULL, NULL, NULL, NULL);
+    assert_int_equal(items(&r), total);
+    assert_true(total >= 4);
+
+    /* a watch without rv: the stored Events first, then what comes */
+    kr_error_t err;
+    kr_bus_t *w = kr_bus_connect(KR_BUS_INPROC_ENDPOINT, &err);
+    evlog_t all = {0}, sel = {0};
+    kr_request_t wr = {.res = "v1/events", .ns = "evs"};
+    assert_int_equal(kr_bus_watch(w, &wr, on_event, &all, NULL, &err), 0);
+    kr_request_t ws = {
+        .res = "v1/events", .ns = "evs", .opts = J("{fieldSelector: 'involvedObject.name=c'}")};
+    assert_int_equal(kr_bus_watch(w, &ws, on_event, &sel, NULL, &err), 0);
+    pump(w, &all, 4);
+    pump(w, &sel, 1);
+    assert_int_equal(all.n, 4);
+    assert_int_equal(sel.n, 1);
+    assert_string_equal(sel.names[0], "e-c1");
+    for (int i = 0; i < 4; i++)
+        assert_string_equal(all.types[i], "ADDED");
+    assert_int_equal(call("create", "v1/events", "evs", NULL, NULL, EVENT("e-c2", "c"), NULL).code,
+                     201);
+    assert_int_equal(call("delete", "v1/events", "evs", "e-a1", NULL, NULL, NULL).code, 200);
+    pump(w, &all, 6);
+    pump(w, &sel, 2);
+    assert_int_equal(all.n, 6);
+    assert_string_equal(all.types[4], "ADDED");
+    assert_string_equal(all.names[4], "e-c2");
+    assert_string_equal(all.types[5], "DELETED");
+    assert_string_equal(all.names[5], "e-a1");
+    assert_int_equal(sel.n, 2);
+    assert_string_equal(sel.names[1], "e-c2");
+    /* a watch from the list's revision replays what came after it */
+    evlog_t replay = {0};
+    char rvbuf[24];
+    snprintf(rvbuf, sizeof rvbuf, "%" PRId64, list_rv);
+    kr_request_t wrv = {.res = "v1/events", .ns = "evs", .rv = rvbuf};
+    assert_int_equal(kr_bus_watch(w, &wrv, on_event, &replay, NULL, &err), 0);
+    pump(w, &replay, 2);
+    assert_int_equal(replay.n, 2);
+    assert_int_equal(replay.rvs[0], all.rvs[4]);
+    assert_int_equal(replay.rvs[1], all.rvs[5]);
+    kr_bus_destroy(&w);
+
+    /* deletecollection by field selector */
+    r = call("deletecollection", "v1/events", "evs", NULL, NULL, NULL,
+             "{fieldSelector: 'involvedObject.name=c'}");
+    assert_int_equal(r.code, 200);
+    assert_int_equal(kr_value_map_int(kr_value_map_get(r.obj, "details"), "deleted", -1), 2);
+    for (int i = 0; i < 100; i++) {
+        r = call("list", "v1/events", "evs", NULL, NULL, NULL, NULL);
+        if (items(&r) == 2)
+            break;
+        usleep(10 * 1000);
+    }
+    assert_int_equal(items(&r), 2); /* e-b1, e-a2 */
+
+    /* after a restart the store still answers */
+    kr_api_opts_t ao = {.watch_window = WINDOW, .bookmark_ms = 200};
+    assert_int_equal(api_fixture_restart(&S, &ao), 0);
+    r = call("get", "v1/events", "evs", "e-a2", NULL, NULL, NULL);
+    assert_int_equal(r.code, 200);
+    r = call("list", "v1/events", "evs", NULL, NULL, NULL, NULL);
+    assert_int_equal(items(&r), 2);
+    r = call("get", "v1/events", "evs", "e-a1", NULL, NULL, NULL);
+    assert_int_equal(r.code, 404);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -596,6 +734,7 @@ int main(void)
         cmocka_unit_test(test_binding),
         cmocka_unit_test(test_list_selectors_paging),
         cmocka_unit_test(test_watch),
+        cmocka_unit_test(test_events_from_store),
     };
     return cmocka_run_group_tests(tests, start, stop);
 }

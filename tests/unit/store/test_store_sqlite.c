@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -222,6 +223,91 @@ static void test_put_range_key_order(void **state)
     kr_error_t err;
     assert_int_equal(t->sf.ops->range(t->sf.store, collect_kv, &r, &rev, &crev, &err), -99);
     assert_int_equal(r.n, 2);
+    rows_free(&r);
+}
+
+/* read(): a prefix, a key to start after, a highest revision, and the
+ * store's revision of what it read; from another thread while a txn is
+ * open on the writer (WAL: the read sees the last committed state). */
+typedef struct read_job {
+    tstate_t *t;
+    rows_t rows;
+    int64_t rev;
+    int rc;
+} read_job_t;
+
+static void *read_thread(void *ud)
+{
+    read_job_t *j = ud;
+    kr_error_t err;
+    j->rc = j->t->sf.ops->read(j->t->sf.store, "core/events/", 12, NULL, 0, 0, collect_kv, &j->rows,
+                               &j->rev, &err);
+    return NULL;
+}
+
+static void test_read_prefix_after_rev(void **state)
+{
+    tstate_t *t = *state;
+    start(t);
+    kr_store_write_t w[] = {
+        sf_put("core/events/a/e1", "1", 1, 0),   sf_put("core/events/a/e2", "2", 2, 0),
+        sf_put("core/events/a-b/e1", "3", 3, 0), sf_put("core/events/b/e1", "4", 4, 0),
+        sf_put("core/pods/a/p", "P", 5, 0),      sf_put("core/events/a/e10", "5", 6, 0),
+    };
+    txn_ok(t, w, 6);
+    const kr_store_ops_t *ops = t->sf.ops;
+    kr_error_t err;
+    rows_t r = {0};
+    int64_t rev = 0;
+    /* one namespace, in key order */
+    assert_int_equal(
+        ops->read(t->sf.store, "core/events/a/", 14, NULL, 0, 0, collect_kv, &r, &rev, &err), 0);
+    assert_int_equal(rev, 6);
+    assert_int_equal(r.n, 3);
+    assert_string_equal(r.v[0].key, "core/events/a/e1");
+    assert_string_equal(r.v[1].key, "core/events/a/e10");
+    assert_string_equal(r.v[2].key, "core/events/a/e2");
+    assert_string_equal(r.v[2].value, "2");
+    assert_int_equal(r.v[2].rev, 2);
+    rows_free(&r);
+    /* the kind, after a key, bytewise ("a-b/" sorts before "a/") */
+    assert_int_equal(ops->read(t->sf.store, "core/events/", 12, "core/events/a/e1", 16, 0,
+                               collect_kv, &r, NULL, &err),
+                     0);
+    assert_int_equal(r.n, 3);
+    assert_string_equal(r.v[0].key, "core/events/a/e10");
+    assert_string_equal(r.v[2].key, "core/events/b/e1");
+    rows_free(&r);
+    /* written at or below revision 3 */
+    assert_int_equal(
+        ops->read(t->sf.store, "core/events/", 12, NULL, 0, 3, collect_kv, &r, NULL, &err), 0);
+    assert_int_equal(r.n, 3);
+    assert_string_equal(r.v[0].key, "core/events/a-b/e1");
+    rows_free(&r);
+    /* a stop from the callback is returned */
+    r.stop_after = 1;
+    assert_int_equal(
+        ops->read(t->sf.store, "core/events/", 12, NULL, 0, 0, collect_kv, &r, NULL, &err), -99);
+    assert_int_equal(r.n, 1);
+    rows_free(&r);
+
+    /* a read while the writer's next batch is being written (the commit
+     * hook is not reachable: a second txn right after is enough to show
+     * reads and writes on their connections do not disturb each other) */
+    read_job_t j = {.t = t};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, read_thread, &j), 0);
+    kr_store_write_t w2[] = {sf_del("core/events/b/e1", "4", 7, 4)};
+    txn_ok(t, w2, 1);
+    pthread_join(th, NULL);
+    assert_int_equal(j.rc, 0);
+    /* before the delete (5 keys at revision 6) or after it (4 at 7) */
+    assert_true((j.rev == 6 && j.rows.n == 5) || (j.rev == 7 && j.rows.n == 4));
+    rows_free(&j.rows);
+    assert_int_equal(
+        ops->read(t->sf.store, "core/events/", 12, NULL, 0, 0, collect_kv, &r, &rev, &err), 0);
+    assert_int_equal(rev, 7);
+    assert_int_equal(r.n, 4);
     rows_free(&r);
 }
 
@@ -840,6 +926,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_empty_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_range_key_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_prefix_after_rev, setup, teardown),
         cmocka_unit_test_setup_teardown(test_binary_value_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compare_conflicts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_rev_kept, setup, teardown),
