@@ -32,21 +32,27 @@ kr_value_t *kr_synctask_object(kr_synctask_t *t, const kr_value_t *obj, const ch
     return o;
 }
 
-int kr_synctask_send(kr_synctask_t *t, const kr_request_t *req, kr_reply_fn fn, void *ud)
+int kr_synctask_send(kr_synctask_t *t, const kr_request_t *req, kr_reply_fn fn, void *ud,
+                     kr_error_t *err)
 {
     kr_synctasks_t *set = t->set;
-    const char *op = req->op != NULL ? req->op : "";
-    const char *res = req->res != NULL ? req->res : "";
-    kr_error_t err;
-    if (kr_bus_send(set->bus, req, fn, ud, set->timeout_ms, NULL, &err) < 0) {
+    kr_error_t local;
+    if (err == NULL)
+        err = &local;
+    int rc = kr_bus_send(set->bus, req, fn, ud, set->timeout_ms, NULL, err);
+    if (rc < 0) {
+        if (set->label == NULL)
+            return rc;
         /* res: which kind, for the controllers that write several */
+        const char *op = req->op != NULL ? req->op : "";
+        const char *res = req->res != NULL ? req->res : "";
         if (set->ctx != NULL)
-            kr_plugin_log(set->ctx, KR_LOG_WARN, err.message, "%s=\"%s\" op=%s res=%s", set->label,
+            kr_plugin_log(set->ctx, KR_LOG_WARN, err->message, "%s=\"%s\" op=%s res=%s", set->label,
                           t->key, op, res);
         else
-            kr_log(KR_LOG_WARN, "synctask", err.message, "%s=\"%s\" op=%s res=%s", set->label,
+            kr_log(KR_LOG_WARN, "synctask", err->message, "%s=\"%s\" op=%s res=%s", set->label,
                    t->key, op, res);
-        return -1;
+        return rc;
     }
     t->pending++;
     return 0;

@@ -317,7 +317,7 @@ static cj_op_t *op_new(cj_task_t *t)
 
 static bool task_send(cj_task_t *t, const kr_request_t *req, kr_reply_fn fn, cj_op_t *op)
 {
-    if (kr_synctask_send(&t->base, req, fn, op) < 0) {
+    if (kr_synctask_send(&t->base, req, fn, op, NULL) < 0) {
         t->failed = true;
         return false;
     }

@@ -448,7 +448,7 @@ static ds_op_t *op_new(ds_task_t *t)
 
 static bool task_send(ds_task_t *t, const kr_request_t *req, kr_reply_fn fn, ds_op_t *op)
 {
-    if (kr_synctask_send(&t->base, req, fn, op) < 0) {
+    if (kr_synctask_send(&t->base, req, fn, op, NULL) < 0) {
         t->failed = true;
         return false;
     }

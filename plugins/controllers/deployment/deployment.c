@@ -260,7 +260,7 @@ static dp_op_t *op_new(dp_task_t *t, dp_rs_t *rs)
 
 static void send(dp_task_t *t, const kr_request_t *req, kr_reply_fn fn, dp_op_t *op)
 {
-    if (kr_synctask_send(&t->base, req, fn, op) < 0)
+    if (kr_synctask_send(&t->base, req, fn, op, NULL) < 0)
         t->failed = true;
 }
 

@@ -456,7 +456,7 @@ static void on_reply(kr_bus_t *bus, const kr_reply_t *r, void *ud);
 
 static void task_send(ep_task_t *t, ep_op_t *op, const kr_request_t *req)
 {
-    if (kr_synctask_send(&t->base, req, on_reply, op) < 0)
+    if (kr_synctask_send(&t->base, req, on_reply, op, NULL) < 0)
         t->failed = true;
 }
 

@@ -372,7 +372,7 @@ static job_op_t *op_new(job_task_t *t)
 
 static bool task_send(job_task_t *t, const kr_request_t *req, kr_reply_fn fn, job_op_t *op)
 {
-    return kr_synctask_send(&t->base, req, fn, op) == 0;
+    return kr_synctask_send(&t->base, req, fn, op, NULL) == 0;
 }
 
 /* A reply came; false when fini detached the task. */

@@ -266,7 +266,7 @@ static bool pass_send(ns_pass_t *p, const kr_request_t *req, kr_reply_fn fn, ns_
     ns_req_t *rq = kr_arena_alloc(p->base.a, sizeof *rq);
     rq->p = p;
     rq->item = item;
-    return kr_synctask_send(&p->base, req, fn, rq) == 0;
+    return kr_synctask_send(&p->base, req, fn, rq, NULL) == 0;
 }
 
 /* The start of every reply callback: the pass, or NULL when fini ran. */

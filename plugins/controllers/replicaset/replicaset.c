@@ -335,7 +335,7 @@ static void task_done(rs_task_t *t, bool failed, uint64_t after_ms)
 
 static bool task_send(rs_task_t *t, const kr_request_t *req, kr_reply_fn fn, rs_op_t *op)
 {
-    return kr_synctask_send(&t->base, req, fn, op) == 0;
+    return kr_synctask_send(&t->base, req, fn, op, NULL) == 0;
 }
 
 static rs_op_t *op_new(rs_task_t *t)

@@ -337,7 +337,7 @@ static sts_op_t *op_new(sts_task_t *t, const kr_value_t *pod)
 
 static bool task_send(sts_task_t *t, const kr_request_t *req, kr_reply_fn fn, sts_op_t *op)
 {
-    if (kr_synctask_send(&t->base, req, fn, op) < 0) {
+    if (kr_synctask_send(&t->base, req, fn, op, NULL) < 0) {
         t->failed = true;
         return false;
     }

@@ -49,7 +49,8 @@ typedef struct kr_synctasks {
     kr_workqueue_t *q; /* where done/forget/requeue go */
     kr_bus_t *bus;     /* where requests go */
     /* A request that cannot be sent is logged through ctx (NULL: with the
-     * tag "synctask") as `<label>="<key>" op=<op> res=<res>`. */
+     * tag "synctask") as `<label>="<key>" op=<op> res=<res>`; with label
+     * NULL it is not (the caller logs it). */
     kr_plugin_ctx_t *ctx;
     const char *label;
     int timeout_ms;    /* of every request */
@@ -80,10 +81,12 @@ void *kr_synctask_new(kr_synctasks_t *set, size_t size, const char *key);
 kr_value_t *kr_synctask_object(kr_synctask_t *t, const kr_value_t *obj, const char *api_version,
                                const char *kind);
 
-/* kr_bus_send with the list's timeout; `ud` goes to `fn` as is.  -1 when
- * the request could not be sent (logged at WARN, `pending` unchanged),
- * else 0 and `pending` counts it. */
-int kr_synctask_send(kr_synctask_t *t, const kr_request_t *req, kr_reply_fn fn, void *ud);
+/* kr_bus_send with the list's timeout; `ud` goes to `fn` as is.  < 0 when
+ * the request could not be sent (err says why; logged at WARN unless the
+ * list's label is NULL; `pending` unchanged), else 0 and `pending` counts
+ * it. */
+int kr_synctask_send(kr_synctask_t *t, const kr_request_t *req, kr_reply_fn fn, void *ud,
+                     kr_error_t *err);
 
 /* First thing of a reply handler: one request less pending.  False when
  * the task was detached (it is freed here with its last reply): the

@@ -69,12 +69,15 @@ static void sync_key(kr_workqueue_t *q, const char *key, void *ud)
     t->freed = &f->freed;
     t->n = f->syncs - 1 < 4 ? f->syncs - 1 : 3;
     kr_request_t ping = {.op = "ping"};
-    assert_int_equal(kr_synctask_send(&t->base, &ping, on_ping, t), 0);
+    assert_int_equal(kr_synctask_send(&t->base, &ping, on_ping, t, NULL), 0);
     /* a request that cannot go out is not pending */
     kr_request_t bad = {.op = NULL};
-    if (kr_synctask_send(&t->base, &bad, on_ping, t) < 0)
+    kr_error_t err;
+    if (kr_synctask_send(&t->base, &bad, on_ping, t, &err) < 0) {
+        assert_int_equal(err.reason, KR_E_INVALID);
         f->failed_sends++;
-    assert_int_equal(kr_synctask_send(&t->base, &ping, on_ping, t), 0);
+    }
+    assert_int_equal(kr_synctask_send(&t->base, &ping, on_ping, t, NULL), 0);
     assert_int_equal(t->base.pending, 2);
 }
 
