@@ -94,15 +94,13 @@ typedef enum { TASK_DELETE, TASK_ORPHAN } gc_task_type_t;
 enum { REF_SOLID, REF_DANGLING, REF_WAITING };
 typedef enum { FIN_FORGET, FIN_REQUEUE, FIN_OK } gc_finish_t;
 
-/* One key being worked on.  The bus cannot cancel a request, so fini
- * orphans a task (gc = NULL) and the last reply frees it. */
+/* One key being worked on (kraal/synctask.h: the bus cannot cancel a
+ * request, so fini detaches a task and its last reply frees it). */
 typedef struct gc_task {
+    kr_synctask_t base;
     gc_t *gc;
-    struct gc_task *prev, *next;
     gc_task_type_t type;
     kr_workqueue_t *q;
-    kr_arena_t *a;
-    unsigned pending; /* requests in flight */
     /* the object: request coordinates and a name for logs */
     const char *res, *ns, *name, *desc;
     /* delete */
@@ -116,7 +114,6 @@ typedef struct gc_task {
     size_t ndeps, next_dep;
     unsigned outstanding;
     bool failed;
-    char key[];
 } gc_task_t;
 
 /* One request of a task. */
@@ -142,7 +139,7 @@ struct gc {
     size_t nkinds;
     gc_map_t kind_by_gk;
     kr_workqueue_t *del_q, *orphan_q;
-    gc_task_t *tasks;
+    kr_synctasks_t del_tasks, orphan_tasks; /* one list per queue */
     kr_arena_t *scratch;
     /* discovery */
     struct gc_discovery *disc;
@@ -444,36 +441,22 @@ static void hook_new_virtual(gc_graph_t *g, const gc_node_t *n, void *ud)
 
 static gc_task_t *task_new(gc_t *gc, kr_workqueue_t *q, gc_task_type_t type, const char *key)
 {
-    size_t len = strlen(key) + 1;
-    gc_task_t *t = calloc(1, sizeof *t + len);
-    if (t == NULL)
-        abort();
-    memcpy(t->key, key, len);
+    gc_task_t *t =
+        kr_synctask_new(q == gc->del_q ? &gc->del_tasks : &gc->orphan_tasks, sizeof *t, key);
     t->gc = gc;
     t->q = q;
     t->type = type;
-    t->a = kr_arena_new(0);
-    t->next = gc->tasks;
-    if (gc->tasks != NULL)
-        gc->tasks->prev = t;
-    gc->tasks = t;
     return t;
 }
 
 /* Sets the request coordinates of the task's object from a node. */
 static void task_target(gc_task_t *t, const gc_kind_t *k, const gc_node_t *n)
 {
-    t->res = kr_arena_strdup(t->a, k->res);
-    t->ns = k->namespaced ? kr_arena_strdup(t->a, n->ns) : NULL;
-    t->name = kr_arena_strdup(t->a, n->name);
-    t->desc = k->namespaced ? kr_arena_printf(t->a, "%s %s/%s", n->kind, n->ns, n->name)
-                            : kr_arena_printf(t->a, "%s %s", n->kind, n->name);
-}
-
-static void task_free(gc_task_t *t)
-{
-    kr_arena_destroy(&t->a);
-    free(t);
+    t->res = kr_arena_strdup(t->base.a, k->res);
+    t->ns = k->namespaced ? kr_arena_strdup(t->base.a, n->ns) : NULL;
+    t->name = kr_arena_strdup(t->base.a, n->name);
+    t->desc = k->namespaced ? kr_arena_printf(t->base.a, "%s %s/%s", n->kind, n->ns, n->name)
+                            : kr_arena_printf(t->base.a, "%s %s", n->kind, n->name);
 }
 
 /* Ends the task's key: forgotten, or back in the queue with its back-off.
@@ -482,31 +465,20 @@ static void task_free(gc_task_t *t)
 static void task_finish(gc_task_t *t, gc_finish_t how)
 {
     gc_t *gc = t->gc;
-    if (t->prev != NULL)
-        t->prev->next = t->next;
-    else
-        gc->tasks = t->next;
-    if (t->next != NULL)
-        t->next->prev = t->prev;
     if (how == FIN_OK && t->type == TASK_DELETE) {
-        const gc_node_t *n = gc_graph_get(gc->graph, t->key);
+        const gc_node_t *n = gc_graph_get(gc->graph, t->base.key);
         if (n != NULL && !n->observed)
             how = FIN_REQUEUE;
     }
-    if (how == FIN_REQUEUE)
-        kr_workqueue_add_rate_limited(t->q, t->key, NULL);
-    else
-        kr_workqueue_forget(t->q, t->key);
-    kr_workqueue_done(t->q, t->key, NULL);
-    task_free(t);
+    kr_synctask_done(&t->base, how == FIN_REQUEUE ? KR_SYNCTASK_FAILED : KR_SYNCTASK_OK, 0);
 }
 
 static void log_reply(gc_t *gc, const gc_task_t *t, const char *action, const char *desc,
                       const kr_reply_t *r)
 {
     kr_plugin_log(gc->ctx, r->code == 409 ? KR_LOG_INFO : KR_LOG_WARN, kr_reply_msg(r),
-                  "action=\"%s\" object=\"%s\" uid=%s code=%d requeues=%u", action, desc, t->key,
-                  r->code, kr_workqueue_num_requeues(t->q, t->key));
+                  "action=\"%s\" object=\"%s\" uid=%s code=%d requeues=%u", action, desc,
+                  t->base.key, r->code, kr_workqueue_num_requeues(t->q, t->base.key));
     if (r->code == 409)
         gc->conflicts++;
     else
@@ -517,18 +489,17 @@ static void log_reply(gc_t *gc, const gc_task_t *t, const char *action, const ch
 static bool task_send(gc_task_t *t, const kr_request_t *req, kr_reply_fn fn, const char *action,
                       const char *desc)
 {
-    gc_req_t *rq = kr_arena_alloc(t->a, sizeof *rq);
+    gc_req_t *rq = kr_arena_alloc(t->base.a, sizeof *rq);
     rq->t = t;
     rq->action = action;
     rq->desc = desc;
     kr_error_t err;
-    if (kr_bus_send(t->gc->bus, req, fn, rq, GC_TIMEOUT_MS, NULL, &err) < 0) {
+    if (kr_synctask_send(&t->base, req, fn, rq, &err) < 0) {
         kr_plugin_log(t->gc->ctx, KR_LOG_WARN, err.message, "action=\"%s\" object=\"%s\"", action,
                       desc);
         t->gc->failures++;
         return false;
     }
-    t->pending++;
     return true;
 }
 
@@ -538,12 +509,8 @@ static gc_task_t *task_reply(void *ud, gc_req_t **rq_out)
 {
     gc_req_t *rq = ud;
     gc_task_t *t = rq->t;
-    t->pending--;
-    if (t->gc == NULL) {
-        if (t->pending == 0)
-            task_free(t);
+    if (!kr_synctask_reply(&t->base))
         return NULL;
-    }
     *rq_out = rq;
     return t;
 }
@@ -581,12 +548,12 @@ static void classify_next(gc_task_t *t);
 static void item_absent(gc_task_t *t)
 {
     gc_t *gc = t->gc;
-    gc_node_t *n = gc_graph_get(gc->graph, t->key);
+    gc_node_t *n = gc_graph_get(gc->graph, t->base.key);
     if (n == NULL || n->observed)
         return; /* its informer will tell */
     gc->absent_found++;
     gc_graph_mark_absent(gc->graph, n->uid, n->api_version, n->kind, t->ns ? t->ns : "", n->name);
-    gc_graph_absent(gc->graph, t->key);
+    gc_graph_absent(gc->graph, t->base.key);
 }
 
 static const char *latest_rv(const gc_task_t *t)
@@ -596,10 +563,10 @@ static const char *latest_rv(const gc_task_t *t)
 
 static void send_delete(gc_task_t *t, const char *policy, const char *rv)
 {
-    kr_arena_t *a = t->a;
+    kr_arena_t *a = t->base.a;
     kr_value_t *opts = kr_value_map(a), *pre = kr_value_map(a);
     kr_value_map_set(a, opts, "propagationPolicy", kr_value_str(a, policy));
-    kr_value_map_set(a, pre, "uid", kr_value_str(a, t->key));
+    kr_value_map_set(a, pre, "uid", kr_value_str(a, t->base.key));
     if (rv != NULL)
         kr_value_map_set(a, pre, "resourceVersion", kr_value_str(a, rv));
     kr_value_map_set(a, opts, "preconditions", pre);
@@ -616,7 +583,7 @@ static void send_patch(gc_task_t *t, kr_value_t *patch, const char *action)
                         .ns = t->ns,
                         .name = t->name,
                         .obj = patch,
-                        .opts = patch_opts(t->a)};
+                        .opts = patch_opts(t->base.a)};
     if (!task_send(t, &req, on_written, action, t->desc))
         task_finish(t, FIN_REQUEUE);
 }
@@ -625,20 +592,20 @@ static void send_patch(gc_task_t *t, kr_value_t *patch, const char *action)
 static void remove_finalizer(gc_task_t *t, const char *finalizer)
 {
     const kr_value_t *fins = kr_value_get(t->latest, "metadata.finalizers");
-    kr_value_t *rest = kr_value_array(t->a);
+    kr_value_t *rest = kr_value_array(t->base.a);
     bool found = false;
     for (size_t i = 0; i < kr_value_len(fins) && kr_value_type(fins) == KR_ARRAY; i++) {
         const kr_value_t *f = kr_value_array_get(fins, i);
         if (strcmp(kr_value_as_str(f) ?: "", finalizer) == 0)
             found = true;
         else
-            kr_value_array_push(t->a, rest, kr_value_copy(t->a, f));
+            kr_value_array_push(t->base.a, rest, kr_value_copy(t->base.a, f));
     }
     if (!found) {
         task_finish(t, FIN_FORGET);
         return;
     }
-    send_patch(t, meta_patch(t->a, "finalizers", rest, latest_rv(t)),
+    send_patch(t, meta_patch(t->base.a, "finalizers", rest, latest_rv(t)),
                strcmp(finalizer, GC_FINALIZER_ORPHAN) == 0 ? "remove finalizer orphan"
                                                            : "remove finalizer foregroundDeletion");
 }
@@ -660,14 +627,14 @@ static void deleting_dependents(gc_task_t *t, const gc_node_t *n)
  * `solid_only`), with blockOwnerDeletion cleared when `unblock`. */
 static kr_value_t *refs_filtered(gc_task_t *t, bool solid_only, bool unblock)
 {
-    kr_value_t *out = kr_value_array(t->a);
+    kr_value_t *out = kr_value_array(t->base.a);
     for (size_t i = 0; i < t->nrefs; i++) {
         if (solid_only && t->cls[i] != REF_SOLID)
             continue;
-        kr_value_t *ref = kr_value_copy(t->a, kr_value_array_get(t->refs, i));
+        kr_value_t *ref = kr_value_copy(t->base.a, kr_value_array_get(t->refs, i));
         if (unblock && kr_value_as_bool(kr_value_map_get(ref, "blockOwnerDeletion"), false))
-            kr_value_map_set(t->a, ref, "blockOwnerDeletion", kr_value_bool(t->a, false));
-        kr_value_array_push(t->a, out, ref);
+            kr_value_map_set(t->base.a, ref, "blockOwnerDeletion", kr_value_bool(t->base.a, false));
+        kr_value_array_push(t->base.a, out, ref);
     }
     return out;
 }
@@ -681,7 +648,7 @@ static void decide(gc_task_t *t)
         dangling += t->cls[i] == REF_DANGLING;
         waiting += t->cls[i] == REF_WAITING;
     }
-    const gc_node_t *n = gc_graph_get(t->gc->graph, t->key);
+    const gc_node_t *n = gc_graph_get(t->gc->graph, t->base.key);
     if (solid > 0) {
         if (dangling == 0 && waiting == 0) {
             task_finish(t, FIN_OK);
@@ -690,9 +657,10 @@ static void decide(gc_task_t *t)
         /* an owner is left: only the references to the gone ones (and to
          * owners waiting for their dependents, which would wait forever)
          * go */
-        send_patch(t,
-                   meta_patch(t->a, "ownerReferences", refs_filtered(t, true, false), latest_rv(t)),
-                   "remove ownerReferences");
+        send_patch(
+            t,
+            meta_patch(t->base.a, "ownerReferences", refs_filtered(t, true, false), latest_rv(t)),
+            "remove ownerReferences");
         return;
     }
     if (waiting > 0 && n != NULL && n->ndeps > 0) {
@@ -704,7 +672,7 @@ static void decide(gc_task_t *t)
             if (e->dep->deleting_deps) {
                 t->then_delete = "Foreground";
                 send_patch(t,
-                           meta_patch(t->a, "ownerReferences", refs_filtered(t, false, true),
+                           meta_patch(t->base.a, "ownerReferences", refs_filtered(t, false, true),
                                       latest_rv(t)),
                            "unblock ownerReferences");
                 return;
@@ -767,8 +735,8 @@ static void classify_next(gc_task_t *t)
             /* maybe a kind registered since the last lookup */
             discover_request(gc);
             kr_plugin_log(gc->ctx, KR_LOG_WARN, "owner of an unknown kind, will retry",
-                          "object=\"%s\" uid=%s owner=\"%s %s\" requeues=%u", t->desc, t->key, av,
-                          kind, kr_workqueue_num_requeues(t->q, t->key));
+                          "object=\"%s\" uid=%s owner=\"%s %s\" requeues=%u", t->desc, t->base.key,
+                          av, kind, kr_workqueue_num_requeues(t->q, t->base.key));
             gc->failures++;
             task_finish(t, FIN_REQUEUE);
             return;
@@ -777,7 +745,7 @@ static void classify_next(gc_task_t *t)
             /* never resolves: upstream's namespacedOwnerOfClusterScopedObjectErr */
             kr_plugin_log(gc->ctx, KR_LOG_WARN,
                           "cluster-scoped object refers to a namespaced owner",
-                          "object=\"%s\" uid=%s owner=\"%s %s\"", t->desc, t->key, kind, name);
+                          "object=\"%s\" uid=%s owner=\"%s %s\"", t->desc, t->base.key, kind, name);
             gc->failures++;
             task_finish(t, FIN_FORGET);
             return;
@@ -788,8 +756,8 @@ static void classify_next(gc_task_t *t)
             continue;
         }
         kr_request_t req = {.op = "get", .res = k->res, .ns = ons, .name = name};
-        const char *desc = ons ? kr_arena_printf(t->a, "%s %s/%s", kind, ons, name)
-                               : kr_arena_printf(t->a, "%s %s", kind, name);
+        const char *desc = ons ? kr_arena_printf(t->base.a, "%s %s/%s", kind, ons, name)
+                               : kr_arena_printf(t->base.a, "%s %s", kind, name);
         if (!task_send(t, &req, on_owner, "get owner", desc))
             task_finish(t, FIN_REQUEUE);
         return;
@@ -805,7 +773,7 @@ static void on_item(kr_bus_t *bus, const kr_reply_t *r, void *ud)
     if (t == NULL)
         return;
     const char *got = kr_value_as_str(kr_value_get(r->obj, "metadata.uid"));
-    if (r->code == 404 || (r->code == 200 && (got == NULL || strcmp(got, t->key) != 0))) {
+    if (r->code == 404 || (r->code == 200 && (got == NULL || strcmp(got, t->base.key) != 0))) {
         item_absent(t);
         task_finish(t, FIN_FORGET);
         return;
@@ -815,12 +783,12 @@ static void on_item(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         task_finish(t, FIN_REQUEUE);
         return;
     }
-    const gc_node_t *n = gc_graph_get(t->gc->graph, t->key);
+    const gc_node_t *n = gc_graph_get(t->gc->graph, t->base.key);
     if (n == NULL) {
         task_finish(t, FIN_FORGET);
         return;
     }
-    t->latest = kr_value_copy(t->a, r->obj);
+    t->latest = kr_value_copy(t->base.a, r->obj);
     if (n->deleting_deps) {
         deleting_dependents(t, n);
         return;
@@ -831,7 +799,7 @@ static void on_item(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         task_finish(t, FIN_OK);
         return;
     }
-    t->cls = kr_arena_alloc(t->a, t->nrefs);
+    t->cls = kr_arena_alloc(t->base.a, t->nrefs);
     t->i = 0;
     classify_next(t);
 }
@@ -853,7 +821,7 @@ static void on_written(kr_bus_t *bus, const kr_reply_t *r, void *ud)
         else
             gc->ref_patches++;
         kr_plugin_log(gc->ctx, KR_LOG_DEBUG, "garbage collected",
-                      "action=\"%s\" object=\"%s\" uid=%s", rq->action, rq->desc, t->key);
+                      "action=\"%s\" object=\"%s\" uid=%s", rq->action, rq->desc, t->base.key);
         if (t->then_delete != NULL) {
             const char *policy = t->then_delete;
             t->then_delete = NULL;
@@ -1013,7 +981,7 @@ static void orphan_pump(gc_task_t *t)
         bool found = false;
         for (size_t i = 0; i < kr_value_len(refs) && kr_value_type(refs) == KR_ARRAY; i++) {
             const kr_value_t *ref = kr_value_array_get(refs, i);
-            if (strcmp(kr_value_map_str(ref, "uid") ?: "", t->key) == 0)
+            if (strcmp(kr_value_map_str(ref, "uid") ?: "", t->base.key) == 0)
                 found = true;
             else
                 kr_value_array_push(gc->scratch, rest, kr_value_copy(gc->scratch, ref));
@@ -1027,8 +995,8 @@ static void orphan_pump(gc_task_t *t)
                             .name = d->name,
                             .obj = meta_patch(gc->scratch, "ownerReferences", rest, rv),
                             .opts = patch_opts(gc->scratch)};
-        const char *desc = dns ? kr_arena_printf(t->a, "%s %s/%s", d->kind, dns, d->name)
-                               : kr_arena_printf(t->a, "%s %s", d->kind, d->name);
+        const char *desc = dns ? kr_arena_printf(t->base.a, "%s %s/%s", d->kind, dns, d->name)
+                               : kr_arena_printf(t->base.a, "%s %s", d->kind, d->name);
         if (!task_send(t, &req, on_orphaned, "orphan dependent", desc)) {
             t->failed = true;
             continue;
@@ -1042,16 +1010,16 @@ static void orphan_pump(gc_task_t *t)
         return;
     }
     /* every dependent is orphaned: the owner may go */
-    const gc_node_t *n = gc_graph_get(gc->graph, t->key);
+    const gc_node_t *n = gc_graph_get(gc->graph, t->base.key);
     const gc_kind_t *k = n != NULL && n->observed ? kind_find(gc, n->api_version, n->kind) : NULL;
     const kr_value_t *owner =
         k != NULL && k->inf != NULL ? kr_informer_get(k->inf, t->ns, t->name) : NULL;
     const char *ouid = kr_value_as_str(kr_value_get(owner, "metadata.uid"));
-    if (owner == NULL || ouid == NULL || strcmp(ouid, t->key) != 0) {
+    if (owner == NULL || ouid == NULL || strcmp(ouid, t->base.key) != 0) {
         task_finish(t, FIN_FORGET);
         return;
     }
-    t->latest = kr_value_copy(t->a, owner);
+    t->latest = kr_value_copy(t->base.a, owner);
     remove_finalizer(t, GC_FINALIZER_ORPHAN);
 }
 
@@ -1077,10 +1045,10 @@ static void orphan_sync(kr_workqueue_t *q, const char *key, void *ud)
     gc_task_t *t = task_new(gc, q, TASK_ORPHAN, key);
     task_target(t, k, n);
     t->ndeps = n->ndeps;
-    t->deps = kr_arena_alloc(t->a, (n->ndeps ? n->ndeps : 1) * sizeof *t->deps);
+    t->deps = kr_arena_alloc(t->base.a, (n->ndeps ? n->ndeps : 1) * sizeof *t->deps);
     size_t i = 0;
     for (const gc_edge_t *e = n->deps; e != NULL; e = e->next)
-        t->deps[i++] = kr_arena_strdup(t->a, e->dep->uid);
+        t->deps[i++] = kr_arena_strdup(t->base.a, e->dep->uid);
     orphan_pump(t);
 }
 
@@ -1124,12 +1092,8 @@ static void gc_fini(void *instance)
         kind_free(gc->kinds[i]);
     free(gc->kinds);
     gc_map_free(&gc->kind_by_gk);
-    for (gc_task_t *t = gc->tasks, *next; t != NULL; t = next) {
-        next = t->next;
-        t->gc = NULL;
-        if (t->pending == 0)
-            task_free(t);
-    }
+    kr_synctasks_detach(&gc->del_tasks);
+    kr_synctasks_detach(&gc->orphan_tasks);
     if (gc->disc != NULL)
         gc->disc->gc = NULL;
     if (gc->disc_timer != 0)
@@ -1164,6 +1128,9 @@ static void *gc_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
     gc->conf = *conf;
     gc->bus = kr_plugin_bus(ctx);
     gc->loop = kr_plugin_loop(ctx);
+    /* no label: task_send logs the action and the object itself */
+    gc->del_tasks = (kr_synctasks_t){.bus = gc->bus, .ctx = ctx, .timeout_ms = GC_TIMEOUT_MS};
+    gc->orphan_tasks = gc->del_tasks;
     gc->scratch = kr_arena_new(0);
     gc->started_ms = kr_loop_now(gc->loop);
     gc_graph_hooks_t hooks = {hook_attempt_delete, hook_attempt_orphan, hook_new_virtual, gc};
@@ -1180,6 +1147,8 @@ static void *gc_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err)
         gc_fini(gc);
         return NULL;
     }
+    gc->del_tasks.q = gc->del_q;
+    gc->orphan_tasks.q = gc->orphan_q;
     gc->ready_timer =
         kr_loop_add_timer(gc->loop, GC_READY_CHECK_MS, GC_READY_CHECK_MS, on_ready_check, gc);
     if (conf->resync_ms > 0)
