@@ -11,8 +11,8 @@
  * None; the Endpoints labelled endpointslice.kubernetes.io/skip-mirror
  * (no mirrored slice); the EndpointSlice "kubernetes" labelled
  * kubernetes.io/service-name only, one ready endpoint.  Informers on the
- * three (namespace default, name kubernetes) poke the keeper on every
- * event, and it looks again every 10 s (upstream's EndpointInterval): a
+ * three (namespace default, name kubernetes) poke the keeper (the SDK's,
+ * kraal/svckeeper.h) on every event, and it looks again every 10 s (upstream's EndpointInterval): a
  * missing object is created, one that differs in what is set here is
  * updated back (the Service's ports, type, labels and selector; the
  * Endpoints' and the slice's labels, addresses and ports exactly, as the
@@ -29,11 +29,10 @@
 #include <stdint.h>
 
 #include <kraal/plugin.h>
+#include <kraal/svckeeper.h>
 
 #define KUBESVC_NS   "default"
 #define KUBESVC_NAME "kubernetes"
-
-typedef enum { KUBESVC_SVC, KUBESVC_EPS, KUBESVC_SLICE, KUBESVC_N } kubesvc_obj_t;
 
 typedef struct rest_kubesvc_conf {
     const char *cluster_ip; /* spec.clusterIP asked for */
@@ -41,6 +40,8 @@ typedef struct rest_kubesvc_conf {
     uint16_t port;          /* targetPort and the endpoints' port */
 } rest_kubesvc_conf_t;
 
+/* Holds the SDK's Service keeper (kraal/svckeeper.h) given these objects
+ * (a struct of its own: gateway.h names it). */
 typedef struct rest_kubesvc rest_kubesvc_t;
 
 /* Starts the informers and the keeper on the plugin's loop (the instance's
@@ -53,14 +54,8 @@ void rest_kubesvc_destroy(rest_kubesvc_t **self_p);
 /* ---- pure parts (unit tests) ------------------------------------------------------------- */
 
 /* The object as it should be (in `a`). */
-kr_value_t *rest_kubesvc_desired(kr_arena_t *a, const rest_kubesvc_conf_t *c, kubesvc_obj_t which);
-/* `cur` (the stored object) has what `want` sets. */
-bool rest_kubesvc_up_to_date(const kr_value_t *cur, const kr_value_t *want, kubesvc_obj_t which);
-/* The body of the update that repairs `cur` (in `a`): cur with what want
- * sets (the Service keeps what the API allocated). */
-kr_value_t *rest_kubesvc_repair(kr_arena_t *a, const kr_value_t *cur, const kr_value_t *want,
-                                kubesvc_obj_t which);
-
+kr_value_t *rest_kubesvc_desired(kr_arena_t *a, const rest_kubesvc_conf_t *c,
+                                 kr_svckeeper_obj_t which);
 /* The first address of an IPv4 CIDR ("10.96.0.0/12" -> "10.96.0.1"), as
  * upstream's ServiceIPRange gives the kubernetes Service.  < 0 with err. */
 int rest_first_service_ip(const char *cidr, char *buf, size_t len, kr_error_t *err);

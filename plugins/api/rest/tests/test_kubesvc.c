@@ -75,7 +75,7 @@ static void test_desired(void **state)
 {
     (void)state;
     kr_arena_t *a = kr_arena_new(0);
-    kr_value_t *svc = rest_kubesvc_desired(a, &conf, KUBESVC_SVC);
+    kr_value_t *svc = rest_kubesvc_desired(a, &conf, KR_SVCKEEPER_SERVICE);
     assert_string_equal(kr_value_as_str(kr_value_get(svc, "metadata.labels.component")),
                         "apiserver");
     assert_string_equal(kr_value_as_str(kr_value_get(svc, "metadata.labels.provider")),
@@ -88,7 +88,7 @@ static void test_desired(void **state)
     assert_int_equal(kr_value_as_int(kr_value_get(svc, "spec.ports[0].targetPort"), 0), 6443);
     assert_null(kr_value_get(svc, "spec.selector"));
 
-    kr_value_t *eps = rest_kubesvc_desired(a, &conf, KUBESVC_EPS);
+    kr_value_t *eps = rest_kubesvc_desired(a, &conf, KR_SVCKEEPER_ENDPOINTS);
     assert_string_equal(
         kr_value_as_str(kr_value_get(eps, "metadata.labels[\"endpointslice.kubernetes.io/"
                                           "skip-mirror\"]")),
@@ -97,7 +97,7 @@ static void test_desired(void **state)
                         "192.168.7.9");
     assert_int_equal(kr_value_as_int(kr_value_get(eps, "subsets[0].ports[0].port"), 0), 6443);
 
-    kr_value_t *sl = rest_kubesvc_desired(a, &conf, KUBESVC_SLICE);
+    kr_value_t *sl = rest_kubesvc_desired(a, &conf, KR_SVCKEEPER_SLICE);
     assert_string_equal(kr_value_as_str(kr_value_get(sl, "addressType")), "IPv4");
     assert_int_equal(kr_value_len(kr_value_get(sl, "metadata.labels")), 1);
     assert_string_equal(
@@ -110,7 +110,7 @@ static void test_desired(void **state)
 
     rest_kubesvc_conf_t c6 = conf;
     c6.address = "fd00::7";
-    sl = rest_kubesvc_desired(a, &c6, KUBESVC_SLICE);
+    sl = rest_kubesvc_desired(a, &c6, KR_SVCKEEPER_SLICE);
     assert_string_equal(kr_value_as_str(kr_value_get(sl, "addressType")), "IPv6");
     kr_arena_destroy(&a);
 }
@@ -120,7 +120,7 @@ static void test_up_to_date(void **state)
 {
     (void)state;
     kr_arena_t *a = kr_arena_new(0);
-    kr_value_t *svc_want = rest_kubesvc_desired(a, &conf, KUBESVC_SVC);
+    kr_value_t *svc_want = rest_kubesvc_desired(a, &conf, KR_SVCKEEPER_SERVICE);
     kr_value_t *stored = parse(
         a, "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"kubernetes\","
            "\"namespace\":\"default\",\"uid\":\"u1\",\"resourceVersion\":\"7\",\"labels\":{"
@@ -129,8 +129,10 @@ static void test_up_to_date(void **state)
            "\"10.96.0.1\"],\"ipFamilies\":[\"IPv4\"],\"sessionAffinity\":\"None\",\"ports\":[{"
            "\"name\":\"https\",\"protocol\":\"TCP\",\"port\":443,\"targetPort\":6443}]},"
            "\"status\":{\"loadBalancer\":{}}}");
-    assert_true(rest_kubesvc_up_to_date(stored, svc_want, KUBESVC_SVC));
-    assert_true(rest_kubesvc_up_to_date(svc_want, svc_want, KUBESVC_SVC));
+    assert_true(
+        kr_svckeeper_up_to_date(stored, svc_want, KR_SVCKEEPER_SERVICE, KR_SVCKEEPER_EXACT_LABELS));
+    assert_true(kr_svckeeper_up_to_date(svc_want, svc_want, KR_SVCKEEPER_SERVICE,
+                                        KR_SVCKEEPER_EXACT_LABELS));
 
     /* changed by hand: each one is repaired */
     static const char *const edits[][2] = {
@@ -143,9 +145,12 @@ static void test_up_to_date(void **state)
     for (size_t i = 0; i < sizeof edits / sizeof *edits; i++) {
         kr_value_t *cur = kr_value_copy(a, stored);
         assert_int_equal(kr_value_set(a, cur, edits[i][0], parse(a, edits[i][1]), NULL), 0);
-        assert_false(rest_kubesvc_up_to_date(cur, svc_want, KUBESVC_SVC));
-        kr_value_t *fixed = rest_kubesvc_repair(a, cur, svc_want, KUBESVC_SVC);
-        assert_true(rest_kubesvc_up_to_date(fixed, svc_want, KUBESVC_SVC));
+        assert_false(kr_svckeeper_up_to_date(cur, svc_want, KR_SVCKEEPER_SERVICE,
+                                             KR_SVCKEEPER_EXACT_LABELS));
+        kr_value_t *fixed =
+            kr_svckeeper_repair(a, cur, svc_want, KR_SVCKEEPER_SERVICE, KR_SVCKEEPER_EXACT_LABELS);
+        assert_true(kr_svckeeper_up_to_date(fixed, svc_want, KR_SVCKEEPER_SERVICE,
+                                            KR_SVCKEEPER_EXACT_LABELS));
         /* what the API allocated and other labels stay */
         assert_string_equal(kr_value_as_str(kr_value_get(fixed, "metadata.uid")), "u1");
         assert_string_equal(kr_value_as_str(kr_value_get(fixed, "spec.clusterIPs[0]")),
@@ -153,10 +158,11 @@ static void test_up_to_date(void **state)
         assert_string_equal(kr_value_as_str(kr_value_get(fixed, "metadata.labels.extra")), "x");
     }
 
-    kr_value_t *eps_want = rest_kubesvc_desired(a, &conf, KUBESVC_EPS);
+    kr_value_t *eps_want = rest_kubesvc_desired(a, &conf, KR_SVCKEEPER_ENDPOINTS);
     kr_value_t *eps = kr_value_copy(a, eps_want);
     kr_value_set(a, eps, "metadata.uid", parse(a, "\"e1\""), NULL);
-    assert_true(rest_kubesvc_up_to_date(eps, eps_want, KUBESVC_EPS));
+    assert_true(
+        kr_svckeeper_up_to_date(eps, eps_want, KR_SVCKEEPER_ENDPOINTS, KR_SVCKEEPER_EXACT_LABELS));
     static const char *const eps_edits[][2] = {
         {"subsets[0].addresses[0].ip", "\"10.0.0.1\""},
         {"subsets[0].ports[0].port", "1"},
@@ -166,21 +172,26 @@ static void test_up_to_date(void **state)
     for (size_t i = 0; i < sizeof eps_edits / sizeof *eps_edits; i++) {
         kr_value_t *cur = kr_value_copy(a, eps);
         assert_int_equal(kr_value_set(a, cur, eps_edits[i][0], parse(a, eps_edits[i][1]), NULL), 0);
-        assert_false(rest_kubesvc_up_to_date(cur, eps_want, KUBESVC_EPS));
-        kr_value_t *fixed = rest_kubesvc_repair(a, cur, eps_want, KUBESVC_EPS);
-        assert_true(rest_kubesvc_up_to_date(fixed, eps_want, KUBESVC_EPS));
+        assert_false(kr_svckeeper_up_to_date(cur, eps_want, KR_SVCKEEPER_ENDPOINTS,
+                                             KR_SVCKEEPER_EXACT_LABELS));
+        kr_value_t *fixed = kr_svckeeper_repair(a, cur, eps_want, KR_SVCKEEPER_ENDPOINTS,
+                                                KR_SVCKEEPER_EXACT_LABELS);
+        assert_true(kr_svckeeper_up_to_date(fixed, eps_want, KR_SVCKEEPER_ENDPOINTS,
+                                            KR_SVCKEEPER_EXACT_LABELS));
         assert_string_equal(kr_value_as_str(kr_value_get(fixed, "metadata.uid")), "e1");
     }
     kr_value_t *cur = kr_value_copy(a, eps);
     kr_value_map_del(cur, "subsets");
-    assert_false(rest_kubesvc_up_to_date(cur, eps_want, KUBESVC_EPS));
+    assert_false(
+        kr_svckeeper_up_to_date(cur, eps_want, KR_SVCKEEPER_ENDPOINTS, KR_SVCKEEPER_EXACT_LABELS));
 
-    kr_value_t *sl_want = rest_kubesvc_desired(a, &conf, KUBESVC_SLICE);
+    kr_value_t *sl_want = rest_kubesvc_desired(a, &conf, KR_SVCKEEPER_SLICE);
     kr_value_t *sl = kr_value_copy(a, sl_want);
     /* the API's defaults of the conditions */
     kr_value_set(a, sl, "endpoints[0].conditions",
                  parse(a, "{\"ready\":true,\"serving\":true,\"terminating\":false}"), NULL);
-    assert_true(rest_kubesvc_up_to_date(sl, sl_want, KUBESVC_SLICE));
+    assert_true(
+        kr_svckeeper_up_to_date(sl, sl_want, KR_SVCKEEPER_SLICE, KR_SVCKEEPER_EXACT_LABELS));
     static const char *const sl_edits[][2] = {
         {"endpoints[0].addresses[0]", "\"10.0.0.1\""},
         {"endpoints[0].conditions.ready", "false"},
@@ -191,9 +202,11 @@ static void test_up_to_date(void **state)
     for (size_t i = 0; i < sizeof sl_edits / sizeof *sl_edits; i++) {
         cur = kr_value_copy(a, sl);
         assert_int_equal(kr_value_set(a, cur, sl_edits[i][0], parse(a, sl_edits[i][1]), NULL), 0);
-        assert_false(rest_kubesvc_up_to_date(cur, sl_want, KUBESVC_SLICE));
-        assert_true(rest_kubesvc_up_to_date(rest_kubesvc_repair(a, cur, sl_want, KUBESVC_SLICE),
-                                            sl_want, KUBESVC_SLICE));
+        assert_false(
+            kr_svckeeper_up_to_date(cur, sl_want, KR_SVCKEEPER_SLICE, KR_SVCKEEPER_EXACT_LABELS));
+        assert_true(kr_svckeeper_up_to_date(
+            kr_svckeeper_repair(a, cur, sl_want, KR_SVCKEEPER_SLICE, KR_SVCKEEPER_EXACT_LABELS),
+            sl_want, KR_SVCKEEPER_SLICE, KR_SVCKEEPER_EXACT_LABELS));
     }
     kr_arena_destroy(&a);
 }
