@@ -841,11 +841,14 @@ static const kr_value_t *pod_transform(kr_arena_t *a, const kr_value_t *obj, voi
         }
     }
     static const char *const mkeys[] = {"name", "namespace", "uid", "resourceVersion", NULL};
-    static const char *const skeys[] = {"nodeName", "schedulerName", NULL};
+    /* a pod on a node stays there: whose it was (schedulerName, read by
+     * ours() for pending pods only) is not asked again */
+    static const char *const skeys[] = {"schedulerName", "nodeName", NULL};
     static const char *const stkeys[] = {"phase", NULL};
     kr_value_t *out = kr_value_map(a);
     kr_value_map_set(a, out, "metadata", kept(a, kr_value_map_get(obj, "metadata"), mkeys));
-    kr_value_map_set(a, out, "spec", kept(a, kr_value_map_get(obj, "spec"), skeys));
+    kr_value_map_set(a, out, "spec",
+                     kept(a, kr_value_map_get(obj, "spec"), assigned ? skeys + 1 : skeys));
     kr_value_map_set(a, out, "status", kept(a, kr_value_map_get(obj, "status"), stkeys));
     return out;
 }

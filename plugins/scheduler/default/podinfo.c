@@ -246,11 +246,33 @@ typedef struct parse {
     kr_error_t *err;
 } parse_t;
 
+/* Strings that most pods repeat (their namespace, the default tolerations'
+ * keys, protocols, topology keys): a pod on a node points to these instead
+ * of a copy of its own — tens of thousands of pods, ~100 bytes each. */
+static const char *const common_strs[] = {
+    "",
+    "default",
+    "kube-system",
+    "node.kubernetes.io/not-ready",
+    "node.kubernetes.io/unreachable",
+    "TCP",
+    "UDP",
+    "SCTP",
+    "kubernetes.io/hostname",
+    "topology.kubernetes.io/zone",
+    "topology.kubernetes.io/region",
+};
+
 static const char *pstr(parse_t *p, const char *s)
 {
     if (s == NULL)
         return "";
-    return p->copy_strings ? kr_arena_strdup(p->arena, s) : s;
+    if (!p->copy_strings)
+        return s;
+    for (size_t i = 0; i < sizeof(common_strs) / sizeof(common_strs[0]); i++)
+        if (strcmp(s, common_strs[i]) == 0)
+            return common_strs[i];
+    return kr_arena_strdup(p->arena, s);
 }
 
 static kr_sched_effect_t parse_effect(const char *s, bool *ok)
