@@ -89,7 +89,9 @@ plugins:
     config: {node_name: n1, node_ip: 10.251.7.11, min_sync_period: 100ms, sync_period: 2s}
 YAML
 proxy_up() {
-  on "$KRAAL" agent --server "$EP" --config "$T/node.yaml" >>"$T/proxy.log" 2>&1 &
+  # not `on`: through the function $! would be a subshell, and killing it
+  # (the restart below, the trap) would leave the agent running
+  ip netns exec "$NS" "$KRAAL" agent --server "$EP" --config "$T/node.yaml" >>"$T/proxy.log" 2>&1 &
   PROXY_PID=$!
   PIDS+=("$PROXY_PID")
 }
