@@ -268,9 +268,9 @@ static int sync_nat(struct xtc_handle *h, proxy_svcport_t *const *sps, size_t n,
     bool *write = calloc(n ? n : 1, sizeof(*write));
     if (!write)
         abort();
-    const char **todo = calloc(names ? names : 1, sizeof(*todo));
-    size_t ntodo = 0;
-    if (!todo)
+    const char **to_create = calloc(names ? names : 1, sizeof(*to_create));
+    size_t n_create = 0;
+    if (!to_create)
         abort();
     for (size_t i = 0; i < n; i++) {
         const proxy_svcport_t *sp = sps[i];
@@ -282,20 +282,20 @@ static int sync_nat(struct xtc_handle *h, proxy_svcport_t *const *sps, size_t n,
         write[i] = sp->dirty || !chains_present(h, sp) || (full && !chains_same(h, sp, o));
         if (!write[i])
             continue;
-        todo[ntodo++] = sp->chain;
+        to_create[n_create++] = sp->chain;
         for (size_t e = 0; e < sp->neps; e++)
-            todo[ntodo++] = sp->eps[e].chain;
+            to_create[n_create++] = sp->eps[e].chain;
     }
     /* libiptc keeps user chains in a sorted list and finds a new chain's
      * place by walking from its index: a name smaller than every other
      * goes first at once, so creating in descending order is linear (in
      * ascending order each create walks up to ~400 names; 50,000 chains
      * took 1 s). */
-    qsort(todo, ntodo, sizeof(*todo), cmp_desc);
-    for (size_t i = 0; i < ntodo && rc == 0; i++)
-        rc = netipt_chain_ensure(h, todo[i], true, err);
-    res->chains_written += ntodo;
-    free(todo);
+    qsort(to_create, n_create, sizeof(*to_create), cmp_desc);
+    for (size_t i = 0; i < n_create && rc == 0; i++)
+        rc = netipt_chain_ensure(h, to_create[i], true, err);
+    res->chains_written += n_create;
+    free(to_create);
     apply_t a = {.nat = h};
     if (rc == 0 && entries)
         rc = proxy_rules_static(o, apply_emit, &a, err);
