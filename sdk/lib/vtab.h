@@ -1,5 +1,5 @@
 /* Named vtables of a process: the registries behind kraal/runtime.h,
- * kraal/network.h and kraal/scheduler.h.
+ * kraal/network.h, kraal/scheduler.h and kraal/authz.h.
  *
  * A plugin registers a vtable during its init; another plugin of the same
  * process finds it by name, once, when it starts.  They are few (a few
@@ -14,6 +14,7 @@ typedef enum kr_vtab_kind {
     KR_VTAB_RUNTIME = 0,
     KR_VTAB_NETWORK,
     KR_VTAB_SCHED_STEP,
+    KR_VTAB_AUTHZ,
 } kr_vtab_kind_t;
 
 /* Registers `ops`/`self` under `name` (copied).  `what` names the kind in
