@@ -331,7 +331,8 @@ static int cmd_server(int argc, char **argv)
                            .not_ready_toleration_s = cfg->not_ready_toleration_s,
                            .unreachable_toleration_s = cfg->unreachable_toleration_s,
                            .service_cidr = cfg->service_cidr,
-                           .service_node_port_range = cfg->service_node_port_range};
+                           .service_node_port_range = cfg->service_node_port_range,
+                           .authorizer = cfg->authorizer};
     api = kr_api_new(broker, &aopts, &err);
     if (api == NULL) {
         KR_ERROR(TAG, "cannot set up the object API", "error=\"%s\"", q(err.message));
