@@ -1153,11 +1153,12 @@ static bool allowed(const rbac_snap_t *s, const kr_authz_user_t *u, const char *
     return rbac_authorize(s, &at, NULL, 0) == KR_AUTHZ_ALLOW;
 }
 
-/* errors.NewForbidden(rbac.Resource(resource), name, msg) */
-static int forbidden(kr_error_t *err, const char *resource, const char *name, const char *msg)
+/* The reason of upstream's errors.NewForbidden(rbac.Resource(resource), name,
+ * reason): the core, which knows the request, prefixes
+ * `<resource>.rbac.authorization.k8s.io "<name>" is forbidden: `. */
+static int forbidden(kr_error_t *err, const char *msg)
 {
-    return kr_error_set(err, KR_E_FORBIDDEN, "%s.%s \"%s\" is forbidden: %s", resource, RBAC_GROUP,
-                        name, msg);
+    return kr_error_set(err, KR_E_FORBIDDEN, "%s", msg);
 }
 
 static bool has_aggregation_rule(const kr_value_t *obj)
@@ -1186,7 +1187,7 @@ int rbac_check_grant(const rbac_snap_t *s, const kr_authz_user_t *u, const char 
         size_t n = rbac_rules_parse(a, kr_value_map_get(obj, "rules"), &rules);
         const char *msg = confirm_no_escalation(s, u, ns, rules, n, a);
         if (msg != NULL)
-            return forbidden(err, resource, name, msg);
+            return forbidden(err, msg);
         if (cluster && has_aggregation_rule(obj)) {
             /* an aggregationRule can gather anything: it needs * on *.* */
             static const char *star[] = {"*"};
@@ -1195,14 +1196,13 @@ int rbac_check_grant(const rbac_snap_t *s, const kr_authz_user_t *u, const char 
                 {.verbs = {star, 1}, .urls = {star, 1}},
             };
             if (confirm_no_escalation(s, u, ns, full, 2, a) != NULL)
-                return forbidden(err, resource, name,
-                                 "must have cluster-admin privileges to use the aggregationRule");
+                return forbidden(err, "must have cluster-admin privileges to use the "
+                                      "aggregationRule");
         }
         return 0;
     }
     if (kind != NULL &&
         (strcmp(kind, "RoleBinding") == 0 || strcmp(kind, "ClusterRoleBinding") == 0)) {
-        const char *resource = cluster ? "clusterrolebindings" : "rolebindings";
         const kr_value_t *ref = kr_value_map_get(obj, "roleRef");
         const char *rg = kr_value_map_str(ref, "apiGroup"), *rk = kr_value_map_str(ref, "kind"),
                    *rn = kr_value_map_str(ref, "name");
@@ -1229,7 +1229,7 @@ int rbac_check_grant(const rbac_snap_t *s, const kr_authz_user_t *u, const char 
                                 rn);
         const char *msg = confirm_no_escalation(s, u, ns, role->rules, role->nrules, a);
         if (msg != NULL)
-            return forbidden(err, resource, name, msg);
+            return forbidden(err, msg);
         return 0;
     }
     return kr_error_set(err, KR_E_BAD_REQUEST, "check_grant: %s is not an RBAC kind",

@@ -591,22 +591,21 @@ static void test_escalation_roles(void **state)
     assert_true(
         rbac_check_grant(s, mkuser(&ub, "bob", "system:authenticated"), "Role", role, a, &err) < 0);
     assert_int_equal(err.reason, KR_E_FORBIDDEN);
-    assert_string_equal(err.message,
-                        "roles.rbac.authorization.k8s.io \"more\" is forbidden: user \"bob\" "
-                        "(groups=[\"system:authenticated\"]) is attempting to grant RBAC "
-                        "permissions not currently held:\n"
-                        "{APIGroups:[\"\"], Resources:[\"pods\"], Verbs:[\"list\" \"watch\"]}\n"
-                        "{APIGroups:[\"apps\"], Resources:[\"pods\"], Verbs:[\"get\" \"list\" "
-                        "\"watch\"]}");
+    assert_string_equal(
+        err.message, "user \"bob\" (groups=[\"system:authenticated\"]) is attempting to grant RBAC "
+                     "permissions not currently held:\n"
+                     "{APIGroups:[\"\"], Resources:[\"pods\"], Verbs:[\"list\" \"watch\"]}\n"
+                     "{APIGroups:[\"apps\"], Resources:[\"pods\"], Verbs:[\"get\" \"list\" "
+                     "\"watch\"]}");
     /* in another namespace bob holds nothing */
     const kr_value_t *elsewhere =
         obj_yaml(a, "metadata: {name: less, namespace: other}\n"
                     "rules: [{verbs: [get], apiGroups: [''], resources: [pods]}]\n");
     assert_true(rbac_check_grant(s, mkuser(&ub, "bob", ""), "Role", elsewhere, a, &err) < 0);
-    assert_string_equal(err.message,
-                        "roles.rbac.authorization.k8s.io \"less\" is forbidden: user \"bob\" "
-                        "(groups=[]) is attempting to grant RBAC permissions not currently "
-                        "held:\n{APIGroups:[\"\"], Resources:[\"pods\"], Verbs:[\"get\"]}");
+    assert_string_equal(
+        err.message,
+        "user \"bob\" (groups=[]) is attempting to grant RBAC permissions not currently "
+        "held:\n{APIGroups:[\"\"], Resources:[\"pods\"], Verbs:[\"get\"]}");
     /* escalate on roles: allowed whatever the rules */
     assert_int_equal(rbac_check_grant(s, mkuser(&ub, "eve", ""), "Role", role, a, &err), 0);
     /* ... in its namespace only */
@@ -622,8 +621,7 @@ static void test_escalation_roles(void **state)
         obj_yaml(a, "metadata: {name: c}\n"
                     "rules: [{verbs: [get], apiGroups: [''], resources: [pods]}]\n");
     assert_true(rbac_check_grant(s, mkuser(&ub, "bob", ""), "ClusterRole", crole, a, &err) < 0);
-    assert_non_null(strstr(err.message, "clusterroles.rbac.authorization.k8s.io \"c\" is "
-                                        "forbidden: user \"bob\""));
+    assert_non_null(strstr(err.message, "user \"bob\" (groups=[]) is attempting to grant"));
     assert_int_equal(rbac_check_grant(s, mkuser(&ub, "root", ""), "ClusterRole", crole, a, &err),
                      0);
     /* an aggregationRule needs * on *.* */
@@ -631,9 +629,8 @@ static void test_escalation_roles(void **state)
         obj_yaml(a, "metadata: {name: agg}\n"
                     "aggregationRule: {clusterRoleSelectors: [{matchLabels: {a: b}}]}\n");
     assert_true(rbac_check_grant(s, mkuser(&ub, "bob", ""), "ClusterRole", agg, a, &err) < 0);
-    assert_string_equal(err.message, "clusterroles.rbac.authorization.k8s.io \"agg\" is "
-                                     "forbidden: must have cluster-admin privileges to use the "
-                                     "aggregationRule");
+    assert_string_equal(err.message,
+                        "must have cluster-admin privileges to use the aggregationRule");
     assert_int_equal(rbac_check_grant(s, mkuser(&ub, "root", ""), "ClusterRole", agg, a, &err), 0);
     kr_arena_destroy(&a);
     rbac_snap_destroy(&s);
@@ -659,10 +656,10 @@ static void test_escalation_bindings(void **state)
                      0);
     assert_true(rbac_check_grant(s, mkuser(&ub, "bob", ""), "RoleBinding", to_admin, a, &err) < 0);
     assert_int_equal(err.reason, KR_E_FORBIDDEN);
-    assert_string_equal(err.message,
-                        "rolebindings.rbac.authorization.k8s.io \"b2\" is forbidden: user \"bob\" "
-                        "(groups=[]) is attempting to grant RBAC permissions not currently "
-                        "held:\n{APIGroups:[\"\"], Resources:[\"pods\"], Verbs:[\"*\"]}");
+    assert_string_equal(
+        err.message,
+        "user \"bob\" (groups=[]) is attempting to grant RBAC permissions not currently "
+        "held:\n{APIGroups:[\"\"], Resources:[\"pods\"], Verbs:[\"*\"]}");
     /* ben may "bind" pod-admin by name */
     assert_int_equal(rbac_check_grant(s, mkuser(&ub, "ben", ""), "RoleBinding", to_admin, a, &err),
                      0);
@@ -683,11 +680,11 @@ static void test_escalation_bindings(void **state)
         rbac_check_grant(s, mkuser(&ub, "root", ""), "ClusterRoleBinding", crb, a, &err), 0);
     assert_true(
         rbac_check_grant(s, mkuser(&ub, "bob", "g1,g2"), "ClusterRoleBinding", crb, a, &err) < 0);
-    assert_string_equal(err.message,
-                        "clusterrolebindings.rbac.authorization.k8s.io \"b4\" is forbidden: user "
-                        "\"bob\" (groups=[\"g1\" \"g2\"]) is attempting to grant RBAC permissions "
-                        "not currently held:\n{APIGroups:[\"*\"], Resources:[\"*\"], "
-                        "Verbs:[\"*\"]}\n{NonResourceURLs:[\"*\"], Verbs:[\"*\"]}");
+    assert_string_equal(
+        err.message,
+        "user \"bob\" (groups=[\"g1\" \"g2\"]) is attempting to grant RBAC permissions "
+        "not currently held:\n{APIGroups:[\"*\"], Resources:[\"*\"], "
+        "Verbs:[\"*\"]}\n{NonResourceURLs:[\"*\"], Verbs:[\"*\"]}");
     assert_true(rbac_check_grant(s, mkuser(&ub, "bob", ""), "Pod", crb, a, &err) < 0);
     kr_arena_destroy(&a);
     rbac_snap_destroy(&s);
