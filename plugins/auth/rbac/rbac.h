@@ -101,8 +101,9 @@ typedef struct rbac_source {
     const rbac_subject_t *subject;
 } rbac_source_t;
 
-/* upstream's describer: `ClusterRoleBinding "x" of ClusterRole "y" to User "z"`. */
-const char *rbac_source_string(kr_arena_t *arena, const rbac_source_t *src);
+/* upstream's describer: `ClusterRoleBinding "x" of ClusterRole "y" to User
+ * "z"` into buf (cut to len - 1 bytes, NUL-terminated); returns its length. */
+size_t rbac_source_describe(const rbac_source_t *src, char *buf, size_t len);
 
 /* VisitRulesFor: every rule of every binding that applies to `user`
  * (ClusterRoleBindings, then RoleBindings of `ns` when ns is not empty), and

@@ -293,45 +293,48 @@ bool rbac_covers(kr_arena_t *a, const rbac_rule_t *owner, size_t nowner, const r
 
 /* ---- strings as Go prints them ---------------------------------------------------- */
 
+/* strconv.Quote's escape of one byte (NULL: the byte as it is); `tmp`
+ * holds a \xNN escape. */
+static const char *go_escape(unsigned char c, char tmp[8])
+{
+    switch (c) {
+    case '"':
+        return "\\\"";
+    case '\\':
+        return "\\\\";
+    case '\a':
+        return "\\a";
+    case '\b':
+        return "\\b";
+    case '\f':
+        return "\\f";
+    case '\n':
+        return "\\n";
+    case '\r':
+        return "\\r";
+    case '\t':
+        return "\\t";
+    case '\v':
+        return "\\v";
+    default:
+        if (c >= 0x20 && c != 0x7f)
+            return NULL;
+        snprintf(tmp, 8, "\\x%02x", c);
+        return tmp;
+    }
+}
+
 /* strconv.Quote for the ASCII escapes; other bytes as they are. */
 static void go_quote(kr_buf_t *b, const char *s)
 {
+    char tmp[8];
     kr_buf_puts(b, "\"");
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '"':
-            kr_buf_puts(b, "\\\"");
-            break;
-        case '\\':
-            kr_buf_puts(b, "\\\\");
-            break;
-        case '\a':
-            kr_buf_puts(b, "\\a");
-            break;
-        case '\b':
-            kr_buf_puts(b, "\\b");
-            break;
-        case '\f':
-            kr_buf_puts(b, "\\f");
-            break;
-        case '\n':
-            kr_buf_puts(b, "\\n");
-            break;
-        case '\r':
-            kr_buf_puts(b, "\\r");
-            break;
-        case '\t':
-            kr_buf_puts(b, "\\t");
-            break;
-        case '\v':
-            kr_buf_puts(b, "\\v");
-            break;
-        default:
-            if (*p < 0x20 || *p == 0x7f)
-                kr_buf_printf(b, "\\x%02x", *p);
-            else
-                kr_buf_append(b, p, 1);
-        }
+        const char *e = go_escape(*p, tmp);
+        if (e != NULL)
+            kr_buf_puts(b, e);
+        else
+            kr_buf_append(b, p, 1);
     }
     kr_buf_puts(b, "\"");
 }
@@ -848,41 +851,78 @@ void rbac_snap_visit(const rbac_snap_t *s, const kr_authz_user_t *u, const char 
     cands_free(&c);
 }
 
-/* describeSubject */
-static void describe_subject(kr_buf_t *b, const rbac_subject_t *sub, const char *bns)
+/* A reason written straight into the caller's buffer: a decision allocates
+ * nothing.  Cut at `cap` - 1 bytes, always NUL-terminated. */
+typedef struct rbac_out {
+    char *p;
+    size_t len, cap;
+} rbac_out_t;
+
+static void out_put(rbac_out_t *o, const char *s, size_t n)
 {
-    kr_buf_printf(b, "%s ", sub->kind);
-    if (strcmp(sub->kind, "ServiceAccount") == 0) {
-        char *q = NULL;
-        size_t len = strlen(sub->name) + 1 + strlen(*sub->ns ? sub->ns : bns) + 1;
-        q = malloc(len);
-        if (q == NULL)
-            abort();
-        snprintf(q, len, "%s/%s", sub->name, *sub->ns ? sub->ns : bns);
-        go_quote(b, q);
-        free(q);
+    if (o->len + 1 >= o->cap)
         return;
-    }
-    go_quote(b, sub->name);
+    size_t room = o->cap - 1 - o->len;
+    if (n > room)
+        n = room;
+    memcpy(o->p + o->len, s, n);
+    o->len += n;
+    o->p[o->len] = '\0';
 }
 
-const char *rbac_source_string(kr_arena_t *a, const rbac_source_t *src)
+static void out_puts(rbac_out_t *o, const char *s)
+{
+    out_put(o, s, strlen(s));
+}
+
+static void out_quote_parts(rbac_out_t *o, const char *a, const char *sep, const char *b)
+{
+    char tmp[8];
+    const char *parts[3] = {a, sep, b};
+    out_puts(o, "\"");
+    for (int i = 0; i < 3; i++)
+        for (const unsigned char *p = (const unsigned char *)(parts[i] ? parts[i] : ""); *p; p++) {
+            const char *e = go_escape(*p, tmp);
+            if (e != NULL)
+                out_puts(o, e);
+            else
+                out_put(o, (const char *)p, 1);
+        }
+    out_puts(o, "\"");
+}
+
+/* clusterRoleBindingDescriber / roleBindingDescriber with describeSubject */
+static void describe_source(rbac_out_t *o, const rbac_source_t *src)
 {
     const rbac_binding_t *bd = src->binding;
-    kr_buf_t b = KR_BUF_INIT;
+    const rbac_subject_t *sub = src->subject;
     if (*bd->ns == '\0') {
-        kr_buf_puts(&b, "ClusterRoleBinding ");
-        go_quote(&b, bd->name);
+        out_puts(o, "ClusterRoleBinding ");
+        out_quote_parts(o, bd->name, NULL, NULL);
     } else {
-        kr_buf_puts(&b, "RoleBinding ");
-        const char *nn = kr_arena_printf(a, "%s/%s", bd->name, bd->ns);
-        go_quote(&b, nn);
+        out_puts(o, "RoleBinding ");
+        out_quote_parts(o, bd->name, "/", bd->ns);
     }
-    kr_buf_printf(&b, " of %s ", bd->ref_kind);
-    go_quote(&b, bd->ref_name);
-    kr_buf_puts(&b, " to ");
-    describe_subject(&b, src->subject, bd->ns);
-    return buf_take(a, &b);
+    out_puts(o, " of ");
+    out_puts(o, bd->ref_kind);
+    out_puts(o, " ");
+    out_quote_parts(o, bd->ref_name, NULL, NULL);
+    out_puts(o, " to ");
+    out_puts(o, sub->kind);
+    out_puts(o, " ");
+    if (strcmp(sub->kind, "ServiceAccount") == 0)
+        out_quote_parts(o, sub->name, "/", *sub->ns ? sub->ns : bd->ns);
+    else
+        out_quote_parts(o, sub->name, NULL, NULL);
+}
+
+size_t rbac_source_describe(const rbac_source_t *src, char *buf, size_t len)
+{
+    rbac_out_t o = {buf, 0, len};
+    if (len > 0)
+        buf[0] = '\0';
+    describe_source(&o, src);
+    return o.len;
 }
 
 /* utilerrors.NewAggregate(...).Error(): one message as it is, several
@@ -948,16 +988,12 @@ static bool authz_visit(const rbac_source_t *src, const rbac_rule_t *rule, const
     return true;
 }
 
-static void put_reason(char *reason, size_t len, const char *s)
-{
-    if (reason != NULL && len > 0)
-        snprintf(reason, len, "%s", s);
-}
-
 kr_authz_decision_t rbac_authorize(const rbac_snap_t *s, const kr_authz_attrs_t *attrs,
                                    char *reason, size_t reason_len)
 {
-    put_reason(reason, reason_len, "");
+    rbac_out_t o = {reason, 0, reason != NULL ? reason_len : 0};
+    if (o.cap > 0)
+        reason[0] = '\0';
     if (attrs == NULL || attrs->user == NULL || attrs->user->name == NULL)
         return KR_AUTHZ_NO_OPINION;
     if (user_in_group(attrs->user, RBAC_MASTERS))
@@ -966,18 +1002,19 @@ kr_authz_decision_t rbac_authorize(const rbac_snap_t *s, const kr_authz_attrs_t 
         return KR_AUTHZ_NO_OPINION;
     rbac_authz_visitor_t v = {.attrs = attrs};
     rbac_snap_visit(s, attrs->user, attrs->ns, authz_visit, &v);
-    if (v.allowed_by == NULL && v.errs.n == 0)
-        return KR_AUTHZ_NO_OPINION;
-    kr_arena_t *a = kr_arena_new(1024);
     if (v.allowed_by != NULL) {
-        put_reason(reason, reason_len,
-                   kr_arena_printf(a, "RBAC: allowed by %s", rbac_source_string(a, v.allowed_by)));
+        out_puts(&o, "RBAC: allowed by ");
+        describe_source(&o, v.allowed_by);
         free(v.errs.v);
-    } else {
-        put_reason(reason, reason_len, kr_arena_printf(a, "RBAC: %s", errs_string(a, &v.errs)));
+        return KR_AUTHZ_ALLOW;
     }
-    kr_arena_destroy(&a);
-    return v.allowed_by != NULL ? KR_AUTHZ_ALLOW : KR_AUTHZ_NO_OPINION;
+    if (v.errs.n > 0) {
+        kr_arena_t *a = kr_arena_new(1024);
+        out_puts(&o, "RBAC: ");
+        out_puts(&o, errs_string(a, &v.errs));
+        kr_arena_destroy(&a);
+    }
+    return KR_AUTHZ_NO_OPINION;
 }
 
 /* ---- RulesFor ------------------------------------------------------------------------- */

@@ -374,6 +374,20 @@ static void test_reasons(void **state)
     assert_int_equal(
         res_req(s, "jane", "", "get", "", "pods", NULL, "ns1", NULL, reason, sizeof reason),
         KR_AUTHZ_ALLOW);
+    /* names are quoted as Go's %q does */
+    rbac_snap_t *odd = snap_yaml("clusterRoles:\n"
+                                 "- metadata: {name: 'r\"1'}\n"
+                                 "  rules: [{verbs: [get], nonResourceURLs: ['*']}]\n"
+                                 "clusterRoleBindings:\n"
+                                 "- metadata: {name: 'b\\1'}\n"
+                                 "  roleRef: {kind: ClusterRole, name: 'r\"1'}\n"
+                                 "  subjects: [{kind: User, name: \"we\\tird\"}]\n");
+    user_buf_t ub;
+    kr_authz_attrs_t at = {.user = mkuser(&ub, "we\tird", ""), .verb = "get", .path = "/x"};
+    assert_int_equal(rbac_authorize(odd, &at, reason, sizeof reason), KR_AUTHZ_ALLOW);
+    assert_string_equal(reason, "RBAC: allowed by ClusterRoleBinding \"b\\\\1\" of ClusterRole "
+                                "\"r\\\"1\" to User \"we\\tird\"");
+    rbac_snap_destroy(&odd);
     /* truncation keeps a NUL */
     char small[8];
     res_req(s, "bob", "", "list", "", "nodes", NULL, "", NULL, small, sizeof small);
