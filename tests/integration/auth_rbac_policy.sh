@@ -13,6 +13,7 @@ cat >"$T/server.yaml" <<YAML
 run_dir: $T/run
 data_dir: $T/data
 log_level: info
+api: {authorizer: rbac}
 store:
   plugin: store-sqlite
 plugins:
@@ -114,6 +115,32 @@ r=$(bc "{op: authz.rules, obj: {user: {username: jane, groups: [system:authentic
   fail "authz.rules has no discovery: $r"
 [ "$(py "$r" '(r["obj"]["incomplete"], "evaluationError" in r["obj"])')" = "(False, False)" ] ||
   fail "authz.rules status: $r"
+
+# ---- escalation prevention (the core's api.authorizer hook, a request's auth) --------------
+JANE="{username: jane, groups: [system:authenticated]}"
+r=$(bc "{op: create, res: rbac.authorization.k8s.io/v1/roles, ns: team, auth: $JANE,
+         obj: {metadata: {name: reads, namespace: team},
+               rules: [{apiGroups: [''], resources: [pods], verbs: [get, list]}]}}")
+[ "$(py "$r" 'r["code"]')" = 201 ] || fail "jane cannot grant what she holds: $r"
+r=$(bc "{op: create, res: rbac.authorization.k8s.io/v1/roles, ns: team, auth: $JANE,
+         obj: {metadata: {name: writes, namespace: team},
+               rules: [{apiGroups: ['', apps], resources: [pods], verbs: [get, create, delete]}]}}")
+[ "$(py "$r" '(r["code"], r["message"])')" = "(403, 'roles.rbac.authorization.k8s.io \"writes\" is forbidden: user \"jane\" (groups=[\"system:authenticated\"]) is attempting to grant RBAC permissions not currently held:\\n{APIGroups:[\"\"], Resources:[\"pods\"], Verbs:[\"create\" \"delete\"]}\\n{APIGroups:[\"apps\"], Resources:[\"pods\"], Verbs:[\"get\" \"create\" \"delete\"]}')" ] ||
+  fail "escalation: $r"
+r=$(bc "{op: create, res: $RB, ns: team, auth: $JANE,
+         obj: {metadata: {name: jane-edits, namespace: team},
+               roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: edit},
+               subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: jane}]}}")
+[ "$(py "$r" 'r["code"]')" = 403 ] || fail "jane bound herself to edit: $r"
+r=$(bc "{op: create, res: $CR, auth: $JANE, obj: {metadata: {name: agg},
+         aggregationRule: {clusterRoleSelectors: [{matchLabels: {a: b}}]}}}")
+[ "$(py "$r" 'r["message"]')" = 'clusterroles.rbac.authorization.k8s.io "agg" is forbidden: must have cluster-admin privileges to use the aggregationRule' ] ||
+  fail "aggregationRule by jane: $r"
+r=$(bc "{op: create, res: $RB, ns: team, auth: {username: root, groups: [system:masters]},
+         obj: {metadata: {name: jane-edits, namespace: team},
+               roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: edit},
+               subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: jane}]}}")
+[ "$(py "$r" 'r["code"]')" = 201 ] || fail "system:masters cannot bind edit: $r"
 
 # ---- aggregation ---------------------------------------------------------------------------
 r=$(bc "{op: create, res: $CR, obj: {metadata: {name: crontab-reader,
