@@ -85,8 +85,8 @@ typedef struct rbac_snap rbac_snap_t;
 /* Starts an empty snapshot; add objects, then finish it. */
 rbac_snap_t *rbac_snap_new(void);
 /* Adds one object of kind "Role", "ClusterRole", "RoleBinding" or
- * "ClusterRoleBinding" (copied).  Objects without metadata.name are
- * skipped. */
+ * "ClusterRoleBinding": what the policy needs of it is parsed and copied,
+ * `obj` is not kept.  Objects without metadata.name are skipped. */
 void rbac_snap_add(rbac_snap_t *s, const char *kind, const kr_value_t *obj);
 /* Sorts, resolves role references and builds the subject index.  Once
  * finished the snapshot is read-only and may be read from any thread. */

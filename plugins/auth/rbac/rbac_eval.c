@@ -400,18 +400,15 @@ typedef struct rbac_index {
     size_t mask;
 } rbac_index_t;
 
-typedef struct rbac_objs {
-    kr_value_t **v;
-    size_t n, cap;
-} rbac_objs_t;
-
+/* What a snapshot keeps is parsed as objects are added (strings in its
+ * arena), not the objects: a snapshot holds the policy, not its
+ * metadata. */
 struct rbac_snap {
     kr_arena_t *arena;
-    rbac_objs_t in[4]; /* Role, ClusterRole, RoleBinding, ClusterRoleBinding */
-    rbac_role_t *roles, *croles;
-    size_t nroles, ncroles;
+    rbac_role_t *roles, *croles; /* malloc'd, sorted by finish */
+    size_t nroles, ncroles, cap_roles, cap_croles;
     rbac_binding_t *rbs, *crbs;
-    size_t nrbs, ncrbs;
+    size_t nrbs, ncrbs, cap_rbs, cap_crbs;
     rbac_index_t rb_index, crb_index;
 };
 
@@ -440,8 +437,10 @@ void rbac_snap_destroy(rbac_snap_t **self_p)
     if (self_p == NULL || *self_p == NULL)
         return;
     rbac_snap_t *s = *self_p;
-    for (int i = 0; i < 4; i++)
-        free(s->in[i].v);
+    free(s->roles);
+    free(s->croles);
+    free(s->rbs);
+    free(s->crbs);
     free(s->rb_index.slots);
     free(s->crb_index.slots);
     kr_arena_destroy(&s->arena);
@@ -449,19 +448,78 @@ void rbac_snap_destroy(rbac_snap_t **self_p)
     *self_p = NULL;
 }
 
+/* One more slot of a growing array. */
+static void *grow(void *v, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return v;
+    *cap = *cap ? *cap * 2 : 64;
+    v = realloc(v, *cap * size);
+    if (v == NULL)
+        abort();
+    return v;
+}
+
+static const char *meta_str(const kr_value_t *obj, const char *key)
+{
+    const char *v = kr_value_map_str(kr_value_map_get(obj, "metadata"), key);
+    return v ? v : "";
+}
+
+static const char *dup_str(kr_arena_t *a, const kr_value_t *m, const char *key)
+{
+    const char *v = kr_value_map_str(m, key);
+    return v != NULL ? kr_arena_strdup(a, v) : "";
+}
+
+static void parse_role(kr_arena_t *a, const kr_value_t *obj, bool cluster, rbac_role_t *r)
+{
+    r->ns = cluster ? "" : kr_arena_strdup(a, meta_str(obj, "namespace"));
+    r->name = kr_arena_strdup(a, meta_str(obj, "name"));
+    r->nrules = rbac_rules_parse(a, kr_value_map_get(obj, "rules"), &r->rules);
+}
+
+static void parse_binding(kr_arena_t *a, const kr_value_t *obj, bool cluster, rbac_binding_t *b)
+{
+    memset(b, 0, sizeof *b);
+    b->ns = cluster ? "" : kr_arena_strdup(a, meta_str(obj, "namespace"));
+    b->name = kr_arena_strdup(a, meta_str(obj, "name"));
+    const kr_value_t *ref = kr_value_map_get(obj, "roleRef");
+    b->ref_group = dup_str(a, ref, "apiGroup");
+    b->ref_kind = dup_str(a, ref, "kind");
+    b->ref_name = dup_str(a, ref, "name");
+    const kr_value_t *subs = kr_value_map_get(obj, "subjects");
+    size_t n = kr_value_type(subs) == KR_ARRAY ? kr_value_len(subs) : 0;
+    b->subjects = n ? kr_arena_alloc(a, n * sizeof *b->subjects) : NULL;
+    for (size_t j = 0; j < n; j++) {
+        const kr_value_t *sub = kr_value_array_get(subs, j);
+        b->subjects[b->nsubjects++] = (rbac_subject_t){
+            dup_str(a, sub, "kind"), dup_str(a, sub, "name"), dup_str(a, sub, "namespace")};
+    }
+}
+
 void rbac_snap_add(rbac_snap_t *s, const char *kind, const kr_value_t *obj)
 {
     int k = kind_index(kind);
     if (k < 0 || kr_value_as_str(kr_value_get(obj, "metadata.name")) == NULL)
         return;
-    rbac_objs_t *o = &s->in[k];
-    if (o->n == o->cap) {
-        o->cap = o->cap ? o->cap * 2 : 64;
-        o->v = realloc(o->v, o->cap * sizeof *o->v);
-        if (o->v == NULL)
-            abort();
+    switch (k) {
+    case 0:
+        s->roles = grow(s->roles, &s->cap_roles, s->nroles, sizeof *s->roles);
+        parse_role(s->arena, obj, false, &s->roles[s->nroles++]);
+        break;
+    case 1:
+        s->croles = grow(s->croles, &s->cap_croles, s->ncroles, sizeof *s->croles);
+        parse_role(s->arena, obj, true, &s->croles[s->ncroles++]);
+        break;
+    case 2:
+        s->rbs = grow(s->rbs, &s->cap_rbs, s->nrbs, sizeof *s->rbs);
+        parse_binding(s->arena, obj, false, &s->rbs[s->nrbs++]);
+        break;
+    default:
+        s->crbs = grow(s->crbs, &s->cap_crbs, s->ncrbs, sizeof *s->crbs);
+        parse_binding(s->arena, obj, true, &s->crbs[s->ncrbs++]);
     }
-    o->v[o->n++] = kr_value_copy(s->arena, obj);
 }
 
 size_t rbac_snap_count(const rbac_snap_t *s, const char *kind)
@@ -474,12 +532,6 @@ size_t rbac_snap_count(const rbac_snap_t *s, const char *kind)
     if (k == 2)
         return s->nrbs;
     return k == 3 ? s->ncrbs : 0;
-}
-
-static const char *meta_str(const kr_value_t *obj, const char *key)
-{
-    const char *v = kr_value_map_str(kr_value_map_get(obj, "metadata"), key);
-    return v ? v : "";
 }
 
 static int cmp_nsname(const char *ans, const char *aname, const char *bns, const char *bname)
@@ -498,21 +550,6 @@ static int cmp_binding(const void *a, const void *b)
 {
     const rbac_binding_t *x = a, *y = b;
     return cmp_nsname(x->ns, x->name, y->ns, y->name);
-}
-
-static rbac_role_t *build_roles(rbac_snap_t *s, const rbac_objs_t *o, bool cluster, size_t *n)
-{
-    rbac_role_t *roles = o->n ? kr_arena_alloc(s->arena, o->n * sizeof *roles) : NULL;
-    for (size_t i = 0; i < o->n; i++) {
-        roles[i].ns = cluster ? "" : meta_str(o->v[i], "namespace");
-        roles[i].name = meta_str(o->v[i], "name");
-        roles[i].nrules =
-            rbac_rules_parse(s->arena, kr_value_map_get(o->v[i], "rules"), &roles[i].rules);
-    }
-    if (o->n)
-        qsort(roles, o->n, sizeof *roles, cmp_role);
-    *n = o->n;
-    return roles;
 }
 
 static const rbac_role_t *find_role(const rbac_role_t *roles, size_t n, const char *ns,
@@ -544,39 +581,15 @@ static void resolve(rbac_snap_t *s, rbac_binding_t *b)
     }
 }
 
-static rbac_binding_t *build_bindings(rbac_snap_t *s, const rbac_objs_t *o, bool cluster, size_t *n)
+/* Sorted into visiting order, each role reference resolved. */
+static void order_bindings(rbac_snap_t *s, rbac_binding_t *bs, size_t n)
 {
-    rbac_binding_t *bs = o->n ? kr_arena_alloc(s->arena, o->n * sizeof *bs) : NULL;
-    for (size_t i = 0; i < o->n; i++) {
-        rbac_binding_t *b = &bs[i];
-        memset(b, 0, sizeof *b);
-        b->ns = cluster ? "" : meta_str(o->v[i], "namespace");
-        b->name = meta_str(o->v[i], "name");
-        const kr_value_t *ref = kr_value_map_get(o->v[i], "roleRef");
-        const char *g = kr_value_map_str(ref, "apiGroup"), *k = kr_value_map_str(ref, "kind"),
-                   *nm = kr_value_map_str(ref, "name");
-        b->ref_group = g ? g : "";
-        b->ref_kind = k ? k : "";
-        b->ref_name = nm ? nm : "";
-        const kr_value_t *subs = kr_value_map_get(o->v[i], "subjects");
-        size_t ns = kr_value_type(subs) == KR_ARRAY ? kr_value_len(subs) : 0;
-        b->subjects = ns ? kr_arena_alloc(s->arena, ns * sizeof *b->subjects) : NULL;
-        for (size_t j = 0; j < ns; j++) {
-            const kr_value_t *sub = kr_value_array_get(subs, j);
-            const char *sk = kr_value_map_str(sub, "kind"), *sn = kr_value_map_str(sub, "name"),
-                       *sns = kr_value_map_str(sub, "namespace");
-            b->subjects[b->nsubjects++] =
-                (rbac_subject_t){sk ? sk : "", sn ? sn : "", sns ? sns : ""};
-        }
-    }
-    if (o->n)
-        qsort(bs, o->n, sizeof *bs, cmp_binding);
-    for (size_t i = 0; i < o->n; i++) {
+    if (n)
+        qsort(bs, n, sizeof *bs, cmp_binding);
+    for (size_t i = 0; i < n; i++) {
         bs[i].order = i;
         resolve(s, &bs[i]);
     }
-    *n = o->n;
-    return bs;
 }
 
 /* FNV-1a over who, ns, NUL, name. */
@@ -701,16 +714,14 @@ static const rbac_ientry_t *index_get(const rbac_index_t *idx, char who, const c
 
 void rbac_snap_finish(rbac_snap_t *s)
 {
-    s->roles = build_roles(s, &s->in[0], false, &s->nroles);
-    s->croles = build_roles(s, &s->in[1], true, &s->ncroles);
-    s->rbs = build_bindings(s, &s->in[2], false, &s->nrbs);
-    s->crbs = build_bindings(s, &s->in[3], true, &s->ncrbs);
+    if (s->nroles)
+        qsort(s->roles, s->nroles, sizeof *s->roles, cmp_role);
+    if (s->ncroles)
+        qsort(s->croles, s->ncroles, sizeof *s->croles, cmp_role);
+    order_bindings(s, s->rbs, s->nrbs);
+    order_bindings(s, s->crbs, s->ncrbs);
     build_index(s->arena, &s->rb_index, s->rbs, s->nrbs);
     build_index(s->arena, &s->crb_index, s->crbs, s->ncrbs);
-    for (int i = 0; i < 4; i++) {
-        free(s->in[i].v);
-        s->in[i] = (rbac_objs_t){0};
-    }
 }
 
 /* ---- visiting ------------------------------------------------------------------------ */
