@@ -569,6 +569,30 @@ static void on_delete(kr_informer_t *inf, const kr_value_t *obj, void *ud)
     changed(ud, inf);
 }
 
+/* What the caches of Roles and bindings keep: the policy and the names.
+ * ClusterRoles are kept whole: the aggregation controller writes them
+ * back. */
+static const kr_value_t *keep_policy(kr_arena_t *a, const kr_value_t *obj, void *ud)
+{
+    (void)ud;
+    static const char *const meta_keys[] = {"name", "namespace", "uid", "resourceVersion"};
+    static const char *const keys[] = {"rules", "roleRef", "subjects"};
+    kr_value_t *out = kr_value_map(a), *meta = kr_value_map(a);
+    const kr_value_t *m = kr_value_map_get(obj, "metadata");
+    for (size_t i = 0; i < sizeof meta_keys / sizeof meta_keys[0]; i++) {
+        const kr_value_t *v = kr_value_map_get(m, meta_keys[i]);
+        if (v != NULL)
+            kr_value_map_set(a, meta, meta_keys[i], kr_value_copy(a, v));
+    }
+    kr_value_map_set(a, out, "metadata", meta);
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const kr_value_t *v = kr_value_map_get(obj, keys[i]);
+        if (v != NULL)
+            kr_value_map_set(a, out, keys[i], kr_value_copy(a, v));
+    }
+    return out;
+}
+
 /* ---- life cycle ------------------------------------------------------------------------ */
 
 static void rbac_fini(void *instance)
@@ -618,7 +642,8 @@ static void *rbac_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err
             .res = rbac_res[i],
             .handlers = {on_add, on_update, on_delete, p},
         };
-        if ((p->inf[i] = kr_informer_new(p->loop, p->bus, &io, err)) == NULL) {
+        if ((p->inf[i] = kr_informer_new(p->loop, p->bus, &io, err)) == NULL ||
+            (i != 1 && kr_informer_set_transform(p->inf[i], keep_policy, NULL, err) < 0)) {
             rbac_fini(p);
             return NULL;
         }
