@@ -4,7 +4,9 @@
 # admin/edit/view aggregated at once; a ClusterRole labelled
 # aggregate-to-view reaches view, edit and admin and leaves them when it
 # goes; authz.review and authz.rules answer from the informers (a new
-# RoleBinding counts within seconds); after a restart a bootstrap object
+# RoleBinding counts within seconds); with api: {authorizer: rbac} the core
+# refuses a user's Role, binding or aggregationRule that grants more than
+# the user holds, with upstream's message; after a restart a bootstrap object
 # gets back what it lost (rules, subjects, a deleted binding) unless it says
 # autoupdate "false", and keeps what was added to it.
 source "$(dirname "$0")/lib.sh"
