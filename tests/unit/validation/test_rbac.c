@@ -219,6 +219,136 @@ static void test_binding_update(void **state)
                      "Name:\"view\"}: cannot change roleRef");
 }
 
+/* validation_test.go's tables (TestValidateClusterRoleBinding,
+ * TestValidateRoleBinding, the role tests): each bad object has errors of
+ * one type, all at one field. */
+static void test_upstream_tables(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *kind, *ns, *obj, *reason, *field;
+    } cases[] = {
+        /* a valid one of each, reason NULL */
+        {"clusterrolebinding", NULL,
+         "{metadata: {name: master}, roleRef: {apiGroup: rbac.authorization.k8s.io, kind: "
+         "ClusterRole, name: valid}, subjects: [{name: validsaname, namespace: foo, kind: "
+         "ServiceAccount}, {name: valid@username, kind: User}, {name: valid@groupname, kind: "
+         "Group}]}",
+         NULL, NULL},
+        {"rolebinding", "default",
+         "{metadata: {name: master}, roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, "
+         "name: valid}, subjects: [{name: validsaname, kind: ServiceAccount}, {name: "
+         "valid@username, kind: User}, {name: valid@groupname, kind: Group}]}",
+         NULL, NULL},
+        {"clusterrole", NULL,
+         "{metadata: {name: default}, rules: [{verbs: [get], "
+         "nonResourceURLs: ['/*']}]}",
+         NULL, NULL},
+        {"role", "default",
+         "{metadata: {name: default}, rules: [{verbs: [get], apiGroups: [v1], "
+         "resources: [pods]}]}",
+         NULL, NULL},
+        /* bad group, bad kind, a Role from a ClusterRoleBinding, no name */
+        {"clusterrolebinding", NULL,
+         "{metadata: {name: default}, roleRef: {apiGroup: rbac.GroupName, kind: ClusterRole, "
+         "name: valid}}",
+         "FieldValueNotSupported", "roleRef.apiGroup"},
+        {"clusterrolebinding", NULL,
+         "{metadata: {name: default}, roleRef: {apiGroup: rbac.authorization.k8s.io, kind: "
+         "Type, name: valid}}",
+         "FieldValueNotSupported", "roleRef.kind"},
+        {"clusterrolebinding", NULL,
+         "{metadata: {name: default}, roleRef: {apiGroup: rbac.authorization.k8s.io, kind: "
+         "Role, name: valid}}",
+         "FieldValueNotSupported", "roleRef.kind"},
+        {"clusterrolebinding", NULL,
+         "{metadata: {}, roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, "
+         "name: valid}}",
+         "FieldValueRequired", "metadata.name"},
+        {"clusterrolebinding", NULL,
+         "{metadata: {name: default}, roleRef: {apiGroup: rbac.authorization.k8s.io, kind: "
+         "ClusterRole}}",
+         "FieldValueRequired", "roleRef.name"},
+        {"clusterrolebinding", NULL,
+         "{metadata: {name: master}, roleRef: {apiGroup: rbac.authorization.k8s.io, kind: "
+         "ClusterRole, name: valid}, subjects: [{name: subject}]}",
+         "FieldValueNotSupported", "subjects[0].kind"},
+        {"clusterrolebinding", NULL,
+         "{metadata: {name: master}, roleRef: {apiGroup: rbac.authorization.k8s.io, kind: "
+         "ClusterRole, name: valid}, subjects: [{namespace: foo, name: 'subject:bad', kind: "
+         "ServiceAccount}]}",
+         "FieldValueInvalid", "subjects[0].name"},
+        {"clusterrolebinding", NULL,
+         "{metadata: {name: master}, roleRef: {apiGroup: rbac.authorization.k8s.io, kind: "
+         "ClusterRole, name: valid}, subjects: [{name: good, kind: ServiceAccount}]}",
+         "FieldValueRequired", "subjects[0].namespace"},
+        {"clusterrolebinding", NULL,
+         "{metadata: {name: master}, roleRef: {apiGroup: rbac.authorization.k8s.io, kind: "
+         "ClusterRole, name: valid}, subjects: [{namespace: foo, kind: ServiceAccount}]}",
+         "FieldValueRequired", "subjects[0].name"},
+        {"rolebinding", "default",
+         "{metadata: {name: default}, roleRef: {apiGroup: rbac.GroupName, kind: ClusterRole, "
+         "name: valid}}",
+         "FieldValueNotSupported", "roleRef.apiGroup"},
+        {"rolebinding", "default",
+         "{metadata: {name: default}, roleRef: {apiGroup: rbac.authorization.k8s.io, kind: "
+         "Type, name: valid}}",
+         "FieldValueNotSupported", "roleRef.kind"},
+        {"rolebinding", NULL,
+         "{metadata: {name: default}, roleRef: {apiGroup: rbac.authorization.k8s.io, kind: "
+         "Role, name: valid}}",
+         "FieldValueRequired", "metadata.namespace"},
+        {"rolebinding", "default",
+         "{metadata: {name: master}, roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, "
+         "name: valid}, subjects: [{name: 'subject:bad', kind: ServiceAccount}]}",
+         "FieldValueInvalid", "subjects[0].name"},
+        {"rolebinding", "default",
+         "{metadata: {name: master}, roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, "
+         "name: valid}, subjects: [{kind: ServiceAccount}]}",
+         "FieldValueRequired", "subjects[0].name"},
+        {"role", NULL, "{metadata: {name: default}}", "FieldValueRequired", "metadata.namespace"},
+        {"role", "default", "{metadata: {}}", "FieldValueRequired", "metadata.name"},
+        {"role", "default",
+         "{metadata: {name: default}, rules: [{verbs: [get], "
+         "nonResourceURLs: ['/*']}]}",
+         "FieldValueInvalid", "rules[0].nonResourceURLs"},
+        {"clusterrole", NULL,
+         "{metadata: {name: default}, rules: [{verbs: [], "
+         "nonResourceURLs: ['/*']}]}",
+         "FieldValueRequired", "rules[0].verbs"},
+        {"role", "default",
+         "{metadata: {name: default}, rules: [{verbs: [get], "
+         "nonResourceURLs: ['/*'], apiGroups: [v1], resources: [pods]}]}",
+         "FieldValueInvalid", "rules[0].nonResourceURLs"},
+        {"role", "default",
+         "{metadata: {name: default}, rules: [{verbs: [get], resources: "
+         "[pods]}]}",
+         "FieldValueRequired", "rules[0].apiGroups"},
+        {"role", "default",
+         "{metadata: {name: default}, rules: [{verbs: [get], apiGroups: "
+         "[v1]}]}",
+         "FieldValueRequired", "rules[0].resources"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        kr_validation_t v;
+        kr_value_t *obj = Y(cases[i].obj);
+        create(cases[i].kind, obj, cases[i].ns, &v);
+        /* ns NULL: no namespace at all (a namespaced kind's error case) */
+        if (cases[i].reason == NULL) {
+            assert_valid(&v);
+            continue;
+        }
+        if (kr_validation_count(&v) == 0)
+            fail_msg("case %zu (%s): no error", i, cases[i].obj);
+        for (size_t j = 0; j < kr_validation_count(&v); j++) {
+            const kr_value_t *c = kr_value_array_get(v.causes, j);
+            if (strcmp(kr_value_map_str(c, "reason"), cases[i].reason) != 0 ||
+                strcmp(kr_value_map_str(c, "field"), cases[i].field) != 0)
+                fail_msg("case %zu (%s): %s", i, cases[i].obj, to_json(v.causes));
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -227,6 +357,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_binding_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_binding_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_binding_update, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upstream_tables, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
