@@ -41,6 +41,7 @@
 #define RBAC_RES_CRBS    RBAC_GROUP "/v1/clusterrolebindings"
 #define RBAC_TIMEOUT_MS  10000
 #define RBAC_RETRY_MS    100
+#define RBAC_REBUILD_MS  50 /* at most one snapshot per this, in a burst of writes */
 #define RBAC_AGG_PASSES  5
 #define RBAC_WRITE_TRIES 3
 #define RBAC_REASON_MAX  1024
@@ -83,6 +84,7 @@ struct rbac_plugin {
     rbac_snap_t *snap; /* under lock; never NULL */
     kr_informer_t *inf[4];
     uint64_t rebuild_timer;
+    uint64_t rebuilt_at; /* kr_loop_now of the last snapshot */
     kr_workqueue_t *aggq;
     rbac_write_t *writes;
 };
@@ -128,12 +130,18 @@ static void rebuild(kr_loop_t *loop, uint64_t timer, void *ud)
     }
     rbac_snap_finish(snap);
     swap_snapshot(p, snap);
+    p->rebuilt_at = kr_loop_now(loop);
 }
 
+/* A change counts at the next loop turn; in a burst (a policy being
+ * loaded: thousands of events) the snapshot is built again at most every
+ * RBAC_REBUILD_MS, not once per event. */
 static void schedule_rebuild(rbac_plugin_t *p)
 {
-    if (p->rebuild_timer == 0)
-        p->rebuild_timer = kr_loop_add_timer(p->loop, 0, 0, rebuild, p);
+    if (p->rebuild_timer != 0)
+        return;
+    uint64_t now = kr_loop_now(p->loop), next = p->rebuilt_at + RBAC_REBUILD_MS;
+    p->rebuild_timer = kr_loop_add_timer(p->loop, next > now ? next - now : 0, 0, rebuild, p);
 }
 
 /* ---- the vtable -------------------------------------------------------------------- */
