@@ -1077,8 +1077,14 @@ static bool check_escalation(rq_t *r, const kr_value_t *obj, const kr_value_t *o
     }
     if (ops->check_grant(self, &user, k->kind, obj, r->a, &err) == 0)
         return true;
-    fail(r, err.reason != KR_E_OK ? err.reason : KR_E_FORBIDDEN, "%s \"%s\" is forbidden: %s",
-         qualified(r->a, k), name ? name : "", err.message);
+    if (err.reason != KR_E_OK && err.reason != KR_E_FORBIDDEN) {
+        /* not a refusal (a binding's role that does not exist: upstream
+         * answers its NotFound as it is) */
+        fail_err(r, &err);
+        return false;
+    }
+    fail(r, KR_E_FORBIDDEN, "%s \"%s\" is forbidden: %s", qualified(r->a, k), name ? name : "",
+         err.message);
     return false;
 }
 

@@ -28,6 +28,7 @@ static struct {
     char obj[2048];
     char ref_group[64]; /* roleRef.apiGroup of a binding */
     bool refuse;        /* answer Forbidden "not allowed here" */
+    bool not_found;     /* answer NotFound for the binding's role */
 } seen;
 
 static int fake_check_grant(void *self, const kr_authz_user_t *user, const char *kind,
@@ -50,6 +51,9 @@ static int fake_check_grant(void *self, const kr_authz_user_t *user, const char 
     snprintf(seen.ref_group, sizeof seen.ref_group, "%s", g ? g : "(none)");
     if (seen.refuse)
         return kr_error_set(err, KR_E_FORBIDDEN, "not allowed here");
+    if (seen.not_found)
+        return kr_error_set(err, KR_E_NOT_FOUND,
+                            "clusterroles.rbac.authorization.k8s.io \"nope\" not found");
     return 0;
 }
 
@@ -200,6 +204,25 @@ static void allowed_and_defaulted(void **state)
     assert_int_equal(seen.calls, 3);
 }
 
+/* An error that is not a refusal (the binding's role does not exist)
+ * goes back as the authorizer said it, as upstream's policybased storage
+ * returns GetRoleReferenceRules' error. */
+static void other_errors_unwrapped(void **state)
+{
+    (void)state;
+    memset(&seen, 0, sizeof seen);
+    seen.not_found = true;
+    kr_reply_t r = call("create", BINDINGS, "default", NULL,
+                        "{metadata: {name: b9}, roleRef: {kind: ClusterRole, name: nope},"
+                        " subjects: [{kind: User, name: joe}]}",
+                        NULL, JANE);
+    expect_code(r, 404);
+    assert_int_equal(r.reason, KR_E_NOT_FOUND);
+    assert_string_equal(kr_reply_msg(&r),
+                        "clusterroles.rbac.authorization.k8s.io \"nope\" not found");
+    assert_int_equal(seen.calls, 1);
+}
+
 static void who_is_not_asked(void **state)
 {
     (void)state;
@@ -284,11 +307,9 @@ static void authorizer_missing(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(refused_with_upstream_message),
-        cmocka_unit_test(allowed_and_defaulted),
-        cmocka_unit_test(who_is_not_asked),
-        cmocka_unit_test(updates_patches_apply),
-        cmocka_unit_test(authorizer_missing),
+        cmocka_unit_test(refused_with_upstream_message), cmocka_unit_test(allowed_and_defaulted),
+        cmocka_unit_test(other_errors_unwrapped),        cmocka_unit_test(who_is_not_asked),
+        cmocka_unit_test(updates_patches_apply),         cmocka_unit_test(authorizer_missing),
     };
     return cmocka_run_group_tests(tests, start, stop);
 }
