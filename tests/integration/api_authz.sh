@@ -8,7 +8,8 @@
 # token stays 401), the review endpoints in discovery and answered
 # (`kubectl auth can-i` with --as and --list, `kubectl auth whoami`, a
 # SubjectAccessReview, a LocalSubjectAccessReview, upstream's validation
-# errors), impersonation (users, service accounts with their groups,
+# errors; can-i and whoami with every kubectl there is: 1.33 sends them
+# as protobuf), impersonation (users, service accounts with their groups,
 # groups, extras, uids; refused in upstream's words; groups without a
 # user), and a gateway without the named authorizer refusing to start.
 source "$(dirname "$0")/lib.sh"
@@ -162,6 +163,21 @@ expect "anonymous whoami (v1beta1)" "$(curl_code -X POST -H 'Content-Type: appli
   "$URL/apis/authentication.k8s.io/v1beta1/selfsubjectreviews")" 201
 expect "anonymous groups" "$(json_get "$(cat "$T/body")" 'r["status"]["userInfo"]["groups"]')" \
   "['system:authenticated', 'system:unauthenticated']"
+
+# every kubectl there is (1.33 sends these reviews as protobuf)
+n=0
+for kc in "$KUBECTL" /usr/lib/google-cloud-sdk/bin/kubectl.1.*; do
+  [ -x "$kc" ] || continue
+  v=$(basename "$kc")
+  expect "$v can-i yes" "$("$kc" --token=viewertok auth can-i list pods 2>&1)" yes
+  expect "$v can-i no" "$("$kc" --token=viewertok auth can-i create pods 2>&1 || true)" no
+  out=$("$kc" --token=viewertok auth can-i --list 2>&1) || fail "$v can-i --list: $out"
+  grep -Eq '^\*\.\* +\[\] +\[\] +\[get list watch\]$' <<<"$out" || fail "$v can-i --list: $out"
+  out=$("$kc" --token=imptok auth whoami --as bob --as-group g1 2>&1) || fail "$v whoami: $out"
+  grep -Eq '^Groups +\[g1 system:authenticated\]$' <<<"$out" || fail "$v whoami: $out"
+  n=$((n + 1))
+done
+echo "reviews through $n kubectl versions"
 
 cat >"$T/sar.yaml" <<'YAML'
 apiVersion: authorization.k8s.io/v1

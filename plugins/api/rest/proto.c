@@ -48,7 +48,15 @@ enum ptype {
 enum { F_REPEATED = 1, F_POINTER = 2, F_OMITEMPTY = 4, F_INLINE = 8 };
 
 /* Types with a JSON form of their own (their Go MarshalJSON). */
-enum special { SP_NONE, SP_TIME, SP_MICROTIME, SP_QUANTITY, SP_INTORSTRING, SP_RAWJSON };
+enum special {
+    SP_NONE,
+    SP_TIME,
+    SP_MICROTIME,
+    SP_QUANTITY,
+    SP_INTORSTRING,
+    SP_RAWJSON,
+    SP_STRINGLIST
+};
 
 typedef struct pmsg pmsg_t;
 
@@ -226,12 +234,11 @@ static int load_fields(pmsg_t *m, kr_error_t *err)
 
 static int special_of(const char *s)
 {
-    static const char *const names[] = {[SP_TIME] = "time",
-                                        [SP_MICROTIME] = "microtime",
-                                        [SP_QUANTITY] = "quantity",
-                                        [SP_INTORSTRING] = "intorstring",
-                                        [SP_RAWJSON] = "rawjson"};
-    for (int i = SP_TIME; i <= SP_RAWJSON; i++)
+    static const char *const names[] = {
+        [SP_TIME] = "time",         [SP_MICROTIME] = "microtime",
+        [SP_QUANTITY] = "quantity", [SP_INTORSTRING] = "intorstring",
+        [SP_RAWJSON] = "rawjson",   [SP_STRINGLIST] = "stringlist"};
+    for (int i = SP_TIME; i <= SP_STRINGLIST; i++)
         if (strcmp(names[i], s) == 0)
             return i;
     return SP_NONE;
@@ -256,6 +263,9 @@ static bool special_ok(const pmsg_t *m)
         return has_field(m, 1, PT_INT64) && has_field(m, 2, PT_INT32) && has_field(m, 3, PT_STRING);
     case SP_RAWJSON:
         return has_field(m, 1, PT_BYTES);
+    case SP_STRINGLIST: /* {repeated string items = 1} */
+        return 1 <= m->maxnum && m->bynum[1] != 0 && m->fields[m->bynum[1] - 1].type == PT_STRING &&
+               (m->fields[m->bynum[1] - 1].flags & F_REPEATED);
     default:
         return false;
     }
@@ -1129,6 +1139,31 @@ static kr_value_t *rawjson_value(dec_t *d, const pmsg_t *m, const occ_t *segs, s
     return v;
 }
 
+/* A user's extra values (authorization and authentication's ExtraValue): a
+ * []string of a type of its own, whose message is {repeated string items =
+ * 1} and whose JSON is the list; none is Go's nil slice, null. */
+static kr_value_t *stringlist_value(dec_t *d, const pmsg_t *m, const occ_t *segs, size_t nsegs,
+                                    const path_t *at)
+{
+    occs_t o;
+    if (occs_collect(d, m, segs, nsegs, at, &o) < 0)
+        return NULL;
+    size_t f = m->bynum[1] - 1;
+    kr_value_t *arr = take(d, kr_value_array(d->arena));
+    for (size_t i = o.start[f]; arr != NULL && i < o.start[f + 1]; i++) {
+        path_t here = {at, NULL, i - o.start[f], NULL};
+        kr_value_t *v = scalar_value(d, PT_STRING, &o.all[i], &here);
+        if (v == NULL)
+            arr = NULL;
+        else
+            kr_value_array_push(d->arena, arr, v);
+    }
+    occs_free(&o);
+    if (arr != NULL && kr_value_len(arr) == 0)
+        return take(d, kr_value_null(d->arena));
+    return arr;
+}
+
 static kr_value_t *decode_msg(dec_t *d, const pmsg_t *m, const occ_t *segs, size_t nsegs,
                               const path_t *at)
 {
@@ -1142,6 +1177,8 @@ static kr_value_t *decode_msg(dec_t *d, const pmsg_t *m, const occ_t *segs, size
         return intorstring_value(d, m, segs, nsegs, at);
     case SP_RAWJSON:
         return rawjson_value(d, m, segs, nsegs, at);
+    case SP_STRINGLIST:
+        return stringlist_value(d, m, segs, nsegs, at);
     default:
         break;
     }

@@ -396,6 +396,25 @@ static void test_special_types(void **state)
     check_body_fails("v1", "Namespace", "1{11{1:'a\\x00b' 2:''}}", "a map key holds a NUL byte");
 }
 
+/* A user's extra values (ExtraValue, "stringlist"): the list itself, null
+ * when empty; as a SubjectAccessReview carries them. */
+static void test_stringlist(void **state)
+{
+    (void)state;
+    kr_value_t *v = decode_ok("authorization.k8s.io/v1", "SubjectAccessReview",
+                              "2{1{1:'team-a' 2:'get' 5:'pods'} 3:'jane' 4:'g1' "
+                              "5{1:'scopes' 2{1:'a' 1:'b'}} 5{1:'none' 2{}}}");
+    assert_tree(kr_value_get(v, "spec"),
+                "{'resourceAttributes':{'namespace':'team-a','verb':'get','resource':'pods'},"
+                "'user':'jane','groups':['g1'],'extra':{'scopes':['a','b'],'none':null}}");
+    assert_tree(kr_value_get(v, "status"), "{'allowed':false}");
+    v = decode_ok("authentication.k8s.io/v1", "SelfSubjectReview",
+                  "2{1{1:'jane' 4{1:'k' 2{1:'v'}}}}");
+    assert_tree(kr_value_get(v, "status.userInfo"), "{'username':'jane','extra':{'k':['v']}}");
+    check_body_fails("authorization.k8s.io/v1", "SubjectAccessReview", "2{5{1:'k' 2{1:5}}}",
+                     "spec.extra[k]");
+}
+
 static void test_inline(void **state)
 {
     (void)state;
@@ -528,17 +547,12 @@ static void test_too_large(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_kubectl_bodies),
-        cmocka_unit_test(test_kubectl_details),
-        cmocka_unit_test(test_unknown_kind),
-        cmocka_unit_test(test_zero_values),
-        cmocka_unit_test(test_merge_and_repeat),
-        cmocka_unit_test(test_special_types),
-        cmocka_unit_test(test_inline),
-        cmocka_unit_test(test_unknown_fields),
-        cmocka_unit_test(test_envelope),
-        cmocka_unit_test(test_wire_errors),
-        cmocka_unit_test(test_truncated_and_mutated),
+        cmocka_unit_test(test_kubectl_bodies),   cmocka_unit_test(test_kubectl_details),
+        cmocka_unit_test(test_unknown_kind),     cmocka_unit_test(test_zero_values),
+        cmocka_unit_test(test_merge_and_repeat), cmocka_unit_test(test_special_types),
+        cmocka_unit_test(test_stringlist),       cmocka_unit_test(test_inline),
+        cmocka_unit_test(test_unknown_fields),   cmocka_unit_test(test_envelope),
+        cmocka_unit_test(test_wire_errors),      cmocka_unit_test(test_truncated_and_mutated),
         cmocka_unit_test(test_too_large),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
