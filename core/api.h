@@ -48,6 +48,11 @@ typedef struct kr_api_opts {
      * 10.96.0.0/12 and 30000-32767 (core/svcalloc.h). */
     const char *service_cidr;
     const char *service_node_port_range;
+    /* Encryption at rest (docs/secrets.md): the values of the resources
+     * it covers are sealed before they reach the store and opened when
+     * read from it; NULL = stored as they are.  Not owned; must outlive
+     * the API.  The op "encryption.rotate" rotates its keys. */
+    struct kr_encryption *encryption;
 } kr_api_opts_t;
 
 #define KR_API_EVENT_TTL_MS (60 * 60 * 1000)

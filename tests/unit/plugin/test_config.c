@@ -218,6 +218,7 @@ static void test_server_config_full(void **state)
                        "  default_unreachable_toleration_seconds: 60\n"
                        "  service_cluster_ip_range: 10.100.0.0/16\n"
                        "  service_node_port_range: 31000-31999\n"
+                       "  encryption_config: keys/enc.yaml\n"
                        "plugins:\n"
                        "  - plugin: example-echo\n"
                        "    name: echo\n"
@@ -236,6 +237,7 @@ static void test_server_config_full(void **state)
     assert_int_equal(cfg->unreachable_toleration_s, 60);
     assert_string_equal(cfg->service_cidr, "10.100.0.0/16");
     assert_string_equal(cfg->service_node_port_range, "31000-31999");
+    assert_string_equal(cfg->encryption_config, "/etc/kraal/keys/enc.yaml");
     assert_string_equal(cfg->plugin_path[0], "/opt/kraal/plugins");
     assert_string_equal(cfg->plugin_path[1], "/etc/kraal/plugins");
     assert_null(cfg->plugin_path[2]);
@@ -263,6 +265,7 @@ static void test_server_config_defaults(void **state)
     assert_null(cfg->bus_tcp);
     assert_null(cfg->plugin_path[0]);
     assert_int_equal(cfg->n_plugins, 0);
+    assert_null(cfg->encryption_config); /* <data_dir>/encryption-config.yaml */
     kr_server_config_destroy(&cfg);
 }
 
@@ -299,7 +302,9 @@ static void test_server_config_errors(void **state)
                         "kraal.yaml: api: unknown key \"ttl\" (known: event_ttl, "
                         "default_not_ready_toleration_seconds, "
                         "default_unreachable_toleration_seconds, service_cluster_ip_range, "
-                        "service_node_port_range)");
+                        "service_node_port_range, encryption_config)");
+    expect_server_error("api: {encryption_config: \"\"}\n",
+                        "kraal.yaml: api.encryption_config: must not be empty");
     expect_server_error("plugins:\n  - plugin: x\n    config: [1]\n",
                         "kraal.yaml: plugins[0].config: must be a map");
     expect_server_error("plugins:\n  - plugin: a\n    name: e\n  - plugin: b\n    name: e\n",
