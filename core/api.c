@@ -2672,8 +2672,7 @@ static void rotation_answer(kr_api_t *api, rotation_t *rot)
         /* The store's history still holds the values as they were before
          * (under the dropped keys, or plaintext from before encryption was
          * on): forgotten now, as nothing can read them any more.  The core
-         * never reads that history; a watch from before gets 410 as after
-         * any compaction. */
+         * never reads that history (watches replay from memory). */
         if (api->applied_rev > api->compact_rev) {
             kr_commit_compact(api->commit, api->applied_rev);
             api->compact_rev = api->applied_rev;

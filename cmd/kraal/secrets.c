@@ -24,6 +24,7 @@ enum { EXIT_USAGE = 2 };
 
 /* Every Secret is rewritten once; a large cluster takes a while. */
 #define ROTATE_TIMEOUT_MS (30 * 60 * 1000)
+#define PING_TIMEOUT_MS   5000
 
 static const char usage_secrets[] =
     "usage: kraal secrets rotate-key [--config FILE] [--run-dir DIR]\n"
@@ -65,9 +66,13 @@ static int rotate_key(const char *run_dir)
     }
     kr_arena_t *a = kr_arena_new(0);
     kr_reply_t reply;
-    kr_request_t req = {.op = "encryption.rotate"};
+    kr_request_t ping = {.op = "ping"}, req = {.op = "encryption.rotate"};
     int status = 1;
-    if (kr_bus_call(bus, &req, a, &reply, ROTATE_TIMEOUT_MS, &err) < 0) {
+    /* a socket left by a server that is gone answers nothing: say so
+     * before waiting for a rotation that cannot come */
+    if (kr_bus_call(bus, &ping, a, &reply, PING_TIMEOUT_MS, &err) < 0) {
+        fprintf(stderr, "kraal secrets rotate-key: no server answers at %s (is it running?)\n", ep);
+    } else if (kr_bus_call(bus, &req, a, &reply, ROTATE_TIMEOUT_MS, &err) < 0) {
         fprintf(stderr, "kraal secrets rotate-key: no answer from the server at %s: %s\n", ep,
                 err.message);
     } else if (reply.code != 200) {

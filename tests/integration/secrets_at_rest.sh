@@ -128,6 +128,11 @@ while IFS= read -r f; do mode_is "$f" 600; done < <(find "$DATA" -name '*.key')
 while IFS= read -r d; do mode_is "$d" 700; done < <(find "$DATA" -mindepth 1 -type d -name 'pki*')
 
 # ---- 3. rotation, with writes going on -----------------------------------
+# refused to API users (what the REST gateway forwards carries auth)
+R=$("$BUSCALL" "ipc://$T/run/bus.sock" '{op: encryption.rotate, auth: {username: alice}}')
+[ "$(json_get "$R" 'r["code"]')" = 403 ] || fail "rotate with auth: $R"
+[ "$(key_names)" = "$KEY1" ] || fail "a refused rotation changed the file: $(cat "$ENC")"
+
 (
   for i in $(seq 1 30); do
     "$KUBECTL" create secret generic "during-$i" --from-literal=v="$VALUE-$i" >/dev/null 2>&1 || exit 1
@@ -159,6 +164,12 @@ stop
 # the live values use the newest key only; nothing in plaintext on disk
 no_plaintext "after the rotation" "$VALUE" "$B64" "$OLD_VALUE" "$OLD_B64"
 grep -a -q -F "k8s:enc:aesgcm:v1:$KEY3:" "$DATA"/kraal.db* || fail "no envelope of the new key"
+
+# no server: said at once, no half hour wait
+T0=$(now_ms)
+if OUT=$("$KRAAL" secrets rotate-key --run-dir "$T/run" 2>&1); then fail "rotated without a server"; fi
+grep -q "no server answers" <<<"$OUT" || fail "without a server: $OUT"
+[ $(($(now_ms) - T0)) -lt 15000 ] || fail "rotate-key without a server took $(($(now_ms) - T0)) ms"
 
 # ---- 4. restart: still readable ------------------------------------------
 start
