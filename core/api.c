@@ -2787,6 +2787,12 @@ static void op_encryption_rotate(kr_broker_t *b, const kr_broker_req_t *req, voi
         kr_broker_fail(b, req, err.reason, err.message);
         return;
     }
+    /* A write submitted before the new key was in force may have been
+     * sealed with an old key and not be in the cache yet (a create in
+     * flight is in no map the walk below sees): let every such write
+     * complete first.  Nothing new is submitted meanwhile (this is the
+     * broker thread), so it is at most the batches on their way to disk. */
+    kr_api_drain(api);
     rot->reply = kr_broker_defer(b, req);
     api->rotation = rot;
     /* one pending count held while submitting, so that writes completing
