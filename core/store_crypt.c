@@ -32,6 +32,15 @@ typedef struct open_ctx {
     bool failed;
 } open_ctx_t;
 
+/* The plaintext is in the cache now; no other copy is left behind.  Only
+ * a buffer that held one is wiped (most values are not encrypted). */
+static void wipe(kr_buf_t *plain)
+{
+    if (plain->len > 0)
+        explicit_bzero(plain->data, plain->len);
+    kr_buf_reset(plain);
+}
+
 /* Opens one value in place of the store's; < 0 (with o->err) when it
  * cannot be read. */
 static int open_value(open_ctx_t *o, const char *key, size_t key_len, const void **value,
@@ -61,8 +70,7 @@ static int open_kv(const kr_store_kv_t *kv, void *ud)
     if (rc < 0)
         return rc;
     rc = o->kv_fn(&out, o->ud);
-    if (o->plain.len > 0)
-        explicit_bzero(o->plain.data, o->plain.len);
+    wipe(&o->plain);
     return rc;
 }
 
@@ -76,8 +84,7 @@ static int open_event(const kr_store_event_t *ev, void *ud)
             return rc;
     }
     int rc = o->ev_fn(&out, o->ud);
-    if (o->plain.len > 0)
-        explicit_bzero(o->plain.data, o->plain.len);
+    wipe(&o->plain);
     return rc;
 }
 
