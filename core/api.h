@@ -48,6 +48,11 @@ typedef struct kr_api_opts {
      * 10.96.0.0/12 and 30000-32767 (core/svcalloc.h). */
     const char *service_cidr;
     const char *service_node_port_range;
+    /* The authorizer (kraal/authz.h, by instance name) whose check_grant
+     * vets writes of Roles, ClusterRoles and their bindings by a request's
+     * user (upstream's RBAC escalation prevention); NULL or "" = none.
+     * Copied; looked up at each such write, since it registers later. */
+    const char *authorizer;
     /* Encryption at rest (docs/secrets.md): the values of the resources
      * it covers are sealed before they reach the store and opened when
      * read from it; NULL = stored as they are.  Not owned; must outlive

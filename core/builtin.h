@@ -34,7 +34,11 @@ extern "C" {
     X(cronjob)              \
     X(lease)                \
     X(priorityclass)        \
-    X(endpointslice)
+    X(endpointslice)        \
+    X(role)                 \
+    X(clusterrole)          \
+    X(rolebinding)          \
+    X(clusterrolebinding)
 
 /* The hooks of a built-in kind ("pod", "deployment", ...; see the list
  * above), NULL for another name.  Static storage. */

@@ -70,6 +70,13 @@
  *                     joined by ",", then " + N more..."; "<unset>".
  *   endpointSliceEndpoints the first three addresses over all endpoints,
  *                     then " + N more..."; "<unset>".
+ *   timestamp         the jsonPath timestamp as RFC 3339 in UTC (printRole's
+ *                     CreationTimestamp.UTC().Format(time.RFC3339)).
+ *   roleRef           "<roleRef.kind>/<roleRef.name>".
+ *   subjectUsers      the names of the subjects of kind User, joined by
+ *                     ", "; subjectGroups the same for Group;
+ *                     subjectServiceAccounts "<namespace>/<name>" of the
+ *                     ServiceAccount subjects (rbac.SubjectsStrings).
  */
 #include "registry_internal.h"
 
@@ -325,6 +332,48 @@ static const col_t endpointslice_cols[] = {
     COL_END,
 };
 
+/* printRole, printClusterRole */
+static const col_t role_cols[] = {
+    COL_NAME,
+    {"Created At", "date", 0, ".metadata.creationTimestamp", "timestamp",
+     "metadata.creationTimestamp", NULL},
+    COL_END,
+};
+
+/* printRoleBinding, printClusterRoleBinding (wide: rbac.SubjectsStrings).
+ * `who` names the kind in the descriptions, as upstream's two column lists
+ * do. */
+#define COL_SUBJECTS(title, kind, compute, who)                                       \
+    {                                                                                 \
+        title, "string", 1, ".subjects[?(@.kind==\"" kind "\")].name", compute, NULL, \
+            title " in the " who                                                      \
+    }
+#define COL_ROLE_REF                                                     \
+    {                                                                    \
+        "Role", "string", 0, ".roleRef.name", "roleRef", "roleRef", NULL \
+    }
+
+static const col_t rolebinding_cols[] = {
+    COL_NAME,
+    COL_ROLE_REF,
+    COL_AGE,
+    COL_SUBJECTS("Users", "User", "subjectUsers", "roleBinding"),
+    COL_SUBJECTS("Groups", "Group", "subjectGroups", "roleBinding"),
+    COL_SUBJECTS("ServiceAccounts", "ServiceAccount", "subjectServiceAccounts", "roleBinding"),
+    COL_END,
+};
+
+static const col_t clusterrolebinding_cols[] = {
+    COL_NAME,
+    COL_ROLE_REF,
+    COL_AGE,
+    COL_SUBJECTS("Users", "User", "subjectUsers", "clusterRoleBinding"),
+    COL_SUBJECTS("Groups", "Group", "subjectGroups", "clusterRoleBinding"),
+    COL_SUBJECTS("ServiceAccounts", "ServiceAccount", "subjectServiceAccounts",
+                 "clusterRoleBinding"),
+    COL_END,
+};
+
 static const col_t no_cols[] = {COL_END};
 
 /* ---- names ------------------------------------------------------------ */
@@ -417,6 +466,14 @@ static const builtin_t builtins[] = {
     {"coordination.k8s.io", "v1", "Lease", "leases", none, none, true, 0, NULL, none, lease_cols},
     {"discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", none, none, true, 0, NULL, none,
      endpointslice_cols},
+    {"rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", none, none,
+     false, 0, NULL, none, clusterrolebinding_cols},
+    {"rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", none, none, false, 0, NULL,
+     none, role_cols},
+    {"rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", none, none, true, 0, NULL,
+     none, rolebinding_cols},
+    {"rbac.authorization.k8s.io", "v1", "Role", "roles", none, none, true, 0, NULL, none,
+     role_cols},
     {"scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", SHORT("pc"), none, false, 0,
      NULL, none, priorityclass_cols},
 };

@@ -521,7 +521,7 @@ static int parse_bus(struct parse *p, const kr_value_t *bus)
 /* api: {event_ttl: 1h, default_not_ready_toleration_seconds: 300,
  *       default_unreachable_toleration_seconds: 300,
  *       service_cluster_ip_range: 10.96.0.0/12,
- *       service_node_port_range: 30000-32767,
+ *       service_node_port_range: 30000-32767, authorizer: rbac,
  *       encryption_config: /etc/kraal/encryption-config.yaml} */
 static int parse_api(struct parse *p, const kr_value_t *api)
 {
@@ -570,6 +570,21 @@ static int parse_api(struct parse *p, const kr_value_t *api)
                 p->cfg->service_node_port_range = kr_arena_strdup(p->cfg->arena, s);
             else
                 p->cfg->service_cidr = kr_arena_strdup(p->cfg->arena, s);
+        } else if (strcmp(k, "authorizer") == 0) {
+            /* an instance name; "" turns the check off, as leaving it out */
+            const char *s;
+            if (kr_value_type(v) == KR_STR && kr_value_len(v) == 0) {
+                p->cfg->authorizer = NULL;
+                continue;
+            }
+            if (want_str(p, v, "api.authorizer", &s) < 0)
+                return -KR_E_INVALID;
+            if (!valid_instance_name(s))
+                return perr(p,
+                            "api.authorizer: Invalid value: \"%s\": must be 1-63 letters, "
+                            "digits, '-', '_' or '.'",
+                            s);
+            p->cfg->authorizer = kr_arena_strdup(p->cfg->arena, s);
         } else if (strcmp(k, "encryption_config") == 0) {
             const char *path;
             if (want_str(p, v, "api.encryption_config", &path) < 0)
@@ -580,7 +595,7 @@ static int parse_api(struct parse *p, const kr_value_t *api)
                         "api: unknown key \"%s\" (known: event_ttl, "
                         "default_not_ready_toleration_seconds, "
                         "default_unreachable_toleration_seconds, service_cluster_ip_range, "
-                        "service_node_port_range, encryption_config)",
+                        "service_node_port_range, authorizer, encryption_config)",
                         k);
         }
     }

@@ -40,6 +40,7 @@ typedef struct kr_server_config {
     int64_t unreachable_toleration_s;
     const char *service_cidr;            /* api.service_cluster_ip_range, NULL = default */
     const char *service_node_port_range; /* api.service_node_port_range, NULL = default */
+    const char *authorizer;              /* api.authorizer: RBAC writes' check, NULL = none */
     /* api.encryption_config: upstream's EncryptionConfiguration file
      * (docs/secrets.md); NULL = <data_dir>/encryption-config.yaml, created
      * with a new key on the first start.  A path given here must exist. */

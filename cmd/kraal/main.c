@@ -364,6 +364,7 @@ static int cmd_server(int argc, char **argv)
                            .unreachable_toleration_s = cfg->unreachable_toleration_s,
                            .service_cidr = cfg->service_cidr,
                            .service_node_port_range = cfg->service_node_port_range,
+                           .authorizer = cfg->authorizer,
                            .encryption = enc};
     api = kr_api_new(broker, &aopts, &err);
     if (api == NULL) {

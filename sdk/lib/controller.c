@@ -520,3 +520,15 @@ int kr_controller_revisions_register(kr_bus_t *bus, kr_error_t *err)
     kr_arena_destroy(&a);
     return rc;
 }
+
+bool kr_reply_namespace_terminating(const kr_reply_t *r)
+{
+    const kr_value_t *causes = kr_value_map_get(r->details, "causes");
+    for (size_t i = 0; i < kr_value_len(causes); i++) {
+        const char *type = kr_value_map_str(kr_value_array_get(causes, i), "reason");
+        if (type != NULL && strcmp(type, "NamespaceTerminating") == 0)
+            return true;
+    }
+    return r->code == 403 && r->message != NULL &&
+           strstr(r->message, "because it is being terminated") != NULL;
+}

@@ -13,7 +13,7 @@ round() {
   expect_eq "server version" "$(k version -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])')" "v1.31.0+kraal"
   local av
   av=$(k api-versions)
-  for want in v1 apps/v1 batch/v1 coordination.k8s.io/v1 discovery.k8s.io/v1 scheduling.k8s.io/v1; do
+  for want in v1 apps/v1 batch/v1 coordination.k8s.io/v1 discovery.k8s.io/v1 rbac.authorization.k8s.io/v1 scheduling.k8s.io/v1; do
     grep -qx "$want" <<<"$av" || fail "api-versions lacks $want: $av"
   done
   local ar
@@ -23,6 +23,7 @@ round() {
   expect_match "api-resources deployments" "$ar" 'deployments +deploy +apps/v1 +true +Deployment'
   expect_match "api-resources nodes" "$ar" 'nodes +no +v1 +false +Node'
   expect_match "api-resources endpointslices" "$ar" 'endpointslices +discovery.k8s.io/v1 +true +EndpointSlice +create,delete,deletecollection,get,list,patch,update,watch'
+  expect_match "api-resources roles" "$ar" 'roles +rbac.authorization.k8s.io/v1 +true +Role +create,delete,deletecollection,get,list,patch,update,watch'
   local names
   names=$(k api-resources --namespaced=false -o name)
   grep -qx namespaces <<<"$names" || fail "namespaces not cluster-scoped: $names"

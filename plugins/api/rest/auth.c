@@ -133,10 +133,123 @@ int rest_tokens_check(rest_tokens_t *t, kr_bus_t *bus, const char *token, kr_are
 
 /* ---- authorization ------------------------------------------------------ */
 
+kr_value_t *rest_anonymous_user(kr_arena_t *a)
+{
+    /* upstream's anonymous authenticator: no uid, only this group */
+    kr_value_t *u = kr_value_map(a);
+    kr_value_map_set(a, u, "username", kr_value_str(a, "system:anonymous"));
+    kr_value_t *groups = kr_value_array(a);
+    kr_value_array_push(a, groups, kr_value_str(a, "system:unauthenticated"));
+    kr_value_map_set(a, u, "groups", groups);
+    return u;
+}
+
 static void set_opt(kr_arena_t *a, kr_value_t *m, const char *key, const char *val)
 {
     if (val != NULL)
         kr_value_map_set(a, m, key, kr_value_str(a, val));
+}
+
+/* The user as the vtable takes it.  A SubjectAccessReview may name groups
+ * only, so an empty username is "" here (kr_authz_user_from_value wants
+ * one). */
+static int vtable_user(kr_arena_t *a, const kr_value_t *user, kr_authz_user_t *out, kr_error_t *err)
+{
+    const char *name = kr_value_map_str(user, "username");
+    if (name != NULL && *name != '\0')
+        return kr_authz_user_from_value(user, a, out, err);
+    kr_value_t *named = kr_value_copy(a, user);
+    kr_value_map_set(a, named, "username", kr_value_str(a, "-"));
+    if (kr_authz_user_from_value(named, a, out, err) < 0)
+        return -1;
+    out->name = "";
+    return 0;
+}
+
+/* Bus mode: one call of the authorizer's op; anything but 200 is the
+ * authorizer's failure, not the client's. */
+static int bus_ask(kr_bus_t *bus, kr_arena_t *a, const char *op, const kr_value_t *obj,
+                   kr_reply_t *reply, kr_error_t *err)
+{
+    kr_request_t req = {.op = op, .obj = obj};
+    if (kr_bus_call(bus, &req, a, reply, REST_BUS_TIMEOUT_MS, err) < 0)
+        return -1;
+    if (reply->code != 200)
+        return kr_error_set(err, KR_E_INTERNAL, "authorization failed: %s",
+                            reply->message ? reply->message : kr_strerror(reply->reason));
+    return 0;
+}
+
+/* Bus mode: the "authz.review" op, a SubjectAccessReview's attributes. */
+static int bus_decide(kr_bus_t *bus, kr_arena_t *a, const kr_value_t *user, const rest_attrs_t *at,
+                      kr_authz_decision_t *decision, const char **reason,
+                      const char **evaluation_error, kr_error_t *err)
+{
+    kr_value_t *obj = kr_value_map(a);
+    kr_value_map_set(a, obj, "user", kr_value_copy(a, user));
+    set_opt(a, obj, "verb", at->verb);
+    if (at->resource != NULL) {
+        kr_value_t *ra = kr_value_map(a);
+        set_opt(a, ra, "group", at->group);
+        set_opt(a, ra, "version", at->version);
+        set_opt(a, ra, "resource", at->resource);
+        set_opt(a, ra, "subresource", at->sub);
+        set_opt(a, ra, "namespace", at->ns);
+        set_opt(a, ra, "name", at->name);
+        kr_value_map_set(a, obj, "resourceAttributes", ra);
+    } else {
+        kr_value_t *na = kr_value_map(a);
+        set_opt(a, na, "path", at->path);
+        kr_value_map_set(a, obj, "nonResourceAttributes", na);
+    }
+    kr_reply_t reply;
+    if (bus_ask(bus, a, "authz.review", obj, &reply, err) < 0)
+        return -1;
+    *decision = kr_value_as_bool(kr_value_map_get(reply.obj, "allowed"), false) ? KR_AUTHZ_ALLOW
+                : kr_value_as_bool(kr_value_map_get(reply.obj, "denied"), false)
+                    ? KR_AUTHZ_DENY
+                    : KR_AUTHZ_NO_OPINION;
+    const char *r = kr_value_map_str(reply.obj, "reason");
+    *reason = r ? r : "";
+    *evaluation_error = kr_value_map_str(reply.obj, "evaluationError");
+    return 0;
+}
+
+int rest_authz_decide(rest_gw_t *gw, kr_bus_t *bus, kr_arena_t *a, const kr_value_t *user,
+                      const rest_attrs_t *at, kr_authz_decision_t *decision, const char **reason,
+                      const char **evaluation_error, kr_error_t *err)
+{
+    *decision = KR_AUTHZ_NO_OPINION;
+    *reason = "";
+    *evaluation_error = NULL;
+    switch (gw->authz_mode) {
+    case REST_AUTHZ_ALWAYS_ALLOW:
+        *decision = KR_AUTHZ_ALLOW;
+        return 0;
+    case REST_AUTHZ_BUS:
+        return bus_decide(bus, a, user, at, decision, reason, evaluation_error, err);
+    case REST_AUTHZ_RBAC:
+        break;
+    }
+    kr_authz_user_t u;
+    if (vtable_user(a, user, &u, err) < 0)
+        return -1;
+    kr_authz_attrs_t attrs = {
+        .user = &u,
+        .verb = at->verb,
+        .resource_request = at->resource != NULL,
+        .group = at->group ? at->group : "",
+        .version = at->version,
+        .resource = at->resource,
+        .subresource = at->sub,
+        .ns = at->ns,
+        .name = at->name,
+        .path = at->path,
+    };
+    char buf[1024] = "";
+    *decision = gw->authz->authorize(gw->authz_self, &attrs, buf, sizeof buf);
+    *reason = kr_arena_strdup(a, buf);
+    return 0;
 }
 
 /* Upstream's forbiddenMessage + NewForbidden wording. */
@@ -175,37 +288,71 @@ static void forbidden(kr_error_t *err, kr_arena_t *a, const char *user, const re
 int rest_authorize(rest_gw_t *gw, kr_bus_t *bus, kr_arena_t *a, const kr_value_t *user,
                    const rest_attrs_t *at, kr_error_t *err)
 {
-    if (strcmp(gw->conf->authorization_mode, "Bus") != 0)
+    if (gw->authz_mode == REST_AUTHZ_ALWAYS_ALLOW)
         return 0;
-    kr_value_t *obj = kr_value_map(a);
-    kr_value_map_set(a, obj, "user", kr_value_copy(a, user));
-    set_opt(a, obj, "verb", at->verb);
-    if (at->resource != NULL) {
-        kr_value_t *ra = kr_value_map(a);
-        set_opt(a, ra, "group", at->group);
-        set_opt(a, ra, "version", at->version);
-        set_opt(a, ra, "resource", at->resource);
-        set_opt(a, ra, "subresource", at->sub);
-        set_opt(a, ra, "namespace", at->ns);
-        set_opt(a, ra, "name", at->name);
-        kr_value_map_set(a, obj, "resourceAttributes", ra);
-    } else {
-        kr_value_t *na = kr_value_map(a);
-        set_opt(a, na, "path", at->path);
-        kr_value_map_set(a, obj, "nonResourceAttributes", na);
-    }
-    kr_request_t req = {.op = "authz.review", .obj = obj};
-    kr_reply_t reply;
-    if (kr_bus_call(bus, &req, a, &reply, REST_BUS_TIMEOUT_MS, err) < 0)
+    kr_authz_decision_t decision;
+    const char *reason, *eval;
+    if (rest_authz_decide(gw, bus, a, user, at, &decision, &reason, &eval, err) < 0)
         return -1;
-    if (reply.code != 200) {
-        kr_error_set(err, KR_E_INTERNAL, "authorization failed: %s",
-                     reply.message ? reply.message : kr_strerror(reply.reason));
-        return -1;
-    }
-    if (kr_value_as_bool(kr_value_map_get(reply.obj, "allowed"), false))
+    if (decision == KR_AUTHZ_ALLOW)
         return 0;
     const char *name = kr_value_map_str(user, "username");
-    forbidden(err, a, name ? name : "", at, kr_value_map_str(reply.obj, "reason"));
+    forbidden(err, a, name ? name : "", at, reason);
     return -1;
+}
+
+/* AlwaysAllow's RulesFor: everything. */
+static kr_value_t *star_rule(kr_arena_t *a, bool resource)
+{
+    kr_value_t *r = kr_value_map(a);
+    kr_value_t *star = kr_value_array(a);
+    kr_value_array_push(a, star, kr_value_str(a, "*"));
+    kr_value_map_set(a, r, "verbs", star);
+    if (resource) {
+        kr_value_map_set(a, r, "apiGroups", kr_value_copy(a, star));
+        kr_value_map_set(a, r, "resources", kr_value_copy(a, star));
+    } else {
+        kr_value_map_set(a, r, "nonResourceURLs", kr_value_copy(a, star));
+    }
+    kr_value_t *list = kr_value_array(a);
+    kr_value_array_push(a, list, r);
+    return list;
+}
+
+int rest_authz_rules(rest_gw_t *gw, kr_bus_t *bus, kr_arena_t *a, const kr_value_t *user,
+                     const char *ns, kr_value_t **status, kr_error_t *err)
+{
+    kr_value_t *st = kr_value_map(a);
+    kr_value_t *res_rules = NULL, *nonres_rules = NULL;
+    bool incomplete = false;
+    const char *eval = NULL;
+    if (gw->authz_mode == REST_AUTHZ_ALWAYS_ALLOW) {
+        res_rules = star_rule(a, true);
+        nonres_rules = star_rule(a, false);
+    } else if (gw->authz_mode == REST_AUTHZ_BUS) {
+        kr_value_t *obj = kr_value_map(a);
+        kr_value_map_set(a, obj, "user", kr_value_copy(a, user));
+        set_opt(a, obj, "namespace", ns);
+        kr_reply_t reply;
+        if (bus_ask(bus, a, "authz.rules", obj, &reply, err) < 0)
+            return -1;
+        res_rules = kr_value_map_get(reply.obj, "resourceRules");
+        nonres_rules = kr_value_map_get(reply.obj, "nonResourceRules");
+        incomplete = kr_value_as_bool(kr_value_map_get(reply.obj, "incomplete"), false);
+        eval = kr_value_map_str(reply.obj, "evaluationError");
+    } else {
+        kr_authz_user_t u;
+        if (vtable_user(a, user, &u, err) < 0 ||
+            gw->authz->rules(gw->authz_self, &u, ns, a, &res_rules, &nonres_rules, &incomplete,
+                             &eval, err) < 0)
+            return -1;
+    }
+    /* both lists are required fields of the status: [] rather than absent */
+    kr_value_map_set(a, st, "resourceRules", res_rules ? res_rules : kr_value_array(a));
+    kr_value_map_set(a, st, "nonResourceRules", nonres_rules ? nonres_rules : kr_value_array(a));
+    kr_value_map_set(a, st, "incomplete", kr_value_bool(a, incomplete));
+    if (eval != NULL && *eval != '\0')
+        kr_value_map_set(a, st, "evaluationError", kr_value_str(a, eval));
+    *status = st;
+    return 0;
 }

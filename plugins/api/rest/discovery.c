@@ -62,6 +62,12 @@ int rest_discovery_refresh(rest_discovery_t *d, kr_bus_t *bus, uint64_t max_age_
              * dropping them keeps the per-request copy of a descriptor small */
             for (size_t i = 0; i < kr_value_len(items); i++)
                 kr_value_map_del(kr_value_array_get(items, i), "schema");
+            /* the reviews the gateway answers itself (review.c), after the
+             * core's kinds so that a group's preferred version stays its
+             * first */
+            kr_value_t *own = rest_review_kinds(a);
+            for (size_t i = 0; i < kr_value_len(own); i++)
+                kr_value_array_push(a, items, kr_value_array_get(own, i));
             pthread_rwlock_wrlock(&d->lock);
             kr_arena_destroy(&d->arena);
             d->arena = a;
@@ -155,13 +161,19 @@ kr_value_t *rest_discovery_api(rest_discovery_t *d, kr_arena_t *a, const char *s
     return m;
 }
 
+static kr_value_t *group_version(kr_arena_t *a, const char *group, const char *version)
+{
+    kr_value_t *gv = kr_value_map(a);
+    kr_value_map_set(a, gv, "groupVersion", str(a, kr_arena_printf(a, "%s/%s", group, version)));
+    kr_value_map_set(a, gv, "version", str(a, version));
+    return gv;
+}
+
 static kr_value_t *group_doc(kr_arena_t *a, const char *group, const char *version)
 {
     kr_value_t *g = kr_value_map(a);
     kr_value_map_set(a, g, "name", str(a, group));
-    kr_value_t *gv = kr_value_map(a);
-    kr_value_map_set(a, gv, "groupVersion", str(a, kr_arena_printf(a, "%s/%s", group, version)));
-    kr_value_map_set(a, gv, "version", str(a, version));
+    kr_value_t *gv = group_version(a, group, version);
     kr_value_t *versions = kr_value_array(a);
     kr_value_array_push(a, versions, gv);
     kr_value_map_set(a, g, "versions", versions);
@@ -169,8 +181,9 @@ static kr_value_t *group_doc(kr_arena_t *a, const char *group, const char *versi
     return g;
 }
 
-/* The groups in registration order, one entry per group (kraal serves one
- * version of each). */
+/* The groups in registration order, one entry per group with its versions
+ * in registration order (the first preferred: authentication.k8s.io
+ * serves v1 and v1beta1 of SelfSubjectReview). */
 static kr_value_t *groups_locked(rest_discovery_t *d, kr_arena_t *a, const char *only)
 {
     kr_value_t *groups = kr_value_array(a);
@@ -179,11 +192,21 @@ static kr_value_t *groups_locked(rest_discovery_t *d, kr_arena_t *a, const char 
         const char *group = kr_value_map_str(k, "group");
         if (group == NULL || *group == '\0' || (only != NULL && strcmp(group, only) != 0))
             continue;
-        bool seen = false;
-        for (size_t j = 0; j < kr_value_len(groups) && !seen; j++)
-            seen = str_is(kr_value_array_get(groups, j), "name", group);
-        if (!seen)
-            kr_value_array_push(a, groups, group_doc(a, group, kr_value_map_str(k, "version")));
+        const char *version = kr_value_map_str(k, "version");
+        kr_value_t *seen = NULL;
+        for (size_t j = 0; j < kr_value_len(groups) && seen == NULL; j++)
+            if (str_is(kr_value_array_get(groups, j), "name", group))
+                seen = kr_value_array_get(groups, j);
+        if (seen == NULL) {
+            kr_value_array_push(a, groups, group_doc(a, group, version));
+            continue;
+        }
+        kr_value_t *versions = kr_value_map_get(seen, "versions");
+        bool known = false;
+        for (size_t j = 0; j < kr_value_len(versions) && !known; j++)
+            known = str_is(kr_value_array_get(versions, j), "version", version);
+        if (!known)
+            kr_value_array_push(a, versions, group_version(a, group, version));
     }
     return groups;
 }
@@ -250,9 +273,12 @@ kr_value_t *rest_discovery_resources(rest_discovery_t *d, kr_arena_t *a, const c
         const char *plural = kr_value_map_str(k, "plural");
         /* Binding is a create-only resource, as upstream's bindings */
         bool binding = str_is(k, "kind", "Binding");
-        kr_value_array_push(a, list,
-                            resource_doc(a, k, plural, kr_value_map_str(k, "singular"),
-                                         binding ? create_only : all_verbs, true));
+        kr_value_t *doc = resource_doc(a, k, plural, kr_value_map_str(k, "singular"),
+                                       binding ? create_only : all_verbs, true);
+        const kr_value_t *verbs = kr_value_map_get(k, "verbs"); /* the gateway's own */
+        if (verbs != NULL)
+            kr_value_map_set(a, doc, "verbs", kr_value_copy(a, verbs));
+        kr_value_array_push(a, list, doc);
         const kr_value_t *subs = kr_value_map_get(k, "subresources");
         for (size_t j = 0; j < kr_value_len(subs); j++) {
             const char *sub = kr_value_map_key(subs, j);
@@ -265,14 +291,14 @@ kr_value_t *rest_discovery_resources(rest_discovery_t *d, kr_arena_t *a, const c
                                  str(a, strcmp(sub, "scale") == 0 ? "Scale" : "Binding"));
                 sk = tmp;
             }
-            kr_value_t *doc =
+            kr_value_t *sdoc =
                 resource_doc(a, sk, kr_arena_printf(a, "%s/%s", plural, sub), "",
                              strcmp(sub, "binding") == 0 ? create_only : sub_verbs, false);
             if (strcmp(sub, "scale") == 0) {
-                kr_value_map_set(a, doc, "group", str(a, "autoscaling"));
-                kr_value_map_set(a, doc, "version", str(a, "v1"));
+                kr_value_map_set(a, sdoc, "group", str(a, "autoscaling"));
+                kr_value_map_set(a, sdoc, "version", str(a, "v1"));
             }
-            kr_value_array_push(a, list, doc);
+            kr_value_array_push(a, list, sdoc);
         }
     }
     pthread_rwlock_unlock(&d->lock);

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include <kraal/authz.h>
 #include <kraal/plugin.h>
 
 #include "table.h"
@@ -40,7 +41,9 @@ typedef struct rest_conf {
     int64_t max_inflight;
     int64_t idle_timeout_ms;
     int64_t watch_timeout_ms;
-    const char *authorization_mode; /* "AlwaysAllow" or "Bus" */
+    const char *authorization_mode; /* "AlwaysAllow", "RBAC" or "Bus" */
+    const char *authorizer;         /* RBAC: the authorizer's instance name */
+    bool anonymous;                 /* no credentials: system:anonymous, not 401 */
     const char *advertise_address;  /* NULL: see rest_advertise_address */
     const char *service_cidr;       /* the api's service_cluster_ip_range */
     bool kubernetes_service;        /* keep default/kubernetes (kubesvc.h) */
@@ -50,6 +53,13 @@ typedef struct rest_discovery rest_discovery_t;
 typedef struct rest_watches rest_watches_t;
 typedef struct rest_tokens rest_tokens_t;
 typedef struct rest_loop rest_loop_t;
+
+/* authorization_mode, parsed. */
+typedef enum rest_authz_mode {
+    REST_AUTHZ_ALWAYS_ALLOW = 0,
+    REST_AUTHZ_RBAC, /* the in-process vtable (kraal/authz.h) */
+    REST_AUTHZ_BUS,  /* the "authz.review" / "authz.rules" ops */
+} rest_authz_mode_t;
 
 typedef struct rest_gw {
     kr_plugin_ctx_t *ctx;
@@ -62,6 +72,10 @@ typedef struct rest_gw {
     char *server_url;
     rest_discovery_t *disc; /* kinds, for routing and discovery */
     rest_tokens_t *tokens;
+    rest_authz_mode_t authz_mode;
+    bool anonymous;              /* conf->anonymous, off under AlwaysAllow */
+    const kr_authz_ops_t *authz; /* REST_AUTHZ_RBAC: found at init */
+    void *authz_self;
     struct rest_metrics *metrics;
     struct rest_kubesvc *kubesvc; /* the instance's thread only */
 } rest_gw_t;
@@ -153,17 +167,68 @@ enum MHD_Result rest_watch_start(rest_watches_t *w, struct MHD_Connection *conn,
 
 /* What a request asks to do, as a SubjectAccessReview's attributes. */
 typedef struct rest_attrs {
-    const char *verb; /* get, list, watch, create, update, patch, delete, deletecollection */
+    const char *verb; /* get, list, watch, create, update, patch, delete, deletecollection,
+                       * impersonate, ...; non-resource: the lowercase method */
     const char *group, *version, *resource, *sub, *ns, *name; /* resource requests */
     const char *path;                                         /* non-resource requests */
 } rest_attrs_t;
 
-/* With authorization_mode "Bus", asks the "authz.review" op whether `user`
- * may do `attrs`; "AlwaysAllow" allows every authenticated user.  Returns
- * 0 when allowed; < 0 with err: KR_E_FORBIDDEN and upstream's message, or
- * the authorizer's failure. */
+/* Users are maps {username, uid, groups, extra} (the bus `auth` shape, as
+ * the authenticator answers it, plus extra: {key: [values]} when
+ * impersonated); the gateway forwards the effective one in every
+ * request's `auth`. */
+
+/* The authorizer's answer to `attrs` for `user`, whatever the mode:
+ * *decision, and *reason / *evaluation_error (in arena; "" / NULL when
+ * none).  < 0 only when the authorizer could not be asked (Bus mode: no
+ * answer or a failed one). */
+int rest_authz_decide(rest_gw_t *gw, kr_bus_t *bus, kr_arena_t *arena, const kr_value_t *user,
+                      const rest_attrs_t *attrs, kr_authz_decision_t *decision, const char **reason,
+                      const char **evaluation_error, kr_error_t *err);
+
+/* Whether `user` may do `attrs`: 0 when allowed; < 0 with err:
+ * KR_E_FORBIDDEN and upstream's message (forbiddenMessage + NewForbidden),
+ * or the authorizer's failure. */
 int rest_authorize(rest_gw_t *gw, kr_bus_t *bus, kr_arena_t *arena, const kr_value_t *user,
                    const rest_attrs_t *attrs, kr_error_t *err);
+
+/* A SubjectRulesReview's status (resourceRules, nonResourceRules,
+ * incomplete, evaluationError) for `user` in namespace `ns`, in arena. */
+int rest_authz_rules(rest_gw_t *gw, kr_bus_t *bus, kr_arena_t *arena, const kr_value_t *user,
+                     const char *ns, kr_value_t **status, kr_error_t *err);
+
+/* The user of a request without credentials (anonymous: true). */
+kr_value_t *rest_anonymous_user(kr_arena_t *arena);
+
+/* ---- impersonation (impersonate.c) ------------------------------------- */
+
+/* Reads the Impersonate-* headers of `conn`.  None: *user stays as it is.
+ * Else each is authorized for the requesting *user (verb "impersonate" on
+ * users / serviceaccounts / groups / uids / userextras) as upstream's
+ * WithImpersonation does, and *user becomes the impersonated user (in
+ * arena).  < 0 with err: KR_E_FORBIDDEN and upstream's message, or
+ * KR_E_INTERNAL for groups, extras or a uid without a user. */
+int rest_impersonate(rest_gw_t *gw, kr_bus_t *bus, kr_arena_t *arena, struct MHD_Connection *conn,
+                     const char *uri, kr_value_t **user, kr_error_t *err);
+
+/* ---- reviews (review.c) ------------------------------------------------ */
+
+/* Whether group/resource is one of the reviews the gateway answers itself
+ * (SelfSubjectAccessReview, SubjectAccessReview, LocalSubjectAccessReview,
+ * SelfSubjectRulesReview, SelfSubjectReview). */
+bool rest_review_is(const char *group, const char *version, const char *resource);
+/* The gateway's own resources for discovery: descriptors as the "kinds"
+ * op gives them ({group, version, kind, plural, singular, namespaced,
+ * verbs}), in arena. */
+kr_value_t *rest_review_kinds(kr_arena_t *arena);
+/* Answers a review created by `user` (the body `obj`, in the namespace
+ * `ns` of the path for LocalSubjectAccessReview): *out is the review with
+ * its status (201), in arena.  < 0 with err (400, 422 with *details
+ * set, or the authorizer's failure). */
+int rest_review_create(rest_gw_t *gw, kr_bus_t *bus, kr_arena_t *arena, const kr_value_t *user,
+                       const char *group, const char *version, const char *resource, const char *ns,
+                       const kr_value_t *obj, kr_value_t **out, kr_value_t **details,
+                       kr_error_t *err);
 
 /* ---- tokens (auth.c) -------------------------------------------------- */
 

@@ -469,6 +469,87 @@ static const char *k8s_verb(const char *method, bool collection, bool watch)
     return NULL;
 }
 
+/* What upstream's RequestInfoFactory adds to the path's attributes: the
+ * namespace of a Namespace is its name (so a RoleBinding in it may grant
+ * reading it), and a list or watch whose field selector asks for one
+ * metadata.name names that object (kubectl get NAME --watch). */
+static void request_info(kr_arena_t *a, struct MHD_Connection *conn, rest_attrs_t *at)
+{
+    if (at->ns == NULL && at->name != NULL && *at->group == '\0' &&
+        strcmp(at->resource, "namespaces") == 0)
+        at->ns = at->name;
+    if (at->name != NULL || at->verb == NULL ||
+        (strcmp(at->verb, "list") != 0 && strcmp(at->verb, "watch") != 0))
+        return;
+    const char *fs = query(conn, "fieldSelector");
+    if (fs == NULL)
+        return;
+    /* RequiresExactMatch: one term metadata.name=X or ==X among the and-ed ones */
+    const char *found = NULL;
+    size_t found_len = 0;
+    for (const char *p = fs; *p;) {
+        size_t n = strcspn(p, ",");
+        static const char key[] = "metadata.name";
+        size_t kl = sizeof key - 1;
+        if (n > kl && strncmp(p, key, kl) == 0 && p[kl] == '=') {
+            size_t skip = kl + (p[kl + 1] == '=' ? 2 : 1);
+            if (found != NULL)
+                return; /* asked twice: not an exact match */
+            found = p + skip;
+            found_len = n - skip;
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    if (found == NULL || found_len == 0 || (found_len == 1 && found[0] == '.') ||
+        (found_len == 2 && found[0] == '.' && found[1] == '.') ||
+        memchr(found, '/', found_len) != NULL || memchr(found, '%', found_len) != NULL)
+        return; /* not IsValidPathSegmentName */
+    at->name = kr_arena_strndup(a, found, found_len);
+}
+
+/* A review (review.c): authorized as a create of its resource, answered
+ * here, nothing goes to the object API. */
+static enum MHD_Result serve_review(rest_gw_t *gw, rq_t *rq, struct MHD_Connection *conn,
+                                    const char *method, const rest_route_t *route, kr_value_t *user)
+{
+    kr_arena_t *a = rq->arena;
+    kr_bus_t *bus = rest_worker_bus(gw);
+    kr_error_t err;
+    bool namespaced = strcmp(route->resource, "localsubjectaccessreviews") == 0;
+    if (route->name != NULL || route->sub != NULL || (route->ns != NULL) != namespaced)
+        return send_status(conn, a, KR_E_NOT_FOUND, 0,
+                           "the server could not find the requested resource", NULL);
+    rq->m = (rest_metric_req_t){
+        .group = kr_arena_strdup(a, route->group),
+        .version = kr_arena_strdup(a, route->version),
+        .resource = kr_arena_strdup(a, route->resource),
+        .sub = "",
+        .scope = route->ns ? "namespace" : "cluster",
+        .verb = "POST",
+    };
+    rest_attrs_t attrs = {
+        .verb = k8s_verb(method, true, false),
+        .group = route->group,
+        .version = route->version,
+        .resource = route->resource,
+        .ns = route->ns,
+    };
+    if (attrs.verb != NULL && rest_authorize(gw, bus, a, user, &attrs, &err) < 0)
+        return send_error(conn, a, &err);
+    if (strcmp(method, "POST") != 0)
+        return send_status(conn, a, KR_E_METHOD_NOT_ALLOWED, 0,
+                           "the server does not allow this method on the requested resource", NULL);
+    kr_value_t *body = NULL, *out = NULL, *details = NULL;
+    if (decode_body(rq, conn, &body, &err) < 0)
+        return send_error(conn, a, &err);
+    if (rest_review_create(gw, bus, a, user, route->group, route->version, route->resource,
+                           route->ns, body, &out, &details, &err) < 0)
+        return send_status(conn, a, err.reason, 0, err.message, details);
+    return send_json(conn, 201, out);
+}
+
 static enum MHD_Result serve_resource(rest_gw_t *gw, rq_t *rq, struct MHD_Connection *conn,
                                       const char *method, const rest_route_t *route,
                                       kr_value_t *user)
@@ -477,6 +558,8 @@ static enum MHD_Result serve_resource(rest_gw_t *gw, rq_t *rq, struct MHD_Connec
     kr_bus_t *bus = rest_worker_bus(gw);
     if (bus == NULL)
         return send_status(conn, a, KR_E_SERVICE_UNAVAILABLE, 0, "the bus is not reachable", NULL);
+    if (rest_review_is(route->group, route->version, route->resource))
+        return serve_review(gw, rq, conn, method, route, user);
     rest_resource_t r;
     if (!rest_discovery_find(gw->disc, bus, a, route->group, route->version, route->resource, &r))
         return send_status(conn, a, KR_E_NOT_FOUND, 0,
@@ -521,6 +604,7 @@ static enum MHD_Result serve_resource(rest_gw_t *gw, rq_t *rq, struct MHD_Connec
         .ns = route->ns,
         .name = route->name,
     };
+    request_info(a, conn, &attrs);
     if (attrs.verb != NULL && rest_authorize(gw, bus, a, user, &attrs, &err) < 0)
         return send_error(conn, a, &err);
 
@@ -536,7 +620,7 @@ static enum MHD_Result serve_resource(rest_gw_t *gw, rq_t *rq, struct MHD_Connec
             return send_error(conn, a, &err);
         unsigned code = 0;
         struct MHD_Response *resp =
-            rest_podstream_start(gw, conn, method, route, &rq->resp, &rq->resp_code, &code);
+            rest_podstream_start(gw, conn, method, route, user, &rq->resp, &rq->resp_code, &code);
         if (resp != NULL)
             return respond(conn, code, resp);
         rq->waiting = true;
@@ -681,11 +765,18 @@ static enum MHD_Result dispatch(rest_gw_t *gw, rq_t *rq, struct MHD_Connection *
         return send_status(conn, a, KR_E_SERVICE_UNAVAILABLE, 0, "the bus is not reachable", NULL);
     kr_value_t *user = NULL;
     kr_error_t err;
-    if (rest_tokens_check(gw->tokens, bus, bearer(conn), a, &user, &err) < 0) {
+    const char *token = bearer(conn);
+    if (token == NULL && gw->anonymous) {
+        /* no credentials at all (a bad token stays 401, as upstream's
+         * union.NewFailOnError has it) */
+        user = rest_anonymous_user(a);
+    } else if (rest_tokens_check(gw->tokens, bus, token, a, &user, &err) < 0) {
         if (err.reason == KR_E_UNAUTHORIZED)
             return send_status(conn, a, KR_E_UNAUTHORIZED, 0, "Unauthorized", NULL);
         return send_error(conn, a, &err);
     }
+    if (rest_impersonate(gw, bus, a, conn, url, &user, &err) < 0)
+        return send_error(conn, a, &err);
     if (rq->too_large)
         return send_status(conn, a, KR_E_TOO_LARGE, 0, "the request body is too large", NULL);
     if (route.kind != REST_ROUTE_RESOURCE) {

@@ -54,8 +54,15 @@ static const kr_config_entry_t rest_config[] = {
     {KR_CFG_DURATION, "watch_timeout", "30m", offsetof(rest_conf_t, watch_timeout_ms),
      "a watch without timeoutSeconds ends after this"},
     {KR_CFG_STRING, "authorization_mode", "AlwaysAllow", offsetof(rest_conf_t, authorization_mode),
-     "AlwaysAllow (every authenticated user may do everything) or Bus (ask the authz.review op, "
-     "as the RBAC plugin serves it)"},
+     "AlwaysAllow (every authenticated user may do everything), RBAC (ask the in-process "
+     "authorizer named by `authorizer`, listed before this plugin) or Bus (ask the authz.review "
+     "op, for a gateway in a process of its own)"},
+    {KR_CFG_STRING, "authorizer", "rbac", offsetof(rest_conf_t, authorizer),
+     "RBAC: the instance name of the authorizer (auth-rbac's default)"},
+    {KR_CFG_BOOL, "anonymous", "false", offsetof(rest_conf_t, anonymous),
+     "requests without credentials run as system:anonymous (group system:unauthenticated) and "
+     "the authorizer decides, instead of 401 (kube-apiserver's --anonymous-auth; ignored under "
+     "AlwaysAllow, as upstream)"},
     {KR_CFG_END, NULL, NULL, 0, NULL},
 };
 
@@ -175,12 +182,24 @@ static void *rest_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err
                      "port must be 0-65535, workers 1-256, max_requests_inflight > 0");
         return NULL;
     }
-    if (strcmp(c->authorization_mode, "AlwaysAllow") != 0 &&
-        strcmp(c->authorization_mode, "Bus") != 0) {
+    rest_authz_mode_t mode;
+    if (strcmp(c->authorization_mode, "AlwaysAllow") == 0) {
+        mode = REST_AUTHZ_ALWAYS_ALLOW;
+    } else if (strcmp(c->authorization_mode, "RBAC") == 0) {
+        mode = REST_AUTHZ_RBAC;
+    } else if (strcmp(c->authorization_mode, "Bus") == 0) {
+        mode = REST_AUTHZ_BUS;
+    } else {
         kr_error_set(err, KR_E_BAD_REQUEST,
                      "authorization_mode: Unsupported value: \"%s\": supported values: "
-                     "\"AlwaysAllow\", \"Bus\"",
+                     "\"AlwaysAllow\", \"Bus\", \"RBAC\"",
                      c->authorization_mode);
+        return NULL;
+    }
+    const kr_authz_ops_t *authz = NULL;
+    void *authz_self = NULL;
+    if (mode == REST_AUTHZ_RBAC && kr_authz_find(c->authorizer, &authz, &authz_self, err) < 0) {
+        kr_error_wrap(err, "authorization_mode RBAC");
         return NULL;
     }
     struct sockaddr_storage ss;
@@ -207,6 +226,18 @@ static void *rest_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err
     gw->disc = rest_discovery_new();
     gw->tokens = rest_tokens_new();
     gw->metrics = rest_metrics_new();
+    gw->authz_mode = mode;
+    gw->authz = authz;
+    gw->authz_self = authz_self;
+    gw->anonymous = c->anonymous;
+    if (c->anonymous && mode == REST_AUTHZ_ALWAYS_ALLOW) {
+        /* kube-apiserver resets --anonymous-auth the same way */
+        kr_plugin_log(ctx, KR_LOG_WARN,
+                      "anonymous is not allowed with the AlwaysAllow authorizer: resetting it to "
+                      "false",
+                      "authorization_mode=%s", c->authorization_mode);
+        gw->anonymous = false;
+    }
 
     rest_pki_t pki = {0};
     if (c->tls) {

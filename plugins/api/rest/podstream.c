@@ -54,6 +54,7 @@ typedef struct ps {
     bool in, out, err, tty;
     bool follow;
     kr_value_t *params; /* obj of the agent's stream */
+    kr_value_t *auth;   /* the requesting user, forwarded to the agent */
     const char *proto;  /* the WebSocket subprotocol chosen */
     bool spdy;          /* the client asked for SPDY/3.1 (kubectl before 1.30) */
     char accept[29];
@@ -268,7 +269,7 @@ static void input_pump(ps_t *p)
     }
     uint64_t delivered = p->received - p->out_data - (p->body.len - p->body_off);
     kr_value_map_set(a, o, "ack", kr_value_int(a, (int64_t)delivered));
-    kr_request_t req = {.op = PS_INPUT_OP, .res = p->node, .obj = o};
+    kr_request_t req = {.op = PS_INPUT_OP, .res = p->node, .obj = o, .auth = p->auth};
     if (kr_bus_send(bus, &req, on_input_reply, p, PS_TIMEOUT_MS, NULL, NULL) == 0) {
         p->refs++;
         p->in_busy = true;
@@ -981,7 +982,8 @@ static void on_pod(kr_bus_t *bus, const kr_reply_t *reply, void *ud)
         kr_value_map_set(a, o, "attempt", kr_value_int(a, attempt));
     }
     if (p->kind == K_PF) {
-        rest_pf_t *pf = rest_pf_new(p->loop, node, p->ns, p->name, uid ? uid : "", !p->spdy);
+        rest_pf_t *pf =
+            rest_pf_new(p->loop, node, p->ns, p->name, uid ? uid : "", p->auth, !p->spdy);
         p->state = ST_DONE;
         answer(p, MHD_HTTP_SWITCHING_PROTOCOLS, rest_pf_upgrade_response(pf, p->accept));
         ps_unref(p);
@@ -994,6 +996,7 @@ static void on_pod(kr_bus_t *bus, const kr_reply_t *reply, void *ud)
         .ns = p->ns,
         .name = p->name,
         .obj = o,
+        .auth = p->auth,
     };
     kr_error_t err;
     if (kr_bus_watch(bus, &req, on_event, p, &p->watch_id, &err) < 0) {
@@ -1169,8 +1172,8 @@ static bool ws_params(ps_t *p, const char **msg)
 
 struct MHD_Response *rest_podstream_start(rest_gw_t *gw, struct MHD_Connection *conn,
                                           const char *method, const rest_route_t *route,
-                                          struct MHD_Response **later, unsigned *later_code,
-                                          unsigned *code)
+                                          const kr_value_t *user, struct MHD_Response **later,
+                                          unsigned *later_code, unsigned *code)
 {
     ps_t *p = calloc(1, sizeof *p);
     if (p == NULL)
@@ -1181,6 +1184,7 @@ struct MHD_Response *rest_podstream_start(rest_gw_t *gw, struct MHD_Connection *
     p->later = later;
     p->later_code = later_code;
     p->a = kr_arena_new(4096);
+    p->auth = kr_value_copy(p->a, user);
     p->refs = 1;
     p->sock = -1;
     p->ns = kr_arena_strdup(p->a, route->ns ? route->ns : "");

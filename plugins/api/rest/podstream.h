@@ -19,14 +19,15 @@ bool rest_podstream_sub(const char *sub);
  * port-forward), so that it does not count against max-requests-inflight. */
 bool rest_podstream_long_running(struct MHD_Connection *conn, const char *url);
 
-/* Starts serving the request on the calling serving thread.  Returns a
+/* Starts serving the request of `user` (copied; forwarded in the `auth` of
+ * the agent's stream) on the calling serving thread.  Returns a
  * response to queue now (with *code), or NULL when the answer comes later:
  * the caller then suspends the connection; the answer is stored in
  * *later / *later_code and the connection resumed. */
 struct MHD_Response *rest_podstream_start(rest_gw_t *gw, struct MHD_Connection *conn,
                                           const char *method, const rest_route_t *route,
-                                          struct MHD_Response **later, unsigned *later_code,
-                                          unsigned *code);
+                                          const kr_value_t *user, struct MHD_Response **later,
+                                          unsigned *later_code, unsigned *code);
 
 /* Closes the upgraded connections of a serving thread (exec, attach,
  * port-forward): called by a stopping gateway before its MHD stops. */

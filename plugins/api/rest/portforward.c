@@ -30,6 +30,7 @@ struct rest_pf {
     rest_loop_t *loop;
     kr_arena_t *a;
     const char *node, *ns, *pod, *uid;
+    kr_value_t *auth; /* the requesting user */
     bool tunneled;
     unsigned refs;
     int sock;
@@ -194,7 +195,7 @@ static void input_pump(pf_conn_t *c)
         kr_value_map_set(a, o, "close", kr_value_bool(a, true));
     if (delivered)
         kr_value_map_set(a, o, "ack", kr_value_int(a, (int64_t)c->received));
-    kr_request_t req = {.op = PF_INPUT_OP, .res = pf->node, .obj = o};
+    kr_request_t req = {.op = PF_INPUT_OP, .res = pf->node, .obj = o, .auth = pf->auth};
     if (kr_bus_send(bus, &req, on_input_reply, c, PF_TIMEOUT_MS, NULL, NULL) == 0) {
         c->refs++;
         c->in_busy = true;
@@ -279,6 +280,7 @@ static void conn_start(pf_conn_t *c)
         .ns = pf->ns,
         .name = pf->pod,
         .obj = o,
+        .auth = pf->auth,
     };
     kr_error_t err;
     if (bus != NULL && kr_bus_watch(bus, &req, on_event, c, &c->watch_id, &err) == 0) {
@@ -498,7 +500,7 @@ void rest_pf_end(rest_loop_t *l)
 }
 
 rest_pf_t *rest_pf_new(rest_loop_t *loop, const char *node, const char *ns, const char *pod,
-                       const char *uid, bool tunneled)
+                       const char *uid, const kr_value_t *auth, bool tunneled)
 {
     rest_pf_t *pf = calloc(1, sizeof *pf);
     if (pf == NULL)
@@ -509,6 +511,7 @@ rest_pf_t *rest_pf_new(rest_loop_t *loop, const char *node, const char *ns, cons
     pf->ns = kr_arena_strdup(pf->a, ns);
     pf->pod = kr_arena_strdup(pf->a, pod);
     pf->uid = kr_arena_strdup(pf->a, uid);
+    pf->auth = kr_value_copy(pf->a, auth);
     pf->tunneled = tunneled;
     pf->refs = 1; /* the socket's, from on_upgrade to pf_close */
     pf->sock = -1;

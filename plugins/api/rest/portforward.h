@@ -18,9 +18,10 @@
 typedef struct rest_pf rest_pf_t;
 
 /* A session for a checked pod on the calling serving thread; `tunneled`
- * when the SPDY bytes travel in WebSocket messages.  Strings are copied. */
+ * when the SPDY bytes travel in WebSocket messages; `auth` the requesting
+ * user, forwarded in the agent's streams.  Strings and auth are copied. */
 rest_pf_t *rest_pf_new(rest_loop_t *loop, const char *node, const char *ns, const char *pod,
-                       const char *uid, bool tunneled);
+                       const char *uid, const kr_value_t *auth, bool tunneled);
 /* The 101 answer: MHD calls the session's upgrade handler, which takes the
  * session over (without that call it is never freed: MHD gives no notice). */
 struct MHD_Response *rest_pf_upgrade_response(rest_pf_t *pf, const char *ws_accept);

@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <kraal/controller.h>
 
@@ -1126,6 +1127,73 @@ static kr_value_t *c_job_duration(row_t *r, const tcol_t *c)
     return cell_str(r, human_duration(r->t->a, ktime_sub(d, s)));
 }
 
+/* ---- RBAC: printRole, printRoleBinding ---------------------------------------- */
+
+/* CreationTimestamp.Time.UTC().Format(time.RFC3339): whole seconds, "Z";
+ * an absent time is Go's zero time. */
+static kr_value_t *c_timestamp(row_t *r, const tcol_t *c)
+{
+    ktime_t t = time_of(rest_jsonpath_first(c->jp, r->obj));
+    if (ktime_is_zero(t))
+        return cell_str(r, "0001-01-01T00:00:00Z");
+    time_t sec = (time_t)t.sec;
+    struct tm tm;
+    char buf[64];
+    if (gmtime_r(&sec, &tm) == NULL || strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        return cell_str(r, "");
+    return cell_str(r, buf);
+}
+
+/* fmt.Sprintf("%s/%s", obj.RoleRef.Kind, obj.RoleRef.Name) */
+static kr_value_t *c_role_ref(row_t *r, const tcol_t *c)
+{
+    (void)c;
+    const char *kind = str_at(r->obj, "roleRef.kind"), *name = str_at(r->obj, "roleRef.name");
+    return cell_str(r, kr_arena_printf(r->t->a, "%s/%s", kind ? kind : "", name ? name : ""));
+}
+
+/* rbac.SubjectsStrings for one subject kind, joined by ", ": a
+ * ServiceAccount is "<namespace>/<name>". */
+static kr_value_t *subjects_of(row_t *r, const char *kind)
+{
+    const kr_value_t *subjects = kr_value_map_get(r->obj, "subjects");
+    bool sa = strcmp(kind, "ServiceAccount") == 0;
+    kr_buf_t b = KR_BUF_INIT;
+    size_t n = 0;
+    for (size_t i = 0; i < kr_value_len(subjects); i++) {
+        const kr_value_t *s = kr_value_array_get(subjects, i);
+        const char *k = kr_value_map_str(s, "kind"), *name = kr_value_map_str(s, "name");
+        if (k == NULL || strcmp(k, kind) != 0)
+            continue;
+        if (n++)
+            kr_buf_puts(&b, ", ");
+        if (sa) {
+            const char *ns = kr_value_map_str(s, "namespace");
+            kr_buf_printf(&b, "%s/", ns ? ns : "");
+        }
+        kr_buf_puts(&b, name ? name : "");
+    }
+    return cell_str(r, buf_take(r->t->a, &b));
+}
+
+static kr_value_t *c_subject_users(row_t *r, const tcol_t *c)
+{
+    (void)c;
+    return subjects_of(r, "User");
+}
+
+static kr_value_t *c_subject_groups(row_t *r, const tcol_t *c)
+{
+    (void)c;
+    return subjects_of(r, "Group");
+}
+
+static kr_value_t *c_subject_service_accounts(row_t *r, const tcol_t *c)
+{
+    (void)c;
+    return subjects_of(r, "ServiceAccount");
+}
+
 static const struct {
     const char *name;
     compute_fn fn;
@@ -1157,6 +1225,11 @@ static const struct {
     {"jobStatus", c_job_status},
     {"jobCompletions", c_job_completions},
     {"jobDuration", c_job_duration},
+    {"timestamp", c_timestamp},
+    {"roleRef", c_role_ref},
+    {"subjectUsers", c_subject_users},
+    {"subjectGroups", c_subject_groups},
+    {"subjectServiceAccounts", c_subject_service_accounts},
 };
 
 /* Plain columns of built-in kinds whose cell printers.go does not take

@@ -468,20 +468,6 @@ static kr_value_t *uid_precondition(kr_arena_t *a, const char *uid)
     return opts;
 }
 
-/* A create refused because the namespace is being deleted: dropped, as
- * upstream (NamespaceTerminatingCause). */
-static bool namespace_terminating(const kr_reply_t *r)
-{
-    const kr_value_t *causes = kr_value_map_get(r->details, "causes");
-    for (size_t i = 0; i < kr_value_len(causes); i++) {
-        const char *type = kr_value_map_str(kr_value_array_get(causes, i), "reason");
-        if (type != NULL && strcmp(type, "NamespaceTerminating") == 0)
-            return true;
-    }
-    return r->code == 403 && r->message != NULL &&
-           strstr(r->message, "because it is being terminated") != NULL;
-}
-
 static void reply_endpoints(ep_op_t *op, const kr_reply_t *r)
 {
     ep_task_t *t = op->t;
@@ -501,7 +487,7 @@ static void reply_endpoints(ep_op_t *op, const kr_reply_t *r)
             ep_rv_num(kr_value_as_str(kr_value_get(r->obj, "metadata.resourceVersion")));
         return;
     }
-    if (op->kind == OP_EP_CREATE && namespace_terminating(r))
+    if (op->kind == OP_EP_CREATE && kr_reply_namespace_terminating(r))
         return;
     t->failed = true;
     const char *msg = r->message ? r->message : kr_reason_name(r->reason);
@@ -543,7 +529,7 @@ static void reply_slice(ep_op_t *op, const kr_reply_t *r)
             ep_rv_num(kr_value_as_str(kr_value_get(r->obj, "metadata.resourceVersion"))));
         return;
     }
-    if (op->kind == OP_ES_CREATE && namespace_terminating(r))
+    if (op->kind == OP_ES_CREATE && kr_reply_namespace_terminating(r))
         return;
     t->failed = true;
     if (t->slice_err == NULL)

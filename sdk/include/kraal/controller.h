@@ -107,6 +107,12 @@ kr_value_t *kr_controller_ref_patch(kr_arena_t *arena, const kr_value_t *owner,
 void kr_controller_hash(const void *data, size_t len, int64_t collision_count, char *out,
                         size_t size);
 
+/* A create refused because its namespace is being deleted (a 403 with the
+ * NamespaceTerminating cause, or upstream's "because it is being
+ * terminated" message): controllers drop such creates, as upstream's do
+ * (apierrors.HasStatusCause(err, v1.NamespaceTerminatingCause)). */
+bool kr_reply_namespace_terminating(const kr_reply_t *reply);
+
 /* ---- pods ------------------------------------------------------------------- */
 
 /* Not Succeeded, not Failed, not being deleted (controller.IsPodActive). */

@@ -297,7 +297,7 @@ static void v2_paths_for_every_kind(void **state)
 {
     (void)state;
     kr_value_t *doc = kr_openapi_v2(arena, reg);
-    assert_int_equal(kr_registry_count(reg), 19);
+    assert_int_equal(kr_registry_count(reg), 23);
     for (size_t i = 0; i < kr_registry_count(reg); i++)
         check_kind_paths(doc, kr_registry_at(reg, i), true);
 
@@ -317,6 +317,10 @@ static void v2_paths_for_every_kind(void **state)
          "watchBatchV1NamespacedJobList"},
         {"/apis/scheduling.k8s.io/v1/priorityclasses/{name}", "delete",
          "deleteSchedulingV1PriorityClass"},
+        {"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings", "post",
+         "createRbacAuthorizationV1NamespacedRoleBinding"},
+        {"/apis/rbac.authorization.k8s.io/v1/clusterroles/{name}", "put",
+         "replaceRbacAuthorizationV1ClusterRole"},
     };
     for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
         assert_string_equal(
@@ -466,9 +470,10 @@ static void v3_index_hashes(void **state)
                                       "apis/batch/v1",
                                       "apis/coordination.k8s.io/v1",
                                       "apis/discovery.k8s.io/v1",
+                                      "apis/rbac.authorization.k8s.io/v1",
                                       "apis/scheduling.k8s.io/v1",
                                       NULL};
-    assert_int_equal(kr_value_len(kr_value_map_get(idx, "paths")), 6);
+    assert_int_equal(kr_value_len(kr_value_map_get(idx, "paths")), 7);
     for (size_t i = 0; gvs[i] != NULL; i++) {
         /* The hash is the ETag of the document the URL serves. */
         const char *hash = index_hash(idx, gvs[i]);
@@ -484,7 +489,7 @@ static void v3_index_hashes(void **state)
     /* A new group version appears; the others keep their hash. */
     add_kind(widget);
     kr_value_t *after = kr_openapi_v3_index(arena, reg);
-    assert_int_equal(kr_value_len(kr_value_map_get(after, "paths")), 7);
+    assert_int_equal(kr_value_len(kr_value_map_get(after, "paths")), 8);
     const char *w1 = index_hash(after, "apis/example.com/v1");
     for (size_t i = 0; gvs[i] != NULL; i++)
         assert_string_equal(index_hash(after, gvs[i]), index_hash(idx, gvs[i]));
@@ -492,7 +497,7 @@ static void v3_index_hashes(void **state)
     add_kind("{\"group\":\"example.com\",\"version\":\"v1\",\"kind\":\"Gadget\","
              "\"plural\":\"gadgets\",\"namespaced\":false}");
     kr_value_t *third = kr_openapi_v3_index(arena, reg);
-    assert_int_equal(kr_value_len(kr_value_map_get(third, "paths")), 7);
+    assert_int_equal(kr_value_len(kr_value_map_get(third, "paths")), 8);
     assert_string_not_equal(index_hash(third, "apis/example.com/v1"), w1);
     assert_string_equal(index_hash(third, "api/v1"), index_hash(idx, "api/v1"));
 }

@@ -40,25 +40,29 @@ static bool strv_has(const char *const *v, const char *s)
 /* `kubectl api-resources` for our kinds (NAME SHORTNAMES APIVERSION
  * NAMESPACED KIND), "-" for no short name. */
 static const char api_resources[] =
-    "bindings         -       v1                      true   Binding\n"
-    "configmaps       cm      v1                      true   ConfigMap\n"
-    "endpoints        ep      v1                      true   Endpoints\n"
-    "events           ev      v1                      true   Event\n"
-    "namespaces       ns      v1                      false  Namespace\n"
-    "nodes            no      v1                      false  Node\n"
-    "pods             po      v1                      true   Pod\n"
-    "secrets          -       v1                      true   Secret\n"
-    "serviceaccounts  sa      v1                      true   ServiceAccount\n"
-    "services         svc     v1                      true   Service\n"
-    "daemonsets       ds      apps/v1                 true   DaemonSet\n"
-    "deployments      deploy  apps/v1                 true   Deployment\n"
-    "replicasets      rs      apps/v1                 true   ReplicaSet\n"
-    "statefulsets     sts     apps/v1                 true   StatefulSet\n"
-    "cronjobs         cj      batch/v1                true   CronJob\n"
-    "jobs             -       batch/v1                true   Job\n"
-    "leases           -       coordination.k8s.io/v1  true   Lease\n"
-    "endpointslices   -       discovery.k8s.io/v1     true   EndpointSlice\n"
-    "priorityclasses  pc      scheduling.k8s.io/v1    false  PriorityClass\n";
+    "bindings             -       v1                            true   Binding\n"
+    "configmaps           cm      v1                            true   ConfigMap\n"
+    "endpoints            ep      v1                            true   Endpoints\n"
+    "events               ev      v1                            true   Event\n"
+    "namespaces           ns      v1                            false  Namespace\n"
+    "nodes                no      v1                            false  Node\n"
+    "pods                 po      v1                            true   Pod\n"
+    "secrets              -       v1                            true   Secret\n"
+    "serviceaccounts      sa      v1                            true   ServiceAccount\n"
+    "services             svc     v1                            true   Service\n"
+    "daemonsets           ds      apps/v1                       true   DaemonSet\n"
+    "deployments          deploy  apps/v1                       true   Deployment\n"
+    "replicasets          rs      apps/v1                       true   ReplicaSet\n"
+    "statefulsets         sts     apps/v1                       true   StatefulSet\n"
+    "cronjobs             cj      batch/v1                      true   CronJob\n"
+    "jobs                 -       batch/v1                      true   Job\n"
+    "leases               -       coordination.k8s.io/v1        true   Lease\n"
+    "endpointslices       -       discovery.k8s.io/v1           true   EndpointSlice\n"
+    "clusterrolebindings  -       rbac.authorization.k8s.io/v1  false  ClusterRoleBinding\n"
+    "clusterroles         -       rbac.authorization.k8s.io/v1  false  ClusterRole\n"
+    "rolebindings         -       rbac.authorization.k8s.io/v1  true   RoleBinding\n"
+    "roles                -       rbac.authorization.k8s.io/v1  true   Role\n"
+    "priorityclasses      pc      scheduling.k8s.io/v1          false  PriorityClass\n";
 
 /* `kubectl get all` lists these (category "all"). */
 static const char *const in_all[] = {"pods",        "services",    "daemonsets",
@@ -109,7 +113,7 @@ static void builtins_match_api_resources(void **state)
         assert_non_null(k->schema);
         assert_string_equal(kr_value_map_str(k->schema, "type"), "object");
     }
-    assert_int_equal(rows, 19);
+    assert_int_equal(rows, 23);
     assert_int_equal(kr_registry_count(reg), rows);
     assert_null(kr_registry_at(reg, rows));
 }
@@ -266,6 +270,10 @@ static void printer_columns_are_kubectls(void **state)
         {"jobs", "Name Status Completions Duration Age Containers:1 Images:1 Selector:1"},
         {"priorityclasses", "Name Value Global-Default Age PreemptionPolicy"},
         {"leases", "Name Holder Age"},
+        {"roles", "Name Created At"},
+        {"clusterroles", "Name Created At"},
+        {"rolebindings", "Name Role Age Users:1 Groups:1 ServiceAccounts:1"},
+        {"clusterrolebindings", "Name Role Age Users:1 Groups:1 ServiceAccounts:1"},
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         const kr_kind_t *k = kr_registry_find(reg, NULL, want[i].plural);
@@ -363,8 +371,8 @@ static void plugin_kind_registered_and_read_back(void **state)
     assert_int_equal(kr_value_len(k->printer_columns), 2);
     assert_string_equal(kr_value_map_str(kr_schema_at(k, "spec.replicas"), "type"), "integer");
 
-    assert_int_equal(kr_registry_count(reg), 20);
-    assert_ptr_equal(kr_registry_at(reg, 19), k);
+    assert_int_equal(kr_registry_count(reg), 24);
+    assert_ptr_equal(kr_registry_at(reg, 23), k);
     assert_ptr_equal(kr_registry_by_res(reg, "example.com/v1alpha1/widgets", 28), k);
     assert_ptr_equal(kr_registry_by_kind(reg, "example.com/v1alpha1", "Widget"), k);
     assert_ptr_equal(kr_registry_find(reg, "example.com", "WDG"), k);

@@ -608,6 +608,37 @@ static void test_other_builtins(void **state)
                "['default', 0, true, '<unknown>', '']");
 }
 
+/* printRole, printClusterRole, printRoleBinding, printClusterRoleBinding */
+static void test_rbac(void **state)
+{
+    (void)state;
+    /* "Created At" is the time itself (UTC, RFC 3339), not an age */
+    kr_value_t *t = table(kind("ClusterRole"),
+                          "{'metadata': {'name': 'view',"
+                          " 'creationTimestamp': '2026-11-20T08:00:00.5+02:00'}}",
+                          REST_TABLE_NONE);
+    expect_equal(kr_value_get(t, "columnDefinitions[1].type"), "'date'", "Created At type");
+    expect_cells(t, 0, "['view', '2026-11-20T06:00:00Z']");
+    expect_row("Role", "{'metadata': {'name': 'r', 'namespace': 'default'}}",
+               "['r', '0001-01-01T00:00:00Z']");
+    /* ROLE is kind/name; the wide columns split the subjects by kind, a
+     * ServiceAccount as namespace/name */
+    expect_row("ClusterRoleBinding",
+               "{'metadata': {'name': 'admins', 'creationTimestamp': '2026-11-23T11:00:00Z'},"
+               " 'roleRef': {'apiGroup': 'rbac.authorization.k8s.io', 'kind': 'ClusterRole',"
+               "             'name': 'cluster-admin'},"
+               " 'subjects': [{'kind': 'User', 'name': 'jane'}, {'kind': 'Group', 'name': 'ops'},"
+               "  {'kind': 'ServiceAccount', 'name': 'robot', 'namespace': 'ci'},"
+               "  {'kind': 'User', 'name': 'joe'}, {'kind': 'Group', 'name': 'sre'},"
+               "  {'kind': 'ServiceAccount', 'name': 'b', 'namespace': 'kube-system'}]}",
+               "['admins', 'ClusterRole/cluster-admin', '60m', 'jane, joe', 'ops, sre',"
+               " 'ci/robot, kube-system/b']");
+    expect_row("RoleBinding",
+               "{'metadata': {'name': 'rb', 'namespace': 'default'},"
+               " 'roleRef': {'kind': 'Role', 'name': 'pod-reader'}}",
+               "['rb', 'Role/pod-reader', '<unknown>', '', '', '']");
+}
+
 static void test_ages(void **state)
 {
     (void)state;
@@ -889,6 +920,7 @@ int main(void)
         cmocka_unit_test(test_list_none_and_object),
         cmocka_unit_test(test_empty_list),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_rbac),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
