@@ -46,10 +46,12 @@
 #include "cache.h"
 #include "apply.h"
 #include "commit.h"
+#include "encryption.h"
 #include "managed.h"
 #include "openapi.h"
 #include "patch.h"
 #include <kraal/selector.h>
+#include "store_crypt.h"
 #include "svcalloc.h"
 #include "validation.h"
 #include "watch.h"
@@ -111,6 +113,8 @@ typedef enum wkind {
     W_INTERNAL, /* bootstrap: nobody to answer */
 } wkind_t;
 
+struct rotation;
+
 typedef struct pending {
     kr_commit_item_t item;
     kstate_t *ks;
@@ -122,6 +126,7 @@ typedef struct pending {
     char *key;
     kr_svc_change_t *svc; /* a Service's allocations, settled by the outcome */
     kr_objrec_t *prev;    /* cold kinds: the state the write replaces (a ref) */
+    struct rotation *rot; /* a key rotation's rewrite: counted there */
 } pending_t;
 
 struct kr_api {
@@ -165,6 +170,8 @@ struct kr_api {
     void *store;
     kr_commit_t *commit;
     bool open;
+    kr_store_crypt_t *crypt;   /* store_ops/store wrap the plugin's when encryption is on */
+    struct rotation *rotation; /* the key rotation running, if any */
 
     int64_t next_rev;    /* last revision handed out */
     int64_t applied_rev; /* last revision in the cache */
@@ -919,6 +926,8 @@ static void apply_done(kr_api_t *api, pending_t *p)
     kr_watch_progress(api->hub, api->applied_rev);
 }
 
+static void rotation_done(kr_api_t *api, struct rotation *rot, bool ok, const kr_error_t *err);
+
 static void finish(kr_api_t *api, pending_t *p)
 {
     kr_arena_t *a = api->arena;
@@ -948,12 +957,17 @@ static void finish(kr_api_t *api, pending_t *p)
     else
         kr_svcalloc_commit(api->svcalloc, &p->svc);
     overlay_pop(api, p->ov);
+    struct rotation *rot = p->rot;
+    bool rot_ok = p->item.status == 0 && p->item.w.result == 0;
+    kr_error_t rot_err = p->item.err;
     kr_objrec_unref(&p->rec);
     kr_objrec_unref(&p->prev);
     free(p->key);
     free(p);
     api->writes_in_flight--;
     kr_arena_reset(a);
+    if (rot != NULL)
+        rotation_done(api, rot, rot_ok, &rot_err);
 }
 
 static void drain_commits(kr_api_t *api)
@@ -2670,6 +2684,221 @@ static void op_kinds(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
     kr_arena_reset(a);
 }
 
+/* ---- key rotation -------------------------------------------------------------------
+ *
+ * "encryption.rotate" (`kraal secrets rotate-key`): a new key goes first in
+ * the encryption config (on disk, then in force: it encrypts every write
+ * from here on, the old keys still decrypt), then every stored object of
+ * the covered resources is rewritten (a new resourceVersion, the same
+ * content, as upstream's `kubectl replace` of every Secret does), and only
+ * once every rewrite is on disk are the old keys dropped (file, then in
+ * force).  No value is ever stored with a key the file lacks, and none is
+ * unreadable at any moment; a rotation that cannot rewrite everything
+ * keeps the old keys and says so, and running it again finishes it. */
+
+typedef struct rotation {
+    kr_broker_deferred_t *reply;
+    size_t pending, rewritten, failed;
+    char key[64];
+    kr_error_t first_err;
+} rotation_t;
+
+typedef struct rot_target {
+    char *ns, *name;
+} rot_target_t;
+
+typedef struct rot_targets {
+    rot_target_t *v;
+    size_t n, cap;
+} rot_targets_t;
+
+static bool rot_collect(kr_objrec_t *rec, void *ud)
+{
+    rot_targets_t *t = ud;
+    if (t->n == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 64;
+        t->v = xrealloc(t->v, t->cap * sizeof *t->v);
+    }
+    t->v[t->n].ns = xstrndup(rec->ns, strlen(rec->ns));
+    t->v[t->n].name = xstrndup(rec->name, strlen(rec->name));
+    t->n++;
+    return true;
+}
+
+static void rotation_answer(kr_api_t *api, rotation_t *rot)
+{
+    kr_encryption_t *enc = api->opts.encryption;
+    size_t dropped = 0;
+    kr_error_t err;
+    kr_error_clear(&err);
+    if (rot->failed > 0) {
+        char msg[KR_ERROR_MSG_MAX * 2];
+        snprintf(msg, sizeof msg,
+                 "%zu of %zu objects could not be rewritten with key \"%s\" (%.200s); the old "
+                 "keys stay in %.200s, so every object stays readable: run the rotation again",
+                 rot->failed, rot->failed + rot->rewritten, rot->key, rot->first_err.message,
+                 kr_encryption_path(enc));
+        KR_ERROR(TAG, "key rotation incomplete", "error=\"%s\"", msg);
+        kr_broker_deferred_fail(api->broker, &rot->reply, KR_E_INTERNAL, msg, NULL);
+    } else if (kr_encryption_rotate_drop_old(enc, &dropped, &err) < 0) {
+        kr_error_wrap(&err,
+                      "every object was rewritten with key \"%s\", but dropping the old keys "
+                      "failed",
+                      rot->key);
+        kr_broker_deferred_fail(api->broker, &rot->reply, err.reason, err.message, NULL);
+    } else {
+        /* The store's history still holds the values as they were before
+         * (under the dropped keys, or plaintext from before encryption was
+         * on): forgotten now, as nothing can read them any more.  The core
+         * never reads that history (watches replay from memory). */
+        if (api->applied_rev > api->compact_rev) {
+            kr_commit_compact(api->commit, api->applied_rev);
+            api->compact_rev = api->applied_rev;
+        }
+        kr_arena_t *a = api->arena;
+        kr_value_t *obj = kr_value_map(a);
+        kr_value_map_set(a, obj, "key", kr_value_str(a, rot->key));
+        kr_value_map_set(a, obj, "rewritten", kr_value_int(a, (int64_t)rot->rewritten));
+        kr_value_map_set(a, obj, "droppedKeys", kr_value_int(a, (int64_t)dropped));
+        kr_value_map_set(a, obj, "config", kr_value_str(a, kr_encryption_path(enc)));
+        kr_buf_t out = KR_BUF_INIT;
+        if (kr_msgpack_encode(obj, &out, &err) == 0)
+            kr_broker_deferred_reply_raw(api->broker, &rot->reply, 200, out.data, out.len);
+        else
+            kr_broker_deferred_fail(api->broker, &rot->reply, err.reason, err.message, NULL);
+        kr_buf_free(&out);
+        kr_arena_reset(a);
+        KR_INFO(TAG, "key rotation done", "key=\"%s\" rewritten=%zu dropped_keys=%zu", rot->key,
+                rot->rewritten, dropped);
+    }
+    if (api->rotation == rot)
+        api->rotation = NULL;
+    free(rot);
+}
+
+static void rotation_done(kr_api_t *api, rotation_t *rot, bool ok, const kr_error_t *err)
+{
+    if (ok) {
+        rot->rewritten++;
+    } else {
+        if (rot->failed++ == 0) {
+            if (err->reason != KR_E_OK)
+                rot->first_err = *err;
+            else /* an earlier write to the key failed, and this one's compare with it */
+                kr_error_set(&rot->first_err, KR_E_CONFLICT,
+                             "an earlier write to an object failed meanwhile");
+        }
+    }
+    if (--rot->pending == 0)
+        rotation_answer(api, rot);
+}
+
+/* Submits the rewrite of one object with its newest content; false when it
+ * is gone meanwhile. */
+static bool rotation_rewrite(kr_api_t *api, rotation_t *rot, kstate_t *ks, const char *ns,
+                             const char *name)
+{
+    const kr_kind_t *k = ks->kind;
+    char *key = store_key(k, ns, name);
+    kr_objrec_t *cur = current(api, ks, key, ns, name);
+    if (cur == NULL) {
+        free(key);
+        return false;
+    }
+    kr_arena_t *a = api->arena;
+    kr_value_t *obj = kr_objrec_decode(cur, a);
+    int64_t rev = api->next_rev + 1;
+    set_rv(a, obj, rev);
+    kr_error_t err;
+    kr_objrec_t *rec = kr_objrec_new(k, obj, rev, cur->create_rev, &err);
+    kr_arena_reset(a);
+    if (rec == NULL) { /* it was built from the same bytes before */
+        free(key);
+        rot->pending++;
+        rotation_done(api, rot, false, &err);
+        return true;
+    }
+    api->next_rev = rev;
+    rot->pending++;
+    pending_t *p = submit(api, ks, key, KR_STORE_PUT, rec, cur->rev, W_INTERNAL, 200, NULL);
+    p->rot = rot;
+    if (ks->cold)
+        p->prev = kr_objrec_ref(cur);
+    return true;
+}
+
+static void op_encryption_rotate(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
+{
+    kr_api_t *api = ud;
+    release_held(api);
+    if (!api->open) {
+        kr_broker_fail(b, req, KR_E_SERVICE_UNAVAILABLE, "the object store is not ready");
+        return;
+    }
+    /* The REST gateway forwards its users in `auth`; the op is for the
+     * server's own tools on the local socket (mode 0600), not for them. */
+    kr_value_t *msg = NULL;
+    kr_error_t err;
+    if (kr_msgpack_decode(api->arena, req->data, req->len, &msg, &err) == 0 &&
+        kr_value_map_get(msg, "auth") != NULL) {
+        kr_arena_reset(api->arena);
+        kr_broker_fail(b, req, KR_E_FORBIDDEN,
+                       "encryption.rotate is refused to API users: it is run by `kraal secrets "
+                       "rotate-key` on the server's own bus socket");
+        return;
+    }
+    kr_arena_reset(api->arena);
+    kr_encryption_t *enc = api->opts.encryption;
+    if (enc == NULL) {
+        kr_broker_fail(b, req, KR_E_BAD_REQUEST,
+                       "encryption at rest is off in this server: there is no key to rotate");
+        return;
+    }
+    if (api->rotation != NULL) {
+        kr_broker_fail(b, req, KR_E_CONFLICT,
+                       "a key rotation is already running; wait for its answer");
+        return;
+    }
+    rotation_t *rot = xcalloc(1, sizeof *rot);
+    if (kr_encryption_rotate_add(enc, rot->key, sizeof rot->key, &err) < 0) {
+        free(rot);
+        kr_broker_fail(b, req, err.reason, err.message);
+        return;
+    }
+    /* A write submitted before the new key was in force may have been
+     * sealed with an old key and not be in the cache yet (a create in
+     * flight is in no map the walk below sees): let every such write
+     * complete first.  Nothing new is submitted meanwhile (this is the
+     * broker thread), so it is at most the batches on their way to disk. */
+    kr_api_drain(api);
+    rot->reply = kr_broker_defer(b, req);
+    api->rotation = rot;
+    /* one pending count held while submitting, so that writes completing
+     * meanwhile cannot finish the rotation early */
+    rot->pending = 1;
+    for (size_t i = 0; i < api->n_ks; i++) {
+        kstate_t *ks = api->ks[i];
+        if (!kr_encryption_covers(enc, ks->kind->group, ks->kind->plural))
+            continue;
+        rot_targets_t t = {0};
+        if (!ks->cold)
+            kr_objmap_walk(ks->live, NULL, NULL, NULL, rot_collect, &t);
+        else if (!cold_walk(api, ks, NULL, NULL, NULL, 0, rot_collect, &t, NULL, &err) &&
+                 rot->failed++ == 0) /* then the old keys must stay */
+            rot->first_err = err;
+        for (size_t j = 0; j < t.n; j++) {
+            rotation_rewrite(api, rot, ks, t.v[j].ns, t.v[j].name);
+            free(t.v[j].ns);
+            free(t.v[j].name);
+        }
+        free(t.v);
+        release_held(api);
+    }
+    KR_INFO(TAG, "key rotation: rewriting", "key=\"%s\" objects=%zu", rot->key, rot->pending - 1);
+    if (--rot->pending == 0) /* nothing to rewrite, or everything failed at once */
+        rotation_answer(api, rot);
+}
+
 /* ---- event TTL ---------------------------------------------------------------------------
  *
  * Upstream gives each Event an etcd lease of --event-ttl (1 h) at every
@@ -2939,6 +3168,7 @@ kr_api_t *kr_api_new(kr_broker_t *b, const kr_api_opts_t *opts, kr_error_t *err)
         {"kinds", op_kinds},
         {"api.stats", op_stats},
         {"openapi", op_openapi},
+        {"encryption.rotate", op_encryption_rotate},
     };
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
         if (kr_broker_handle(b, ops[i].op, NULL, ops[i].fn, api, err) < 0) {
@@ -3171,6 +3401,13 @@ int kr_api_open(kr_api_t *api, kr_error_t *err)
     pthread_mutex_lock(&api->store_mu);
     const kr_store_ops_t *ops = api->store_ops;
     void *store = api->store;
+    /* Encryption at rest sits between the core and the plugin: every value
+     * the core writes or reads passes the wrapper (docs/secrets.md). */
+    if (ops != NULL && api->opts.encryption != NULL && api->crypt == NULL) {
+        api->crypt = kr_store_crypt_new(ops, store, api->opts.encryption);
+        api->store_ops = ops = kr_store_crypt_ops(api->crypt);
+        api->store = store = api->crypt;
+    }
     pthread_mutex_unlock(&api->store_mu);
     if (ops == NULL)
         return kr_error_set(err, KR_E_INVALID,
@@ -3212,6 +3449,10 @@ int kr_api_open(kr_api_t *api, kr_error_t *err)
             "objects=%zu unknown_kinds=%zu undecodable=%zu revision=%" PRId64 " ms=%" PRIu64
             " service_allocation_conflicts=%zu",
             lc.loaded, lc.orphaned, lc.bad, api->applied_rev, kr_time_ms() - t0, svc_dups);
+    if (api->crypt != NULL && kr_store_crypt_stale_reads(api->crypt) > 0)
+        KR_WARN(TAG, "objects are stored with an older key or unencrypted",
+                "objects=%" PRIu64 " config=\"%s\" hint=\"kraal secrets rotate-key rewrites them\"",
+                kr_store_crypt_stale_reads(api->crypt), kr_encryption_path(api->opts.encryption));
     return 0;
 }
 
@@ -3225,6 +3466,7 @@ void kr_api_destroy(kr_api_t **self_p)
         drain_commits(api);
         kr_commit_destroy(&api->commit);
     }
+    kr_store_crypt_destroy(&api->crypt);
     kr_watch_hub_destroy(&api->hub);
     kr_svcalloc_destroy(&api->svcalloc);
     oa_clear(api);

@@ -53,6 +53,11 @@ typedef struct kr_api_opts {
      * user (upstream's RBAC escalation prevention); NULL or "" = none.
      * Copied; looked up at each such write, since it registers later. */
     const char *authorizer;
+    /* Encryption at rest (docs/secrets.md): the values of the resources
+     * it covers are sealed before they reach the store and opened when
+     * read from it; NULL = stored as they are.  Not owned; must outlive
+     * the API.  The op "encryption.rotate" rotates its keys. */
+    struct kr_encryption *encryption;
 } kr_api_opts_t;
 
 #define KR_API_EVENT_TTL_MS (60 * 60 * 1000)

@@ -521,7 +521,8 @@ static int parse_bus(struct parse *p, const kr_value_t *bus)
 /* api: {event_ttl: 1h, default_not_ready_toleration_seconds: 300,
  *       default_unreachable_toleration_seconds: 300,
  *       service_cluster_ip_range: 10.96.0.0/12,
- *       service_node_port_range: 30000-32767, authorizer: rbac} */
+ *       service_node_port_range: 30000-32767, authorizer: rbac,
+ *       encryption_config: /etc/kraal/encryption-config.yaml} */
 static int parse_api(struct parse *p, const kr_value_t *api)
 {
     if (kr_value_type(api) == KR_NULL)
@@ -584,12 +585,17 @@ static int parse_api(struct parse *p, const kr_value_t *api)
                             "digits, '-', '_' or '.'",
                             s);
             p->cfg->authorizer = kr_arena_strdup(p->cfg->arena, s);
+        } else if (strcmp(k, "encryption_config") == 0) {
+            const char *path;
+            if (want_str(p, v, "api.encryption_config", &path) < 0)
+                return -KR_E_INVALID;
+            p->cfg->encryption_config = abs_path(p, path);
         } else {
             return perr(p,
                         "api: unknown key \"%s\" (known: event_ttl, "
                         "default_not_ready_toleration_seconds, "
                         "default_unreachable_toleration_seconds, service_cluster_ip_range, "
-                        "service_node_port_range, authorizer)",
+                        "service_node_port_range, authorizer, encryption_config)",
                         k);
         }
     }

@@ -41,6 +41,10 @@ typedef struct kr_server_config {
     const char *service_cidr;            /* api.service_cluster_ip_range, NULL = default */
     const char *service_node_port_range; /* api.service_node_port_range, NULL = default */
     const char *authorizer;              /* api.authorizer: RBAC writes' check, NULL = none */
+    /* api.encryption_config: upstream's EncryptionConfiguration file
+     * (docs/secrets.md); NULL = <data_dir>/encryption-config.yaml, created
+     * with a new key on the first start.  A path given here must exist. */
+    const char *encryption_config;
 } kr_server_config_t;
 
 /* A config holding the built-in defaults (no plugins). Caller owns it. */

@@ -9,6 +9,8 @@ packages=(
   # libraries
   libzmq3-dev libmsgpack-dev libyaml-dev libyajl-dev libsqlite3-dev
   libmicrohttpd-dev libgnutls28-dev
+  # Secrets at rest: AES-256-GCM (the core)
+  nettle-dev
   libarchive-dev libcurl4-gnutls-dev
   # networking: libiptc (Services, masquerade)
   libiptc-dev libip4tc-dev libxtables-dev libmnl-dev

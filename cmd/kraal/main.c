@@ -1,5 +1,5 @@
 /* The kraal binary: `kraal server`, `kraal agent`, `kraal plugin-host`, `kraal image`,
- * `kraal kubeconfig`, `kraal version`. */
+ * `kraal secrets`, `kraal kubeconfig`, `kraal version`. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -22,8 +22,10 @@
 #include "api.h"
 #include "broker.h"
 #include "config.h"
+#include "encryption.h"
 #include "host.h"
 #include "image.h"
+#include "secrets.h"
 
 #ifndef KRAAL_VERSION
 #define KRAAL_VERSION "0.0.0"
@@ -43,6 +45,7 @@ static const char usage_main[] =
     "  agent         run the node agent (a runtime and agent-node) for a server\n"
     "  kubeconfig    print the kubeconfig the server wrote (admin access for kubectl)\n"
     "  image         import, list, remove and pull the node's container images\n"
+    "  secrets       rotate-key: rotate the key that encrypts Secrets at rest\n"
     "  version       print the version and the plugin ABI\n"
     "\n"
     "Run `kraal <command> --help` for the options of a command.\n";
@@ -167,6 +170,23 @@ static int mkdir_p(const char *path, kr_error_t *err)
     return 0;
 }
 
+/* The server's data directory holds the store, the keys and the tokens:
+ * 0700 even when it existed before with a looser mode. */
+static int private_dir(const char *path, kr_error_t *err)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return kr_error_set(err, KR_E_INVALID, "%s: %s", path, strerror(errno));
+    if ((st.st_mode & 077) == 0)
+        return 0;
+    if (chmod(path, st.st_mode & 0700) < 0)
+        return kr_error_set(err, KR_E_INVALID, "cannot set mode 0700 on %s: %s", path,
+                            strerror(errno));
+    KR_WARN(TAG, "the data directory was open to others: set to mode 0700",
+            "data_dir=\"%s\" mode=%04o", path, (unsigned)(st.st_mode & 07777));
+    return 0;
+}
+
 /* Blocks the signals main waits for: every thread created afterwards
  * inherits the mask, so only sigwait() in main ever sees them. */
 static void block_stop_signals(sigset_t *set)
@@ -287,10 +307,12 @@ static int cmd_server(int argc, char **argv)
     kr_broker_t *broker = NULL;
     kr_api_t *api = NULL;
     kr_host_t *host = NULL;
+    kr_encryption_t *enc = NULL;
     char ipc_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     char lock_path[4096];
 
-    if (mkdir_p(cfg->data_dir, &err) < 0 || mkdir_p(cfg->run_dir, &err) < 0) {
+    if (mkdir_p(cfg->data_dir, &err) < 0 || mkdir_p(cfg->run_dir, &err) < 0 ||
+        private_dir(cfg->data_dir, &err) < 0) {
         KR_ERROR(TAG, "cannot create directories", "error=\"%s\"", q(err.message));
         goto out;
     }
@@ -327,12 +349,23 @@ static int cmd_server(int argc, char **argv)
         KR_ERROR(TAG, "cannot start the bus broker", "error=\"%s\"", q(err.message));
         goto out;
     }
+    /* Secrets are encrypted at rest (docs/secrets.md); the default file is
+     * made on the first start, a file the config names must exist. */
+    char enc_path[4096];
+    snprintf(enc_path, sizeof enc_path, "%s/encryption-config.yaml", cfg->data_dir);
+    enc = kr_encryption_load(cfg->encryption_config ? cfg->encryption_config : enc_path,
+                             cfg->encryption_config == NULL, &err);
+    if (enc == NULL) {
+        KR_ERROR(TAG, "bad encryption config", "error=\"%s\"", q(err.message));
+        goto out;
+    }
     kr_api_opts_t aopts = {.event_ttl_ms = (uint64_t)cfg->event_ttl_ms,
                            .not_ready_toleration_s = cfg->not_ready_toleration_s,
                            .unreachable_toleration_s = cfg->unreachable_toleration_s,
                            .service_cidr = cfg->service_cidr,
                            .service_node_port_range = cfg->service_node_port_range,
-                           .authorizer = cfg->authorizer};
+                           .authorizer = cfg->authorizer,
+                           .encryption = enc};
     api = kr_api_new(broker, &aopts, &err);
     if (api == NULL) {
         KR_ERROR(TAG, "cannot set up the object API", "error=\"%s\"", q(err.message));
@@ -385,6 +418,7 @@ out:
     kr_api_destroy(&api);
     kr_host_destroy(&host);
     kr_broker_destroy(&broker);
+    kr_encryption_destroy(&enc); /* after the API: its last writes are sealed with it */
     kr_bus_shutdown();
     if (lock_fd >= 0)
         close(lock_fd);
@@ -860,5 +894,7 @@ int main(int argc, char **argv)
         return cmd_agent(argc - 1, argv + 1);
     if (strcmp(cmd, "image") == 0)
         return kraal_cmd_image(argc - 1, argv + 1);
+    if (strcmp(cmd, "secrets") == 0)
+        return kraal_cmd_secrets(argc - 1, argv + 1);
     return usage_error(usage_main, "unknown command \"%s\"", cmd);
 }

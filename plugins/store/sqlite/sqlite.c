@@ -647,9 +647,13 @@ static int sq_open(sq_store_t *s, const struct sq_conf *conf, kr_error_t *err)
     if (!wal)
         return kr_error_set(err, KR_E_INTERNAL, "%s: SQLite refused WAL mode", s->path);
 
-    char sql[160];
+    /* secure_delete: the bytes of deleted rows (compacted history: older
+     * values of Secrets, plaintext from before encryption at rest was on,
+     * docs/secrets.md) are zeroed, not left in free pages.  Debian's SQLite
+     * does it by default; this keeps it so with any build. */
+    char sql[200];
     snprintf(sql, sizeof sql,
-             "PRAGMA synchronous = FULL; PRAGMA cache_size = -%" PRId64
+             "PRAGMA synchronous = FULL; PRAGMA secure_delete = ON; PRAGMA cache_size = -%" PRId64
              "; PRAGMA journal_size_limit = %d",
              conf->cache_kib, SQ_WAL_SIZE_LIMIT);
     rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);

@@ -219,6 +219,7 @@ static void test_server_config_full(void **state)
                        "  service_cluster_ip_range: 10.100.0.0/16\n"
                        "  service_node_port_range: 31000-31999\n"
                        "  authorizer: rbac\n"
+                       "  encryption_config: keys/enc.yaml\n"
                        "plugins:\n"
                        "  - plugin: example-echo\n"
                        "    name: echo\n"
@@ -238,6 +239,7 @@ static void test_server_config_full(void **state)
     assert_string_equal(cfg->service_cidr, "10.100.0.0/16");
     assert_string_equal(cfg->service_node_port_range, "31000-31999");
     assert_string_equal(cfg->authorizer, "rbac");
+    assert_string_equal(cfg->encryption_config, "/etc/kraal/keys/enc.yaml");
     assert_string_equal(cfg->plugin_path[0], "/opt/kraal/plugins");
     assert_string_equal(cfg->plugin_path[1], "/etc/kraal/plugins");
     assert_null(cfg->plugin_path[2]);
@@ -266,6 +268,7 @@ static void test_server_config_defaults(void **state)
     assert_null(cfg->authorizer); /* no escalation check unless named */
     assert_null(cfg->plugin_path[0]);
     assert_int_equal(cfg->n_plugins, 0);
+    assert_null(cfg->encryption_config); /* <data_dir>/encryption-config.yaml */
     kr_server_config_destroy(&cfg);
 }
 
@@ -302,12 +305,14 @@ static void test_server_config_errors(void **state)
                         "kraal.yaml: api: unknown key \"ttl\" (known: event_ttl, "
                         "default_not_ready_toleration_seconds, "
                         "default_unreachable_toleration_seconds, service_cluster_ip_range, "
-                        "service_node_port_range, authorizer)");
+                        "service_node_port_range, authorizer, encryption_config)");
     expect_server_error("api: {authorizer: [rbac]}\n",
                         "kraal.yaml: api.authorizer: must be a string");
     expect_server_error("api: {authorizer: 'a b'}\n",
                         "kraal.yaml: api.authorizer: Invalid value: \"a b\": must be 1-63 "
                         "letters, digits, '-', '_' or '.'");
+    expect_server_error("api: {encryption_config: \"\"}\n",
+                        "kraal.yaml: api.encryption_config: must not be empty");
     expect_server_error("plugins:\n  - plugin: x\n    config: [1]\n",
                         "kraal.yaml: plugins[0].config: must be a map");
     expect_server_error("plugins:\n  - plugin: a\n    name: e\n  - plugin: b\n    name: e\n",
