@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Volumes of the node agent with real runc: a configMap volume (items,
-# mode) whose file follows an update of the ConfigMap, a secret volume, a
+# mode) whose file follows an update of the ConfigMap, a secret volume (in
+# memory: a tmpfs, never on the node's disk), a
 # downwardAPI volume, an emptyDir shared by an init container and the app
 # container (with a subPath), an emptyDir of medium Memory (a tmpfs of its
 # sizeLimit) and a read-only hostPath.  The container prints what it sees
@@ -25,7 +26,7 @@ pod vol "{\"terminationGracePeriodSeconds\":1,
   \"initContainers\":[{\"name\":\"init\",\"command\":[\"sh\",\"-c\",\"mkdir -p /shared/sub && echo from-init >/shared/sub/hello\"],
     \"volumeMounts\":[{\"name\":\"shared\",\"mountPath\":\"/shared\"}]}],
   \"containers\":[{\"name\":\"c\",\"command\":[\"sh\",\"-c\",
-    \"grep ' /mem ' /proc/mounts; stat -c 'mode=%a' /etc/cfg/c/color; echo host=\$(cat /host/file); touch /host/x 2>/dev/null || echo host-ro; while true; do echo color=\$(cat /etc/cfg/c/color) pw=\$(cat /etc/sec/pw) init=\$(cat /data/hello) labels=\$(cat /info/labels); sleep 0.3; done\"],
+    \"grep ' /mem ' /proc/mounts; grep ' /etc/sec ' /proc/mounts; stat -c 'mode=%a' /etc/cfg/c/color; echo host=\$(cat /host/file); touch /host/x 2>/dev/null || echo host-ro; while true; do echo color=\$(cat /etc/cfg/c/color) pw=\$(cat /etc/sec/pw) init=\$(cat /data/hello) labels=\$(cat /info/labels); sleep 0.3; done\"],
     \"volumeMounts\":[{\"name\":\"cfg\",\"mountPath\":\"/etc/cfg\"},{\"name\":\"sec\",\"mountPath\":\"/etc/sec\"},
       {\"name\":\"info\",\"mountPath\":\"/info\"},{\"name\":\"shared\",\"mountPath\":\"/data\",\"subPath\":\"sub\"},
       {\"name\":\"mem\",\"mountPath\":\"/mem\"},{\"name\":\"host\",\"mountPath\":\"/host\",\"readOnly\":true}]}]}"
@@ -38,6 +39,7 @@ until grep -q 'color=blue pw=s3cr3t init=from-init labels=' "$log" 2>/dev/null; 
   sleep 0.1
 done
 grep -Eq ' tmpfs /mem tmpfs .*size=8192k' "$log" || fail "no 8Mi tmpfs on /mem: $(head -n 3 "$log")"
+grep -Eq ' /etc/sec tmpfs ' "$log" || fail "the secret volume is not in memory (tmpfs): $(head -n 3 "$log")"
 grep -q 'mode=600' "$log" || fail "item mode: $(head -n 3 "$log")"
 grep -q 'host=from-host' "$log" || fail "hostPath: $(head -n 4 "$log")"
 grep -q 'host-ro' "$log" || fail "hostPath not read-only: $(head -n 4 "$log")"

@@ -414,6 +414,22 @@ static int empty_dir(kr_arena_t *a, const kr_value_t *src, const char *dir, kr_e
     return 0;
 }
 
+/* Secret and projected volumes (which carry Secrets and, later,
+ * ServiceAccount tokens) live in memory and never on the node's disk: the
+ * directory is a tmpfs of its own, as upstream's secret volume plugin
+ * wraps an emptyDir of medium Memory.  A directory that is one already
+ * (every sync after the first, an agent restarted) is kept. */
+static int memory_dir(const char *dir, kr_error_t *err)
+{
+    if (kr_mkdir_p(dir, 0755, err) < 0)
+        return -1;
+    if (is_tmpfs_mount(dir))
+        return 0;
+    if (mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0)
+        return kr_error_set(err, KR_E_INTERNAL, "mounting tmpfs on %s: %s", dir, strerror(errno));
+    return 0;
+}
+
 /* checkType of the hostPath plugin. */
 static int host_path(const kr_value_t *src, kr_error_t *err)
 {
@@ -469,9 +485,12 @@ int ag_volumes_setup(kr_arena_t *a, const kr_value_t *pod, const char *pod_dir,
             rc = host_path(src, err);
         } else if (plugin_dir(kind) != NULL) {
             ag_payload_t pl = {0};
+            const char *dir = ag_volume_dir(a, pod_dir, vol);
             rc = ag_volume_payload(a, kind, src, ctx, &pl, err);
+            if (rc == 0 && (strcmp(kind, "secret") == 0 || strcmp(kind, "projected") == 0))
+                rc = memory_dir(dir, err);
             if (rc == 0)
-                rc = ag_atomic_write(a, ag_volume_dir(a, pod_dir, vol), &pl, err);
+                rc = ag_atomic_write(a, dir, &pl, err);
         } else {
             rc = kr_error_set(err, KR_E_INVALID,
                               "volume %s: %s volumes are not supported by this agent", name, kind);
