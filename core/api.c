@@ -1260,6 +1260,17 @@ out:
     kr_arena_reset(api->arena);
 }
 
+kr_value_t *kr_api_lookup(kr_api_t *api, const char *res, const char *ns, const char *name,
+                          kr_arena_t *arena)
+{
+    const kr_kind_t *kind = kr_registry_by_res(api->reg, res, strlen(res));
+    kstate_t *ks = kind ? kstate_of(api, kind) : NULL;
+    if (ks == NULL || ks->cold)
+        return NULL;
+    kr_objrec_t *rec = kr_objmap_get(ks->live, ns, name);
+    return rec ? kr_objrec_decode(rec, arena) : NULL;
+}
+
 /* ---- list --------------------------------------------------------------------- */
 
 /* Continue tokens are upstream's shape: base64 of
