@@ -21,6 +21,7 @@
 
 #include "api.h"
 #include "broker.h"
+#include "busgate.h"
 #include "curve.h"
 #include "nodejoin.h"
 #include "token.h"
@@ -319,6 +320,7 @@ static int cmd_server(int argc, char **argv)
     kr_host_t *host = NULL;
     kr_encryption_t *enc = NULL;
     kr_nodejoin_t *nodejoin = NULL;
+    kr_busgate_t *gate = NULL;
     char ipc_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     char lock_path[4096];
 
@@ -400,9 +402,13 @@ static int cmd_server(int argc, char **argv)
         KR_ERROR(TAG, "cannot set up the object API", "error=\"%s\"", q(err.message));
         goto out;
     }
-    if (bopts.curve != NULL && (nodejoin = kr_nodejoin_new(broker, api, &err)) == NULL) {
-        KR_ERROR(TAG, "cannot serve node.join", "error=\"%s\"", q(err.message));
-        goto out;
+    if (bopts.curve != NULL) {
+        if ((nodejoin = kr_nodejoin_new(broker, api, &err)) == NULL) {
+            KR_ERROR(TAG, "cannot serve node.join", "error=\"%s\"", q(err.message));
+            goto out;
+        }
+        /* tcp peers are authorized by their identity (docs/auth.md) */
+        gate = kr_busgate_new(broker, api, cfg->authorizer);
     }
     kr_host_opts_t hopts = {
         .endpoint = KR_BUS_INPROC_ENDPOINT,
@@ -452,6 +458,7 @@ out:
     kr_host_destroy(&host);
     kr_broker_destroy(&broker);
     kr_nodejoin_destroy(&nodejoin);
+    kr_busgate_destroy(&gate);
     kr_encryption_destroy(&enc); /* after the API: its last writes are sealed with it */
     kr_bus_shutdown();
     if (lock_fd >= 0)

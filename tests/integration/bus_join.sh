@@ -6,8 +6,11 @@
 # allow-list as system:node:<name>) and its node turns Ready; restarted
 # without a token it reuses its key; a wrong secret, a wrong server key, an
 # expired token and a node token used for a plugin host are refused; the
-# plugin host joins with a --plugin token as system:kraal:<instance>.  No
-# root needed: nothing runs.
+# plugin host joins with a --plugin token as system:kraal:<instance>.  The
+# node's identity then governs its requests (RBAC's system:node role and
+# NodeRestriction): its own Node, Lease and pods only, its own streams
+# only, no other ops, and the `auth` it writes is ignored.  No root
+# needed: the agent runs the sim runtime.
 source "$(dirname "$0")/lib.sh"
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -18,9 +21,12 @@ run_dir: $T/srv
 data_dir: $T/srv/data
 bus:
   tcp: $TCP
+api:
+  authorizer: rbac
 store:
   plugin: store-sqlite
-plugins: []
+plugins:
+  - plugin: auth-rbac
 YAML
 EP="ipc://$T/srv/bus.sock"
 start_server "$T/server.yaml" "$T/server.log"
@@ -46,12 +52,20 @@ json_get "$out" '__import__("base64").b64decode(r["obj"]["data"]["expiration"]).
   grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$' || fail "expiration: $out"
 echo "ok: token create stored bootstrap-token-$ID"
 
-# start_agent LOG DIR ARGS...: a hollow agent of one node over tcp.
+# start_agent LOG DIR ARGS...: an agent of node j (the sim runtime) over tcp.
 start_agent() {
   local log=$1 dir=$2
   shift 2
-  "$KRAAL" agent --server "$TCP" --sim-nodes 1 --node-name j --data-dir "$T/$dir/data" \
-    --run-dir "$T/$dir/run" "$@" >"$T/$log" 2>&1 &
+  mkdir -p "$T/$dir"
+  cat >"$T/$dir/agent.yaml" <<YAML
+data_dir: $T/$dir/data
+run_dir: $T/$dir/run
+plugins:
+  - {plugin: runtime-sim, name: sim}
+  - plugin: agent-node
+    config: {runtime: sim, node_name: j, node_status_update_frequency: 1s}
+YAML
+  "$KRAAL" agent --server "$TCP" --config "$T/$dir/agent.yaml" "$@" >"$T/$log" 2>&1 &
   AGENT_PID=$!
   PIDS+=("$AGENT_PID")
 }
@@ -88,13 +102,58 @@ grep -qF "$key system:node:j system:nodes,system:authenticated" "$T/srv/data/bus
   fail "allow-list: $(cat "$T/srv/data/bus/clients")"
 deadline=$(($(now_ms) + 20000))
 while :; do
-  ready=$(json_get "$(bc '{op: get, res: v1/nodes, name: j-0}')" \
+  ready=$(json_get "$(bc '{op: get, res: v1/nodes, name: j}')" \
     '[c["status"] for c in r.get("obj", {}).get("status", {}).get("conditions", []) if c["type"] == "Ready"]')
   [ "$ready" = "['True']" ] && break
-  [ "$(now_ms)" -lt "$deadline" ] || fail "node j-0 not Ready over the CURVE bus: $ready"
+  [ "$(now_ms)" -lt "$deadline" ] || fail "node j not Ready over the CURVE bus: $ready"
   sleep 0.2
 done
 echo "ok: the agent joined as system:node:j and its node is Ready"
+
+wait_log "$T/agent.log" 'msg="node streams served" res=node-stream/j' 5000 ||
+  fail "the agent could not serve its own streams"
+grep -q 'level=warn.*Forbidden\|level=error.*Forbidden' "$T/agent.log" && fail "the agent was refused: $(grep Forbidden "$T/agent.log" | head -3)"
+
+# the node's own identity decides, whatever it says in auth
+nc() { "$BUSCALL" --timeout 10000 --curve "$T/a/data" "$TCP" "$1" || fail "no reply over curve to $1"; }
+expect() { # CODE MESSAGE-PART REQUEST
+  local out
+  out=$(nc "$3")
+  [ "$(json_get "$out" 'r["code"]')" = "$1" ] || fail "$3: want $1, got $out"
+  [ -z "$2" ] || grep -qF -- "$2" <<<"$out" || fail "$3: want \"$2\" in $out"
+}
+bc '{op: create, res: v1/nodes, obj: {metadata: {name: other}}}' >/dev/null
+bc '{op: create, res: v1/pods, ns: default, obj: {metadata: {name: there}, spec: {nodeName: other, containers: [{name: c, image: busybox}]}}}' >/dev/null
+bc '{op: create, res: v1/pods, ns: default, obj: {metadata: {name: here}, spec: {nodeName: j, containers: [{name: c, image: busybox}]}}}' >/dev/null
+ADMIN='auth: {username: "system:admin", groups: ["system:masters"]}'
+expect 200 '' '{op: get, res: v1/nodes, name: j}'
+expect 200 '' '{op: patch, res: v1/nodes, name: j, obj: {metadata: {labels: {a: b}}}, opts: {patchType: application/merge-patch+json}}'
+expect 403 'nodes \"other\" is forbidden: node \"j\" is not allowed to modify node \"other\"' \
+  "{op: patch, res: v1/nodes, name: other, obj: {metadata: {labels: {a: b}}}, opts: {patchType: application/merge-patch+json}, $ADMIN}"
+# (RBAC's system:node role has no delete of nodes: refused before NodeRestriction)
+expect 403 'nodes \"other\" is forbidden: User \"system:node:j\" cannot delete resource \"nodes\" in API group \"\" at the cluster scope' \
+  '{op: delete, res: v1/nodes, name: other}'
+expect 403 'can only access node lease with the same name as the requesting node' \
+  '{op: create, res: coordination.k8s.io/v1/leases, ns: kube-node-lease, obj: {metadata: {name: other}, spec: {holderIdentity: other}}}'
+expect 403 'node \"j\" can only update pod status for pods with spec.nodeName set to itself' \
+  '{op: patch, res: v1/pods, ns: default, name: there, sub: status, obj: {status: {phase: Failed}}, opts: {patchType: application/merge-patch+json}}'
+expect 403 'node \"j\" can only delete pods with spec.nodeName set to itself' '{op: delete, res: v1/pods, ns: default, name: there}'
+expect 200 '' '{op: patch, res: v1/pods, ns: default, name: here, sub: status, obj: {status: {message: hi}}, opts: {patchType: application/merge-patch+json}}'
+expect 403 'node \"j\" can only create pods with spec.nodeName set to itself' \
+  '{op: create, res: v1/pods, ns: default, obj: {metadata: {name: mine}, spec: {nodeName: other, containers: [{name: c, image: busybox}]}}}'
+# RBAC's system:node role: secrets readable, namespaces not listable, no RBAC writes
+expect 404 '' '{op: get, res: v1/secrets, ns: default, name: nothing}'
+expect 403 'namespaces is forbidden: User \"system:node:j\" cannot list resource \"namespaces\" in API group \"\" at the cluster scope' \
+  "{op: list, res: v1/namespaces, $ADMIN}"
+expect 403 'User \"system:node:j\" cannot create resource \"clusterrolebindings\"' \
+  '{op: create, res: rbac.authorization.k8s.io/v1/clusterrolebindings, obj: {metadata: {name: x}, roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}, subjects: [{kind: User, name: j, apiGroup: rbac.authorization.k8s.io}]}}'
+# ops: only its own streams, nothing of the server's
+expect 403 'a node serves only its own streams' '{op: serve, name: watch, res: node-stream/other}'
+expect 403 'a node serves only its own streams' '{op: serve, name: echo}'
+expect 403 'cannot call op \"encryption.rotate\"' '{op: encryption.rotate}'
+expect 403 'cannot call op \"kind.register\"' '{op: kind.register}'
+expect 200 '' '{op: ping}'
+echo "ok: node j may change only its own Node, Lease and pods, and serve only its own streams"
 
 stop_pid "$AGENT_PID" 10000
 start_agent agent2.log a
@@ -102,7 +161,7 @@ wait_log "$T/agent2.log" 'msg="agent ready"' 20000 || fail "restarted agent not 
 [ "$(grep -c ' system:node:j ' "$T/srv/data/bus/clients")" = 1 ] || fail "the restart added a key"
 [ "$(awk '/^public /{print $2}' "$T/a/data/bus/client.key")" = "$key" ] || fail "a new key pair"
 sleep 1
-out=$(bc '{op: get, res: coordination.k8s.io/v1/leases, ns: kube-node-lease, name: j-0}')
+out=$(bc '{op: get, res: coordination.k8s.io/v1/leases, ns: kube-node-lease, name: j}')
 [ "$(json_get "$out" 'r["code"]')" = 200 ] || fail "lease: $out"
 stop_pid "$AGENT_PID" 10000
 echo "ok: restarted without a token, the agent reuses its key"
