@@ -106,6 +106,10 @@ typedef struct bk_peer {
     dlink_t lost_link;
     bk_out_t *bq_head, *bq_tail;
     size_t bq_len, bq_firm;
+    /* a CURVE peer's allow-list entry, valid while clients_gen is the
+     * broker's (an add may move the entries) */
+    const kr_curve_client_t *ident;
+    uint64_t ident_gen;
     uint8_t rid_len;
     uint8_t rid[255];
 } bk_peer_t;
@@ -196,6 +200,7 @@ struct kr_broker {
      * the allow-list it answers from; NULL without CURVE */
     void *zap;
     kr_curve_clients_t *clients;
+    uint64_t clients_gen; /* bumped by every change of the allow-list */
     kr_broker_gate_fn gate;
     void *gate_ud;
 };
@@ -1012,7 +1017,14 @@ static bool peer_auth(kr_broker_t *b, bk_peer_t *peer, kr_envelope_t *env, zmq_m
             return false;
         }
     } else {
-        const kr_curve_client_t *c = kr_curve_clients_find_identity(b->clients, user);
+        /* the identity is the same for every message of a connection:
+         * look it up once (the allow-list may hold thousands of nodes) */
+        const kr_curve_client_t *c = peer->ident;
+        if (c == NULL || peer->ident_gen != b->clients_gen || strcmp(c->identity, user) != 0) {
+            c = kr_curve_clients_find_identity(b->clients, user);
+            peer->ident = c;
+            peer->ident_gen = b->clients_gen;
+        }
         if (c == NULL) {
             send_error(b, peer, env->id, KR_E_UNAUTHORIZED,
                        "Unauthorized: the key of this connection is no longer in the bus "
@@ -1021,6 +1033,11 @@ static bool peer_auth(kr_broker_t *b, bk_peer_t *peer, kr_envelope_t *env, zmq_m
             return false;
         }
         *groups = (const char *const *)c->groups;
+        /* a remote plugin is trusted as an in-process one: what it says
+         * in auth (a gateway's forwarded user) stands */
+        for (char **g = c->groups; *g; g++)
+            if (strcmp(*g, KR_CURVE_PLUGINS_GROUP) == 0)
+                return true;
     }
     kr_mp_reader_t r = {zmq_msg_data(frame),
                         (const uint8_t *)zmq_msg_data(frame) + zmq_msg_size(frame)};
@@ -1137,6 +1154,7 @@ int kr_broker_curve_allow(kr_broker_t *b, const char *key, const char *identity,
 {
     if (b->clients == NULL)
         return kr_error_set(err, KR_E_INVALID, "the bus has no CURVE endpoint");
+    b->clients_gen++;
     if (kr_curve_clients_add(b->clients, key, identity, groups, err) < 0)
         return -1;
     KR_INFO(TAG, "client key allowed", "identity=\"%s\" key=\"%s\"", identity, key);

@@ -13,9 +13,9 @@
 
 #define TAG "busgate"
 
-#define NODE_PREFIX  "system:node:"
-#define NODES_GROUP  "system:nodes"
-#define PLUGIN_GROUP "system:kraal-plugins"
+#define NODE_PREFIX "system:node:"
+#define NODES_GROUP "system:nodes"
+
 #define STREAM_RES   "node-stream/" /* agent-node's streams (plugins/agent/node/stream.h) */
 #define STREAM_INPUT "node.stream.input"
 
@@ -234,7 +234,7 @@ static bool gate(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
     kr_arena_t *a = g->arena;
     kr_arena_reset(a);
     const char *op = dup_str(a, req->env->op);
-    if (in_group(req->groups, "system:masters") || in_group(req->groups, PLUGIN_GROUP))
+    if (in_group(req->groups, "system:masters") || in_group(req->groups, KR_CURVE_PLUGINS_GROUP))
         return true;
     static const char *const open_ops[] = {"ping",      "bye",   "unwatch",
                                            "node.join", "kinds", "openapi"};

@@ -22,6 +22,11 @@ extern "C" {
  * is this prefix and its key: it may send `node.join` and nothing else. */
 #define KR_CURVE_UNJOINED_PREFIX "system:kraal:unjoined:"
 
+/* The group of remote plugins (`kraal plugin-host --token`): trusted as
+ * in-process plugins are, so their own `auth` stands (a remote REST
+ * gateway forwards its users so). */
+#define KR_CURVE_PLUGINS_GROUP "system:kraal-plugins"
+
 typedef struct kr_curve_keypair {
     char public_key[KR_CURVE_KEY_LEN + 1];
     char secret_key[KR_CURVE_KEY_LEN + 1];

@@ -198,7 +198,7 @@ static void op_join(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
     snprintf(identity, sizeof identity, "%s%s",
              node ? "system:node:" : "system:kraal:", node ? node : plugin);
     const char *const node_groups[] = {"system:nodes", "system:authenticated", NULL};
-    const char *const plugin_groups[] = {KR_KRAAL_PLUGINS_GROUP, "system:authenticated", NULL};
+    const char *const plugin_groups[] = {KR_CURVE_PLUGINS_GROUP, "system:authenticated", NULL};
     const char *const *groups = node ? node_groups : plugin_groups;
     kr_value_t *reply = kr_value_map(a);
     kr_value_map_set(a, reply, "identity", kr_value_str(a, identity));
@@ -232,7 +232,7 @@ static void op_join(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
         kr_broker_fail(b, req, KR_E_UNAUTHORIZED, "Unauthorized: invalid bootstrap token");
         return;
     }
-    if (plugin != NULL && !group_listed(extra, KR_KRAAL_PLUGINS_GROUP)) {
+    if (plugin != NULL && !group_listed(extra, KR_CURVE_PLUGINS_GROUP)) {
         KR_WARN(TAG, "join refused",
                 "identity=\"%s\" reason=\"the token's auth-extra-groups lack "
                 "system:kraal-plugins\"",

@@ -29,7 +29,6 @@ extern "C" {
 
 #define KR_BOOTSTRAP_TOKEN_TYPE "bootstrap.kubernetes.io/token"
 #define KR_BOOTSTRAP_SECRET_PFX "bootstrap-token-"
-#define KR_KRAAL_PLUGINS_GROUP  "system:kraal-plugins"
 
 typedef struct kr_nodejoin kr_nodejoin_t;
 

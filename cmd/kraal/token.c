@@ -118,7 +118,7 @@ static int token_create(const char *run_dir, const char *data_dir, int64_t ttl_m
     if (description != NULL)
         kr_value_map_set(a, data, "description", b64(a, description));
     if (plugin)
-        kr_value_map_set(a, data, "auth-extra-groups", b64(a, KR_KRAAL_PLUGINS_GROUP));
+        kr_value_map_set(a, data, "auth-extra-groups", b64(a, KR_CURVE_PLUGINS_GROUP));
     char expires[64] = "";
     if (ttl_ms > 0) {
         time_t when = time(NULL) + (time_t)((ttl_ms + 999) / 1000);

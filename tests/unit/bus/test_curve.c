@@ -21,7 +21,7 @@ typedef struct fx {
     char dir[256], clients[PATH_MAX], ipc[PATH_MAX + 8], sock[PATH_MAX];
     char tcp[64];
     int port;
-    kr_curve_keypair_t server, known, stranger;
+    kr_curve_keypair_t server, known, stranger, plugin;
     kr_broker_t *b;
     kr_arena_t *a;
     void *socks[16]; /* closed by teardown, so that a failed assert does not hang zmq_ctx_term */
@@ -102,10 +102,13 @@ static int setup(void **state)
 
     assert_int_equal(zmq_curve_keypair(f->known.public_key, f->known.secret_key), 0);
     assert_int_equal(zmq_curve_keypair(f->stranger.public_key, f->stranger.secret_key), 0);
+    assert_int_equal(zmq_curve_keypair(f->plugin.public_key, f->plugin.secret_key), 0);
     snprintf(f->clients, sizeof f->clients, "%s/bus/clients", f->dir);
     FILE *cf = fopen(f->clients, "w");
     fprintf(cf, "# test\n\n%s system:node:n1 system:nodes,system:authenticated\n",
             f->known.public_key);
+    fprintf(cf, "%s system:kraal:p system:kraal-plugins,system:authenticated\n",
+            f->plugin.public_key);
     fclose(cf);
     snprintf(f->sock, sizeof f->sock, "%s/bus.sock", f->dir);
     snprintf(f->ipc, sizeof f->ipc, "ipc://%s", f->sock);
@@ -214,6 +217,25 @@ static void test_known_key_identity(void **state)
                         "the gate says no");
 }
 
+/* A remote plugin is trusted as an in-process one: its auth stands (a
+ * remote gateway forwards users so), the gate is asked and lets it by. */
+static void test_plugin_auth_stands(void **state)
+{
+    fx_t *f = *state;
+    void *s = client(f, &f->plugin, f->server.public_key, 5000);
+    kr_value_t *r = call(f, s, 1, "whoami");
+    assert_int_equal(code_of(r), 200);
+    const kr_value_t *obj = kr_value_map_get(r, "obj");
+    assert_string_equal(kr_value_map_str(obj, "user"), "system:kraal:p");
+    assert_string_equal(kr_value_map_str(kr_value_map_get(obj, "auth"), "username"),
+                        "system:admin");
+    /* many messages on one connection: the identity stays (cached per peer) */
+    for (uint64_t i = 2; i < 50; i++) {
+        r = call(f, s, i, "whoami");
+        assert_string_equal(kr_value_map_str(kr_value_map_get(r, "obj"), "user"), "system:kraal:p");
+    }
+}
+
 static void test_local_peers_trusted(void **state)
 {
     fx_t *f = *state;
@@ -260,7 +282,7 @@ static void test_unknown_key_joins(void **state)
     kr_error_t err;
     kr_curve_clients_t *c = kr_curve_clients_load(f->clients, &err);
     assert_non_null(c);
-    assert_int_equal(kr_curve_clients_count(c), 2);
+    assert_int_equal(kr_curve_clients_count(c), 3);
     const kr_curve_client_t *e = kr_curve_clients_find(c, f->stranger.public_key);
     assert_non_null(e);
     assert_string_equal(e->identity, "system:node:joined");
@@ -453,6 +475,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_known_key_identity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_local_peers_trusted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plugin_auth_stands, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_key_joins, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_handshakes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clients_file, setup, teardown),
