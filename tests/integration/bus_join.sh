@@ -163,8 +163,24 @@ wait_log "$T/agent2.log" 'msg="agent ready"' 20000 || fail "restarted agent not 
 sleep 1
 out=$(bc '{op: get, res: coordination.k8s.io/v1/leases, ns: kube-node-lease, name: j}')
 [ "$(json_get "$out" 'r["code"]')" = 200 ] || fail "lease: $out"
-stop_pid "$AGENT_PID" 10000
 echo "ok: restarted without a token, the agent reuses its key"
+
+# a restarted server keeps its key pair and its allow-list: the running
+# agent reconnects by itself with the same identity and renews its Lease
+server_pub=$(awk '/^public /{print $2}' "$T/srv/data/bus/server.key")
+stop_pid "$SERVER_PID" 5000
+start_server "$T/server.yaml" "$T/server2.log"
+[ "$(awk '/^public /{print $2}' "$T/srv/data/bus/server.key")" = "$server_pub" ] || fail "new server key"
+renew() { json_get "$(bc '{op: get, res: coordination.k8s.io/v1/leases, ns: kube-node-lease, name: j}')" 'r["obj"]["spec"]["renewTime"]'; }
+before=$(renew)
+deadline=$(($(now_ms) + 30000))
+until [ "$(renew)" != "$before" ]; do
+  [ "$(now_ms)" -lt "$deadline" ] || fail "the agent did not renew its Lease after the server's restart"
+  sleep 0.5
+done
+grep -q 'NodeRestriction refused\|Unauthorized' "$T/server2.log" && fail "the reconnected agent was refused"
+stop_pid "$AGENT_PID" 10000
+echo "ok: after a server restart the agent reconnects as system:node:j"
 
 # an expired token
 TOKEN2=$(token --ttl 1s) || fail "token create"
@@ -175,7 +191,7 @@ wait "$AGENT_PID"
 rc=$?
 set -e
 [ "$rc" != 0 ] || fail "an agent with an expired token started"
-grep -q 'msg="join refused".*expired at' "$T/server.log" || fail "expiry not logged"
+grep -q 'msg="join refused".*expired at' "$T/server2.log" || fail "expiry not logged"
 echo "ok: an expired token is refused"
 
 # plugin hosts: a node token is not enough, a --plugin one is
