@@ -103,7 +103,7 @@ grep -qF "$key system:node:j system:nodes,system:authenticated" "$T/srv/data/bus
 deadline=$(($(now_ms) + 20000))
 while :; do
   ready=$(json_get "$(bc '{op: get, res: v1/nodes, name: j}')" \
-    '[c["status"] for c in r.get("obj", {}).get("status", {}).get("conditions", []) if c["type"] == "Ready"]')
+    '[c["status"] for c in (r.get("obj") or {}).get("status", {}).get("conditions", []) if c["type"] == "Ready"]')
   [ "$ready" = "['True']" ] && break
   [ "$(now_ms)" -lt "$deadline" ] || fail "node j not Ready over the CURVE bus: $ready"
   sleep 0.2
