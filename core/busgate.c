@@ -91,9 +91,11 @@ int kr_node_restriction(const char *node, const char *verb, const char *res, con
         const char *target = name;
         if (strcmp(verb, "create") == 0 && obj != NULL)
             target = kr_value_map_str(kr_value_map_get(obj, "metadata"), "name");
-        if (target == NULL || strcmp(target, node) != 0)
+        if (target == NULL)
+            return forbid(err, res, NULL, "node \"%s\" is not allowed to modify other nodes", node);
+        if (strcmp(target, node) != 0)
             return forbid(err, res, target, "node \"%s\" is not allowed to modify node \"%s\"",
-                          node, target ? target : "");
+                          node, target);
         return 0;
     }
     if (strcmp(res, "coordination.k8s.io/v1/leases") == 0) {

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "bus_test.h"
+#include "busgate.h"
 #include "curve.h"
 #include "nodejoin.h"
 
@@ -470,6 +471,83 @@ static void test_bootstrap_token_check(void **state)
     assert_true(kr_bootstrap_token_check(tok, forever, now, &extra, a, &err) < 0);
 }
 
+static kr_value_t *yaml1(kr_arena_t *a, const char *text)
+{
+    kr_value_t *docs = NULL;
+    assert_int_equal(kr_yaml_decode(a, text, strlen(text), &docs, NULL), 0);
+    return kr_value_array_get(docs, 0);
+}
+
+/* upstream's NodeRestriction cases (noderestriction/admission_test.go),
+ * as far as kraal's agents write: nodes, leases, pods */
+static void test_node_restriction(void **state)
+{
+    fx_t *f = *state;
+    kr_arena_t *a = f->a;
+    kr_value_t *mine = yaml1(a, "metadata: {name: p}\nspec: {nodeName: n1}\n");
+    kr_value_t *theirs = yaml1(a, "metadata: {name: p}\nspec: {nodeName: n2}\n");
+    kr_value_t *unbound = yaml1(a, "metadata: {name: p}\nspec: {}\n");
+    kr_value_t *node2 = yaml1(a, "metadata: {name: n2}\n");
+    kr_value_t *node1 = yaml1(a, "metadata: {name: n1}\n");
+    kr_value_t *lease2 = yaml1(a, "metadata: {name: n2}\n");
+    const struct {
+        const char *verb, *res, *ns, *name;
+        const kr_value_t *obj, *stored;
+        const char *want; /* NULL = allowed */
+    } cases[] = {
+        {"get", "v1/nodes", NULL, "n2", NULL, NULL, NULL},
+        {"list", "v1/pods", NULL, NULL, NULL, NULL, NULL},
+        {"create", "v1/nodes", NULL, NULL, node1, NULL, NULL},
+        {"create", "v1/nodes", NULL, NULL, node2, NULL,
+         "nodes \"n2\" is forbidden: node \"n1\" is not allowed to modify node \"n2\""},
+        {"update", "v1/nodes", NULL, "n1", node1, NULL, NULL},
+        {"patch", "v1/nodes", NULL, "n2", NULL, NULL,
+         "nodes \"n2\" is forbidden: node \"n1\" is not allowed to modify node \"n2\""},
+        {"deletecollection", "v1/nodes", NULL, NULL, NULL, NULL,
+         "nodes is forbidden: node \"n1\" is not allowed to modify other nodes"},
+        {"update", "coordination.k8s.io/v1/leases", "kube-node-lease", "n1", NULL, NULL, NULL},
+        {"create", "coordination.k8s.io/v1/leases", "kube-node-lease", NULL, lease2, NULL,
+         "leases \"n2\" is forbidden: can only access node lease with the same name as the "
+         "requesting node"},
+        {"update", "coordination.k8s.io/v1/leases", "default", "n1", NULL, NULL,
+         "leases \"n1\" is forbidden: can only access node lease with the same name as the "
+         "requesting node"},
+        {"update", "v1/pods", "default", "p", NULL, mine, NULL},
+        {"patch", "v1/pods", "default", "p", NULL, theirs,
+         "pods \"p\" is forbidden: node \"n1\" can only update pod status for pods with "
+         "spec.nodeName set to itself"},
+        {"patch", "v1/pods", "default", "p", NULL, unbound,
+         "pods \"p\" is forbidden: node \"n1\" can only update pod status for pods with "
+         "spec.nodeName set to itself"},
+        {"delete", "v1/pods", "default", "p", NULL, mine, NULL},
+        {"delete", "v1/pods", "default", "p", NULL, theirs,
+         "pods \"p\" is forbidden: node \"n1\" can only delete pods with spec.nodeName set to "
+         "itself"},
+        /* a pod that is gone: the API answers its own 404 */
+        {"delete", "v1/pods", "default", "p", NULL, NULL, NULL},
+        {"deletecollection", "v1/pods", "default", NULL, NULL, NULL,
+         "pods is forbidden: node \"n1\" can only delete pods one by one"},
+        {"create", "v1/pods", "default", NULL, mine, NULL, NULL},
+        {"create", "v1/pods", "default", NULL, theirs, NULL,
+         "pods is forbidden: node \"n1\" can only create pods with spec.nodeName set to itself"},
+        {"create", "v1/events", "default", NULL, NULL, NULL, NULL},
+        {"patch", "v1/configmaps", "default", "c", NULL, NULL, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        kr_error_t err;
+        int rc = kr_node_restriction("n1", cases[i].verb, cases[i].res, cases[i].ns, cases[i].name,
+                                     cases[i].obj, cases[i].stored, &err);
+        if (cases[i].want == NULL && rc != 0)
+            fail_msg("case %zu: refused: %s", i, err.message);
+        if (cases[i].want != NULL) {
+            if (rc == 0)
+                fail_msg("case %zu: allowed", i);
+            assert_int_equal(err.reason, KR_E_FORBIDDEN);
+            assert_string_equal(err.message, cases[i].want);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -481,6 +559,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_clients_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_join_token, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bootstrap_token_check, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_node_restriction, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
