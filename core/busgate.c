@@ -135,6 +135,132 @@ int kr_node_restriction(const char *node, const char *verb, const char *res, con
     return 0;
 }
 
+/* ---- the Node authorizer's graph, for a node's reads --------------------
+ *
+ * Upstream's Node authorizer lets a node read a Secret or ConfigMap only
+ * when a pod bound to it references it (podutil.VisitPodSecretNames /
+ * VisitPodConfigmapNames), and ask a ServiceAccount token only for an
+ * account a pod bound to it runs as.  Here the graph is the cache: the
+ * pods of the namespace with spec.nodeName = the node, looked at when
+ * asked (a node reads few of them). */
+
+typedef struct pod_ref {
+    const char *kind; /* "secrets", "configmaps", "serviceaccounts" */
+    const char *name;
+    bool found;
+} pod_ref_t;
+
+static bool name_is(const kr_value_t *m, const char *key, const char *name)
+{
+    const char *v = kr_value_map_str(m, key);
+    return v != NULL && strcmp(v, name) == 0;
+}
+
+static bool container_refs(const kr_value_t *containers, bool secret, const char *name)
+{
+    for (size_t i = 0; i < kr_value_len(containers); i++) {
+        const kr_value_t *c = kr_value_array_get(containers, i), *env = kr_value_map_get(c, "env"),
+                         *from = kr_value_map_get(c, "envFrom");
+        for (size_t j = 0; j < kr_value_len(env); j++) {
+            const kr_value_t *vf = kr_value_map_get(kr_value_array_get(env, j), "valueFrom");
+            if (name_is(kr_value_map_get(vf, secret ? "secretKeyRef" : "configMapKeyRef"), "name",
+                        name))
+                return true;
+        }
+        for (size_t j = 0; j < kr_value_len(from); j++)
+            if (name_is(kr_value_map_get(kr_value_array_get(from, j),
+                                         secret ? "secretRef" : "configMapRef"),
+                        "name", name))
+                return true;
+    }
+    return false;
+}
+
+static bool volume_refs(const kr_value_t *volumes, bool secret, const char *name)
+{
+    for (size_t i = 0; i < kr_value_len(volumes); i++) {
+        const kr_value_t *v = kr_value_array_get(volumes, i);
+        if (secret ? name_is(kr_value_map_get(v, "secret"), "secretName", name)
+                   : name_is(kr_value_map_get(v, "configMap"), "name", name))
+            return true;
+        const kr_value_t *sources = kr_value_map_get(kr_value_map_get(v, "projected"), "sources");
+        for (size_t j = 0; j < kr_value_len(sources); j++)
+            if (name_is(kr_value_map_get(kr_value_array_get(sources, j),
+                                         secret ? "secret" : "configMap"),
+                        "name", name))
+                return true;
+        /* the volume sources that name a Secret for their credentials
+         * (cephfs, rbd, iscsi, flexVolume, scaleIO, storageos: secretRef;
+         * csi: nodePublishSecretRef) */
+        for (size_t k = 0; secret && k < kr_value_len(v); k++) {
+            const kr_value_t *src = kr_value_map_val(v, k);
+            if (kr_value_type(src) == KR_MAP &&
+                (name_is(kr_value_map_get(src, "secretRef"), "name", name) ||
+                 name_is(kr_value_map_get(src, "nodePublishSecretRef"), "name", name)))
+                return true;
+        }
+    }
+    return false;
+}
+
+static bool pod_refs(const kr_value_t *pod, void *ud)
+{
+    pod_ref_t *r = ud;
+    const kr_value_t *spec = kr_value_map_get(pod, "spec");
+    if (strcmp(r->kind, "serviceaccounts") == 0) {
+        const char *sa = kr_value_map_str(spec, "serviceAccountName");
+        r->found = strcmp(sa ? sa : "default", r->name) == 0;
+        return !r->found;
+    }
+    bool secret = strcmp(r->kind, "secrets") == 0;
+    if (secret) {
+        const kr_value_t *ips = kr_value_map_get(spec, "imagePullSecrets");
+        for (size_t i = 0; i < kr_value_len(ips); i++)
+            if (name_is(kr_value_array_get(ips, i), "name", r->name))
+                r->found = true;
+    }
+    static const char *const lists[] = {"containers", "initContainers", "ephemeralContainers"};
+    for (size_t i = 0; i < 3 && !r->found; i++)
+        r->found = container_refs(kr_value_map_get(spec, lists[i]), secret, r->name);
+    if (!r->found)
+        r->found = volume_refs(kr_value_map_get(spec, "volumes"), secret, r->name);
+    return !r->found;
+}
+
+/* The Node authorizer's part: 0 when `node` may do this, else
+ * KR_E_FORBIDDEN with upstream's reason.  Only Secrets, ConfigMaps and
+ * ServiceAccount tokens are narrowed; the rest is RBAC's. */
+static int node_graph(kr_busgate_t *g, const char *node, const char *user, const char *verb,
+                      const char *res, const char *ns, const char *name, const char *sub,
+                      kr_error_t *err)
+{
+    const char *kind = NULL;
+    if (strcmp(res, "v1/secrets") == 0 && sub == NULL)
+        kind = "secrets";
+    else if (strcmp(res, "v1/configmaps") == 0 && sub == NULL)
+        kind = "configmaps";
+    else if (strcmp(res, "v1/serviceaccounts") == 0 && sub != NULL && strcmp(sub, "token") == 0)
+        kind = "serviceaccounts";
+    if (kind == NULL)
+        return 0;
+    bool ok = false;
+    const char *want_verb = strcmp(kind, "serviceaccounts") == 0 ? "create" : "get";
+    if (strcmp(verb, want_verb) == 0 && ns != NULL && name != NULL) {
+        pod_ref_t r = {kind, name, false};
+        kr_api_walk(g->api, "v1/pods", ns, "spec.nodeName", node, pod_refs, &r, g->arena);
+        ok = r.found;
+    }
+    if (ok)
+        return 0;
+    const char *what = sub ? kr_arena_printf(g->arena, "%s/%s", kind, sub) : kind;
+    const char *scope =
+        ns ? kr_arena_printf(g->arena, "in the namespace \"%s\"", ns) : "at the cluster scope";
+    return forbid(err, kind, name,
+                  "User \"%s\" cannot %s resource \"%s\" in API group \"\" %s: no relationship "
+                  "found between node '%s' and this object",
+                  user, verb, what, scope, node);
+}
+
 /* May the node serve this op?  Only its own streams. */
 static bool node_may_serve(const char *node, const char *op, const char *res)
 {
@@ -268,7 +394,8 @@ static bool gate(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
                *name = dup_str(a, req->env->name), *sub = dup_str(a, req->env->sub);
     if (res == NULL)
         return true; /* the API answers its own 400 */
-    if (authorize(g, req, op, res, ns, name, sub, &err) < 0) {
+    if ((node != NULL && node_graph(g, node, req->user, op, res, ns, name, sub, &err) < 0) ||
+        authorize(g, req, op, res, ns, name, sub, &err) < 0) {
         KR_DEBUG(TAG, "refused", "user=\"%s\" op=%s res=%s error=\"%s\"", req->user, op, res,
                  err.message);
         kr_broker_fail(b, req, KR_E_FORBIDDEN, err.message);

@@ -124,7 +124,13 @@ expect() { # CODE MESSAGE-PART REQUEST
 }
 bc '{op: create, res: v1/nodes, obj: {metadata: {name: other}}}' >/dev/null
 bc '{op: create, res: v1/pods, ns: default, obj: {metadata: {name: there}, spec: {nodeName: other, containers: [{name: c, image: busybox}]}}}' >/dev/null
-bc '{op: create, res: v1/pods, ns: default, obj: {metadata: {name: here}, spec: {nodeName: j, containers: [{name: c, image: busybox}]}}}' >/dev/null
+bc '{op: create, res: v1/pods, ns: default, obj: {metadata: {name: here}, spec: {nodeName: j, containers: [{name: c, image: busybox, env: [{name: A, valueFrom: {secretKeyRef: {name: s-here, key: a}}}]}], volumes: [{name: v, configMap: {name: cm-here}}]}}}' >/dev/null
+for s in s-here s-other; do
+  bc "{op: create, res: v1/secrets, ns: default, obj: {metadata: {name: $s}, data: {a: eA==}}}" >/dev/null
+done
+for c in cm-here cm-other; do
+  bc "{op: create, res: v1/configmaps, ns: default, obj: {metadata: {name: $c}, data: {a: x}}}" >/dev/null
+done
 ADMIN='auth: {username: "system:admin", groups: ["system:masters"]}'
 expect 200 '' '{op: get, res: v1/nodes, name: j}'
 expect 200 '' '{op: patch, res: v1/nodes, name: j, obj: {metadata: {labels: {a: b}}}, opts: {patchType: application/merge-patch+json}}'
@@ -141,8 +147,17 @@ expect 403 'node \"j\" can only delete pods with spec.nodeName set to itself' '{
 expect 200 '' '{op: patch, res: v1/pods, ns: default, name: here, sub: status, obj: {status: {message: hi}}, opts: {patchType: application/merge-patch+json}}'
 expect 403 'node \"j\" can only create pods with spec.nodeName set to itself' \
   '{op: create, res: v1/pods, ns: default, obj: {metadata: {name: mine}, spec: {nodeName: other, containers: [{name: c, image: busybox}]}}}'
-# RBAC's system:node role: secrets readable, namespaces not listable, no RBAC writes
-expect 404 '' '{op: get, res: v1/secrets, ns: default, name: nothing}'
+# the Node authorizer's graph: only what its pods reference
+expect 200 '' '{op: get, res: v1/secrets, ns: default, name: s-here}'
+expect 200 '' '{op: get, res: v1/configmaps, ns: default, name: cm-here}'
+expect 403 "secrets \\\"s-other\\\" is forbidden: User \\\"system:node:j\\\" cannot get resource \\\"secrets\\\" in API group \\\"\\\" in the namespace \\\"default\\\": no relationship found between node 'j' and this object" \
+  '{op: get, res: v1/secrets, ns: default, name: s-other}'
+expect 403 "no relationship found between node 'j' and this object" '{op: get, res: v1/configmaps, ns: default, name: cm-other}'
+expect 403 "User \\\"system:node:j\\\" cannot list resource \\\"secrets\\\" in API group \\\"\\\" in the namespace \\\"default\\\": no relationship found" \
+  '{op: list, res: v1/secrets, ns: default}'
+expect 403 "cannot create resource \\\"serviceaccounts/token\\\" in API group \\\"\\\" in the namespace \\\"default\\\": no relationship found" \
+  '{op: create, res: v1/serviceaccounts, ns: default, name: robot, sub: token, obj: {spec: {audiences: [x]}}}'
+# RBAC's system:node role: namespaces not listable, no RBAC writes
 expect 403 'namespaces is forbidden: User \"system:node:j\" cannot list resource \"namespaces\" in API group \"\" at the cluster scope' \
   "{op: list, res: v1/namespaces, $ADMIN}"
 expect 403 'User \"system:node:j\" cannot create resource \"clusterrolebindings\"' \
