@@ -88,7 +88,8 @@ static const char usage_agent[] =
     "Hollow nodes, for scale tests (kubemark's): no container runs, the sim runtime\n"
     "says every container runs.\n"
     "  --sim-nodes N          register and serve N nodes, PREFIX-0 .. PREFIX-<N-1>, each\n"
-    "                         with its Lease; pods bound to them become Running\n"
+    "                         with its Lease; pods bound to them become Running (over a\n"
+    "                         CURVE bus it joins as system:kraal:PREFIX: a --plugin token)\n"
     "  --node-name PREFIX     their names' prefix; default hollow-node\n"
     "  --sim-capacity LIST    each node's capacity, cpu=4,memory=16Gi,pods=110,\n"
     "                         ephemeral-storage=100Gi (these are the defaults)\n"
@@ -724,7 +725,12 @@ static int cmd_agent(int argc, char **argv)
         goto out;
     }
 
-    if (kraal_bus_join(server, token, cfg->data_dir, agent_node_name(cfg, node_name), NULL) < 0)
+    /* A hollow agent stands for many nodes: it is a test harness, not a
+     * node, and joins as a plugin (system:kraal:<prefix>, a --plugin
+     * token), which NodeRestriction does not hold to one node. */
+    const char *join_node = sim_nodes ? NULL : agent_node_name(cfg, node_name);
+    const char *join_plugin = sim_nodes ? (node_name ? node_name : "hollow-node") : NULL;
+    if (kraal_bus_join(server, token, cfg->data_dir, join_node, join_plugin) < 0)
         goto out;
     sigset_t sigs;
     block_stop_signals(&sigs);

@@ -231,6 +231,19 @@ out=$(bc '{op: echo, obj: {n: 1}}')
 [ "$(json_get "$out" 'r["obj"]["greeting"]')" = over-curve ] || fail "echo over curve: $out"
 echo "ok: a plugin host joins with a --plugin token as system:kraal:remote-echo"
 
+# a hollow agent stands for many nodes: it joins as a plugin
+"$KRAAL" agent --server "$TCP" --sim-nodes 2 --node-name hol --data-dir "$T/hol/data" \
+  --run-dir "$T/hol/run" --token "$PTOKEN" >"$T/hol.log" 2>&1 &
+PIDS+=($!)
+wait_log "$T/hol.log" 'msg="agent ready"' 20000 || fail "hollow agent not ready"
+grep -q 'identity="system:kraal:hol"' "$T/hol.log" || fail "hollow identity: $(cat "$T/hol.log")"
+deadline=$(($(now_ms) + 20000))
+until [ "$(json_get "$(bc '{op: list, res: v1/nodes}')" 'len([n for n in r["obj"]["items"] if n["metadata"]["name"].startswith("hol-")])')" = 2 ]; do
+  [ "$(now_ms)" -lt "$deadline" ] || fail "the hollow nodes did not register"
+  sleep 0.2
+done
+echo "ok: a hollow agent joins with a --plugin token and registers its nodes"
+
 stop_pid "$SERVER_PID" 5000
 [ "$EXIT_CODE" = 0 ] || fail "server exit $EXIT_CODE"
 echo ok
