@@ -37,13 +37,14 @@ cat >"$T/server.yaml" <<YAML
 run_dir: $T/run
 data_dir: $T/data
 log_level: info
-api: {authorizer: rbac}
+api: {authorizer: rbac, admission_plugins: [ServiceAccount]}
 store:
   plugin: store-sqlite
 plugins:
   - plugin: auth-token
     config: {bootstrap_user: admin}
   - plugin: auth-rbac
+  - plugin: controller-serviceaccount
   - plugin: api-rest
     config: {address: 127.0.0.1, port: 0, kubernetes_service: false, authorization_mode: RBAC}
 YAML
@@ -254,6 +255,43 @@ for r in json.load(open(sys.argv[1]))["resources"]:
     if r["name"]=="serviceaccounts/token": print(r["kind"],r["group"],r["version"],r["verbs"],r["namespaced"])' "$T/disc")" \
   "TokenRequest authentication.k8s.io v1 ['create'] True"
 echo "ok: TokenRequest errors in upstream's words; serviceaccounts/token in discovery"
+
+# ---- the ServiceAccount admission and the root CA publisher ---------------------
+CA_PEM=$(k config view --raw -o jsonpath='{.clusters[0].cluster.certificate-authority-data}' | base64 -d)
+cm_ca() { "$KUBECTL" get configmap kube-root-ca.crt -n "$1" -o jsonpath='{.data.ca\.crt}' 2>/dev/null; }
+has_ca() { [ "$(cm_ca "$1")" = "$CA_PEM" ]; }
+for ns in default kube-system team-a team-b; do
+  ok=0
+  for _ in $(seq 100); do if has_ca $ns; then ok=1; break; fi; sleep 0.1; done
+  [ $ok = 1 ] || fail "no kube-root-ca.crt with the cluster CA in $ns: [$(cm_ca $ns)]"
+done
+expect "description" "$(k get configmap kube-root-ca.crt -n team-a -o jsonpath='{.metadata.annotations.kubernetes\.io/description}')" \
+  "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters."
+k create namespace team-c >/dev/null
+k patch configmap kube-root-ca.crt -n team-a --type=merge -p '{"data":{"ca.crt":"forged","extra":"x"}}' >/dev/null
+k delete configmap kube-root-ca.crt -n team-b >/dev/null
+for ns in team-a team-b team-c; do
+  ok=0
+  for _ in $(seq 100); do if has_ca $ns; then ok=1; break; fi; sleep 0.1; done
+  [ $ok = 1 ] || fail "kube-root-ca.crt not put back in $ns: [$(cm_ca $ns)]"
+done
+expect "extra key dropped" "$(k get configmap kube-root-ca.crt -n team-a -o jsonpath='{.data.extra}')" ""
+echo "ok: kube-root-ca.crt in every namespace, put back when changed or deleted"
+
+for _ in $(seq 100); do "$KUBECTL" get sa default -n team-c >/dev/null 2>&1 && break; sleep 0.1; done
+k run plain -n team-c --image=busybox --restart=Never >/dev/null
+expect "account" "$(k get pod plain -n team-c -o jsonpath='{.spec.serviceAccountName}')" default
+vol=$(k get pod plain -n team-c -o jsonpath='{.spec.volumes[0].name}')
+[[ "$vol" =~ ^kube-api-access-[bcdfghjklmnpqrstvwxz2456789]{5}$ ]] || fail "volume name [$vol]"
+expect "projected" "$(k get pod plain -n team-c -o jsonpath='{.spec.volumes[0].projected.sources[0].serviceAccountToken.expirationSeconds} {.spec.volumes[0].projected.sources[1].configMap.name} {.spec.volumes[0].projected.sources[2].downwardAPI.items[0].fieldRef.fieldPath}')" \
+  "3607 kube-root-ca.crt metadata.namespace"
+expect "mount" "$(k get pod plain -n team-c -o jsonpath='{.spec.containers[0].volumeMounts[0].name} {.spec.containers[0].volumeMounts[0].mountPath} {.spec.containers[0].volumeMounts[0].readOnly}')" \
+  "$vol /var/run/secrets/kubernetes.io/serviceaccount true"
+k run quiet -n team-c --image=busybox --restart=Never --overrides='{"spec":{"automountServiceAccountToken":false}}' >/dev/null
+expect "no automount" "$(k get pod quiet -n team-c -o jsonpath='{.spec.volumes}')" ""
+err=$(k_err run lost -n team-c --image=busybox --restart=Never --overrides='{"spec":{"serviceAccountName":"nosuch"}}')
+contains "unknown account" "$err" 'pods "lost" is forbidden: error looking up service account team-c/nosuch: serviceaccount "nosuch" not found'
+echo "ok: the ServiceAccount admission: default account, the projected token volume, refusals"
 
 # ---- a restart keeps the key -------------------------------------------------------
 stop_pid "$SERVER_PID" 10000
