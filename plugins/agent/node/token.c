@@ -66,12 +66,13 @@ bool ag_token_needs_refresh(int64_t exp, int64_t ttl, int64_t now)
     return now >= iat + TOKEN_MAX_TTL_S || now >= exp - ttl * 20 / 100;
 }
 
-/* Drops the entries that expired (under the lock): a pod that went while
- * the agent was down leaves no token for ever. */
-static void purge_expired(ag_tokens_t *t, int64_t now)
+/* Drops (under the lock) the entries of `pod_uid` when it is not NULL,
+ * else those expired at `now`: a pod that went while the agent was down
+ * leaves no token for ever. */
+static void drop(ag_tokens_t *t, const char *pod_uid, int64_t now)
 {
     for (tok_t **p = &t->list; *p != NULL;) {
-        if ((*p)->exp <= now) {
+        if (pod_uid != NULL ? strcmp((*p)->pod_uid, pod_uid) == 0 : (*p)->exp <= now) {
             tok_t *k = *p;
             *p = k->next;
             tok_free(k);
@@ -84,15 +85,7 @@ static void purge_expired(ag_tokens_t *t, int64_t now)
 void ag_tokens_forget(ag_tokens_t *t, const char *pod_uid)
 {
     pthread_mutex_lock(&t->mu);
-    for (tok_t **p = &t->list; *p != NULL;) {
-        if (strcmp((*p)->pod_uid, pod_uid) == 0) {
-            tok_t *k = *p;
-            *p = k->next;
-            tok_free(k);
-        } else {
-            p = &(*p)->next;
-        }
-    }
+    drop(t, pod_uid, 0);
     pthread_mutex_unlock(&t->mu);
 }
 
@@ -115,7 +108,7 @@ static void remember(ag_tokens_t *t, const char *key, const char *pod_uid, const
                      int64_t exp, int64_t ttl, int64_t now)
 {
     pthread_mutex_lock(&t->mu);
-    purge_expired(t, now);
+    drop(t, NULL, now);
     tok_t *k = NULL;
     for (k = t->list; k != NULL && strcmp(k->key, key) != 0; k = k->next)
         ;
