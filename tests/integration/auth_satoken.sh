@@ -170,6 +170,8 @@ print(h+"."+base64.urlsafe_b64encode(json.dumps(c).encode()).decode().rstrip("="
 unauthorized "tampered payload" "$fake"
 unauthorized "signature cut" "${TOK%.*}.AAAA"
 unauthorized "another audience" "$AUD"
+grep -qF 'token audiences ["vault" "other"] is invalid for the target audiences' "$T/server.log" ||
+  fail "no reason logged for the audience"
 echo "ok: tampered and foreign-audience tokens are 401"
 
 # the account deleted and made again: a token of the old one is no good

@@ -458,10 +458,20 @@ int satoken_verify(const satoken_key_t *key, kr_arena_t *a, const char *token, c
         for (size_t j = 0; auds[i] != NULL && j < naudiences; j++)
             aud_ok = aud_ok || strcmp(auds[i], audiences[j]) == 0;
     }
-    if (!aud_ok)
-        return kr_error_set(err, KR_E_UNAUTHORIZED,
-                            "token audiences is invalid for the target "
-                            "audiences");
+    if (!aud_ok) {
+        /* Go's %q of the two []string */
+        kr_buf_t have = KR_BUF_INIT, want = KR_BUF_INIT;
+        for (size_t i = 0; i < naud; i++)
+            kr_buf_printf(&have, "%s\"%s\"", i ? " " : "", auds[i] ? auds[i] : "");
+        for (size_t j = 0; j < naudiences; j++)
+            kr_buf_printf(&want, "%s\"%s\"", j ? " " : "", audiences[j]);
+        kr_error_set(err, KR_E_UNAUTHORIZED,
+                     "token audiences [%s] is invalid for the target audiences [%s]",
+                     have.data ? have.data : "", want.data ? want.data : "");
+        kr_buf_free(&have);
+        kr_buf_free(&want);
+        return -KR_E_UNAUTHORIZED;
+    }
 
     kr_value_t *k8s = kr_value_map_get(cl, "kubernetes.io");
     *out = (satoken_claims_t){
