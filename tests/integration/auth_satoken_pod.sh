@@ -24,7 +24,8 @@ KUBECTL=${KUBECTL:-$(command -v kubectl || true)}
 # a statically linked kubectl for inside the container
 STATIC_KUBECTL=
 for c in "$(readlink -f "$KUBECTL")" /usr/lib/google-cloud-sdk/bin/kubectl.1.3*; do
-  if [ -x "$c" ] && file "$c" 2>/dev/null | grep -q 'statically linked'; then
+  # an ELF without a program interpreter runs in any container
+  if [ -x "$c" ] && hdr=$(readelf -l "$c" 2>/dev/null) && ! grep -q INTERP <<<"$hdr"; then
     STATIC_KUBECTL=$c
     break
   fi
