@@ -372,8 +372,8 @@ int kr_admit_pod_serviceaccount(kr_arena_t *arena, const kr_objmap_t *accounts, 
             vol = kr_arena_printf(arena, "%s%s", KR_SA_VOLUME_PREFIX, suffix);
         }
         bool init = mount_token(arena, spec, "initContainers", vol);
-        bool main = mount_token(arena, spec, "containers", vol);
-        if (!have && (init || main)) {
+        bool app = mount_token(arena, spec, "containers", vol);
+        if (!have && (init || app)) {
             if (kr_value_type(vols) != KR_ARRAY) {
                 vols = kr_value_array(arena);
                 kr_value_map_set(arena, spec, "volumes", vols);
