@@ -18,6 +18,8 @@
 
 #define STREAM_RES   "node-stream/" /* agent-node's streams (plugins/agent/node/stream.h) */
 #define STREAM_INPUT "node.stream.input"
+#define TOKENREQUEST_OP \
+    "authn.tokenrequest" /* auth-token's (plugins/auth/token/serviceaccount.h) */
 
 struct kr_busgate {
     kr_api_t *api;
@@ -385,26 +387,45 @@ static bool gate(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
         kr_broker_fail(b, req, KR_E_FORBIDDEN, m);
         return false;
     }
-    if (!object_op(op)) {
+    const char *res = dup_str(a, req->env->res), *ns = dup_str(a, req->env->ns),
+               *name = dup_str(a, req->env->name), *sub = dup_str(a, req->env->sub);
+    const char *verb = op;
+    /* auth-token's TokenRequest (the serviceaccounts/token subresource,
+     * which the agent asks for its pods' projected tokens): authorized as
+     * the subresource's create */
+    bool tokenrequest = strcmp(op, TOKENREQUEST_OP) == 0;
+    if (tokenrequest) {
+        verb = "create";
+        res = "v1/serviceaccounts";
+        sub = "token";
+    } else if (!object_op(op)) {
         snprintf(m, sizeof m, "User \"%s\" cannot call op \"%s\" on the bus", req->user, op);
         kr_broker_fail(b, req, KR_E_FORBIDDEN, m);
         return false;
     }
-    const char *res = dup_str(a, req->env->res), *ns = dup_str(a, req->env->ns),
-               *name = dup_str(a, req->env->name), *sub = dup_str(a, req->env->sub);
     if (res == NULL)
         return true; /* the API answers its own 400 */
-    if ((node != NULL && node_graph(g, node, req->user, op, res, ns, name, sub, &err) < 0) ||
-        authorize(g, req, op, res, ns, name, sub, &err) < 0) {
+    if ((node != NULL && node_graph(g, node, req->user, verb, res, ns, name, sub, &err) < 0) ||
+        authorize(g, req, verb, res, ns, name, sub, &err) < 0) {
         KR_DEBUG(TAG, "refused", "user=\"%s\" op=%s res=%s error=\"%s\"", req->user, op, res,
                  err.message);
         kr_broker_fail(b, req, KR_E_FORBIDDEN, err.message);
         return false;
     }
-    if (node == NULL || !is_write(op))
+    if (node == NULL || !is_write(verb))
         return true;
     kr_msgpack_decode(a, req->data, req->len, &msg, NULL);
     const kr_value_t *obj = kr_value_map_get(msg, "obj");
+    if (tokenrequest) {
+        /* NodeRestriction: a node's tokens are bound to its pods (auth-token
+         * checks that the pod is bound to this node) */
+        const char *kind = kr_value_as_str(kr_value_get(obj, "spec.boundObjectRef.kind"));
+        if (kind != NULL && strcmp(kind, "Pod") == 0)
+            return true;
+        forbid(&err, res, name, "node requested token not bound to a pod");
+        kr_broker_fail(b, req, KR_E_FORBIDDEN, err.message);
+        return false;
+    }
     const kr_value_t *stored =
         name && strcmp(res, "v1/pods") == 0 ? kr_api_lookup(g->api, res, ns, name, a) : NULL;
     if (kr_node_restriction(node, op, res, ns, name, obj, stored, &err) < 0) {

@@ -27,6 +27,7 @@ store:
   plugin: store-sqlite
 plugins:
   - plugin: auth-rbac
+  - plugin: auth-token
 YAML
 EP="ipc://$T/srv/bus.sock"
 start_server "$T/server.yaml" "$T/server.log"
@@ -124,7 +125,7 @@ expect() { # CODE MESSAGE-PART REQUEST
 }
 bc '{op: create, res: v1/nodes, obj: {metadata: {name: other}}}' >/dev/null
 bc '{op: create, res: v1/pods, ns: default, obj: {metadata: {name: there}, spec: {nodeName: other, containers: [{name: c, image: busybox}]}}}' >/dev/null
-bc '{op: create, res: v1/pods, ns: default, obj: {metadata: {name: here}, spec: {nodeName: j, containers: [{name: c, image: busybox, env: [{name: A, valueFrom: {secretKeyRef: {name: s-here, key: a}}}]}], volumes: [{name: v, configMap: {name: cm-here}}]}}}' >/dev/null
+bc '{op: create, res: v1/pods, ns: default, obj: {metadata: {name: here}, spec: {nodeName: j, serviceAccountName: default, containers: [{name: c, image: busybox, env: [{name: A, valueFrom: {secretKeyRef: {name: s-here, key: a}}}]}], volumes: [{name: v, configMap: {name: cm-here}}]}}}' >/dev/null
 for s in s-here s-other; do
   bc "{op: create, res: v1/secrets, ns: default, obj: {metadata: {name: $s}, data: {a: eA==}}}" >/dev/null
 done
@@ -157,6 +158,14 @@ expect 403 "User \\\"system:node:j\\\" cannot list resource \\\"secrets\\\" in A
   '{op: list, res: v1/secrets, ns: default}'
 expect 403 "cannot create resource \\\"serviceaccounts/token\\\" in API group \\\"\\\" in the namespace \\\"default\\\": no relationship found" \
   '{op: create, res: v1/serviceaccounts, ns: default, name: robot, sub: token, obj: {spec: {audiences: [x]}}}'
+# auth-token's TokenRequest op, as the agent asks it for its pods' tokens
+TR='obj: {spec: {boundObjectRef: {apiVersion: v1, kind: Pod, name: here}}}'
+bc '{op: create, res: v1/serviceaccounts, ns: default, obj: {metadata: {name: default}}}' >/dev/null
+nc "{op: authn.tokenrequest, ns: default, name: default, $TR}" >"$T/tr.json"
+grep -q '"code":201' "$T/tr.json" || fail "the node's TokenRequest for its pod: $(cat "$T/tr.json")"
+expect 403 "no relationship found between node 'j' and this object" "{op: authn.tokenrequest, ns: default, name: robot, $TR}"
+expect 403 'serviceaccounts \"default\" is forbidden: node requested token not bound to a pod' \
+  '{op: authn.tokenrequest, ns: default, name: default, obj: {spec: {boundObjectRef: {apiVersion: v1, kind: Secret, name: s-here}}}}'
 # RBAC's system:node role: namespaces not listable, no RBAC writes
 expect 403 'namespaces is forbidden: User \"system:node:j\" cannot list resource \"namespaces\" in API group \"\" at the cluster scope' \
   "{op: list, res: v1/namespaces, $ADMIN}"
