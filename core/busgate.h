@@ -15,6 +15,10 @@
  *   - serve/unserve: a node may serve only its own streams (op "watch" for
  *     node-stream/<name> and node.stream.input for <name>); others may not;
  *   - ping, bye, unwatch, node.join, kinds, openapi: allowed;
+ *   - authn.tokenrequest (auth-token): as create on serviceaccounts/token,
+ *     for a node only for an account its pods run as, bound to a pod;
+ *   - a node's reads of Secrets and ConfigMaps: only those its pods
+ *     reference (upstream's Node authorizer graph);
  *   - every other op: refused. */
 #ifndef KRAAL_CORE_BUSGATE_H
 #define KRAAL_CORE_BUSGATE_H
