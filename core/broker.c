@@ -110,6 +110,12 @@ typedef struct bk_peer {
      * broker's (an add may move the entries) */
     const kr_curve_client_t *ident;
     uint64_t ident_gen;
+    /* With CURVE: the user id this routing id was first seen with (NULL:
+     * a local peer).  A CURVE client may choose its routing id; one that
+     * picks an id the broker holds state for under another identity is
+     * refused, so it cannot answer for a provider that just left. */
+    char *user;
+    bool user_known;
     uint8_t rid_len;
     uint8_t rid[255];
 } bk_peer_t;
@@ -755,6 +761,7 @@ static void peer_free(kr_broker_t *b, bk_peer_t *p)
     if (!dl_empty(&p->retry_link))
         dl_del(&p->retry_link);
     peer_unlink(b, p);
+    free(p->user);
     free(p);
 }
 
@@ -1208,6 +1215,21 @@ static void handle(kr_broker_t *b, const void *rid, size_t rid_len, zmq_msg_t *f
     STAT_INC(b, msgs_in);
     bk_peer_t *peer = peer_get(b, rid, rid_len);
     peer->last_active = b->now;
+    if (b->zap != NULL) {
+        if (!peer->user_known) {
+            peer->user = user ? xstrdup(user) : NULL;
+            peer->user_known = true;
+        } else if ((peer->user == NULL) != (user == NULL) ||
+                   (user != NULL && strcmp(peer->user, user) != 0)) {
+            STAT_INC(b, bad_envelopes);
+            send_error(b, peer, 0, KR_E_FORBIDDEN,
+                       "this routing id is in use by another identity: connect with another "
+                       "ZMQ_ROUTING_ID (or none)",
+                       false);
+            process_lost(b);
+            return;
+        }
+    }
     if (peer->lost) {
         /* a message racing its sender's cleanup */
     } else if (nframes == 1) {
@@ -1950,6 +1972,7 @@ void kr_broker_destroy(kr_broker_t **self_p)
                 p->bq_head = o->next;
                 out_free(o);
             }
+            free(p->user);
             free(p);
             p = next;
         }

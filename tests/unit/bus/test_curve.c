@@ -237,6 +237,40 @@ static void test_plugin_auth_stands(void **state)
     }
 }
 
+/* A CURVE client may pick its routing id: one the broker knows under
+ * another identity (here a local peer that just left) is refused. */
+static void test_routing_id_takeover(void **state)
+{
+    fx_t *f = *state;
+    void *local = zmq_socket(kr_bus_zmq_context(), ZMQ_DEALER);
+    int linger = 0, to = 5000;
+    zmq_setsockopt(local, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(local, ZMQ_RCVTIMEO, &to, sizeof to);
+    zmq_setsockopt(local, ZMQ_ROUTING_ID, "victim", 6);
+    assert_int_equal(zmq_connect(local, f->ipc), 0);
+    kr_value_t *r = call(f, local, 1, "whoami");
+    assert_int_equal(code_of(r), 200);
+    zmq_close(local);
+    usleep(200000);
+    void *s = zmq_socket(kr_bus_zmq_context(), ZMQ_DEALER);
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(s, ZMQ_RCVTIMEO, &to, sizeof to);
+    zmq_setsockopt(s, ZMQ_ROUTING_ID, "victim", 6);
+    zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, f->server.public_key, 40);
+    zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, f->known.public_key, 40);
+    zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, f->known.secret_key, 40);
+    assert_int_equal(zmq_connect(s, f->tcp), 0);
+    keep(f, s);
+    r = call(f, s, 1, "whoami");
+    assert_int_equal(code_of(r), 403);
+    assert_non_null(strstr(kr_value_map_str(kr_value_map_get(r, "err"), "message"),
+                           "routing id is in use by another identity"));
+    /* the same key without a chosen id is served */
+    void *ok = client(f, &f->known, f->server.public_key, 5000);
+    r = call(f, ok, 1, "whoami");
+    assert_int_equal(code_of(r), 200);
+}
+
 static void test_local_peers_trusted(void **state)
 {
     fx_t *f = *state;
@@ -554,6 +588,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_known_key_identity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_local_peers_trusted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plugin_auth_stands, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_routing_id_takeover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_key_joins, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_handshakes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clients_file, setup, teardown),
