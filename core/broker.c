@@ -1168,6 +1168,17 @@ int kr_broker_curve_allow(kr_broker_t *b, const char *key, const char *identity,
     return 0;
 }
 
+int kr_broker_curve_revoke(kr_broker_t *b, const char *identity, kr_error_t *err)
+{
+    if (b->clients == NULL)
+        return kr_error_set(err, KR_E_INVALID, "the bus has no CURVE endpoint");
+    b->clients_gen++;
+    if (kr_curve_clients_remove(b->clients, identity, err) < 0)
+        return -1;
+    KR_INFO(TAG, "client key revoked", "identity=\"%s\"", identity);
+    return 0;
+}
+
 static void provider_message(kr_broker_t *b, bk_peer_t *prov, zmq_msg_t *frames)
 {
     int kind = 0;

@@ -113,6 +113,10 @@ void kr_broker_set_gate(kr_broker_t *b, kr_broker_gate_fn fn, void *ud);
  * Broker thread only (a handler's). */
 int kr_broker_curve_allow(kr_broker_t *b, const char *key, const char *identity,
                           const char *const *groups, kr_error_t *err);
+/* Drops `identity`'s key from the allow-list (and its file): its
+ * connections are answered 401 from their next message on.  Broker thread
+ * only.  KR_E_NOT_FOUND when it has none. */
+int kr_broker_curve_revoke(kr_broker_t *b, const char *identity, kr_error_t *err);
 
 /* ---- deferred answers ---------------------------------------------------
  *

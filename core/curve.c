@@ -349,6 +349,19 @@ int kr_curve_clients_add(kr_curve_clients_t *c, const char *key, const char *ide
     return clients_save(c, err);
 }
 
+int kr_curve_clients_remove(kr_curve_clients_t *c, const char *identity, kr_error_t *err)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        if (strcmp(c->v[i].identity, identity) != 0)
+            continue;
+        client_free(&c->v[i]);
+        memmove(&c->v[i], &c->v[i + 1], (c->n - i - 1) * sizeof *c->v);
+        c->n--;
+        return clients_save(c, err);
+    }
+    return kr_error_set(err, KR_E_NOT_FOUND, "no key of \"%s\" in the bus allow-list", identity);
+}
+
 /* ---- join tokens -------------------------------------------------------- */
 
 static int random_chars(char *out, size_t n, kr_error_t *err)

@@ -76,6 +76,10 @@ const kr_curve_client_t *kr_curve_clients_find_identity(const kr_curve_clients_t
 int kr_curve_clients_add(kr_curve_clients_t *c, const char *key, const char *identity,
                          const char *const *groups, kr_error_t *err);
 
+/* Removes the key of `identity` and rewrites the file; KR_E_NOT_FOUND when
+ * there is none. */
+int kr_curve_clients_remove(kr_curve_clients_t *c, const char *identity, kr_error_t *err);
+
 /* ---- join tokens -------------------------------------------------------
  *
  * `<token-id>.<token-secret>@<server public key as 64 hex digits>`: the

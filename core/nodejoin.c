@@ -250,6 +250,38 @@ static void op_join(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
     kr_broker_reply(b, req, 200, reply, NULL);
 }
 
+/* node.revoke {obj: {identity}}: from the server's own user only (ipc or
+ * inproc), as `kraal token revoke` sends it. */
+static void op_revoke(kr_broker_t *b, const kr_broker_req_t *req, void *ud)
+{
+    kr_nodejoin_t *nj = ud;
+    kr_arena_t *a = nj->arena;
+    kr_arena_reset(a);
+    if (req->user != NULL) {
+        kr_broker_fail(b, req, KR_E_FORBIDDEN,
+                       "node.revoke: only the server's local socket may revoke keys");
+        return;
+    }
+    kr_value_t *msg = NULL;
+    kr_error_t err;
+    if (kr_msgpack_decode(a, req->data, req->len, &msg, &err) < 0) {
+        kr_broker_fail(b, req, KR_E_BAD_REQUEST, err.message);
+        return;
+    }
+    const char *identity = kr_value_as_str(kr_value_get(msg, "obj.identity"));
+    if (identity == NULL || *identity == '\0') {
+        kr_broker_fail(b, req, KR_E_BAD_REQUEST, "node.revoke: obj.identity is required");
+        return;
+    }
+    if (kr_broker_curve_revoke(b, identity, &err) < 0) {
+        kr_broker_fail(b, req, err.reason, err.message);
+        return;
+    }
+    kr_value_t *reply = kr_value_map(a);
+    kr_value_map_set(a, reply, "identity", kr_value_str(a, identity));
+    kr_broker_reply(b, req, 200, reply, NULL);
+}
+
 kr_nodejoin_t *kr_nodejoin_new(kr_broker_t *b, kr_api_t *api, kr_error_t *err)
 {
     kr_nodejoin_t *nj = calloc(1, sizeof *nj);
@@ -257,7 +289,8 @@ kr_nodejoin_t *kr_nodejoin_new(kr_broker_t *b, kr_api_t *api, kr_error_t *err)
         abort();
     nj->api = api;
     nj->arena = kr_arena_new(0);
-    if (kr_broker_handle(b, "node.join", NULL, op_join, nj, err) < 0)
+    if (kr_broker_handle(b, "node.join", NULL, op_join, nj, err) < 0 ||
+        kr_broker_handle(b, "node.revoke", NULL, op_revoke, nj, err) < 0)
         kr_nodejoin_destroy(&nj);
     return nj;
 }

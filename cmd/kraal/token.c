@@ -35,6 +35,8 @@ enum { EXIT_USAGE = 2 };
 static const char usage_token[] =
     "usage: kraal token create [--ttl DURATION] [--plugin] [--description TEXT]\n"
     "                          [--config FILE] [--run-dir DIR] [--data-dir DIR]\n"
+    "       kraal token delete TOKEN-ID [--config FILE] [--run-dir DIR]\n"
+    "       kraal token revoke IDENTITY [--config FILE] [--run-dir DIR]\n"
     "\n"
     "Makes a bootstrap token (the Secret kube-system/bootstrap-token-<id>) and prints\n"
     "the join token for `kraal agent --server tcp://HOST:PORT --token TOKEN`: the\n"
@@ -46,6 +48,12 @@ static const char usage_token[] =
     "                      --token`, identity system:kraal:<instance>): its Secret has\n"
     "                      auth-extra-groups system:kraal-plugins\n"
     "  --description TEXT  kept in the Secret\n"
+    "\n"
+    "delete removes a bootstrap token (no more joins with it; joined nodes stay).\n"
+    "revoke drops a joined key from the bus allow-list (system:node:NAME or\n"
+    "system:kraal:NAME): its connections are refused from their next request on,\n"
+    "and it must join again with a new token.\n"
+    "\n"
     "  --config FILE       the server's config, for run_dir and data_dir; default\n"
     "                      " KR_DEFAULT_CONFIG_FILE " if it exists\n"
     "  --run-dir, --data-dir  instead of the config's\n";
@@ -159,16 +167,80 @@ static int token_create(const char *run_dir, const char *data_dir, int64_t ttl_m
     return status;
 }
 
+/* One request over the server's ipc socket; prints what the server says
+ * when it refuses.  0 on a 2xx reply. */
+static int local_call(const char *what, const char *run_dir, const kr_request_t *req)
+{
+    char ep[4200];
+    snprintf(ep, sizeof ep, "ipc://%s/bus.sock", run_dir);
+    kr_error_t err;
+    kr_arena_t *a = kr_arena_new(0);
+    kr_reply_t reply;
+    kr_request_t ping = {.op = "ping"};
+    int status = 1;
+    kr_bus_t *bus = kr_bus_connect(ep, &err);
+    if (bus == NULL)
+        fprintf(stderr, "kraal token %s: %s: %s\n", what, ep, err.message);
+    else if (kr_bus_call(bus, &ping, a, &reply, CALL_TIMEOUT_MS, &err) < 0)
+        fprintf(stderr, "kraal token %s: no server answers at %s (is it running?)\n", what, ep);
+    else if (kr_bus_call(bus, req, a, &reply, CALL_TIMEOUT_MS, &err) < 0)
+        fprintf(stderr, "kraal token %s: %s\n", what, err.message);
+    else if (reply.code / 100 != 2)
+        fprintf(stderr, "kraal token %s: %s\n", what, kr_reply_msg(&reply));
+    else
+        status = 0;
+    kr_bus_destroy(&bus);
+    kr_bus_shutdown();
+    kr_arena_destroy(&a);
+    return status;
+}
+
+static int token_delete(const char *run_dir, const char *id)
+{
+    /* bootstraputil.IsValidBootstrapTokenID */
+    bool ok = strlen(id) == 6;
+    for (const char *p = id; ok && *p; p++)
+        ok = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9');
+    if (!ok) {
+        fprintf(stderr,
+                "kraal token delete: given token ID \"%s\" didn't match pattern "
+                "\"^([a-z0-9]{6})$\"\n",
+                id);
+        return 1;
+    }
+    char name[64];
+    snprintf(name, sizeof name, "%s%s", KR_BOOTSTRAP_SECRET_PFX, id);
+    kr_request_t req = {.op = "delete", .res = "v1/secrets", .ns = "kube-system", .name = name};
+    int rc = local_call("delete", run_dir, &req);
+    if (rc == 0)
+        printf("bootstrap token \"%s\" deleted\n", id);
+    return rc;
+}
+
+static int token_revoke(const char *run_dir, const char *identity)
+{
+    kr_arena_t *a = kr_arena_new(0);
+    kr_value_t *obj = kr_value_map(a);
+    kr_value_map_set(a, obj, "identity", kr_value_str(a, identity));
+    kr_request_t req = {.op = "node.revoke", .obj = obj};
+    int rc = local_call("revoke", run_dir, &req);
+    if (rc == 0)
+        printf("the key of \"%s\" is revoked\n", identity);
+    kr_arena_destroy(&a);
+    return rc;
+}
+
 int kraal_cmd_token(int argc, char **argv)
 {
     if (argc < 2)
-        return usage("missing command (create)");
+        return usage("missing command (create, delete, revoke)");
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(usage_token, stdout);
         return 0;
     }
-    if (strcmp(argv[1], "create") != 0)
-        return usage("unknown command \"%s\"", argv[1]);
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "create") != 0 && strcmp(cmd, "delete") != 0 && strcmp(cmd, "revoke") != 0)
+        return usage("unknown command \"%s\"", cmd);
     static const struct option longopts[] = {
         {"ttl", required_argument, NULL, 't'},
         {"plugin", no_argument, NULL, 'p'},
@@ -208,13 +280,21 @@ int kraal_cmd_token(int argc, char **argv)
             fputs(usage_token, stdout);
             return 0;
         case ':':
-            return usage("create: option %s needs a value", argv[optind]);
+            return usage("%s: option %s needs a value", cmd, argv[optind]);
         default:
-            return usage("create: unknown option %s", argv[optind]);
+            return usage("%s: unknown option %s", cmd, argv[optind]);
         }
     }
+    bool create = strcmp(cmd, "create") == 0;
+    const char *arg = NULL;
+    if (!create) {
+        if (optind >= argc - 1)
+            return usage("%s: missing %s", cmd,
+                         strcmp(cmd, "delete") == 0 ? "TOKEN-ID" : "IDENTITY");
+        arg = argv[++optind];
+    }
     if (optind < argc - 1)
-        return usage("create: unexpected argument \"%s\"", argv[optind + 1]);
+        return usage("%s: unexpected argument \"%s\"", cmd, argv[optind + 1]);
     kr_error_t err;
     int64_t ttl_ms;
     if (kr_duration_parse(ttl, &ttl_ms, &err) < 0 || ttl_ms < 0)
@@ -228,8 +308,10 @@ int kraal_cmd_token(int argc, char **argv)
         kr_server_config_destroy(&cfg);
         return 1;
     }
-    int rc = token_create(run_dir ? run_dir : cfg->run_dir, data_dir ? data_dir : cfg->data_dir,
-                          ttl_ms, plugin, desc);
+    const char *rd = run_dir ? run_dir : cfg->run_dir;
+    int rc = create ? token_create(rd, data_dir ? data_dir : cfg->data_dir, ttl_ms, plugin, desc)
+             : strcmp(cmd, "delete") == 0 ? token_delete(rd, arg)
+                                          : token_revoke(rd, arg);
     kr_server_config_destroy(&cfg);
     return rc;
 }

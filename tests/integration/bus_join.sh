@@ -253,6 +253,31 @@ until [ "$(json_get "$(bc '{op: list, res: v1/nodes}')" 'len([n for n in r["obj"
 done
 echo "ok: a hollow agent joins with a --plugin token and registers its nodes"
 
+# revoking a joined key: its next request is refused; deleting a token
+expect 200 '' '{op: get, res: v1/nodes, name: j}'
+"$KRAAL" token revoke system:node:j --config "$T/server.yaml" | grep -q 'the key of "system:node:j" is revoked' ||
+  fail "token revoke"
+grep -q ' system:node:j ' "$T/srv/data/bus/clients" && fail "the key is still in the allow-list"
+expect 401 'Unauthorized' '{op: get, res: v1/nodes, name: j}'
+set +e
+"$KRAAL" token revoke system:node:nobody --config "$T/server.yaml" 2>"$T/revoke.err"
+rc=$?
+set -e
+[ "$rc" = 1 ] && grep -q 'no key of "system:node:nobody" in the bus allow-list' "$T/revoke.err" ||
+  fail "revoke of an unknown identity: $rc $(cat "$T/revoke.err")"
+"$KRAAL" token delete "$ID" --config "$T/server.yaml" | grep -q "bootstrap token \"$ID\" deleted" ||
+  fail "token delete"
+out=$(bc "{op: get, res: v1/secrets, ns: kube-system, name: bootstrap-token-$ID}")
+[ "$(json_get "$out" 'r["code"]')" = 404 ] || fail "the token's Secret is still there: $out"
+start_agent deleted.log deleted --token "$TOKEN"
+set +e
+wait "$AGENT_PID"
+rc=$?
+set -e
+[ "$rc" != 0 ] || fail "an agent joined with a deleted token"
+grep -q "reason=\"no secret kube-system/bootstrap-token-$ID\"" "$T/server2.log" || fail "deleted token not logged"
+echo "ok: token revoke drops a joined key at once; token delete ends a token"
+
 stop_pid "$SERVER_PID" 5000
 [ "$EXIT_CODE" = 0 ] || fail "server exit $EXIT_CODE"
 echo ok

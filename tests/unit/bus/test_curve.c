@@ -404,6 +404,12 @@ static void test_clients_file(void **state)
     kr_curve_clients_destroy(&c);
     c = kr_curve_clients_load(path, &err);
     assert_int_equal(kr_curve_clients_count(c), 1);
+    assert_true(kr_curve_clients_remove(c, "system:node:b", &err) < 0);
+    assert_int_equal(err.reason, KR_E_NOT_FOUND);
+    assert_int_equal(kr_curve_clients_remove(c, "system:node:a", &err), 0);
+    kr_curve_clients_destroy(&c);
+    c = kr_curve_clients_load(path, &err);
+    assert_int_equal(kr_curve_clients_count(c), 0);
     kr_curve_clients_destroy(&c);
     /* a key file that is not a pair */
     cf = fopen(path, "w");
