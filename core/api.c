@@ -50,6 +50,7 @@
 #include "managed.h"
 #include "openapi.h"
 #include "patch.h"
+#include "quota.h"
 #include <kraal/selector.h>
 #include "store_crypt.h"
 #include "svcalloc.h"
@@ -1102,6 +1103,103 @@ static bool check_escalation(rq_t *r, const kr_value_t *obj, const kr_value_t *o
     return false;
 }
 
+/* ---- LimitRanger and ResourceQuota (quota.h) ------------------------------------- */
+
+typedef struct quota_walk {
+    kr_api_t *api;
+    const char *prefix; /* the kind's store prefix and "<ns>/" */
+    size_t prefix_len;
+    const char **skip; /* names with a write in flight (their overlay state counts) */
+    size_t nskip;
+    kr_objmap_fn fn;
+    void *ud;
+} quota_walk_t;
+
+static bool quota_walk_live(kr_objrec_t *rec, void *ud)
+{
+    quota_walk_t *w = ud;
+    for (size_t i = 0; i < w->nskip; i++)
+        if (strcmp(w->skip[i], rec->name) == 0)
+            return true;
+    return w->fn(rec, w->ud);
+}
+
+/* kr_quota_src_t.walk: the cache (the store for a cold kind) with the
+ * writes in flight over it, so that a create admitted but not yet
+ * committed counts. */
+static bool quota_walk(void *ctx, const char *group, const char *plural, const char *ns,
+                       kr_objmap_fn fn, void *ud)
+{
+    kr_api_t *api = ctx;
+    const kr_kind_t *kind = kr_registry_find(api->reg, group, plural);
+    kstate_t *ks = kind ? kstate_of(api, kind) : NULL;
+    if (ks == NULL || !kind->namespaced || strcmp(kind->plural, plural) != 0)
+        return false;
+    quota_walk_t w = {.api = api, .fn = fn, .ud = ud};
+    w.prefix = kr_arena_printf(api->arena, "%s%s/", kind->store_prefix, ns);
+    w.prefix_len = strlen(w.prefix);
+    size_t cap = 0;
+    for (size_t b = 0; b < OVERLAY_BUCKETS; b++)
+        for (overlay_t *o = api->overlay[b]; o; o = o->next) {
+            if (strncmp(o->key, w.prefix, w.prefix_len) != 0)
+                continue;
+            if (w.nskip == cap) {
+                cap = cap ? cap * 2 : 16;
+                const char **n = kr_arena_alloc(api->arena, cap * sizeof *n);
+                if (w.nskip)
+                    memcpy(n, w.skip, w.nskip * sizeof *n);
+                w.skip = n;
+            }
+            w.skip[w.nskip++] = o->key + w.prefix_len;
+        }
+    bool go_on = true;
+    for (size_t b = 0; b < OVERLAY_BUCKETS && go_on; b++)
+        for (overlay_t *o = api->overlay[b]; o && go_on; o = o->next)
+            if (o->state != NULL && strncmp(o->key, w.prefix, w.prefix_len) == 0)
+                go_on = fn(o->state, ud);
+    if (!go_on)
+        return true;
+    if (ks->cold) {
+        kr_error_t err;
+        cold_walk(api, ks, ns, NULL, NULL, 0, quota_walk_live, &w, NULL, &err);
+    } else {
+        kr_objmap_walk(ks->live, ns, NULL, NULL, quota_walk_live, &w);
+    }
+    return true;
+}
+
+static kr_quota_src_t quota_src(kr_api_t *api)
+{
+    return (kr_quota_src_t){.walk = quota_walk, .ctx = api};
+}
+
+/* LimitRanger's defaults for a Pod being created (after its own). */
+static void admit_limits_default(rq_t *r, kr_value_t *obj)
+{
+    kr_quota_src_t src = quota_src(r->api);
+    kr_admit_pod_limits_default(r->a, &src, r->ns, obj);
+}
+
+/* LimitRanger's and ResourceQuota's checks of a create. */
+static bool admit_create_quota(rq_t *r, kr_value_t *obj, const char *name)
+{
+    if (!r->kind->namespaced)
+        return true;
+    kr_quota_src_t src = quota_src(r->api);
+    kr_error_t err;
+    kr_error_clear(&err);
+    int rc = 0;
+    if (r->kind == r->api->pod_kind)
+        rc = kr_admit_pod_limits(r->a, &src, r->ns, obj, &err);
+    if (rc == 0)
+        rc = kr_admit_quota(r->a, &src, r->kind->group, r->kind->plural, r->ns, obj, &err);
+    if (rc == 0)
+        return true;
+    fail(r, err.reason, "%s \"%s\" is forbidden: %s", qualified(r->a, r->kind), name ? name : "",
+         err.message);
+    return false;
+}
+
 static bool default_and_validate(rq_t *r, kr_value_t *obj, const kr_value_t *old, bool status)
 {
     const kr_kind_t *k = r->kind;
@@ -1113,6 +1211,8 @@ static bool default_and_validate(rq_t *r, kr_value_t *obj, const kr_value_t *old
     /* upstream: on the decoded (defaulted) object, before the strategy */
     if (!status && !check_escalation(r, obj, old))
         return false;
+    if (old == NULL && !status && k == r->api->pod_kind)
+        admit_limits_default(r, obj);
     if (old == NULL && k->hooks.prepare_create)
         k->hooks.prepare_create(r->a, obj);
     if (old != NULL && !status && !r->finalize && k->hooks.prepare_update)
@@ -1676,7 +1776,7 @@ static void do_create(rq_t *r, kr_value_t *obj)
     else
         kr_value_map_del(meta, "generation");
     if (!admit(r, obj, admit_name, true) || !default_and_validate(r, obj, NULL, false) ||
-        !admit(r, obj, name, false))
+        !admit(r, obj, name, false) || !admit_create_quota(r, obj, name))
         return;
     if (!r->applied) /* after defaulting: defaulted fields are the creator's, as upstream */
         kr_managed_update(r->a, r->kind, NULL, obj, manager_of(r), NULL, ts);
