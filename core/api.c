@@ -141,6 +141,11 @@ struct kr_api {
     kstate_t *ns_state; /* namespaces */
     kstate_t *pc_state; /* PriorityClasses (admission), NULL if not registered */
     kstate_t *ev_state; /* Events (their TTL), NULL if not registered */
+    kstate_t *rq_state; /* ResourceQuotas (their status), NULL if not registered */
+    /* Namespaces whose quotas' usage may have changed (see "quota status") */
+    char **rq_dirty;
+    size_t n_rq_dirty, cap_rq_dirty;
+    uint64_t next_rq_sync, next_rq_resync;
     /* When revisions were applied: one checkpoint a stride, for the TTL of
      * Events (see "event TTL"). */
     struct ttl_ckpt {
@@ -891,6 +896,34 @@ static void answer_done(kr_api_t *api, pending_t *p)
     kr_broker_deferred_reply_raw(api->broker, &p->reply, p->code, p->rec->data, p->rec->len);
 }
 
+/* ---- quota status ----------------------------------------------------------------
+ *
+ * Upstream's resourcequota controller keeps each quota's status.hard (its
+ * spec.hard) and status.used current.  Here the core does it: a write in a
+ * namespace that has quotas marks the namespace, and every
+ * API_QUOTA_SYNC_MS the marked namespaces' quotas get their usage counted
+ * again (kr_quota_status, as admission counts it) and a status write when
+ * it changed.  Every API_QUOTA_RESYNC_MS all namespaces with quotas are
+ * marked (what was loaded at start, a status a client overwrote). */
+
+#define API_QUOTA_SYNC_MS   100
+#define API_QUOTA_RESYNC_MS 30000
+
+static void quota_mark(kr_api_t *api, const kstate_t *ks, const char *ns)
+{
+    if (api->rq_state == NULL || !ks->kind->namespaced || ns == NULL || *ns == '\0' ||
+        kr_objmap_count_ns(api->rq_state->live, ns) == 0)
+        return;
+    for (size_t i = 0; i < api->n_rq_dirty; i++)
+        if (strcmp(api->rq_dirty[i], ns) == 0)
+            return;
+    if (api->n_rq_dirty == api->cap_rq_dirty) {
+        api->cap_rq_dirty = api->cap_rq_dirty ? api->cap_rq_dirty * 2 : 8;
+        api->rq_dirty = xrealloc(api->rq_dirty, api->cap_rq_dirty * sizeof *api->rq_dirty);
+    }
+    api->rq_dirty[api->n_rq_dirty++] = xstrdup(ns);
+}
+
 static void apply_done(kr_api_t *api, pending_t *p)
 {
     kstate_t *ks = p->ks;
@@ -909,6 +942,7 @@ static void apply_done(kr_api_t *api, pending_t *p)
         kr_objrec_unref(&prev);
         api->applied_rev = p->rec->rev;
         kr_watch_progress(api->hub, api->applied_rev);
+        quota_mark(api, ks, p->rec->ns);
         return;
     }
     kr_objrec_t *prev = kr_objmap_get(ks->live, p->rec->ns, p->rec->name);
@@ -925,6 +959,7 @@ static void apply_done(kr_api_t *api, pending_t *p)
     kr_objrec_unref(&prev);
     api->applied_rev = p->rec->rev;
     kr_watch_progress(api->hub, api->applied_rev);
+    quota_mark(api, ks, p->rec->ns);
 }
 
 static void rotation_done(kr_api_t *api, struct rotation *rot, bool ok, const kr_error_t *err);
@@ -3159,6 +3194,83 @@ static void trim_heap(void)
 #endif
 }
 
+typedef struct quota_names {
+    kr_arena_t *a;
+    kr_value_t *names;
+} quota_names_t;
+
+static bool quota_name(kr_objrec_t *rec, void *ud)
+{
+    quota_names_t *q = ud;
+    kr_value_array_push(q->a, q->names, kr_value_str(q->a, rec->name));
+    return true;
+}
+
+static bool quota_mark_ns(kr_objrec_t *rec, void *ud)
+{
+    kr_api_t *api = ud;
+    quota_mark(api, api->rq_state, rec->ns);
+    return true;
+}
+
+/* Writes the quota's status when its counted usage or spec.hard changed. */
+static void quota_status_sync(kr_api_t *api, const char *ns, const char *name)
+{
+    kstate_t *ks = api->rq_state;
+    const kr_kind_t *k = ks->kind;
+    char *key = store_key(k, ns, name);
+    kr_objrec_t *cur = current(api, ks, key, ns, name);
+    kr_arena_t *a = api->arena;
+    if (cur == NULL) {
+        free(key);
+        return;
+    }
+    kr_value_t *obj = kr_objrec_decode(cur, a);
+    kr_quota_src_t src = quota_src(api);
+    kr_value_t *st = kr_quota_status(a, &src, obj);
+    const kr_value_t *have = kr_value_map_get(obj, "status");
+    if (kr_value_equal(st, have) || (kr_value_len(st) == 0 && kr_value_len(have) == 0)) {
+        free(key);
+        return;
+    }
+    kr_value_map_set(a, obj, "status", st);
+    int64_t rev = api->next_rev + 1;
+    set_rv(a, obj, rev);
+    kr_error_t err;
+    kr_objrec_t *rec = kr_objrec_new(k, obj, rev, cur->create_rev, &err);
+    if (rec == NULL) {
+        KR_ERROR(TAG, "quota status", "quota=\"%s/%s\" error=\"%s\"", ns, name, err.message);
+        free(key);
+        return;
+    }
+    api->next_rev = rev;
+    submit(api, ks, key, KR_STORE_PUT, rec, cur->rev, W_INTERNAL, 200, NULL);
+}
+
+static void quota_tick(kr_api_t *api, uint64_t now)
+{
+    if (api->rq_state == NULL || !api->open || now < api->next_rq_sync)
+        return;
+    api->next_rq_sync = now + API_QUOTA_SYNC_MS;
+    if (now >= api->next_rq_resync) {
+        api->next_rq_resync = now + API_QUOTA_RESYNC_MS;
+        kr_objmap_walk(api->rq_state->live, NULL, NULL, NULL, quota_mark_ns, api);
+    }
+    size_t n = api->n_rq_dirty;
+    char **dirty = api->rq_dirty;
+    api->rq_dirty = NULL;
+    api->n_rq_dirty = api->cap_rq_dirty = 0;
+    for (size_t i = 0; i < n; i++) {
+        quota_names_t q = {.a = api->arena, .names = kr_value_array(api->arena)};
+        kr_objmap_walk(api->rq_state->live, dirty[i], NULL, NULL, quota_name, &q);
+        for (size_t j = 0; j < kr_value_len(q.names); j++)
+            quota_status_sync(api, dirty[i], kr_value_as_str(kr_value_array_get(q.names, j)));
+        free(dirty[i]);
+        kr_arena_reset(api->arena);
+    }
+    free(dirty);
+}
+
 static void on_tick(kr_broker_t *b, uint64_t now, void *ud)
 {
     (void)b;
@@ -3177,6 +3289,7 @@ static void on_tick(kr_broker_t *b, uint64_t now, void *ud)
         api->next_sweep = now + api->ttl_sweep_ms;
         ttl_sweep(api, now);
     }
+    quota_tick(api, now);
     if (api->commit != NULL && now >= api->next_compact) {
         api->next_compact = now + api->opts.compact_interval_ms;
         int64_t upto = api->applied_rev - api->opts.compact_keep;
@@ -3247,6 +3360,9 @@ kr_api_t *kr_api_new(kr_broker_t *b, const kr_api_opts_t *opts, kr_error_t *err)
     }
     const kr_kind_t *evk = kr_registry_by_res(api->reg, "v1/events", strlen("v1/events"));
     api->ev_state = evk ? kstate_of(api, evk) : NULL;
+    const kr_kind_t *rqk =
+        kr_registry_by_res(api->reg, "v1/resourcequotas", strlen("v1/resourcequotas"));
+    api->rq_state = rqk ? kstate_of(api, rqk) : NULL;
     if (api->ns_state == NULL) {
         kr_error_set(err, KR_E_INTERNAL, "the registry has no namespaces");
         kr_api_destroy(&api);
@@ -3581,6 +3697,9 @@ void kr_api_destroy(kr_api_t **self_p)
     }
     release_held(api);
     free(api->held);
+    for (size_t i = 0; i < api->n_rq_dirty; i++)
+        free(api->rq_dirty[i]);
+    free(api->rq_dirty);
     for (size_t i = 0; i < api->n_ks; i++) {
         kr_objmap_destroy(&api->ks[i]->live);
         free(api->ks[i]);

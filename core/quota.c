@@ -856,6 +856,17 @@ kr_value_t *kr_quota_usage(kr_arena_t *arena, const kr_quota_src_t *src, const k
     return out;
 }
 
+kr_value_t *kr_quota_status(kr_arena_t *arena, const kr_quota_src_t *src, const kr_value_t *quota)
+{
+    kr_value_t *st = kr_value_map(arena);
+    const kr_value_t *hard = kr_map_at(kr_map_at(quota, "spec"), "hard");
+    if (kr_value_len(hard) == 0)
+        return st; /* empty lists are left out, as upstream's omitempty */
+    kr_value_map_set(arena, st, "hard", kr_value_copy(arena, hard));
+    kr_value_map_set(arena, st, "used", kr_quota_usage(arena, src, quota));
+    return st;
+}
+
 /* ---- ResourceQuota: admission ------------------------------------------------------ */
 
 /* prettyPrint: "a=1,b=2", names sorted */

@@ -70,6 +70,11 @@ int kr_admit_quota(kr_arena_t *arena, const kr_quota_src_t *src, const char *gro
  * writes; "0" for nothing).  In arena. */
 kr_value_t *kr_quota_usage(kr_arena_t *arena, const kr_quota_src_t *src, const kr_value_t *quota);
 
+/* The status upstream's resourcequota controller writes for `quota`:
+ * {hard: spec.hard, used: kr_quota_usage}; an empty map when spec.hard
+ * is empty.  In arena. */
+kr_value_t *kr_quota_status(kr_arena_t *arena, const kr_quota_src_t *src, const kr_value_t *quota);
+
 /* a + b (upstream's Quantity.Add: the format of a, or of b when a is
  * zero); saturates at the int64 range. */
 kr_quantity_t kr_quantity_add(const kr_quantity_t *a, const kr_quantity_t *b);

@@ -345,6 +345,59 @@ static void quota_scopes(void **state)
     expect(pod("q-prio", "plain", NULL), 201);
 }
 
+/* The quota's status as JSON once it is `want` (polled up to 5 s). */
+static void wait_status(const char *ns, const char *name, const char *want)
+{
+    const kr_value_t *w = Y(want);
+    kr_value_t *have = NULL;
+    for (int i = 0; i < 100; i++) {
+        kr_reply_t r = expect(call("get", QUOTAS, ns, name, NULL), 200);
+        have = kr_value_map_get(r.obj, "status");
+        if (kr_value_equal(have, w))
+            return;
+        kr_error_t err;
+        kr_bus_dispatch(S.bus, 50, &err);
+    }
+    kr_buf_t b = KR_BUF_INIT;
+    kr_json_encode(have, &b, KR_JSON_COMPACT, NULL);
+    fail_msg("status of %s/%s: %s, want %s", ns, name, b.data ? b.data : "null", want);
+}
+
+static void quota_status(void **state)
+{
+    (void)state;
+    namespace("q-status");
+    expect(pod("q-status", "before", "{requests: {cpu: 250m, memory: 64Mi}}"), 201);
+    kr_reply_t r = expect(call("create", QUOTAS, "q-status", NULL,
+                               "{metadata: {name: q}, spec: {hard: {pods: '5', requests.cpu: '2',"
+                               " services: '2', count/configmaps: '3'}},"
+                               " status: {used: {pods: '4'}}}"),
+                          201);
+    /* a client's status is dropped on create; the server fills it */
+    assert_null(kr_value_map_get(r.obj, "status"));
+    wait_status("q-status", "q",
+                "{hard: {pods: '5', requests.cpu: '2', services: '2',"
+                " count/configmaps: '3'},"
+                " used: {pods: '1', requests.cpu: 250m, services: '0',"
+                " count/configmaps: '0'}}");
+    expect(pod("q-status", "two", "{requests: {cpu: 500m}}"), 201);
+    expect(call("create", "v1/configmaps", "q-status", NULL, "{metadata: {name: c}}"), 201);
+    wait_status("q-status", "q",
+                "{hard: {pods: '5', requests.cpu: '2', services: '2',"
+                " count/configmaps: '3'},"
+                " used: {pods: '2', requests.cpu: 750m, services: '0',"
+                " count/configmaps: '1'}}");
+    expect(call("delete", PODS, "q-status", "before", NULL), 200);
+    /* a new spec.hard shows in status.hard */
+    kr_reply_t q = expect(call("get", QUOTAS, "q-status", "q", NULL), 200);
+    kr_value_set(S.a, q.obj, "spec.hard", Y("{pods: '10'}"), NULL);
+    kr_request_t req = {.op = "update", .res = QUOTAS, .ns = "q-status", .name = "q", .obj = q.obj};
+    kr_error_t err;
+    assert_int_equal(kr_bus_call(S.bus, &req, S.a, &r, 10000, &err), 0);
+    expect(r, 200);
+    wait_status("q-status", "q", "{hard: {pods: '10'}, used: {pods: '1'}}");
+}
+
 /* Creates sent together, all in flight at once: exactly the quota's worth
  * pass (the ones admitted but not yet committed count). */
 static int replies_201, replies_403, replies;
@@ -401,6 +454,7 @@ int main(void)
         cmocka_unit_test(quota_limits_must_be_set),
         cmocka_unit_test(quota_object_counts),
         cmocka_unit_test(quota_scopes),
+        cmocka_unit_test(quota_status),
         cmocka_unit_test(quota_racing_creates),
     };
     return cmocka_run_group_tests(tests, start, stop);
