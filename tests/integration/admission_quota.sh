@@ -112,7 +112,9 @@ spec:
     min: {cpu: '2'}
     max: {cpu: '1'}
 YAML
-grep -qF 'spec.limits[0].min[cpu]: Invalid value: "2": min value 2 is greater than max value 1' "$T/kubectl.err" ||
-  grep -qF 'min value 2 is greater than max value 1' "$T/kubectl.err" ||
+# (the defaults from max cascade: three causes, as upstream's)
+grep -qF 'The LimitRange "bad" is invalid:' "$T/kubectl.err" &&
+  grep -qF '* spec.limits[0].min[cpu]: Invalid value: 2: min value 2 is greater than max value 1' "$T/kubectl.err" &&
+  grep -qF '* spec.limits[0].default[cpu]: Invalid value: 2: min value 2 is greater than default value 1' "$T/kubectl.err" ||
   fail "invalid limitrange: $(cat "$T/kubectl.err")"
 echo PASS
