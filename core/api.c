@@ -71,6 +71,7 @@ typedef struct kstate {
     kr_objmap_t *live; /* empty when cold */
     bool cold;         /* not cached: read from the store (Events) */
     size_t cold_count; /* live objects of a cold kind */
+    size_t in_flight;  /* writes submitted, not finished (their overlay entries) */
 } kstate_t;
 
 /* A key with writes on their way to disk, and the state they leave. */
@@ -733,6 +734,7 @@ static pending_t *submit(kr_api_t *api, kstate_t *ks, char *key, kr_store_op_t o
     p->reply = reply;
     p->key = key;
     p->ov = overlay_push(api, key, op == KR_STORE_DELETE ? NULL : rec);
+    ks->in_flight++;
     p->item.ud = p;
     p->item.w = (kr_store_write_t){
         .op = op,
@@ -993,6 +995,7 @@ static void finish(kr_api_t *api, pending_t *p)
     else
         kr_svcalloc_commit(api->svcalloc, &p->svc);
     overlay_pop(api, p->ov);
+    p->ks->in_flight--;
     struct rotation *rot = p->rot;
     bool rot_ok = p->item.status == 0 && p->item.w.result == 0;
     kr_error_t rot_err = p->item.err;
@@ -1159,6 +1162,17 @@ static bool quota_walk_live(kr_objrec_t *rec, void *ud)
     return w->fn(rec, w->ud);
 }
 
+/* The objects of namespace ns in the cache (the store for a cold kind). */
+static void quota_walk_cache(kr_api_t *api, kstate_t *ks, const char *ns, kr_objmap_fn fn, void *ud)
+{
+    if (ks->cold) {
+        kr_error_t err;
+        cold_walk(api, ks, ns, NULL, NULL, 0, fn, ud, NULL, &err);
+    } else {
+        kr_objmap_walk(ks->live, ns, NULL, NULL, fn, ud);
+    }
+}
+
 /* kr_quota_src_t.walk: the cache (the store for a cold kind) with the
  * writes in flight over it, so that a create admitted but not yet
  * committed counts. */
@@ -1171,6 +1185,10 @@ static bool quota_walk(void *ctx, const char *group, const char *plural, const c
     if (ks == NULL || !kind->namespaced || strcmp(kind->plural, plural) != 0)
         return false;
     quota_walk_t w = {.api = api, .fn = fn, .ud = ud};
+    if (ks->in_flight == 0) { /* nothing of the kind on its way: the cache alone */
+        quota_walk_cache(api, ks, ns, fn, ud);
+        return true;
+    }
     w.prefix = kr_arena_printf(api->arena, "%s%s/", kind->store_prefix, ns);
     w.prefix_len = strlen(w.prefix);
     size_t cap = 0;
@@ -1192,14 +1210,8 @@ static bool quota_walk(void *ctx, const char *group, const char *plural, const c
         for (overlay_t *o = api->overlay[b]; o && go_on; o = o->next)
             if (o->state != NULL && strncmp(o->key, w.prefix, w.prefix_len) == 0)
                 go_on = fn(o->state, ud);
-    if (!go_on)
-        return true;
-    if (ks->cold) {
-        kr_error_t err;
-        cold_walk(api, ks, ns, NULL, NULL, 0, quota_walk_live, &w, NULL, &err);
-    } else {
-        kr_objmap_walk(ks->live, ns, NULL, NULL, quota_walk_live, &w);
-    }
+    if (go_on)
+        quota_walk_cache(api, ks, ns, quota_walk_live, &w);
     return true;
 }
 
