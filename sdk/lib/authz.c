@@ -32,13 +32,14 @@ int kr_authz_user_from_value(const kr_value_t *auth, kr_arena_t *arena, kr_authz
                              kr_error_t *err)
 {
     const char *name = kr_value_map_str(auth, "username");
-    if (name == NULL || *name == '\0')
-        return kr_error_set(err, KR_E_BAD_REQUEST, "the request's user has no username");
-    const char *uid = kr_value_map_str(auth, "uid");
-    *out = (kr_authz_user_t){.name = kr_arena_strdup(arena, name),
-                             .uid = uid ? kr_arena_strdup(arena, uid) : NULL};
     const kr_value_t *groups = kr_value_map_get(auth, "groups");
-    size_t n = kr_value_len(groups);
+    size_t n = kr_value_type(groups) == KR_ARRAY ? kr_value_len(groups) : 0;
+    if ((name == NULL || *name == '\0') && n == 0)
+        return kr_error_set(err, KR_E_BAD_REQUEST,
+                            "the request's user has no username and no groups");
+    const char *uid = kr_value_map_str(auth, "uid");
+    *out = (kr_authz_user_t){.name = kr_arena_strdup(arena, name ? name : ""),
+                             .uid = uid ? kr_arena_strdup(arena, uid) : NULL};
     if (n == 0)
         return 0;
     const char **g = kr_arena_alloc(arena, n * sizeof(*g));

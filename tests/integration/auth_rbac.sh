@@ -19,7 +19,9 @@
 #   - impersonation refused without the right, allowed with it (users, not
 #     groups);
 #   - anonymous: true: system:anonymous reads /healthz, /version (the
-#     public-info-viewer binding) and nothing else.
+#     public-info-viewer binding) and nothing else;
+#   - authorization_mode Bus: the same decisions, reviews and refusals
+#     through auth-rbac's authz.review and authz.rules ops.
 source "$(dirname "$0")/lib.sh"
 
 KUBECTL=${KUBECTL:-$(command -v kubectl || true)}
@@ -38,7 +40,7 @@ rolertok,roler,roler-uid
 CSV
 chmod 600 "$T/data/tokens.csv"
 
-config() { # config ANONYMOUS
+config() { # config ANONYMOUS [MODE]
   cat >"$T/server.yaml" <<YAML
 run_dir: $T/run
 data_dir: $T/data
@@ -51,8 +53,8 @@ plugins:
     config: {bootstrap_user: admin}
   - plugin: auth-rbac
   - plugin: api-rest
-    config: {address: 127.0.0.1, port: 0, kubernetes_service: false, authorization_mode: RBAC,
-             anonymous: $1}
+    config: {address: 127.0.0.1, port: 0, kubernetes_service: false,
+             authorization_mode: ${2:-RBAC}, anonymous: $1}
 YAML
 }
 start() {
@@ -202,4 +204,24 @@ expect_in "anonymous /api" "$(cat "$T/body")" 'forbidden: User \"system:anonymou
 expect "anonymous pods" "$(code "$URL/api/v1/namespaces/team-a/pods")" 403
 expect_in "anonymous pods" "$(cat "$T/body")" 'pods is forbidden: User \"system:anonymous\" cannot list resource \"pods\" in API group \"\" in the namespace \"team-a\"'
 expect "a bad token is still 401" "$(code -H 'Authorization: Bearer nope' "$URL/version")" 401
+
+# ---- the same decisions over the bus (authorization_mode Bus: auth-rbac's
+# authz.review and authz.rules, as a gateway in a process of its own asks) ----
+stop_pid "$SERVER_PID" 10000
+config false Bus
+start
+expect "Bus: viewer lists pods" "$(can_i --token=viewertok list pods -n team-a)" yes
+# (rb1 made viewer an admin of team-a above)
+expect "Bus: viewer reads secrets in team-a" "$(can_i --token=viewertok get secrets -n team-a)" yes
+expect "Bus: not in default" "$(can_i --token=viewertok get secrets -n default)" no
+expect_in "Bus: the 403" "$(k_err --token=viewertok -n default get secrets)" \
+  'secrets is forbidden: User "viewer" cannot list resource "secrets" in API group "" in the namespace "default"'
+list=$(k --token=viewertok auth can-i --list -n default)
+grep -Eq '^selfsubjectaccessreviews\.authorization\.k8s\.io +\[\] +\[\] +\[create\]$' <<<"$list" ||
+  fail "Bus: viewer's --list in default: $list"
+if grep -q '^configmaps ' <<<"$list"; then fail "Bus: viewer's --list in default: $list"; fi
+list=$(k --token=viewertok auth can-i --list -n team-a)
+grep -Eq '^configmaps .*\[.*create.*\]$' <<<"$list" || fail "Bus: viewer's --list in team-a: $list"
+expect_in "Bus: impersonation" "$(k_err --token=viewertok get ns --as admin)" \
+  'users "admin" is forbidden: User "viewer" cannot impersonate resource "users" in API group "" at the cluster scope'
 echo "auth_rbac: ok"

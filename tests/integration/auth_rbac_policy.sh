@@ -110,6 +110,10 @@ r=$(bc "{op: authz.review, obj: {user: {username: system:anonymous, groups: [sys
 [ "$(py "$r" 'r["obj"]["allowed"]')" = False ] || fail "anonymous /apis: $r"
 r=$(bc "{op: authz.review, obj: {verb: get, nonResourceAttributes: {path: /apis}}}")
 [ "$(py "$r" 'r["code"]')" = 400 ] || fail "a review without a user: $r"
+# a SubjectAccessReview may name groups only (no username)
+r=$(bc "{op: authz.review, obj: {user: {groups: [system:authenticated]}, verb: get,
+         nonResourceAttributes: {path: /apis}}}")
+[ "$(py "$r" '(r["code"], r["obj"]["allowed"])')" = "(200, True)" ] || fail "a review of groups only: $r"
 r=$(bc "{op: authz.rules, obj: {user: {username: jane, groups: [system:authenticated]}, namespace: team}}")
 [ "$(py "$r" 'any("pods" in x["resources"] and "list" in x["verbs"] for x in r["obj"]["resourceRules"])')" = True ] ||
   fail "authz.rules has no pods/list: $r"

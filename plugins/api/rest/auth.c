@@ -150,22 +150,6 @@ static void set_opt(kr_arena_t *a, kr_value_t *m, const char *key, const char *v
         kr_value_map_set(a, m, key, kr_value_str(a, val));
 }
 
-/* The user as the vtable takes it.  A SubjectAccessReview may name groups
- * only, so an empty username is "" here (kr_authz_user_from_value wants
- * one). */
-static int vtable_user(kr_arena_t *a, const kr_value_t *user, kr_authz_user_t *out, kr_error_t *err)
-{
-    const char *name = kr_value_map_str(user, "username");
-    if (name != NULL && *name != '\0')
-        return kr_authz_user_from_value(user, a, out, err);
-    kr_value_t *named = kr_value_copy(a, user);
-    kr_value_map_set(a, named, "username", kr_value_str(a, "-"));
-    if (kr_authz_user_from_value(named, a, out, err) < 0)
-        return -1;
-    out->name = "";
-    return 0;
-}
-
 /* Bus mode: one call of the authorizer's op; anything but 200 is the
  * authorizer's failure, not the client's. */
 static int bus_ask(kr_bus_t *bus, kr_arena_t *a, const char *op, const kr_value_t *obj,
@@ -232,7 +216,7 @@ int rest_authz_decide(rest_gw_t *gw, kr_bus_t *bus, kr_arena_t *a, const kr_valu
         break;
     }
     kr_authz_user_t u;
-    if (vtable_user(a, user, &u, err) < 0)
+    if (kr_authz_user_from_value(user, a, &u, err) < 0)
         return -1;
     kr_authz_attrs_t attrs = {
         .user = &u,
@@ -342,7 +326,7 @@ int rest_authz_rules(rest_gw_t *gw, kr_bus_t *bus, kr_arena_t *a, const kr_value
         eval = kr_value_map_str(reply.obj, "evaluationError");
     } else {
         kr_authz_user_t u;
-        if (vtable_user(a, user, &u, err) < 0 ||
+        if (kr_authz_user_from_value(user, a, &u, err) < 0 ||
             gw->authz->rules(gw->authz_self, &u, ns, a, &res_rules, &nonres_rules, &incomplete,
                              &eval, err) < 0)
             return -1;

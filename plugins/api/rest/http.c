@@ -527,7 +527,7 @@ static enum MHD_Result serve_review(rest_gw_t *gw, rq_t *rq, struct MHD_Connecti
         .resource = kr_arena_strdup(a, route->resource),
         .sub = "",
         .scope = route->ns ? "namespace" : "cluster",
-        .verb = "POST",
+        .verb = strcmp(method, "POST") == 0 ? "POST" : kr_arena_strdup(a, method),
     };
     rest_attrs_t attrs = {
         .verb = k8s_verb(method, true, false),

@@ -182,6 +182,112 @@ static void validate_meta(field_errs_t *fe, const kr_value_t *meta, bool local)
     }
 }
 
+/* ---- decoding --------------------------------------------------------------- */
+
+/* The typed fields of a review's body, as Go's decoder reads them into the
+ * review's struct: a value of another JSON type fails the decoding (null
+ * is the zero value; unknown fields are ignored). */
+typedef struct shape {
+    const char *path;
+    kr_type_t type;        /* KR_ARRAY: of strings; KR_MAP at spec.extra: of string arrays */
+    const char *go_struct; /* the struct holding the field; "spec": the kind's spec struct */
+    const char *go_type;   /* "spec": the kind's spec struct */
+    unsigned kinds;        /* the review kinds with the field, 1 << review_kind_t */
+} shape_t;
+
+#define K_ACCESS (1u << R_SSAR | 1u << R_SAR | 1u << R_LSAR)
+#define K_OTHERS (1u << R_SAR | 1u << R_LSAR) /* a subject of their own */
+#define K_ALL    (K_ACCESS | 1u << R_SSRR | 1u << R_SSR)
+
+static const shape_t shapes[] = {
+    {"metadata", KR_MAP, "", "v1.ObjectMeta", K_ALL},
+    {"spec", KR_MAP, "", "spec", K_ACCESS | 1u << R_SSRR},
+    {"spec.resourceAttributes", KR_MAP, "spec", "v1.ResourceAttributes", K_ACCESS},
+    {"spec.nonResourceAttributes", KR_MAP, "spec", "v1.NonResourceAttributes", K_ACCESS},
+    {"spec.user", KR_STR, "spec", "string", K_OTHERS},
+    {"spec.uid", KR_STR, "spec", "string", K_OTHERS},
+    {"spec.groups", KR_ARRAY, "spec", "[]string", K_OTHERS},
+    {"spec.extra", KR_MAP, "spec", "map[string]v1.ExtraValue", K_OTHERS},
+    {"spec.resourceAttributes.namespace", KR_STR, "ResourceAttributes", "string", K_ACCESS},
+    {"spec.resourceAttributes.verb", KR_STR, "ResourceAttributes", "string", K_ACCESS},
+    {"spec.resourceAttributes.group", KR_STR, "ResourceAttributes", "string", K_ACCESS},
+    {"spec.resourceAttributes.version", KR_STR, "ResourceAttributes", "string", K_ACCESS},
+    {"spec.resourceAttributes.resource", KR_STR, "ResourceAttributes", "string", K_ACCESS},
+    {"spec.resourceAttributes.subresource", KR_STR, "ResourceAttributes", "string", K_ACCESS},
+    {"spec.resourceAttributes.name", KR_STR, "ResourceAttributes", "string", K_ACCESS},
+    {"spec.nonResourceAttributes.path", KR_STR, "NonResourceAttributes", "string", K_ACCESS},
+    {"spec.nonResourceAttributes.verb", KR_STR, "NonResourceAttributes", "string", K_ACCESS},
+    {"spec.namespace", KR_STR, "spec", "string", 1u << R_SSRR},
+};
+
+static const char *json_type(const kr_value_t *v)
+{
+    switch (kr_value_type(v)) {
+    case KR_BOOL:
+        return "bool";
+    case KR_INT:
+    case KR_FLOAT:
+        return "number";
+    case KR_STR:
+        return "string";
+    case KR_ARRAY:
+        return "array";
+    default:
+        return "object";
+    }
+}
+
+/* The value that does not fit `sh`, or NULL. */
+static const kr_value_t *misfit(const shape_t *sh, const kr_value_t *v)
+{
+    if (kr_value_type(v) != sh->type)
+        return v;
+    bool extra = strcmp(sh->path, "spec.extra") == 0;
+    for (size_t j = 0; (sh->type == KR_ARRAY || extra) && j < kr_value_len(v); j++) {
+        const kr_value_t *item = extra ? kr_value_map_val(v, j) : kr_value_array_get(v, j);
+        if (!extra && kr_value_type(item) != KR_STR)
+            return item;
+        if (extra && kr_value_type(item) == KR_NULL)
+            continue;
+        if (extra && kr_value_type(item) != KR_ARRAY)
+            return item;
+        for (size_t k = 0; extra && k < kr_value_len(item); k++)
+            if (kr_value_type(kr_value_array_get(item, k)) != KR_STR)
+                return kr_value_array_get(item, k);
+    }
+    return NULL;
+}
+
+/* The first field of a wrong type, as upstream's decoding error: `<Kind>
+ * in version "v1" cannot be handled as a <Kind>: json: cannot unmarshal
+ * number into Go struct field SubjectAccessReviewSpec.spec.user of type
+ * string`. */
+static int check_shapes(const review_res_t *r, const kr_value_t *obj, kr_error_t *err)
+{
+    const char *spec = r->type == R_SSAR   ? "SelfSubjectAccessReviewSpec"
+                       : r->type == R_SSRR ? "SelfSubjectRulesReviewSpec"
+                                           : "SubjectAccessReviewSpec";
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        const shape_t *sh = &shapes[i];
+        const kr_value_t *v = kr_value_get(obj, sh->path);
+        if (!(sh->kinds & 1u << r->type) || v == NULL || kr_value_type(v) == KR_NULL)
+            continue;
+        const kr_value_t *bad = misfit(sh, v);
+        if (bad == NULL)
+            continue;
+        const char *holder = !*sh->go_struct                      ? r->kind
+                             : strcmp(sh->go_struct, "spec") == 0 ? spec
+                                                                  : sh->go_struct;
+        const char *type = strcmp(sh->go_type, "spec") == 0 ? spec : sh->go_type;
+        return kr_error_set(err, KR_E_BAD_REQUEST,
+                            "%s in version \"%s\" cannot be handled as a %s: json: cannot "
+                            "unmarshal %s into Go struct field %s.%s of type %s%s",
+                            r->kind, r->version, r->kind, json_type(bad), holder, sh->path,
+                            strcmp(sh->go_type, "spec") == 0 ? "v1." : "", type);
+    }
+    return 0;
+}
+
 /* ---- answers ----------------------------------------------------------------- */
 
 /* The attributes of a SubjectAccessReviewSpec (authorizationutil's
@@ -321,6 +427,8 @@ int rest_review_create(rest_gw_t *gw, kr_bus_t *bus, kr_arena_t *a, const kr_val
     const char *kind = kr_value_map_str(obj, "kind");
     if (kind != NULL && *kind != '\0' && strcmp(kind, r->kind) != 0)
         return kr_error_set(err, KR_E_BAD_REQUEST, "not a %s: %s", r->kind, kind);
+    if (check_shapes(r, obj, err) < 0)
+        return -1;
 
     switch (r->type) {
     case R_SSAR:

@@ -39,7 +39,7 @@ extern "C" {
 /* Who asks (user.Info): name, uid and groups as the authenticator gave
  * them ("system:authenticated" included when it applies). */
 typedef struct kr_authz_user {
-    const char *name; /* "jane", "system:serviceaccount:team-a:robot" */
+    const char *name; /* "jane", "system:serviceaccount:team-a:robot"; "" = groups only */
     const char *uid;  /* may be NULL */
     const char *const *groups;
     size_t ngroups;
@@ -119,8 +119,9 @@ int kr_authz_find(const char *name, const kr_authz_ops_t **ops, void **self, kr_
 
 /* The user of a bus request's `auth` map ({username, uid, groups}, as the
  * authenticators answer and the REST gateway forwards it) as a
- * kr_authz_user_t whose strings and group array are in `arena`.  Fails
- * with KR_E_BAD_REQUEST when `auth` has no username. */
+ * kr_authz_user_t whose strings and group array are in `arena`.  A
+ * SubjectAccessReview may name groups only: the name is then "".  Fails
+ * with KR_E_BAD_REQUEST when `auth` has neither a username nor groups. */
 int kr_authz_user_from_value(const kr_value_t *auth, kr_arena_t *arena, kr_authz_user_t *out,
                              kr_error_t *err);
 

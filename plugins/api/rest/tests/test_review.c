@@ -258,6 +258,32 @@ static void test_local_subject_access_review(void **state)
     assert_null(r);
     assert_non_null(strstr(err.message, "spec.nonResourceAttributes: Invalid value: "
                                         "{\"path\":\"/x\"}: disallowed on this kind of request"));
+    /* a field of the wrong type fails the decoding, as Go's */
+    r = review(&gw, a, "authorization.k8s.io", "v1", "localsubjectaccessreviews", "team-a",
+               "{\"spec\":{\"user\":7}}", &err, &details);
+    assert_null(r);
+    assert_int_equal(err.reason, KR_E_BAD_REQUEST);
+    assert_string_equal(err.message,
+                        "LocalSubjectAccessReview in version \"v1\" cannot be handled as a "
+                        "LocalSubjectAccessReview: json: cannot unmarshal number into Go struct "
+                        "field SubjectAccessReviewSpec.spec.user of type string");
+    r = review(&gw, a, "authorization.k8s.io", "v1", "subjectaccessreviews", NULL,
+               "{\"spec\":{\"user\":\"u\",\"extra\":{\"k\":[\"a\",1]}}}", &err, &details);
+    assert_null(r);
+    assert_non_null(strstr(err.message, "cannot unmarshal number into Go struct field "
+                                        "SubjectAccessReviewSpec.spec.extra of type "
+                                        "map[string]v1.ExtraValue"));
+    r = review(&gw, a, "authorization.k8s.io", "v1", "selfsubjectaccessreviews", NULL,
+               "{\"spec\":5}", &err, &details);
+    assert_null(r);
+    assert_non_null(strstr(err.message, "cannot unmarshal number into Go struct field "
+                                        "SelfSubjectAccessReview.spec of type "
+                                        "v1.SelfSubjectAccessReviewSpec"));
+    /* a field another kind has is unknown here, and ignored */
+    r = review(&gw, a, "authorization.k8s.io", "v1", "selfsubjectaccessreviews", NULL,
+               "{\"spec\":{\"user\":7,\"nonResourceAttributes\":{\"path\":\"/x\"}}}", &err,
+               &details);
+    assert_non_null(r);
     /* another kind in the body */
     r = review(&gw, a, "authorization.k8s.io", "v1", "localsubjectaccessreviews", "team-a",
                "{\"kind\":\"SubjectAccessReview\"}", &err, &details);
