@@ -117,4 +117,21 @@ grep -qF 'The LimitRange "bad" is invalid:' "$T/kubectl.err" &&
   grep -qF '* spec.limits[0].min[cpu]: Invalid value: 2: min value 2 is greater than max value 1' "$T/kubectl.err" &&
   grep -qF '* spec.limits[0].default[cpu]: Invalid value: 2: min value 2 is greater than default value 1' "$T/kubectl.err" ||
   fail "invalid limitrange: $(cat "$T/kubectl.err")"
+# every kubectl at hand creates both kinds (1.32 and 1.33 send protobuf)
+k create namespace team-c >/dev/null || fail "create namespace"
+for kc in /usr/lib/google-cloud-sdk/bin/kubectl.1.*; do
+  [ -x "$kc" ] || continue
+  v=${kc##*kubectl.}
+  n=${v//./-}
+  "$kc" create quota "q-$n" -n team-c --hard=pods=1 >/dev/null 2>>"$T/kubectl.err" ||
+    fail "kubectl $v create quota: $(tail -2 "$T/kubectl.err")"
+  "$kc" apply -n team-c -f - >/dev/null 2>>"$T/kubectl.err" <<YAML ||
+apiVersion: v1
+kind: LimitRange
+metadata: {name: lr-$n}
+spec: {limits: [{type: Container, default: {cpu: 100m}}]}
+YAML
+    fail "kubectl $v apply limitrange: $(tail -2 "$T/kubectl.err")"
+  [ "$(k get quota "q-$n" -n team-c -o 'jsonpath={.spec.hard.pods}')" = 1 ] || fail "kubectl $v: quota"
+done
 echo PASS
