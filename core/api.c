@@ -1227,8 +1227,9 @@ static void admit_limits_default(rq_t *r, kr_value_t *obj)
     kr_admit_pod_limits_default(r->a, &src, r->ns, obj);
 }
 
-/* LimitRanger's and ResourceQuota's checks of a create. */
-static bool admit_create_quota(rq_t *r, kr_value_t *obj, const char *name)
+/* LimitRanger's and ResourceQuota's checks of a create (old NULL) or an
+ * update. */
+static bool admit_quota(rq_t *r, kr_value_t *obj, const kr_value_t *old, const char *name)
 {
     if (!r->kind->namespaced)
         return true;
@@ -1236,10 +1237,13 @@ static bool admit_create_quota(rq_t *r, kr_value_t *obj, const char *name)
     kr_error_t err;
     kr_error_clear(&err);
     int rc = 0;
-    if (r->kind == r->api->pod_kind)
-        rc = kr_admit_pod_limits(r->a, &src, r->ns, obj, &err);
+    const char *ns = kr_value_map_str(kr_value_map_get(obj, "metadata"), "namespace");
+    if (ns == NULL)
+        return true; /* validation refused it */
+    if (old == NULL && r->kind == r->api->pod_kind)
+        rc = kr_admit_pod_limits(r->a, &src, ns, obj, &err);
     if (rc == 0)
-        rc = kr_admit_quota(r->a, &src, r->kind->group, r->kind->plural, r->ns, obj, &err);
+        rc = kr_admit_quota(r->a, &src, r->kind->group, r->kind->plural, ns, obj, old, &err);
     if (rc == 0)
         return true;
     fail(r, err.reason, "%s \"%s\" is forbidden: %s", qualified(r->a, r->kind), name ? name : "",
@@ -1823,7 +1827,7 @@ static void do_create(rq_t *r, kr_value_t *obj)
     else
         kr_value_map_del(meta, "generation");
     if (!admit(r, obj, admit_name, true) || !default_and_validate(r, obj, NULL, false) ||
-        !admit(r, obj, name, false) || !admit_create_quota(r, obj, name))
+        !admit(r, obj, name, false) || !admit_quota(r, obj, NULL, name))
         return;
     if (!r->applied) /* after defaulting: defaulted fields are the creator's, as upstream */
         kr_managed_update(r->a, r->kind, NULL, obj, manager_of(r), NULL, ts);
@@ -1968,7 +1972,8 @@ static void write_update(rq_t *r, const kr_objrec_t *cur, kr_value_t *obj, bool 
         }
     }
     set_str(r->a, meta, "resourceVersion", kr_value_map_str(old_meta, "resourceVersion"));
-    if (!default_and_validate(r, obj, old, status) || (!status && !admit(r, obj, name, false)))
+    if (!default_and_validate(r, obj, old, status) ||
+        (!status && (!admit(r, obj, name, false) || !admit_quota(r, obj, old, name))))
         return;
     meta = kr_value_map_get(obj, "metadata");
     if (!status && tracks_generation(k) && spec_changed(obj, old))

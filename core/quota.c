@@ -957,8 +957,11 @@ static size_t matching(kr_arena_t *a, const kr_value_t *hard, const char *group,
 }
 
 int kr_admit_quota(kr_arena_t *arena, const kr_quota_src_t *src, const char *group,
-                   const char *plural, const char *ns, const kr_value_t *obj, kr_error_t *err)
+                   const char *plural, const char *ns, const kr_value_t *obj, const kr_value_t *old,
+                   kr_error_t *err)
 {
+    if (old != NULL && !is_services(group, plural))
+        return 0; /* the other evaluators handle creates only */
     kr_value_t *quotas = list_objs(arena, src, "resourcequotas", ns);
     size_t nq = kr_value_len(quotas);
     if (nq == 0)
@@ -980,6 +983,21 @@ int kr_admit_quota(kr_arena_t *arena, const kr_quota_src_t *src, const char *gro
                                 kr_str_or_empty(kr_map_at(q, "metadata"), "name"), missing);
     }
     rl_t delta = object_usage(arena, group, plural, obj);
+    if (old != NULL) {
+        /* quota.SubtractWithNonNegativeResult(new, old) */
+        rl_t prev = object_usage(arena, group, plural, old);
+        for (size_t k = 0; k < delta.n; k++) {
+            const kr_quantity_t *p = rl_get(&prev, delta.names[k]);
+            if (p == NULL)
+                continue;
+            kr_quantity_t neg = *p;
+            neg.unscaled = -neg.unscaled;
+            kr_quantity_t d = kr_quantity_add(&delta.q[k], &neg);
+            if (d.unscaled < 0)
+                d.unscaled = 0;
+            delta.q[k] = d;
+        }
+    }
     for (size_t i = 0; i < nq; i++) {
         if (!interesting[i])
             continue;

@@ -60,10 +60,14 @@ void kr_admit_pod_limits_default(kr_arena_t *arena, const kr_quota_src_t *src, c
 int kr_admit_pod_limits(kr_arena_t *arena, const kr_quota_src_t *src, const char *ns,
                         const kr_value_t *pod, kr_error_t *err);
 
-/* ResourceQuota for the create of `obj`, of the kind (group, plural), in
- * ns: KR_E_FORBIDDEN with upstream's message when a quota refuses it. */
+/* ResourceQuota for the create of `obj` (old NULL) or its update from
+ * `old`, of the kind (group, plural), in ns: KR_E_FORBIDDEN with
+ * upstream's message when a quota refuses it.  As upstream's evaluators,
+ * updates are charged for Services only (a type change takes node ports
+ * or a load balancer), by what the new state uses beyond the old one. */
 int kr_admit_quota(kr_arena_t *arena, const kr_quota_src_t *src, const char *group,
-                   const char *plural, const char *ns, const kr_value_t *obj, kr_error_t *err);
+                   const char *plural, const char *ns, const kr_value_t *obj, const kr_value_t *old,
+                   kr_error_t *err);
 
 /* The usage in `quota`'s namespace of each resource of its spec.hard, as
  * a map name -> quantity string (the status.used upstream's controller

@@ -304,6 +304,29 @@ static void quota_object_counts(void **state)
                  " {port: 81, name: b}]}}"),
             "services \"np\" is forbidden: exceeded quota: objects, requested: "
             "services.nodeports=2, used: services.nodeports=0, limited: services.nodeports=1");
+    /* an update is charged what it adds: ClusterIP to NodePort takes the
+     * port it exposes */
+    kr_reply_t ip = expect(call("get", "v1/services", "q-count", "ip", NULL), 200);
+    kr_value_set(S.a, ip.obj, "spec.type", kr_value_str(S.a, "NodePort"), NULL);
+    kr_value_set(S.a, ip.obj, "spec.ports", Y("[{port: 80, name: a}, {port: 81, name: b}]"), NULL);
+    kr_value_map_del(kr_value_get(ip.obj, "spec.ports[0]"), "nodePort");
+    kr_request_t up = {
+        .op = "update", .res = "v1/services", .ns = "q-count", .name = "ip", .obj = ip.obj};
+    kr_reply_t r;
+    kr_error_t err;
+    assert_int_equal(kr_bus_call(S.bus, &up, S.a, &r, 10000, &err), 0);
+    refused(r, "services \"ip\" is forbidden: exceeded quota: objects, requested: "
+               "services.nodeports=2, used: services.nodeports=0, limited: "
+               "services.nodeports=1");
+    kr_value_set(S.a, ip.obj, "spec.ports", Y("[{port: 80}]"), NULL);
+    assert_int_equal(kr_bus_call(S.bus, &up, S.a, &r, 10000, &err), 0);
+    expect(r, 200);
+    /* the same again (a label): nothing more to charge */
+    kr_reply_t np = expect(call("get", "v1/services", "q-count", "ip", NULL), 200);
+    kr_value_set(S.a, np.obj, "metadata.labels", Y("{a: b}"), NULL);
+    up.obj = np.obj;
+    assert_int_equal(kr_bus_call(S.bus, &up, S.a, &r, 10000, &err), 0);
+    expect(r, 200);
     /* other namespaces are not counted */
     namespace("q-count-other");
     expect(call("create", "v1/configmaps", "q-count-other", NULL, "{metadata: {name: b}}"), 201);
