@@ -147,6 +147,7 @@ struct kr_api {
     char **rq_dirty;
     size_t n_rq_dirty, cap_rq_dirty;
     uint64_t next_rq_sync, next_rq_resync;
+    kr_quota_cache_t *quota_cache; /* pods' quota facts by revision */
     /* When revisions were applied: one checkpoint a stride, for the TTL of
      * Events (see "event TTL"). */
     struct ttl_ckpt {
@@ -1217,7 +1218,7 @@ static bool quota_walk(void *ctx, const char *group, const char *plural, const c
 
 static kr_quota_src_t quota_src(kr_api_t *api)
 {
-    return (kr_quota_src_t){.walk = quota_walk, .ctx = api};
+    return (kr_quota_src_t){.walk = quota_walk, .ctx = api, .cache = api->quota_cache};
 }
 
 /* LimitRanger's defaults for a Pod being created (after its own). */
@@ -3380,6 +3381,7 @@ kr_api_t *kr_api_new(kr_broker_t *b, const kr_api_opts_t *opts, kr_error_t *err)
     const kr_kind_t *rqk =
         kr_registry_by_res(api->reg, "v1/resourcequotas", strlen("v1/resourcequotas"));
     api->rq_state = rqk ? kstate_of(api, rqk) : NULL;
+    api->quota_cache = kr_quota_cache_new();
     if (api->ns_state == NULL) {
         kr_error_set(err, KR_E_INTERNAL, "the registry has no namespaces");
         kr_api_destroy(&api);
@@ -3717,6 +3719,7 @@ void kr_api_destroy(kr_api_t **self_p)
     for (size_t i = 0; i < api->n_rq_dirty; i++)
         free(api->rq_dirty[i]);
     free(api->rq_dirty);
+    kr_quota_cache_destroy(&api->quota_cache);
     for (size_t i = 0; i < api->n_ks; i++) {
         kr_objmap_destroy(&api->ks[i]->live);
         free(api->ks[i]);

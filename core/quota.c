@@ -706,26 +706,40 @@ static bool cross_namespace_affinity(const kr_value_t *spec)
     return false;
 }
 
-/* podMatchesScopeFunc */
-static bool pod_matches_scope(const scope_req_t *s, const kr_value_t *pod)
+/* What quota needs of a pod: its scopes' inputs and its usage. */
+typedef struct pod_facts {
+    bool terminating, best_effort, cross_ns;
+    const char *priority_class; /* "" for none */
+    rl_t usage;
+} pod_facts_t;
+
+static void pod_facts_of(kr_arena_t *a, const kr_value_t *pod, pod_facts_t *f)
 {
     const kr_value_t *spec = kr_map_at(pod, "spec");
     int64_t ads;
-    bool terminating = kr_int_at(spec, "activeDeadlineSeconds", &ads) && ads >= 0;
-    bool best_effort = strcmp(kr_pod_qos_class(spec), "BestEffort") == 0;
+    f->terminating = kr_int_at(spec, "activeDeadlineSeconds", &ads) && ads >= 0;
+    f->best_effort = strcmp(kr_pod_qos_class(spec), "BestEffort") == 0;
+    f->cross_ns = cross_namespace_affinity(spec);
+    f->priority_class = kr_str_or_empty(spec, "priorityClassName");
+    f->usage = pod_usage(a, pod);
+}
+
+/* podMatchesScopeFunc */
+static bool pod_matches_scope(const scope_req_t *s, const pod_facts_t *f)
+{
     if (strcmp(s->scope, "Terminating") == 0)
-        return terminating;
+        return f->terminating;
     if (strcmp(s->scope, "NotTerminating") == 0)
-        return !terminating;
+        return !f->terminating;
     if (strcmp(s->scope, "BestEffort") == 0)
-        return best_effort;
+        return f->best_effort;
     if (strcmp(s->scope, "NotBestEffort") == 0)
-        return !best_effort;
+        return !f->best_effort;
     if (strcmp(s->scope, "CrossNamespacePodAffinity") == 0)
-        return cross_namespace_affinity(spec);
+        return f->cross_ns;
     if (strcmp(s->scope, "PriorityClass") == 0) {
         /* a label set {PriorityClass: <name>}: the key is always there */
-        const char *pc = kr_str_or_empty(spec, "priorityClassName");
+        const char *pc = f->priority_class;
         if (strcmp(s->op, "Exists") == 0)
             return *pc != '\0';
         if (strcmp(s->op, "In") == 0)
@@ -740,25 +754,184 @@ static bool pod_matches_scope(const scope_req_t *s, const kr_value_t *pod)
 #define MAX_SCOPES 16
 
 /* evaluator.Matches without the resources: the quota's scopes select the
- * object (only pods have scopes; a scoped quota counts nothing else). */
-static bool scopes_match(const kr_value_t *quota, bool pod_kind, const kr_value_t *obj)
+ * object (only pods have scopes; a scoped quota counts nothing else).
+ * `pod`: the pod's facts, NULL for another kind. */
+static bool scopes_match(const kr_value_t *quota, const pod_facts_t *pod)
 {
     scope_req_t s[MAX_SCOPES];
     size_t n = quota_scopes(quota, s, MAX_SCOPES);
     if (n == 0)
         return true;
-    if (!pod_kind)
+    if (pod == NULL)
         return false;
     for (size_t i = 0; i < n; i++)
-        if (!pod_matches_scope(&s[i], obj))
+        if (!pod_matches_scope(&s[i], pod))
             return false;
     return true;
+}
+
+/* ---- the pods' facts, kept by revision ---------------------------------------------
+ *
+ * Counting a namespace's pods at each create would decode every pod each
+ * time (2 us a pod).  A record's revision names one immutable state, so
+ * its facts are kept by revision: a walk decodes only the states it has
+ * not seen.  The table grows by doubling; when it does, only the entries
+ * used since the last growth are kept (gone states fall out). */
+
+typedef struct centry {
+    int64_t rev; /* 0: an empty slot */
+    bool used;
+    bool terminating, best_effort, cross_ns;
+    char *priority_class;
+    size_t n;
+    char **names;
+    kr_quantity_t *q;
+} centry_t;
+
+struct kr_quota_cache {
+    centry_t *slots;
+    size_t cap, count; /* cap a power of two */
+};
+
+kr_quota_cache_t *kr_quota_cache_new(void)
+{
+    kr_quota_cache_t *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        abort();
+    return c;
+}
+
+static void centry_free(centry_t *e)
+{
+    for (size_t i = 0; i < e->n; i++)
+        free(e->names[i]);
+    free(e->names);
+    free(e->q);
+    free(e->priority_class);
+    memset(e, 0, sizeof *e);
+}
+
+void kr_quota_cache_destroy(kr_quota_cache_t **c_p)
+{
+    if (c_p == NULL || *c_p == NULL)
+        return;
+    kr_quota_cache_t *c = *c_p;
+    for (size_t i = 0; i < c->cap; i++)
+        if (c->slots[i].rev != 0)
+            centry_free(&c->slots[i]);
+    free(c->slots);
+    free(c);
+    *c_p = NULL;
+}
+
+static size_t slot_of(const kr_quota_cache_t *c, int64_t rev)
+{
+    uint64_t h = (uint64_t)rev * 0x9E3779B97F4A7C15ull;
+    size_t i = (size_t)(h >> 17) & (c->cap - 1);
+    while (c->slots[i].rev != 0 && c->slots[i].rev != rev)
+        i = (i + 1) & (c->cap - 1);
+    return i;
+}
+
+static centry_t *cache_find(kr_quota_cache_t *c, int64_t rev)
+{
+    if (c->cap == 0)
+        return NULL;
+    centry_t *e = &c->slots[slot_of(c, rev)];
+    if (e->rev != rev)
+        return NULL;
+    e->used = true;
+    return e;
+}
+
+/* A bigger table with the entries used since the last growth. */
+static void cache_grow(kr_quota_cache_t *c)
+{
+    size_t used = 0;
+    for (size_t i = 0; i < c->cap; i++)
+        used += c->slots[i].rev != 0 && c->slots[i].used;
+    size_t cap = 1024;
+    while (cap < 4 * (used + 1))
+        cap *= 2;
+    centry_t *old = c->slots;
+    size_t old_cap = c->cap;
+    c->slots = calloc(cap, sizeof *c->slots);
+    if (c->slots == NULL)
+        abort();
+    c->cap = cap;
+    c->count = 0;
+    for (size_t i = 0; i < old_cap; i++) {
+        centry_t *e = &old[i];
+        if (e->rev == 0)
+            continue;
+        if (!e->used) {
+            centry_free(e);
+            continue;
+        }
+        e->used = false;
+        c->slots[slot_of(c, e->rev)] = *e;
+        c->count++;
+    }
+    free(old);
+}
+
+static char *xstrdup_or_die(const char *s)
+{
+    char *d = strdup(s);
+    if (d == NULL)
+        abort();
+    return d;
+}
+
+static void cache_put(kr_quota_cache_t *c, int64_t rev, const pod_facts_t *f)
+{
+    if (2 * (c->count + 1) > c->cap)
+        cache_grow(c);
+    centry_t *e = &c->slots[slot_of(c, rev)];
+    if (e->rev == rev)
+        return;
+    e->rev = rev;
+    e->used = true;
+    e->terminating = f->terminating;
+    e->best_effort = f->best_effort;
+    e->cross_ns = f->cross_ns;
+    e->priority_class = xstrdup_or_die(f->priority_class);
+    e->n = f->usage.n;
+    e->names = calloc(e->n + 1, sizeof *e->names);
+    e->q = calloc(e->n + 1, sizeof *e->q);
+    if (e->names == NULL || e->q == NULL)
+        abort();
+    for (size_t i = 0; i < e->n; i++) {
+        e->names[i] = xstrdup_or_die(f->usage.names[i]);
+        e->q[i] = f->usage.q[i];
+    }
+    c->count++;
+}
+
+/* The facts of a stored pod state: kept ones, else decoded (and kept). */
+static void pod_facts_rec(kr_arena_t *a, kr_quota_cache_t *c, const kr_objrec_t *rec,
+                          pod_facts_t *f)
+{
+    centry_t *e = c != NULL ? cache_find(c, rec->rev) : NULL;
+    if (e != NULL) {
+        f->terminating = e->terminating;
+        f->best_effort = e->best_effort;
+        f->cross_ns = e->cross_ns;
+        f->priority_class = e->priority_class;
+        /* read only: the arrays stay the entry's until the walk ends */
+        f->usage = (rl_t){.n = e->n, .cap = e->n, .names = (const char **)e->names, .q = e->q};
+        return;
+    }
+    pod_facts_of(a, kr_objrec_decode(rec, a), f);
+    if (c != NULL && rec->rev > 0)
+        cache_put(c, rec->rev, f);
 }
 
 /* ---- ResourceQuota: usage ------------------------------------------------------------ */
 
 typedef struct usage_walk {
     kr_arena_t *a;
+    kr_quota_cache_t *cache;
     const kr_value_t *quota;
     bool pods;
     rl_t *total;
@@ -768,12 +941,19 @@ typedef struct usage_walk {
 static bool usage_visit(kr_objrec_t *rec, void *ud)
 {
     usage_walk_t *w = ud;
-    kr_value_t *obj = kr_objrec_decode(rec, w->a);
-    if (w->pods && !scopes_match(w->quota, true, obj))
-        return true;
-    rl_t u = w->pods ? pod_usage(w->a, obj) : service_usage(w->a, obj);
+    rl_t u;
+    if (w->pods) {
+        pod_facts_t f;
+        pod_facts_rec(w->a, w->cache, rec, &f);
+        if (!scopes_match(w->quota, &f))
+            return true;
+        u = f.usage;
+    } else {
+        u = service_usage(w->a, kr_objrec_decode(rec, w->a));
+    }
+    /* copies the names: a kept entry's may go when the table grows */
     for (size_t i = 0; i < u.n; i++)
-        rl_add(w->a, w->total, u.names[i], &u.q[i]);
+        rl_add(w->a, w->total, kr_arena_strdup(w->a, u.names[i]), &u.q[i]);
     return true;
 }
 
@@ -808,10 +988,11 @@ static rl_t namespace_usage(kr_arena_t *a, const kr_quota_src_t *src, const kr_v
         svcs |= tracks(names[i], "", "services");
     }
     if (pods) {
-        usage_walk_t w = {.a = a, .quota = quota, .pods = true, .total = &total};
+        usage_walk_t w = {
+            .a = a, .cache = src->cache, .quota = quota, .pods = true, .total = &total};
         src->walk(src->ctx, "", "pods", ns, usage_visit, &w);
     }
-    if (svcs && scopes_match(quota, false, NULL)) {
+    if (svcs && scopes_match(quota, NULL)) {
         usage_walk_t w = {.a = a, .quota = quota, .pods = false, .total = &total};
         src->walk(src->ctx, "", "services", ns, usage_visit, &w);
     }
@@ -828,7 +1009,7 @@ static rl_t namespace_usage(kr_arena_t *a, const kr_quota_src_t *src, const kr_v
         else if (kr_str_in(names[i], legacy_counts))
             plural = names[i];
         if (plural != NULL && !is_pods(group, plural) && !is_services(group, plural) &&
-            scopes_match(quota, false, NULL)) {
+            scopes_match(quota, NULL)) {
             usage_walk_t w = {.a = a};
             src->walk(src->ctx, group, plural, ns, count_visit, &w);
             kr_quantity_t c = {.unscaled = (int64_t)w.count, .format = KR_QFMT_DECIMAL_SI};
@@ -967,14 +1148,17 @@ int kr_admit_quota(kr_arena_t *arena, const kr_quota_src_t *src, const char *gro
     if (nq == 0)
         return 0;
     bool pod = is_pods(group, plural);
+    pod_facts_t facts;
+    if (pod)
+        pod_facts_of(arena, obj, &facts);
     /* the quotas that match the object; constraints first, as upstream */
     bool *interesting = kr_arena_alloc(arena, nq * sizeof *interesting);
     for (size_t i = 0; i < nq; i++) {
         const kr_value_t *q = kr_value_array_get(quotas, i);
         const kr_value_t *hard = kr_map_at(kr_map_at(q, "spec"), "hard");
         const char **names;
-        interesting[i] =
-            matching(arena, hard, group, plural, &names) > 0 && scopes_match(q, pod, obj);
+        interesting[i] = matching(arena, hard, group, plural, &names) > 0 &&
+                         scopes_match(q, pod ? &facts : NULL);
         if (!interesting[i] || !pod)
             continue;
         const char *missing = pod_constraints(arena, hard, obj);

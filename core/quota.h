@@ -37,6 +37,12 @@
 
 #include "cache.h"
 
+/* The pods' facts quota counts, kept by revision (see quota.c); owned by
+ * the caller, one per object API, used from its thread only. */
+typedef struct kr_quota_cache kr_quota_cache_t;
+kr_quota_cache_t *kr_quota_cache_new(void);
+void kr_quota_cache_destroy(kr_quota_cache_t **cache_p);
+
 /* What admission reads: the newest state of objects (the cache with the
  * writes in flight over it). */
 typedef struct kr_quota_src {
@@ -46,6 +52,7 @@ typedef struct kr_quota_src {
     bool (*walk)(void *ctx, const char *group, const char *plural, const char *ns, kr_objmap_fn fn,
                  void *ud);
     void *ctx;
+    kr_quota_cache_t *cache; /* NULL: decode every pod each time */
 } kr_quota_src_t;
 
 /* LimitRanger's mutation of `pod`, a Pod being created in ns (after its

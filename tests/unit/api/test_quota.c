@@ -421,6 +421,32 @@ static void quota_status(void **state)
     wait_status("q-status", "q", "{hard: {pods: '10'}, used: {pods: '1'}}");
 }
 
+/* Enough pods to make the kept facts' table grow (past 512 entries, with
+ * deletes among the creates): the count stays exact. */
+static void quota_many_pods(void **state)
+{
+    (void)state;
+    namespace("q-many");
+    expect(call("create", QUOTAS, "q-many", NULL,
+                "{metadata: {name: q}, spec: {hard: {pods: '1100', requests.cpu: '1100'}}}"),
+           201);
+    for (int i = 0; i < 1100; i++) {
+        kr_arena_reset(S.a);
+        expect(pod("q-many", kr_arena_printf(S.a, "p%d", i), "{requests: {cpu: '1'}}"), 201);
+        if (i % 100 != 99)
+            continue;
+        /* a delete now and then, made up at once */
+        expect(call("delete", PODS, "q-many", kr_arena_printf(S.a, "p%d", i - 50), NULL), 200);
+        expect(pod("q-many", kr_arena_printf(S.a, "p%d-again", i - 50), "{requests: {cpu: '1'}}"),
+               201);
+    }
+    refused(pod("q-many", "over", "{requests: {cpu: '1'}}"),
+            "pods \"over\" is forbidden: exceeded quota: q, requested: pods=1,requests.cpu=1, "
+            "used: pods=1100,requests.cpu=1100, limited: pods=1100,requests.cpu=1100");
+    expect(call("delete", PODS, "q-many", "p7", NULL), 200);
+    expect(pod("q-many", "fits", "{requests: {cpu: '1'}}"), 201);
+}
+
 /* Creates sent together, all in flight at once: exactly the quota's worth
  * pass (the ones admitted but not yet committed count). */
 static int replies_201, replies_403, replies;
@@ -478,6 +504,7 @@ int main(void)
         cmocka_unit_test(quota_object_counts),
         cmocka_unit_test(quota_scopes),
         cmocka_unit_test(quota_status),
+        cmocka_unit_test(quota_many_pods),
         cmocka_unit_test(quota_racing_creates),
     };
     return cmocka_run_group_tests(tests, start, stop);
