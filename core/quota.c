@@ -951,9 +951,13 @@ static bool usage_visit(kr_objrec_t *rec, void *ud)
     } else {
         u = service_usage(w->a, kr_objrec_decode(rec, w->a));
     }
-    /* copies the names: a kept entry's may go when the table grows */
-    for (size_t i = 0; i < u.n; i++)
-        rl_add(w->a, w->total, kr_arena_strdup(w->a, u.names[i]), &u.q[i]);
+    for (size_t i = 0; i < u.n; i++) {
+        kr_quantity_t *have = rl_get(w->total, u.names[i]);
+        if (have != NULL)
+            *have = kr_quantity_add(have, &u.q[i]);
+        else /* a copy: a kept entry's name may go when the table grows */
+            rl_set(w->a, w->total, kr_arena_strdup(w->a, u.names[i]), &u.q[i]);
+    }
     return true;
 }
 
