@@ -141,6 +141,7 @@ struct kr_api {
     size_t n_ks, cap_ks;
     kstate_t *ns_state; /* namespaces */
     kstate_t *pc_state; /* PriorityClasses (admission), NULL if not registered */
+    kstate_t *sa_state; /* ServiceAccounts (admission), NULL if not registered */
     kstate_t *ev_state; /* Events (their TTL), NULL if not registered */
     kstate_t *rq_state; /* ResourceQuotas (their status), NULL if not registered */
     /* Namespaces whose quotas' usage may have changed (see "quota status") */
@@ -1301,9 +1302,18 @@ static bool admit(rq_t *r, kr_value_t *obj, const char *name, bool mutating)
     const kr_objmap_t *classes = api->pc_state ? api->pc_state->live : NULL;
     int rc = 0;
     if (mutating && r->kind == api->pod_kind) {
-        kr_admit_pod_default_tolerations(r->a, obj, api->opts.not_ready_toleration_s,
-                                         api->opts.unreachable_toleration_s);
-        rc = kr_admit_pod_priority(r->a, &api->prio, classes, obj, &err);
+        /* upstream's plugin order: ServiceAccount, Priority,
+         * DefaultTolerationSeconds (the last never refuses) */
+        /* a pod of a namespace that does not exist is NamespaceLifecycle's
+         * to refuse (check_namespace), as upstream's order has it */
+        if (api->opts.admit_service_account && kr_objmap_get(api->ns_state->live, "", r->ns))
+            rc = kr_admit_pod_serviceaccount(r->a, api->sa_state ? api->sa_state->live : NULL,
+                                             r->ns, obj, &err);
+        if (rc == 0) {
+            kr_admit_pod_default_tolerations(r->a, obj, api->opts.not_ready_toleration_s,
+                                             api->opts.unreachable_toleration_s);
+            rc = kr_admit_pod_priority(r->a, &api->prio, classes, obj, &err);
+        }
     } else if (!mutating && api->pc_state != NULL && r->kind == api->pc_state->kind)
         rc = kr_admit_priorityclass(r->a, classes, obj, &err);
     if (rc == 0)
@@ -3369,6 +3379,9 @@ kr_api_t *kr_api_new(kr_broker_t *b, const kr_api_opts_t *opts, kr_error_t *err)
     const kr_kind_t *pck = kr_registry_by_res(api->reg, pcres, strlen(pcres));
     api->pc_state = pck ? kstate_of(api, pck) : NULL;
     api->pod_kind = kr_registry_by_res(api->reg, "v1/pods", strlen("v1/pods"));
+    const kr_kind_t *sak =
+        kr_registry_by_res(api->reg, "v1/serviceaccounts", strlen("v1/serviceaccounts"));
+    api->sa_state = sak ? kstate_of(api, sak) : NULL;
     api->svc_kind = kr_registry_by_res(api->reg, "v1/services", strlen("v1/services"));
     api->svcalloc = kr_svcalloc_new(api->opts.service_cidr, api->opts.service_node_port_range, err);
     if (api->svcalloc == NULL) {
