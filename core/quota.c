@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <kraal/controller.h>
 
 #include "builtin_internal.h"
 
@@ -710,6 +713,7 @@ static bool cross_namespace_affinity(const kr_value_t *spec)
 typedef struct pod_facts {
     bool terminating, best_effort, cross_ns;
     const char *priority_class; /* "" for none */
+    int64_t free_after;         /* deleted: when its grace has passed twice (s), else 0 */
     rl_t usage;
 } pod_facts_t;
 
@@ -722,6 +726,25 @@ static void pod_facts_of(kr_arena_t *a, const kr_value_t *pod, pod_facts_t *f)
     f->cross_ns = cross_namespace_affinity(spec);
     f->priority_class = kr_str_or_empty(spec, "priorityClassName");
     f->usage = pod_usage(a, pod);
+    /* QuotaV1Pod: a pod stuck terminating (its node lost) stops counting
+     * once deletionTimestamp + deletionGracePeriodSeconds has passed */
+    const kr_value_t *meta = kr_map_at(pod, "metadata");
+    int64_t del, grace;
+    int32_t nsec;
+    f->free_after = 0;
+    if (kr_time_parse(kr_str_or_empty(meta, "deletionTimestamp"), &del, &nsec) &&
+        kr_int_at(meta, "deletionGracePeriodSeconds", &grace))
+        f->free_after = del + grace + (nsec > 0);
+}
+
+/* What the pod uses now: only its object count once its grace is over. */
+static rl_t pod_facts_usage(kr_arena_t *a, const pod_facts_t *f)
+{
+    if (f->free_after == 0 || time(NULL) < f->free_after)
+        return f->usage;
+    rl_t u = {0};
+    rl_set(a, &u, "count/pods", &one);
+    return u;
 }
 
 /* podMatchesScopeFunc */
@@ -783,6 +806,7 @@ typedef struct centry {
     bool used;
     bool terminating, best_effort, cross_ns;
     char *priority_class;
+    int64_t free_after;
     size_t n;
     char **names;
     kr_quantity_t *q;
@@ -896,6 +920,7 @@ static void cache_put(kr_quota_cache_t *c, int64_t rev, const pod_facts_t *f)
     e->best_effort = f->best_effort;
     e->cross_ns = f->cross_ns;
     e->priority_class = xstrdup_or_die(f->priority_class);
+    e->free_after = f->free_after;
     e->n = f->usage.n;
     e->names = calloc(e->n + 1, sizeof *e->names);
     e->q = calloc(e->n + 1, sizeof *e->q);
@@ -918,6 +943,7 @@ static void pod_facts_rec(kr_arena_t *a, kr_quota_cache_t *c, const kr_objrec_t 
         f->best_effort = e->best_effort;
         f->cross_ns = e->cross_ns;
         f->priority_class = e->priority_class;
+        f->free_after = e->free_after;
         /* read only: the arrays stay the entry's until the walk ends */
         f->usage = (rl_t){.n = e->n, .cap = e->n, .names = (const char **)e->names, .q = e->q};
         return;
@@ -947,7 +973,7 @@ static bool usage_visit(kr_objrec_t *rec, void *ud)
         pod_facts_rec(w->a, w->cache, rec, &f);
         if (!scopes_match(w->quota, &f))
             return true;
-        u = f.usage;
+        u = pod_facts_usage(w->a, &f);
     } else {
         u = service_usage(w->a, kr_objrec_decode(rec, w->a));
     }

@@ -368,6 +368,45 @@ static void quota_scopes(void **state)
     expect(pod("q-prio", "plain", NULL), 201);
 }
 
+/* A pod stuck terminating (its node gone) stops counting once its
+ * deletionTimestamp plus its grace period has passed (QuotaV1Pod). */
+static void quota_stuck_terminating(void **state)
+{
+    (void)state;
+    namespace("q-stuck");
+    expect(
+        call("create", QUOTAS, "q-stuck", NULL, "{metadata: {name: q}, spec: {hard: {pods: '1'}}}"),
+        201);
+    expect(call("create", PODS, "q-stuck", NULL,
+                "{metadata: {name: bound}, spec: {nodeName: gone, containers: [{name: c,"
+                " image: i}]}}"),
+           201);
+    kr_request_t del = {.op = "delete",
+                        .res = PODS,
+                        .ns = "q-stuck",
+                        .name = "bound",
+                        .opts = Y("{gracePeriodSeconds: 1}")};
+    kr_reply_t r;
+    kr_error_t err;
+    assert_int_equal(kr_bus_call(S.bus, &del, S.a, &r, 10000, &err), 0);
+    expect(r, 200);
+    /* still there, terminating: it counts for its grace */
+    kr_reply_t got = expect(call("get", PODS, "q-stuck", "bound", NULL), 200);
+    assert_non_null(kr_value_get(got.obj, "metadata.deletionTimestamp"));
+    refused(pod("q-stuck", "next", NULL),
+            "pods \"next\" is forbidden: exceeded quota: q, requested: pods=1, used: pods=1, "
+            "limited: pods=1");
+    /* deletionTimestamp is now + 1 s; one more second of grace after it */
+    for (int i = 0; i < 40; i++) {
+        kr_reply_t p = pod("q-stuck", "next", NULL);
+        if (p.code == 201)
+            return;
+        assert_int_equal(p.code, 403);
+        kr_bus_dispatch(S.bus, 100, &err);
+    }
+    fail_msg("the stuck pod still counts after 4 s");
+}
+
 /* The quota's status as JSON once it is `want` (polled up to 5 s). */
 static void wait_status(const char *ns, const char *name, const char *want)
 {
@@ -503,6 +542,7 @@ int main(void)
         cmocka_unit_test(quota_limits_must_be_set),
         cmocka_unit_test(quota_object_counts),
         cmocka_unit_test(quota_scopes),
+        cmocka_unit_test(quota_stuck_terminating),
         cmocka_unit_test(quota_status),
         cmocka_unit_test(quota_many_pods),
         cmocka_unit_test(quota_racing_creates),
