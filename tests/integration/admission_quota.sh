@@ -6,11 +6,13 @@
 # keeps in its status, and a deleted pod frees its share; a LimitRange
 # defaults a pod's requests and limits (with the kubernetes.io/limit-ranger
 # annotation) and refuses one above its max; `kubectl get limits` and
-# `kubectl describe limits` read it back.
+# `kubectl describe limits` read it back; a ReplicaSet stops at a quota with
+# upstream's FailedCreate event.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/controllers_lib.sh"
 
-CTRL_PLUGINS='  - plugin: controller-gc'
+CTRL_PLUGINS='  - plugin: controller-gc
+  - plugin: controller-replicaset'
 ctrl_start
 hollow 1 1 cpu=8,memory=16Gi,pods=110
 
@@ -76,6 +78,27 @@ k create configmap c1 -n team-a >/dev/null || fail "configmap c1: $(tail -2 "$T/
 k create configmap c2 -n team-a >/dev/null && fail "configmap c2 admitted"
 grep -qF 'configmaps "c2" is forbidden: exceeded quota: objects, requested: count/configmaps=1, used: count/configmaps=2, limited: count/configmaps=2' \
   "$T/kubectl.err" || fail "configmap c2: $(cat "$T/kubectl.err")"
+
+# a ReplicaSet stops at the quota and says why (upstream's FailedCreate)
+k create namespace team-rs >/dev/null || fail "create namespace"
+k create quota two -n team-rs --hard=pods=2 >/dev/null || fail "create quota two"
+k apply -n team-rs -f - >/dev/null <<YAML || fail "replicaset: $(tail -3 "$T/kubectl.err")"
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {name: web}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: c, image: busybox}]}
+YAML
+failed_create() {
+  k get events -n team-rs --field-selector reason=FailedCreate -o 'jsonpath={.items[*].message}' |
+    grep -q 'is forbidden: exceeded quota: two, requested: pods=1, used: pods=2, limited: pods=2'
+}
+wait_for 20 "the ReplicaSet's FailedCreate event" failed_create
+[ "$(k get pods -n team-rs -o name | wc -l)" = 2 ] || fail "pods of the ReplicaSet: $(k get pods -n team-rs -o name)"
 
 # ---- LimitRange -------------------------------------------------------------------
 k apply -n team-b -f - >/dev/null <<YAML || fail "limitrange: $(tail -3 "$T/kubectl.err")"
