@@ -1846,6 +1846,13 @@ static void agent_fini(void *instance)
     agent_t *ag = instance;
     if (ag == NULL)
         return;
+    if (ag->pool != NULL) {
+        /* first: jobs in flight finish (a stop may take its grace period)
+         * while everything they read — the nodes, the Service cache, the
+         * tokens — is still there */
+        kr_loop_remove_fd(ag->loop, ag_pool_fd(ag->pool));
+        ag_pool_destroy(&ag->pool);
+    }
     kr_informer_destroy(&ag->inf);
     kr_informer_destroy(&ag->svcs);
     for (unsigned i = 0; i < SVC_CACHE_N; i++)
@@ -1871,11 +1878,6 @@ static void agent_fini(void *instance)
     for (int64_t i = 0; ag->zones != NULL && i < ag->cfg.zones; i++)
         free(ag->zones[i]);
     free(ag->zones);
-    if (ag->pool != NULL) {
-        kr_loop_remove_fd(ag->loop, ag_pool_fd(ag->pool));
-        /* jobs in flight finish (a stop may take its grace period) */
-        ag_pool_destroy(&ag->pool);
-    }
     ag_tokens_destroy(&ag->conf.tokens);
     for (size_t i = 0; i < ag->npods; i++)
         pod_free(ag->pods[i]);
