@@ -817,9 +817,11 @@ static kr_value_t *kept(kr_arena_t *a, const kr_value_t *from, const char *const
 /* The pod informer keeps a pending pod of ours whole (the steps read it).
  * A pod on a node is parsed here, while the whole object is at hand, for
  * the handler that follows (unless the cache has it at this
- * resourceVersion already: a relist), and the informer keeps only its
- * name, uid, node and phase — tens of thousands of pods cost their parse
- * and a few hundred bytes each, not their objects. */
+ * resourceVersion already: a relist), and the informer keeps only what the
+ * handlers read of it: uid, resourceVersion, node, and the phase once it
+ * is finished — tens of thousands of pods cost their parse and ~250 bytes
+ * each, not their objects.  Name and namespace are the informer's key;
+ * logs and Events name pods from the whole object or the parse. */
 static const kr_value_t *pod_transform(kr_arena_t *a, const kr_value_t *obj, void *ud)
 {
     sched_t *s = ud;
@@ -840,7 +842,7 @@ static const kr_value_t *pod_transform(kr_arena_t *a, const kr_value_t *obj, voi
                               meta_str(obj, "namespace"), meta_str(obj, "name"));
         }
     }
-    static const char *const mkeys[] = {"name", "namespace", "uid", "resourceVersion", NULL};
+    static const char *const mkeys[] = {"uid", "resourceVersion", NULL};
     /* a pod on a node stays there: whose it was (schedulerName, read by
      * ours() for pending pods only) is not asked again */
     static const char *const skeys[] = {"schedulerName", "nodeName", NULL};
@@ -849,7 +851,8 @@ static const kr_value_t *pod_transform(kr_arena_t *a, const kr_value_t *obj, voi
     kr_value_map_set(a, out, "metadata", kept(a, kr_value_map_get(obj, "metadata"), mkeys));
     kr_value_map_set(a, out, "spec",
                      kept(a, kr_value_map_get(obj, "spec"), assigned ? skeys + 1 : skeys));
-    kr_value_map_set(a, out, "status", kept(a, kr_value_map_get(obj, "status"), stkeys));
+    if (finished(obj)) /* finished() of the kept copy reads it; a running pod's is not read */
+        kr_value_map_set(a, out, "status", kept(a, kr_value_map_get(obj, "status"), stkeys));
     return out;
 }
 
