@@ -13,7 +13,10 @@
  * a new pod that does not tolerate the node.kubernetes.io/not-ready or
  * node.kubernetes.io/unreachable NoExecute taint gets a toleration of it
  * for a bounded time (300 s by default), so that the node lifecycle
- * controller evicts it from a failed node after that long. */
+ * controller evicts it from a failed node after that long.
+ *
+ * ServiceAccount (plugin/pkg/admission/serviceaccount), when the api
+ * config turns it on: see kr_admit_pod_serviceaccount. */
 #ifndef KRAAL_CORE_ADMISSION_H
 #define KRAAL_CORE_ADMISSION_H
 
@@ -61,6 +64,33 @@ int kr_admit_priorityclass(kr_arena_t *arena, const kr_objmap_t *classes, const 
 /* Upstream's --default-not-ready-toleration-seconds and
  * --default-unreachable-toleration-seconds. */
 #define KR_DEFAULT_TOLERATION_SECONDS 300
+
+/* ServiceAccount (plugin/pkg/admission/serviceaccount): where the
+ * projected token volume is mounted, its name's prefix, and the lifetime
+ * of the token it asks for (upstream's
+ * WarnOnlyBoundTokenExpirationSeconds). */
+#define KR_SA_MOUNT_PATH        "/var/run/secrets/kubernetes.io/serviceaccount"
+#define KR_SA_VOLUME_PREFIX     "kube-api-access-"
+#define KR_SA_TOKEN_SECONDS     3607
+#define KR_SA_ROOT_CA_CONFIGMAP "kube-root-ca.crt"
+
+/* ServiceAccount admission of `pod`, a Pod being created in namespace
+ * `ns`, against `accounts` (the live ServiceAccounts; NULL when the kind
+ * is unknown): spec.serviceAccountName defaults to "default" and must
+ * exist; unless spec.automountServiceAccountToken (or, when the pod does
+ * not say, the account's) is false, every init container and container
+ * without a mount at KR_SA_MOUNT_PATH mounts there, read-only, the
+ * projected volume kube-api-access-<5 random characters> (a
+ * serviceAccountToken of KR_SA_TOKEN_SECONDS at "token", ca.crt from the
+ * ConfigMap kube-root-ca.crt, the pod's namespace from the downward
+ * API), reused when the pod already has a volume of that prefix;
+ * spec.imagePullSecrets come from the account when the pod has none.  A
+ * mirror pod (annotation kubernetes.io/config.mirror) is left as it is
+ * and may reference no account, Secret or token projection.  Fails with
+ * KR_E_FORBIDDEN and upstream's message (the caller prefixes `pods "name"
+ * is forbidden: `). */
+int kr_admit_pod_serviceaccount(kr_arena_t *arena, const kr_objmap_t *accounts, const char *ns,
+                                kr_value_t *pod, kr_error_t *err);
 
 /* Appends to spec.tolerations of `pod`, a Pod being created, the
  * toleration {key, operator: Exists, effect: NoExecute,

@@ -50,6 +50,7 @@
 #include "managed.h"
 #include "openapi.h"
 #include "patch.h"
+#include "quota.h"
 #include <kraal/selector.h>
 #include "store_crypt.h"
 #include "svcalloc.h"
@@ -70,6 +71,7 @@ typedef struct kstate {
     kr_objmap_t *live; /* empty when cold */
     bool cold;         /* not cached: read from the store (Events) */
     size_t cold_count; /* live objects of a cold kind */
+    size_t in_flight;  /* writes submitted, not finished (their overlay entries) */
 } kstate_t;
 
 /* A key with writes on their way to disk, and the state they leave. */
@@ -139,7 +141,14 @@ struct kr_api {
     size_t n_ks, cap_ks;
     kstate_t *ns_state; /* namespaces */
     kstate_t *pc_state; /* PriorityClasses (admission), NULL if not registered */
+    kstate_t *sa_state; /* ServiceAccounts (admission), NULL if not registered */
     kstate_t *ev_state; /* Events (their TTL), NULL if not registered */
+    kstate_t *rq_state; /* ResourceQuotas (their status), NULL if not registered */
+    /* Namespaces whose quotas' usage may have changed (see "quota status") */
+    char **rq_dirty;
+    size_t n_rq_dirty, cap_rq_dirty;
+    uint64_t next_rq_sync, next_rq_resync;
+    kr_quota_cache_t *quota_cache; /* pods' quota facts by revision */
     /* When revisions were applied: one checkpoint a stride, for the TTL of
      * Events (see "event TTL"). */
     struct ttl_ckpt {
@@ -727,6 +736,7 @@ static pending_t *submit(kr_api_t *api, kstate_t *ks, char *key, kr_store_op_t o
     p->reply = reply;
     p->key = key;
     p->ov = overlay_push(api, key, op == KR_STORE_DELETE ? NULL : rec);
+    ks->in_flight++;
     p->item.ud = p;
     p->item.w = (kr_store_write_t){
         .op = op,
@@ -890,6 +900,34 @@ static void answer_done(kr_api_t *api, pending_t *p)
     kr_broker_deferred_reply_raw(api->broker, &p->reply, p->code, p->rec->data, p->rec->len);
 }
 
+/* ---- quota status ----------------------------------------------------------------
+ *
+ * Upstream's resourcequota controller keeps each quota's status.hard (its
+ * spec.hard) and status.used current.  Here the core does it: a write in a
+ * namespace that has quotas marks the namespace, and every
+ * API_QUOTA_SYNC_MS the marked namespaces' quotas get their usage counted
+ * again (kr_quota_status, as admission counts it) and a status write when
+ * it changed.  Every API_QUOTA_RESYNC_MS all namespaces with quotas are
+ * marked (what was loaded at start, a status a client overwrote). */
+
+#define API_QUOTA_SYNC_MS   100
+#define API_QUOTA_RESYNC_MS 30000
+
+static void quota_mark(kr_api_t *api, const kstate_t *ks, const char *ns)
+{
+    if (api->rq_state == NULL || !ks->kind->namespaced || ns == NULL || *ns == '\0' ||
+        kr_objmap_count_ns(api->rq_state->live, ns) == 0)
+        return;
+    for (size_t i = 0; i < api->n_rq_dirty; i++)
+        if (strcmp(api->rq_dirty[i], ns) == 0)
+            return;
+    if (api->n_rq_dirty == api->cap_rq_dirty) {
+        api->cap_rq_dirty = api->cap_rq_dirty ? api->cap_rq_dirty * 2 : 8;
+        api->rq_dirty = xrealloc(api->rq_dirty, api->cap_rq_dirty * sizeof *api->rq_dirty);
+    }
+    api->rq_dirty[api->n_rq_dirty++] = xstrdup(ns);
+}
+
 static void apply_done(kr_api_t *api, pending_t *p)
 {
     kstate_t *ks = p->ks;
@@ -908,6 +946,7 @@ static void apply_done(kr_api_t *api, pending_t *p)
         kr_objrec_unref(&prev);
         api->applied_rev = p->rec->rev;
         kr_watch_progress(api->hub, api->applied_rev);
+        quota_mark(api, ks, p->rec->ns);
         return;
     }
     kr_objrec_t *prev = kr_objmap_get(ks->live, p->rec->ns, p->rec->name);
@@ -924,6 +963,7 @@ static void apply_done(kr_api_t *api, pending_t *p)
     kr_objrec_unref(&prev);
     api->applied_rev = p->rec->rev;
     kr_watch_progress(api->hub, api->applied_rev);
+    quota_mark(api, ks, p->rec->ns);
 }
 
 static void rotation_done(kr_api_t *api, struct rotation *rot, bool ok, const kr_error_t *err);
@@ -957,6 +997,7 @@ static void finish(kr_api_t *api, pending_t *p)
     else
         kr_svcalloc_commit(api->svcalloc, &p->svc);
     overlay_pop(api, p->ov);
+    p->ks->in_flight--;
     struct rotation *rot = p->rot;
     bool rot_ok = p->item.status == 0 && p->item.w.result == 0;
     kr_error_t rot_err = p->item.err;
@@ -1102,6 +1143,116 @@ static bool check_escalation(rq_t *r, const kr_value_t *obj, const kr_value_t *o
     return false;
 }
 
+/* ---- LimitRanger and ResourceQuota (quota.h) ------------------------------------- */
+
+typedef struct quota_walk {
+    kr_api_t *api;
+    const char *prefix; /* the kind's store prefix and "<ns>/" */
+    size_t prefix_len;
+    const char **skip; /* names with a write in flight (their overlay state counts) */
+    size_t nskip;
+    kr_objmap_fn fn;
+    void *ud;
+} quota_walk_t;
+
+static bool quota_walk_live(kr_objrec_t *rec, void *ud)
+{
+    quota_walk_t *w = ud;
+    for (size_t i = 0; i < w->nskip; i++)
+        if (strcmp(w->skip[i], rec->name) == 0)
+            return true;
+    return w->fn(rec, w->ud);
+}
+
+/* The objects of namespace ns in the cache (the store for a cold kind). */
+static void quota_walk_cache(kr_api_t *api, kstate_t *ks, const char *ns, kr_objmap_fn fn, void *ud)
+{
+    if (ks->cold) {
+        kr_error_t err;
+        cold_walk(api, ks, ns, NULL, NULL, 0, fn, ud, NULL, &err);
+    } else {
+        kr_objmap_walk(ks->live, ns, NULL, NULL, fn, ud);
+    }
+}
+
+/* kr_quota_src_t.walk: the cache (the store for a cold kind) with the
+ * writes in flight over it, so that a create admitted but not yet
+ * committed counts. */
+static bool quota_walk(void *ctx, const char *group, const char *plural, const char *ns,
+                       kr_objmap_fn fn, void *ud)
+{
+    kr_api_t *api = ctx;
+    const kr_kind_t *kind = kr_registry_find(api->reg, group, plural);
+    kstate_t *ks = kind ? kstate_of(api, kind) : NULL;
+    if (ks == NULL || !kind->namespaced || strcmp(kind->plural, plural) != 0)
+        return false;
+    quota_walk_t w = {.api = api, .fn = fn, .ud = ud};
+    if (ks->in_flight == 0) { /* nothing of the kind on its way: the cache alone */
+        quota_walk_cache(api, ks, ns, fn, ud);
+        return true;
+    }
+    w.prefix = kr_arena_printf(api->arena, "%s%s/", kind->store_prefix, ns);
+    w.prefix_len = strlen(w.prefix);
+    size_t cap = 0;
+    for (size_t b = 0; b < OVERLAY_BUCKETS; b++)
+        for (overlay_t *o = api->overlay[b]; o; o = o->next) {
+            if (strncmp(o->key, w.prefix, w.prefix_len) != 0)
+                continue;
+            if (w.nskip == cap) {
+                cap = cap ? cap * 2 : 16;
+                const char **n = kr_arena_alloc(api->arena, cap * sizeof *n);
+                if (w.nskip)
+                    memcpy(n, w.skip, w.nskip * sizeof *n);
+                w.skip = n;
+            }
+            w.skip[w.nskip++] = o->key + w.prefix_len;
+        }
+    bool go_on = true;
+    for (size_t b = 0; b < OVERLAY_BUCKETS && go_on; b++)
+        for (overlay_t *o = api->overlay[b]; o && go_on; o = o->next)
+            if (o->state != NULL && strncmp(o->key, w.prefix, w.prefix_len) == 0)
+                go_on = fn(o->state, ud);
+    if (go_on)
+        quota_walk_cache(api, ks, ns, quota_walk_live, &w);
+    return true;
+}
+
+static kr_quota_src_t quota_src(kr_api_t *api)
+{
+    return (kr_quota_src_t){.walk = quota_walk, .ctx = api, .cache = api->quota_cache};
+}
+
+/* LimitRanger's defaults for a Pod being created (after its own). */
+static void admit_limits_default(rq_t *r, kr_value_t *obj)
+{
+    kr_quota_src_t src = quota_src(r->api);
+    kr_admit_pod_limits_default(r->a, &src, r->ns, obj);
+}
+
+/* LimitRanger's and ResourceQuota's checks of a create (old NULL) or an
+ * update. */
+static bool admit_quota(rq_t *r, kr_value_t *obj, const kr_value_t *old, const char *name)
+{
+    if (!r->kind->namespaced)
+        return true;
+    kr_quota_src_t src = quota_src(r->api);
+    kr_error_t err;
+    kr_error_clear(&err);
+    int rc = 0;
+    const char *ns = kr_value_map_str(kr_value_map_get(obj, "metadata"), "namespace");
+    if (ns == NULL)
+        return true; /* validation refused it */
+    if (old == NULL && r->kind == r->api->pod_kind)
+        rc = kr_admit_pod_limits(r->a, &src, ns, obj, &err);
+    if (rc == 0)
+        rc = kr_admit_quota(r->a, &src, r->kind->group, r->kind->plural, ns, obj, old, &err);
+    if (rc == 0)
+        return true;
+    fail(r, err.reason, "%s \"%s\" is forbidden: %s", qualified(r->a, r->kind), name ? name : "",
+         err.message);
+    return false;
+}
+
 static bool default_and_validate(rq_t *r, kr_value_t *obj, const kr_value_t *old, bool status)
 {
     const kr_kind_t *k = r->kind;
@@ -1113,6 +1264,8 @@ static bool default_and_validate(rq_t *r, kr_value_t *obj, const kr_value_t *old
     /* upstream: on the decoded (defaulted) object, before the strategy */
     if (!status && !check_escalation(r, obj, old))
         return false;
+    if (old == NULL && !status && k == r->api->pod_kind)
+        admit_limits_default(r, obj);
     if (old == NULL && k->hooks.prepare_create)
         k->hooks.prepare_create(r->a, obj);
     if (old != NULL && !status && !r->finalize && k->hooks.prepare_update)
@@ -1149,9 +1302,18 @@ static bool admit(rq_t *r, kr_value_t *obj, const char *name, bool mutating)
     const kr_objmap_t *classes = api->pc_state ? api->pc_state->live : NULL;
     int rc = 0;
     if (mutating && r->kind == api->pod_kind) {
-        kr_admit_pod_default_tolerations(r->a, obj, api->opts.not_ready_toleration_s,
-                                         api->opts.unreachable_toleration_s);
-        rc = kr_admit_pod_priority(r->a, &api->prio, classes, obj, &err);
+        /* upstream's plugin order: ServiceAccount, Priority,
+         * DefaultTolerationSeconds (the last never refuses) */
+        /* a pod of a namespace that does not exist is NamespaceLifecycle's
+         * to refuse (check_namespace), as upstream's order has it */
+        if (api->opts.admit_service_account && kr_objmap_get(api->ns_state->live, "", r->ns))
+            rc = kr_admit_pod_serviceaccount(r->a, api->sa_state ? api->sa_state->live : NULL,
+                                             r->ns, obj, &err);
+        if (rc == 0) {
+            kr_admit_pod_default_tolerations(r->a, obj, api->opts.not_ready_toleration_s,
+                                             api->opts.unreachable_toleration_s);
+            rc = kr_admit_pod_priority(r->a, &api->prio, classes, obj, &err);
+        }
     } else if (!mutating && api->pc_state != NULL && r->kind == api->pc_state->kind)
         rc = kr_admit_priorityclass(r->a, classes, obj, &err);
     if (rc == 0)
@@ -1676,7 +1838,7 @@ static void do_create(rq_t *r, kr_value_t *obj)
     else
         kr_value_map_del(meta, "generation");
     if (!admit(r, obj, admit_name, true) || !default_and_validate(r, obj, NULL, false) ||
-        !admit(r, obj, name, false))
+        !admit(r, obj, name, false) || !admit_quota(r, obj, NULL, name))
         return;
     if (!r->applied) /* after defaulting: defaulted fields are the creator's, as upstream */
         kr_managed_update(r->a, r->kind, NULL, obj, manager_of(r), NULL, ts);
@@ -1821,7 +1983,8 @@ static void write_update(rq_t *r, const kr_objrec_t *cur, kr_value_t *obj, bool 
         }
     }
     set_str(r->a, meta, "resourceVersion", kr_value_map_str(old_meta, "resourceVersion"));
-    if (!default_and_validate(r, obj, old, status) || (!status && !admit(r, obj, name, false)))
+    if (!default_and_validate(r, obj, old, status) ||
+        (!status && (!admit(r, obj, name, false) || !admit_quota(r, obj, old, name))))
         return;
     meta = kr_value_map_get(obj, "metadata");
     if (!status && tracks_generation(k) && spec_changed(obj, old))
@@ -3059,6 +3222,83 @@ static void trim_heap(void)
 #endif
 }
 
+typedef struct quota_names {
+    kr_arena_t *a;
+    kr_value_t *names;
+} quota_names_t;
+
+static bool quota_name(kr_objrec_t *rec, void *ud)
+{
+    quota_names_t *q = ud;
+    kr_value_array_push(q->a, q->names, kr_value_str(q->a, rec->name));
+    return true;
+}
+
+static bool quota_mark_ns(kr_objrec_t *rec, void *ud)
+{
+    kr_api_t *api = ud;
+    quota_mark(api, api->rq_state, rec->ns);
+    return true;
+}
+
+/* Writes the quota's status when its counted usage or spec.hard changed. */
+static void quota_status_sync(kr_api_t *api, const char *ns, const char *name)
+{
+    kstate_t *ks = api->rq_state;
+    const kr_kind_t *k = ks->kind;
+    char *key = store_key(k, ns, name);
+    kr_objrec_t *cur = current(api, ks, key, ns, name);
+    kr_arena_t *a = api->arena;
+    if (cur == NULL) {
+        free(key);
+        return;
+    }
+    kr_value_t *obj = kr_objrec_decode(cur, a);
+    kr_quota_src_t src = quota_src(api);
+    kr_value_t *st = kr_quota_status(a, &src, obj);
+    const kr_value_t *have = kr_value_map_get(obj, "status");
+    if (kr_value_equal(st, have) || (kr_value_len(st) == 0 && kr_value_len(have) == 0)) {
+        free(key);
+        return;
+    }
+    kr_value_map_set(a, obj, "status", st);
+    int64_t rev = api->next_rev + 1;
+    set_rv(a, obj, rev);
+    kr_error_t err;
+    kr_objrec_t *rec = kr_objrec_new(k, obj, rev, cur->create_rev, &err);
+    if (rec == NULL) {
+        KR_ERROR(TAG, "quota status", "quota=\"%s/%s\" error=\"%s\"", ns, name, err.message);
+        free(key);
+        return;
+    }
+    api->next_rev = rev;
+    submit(api, ks, key, KR_STORE_PUT, rec, cur->rev, W_INTERNAL, 200, NULL);
+}
+
+static void quota_tick(kr_api_t *api, uint64_t now)
+{
+    if (api->rq_state == NULL || !api->open || now < api->next_rq_sync)
+        return;
+    api->next_rq_sync = now + API_QUOTA_SYNC_MS;
+    if (now >= api->next_rq_resync) {
+        api->next_rq_resync = now + API_QUOTA_RESYNC_MS;
+        kr_objmap_walk(api->rq_state->live, NULL, NULL, NULL, quota_mark_ns, api);
+    }
+    size_t n = api->n_rq_dirty;
+    char **dirty = api->rq_dirty;
+    api->rq_dirty = NULL;
+    api->n_rq_dirty = api->cap_rq_dirty = 0;
+    for (size_t i = 0; i < n; i++) {
+        quota_names_t q = {.a = api->arena, .names = kr_value_array(api->arena)};
+        kr_objmap_walk(api->rq_state->live, dirty[i], NULL, NULL, quota_name, &q);
+        for (size_t j = 0; j < kr_value_len(q.names); j++)
+            quota_status_sync(api, dirty[i], kr_value_as_str(kr_value_array_get(q.names, j)));
+        free(dirty[i]);
+        kr_arena_reset(api->arena);
+    }
+    free(dirty);
+}
+
 static void on_tick(kr_broker_t *b, uint64_t now, void *ud)
 {
     (void)b;
@@ -3077,6 +3317,7 @@ static void on_tick(kr_broker_t *b, uint64_t now, void *ud)
         api->next_sweep = now + api->ttl_sweep_ms;
         ttl_sweep(api, now);
     }
+    quota_tick(api, now);
     if (api->commit != NULL && now >= api->next_compact) {
         api->next_compact = now + api->opts.compact_interval_ms;
         int64_t upto = api->applied_rev - api->opts.compact_keep;
@@ -3138,6 +3379,9 @@ kr_api_t *kr_api_new(kr_broker_t *b, const kr_api_opts_t *opts, kr_error_t *err)
     const kr_kind_t *pck = kr_registry_by_res(api->reg, pcres, strlen(pcres));
     api->pc_state = pck ? kstate_of(api, pck) : NULL;
     api->pod_kind = kr_registry_by_res(api->reg, "v1/pods", strlen("v1/pods"));
+    const kr_kind_t *sak =
+        kr_registry_by_res(api->reg, "v1/serviceaccounts", strlen("v1/serviceaccounts"));
+    api->sa_state = sak ? kstate_of(api, sak) : NULL;
     api->svc_kind = kr_registry_by_res(api->reg, "v1/services", strlen("v1/services"));
     api->svcalloc = kr_svcalloc_new(api->opts.service_cidr, api->opts.service_node_port_range, err);
     if (api->svcalloc == NULL) {
@@ -3147,6 +3391,10 @@ kr_api_t *kr_api_new(kr_broker_t *b, const kr_api_opts_t *opts, kr_error_t *err)
     }
     const kr_kind_t *evk = kr_registry_by_res(api->reg, "v1/events", strlen("v1/events"));
     api->ev_state = evk ? kstate_of(api, evk) : NULL;
+    const kr_kind_t *rqk =
+        kr_registry_by_res(api->reg, "v1/resourcequotas", strlen("v1/resourcequotas"));
+    api->rq_state = rqk ? kstate_of(api, rqk) : NULL;
+    api->quota_cache = kr_quota_cache_new();
     if (api->ns_state == NULL) {
         kr_error_set(err, KR_E_INTERNAL, "the registry has no namespaces");
         kr_api_destroy(&api);
@@ -3481,6 +3729,10 @@ void kr_api_destroy(kr_api_t **self_p)
     }
     release_held(api);
     free(api->held);
+    for (size_t i = 0; i < api->n_rq_dirty; i++)
+        free(api->rq_dirty[i]);
+    free(api->rq_dirty);
+    kr_quota_cache_destroy(&api->quota_cache);
     for (size_t i = 0; i < api->n_ks; i++) {
         kr_objmap_destroy(&api->ks[i]->live);
         free(api->ks[i]);

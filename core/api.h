@@ -58,6 +58,8 @@ typedef struct kr_api_opts {
      * read from it; NULL = stored as they are.  Not owned; must outlive
      * the API.  The op "encryption.rotate" rotates its keys. */
     struct kr_encryption *encryption;
+    /* The ServiceAccount admission of new pods (core/admission.h). */
+    bool admit_service_account;
 } kr_api_opts_t;
 
 #define KR_API_EVENT_TTL_MS (60 * 60 * 1000)

@@ -1,6 +1,6 @@
 /* The built-in kinds' strategy hooks by name; see builtin.h.  Each kind's
  * hooks live with its rules (builtin_pod.c, builtin_core.c,
- * builtin_apps.c, builtin_discovery.c, builtin_rbac.c). */
+ * builtin_apps.c, builtin_discovery.c, builtin_rbac.c, builtin_quota.c). */
 #include <string.h>
 
 #include "builtin_internal.h"

@@ -38,7 +38,9 @@ extern "C" {
     X(role)                 \
     X(clusterrole)          \
     X(rolebinding)          \
-    X(clusterrolebinding)
+    X(clusterrolebinding)   \
+    X(limitrange)           \
+    X(resourcequota)
 
 /* The hooks of a built-in kind ("pod", "deployment", ...; see the list
  * above), NULL for another name.  Static storage. */

@@ -199,6 +199,11 @@ void kr_validate_containers(kr_validation_t *v, const kr_value_t *spec, const kr
 void kr_validate_container(kr_validation_t *v, const kr_value_t *c, const kr_value_t *vols,
                            bool host_users, const char *path);
 void kr_validate_pod_security(kr_validation_t *v, const kr_value_t *spec, const char *spec_path);
+/* validateResourceName: a qualified name, standard when it has no prefix;
+ * returns how many errors it added. */
+size_t kr_validate_resource_name(kr_validation_t *v, const char *name, const char *path);
+/* validateContainerResourceName: the above, and one a container may set. */
+void kr_validate_container_resource_name(kr_validation_t *v, const char *name, const char *path);
 /* ResourceRequirements {limits, requests, claims} */
 void kr_validate_resources(kr_validation_t *v, const kr_value_t *res, const char *path);
 /* Some volume source is set. */

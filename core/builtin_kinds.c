@@ -77,6 +77,10 @@
  *                     ", "; subjectGroups the same for Group;
  *                     subjectServiceAccounts "<namespace>/<name>" of the
  *                     ServiceAccount subjects (rbac.SubjectsStrings).
+ *   quotaRequest      ResourceQuota: "<name>: <used>/<hard>" of each resource
+ *                     in status.hard not prefixed "limits.", names sorted,
+ *                     joined by ", " (printResourceQuota); quotaLimit the
+ *                     same for the "limits." ones.
  */
 #include "registry_internal.h"
 
@@ -374,6 +378,18 @@ static const col_t clusterrolebinding_cols[] = {
     COL_END,
 };
 
+/* printResourceQuota */
+static const col_t resourcequota_cols[] = {
+    COL_NAME,
+    COL_AGE,
+    {"Request", "string", 0, ".status.hard", "quotaRequest", NULL,
+     "Request represents a minimum amount of cpu/memory that a container may consume."},
+    {"Limit", "string", 0, ".status.hard", "quotaLimit", NULL,
+     "Limits control the maximum amount of cpu/memory that a container may use independent of "
+     "contention on the node."},
+    COL_END,
+};
+
 static const col_t no_cols[] = {COL_END};
 
 /* ---- names ------------------------------------------------------------ */
@@ -441,11 +457,15 @@ static const builtin_t builtins[] = {
     {"", "v1", "ConfigMap", "configmaps", SHORT("cm"), none, true, 0, NULL, none, configmap_cols},
     {"", "v1", "Endpoints", "endpoints", SHORT("ep"), none, true, 0, NULL, none, endpoints_cols},
     {"", "v1", "Event", "events", SHORT("ev"), none, true, 0, NULL, event_fields, event_cols},
+    /* printLimitRange: name and creation time, as printRole */
+    {"", "v1", "LimitRange", "limitranges", SHORT("limits"), none, true, 0, NULL, none, role_cols},
     {"", "v1", "Namespace", "namespaces", SHORT("ns"), none, false, ST, NULL, namespace_fields,
      namespace_cols},
     {"", "v1", "Node", "nodes", SHORT("no"), none, false, ST, NULL, node_fields, node_cols},
     {"", "v1", "Pod", "pods", SHORT("po"), all, true, ST | KR_SUB_BINDING, NULL, pod_fields,
      pod_cols},
+    {"", "v1", "ResourceQuota", "resourcequotas", SHORT("quota"), none, true, ST, NULL, none,
+     resourcequota_cols},
     {"", "v1", "Secret", "secrets", none, none, true, 0, NULL, secret_fields, secret_cols},
     {"", "v1", "ServiceAccount", "serviceaccounts", SHORT("sa"), none, true, 0, NULL, none,
      serviceaccount_cols},

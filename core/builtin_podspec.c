@@ -860,14 +860,21 @@ static bool overcommit_allowed(const char *name)
     return is_native_resource(name) && !is_hugepages(name);
 }
 
-/* validateContainerResourceName */
-static void resource_name(kr_validation_t *v, const char *name, const char *path)
+size_t kr_validate_resource_name(kr_validation_t *v, const char *name, const char *path)
 {
     size_t n = kr_validate_rule(v, kr_qualified_name_errors, name, path);
-    bool plain = strchr(name, '/') == NULL;
-    if (n == 0 && plain && !kr_str_in(name, standard_resources) && !is_hugepages(name) &&
-        strncmp(name, "requests.hugepages-", 19) != 0)
+    if (n == 0 && strchr(name, '/') == NULL && !kr_str_in(name, standard_resources) &&
+        !is_hugepages(name) && strncmp(name, "requests.hugepages-", 19) != 0) {
         kr_field_invalid_str(v, path, name, "must be a standard resource type or fully qualified");
+        n++;
+    }
+    return n;
+}
+
+void kr_validate_container_resource_name(kr_validation_t *v, const char *name, const char *path)
+{
+    kr_validate_resource_name(v, name, path);
+    bool plain = strchr(name, '/') == NULL;
     if (plain) {
         if (strcmp(name, "cpu") != 0 && strcmp(name, "memory") != 0 &&
             strcmp(name, "ephemeral-storage") != 0 && !is_hugepages(name))
@@ -922,7 +929,7 @@ void kr_validate_resources(kr_validation_t *v, const kr_value_t *res, const char
     for (size_t i = 0; i < kr_value_len(limits); i++) {
         const char *name = kr_value_map_key(limits, i);
         const char *fp = kr_fpk(v, lp, name);
-        resource_name(v, name, fp);
+        kr_validate_container_resource_name(v, name, fp);
         kr_quantity_t q;
         if (!kr_validate_resource_quantity(v, name, kr_value_map_val(limits, i), fp, &q))
             continue;
@@ -935,7 +942,7 @@ void kr_validate_resources(kr_validation_t *v, const kr_value_t *res, const char
     for (size_t i = 0; i < kr_value_len(requests); i++) {
         const char *name = kr_value_map_key(requests, i);
         const char *fp = kr_fpk(v, rp, name);
-        resource_name(v, name, fp);
+        kr_validate_container_resource_name(v, name, fp);
         kr_quantity_t q;
         if (!kr_validate_resource_quantity(v, name, kr_value_map_val(requests, i), fp, &q))
             continue;

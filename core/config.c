@@ -522,7 +522,8 @@ static int parse_bus(struct parse *p, const kr_value_t *bus)
  *       default_unreachable_toleration_seconds: 300,
  *       service_cluster_ip_range: 10.96.0.0/12,
  *       service_node_port_range: 30000-32767, authorizer: rbac,
- *       encryption_config: /etc/kraal/encryption-config.yaml} */
+ *       encryption_config: /etc/kraal/encryption-config.yaml,
+ *       admission_plugins: [ServiceAccount]} */
 static int parse_api(struct parse *p, const kr_value_t *api)
 {
     if (kr_value_type(api) == KR_NULL)
@@ -590,12 +591,28 @@ static int parse_api(struct parse *p, const kr_value_t *api)
             if (want_str(p, v, "api.encryption_config", &path) < 0)
                 return -KR_E_INVALID;
             p->cfg->encryption_config = abs_path(p, path);
+        } else if (strcmp(k, "admission_plugins") == 0) {
+            /* only the ones that are off by default are named: they need
+             * what a minimal config may lack (ServiceAccount: the default
+             * accounts of controller-serviceaccount) */
+            if (kr_value_type(v) != KR_ARRAY)
+                return perr(p, "api.admission_plugins: must be a list of names");
+            for (size_t j = 0; j < kr_value_len(v); j++) {
+                const char *name = kr_value_as_str(kr_value_array_get(v, j));
+                if (name == NULL || strcmp(name, "ServiceAccount") != 0)
+                    return perr(p,
+                                "api.admission_plugins[%zu]: Unsupported value: \"%s\": "
+                                "supported values: \"ServiceAccount\"",
+                                j, name ? name : "");
+                p->cfg->admit_service_account = true;
+            }
         } else {
             return perr(p,
                         "api: unknown key \"%s\" (known: event_ttl, "
                         "default_not_ready_toleration_seconds, "
                         "default_unreachable_toleration_seconds, service_cluster_ip_range, "
-                        "service_node_port_range, authorizer, encryption_config)",
+                        "service_node_port_range, authorizer, encryption_config, "
+                        "admission_plugins)",
                         k);
         }
     }

@@ -45,6 +45,9 @@ typedef struct kr_server_config {
      * (docs/secrets.md); NULL = <data_dir>/encryption-config.yaml, created
      * with a new key on the first start.  A path given here must exist. */
     const char *encryption_config;
+    /* api.admission_plugins: the optional admission plugins turned on
+     * (upstream's --enable-admission-plugins; the others are always on) */
+    bool admit_service_account; /* "ServiceAccount" */
 } kr_server_config_t;
 
 /* A config holding the built-in defaults (no plugins). Caller owns it. */

@@ -51,6 +51,8 @@ KINDS = [
     ("v1", "Service", "k8s.io.api.core.v1.Service"),
     ("v1", "Endpoints", "k8s.io.api.core.v1.Endpoints"),
     ("v1", "ServiceAccount", "k8s.io.api.core.v1.ServiceAccount"),
+    ("v1", "LimitRange", "k8s.io.api.core.v1.LimitRange"),
+    ("v1", "ResourceQuota", "k8s.io.api.core.v1.ResourceQuota"),
     ("apps/v1", "ReplicaSet", "k8s.io.api.apps.v1.ReplicaSet"),
     ("apps/v1", "Deployment", "k8s.io.api.apps.v1.Deployment"),
     ("apps/v1", "DaemonSet", "k8s.io.api.apps.v1.DaemonSet"),

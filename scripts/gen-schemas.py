@@ -50,6 +50,8 @@ KINDS = [
     ("", "v1", "Service", True),
     ("", "v1", "Endpoints", True),
     ("", "v1", "ServiceAccount", True),
+    ("", "v1", "LimitRange", True),
+    ("", "v1", "ResourceQuota", True),
     ("apps", "v1", "ReplicaSet", True),
     ("apps", "v1", "Deployment", True),
     ("apps", "v1", "DaemonSet", True),

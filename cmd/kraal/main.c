@@ -365,7 +365,8 @@ static int cmd_server(int argc, char **argv)
                            .service_cidr = cfg->service_cidr,
                            .service_node_port_range = cfg->service_node_port_range,
                            .authorizer = cfg->authorizer,
-                           .encryption = enc};
+                           .encryption = enc,
+                           .admit_service_account = cfg->admit_service_account};
     api = kr_api_new(broker, &aopts, &err);
     if (api == NULL) {
         KR_ERROR(TAG, "cannot set up the object API", "error=\"%s\"", q(err.message));

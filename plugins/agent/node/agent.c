@@ -1761,6 +1761,7 @@ static void *agent_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *er
     c->cluster_domain = ag->cfg.cluster_domain;
     c->pids_limit = ag->cfg.pod_pids_limit > 0 ? ag->cfg.pod_pids_limit : 0;
     c->ctx = ctx;
+    c->tokens = ag_tokens_new();
 
     ag->scratch = kr_arena_new(0);
     ag->sendq = ag_sendq_new(ag->bus, SENDQ_MAX);
@@ -1875,6 +1876,7 @@ static void agent_fini(void *instance)
         /* jobs in flight finish (a stop may take its grace period) */
         ag_pool_destroy(&ag->pool);
     }
+    ag_tokens_destroy(&ag->conf.tokens);
     for (size_t i = 0; i < ag->npods; i++)
         pod_free(ag->pods[i]);
     while (ag->forgotten != NULL) {

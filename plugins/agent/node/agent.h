@@ -44,7 +44,31 @@ typedef struct ag_env_conf {
     const char *cluster_domain; /* "cluster.local" */
     int64_t pids_limit;         /* pod_pids_limit per container; 0 = unlimited */
     kr_plugin_ctx_t *ctx;       /* for kr_plugin_log only (thread-safe) */
+    struct ag_tokens *tokens;   /* the pods' ServiceAccount tokens (locked inside) */
 } ag_conf_t;
+
+/* ---- token.c (worker threads) ------------------------------------------ */
+
+/* The projected serviceAccountToken sources' tokens, cached per pod,
+ * account, audience and lifetime as the kubelet's token manager keeps
+ * them: asked for with a TokenRequest bound to the pod (the op
+ * "authn.tokenrequest", docs/plugins.md) and asked again once within the
+ * last 20 % of their lifetime or 24 h after they were issued.  Any thread;
+ * a mutex inside. */
+typedef struct ag_tokens ag_tokens_t;
+ag_tokens_t *ag_tokens_new(void);
+void ag_tokens_destroy(ag_tokens_t **self_p);
+/* The token for `src` (a serviceAccountToken projection: audience,
+ * expirationSeconds) of `pod` at time `now` (s): *token in arena, from the
+ * cache or a new TokenRequest over `bus`.  < 0 with err ("failed to fetch
+ * token: ..."). */
+int ag_tokens_get(ag_tokens_t *t, kr_bus_t *bus, kr_arena_t *arena, const kr_value_t *pod,
+                  const kr_value_t *src, int64_t now, const char **token, kr_error_t *err);
+/* Drops a pod's tokens (the pod is gone). */
+void ag_tokens_forget(ag_tokens_t *t, const char *pod_uid);
+/* requiresRefresh: whether a token expiring at `exp` that was issued for
+ * `ttl` seconds is due for a new one at `now`. */
+bool ag_token_needs_refresh(int64_t exp, int64_t ttl, int64_t now);
 
 /* The back-off of one container of a pod (by name). */
 typedef struct ag_bo {

@@ -53,6 +53,11 @@ typedef struct ag_env_ctx {
     int (*lookup)(void *ud, const char *what, const char *ns, const char *name,
                   const kr_value_t **obj, kr_error_t *err);
     void *ud;
+    /* The token of a projected serviceAccountToken source `src` for the
+     * pod: 0 with *token (in arena), or < 0 with err.  NULL: such sources
+     * are left out. */
+    int (*sa_token)(void *ud, kr_arena_t *arena, const kr_value_t *src, const char **token,
+                    kr_error_t *err);
     /* The service variables (ag_service_env); NULL: none. */
     const ag_env_t *services;
 } ag_env_ctx_t;

@@ -381,6 +381,14 @@ static int lookup(void *ud, const char *what, const char *ns, const char *name,
     return 0;
 }
 
+static int sa_token(void *ud, kr_arena_t *a, const kr_value_t *src, const char **token,
+                    kr_error_t *err)
+{
+    sync_ctx_t *s = ud;
+    return ag_tokens_get(s->w->conf->tokens, s->w->bus, a, s->pod, src, s->now_ms / 1000, token,
+                         err);
+}
+
 /* ---- containers --------------------------------------------------------------------- */
 
 static const char *const *str_array(kr_arena_t *a, const kr_value_t *arr)
@@ -1314,6 +1322,8 @@ static void kill_pod(sync_ctx_t *s)
     kr_error_t err;
     if (ag_volumes_teardown(s->pod_dir, &err) < 0)
         job_error(job, "%s", err.message);
+    if (s->w->conf->tokens != NULL)
+        ag_tokens_forget(s->w->conf->tokens, s->uid);
     job->sandbox_id[0] = '\0';
     job->sandbox_ready = false;
     job->done = job->error[0] == '\0';
@@ -1421,6 +1431,7 @@ void ag_sync_run(ag_worker_t *w0, ag_job_t *job)
         .alloc_memory = w->conf->alloc_memory,
         .alloc_ephemeral = w->conf->alloc_ephemeral,
         .lookup = lookup,
+        .sa_token = w->conf->tokens != NULL ? sa_token : NULL,
         .ud = &s,
         .services = job->services,
     };

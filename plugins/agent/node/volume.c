@@ -313,6 +313,22 @@ static int downward_payload(kr_arena_t *a, const kr_value_t *src, const ag_env_c
     return 0;
 }
 
+/* A serviceAccountToken projection: the token at its path, with the
+ * volume's mode, as the kubelet's projected volume writes it. */
+static int token_payload(kr_arena_t *a, const kr_value_t *src, const ag_env_ctx_t *ctx, int dmode,
+                         ag_payload_t *out, kr_error_t *err)
+{
+    const char *path = kr_value_map_str(src, "path");
+    const char *token = NULL;
+    if (!path_ok(path))
+        return kr_error_set(err, KR_E_INVALID, "serviceAccountToken path \"%s\" is not allowed",
+                            path ? path : "");
+    if (ctx->sa_token(ctx->ud, a, src, &token, err) < 0)
+        return -1;
+    payload_add(a, out, path, token, strlen(token), dmode);
+    return 0;
+}
+
 int ag_volume_payload(kr_arena_t *a, const char *kind, const kr_value_t *src,
                       const ag_env_ctx_t *ctx, ag_payload_t *out, kr_error_t *err)
 {
@@ -334,8 +350,10 @@ int ag_volume_payload(kr_arena_t *a, const char *kind, const kr_value_t *src,
                 rc = object_payload(a, true, sub, ctx, dmode, out, err);
             else if ((sub = kr_value_map_get(s, "downwardAPI")) != NULL)
                 rc = downward_payload(a, sub, ctx, dmode, out, err);
-            /* serviceAccountToken and clusterTrustBundle need a token issuer:
-             * not there yet, the source is left out */
+            else if ((sub = kr_value_map_get(s, "serviceAccountToken")) != NULL &&
+                     ctx->sa_token != NULL)
+                rc = token_payload(a, sub, ctx, dmode, out, err);
+            /* clusterTrustBundle: no ClusterTrustBundle kind, left out */
             if (rc < 0)
                 return rc;
         }

@@ -300,6 +300,15 @@ kr_value_t *rest_discovery_resources(rest_discovery_t *d, kr_arena_t *a, const c
             }
             kr_value_array_push(a, list, sdoc);
         }
+        if (*group == '\0' && strcmp(plural, "serviceaccounts") == 0) {
+            /* TokenRequest, answered by the token authenticator (http.c) */
+            kr_value_t *tk = kr_value_copy(a, k);
+            kr_value_map_set(a, tk, "kind", str(a, "TokenRequest"));
+            kr_value_t *tdoc = resource_doc(a, tk, "serviceaccounts/token", "", create_only, false);
+            kr_value_map_set(a, tdoc, "group", str(a, "authentication.k8s.io"));
+            kr_value_map_set(a, tdoc, "version", str(a, "v1"));
+            kr_value_array_push(a, list, tdoc);
+        }
     }
     pthread_rwlock_unlock(&d->lock);
     if (!any)

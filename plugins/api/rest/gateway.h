@@ -47,6 +47,7 @@ typedef struct rest_conf {
     const char *advertise_address;  /* NULL: see rest_advertise_address */
     const char *service_cidr;       /* the api's service_cluster_ip_range */
     bool kubernetes_service;        /* keep default/kubernetes (kubesvc.h) */
+    bool root_ca_publisher;         /* kube-root-ca.crt in every namespace (rootca.h) */
 } rest_conf_t;
 
 typedef struct rest_discovery rest_discovery_t;
@@ -78,6 +79,7 @@ typedef struct rest_gw {
     void *authz_self;
     struct rest_metrics *metrics;
     struct rest_kubesvc *kubesvc; /* the instance's thread only */
+    struct rest_rootca *rootca;   /* the instance's thread only */
 } rest_gw_t;
 
 /* ---- serving threads (server.c) ---------------------------------------- */

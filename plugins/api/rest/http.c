@@ -646,11 +646,15 @@ static enum MHD_Result serve_resource(rest_gw_t *gw, rq_t *rq, struct MHD_Connec
         req.op = collection ? "list" : "get";
         rq->m.verb = collection ? "LIST" : "GET";
     } else if (strcmp(method, "POST") == 0) {
-        if (!collection && (route->sub == NULL || strcmp(route->sub, "binding") != 0))
+        bool token = !collection && route->sub != NULL && strcmp(route->sub, "token") == 0 &&
+                     strcmp(r.res, "v1/serviceaccounts") == 0;
+        if (!collection && !token && (route->sub == NULL || strcmp(route->sub, "binding") != 0))
             return send_status(conn, a, KR_E_METHOD_NOT_ALLOWED, 0,
                                "the server does not allow this method on the requested resource",
                                NULL);
-        req.op = "create";
+        /* TokenRequest: issued by the token authenticator, which holds the
+         * signing key (docs/auth.md), not stored */
+        req.op = token ? "authn.tokenrequest" : "create";
         rq->m.verb = "POST";
     } else if (strcmp(method, "PUT") == 0) {
         if (collection)
@@ -710,7 +714,7 @@ static enum MHD_Result serve_resource(rest_gw_t *gw, rq_t *rq, struct MHD_Connec
                            "the server does not allow this method on the requested resource", NULL);
     }
     if (strcmp(req.op, "create") == 0 || strcmp(req.op, "update") == 0 ||
-        strcmp(req.op, "patch") == 0) {
+        strcmp(req.op, "patch") == 0 || strcmp(req.op, "authn.tokenrequest") == 0) {
         kr_value_t *body = NULL;
         if (decode_body(rq, conn, &body, &err) < 0)
             return send_error(conn, a, &err);

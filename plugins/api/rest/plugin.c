@@ -15,6 +15,7 @@
 #include "gateway.h"
 #include "kubeconfig.h"
 #include "kubesvc.h"
+#include "rootca.h"
 #include "metrics.h"
 #include "pki.h"
 
@@ -47,6 +48,9 @@ static const kr_config_entry_t rest_config[] = {
     {KR_CFG_BOOL, "kubernetes_service", "true", offsetof(rest_conf_t, kubernetes_service),
      "keep the Service default/kubernetes, its Endpoints and its EndpointSlice pointing at this "
      "server while it runs"},
+    {KR_CFG_BOOL, "root_ca_publisher", "true", offsetof(rest_conf_t, root_ca_publisher),
+     "keep the ConfigMap kube-root-ca.crt with the cluster CA in every namespace (upstream's "
+     "root-ca-cert-publisher; with tls only)"},
     {KR_CFG_INT, "max_requests_inflight", "400", offsetof(rest_conf_t, max_inflight),
      "requests served at once before 429 (watches not counted)"},
     {KR_CFG_DURATION, "idle_timeout", "60s", offsetof(rest_conf_t, idle_timeout_ms),
@@ -269,6 +273,11 @@ static void *rest_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *err
     kr_plugin_log(ctx, KR_LOG_INFO, "serving the Kubernetes API", "address=%s port=%d tls=%s",
                   c->address, gw->port, c->tls ? "true" : "false");
     write_kubeconfig(gw, c->tls ? pki.ca_pem : NULL);
+    if (c->tls && c->root_ca_publisher &&
+        (gw->rootca = rest_rootca_new(ctx, pki.ca_pem, err)) == NULL) {
+        rest_pki_free(&pki);
+        goto fail;
+    }
     rest_pki_free(&pki);
     if (c->kubernetes_service) {
         rest_kubesvc_conf_t kc = {.cluster_ip = svc_ip, .address = adv, .port = (uint16_t)gw->port};
@@ -290,6 +299,7 @@ static void rest_fini(void *self)
     if (gw == NULL)
         return;
     rest_kubesvc_destroy(&gw->kubesvc);
+    rest_rootca_destroy(&gw->rootca);
     rest_loops_stop(gw);
     rest_tokens_destroy(&gw->tokens);
     rest_metrics_destroy(&gw->metrics);

@@ -1194,6 +1194,64 @@ static kr_value_t *c_subject_service_accounts(row_t *r, const tcol_t *c)
     return subjects_of(r, "ServiceAccount");
 }
 
+/* ---- printResourceQuota ------------------------------------------------------ */
+
+/* A quantity's String(); a missing one is Go's zero Quantity, "0". */
+static const char *quantity_text(kr_arena_t *a, const kr_value_t *val)
+{
+    char buf[64];
+    kr_quantity_t q;
+    kr_error_t err;
+    if (kr_value_type(val) == KR_INT)
+        return kr_arena_printf(a, "%" PRId64, kr_value_as_int(val, 0));
+    const char *s = kr_value_as_str(val);
+    if (s == NULL)
+        return "0";
+    if (kr_quantity_parse(s, &q, &err) < 0)
+        return s;
+    kr_quantity_format(&q, buf, sizeof buf);
+    return kr_arena_strdup(a, buf);
+}
+
+/* "<name>: <used>/<hard>, ..." over status.hard, names sorted: the limits.*
+ * ones (`limits`) or the others. */
+static kr_value_t *quota_column(row_t *r, bool limits)
+{
+    kr_arena_t *a = r->t->a;
+    const kr_value_t *hard = kr_value_get(r->obj, "status.hard");
+    const kr_value_t *used = kr_value_get(r->obj, "status.used");
+    size_t n = kr_value_type(hard) == KR_MAP ? kr_value_len(hard) : 0;
+    const char **names = kr_arena_alloc(a, (n + 1) * sizeof *names);
+    for (size_t i = 0; i < n; i++)
+        names[i] = kr_value_map_key(hard, i);
+    qsort(names, n, sizeof *names, cmp_str);
+    kr_buf_t b = KR_BUF_INIT;
+    size_t out = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *dot = strchr(names[i], '.');
+        bool is_limit =
+            dot != NULL && (size_t)(dot - names[i]) == 6 && strncmp(names[i], "limits", 6) == 0;
+        if (is_limit != limits)
+            continue;
+        kr_buf_printf(&b, "%s%s: %s/%s", out++ ? ", " : "", names[i],
+                      quantity_text(a, kr_value_map_get(used, names[i])),
+                      quantity_text(a, kr_value_map_get(hard, names[i])));
+    }
+    return cell_str(r, buf_take(a, &b));
+}
+
+static kr_value_t *c_quota_request(row_t *r, const tcol_t *c)
+{
+    (void)c;
+    return quota_column(r, false);
+}
+
+static kr_value_t *c_quota_limit(row_t *r, const tcol_t *c)
+{
+    (void)c;
+    return quota_column(r, true);
+}
+
 static const struct {
     const char *name;
     compute_fn fn;
@@ -1230,6 +1288,8 @@ static const struct {
     {"subjectUsers", c_subject_users},
     {"subjectGroups", c_subject_groups},
     {"subjectServiceAccounts", c_subject_service_accounts},
+    {"quotaRequest", c_quota_request},
+    {"quotaLimit", c_quota_limit},
 };
 
 /* Plain columns of built-in kinds whose cell printers.go does not take

@@ -12,6 +12,8 @@
  *                    server's group adder does), or 401 "Unauthorized"
  *   authn.bootstrap  -> 200 {username, token} of the bootstrap admin, the
  *                    token the REST gateway writes into its kubeconfig
+ *   authn.tokenrequest  ServiceAccount tokens (serviceaccount.h): signed
+ *                    JWTs, which authn.token also accepts
  *
  * Tokens are looked up by their SHA-256 digest in a hash table and the
  * digests compared in constant time, so neither the table walk nor the
@@ -40,6 +42,8 @@
 
 #include <kraal/plugin.h>
 
+#include "serviceaccount.h"
+
 #define TOKEN_DIGEST_LEN    32
 #define TOKEN_MAX_FILE      (64u << 20)
 #define TOKEN_CHECK_MS      1000
@@ -50,6 +54,9 @@
 struct token_conf {
     const char *file;
     const char *bootstrap_user;
+    const char *service_account_key_file;
+    const char *service_account_issuer;
+    const kr_value_t *api_audiences;
 };
 
 static const kr_config_entry_t token_config[] = {
@@ -59,6 +66,16 @@ static const kr_config_entry_t token_config[] = {
     {KR_CFG_STRING, "bootstrap_user", "kraal-admin", offsetof(struct token_conf, bootstrap_user),
      "user created with a random token (group system:masters) when the file does not exist; "
      "authn.bootstrap answers its token"},
+    {KR_CFG_STRING, "service_account_key_file", "",
+     offsetof(struct token_conf, service_account_key_file),
+     "RSA key signing ServiceAccount tokens (PEM), made 0600 on first start; empty: "
+     "<data_dir>/pki/sa.key, a relative path is taken from data_dir"},
+    {KR_CFG_STRING, "service_account_issuer", SATOKEN_DEFAULT_ISSUER,
+     offsetof(struct token_conf, service_account_issuer),
+     "the iss claim of ServiceAccount tokens (kube-apiserver --service-account-issuer)"},
+    {KR_CFG_VALUE, "api_audiences", NULL, offsetof(struct token_conf, api_audiences),
+     "audiences a ServiceAccount token must name one of to authenticate, and the default of a "
+     "TokenRequest (kube-apiserver --api-audiences); default: [the issuer]"},
     {KR_CFG_END, NULL, NULL, 0, NULL},
 };
 
@@ -98,6 +115,8 @@ typedef struct token_plugin {
     token_stamp_t stamp;
     bool missing_warned;
     uint64_t timer;
+    token_sa_t sa;
+    char *sa_key_path;
 } token_plugin_t;
 
 /* ---- the table ----------------------------------------------------------- */
@@ -543,12 +562,28 @@ static void token_authn(kr_bus_t *bus, kr_call_t *call, void *ud)
         kr_call_fail(call, KR_E_BAD_REQUEST, "authn.token: obj.token must be a string", NULL);
         return;
     }
+    kr_arena_t *a = kr_call_arena(call);
+    if (satoken_is_jwt(kr_value_as_str(tok))) {
+        kr_value_t *sa_user = NULL;
+        kr_error_t err;
+        int rc = token_sa_authenticate(&tp->sa, a, kr_value_as_str(tok), &sa_user, &err);
+        if (rc > 0) {
+            token_reply(tp, call, sa_user);
+            return;
+        }
+        if (rc < 0) {
+            /* the client sees 401 only, as upstream; the reason is logged */
+            kr_plugin_log(tp->ctx, KR_LOG_INFO, "service account token refused", "error=\"%s\"",
+                          err.message);
+            kr_call_fail(call, KR_E_UNAUTHORIZED, "Unauthorized", NULL);
+            return;
+        }
+    }
     const token_user_t *u = token_lookup(tp->table, kr_value_as_str(tok), kr_value_len(tok));
     if (u == NULL) {
         kr_call_fail(call, KR_E_UNAUTHORIZED, "Unauthorized", NULL);
         return;
     }
-    kr_arena_t *a = kr_call_arena(call);
     kr_value_t *user = kr_value_map(a), *groups = kr_value_array(a);
     kr_value_map_set(a, user, "username", kr_value_str(a, u->name));
     kr_value_map_set(a, user, "uid", kr_value_str(a, u->uid));
@@ -618,11 +653,11 @@ static void token_check(kr_loop_t *loop, uint64_t timer_id, void *ud)
 
 /* ---- lifetime --------------------------------------------------------------------- */
 
-static char *token_resolve_path(kr_plugin_ctx_t *ctx, const char *file)
+static char *token_resolve_path(kr_plugin_ctx_t *ctx, const char *file, const char *dflt)
 {
     const char *dir = kr_plugin_data_dir(ctx);
     if (file == NULL || file[0] == '\0')
-        file = "tokens.csv";
+        file = dflt;
     char *p = NULL;
     if (file[0] == '/' || dir == NULL)
         p = strdup(file);
@@ -633,12 +668,49 @@ static char *token_resolve_path(kr_plugin_ctx_t *ctx, const char *file)
     return p;
 }
 
+/* The ServiceAccount token signer: its key, issuer and audiences. */
+static int token_sa_init(token_plugin_t *tp, kr_error_t *err)
+{
+    const struct token_conf *c = tp->conf;
+    if (c->service_account_issuer == NULL || c->service_account_issuer[0] == '\0')
+        return kr_error_set(err, KR_E_INVALID,
+                            "config key \"service_account_issuer\": must not be empty");
+    const kr_value_t *auds = c->api_audiences;
+    if (auds != NULL && kr_value_type(auds) != KR_NULL && kr_value_type(auds) != KR_ARRAY)
+        return kr_error_set(err, KR_E_INVALID,
+                            "config key \"api_audiences\": must be a list of strings");
+    size_t n = kr_value_len(auds);
+    tp->sa.audiences = calloc(n > 0 ? n : 1, sizeof *tp->sa.audiences);
+    if (tp->sa.audiences == NULL)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        const char *s = kr_value_as_str(kr_value_array_get(auds, i));
+        if (s == NULL || *s == '\0')
+            return kr_error_set(err, KR_E_INVALID,
+                                "config key \"api_audiences\": item %zu must be a non-empty "
+                                "string",
+                                i);
+        tp->sa.audiences[i] = s;
+    }
+    if (n == 0) /* upstream: --api-audiences defaults to the issuer */
+        tp->sa.audiences[n++] = c->service_account_issuer;
+    tp->sa.naudiences = n;
+    tp->sa.ctx = tp->ctx;
+    tp->sa.issuer = c->service_account_issuer;
+    tp->sa_key_path = token_resolve_path(tp->ctx, c->service_account_key_file, "pki/sa.key");
+    tp->sa.key = satoken_key_load(tp->sa_key_path, err);
+    return tp->sa.key != NULL ? 0 : -1;
+}
+
 static void token_fini(void *instance)
 {
     token_plugin_t *tp = instance;
     if (tp->timer != 0)
         kr_loop_cancel_timer(kr_plugin_loop(tp->ctx), tp->timer);
     token_table_destroy(&tp->table);
+    satoken_key_destroy(&tp->sa.key);
+    free(tp->sa.audiences);
+    free(tp->sa_key_path);
     free(tp->path);
     free(tp);
 }
@@ -650,7 +722,7 @@ static void *token_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *er
         abort();
     tp->ctx = ctx;
     tp->conf = config;
-    tp->path = token_resolve_path(ctx, tp->conf->file);
+    tp->path = token_resolve_path(ctx, tp->conf->file, "tokens.csv");
     if (tp->conf->bootstrap_user == NULL || tp->conf->bootstrap_user[0] == '\0') {
         kr_error_set(err, KR_E_INVALID, "config key \"bootstrap_user\": must not be empty");
         goto fail;
@@ -663,9 +735,12 @@ static void *token_init(kr_plugin_ctx_t *ctx, const void *config, kr_error_t *er
     }
     if (rc < 0)
         goto fail;
+    if (token_sa_init(tp, err) < 0)
+        goto fail;
     if (kr_bus_serve(kr_plugin_bus(ctx), "authn.token", NULL, token_authn, tp, 5000, err) < 0 ||
         kr_bus_serve(kr_plugin_bus(ctx), "authn.bootstrap", NULL, token_bootstrap, tp, 5000, err) <
-            0)
+            0 ||
+        token_sa_serve(&tp->sa, err) < 0)
         goto fail;
     tp->timer =
         kr_loop_add_timer(kr_plugin_loop(ctx), TOKEN_CHECK_MS, TOKEN_CHECK_MS, token_check, tp);

@@ -45,13 +45,16 @@ static kr_value_t *J(const char *s)
     return v;
 }
 
-/* Dispatches replies until the recorder has nothing queued or in flight
- * (its stats stop moving for 50 ms), at most 5 s. */
+/* Dispatches replies until the recorder has nothing queued or in flight:
+ * until no reply came for 300 ms, at most 15 s.  The quiet time is what
+ * the API may take to answer one write on a loaded machine (under the
+ * sanitizers with the CI's other tests at a load of 9, 50 ms was not
+ * enough: a create still in flight looked settled). */
 static void settle(void)
 {
     kr_error_t err;
-    for (int i = 0; i < 100; i++)
-        if (kr_bus_dispatch(S.bus, 50, &err) == 0)
+    for (int i = 0; i < 50; i++)
+        if (kr_bus_dispatch(S.bus, 300, &err) == 0)
             return;
     fail_msg("the recorder did not settle");
 }

@@ -220,6 +220,7 @@ static void test_server_config_full(void **state)
                        "  service_node_port_range: 31000-31999\n"
                        "  authorizer: rbac\n"
                        "  encryption_config: keys/enc.yaml\n"
+                       "  admission_plugins: [ServiceAccount]\n"
                        "plugins:\n"
                        "  - plugin: example-echo\n"
                        "    name: echo\n"
@@ -240,6 +241,7 @@ static void test_server_config_full(void **state)
     assert_string_equal(cfg->service_node_port_range, "31000-31999");
     assert_string_equal(cfg->authorizer, "rbac");
     assert_string_equal(cfg->encryption_config, "/etc/kraal/keys/enc.yaml");
+    assert_true(cfg->admit_service_account);
     assert_string_equal(cfg->plugin_path[0], "/opt/kraal/plugins");
     assert_string_equal(cfg->plugin_path[1], "/etc/kraal/plugins");
     assert_null(cfg->plugin_path[2]);
@@ -268,7 +270,8 @@ static void test_server_config_defaults(void **state)
     assert_null(cfg->authorizer); /* no escalation check unless named */
     assert_null(cfg->plugin_path[0]);
     assert_int_equal(cfg->n_plugins, 0);
-    assert_null(cfg->encryption_config); /* <data_dir>/encryption-config.yaml */
+    assert_null(cfg->encryption_config);      /* <data_dir>/encryption-config.yaml */
+    assert_false(cfg->admit_service_account); /* minimal configs have no default accounts */
     kr_server_config_destroy(&cfg);
 }
 
@@ -305,7 +308,13 @@ static void test_server_config_errors(void **state)
                         "kraal.yaml: api: unknown key \"ttl\" (known: event_ttl, "
                         "default_not_ready_toleration_seconds, "
                         "default_unreachable_toleration_seconds, service_cluster_ip_range, "
-                        "service_node_port_range, authorizer, encryption_config)");
+                        "service_node_port_range, authorizer, encryption_config, "
+                        "admission_plugins)");
+    expect_server_error("api: {admission_plugins: ServiceAccount}\n",
+                        "kraal.yaml: api.admission_plugins: must be a list of names");
+    expect_server_error("api: {admission_plugins: [ServiceAccount, LimitRanger]}\n",
+                        "kraal.yaml: api.admission_plugins[1]: Unsupported value: "
+                        "\"LimitRanger\": supported values: \"ServiceAccount\"");
     expect_server_error("api: {authorizer: [rbac]}\n",
                         "kraal.yaml: api.authorizer: must be a string");
     expect_server_error("api: {authorizer: 'a b'}\n",

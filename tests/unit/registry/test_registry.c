@@ -44,9 +44,11 @@ static const char api_resources[] =
     "configmaps           cm      v1                            true   ConfigMap\n"
     "endpoints            ep      v1                            true   Endpoints\n"
     "events               ev      v1                            true   Event\n"
+    "limitranges          limits  v1                            true   LimitRange\n"
     "namespaces           ns      v1                            false  Namespace\n"
     "nodes                no      v1                            false  Node\n"
     "pods                 po      v1                            true   Pod\n"
+    "resourcequotas       quota   v1                            true   ResourceQuota\n"
     "secrets              -       v1                            true   Secret\n"
     "serviceaccounts      sa      v1                            true   ServiceAccount\n"
     "services             svc     v1                            true   Service\n"
@@ -113,7 +115,7 @@ static void builtins_match_api_resources(void **state)
         assert_non_null(k->schema);
         assert_string_equal(kr_value_map_str(k->schema, "type"), "object");
     }
-    assert_int_equal(rows, 23);
+    assert_int_equal(rows, 25);
     assert_int_equal(kr_registry_count(reg), rows);
     assert_null(kr_registry_at(reg, rows));
 }
@@ -271,6 +273,8 @@ static void printer_columns_are_kubectls(void **state)
         {"priorityclasses", "Name Value Global-Default Age PreemptionPolicy"},
         {"leases", "Name Holder Age"},
         {"roles", "Name Created At"},
+        {"limitranges", "Name Created At"},
+        {"resourcequotas", "Name Age Request Limit"},
         {"clusterroles", "Name Created At"},
         {"rolebindings", "Name Role Age Users:1 Groups:1 ServiceAccounts:1"},
         {"clusterrolebindings", "Name Role Age Users:1 Groups:1 ServiceAccounts:1"},
@@ -371,8 +375,8 @@ static void plugin_kind_registered_and_read_back(void **state)
     assert_int_equal(kr_value_len(k->printer_columns), 2);
     assert_string_equal(kr_value_map_str(kr_schema_at(k, "spec.replicas"), "type"), "integer");
 
-    assert_int_equal(kr_registry_count(reg), 24);
-    assert_ptr_equal(kr_registry_at(reg, 23), k);
+    assert_int_equal(kr_registry_count(reg), 26);
+    assert_ptr_equal(kr_registry_at(reg, 25), k);
     assert_ptr_equal(kr_registry_by_res(reg, "example.com/v1alpha1/widgets", 28), k);
     assert_ptr_equal(kr_registry_by_kind(reg, "example.com/v1alpha1", "Widget"), k);
     assert_ptr_equal(kr_registry_find(reg, "example.com", "WDG"), k);

@@ -112,6 +112,18 @@ static int lookup(void *ud, const char *what, const char *ns, const char *name,
     return kr_error_set(err, KR_E_NOT_FOUND, "%s \"%s\" not found", what, name);
 }
 
+/* A token per lifetime asked; 1 s is refused. */
+static int sa_token(void *ud, kr_arena_t *a, const kr_value_t *src, const char **token,
+                    kr_error_t *err)
+{
+    (void)ud;
+    int64_t ttl = kr_value_map_int(src, "expirationSeconds", 3600);
+    if (ttl == 1)
+        return kr_error_set(err, KR_E_FORBIDDEN, "failed to fetch token: refused");
+    *token = kr_arena_printf(a, "jwt-for-%lld", (long long)ttl);
+    return 0;
+}
+
 static const ag_file_t *file(const ag_payload_t *pl, const char *path)
 {
     for (size_t i = 0; i < pl->n; i++)
@@ -187,6 +199,33 @@ static void test_payloads(void **state)
     assert_int_equal(file(&p6, "one")->mode, 0440);
     assert_string_equal(file(&p6, "user")->data, "admin");
     assert_string_equal(file(&p6, "ns")->data, "ns");
+    /* the ServiceAccount admission's volume: without a token source the
+     * token is left out; with one, it is written at its path */
+    const char *kube_api_access =
+        "defaultMode: 0644\nsources: [{serviceAccountToken: {expirationSeconds: 3607, path: "
+        "token}}, {downwardAPI: {items: [{path: namespace, fieldRef: {fieldPath: "
+        "metadata.namespace}}]}}]";
+    ag_payload_t p7 = {0};
+    assert_int_equal(ag_volume_payload(a, "projected", yaml(a, kube_api_access), &ctx, &p7, &err),
+                     0);
+    assert_int_equal(p7.n, 1);
+    ctx.sa_token = sa_token;
+    ag_payload_t p8 = {0};
+    assert_int_equal(ag_volume_payload(a, "projected", yaml(a, kube_api_access), &ctx, &p8, &err),
+                     0);
+    assert_int_equal(p8.n, 2);
+    assert_string_equal(file(&p8, "token")->data, "jwt-for-3607");
+    assert_int_equal(file(&p8, "token")->mode, 0644);
+    ag_payload_t p9 = {0};
+    assert_true(ag_volume_payload(a, "projected",
+                                  yaml(a, "sources: [{serviceAccountToken: {path: ../x}}]"), &ctx,
+                                  &p9, &err) < 0);
+    assert_string_equal(err.message, "serviceAccountToken path \"../x\" is not allowed");
+    assert_true(ag_volume_payload(a, "projected",
+                                  yaml(a, "sources: [{serviceAccountToken: {path: t, "
+                                          "expirationSeconds: 1}}]"),
+                                  &ctx, &p9, &err) < 0);
+    assert_string_equal(err.message, "failed to fetch token: refused");
     kr_arena_destroy(&a);
 }
 

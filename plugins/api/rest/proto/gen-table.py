@@ -32,6 +32,10 @@ REVIEWS = [
      "k8s.io.api.authentication.v1.SelfSubjectReview"),
     ("authentication.k8s.io/v1beta1", "SelfSubjectReview",
      "k8s.io.api.authentication.v1beta1.SelfSubjectReview"),
+    # not a review, but also answered outside the object API: the
+    # serviceaccounts/token subresource (kubectl create token)
+    ("authentication.k8s.io/v1", "TokenRequest",
+     "k8s.io.api.authentication.v1.TokenRequest"),
 ]
 
 STRINGLISTS = [

@@ -639,6 +639,26 @@ static void test_rbac(void **state)
                "['rb', 'Role/pod-reader', '<unknown>', '', '', '']");
 }
 
+/* printResourceQuota (names sorted, limits.* apart, a missing used is
+ * "0"), printLimitRange */
+static void test_quota(void **state)
+{
+    (void)state;
+    expect_row("ResourceQuota",
+               "{'metadata': {'name': 'q', 'namespace': 'a'},"
+               " 'status': {'hard': {'requests.cpu': '2', 'pods': '10', 'limits.memory': '2Gi',"
+               "  'count/deployments.apps': '3', 'limits.cpu': '4'},"
+               "  'used': {'requests.cpu': '1500m', 'pods': '3', 'limits.memory': '1536Mi'}}}",
+               "['q', '<unknown>', 'count/deployments.apps: 0/3, pods: 3/10, requests.cpu: "
+               "1500m/2', 'limits.cpu: 0/4, limits.memory: 1536Mi/2Gi']");
+    expect_row("ResourceQuota", "{'metadata': {'name': 'new', 'namespace': 'a'}}",
+               "['new', '<unknown>', '', '']");
+    expect_row("LimitRange",
+               "{'metadata': {'name': 'lr', 'namespace': 'a',"
+               " 'creationTimestamp': '2026-11-23T11:00:00Z'}}",
+               "['lr', '2026-11-23T11:00:00Z']");
+}
+
 static void test_ages(void **state)
 {
     (void)state;
@@ -921,6 +941,7 @@ int main(void)
         cmocka_unit_test(test_empty_list),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_rbac),
+        cmocka_unit_test(test_quota),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
