@@ -116,8 +116,9 @@ static const char *const common_values[] = {
 /* `v` itself when it is one of common_values (static), else NULL. */
 static const char *common_value(const char *v)
 {
+    /* on every write (~10 values a pod): the first byte rules out most */
     for (size_t i = 0; i < sizeof common_values / sizeof common_values[0]; i++)
-        if (strcmp(common_values[i], v) == 0)
+        if (common_values[i][0] == v[0] && strcmp(common_values[i], v) == 0)
             return common_values[i];
     return NULL;
 }
