@@ -1422,6 +1422,46 @@ out:
     kr_arena_reset(api->arena);
 }
 
+kr_value_t *kr_api_lookup(kr_api_t *api, const char *res, const char *ns, const char *name,
+                          kr_arena_t *arena)
+{
+    const kr_kind_t *kind = kr_registry_by_res(api->reg, res, strlen(res));
+    kstate_t *ks = kind ? kstate_of(api, kind) : NULL;
+    if (ks == NULL || ks->cold)
+        return NULL;
+    kr_objrec_t *rec = kr_objmap_get(ks->live, ns, name);
+    return rec ? kr_objrec_decode(rec, arena) : NULL;
+}
+
+typedef struct api_walk {
+    const char *field, *value;
+    kr_api_walk_fn fn;
+    void *ud;
+    kr_arena_t *arena;
+} api_walk_t;
+
+static bool api_walk_one(kr_objrec_t *rec, void *ud)
+{
+    api_walk_t *w = ud;
+    if (w->field != NULL) {
+        const char *v = kr_objrec_field(rec, w->field);
+        if (v == NULL || strcmp(v, w->value) != 0)
+            return true;
+    }
+    return w->fn(kr_objrec_decode(rec, w->arena), w->ud);
+}
+
+void kr_api_walk(kr_api_t *api, const char *res, const char *ns, const char *field,
+                 const char *value, kr_api_walk_fn fn, void *ud, kr_arena_t *arena)
+{
+    const kr_kind_t *kind = kr_registry_by_res(api->reg, res, strlen(res));
+    kstate_t *ks = kind ? kstate_of(api, kind) : NULL;
+    if (ks == NULL || ks->cold)
+        return;
+    api_walk_t w = {field, value, fn, ud, arena};
+    kr_objmap_walk(ks->live, ns, NULL, NULL, api_walk_one, &w);
+}
+
 /* ---- list --------------------------------------------------------------------- */
 
 /* Continue tokens are upstream's shape: base64 of

@@ -88,6 +88,21 @@ int kr_api_open(kr_api_t *api, kr_error_t *err);
 
 kr_registry_t *kr_api_registry(kr_api_t *api);
 
+/* The stored object `name` (in `ns`, NULL for cluster-scoped) of resource
+ * `res` ("v1/secrets") as the cache holds it, decoded into `arena`; NULL
+ * when absent (or of a kind kept out of the cache).  Broker thread only:
+ * for core-local handlers such as node.join. */
+kr_value_t *kr_api_lookup(kr_api_t *api, const char *res, const char *ns, const char *name,
+                          kr_arena_t *arena);
+
+/* Visits the stored objects of `res` in `ns` (NULL = every namespace)
+ * whose field selector `field` ("spec.nodeName"; NULL = every object)
+ * equals `value`, decoded into `arena`, until fn returns false.  Only the
+ * matching ones are decoded.  Broker thread only, as kr_api_lookup. */
+typedef bool (*kr_api_walk_fn)(const kr_value_t *obj, void *ud);
+void kr_api_walk(kr_api_t *api, const char *res, const char *ns, const char *field,
+                 const char *value, kr_api_walk_fn fn, void *ud, kr_arena_t *arena);
+
 /* Waits for the writes in flight and applies them, on the calling thread:
  * for tests and fuzzing with a broker that is not running (a running
  * broker does this in its own thread). */

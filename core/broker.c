@@ -106,6 +106,16 @@ typedef struct bk_peer {
     dlink_t lost_link;
     bk_out_t *bq_head, *bq_tail;
     size_t bq_len, bq_firm;
+    /* a CURVE peer's allow-list entry, valid while clients_gen is the
+     * broker's (an add may move the entries) */
+    const kr_curve_client_t *ident;
+    uint64_t ident_gen;
+    /* With CURVE: the user id this routing id was first seen with (NULL:
+     * a local peer).  A CURVE client may choose its routing id; one that
+     * picks an id the broker holds state for under another identity is
+     * refused, so it cannot answer for a provider that just left. */
+    char *user;
+    bool user_known;
     uint8_t rid_len;
     uint8_t rid[255];
 } bk_peer_t;
@@ -191,6 +201,14 @@ struct kr_broker {
     size_t n_fds;
     bk_tick_t ticks[BK_MAX_TICKS];
     size_t n_ticks;
+
+    /* CURVE (docs/bus.md "Authentication"): the ZAP handler's socket and
+     * the allow-list it answers from; NULL without CURVE */
+    void *zap;
+    kr_curve_clients_t *clients;
+    uint64_t clients_gen; /* bumped by every change of the allow-list */
+    kr_broker_gate_fn gate;
+    void *gate_ud;
 };
 
 typedef struct bk_reqctx {
@@ -743,6 +761,7 @@ static void peer_free(kr_broker_t *b, bk_peer_t *p)
     if (!dl_empty(&p->retry_link))
         dl_del(&p->retry_link);
     peer_unlink(b, p);
+    free(p->user);
     free(p);
 }
 
@@ -890,10 +909,14 @@ static void route_request(kr_broker_t *b, bk_peer_t *client, bk_handler_t *h,
     deliver(b, prov, parts, 3, NULL, false, true);
 }
 
-static void client_message(kr_broker_t *b, bk_peer_t *peer, zmq_msg_t *frame)
+static bool peer_auth(kr_broker_t *b, bk_peer_t *peer, kr_envelope_t *env, zmq_msg_t *frame,
+                      const char *user, const char *const **groups);
+
+static void client_message(kr_broker_t *b, bk_peer_t *peer, zmq_msg_t *frame, const char *user)
 {
     const void *data = zmq_msg_data(frame);
     size_t len = zmq_msg_size(frame);
+    const char *const *groups = NULL;
     kr_envelope_t env;
     kr_error_t err;
     char msg[KR_ERROR_MSG_MAX + 64];
@@ -916,6 +939,12 @@ static void client_message(kr_broker_t *b, bk_peer_t *peer, zmq_msg_t *frame)
         send_error(b, peer, env.has_id ? env.id : 0, KR_E_BAD_REQUEST, err.message, false);
         return;
     }
+    if (user != NULL) {
+        if (!peer_auth(b, peer, &env, frame, user, &groups))
+            return;
+        data = zmq_msg_data(frame);
+        len = zmq_msg_size(frame);
+    }
     bk_handler_t *h = handler_find(b, env.op, env.res);
     if (h == NULL) {
         STAT_INC(b, unknown_ops);
@@ -931,8 +960,12 @@ static void client_message(kr_broker_t *b, bk_peer_t *peer, zmq_msg_t *frame)
     h->requests++;
     if (h->no_reply) {
         h->fn(b,
-              &(kr_broker_req_t){
-                  .env = &env, .data = data, .len = len, .peer_ = &(bk_reqctx_t){peer, true}},
+              &(kr_broker_req_t){.env = &env,
+                                 .data = data,
+                                 .len = len,
+                                 .peer_ = &(bk_reqctx_t){peer, true},
+                                 .user = user,
+                                 .groups = groups},
               h->ud);
         return;
     }
@@ -943,12 +976,23 @@ static void client_message(kr_broker_t *b, bk_peer_t *peer, zmq_msg_t *frame)
         send_error(b, peer, env.id, KR_E_TOO_MANY_REQUESTS, msg, false);
         return;
     }
+    bk_reqctx_t ctx = {peer, false};
+    kr_broker_req_t req = {
+        .env = &env, .data = data, .len = len, .peer_ = &ctx, .user = user, .groups = groups};
+    if (groups != NULL && b->gate != NULL) {
+        peer->in_flight++;
+        bool pass = b->gate(b, &req, b->gate_ud);
+        if (!pass) {
+            if (!ctx.replied)
+                send_error(b, peer, env.id, KR_E_FORBIDDEN, "refused", true);
+            return;
+        }
+        peer->in_flight--;
+    }
     if (h->provider != NULL) {
         route_request(b, peer, h, &env, frame);
         return;
     }
-    bk_reqctx_t ctx = {peer, false};
-    kr_broker_req_t req = {.env = &env, .data = data, .len = len, .peer_ = &ctx};
     peer->in_flight++;
     h->fn(b, &req, h->ud);
     if (!ctx.replied) {
@@ -956,6 +1000,183 @@ static void client_message(kr_broker_t *b, bk_peer_t *peer, zmq_msg_t *frame)
                  env.op.p);
         send_error(b, peer, env.id, KR_E_INTERNAL, msg, true);
     }
+}
+
+/* ---- CURVE peers --------------------------------------------------------- */
+
+/* A CURVE peer's request: an unknown key may only join; a known one's
+ * `auth` is replaced by its identity (whatever it wrote there), so that
+ * the core and the providers see who really sent it.  False when refused
+ * (answered). */
+static bool peer_auth(kr_broker_t *b, bk_peer_t *peer, kr_envelope_t *env, zmq_msg_t *frame,
+                      const char *user, const char *const **groups)
+{
+    char msg[512];
+    *groups = NULL;
+    if (strncmp(user, KR_CURVE_UNJOINED_PREFIX, strlen(KR_CURVE_UNJOINED_PREFIX)) == 0) {
+        if (!kr_env_str_eq(env->op, "node.join") && !kr_env_str_eq(env->op, "ping") &&
+            !kr_env_str_eq(env->op, "bye")) {
+            snprintf(msg, sizeof msg,
+                     "Unauthorized: op \"%.*s\": the key of this connection is not in the bus "
+                     "allow-list; join with a token first (kraal agent --token)",
+                     (int)env->op.len, env->op.p);
+            send_error(b, peer, env->id, KR_E_UNAUTHORIZED, msg, false);
+            return false;
+        }
+    } else {
+        /* the identity is the same for every message of a connection:
+         * look it up once (the allow-list may hold thousands of nodes) */
+        const kr_curve_client_t *c = peer->ident;
+        if (c == NULL || peer->ident_gen != b->clients_gen || strcmp(c->identity, user) != 0) {
+            c = kr_curve_clients_find_identity(b->clients, user);
+            peer->ident = c;
+            peer->ident_gen = b->clients_gen;
+        }
+        if (c == NULL) {
+            send_error(b, peer, env->id, KR_E_UNAUTHORIZED,
+                       "Unauthorized: the key of this connection is no longer in the bus "
+                       "allow-list",
+                       false);
+            return false;
+        }
+        *groups = (const char *const *)c->groups;
+        /* a remote plugin is trusted as an in-process one: what it says
+         * in auth (a gateway's forwarded user) stands */
+        for (char **g = c->groups; *g; g++)
+            if (strcmp(*g, KR_CURVE_PLUGINS_GROUP) == 0)
+                return true;
+    }
+    kr_mp_reader_t r = {zmq_msg_data(frame),
+                        (const uint8_t *)zmq_msg_data(frame) + zmq_msg_size(frame)};
+    kr_mp_obj_t m, k;
+    kr_mp_read(&r, &m);
+    kr_mp_reader_t body = r;
+    uint32_t keep = 0;
+    for (uint32_t i = 0; i < m.len; i++) {
+        kr_mp_read(&r, &k);
+        kr_mp_skip(&r);
+        if (!kr_mp_streq(&k, "auth"))
+            keep++;
+    }
+    msgpack_packer *pk = pk_begin(b);
+    msgpack_pack_map(pk, keep + 1);
+    r = body;
+    for (uint32_t i = 0; i < m.len; i++) {
+        const uint8_t *start = r.p;
+        kr_mp_read(&r, &k);
+        kr_mp_skip(&r);
+        if (!kr_mp_streq(&k, "auth"))
+            pk_write(&b->pk, (const char *)start, (size_t)(r.p - start));
+    }
+    pk_str(pk, "auth");
+    size_t ng = 0;
+    while (*groups && (*groups)[ng])
+        ng++;
+    msgpack_pack_map(pk, ng > 0 ? 2 : 1);
+    pk_str(pk, "username");
+    pk_str(pk, user);
+    if (ng > 0) {
+        pk_str(pk, "groups");
+        msgpack_pack_array(pk, ng);
+        for (size_t i = 0; i < ng; i++)
+            pk_str(pk, (*groups)[i]);
+    }
+    zmq_msg_close(frame);
+    pk_msg(b, frame);
+    /* the envelope's strings pointed into the old frame */
+    kr_envelope_parse(zmq_msg_data(frame), zmq_msg_size(frame), env, NULL);
+    return true;
+}
+
+/* One ZAP request (rfc.zeromq.org/spec/27): version, request id, domain,
+ * address, routing id, mechanism, credentials.  Every CURVE client that
+ * completed its handshake is let in (200); its user id is its identity
+ * from the allow-list, or the unjoined prefix and its key, which may only
+ * join.  NULL-mechanism connections never reach here on a CURVE endpoint. */
+static void zap_handle(kr_broker_t *b)
+{
+    zmq_msg_t part[8];
+    int n = 0;
+    bool more = true;
+    while (more) {
+        zmq_msg_t *m = &part[n < 8 ? n : 7];
+        if (n >= 8)
+            zmq_msg_close(m);
+        zmq_msg_init(m);
+        if (zmq_msg_recv(m, b->zap, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+            zmq_msg_close(m);
+            if (n == 0)
+                return;
+            break;
+        }
+        more = zmq_msg_more(m);
+        n++;
+    }
+    int kept = n < 8 ? n : 8;
+    const char *code = "400", *text = "malformed ZAP request";
+    char user[sizeof KR_CURVE_UNJOINED_PREFIX + KR_CURVE_KEY_LEN + 1] = "";
+    const char *uid = "";
+    if (kept >= 6 && zmq_msg_size(&part[5]) == 5 &&
+        memcmp(zmq_msg_data(&part[5]), "CURVE", 5) == 0 && kept >= 7 &&
+        zmq_msg_size(&part[6]) == 32) {
+        char key[KR_CURVE_KEY_LEN + 1];
+        zmq_z85_encode(key, zmq_msg_data(&part[6]), 32);
+        const kr_curve_client_t *c = kr_curve_clients_find(b->clients, key);
+        if (c != NULL) {
+            uid = c->identity;
+        } else {
+            snprintf(user, sizeof user, "%s%s", KR_CURVE_UNJOINED_PREFIX, key);
+            uid = user;
+        }
+        code = "200";
+        text = "OK";
+        KR_DEBUG(TAG, "CURVE client", "user=\"%s\"", uid);
+    } else if (kept >= 6 && zmq_msg_size(&part[5]) == 4 &&
+               memcmp(zmq_msg_data(&part[5]), "NULL", 4) == 0) {
+        /* the local endpoints, if this ZeroMQ asks about them at all */
+        code = "200";
+        text = "OK";
+    }
+    if (kept >= 2) {
+        zmq_send(b->zap, "1.0", 3, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        zmq_send(b->zap, zmq_msg_data(&part[1]), zmq_msg_size(&part[1]),
+                 ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        zmq_send(b->zap, code, 3, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        zmq_send(b->zap, text, strlen(text), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        zmq_send(b->zap, uid, strlen(uid), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        zmq_send(b->zap, "", 0, ZMQ_DONTWAIT);
+    }
+    for (int i = 0; i < kept; i++)
+        zmq_msg_close(&part[i]);
+}
+
+void kr_broker_set_gate(kr_broker_t *b, kr_broker_gate_fn fn, void *ud)
+{
+    b->gate = fn;
+    b->gate_ud = ud;
+}
+
+int kr_broker_curve_allow(kr_broker_t *b, const char *key, const char *identity,
+                          const char *const *groups, kr_error_t *err)
+{
+    if (b->clients == NULL)
+        return kr_error_set(err, KR_E_INVALID, "the bus has no CURVE endpoint");
+    b->clients_gen++;
+    if (kr_curve_clients_add(b->clients, key, identity, groups, err) < 0)
+        return -1;
+    KR_INFO(TAG, "client key allowed", "identity=\"%s\" key=\"%s\"", identity, key);
+    return 0;
+}
+
+int kr_broker_curve_revoke(kr_broker_t *b, const char *identity, kr_error_t *err)
+{
+    if (b->clients == NULL)
+        return kr_error_set(err, KR_E_INVALID, "the bus has no CURVE endpoint");
+    b->clients_gen++;
+    if (kr_curve_clients_remove(b->clients, identity, err) < 0)
+        return -1;
+    KR_INFO(TAG, "client key revoked", "identity=\"%s\"", identity);
+    return 0;
 }
 
 static void provider_message(kr_broker_t *b, bk_peer_t *prov, zmq_msg_t *frames)
@@ -1000,15 +1221,30 @@ static void provider_message(kr_broker_t *b, bk_peer_t *prov, zmq_msg_t *frames)
 }
 
 static void handle(kr_broker_t *b, const void *rid, size_t rid_len, zmq_msg_t *frames,
-                   size_t nframes)
+                   size_t nframes, const char *user)
 {
     STAT_INC(b, msgs_in);
     bk_peer_t *peer = peer_get(b, rid, rid_len);
     peer->last_active = b->now;
+    if (b->zap != NULL) {
+        if (!peer->user_known) {
+            peer->user = user ? xstrdup(user) : NULL;
+            peer->user_known = true;
+        } else if ((peer->user == NULL) != (user == NULL) ||
+                   (user != NULL && strcmp(peer->user, user) != 0)) {
+            STAT_INC(b, bad_envelopes);
+            send_error(b, peer, 0, KR_E_FORBIDDEN,
+                       "this routing id is in use by another identity: connect with another "
+                       "ZMQ_ROUTING_ID (or none)",
+                       false);
+            process_lost(b);
+            return;
+        }
+    }
     if (peer->lost) {
         /* a message racing its sender's cleanup */
     } else if (nframes == 1) {
-        client_message(b, peer, &frames[0]);
+        client_message(b, peer, &frames[0], user);
     } else if (nframes == 3) {
         provider_message(b, peer, frames);
     } else {
@@ -1539,6 +1775,23 @@ kr_broker_t *kr_broker_new(const kr_broker_opts_t *opts, kr_error_t *err)
         /* no authentication on the local socket: only its owner may connect */
         chmod(b->ipc_path, 0600);
     }
+    if (opts && opts->tcp_endpoint && opts->curve != NULL) {
+        /* Options are taken at bind: only the tcp listener is a CURVE
+         * server; inproc and ipc stay as they were. */
+        b->clients = kr_curve_clients_load(opts->curve_clients, err);
+        if (b->clients == NULL) {
+            kr_broker_destroy(&b);
+            return NULL;
+        }
+        b->zap = zmq_socket(ctx, ZMQ_REP);
+        which = "inproc://zeromq.zap.01";
+        if (b->zap == NULL || zmq_bind(b->zap, "inproc://zeromq.zap.01") != 0)
+            goto bind_failed;
+        set_int(b->zap, ZMQ_LINGER, 0);
+        set_int(b->sock, ZMQ_CURVE_SERVER, 1);
+        zmq_setsockopt(b->sock, ZMQ_CURVE_SECRETKEY, opts->curve->secret_key, KR_CURVE_KEY_LEN);
+        zmq_setsockopt(b->sock, ZMQ_ZAP_DOMAIN, "kraal", 5);
+    }
     if (opts && opts->tcp_endpoint) {
         which = opts->tcp_endpoint;
         if (zmq_bind(b->sock, opts->tcp_endpoint) != 0)
@@ -1580,7 +1833,15 @@ static bool recv_one(kr_broker_t *b)
         more = zmq_msg_more(m);
         n++;
     }
-    handle(b, zmq_msg_data(&rid), zmq_msg_size(&rid), frames, n);
+    /* The ZAP user id of the connection (CURVE peers only: inproc, ipc and
+     * plain tcp messages carry none, or an empty one) */
+    const char *user = NULL;
+    if (b->zap != NULL && n > 0) {
+        user = zmq_msg_gets(&frames[0], "User-Id");
+        if (user != NULL && user[0] == '\0')
+            user = NULL;
+    }
+    handle(b, zmq_msg_data(&rid), zmq_msg_size(&rid), frames, n, user);
     for (size_t i = 0; i < n && i < 4; i++)
         zmq_msg_close(&frames[i]);
     zmq_msg_close(&rid);
@@ -1598,7 +1859,7 @@ void kr_broker_feed(kr_broker_t *b, const void *rid, size_t rid_len, const void 
             memcpy(zmq_msg_data(&m[i]), frames[i], lens[i]);
     }
     b->now = kr_time_ms();
-    handle(b, rid, rid_len, m, nframes);
+    handle(b, rid, rid_len, m, nframes, NULL);
     for (size_t i = 0; i < n; i++)
         zmq_msg_close(&m[i]);
 }
@@ -1607,13 +1868,18 @@ static void *broker_main(void *arg)
 {
     kr_broker_t *b = arg;
     pthread_setname_np(pthread_self(), "kraal-broker");
-    zmq_pollitem_t items[2 + BK_MAX_FDS] = {
+    zmq_pollitem_t items[3 + BK_MAX_FDS] = {
         {.socket = b->sock, .events = ZMQ_POLLIN},
         {.fd = b->stop_fd, .events = ZMQ_POLLIN},
     };
     for (size_t i = 0; i < b->n_fds; i++)
         items[2 + i] = (zmq_pollitem_t){.fd = b->fds[i].fd, .events = ZMQ_POLLIN};
     int n_items = 2 + (int)b->n_fds;
+    int zap_item = -1;
+    if (b->zap != NULL) {
+        zap_item = n_items++;
+        items[zap_item] = (zmq_pollitem_t){.socket = b->zap, .events = ZMQ_POLLIN};
+    }
     for (;;) {
         b->now = kr_time_ms();
         uint64_t next = b->next_probe;
@@ -1631,6 +1897,9 @@ static void *broker_main(void *arg)
         if (items[1].revents & ZMQ_POLLIN)
             break;
         b->now = kr_time_ms();
+        if (zap_item >= 0 && (items[zap_item].revents & ZMQ_POLLIN))
+            for (int i = 0; i < 64; i++)
+                zap_handle(b);
         for (size_t i = 0; i < b->n_fds; i++)
             if (items[2 + i].revents & ZMQ_POLLIN) {
                 b->fds[i].fn(b, b->fds[i].fd, b->fds[i].ud);
@@ -1714,6 +1983,7 @@ void kr_broker_destroy(kr_broker_t **self_p)
                 p->bq_head = o->next;
                 out_free(o);
             }
+            free(p->user);
             free(p);
             p = next;
         }
@@ -1734,6 +2004,11 @@ void kr_broker_destroy(kr_broker_t **self_p)
         zmq_unbind(b->sock, KR_BUS_INPROC_ENDPOINT);
         zmq_close(b->sock);
     }
+    if (b->zap) {
+        zmq_unbind(b->zap, "inproc://zeromq.zap.01");
+        zmq_close(b->zap);
+    }
+    kr_curve_clients_destroy(&b->clients);
     if (b->ipc_path) {
         unlink(b->ipc_path);
         free(b->ipc_path);

@@ -12,6 +12,7 @@
 #include <kraal/error.h>
 #include <kraal/value.h>
 
+#include "curve.h"
 #include "envelope.h"
 
 #ifdef __cplusplus
@@ -31,6 +32,11 @@ typedef struct kr_broker_opts {
     const char *tcp_endpoint; /* e.g. "tcp://127.0.0.1:7440"; NULL = no tcp */
     size_t max_msg;           /* 0 = KR_BUS_MAX_MSG */
     size_t watch_backlog;     /* per-peer queued messages before a watch is expired; 0 = default */
+    /* CURVE on the tcp endpoint (docs/bus.md "Authentication"): the
+     * server's key pair (copied) and the allow-list file of client keys;
+     * NULL = plain tcp (a loopback address only, which the config checks). */
+    const kr_curve_keypair_t *curve;
+    const char *curve_clients;
 } kr_broker_opts_t;
 
 /* Binds all endpoints (inproc always, in kr_bus_zmq_context()).  NULL on
@@ -63,6 +69,13 @@ typedef struct kr_broker_req {
     const void *data;         /* the whole request message */
     size_t len;
     void *peer_; /* private */
+    /* Who sent it: the ZAP user id of a CURVE peer (its identity from the
+     * allow-list, or KR_CURVE_UNJOINED_PREFIX + its key), and that
+     * identity's groups (NULL-terminated); both NULL for inproc, ipc and
+     * plain tcp peers, which are trusted.  A CURVE peer's own `auth` was
+     * replaced by this user before the message reached anyone. */
+    const char *user;
+    const char *const *groups;
 } kr_broker_req_t;
 
 typedef void (*kr_broker_fn)(kr_broker_t *b, const kr_broker_req_t *req, void *ud);
@@ -86,6 +99,24 @@ int kr_broker_reply_raw(kr_broker_t *b, const kr_broker_req_t *req, int code, co
 /* Error reply with a metav1.StatusDetails map (may be NULL). */
 void kr_broker_fail_details(kr_broker_t *b, const kr_broker_req_t *req, kr_reason_t reason,
                             const char *message, const kr_value_t *details);
+
+/* The gate: runs in the broker thread for every request of a CURVE peer
+ * that is in the allow-list, before it is answered or routed.  Returns
+ * true to let it through; otherwise it has answered (kr_broker_fail). */
+typedef bool (*kr_broker_gate_fn)(kr_broker_t *b, const kr_broker_req_t *req, void *ud);
+/* Before kr_broker_start. */
+void kr_broker_set_gate(kr_broker_t *b, kr_broker_gate_fn fn, void *ud);
+
+/* Adds a client key to the allow-list (and its file) as `identity` with
+ * `groups`; new connections with that key get the identity (a connection
+ * keeps the user id of its handshake, so a joining agent reconnects).
+ * Broker thread only (a handler's). */
+int kr_broker_curve_allow(kr_broker_t *b, const char *key, const char *identity,
+                          const char *const *groups, kr_error_t *err);
+/* Drops `identity`'s key from the allow-list (and its file): its
+ * connections are answered 401 from their next message on.  Broker thread
+ * only.  KR_E_NOT_FOUND when it has none. */
+int kr_broker_curve_revoke(kr_broker_t *b, const char *identity, kr_error_t *err);
 
 /* ---- deferred answers ---------------------------------------------------
  *

@@ -425,6 +425,7 @@ kr_server_config_t *kr_server_config_new(void)
     cfg->data_dir = KR_DEFAULT_DATA_DIR;
     cfg->run_dir = KR_DEFAULT_RUN_DIR;
     cfg->log_level = KR_LOG_INFO;
+    cfg->bus_curve = true;
     cfg->plugin_path = kr_arena_alloc(cfg->arena, sizeof(const char *));
     cfg->plugin_path[0] = NULL;
     cfg->store.plugin = KR_DEFAULT_STORE_PLUGIN;
@@ -491,6 +492,18 @@ static bool valid_instance_name(const char *s)
     return true;
 }
 
+/* tcp://127.x.y.z:P, tcp://localhost:P or tcp://[::1]:P. */
+static bool loopback_endpoint(const char *ep)
+{
+    const char *h = ep + 6;
+    if (strncmp(h, "localhost:", 10) == 0 || strncmp(h, "[::1]:", 6) == 0)
+        return true;
+    unsigned a, b2, c, d, port;
+    char tail;
+    return sscanf(h, "%u.%u.%u.%u:%u%c", &a, &b2, &c, &d, &port, &tail) == 5 && a == 127 &&
+           b2 < 256 && c < 256 && d < 256;
+}
+
 static int parse_bus(struct parse *p, const kr_value_t *bus)
 {
     if (kr_value_type(bus) == KR_NULL)
@@ -511,10 +524,22 @@ static int parse_bus(struct parse *p, const kr_value_t *bus)
             if (strncmp(ep, "tcp://", 6) != 0)
                 return perr(p, "bus.tcp: Invalid value: \"%s\": must be tcp://HOST:PORT", ep);
             p->cfg->bus_tcp = ep;
+        } else if (strcmp(k, "curve") == 0) {
+            if (kr_value_type(v) != KR_BOOL)
+                return perr(p, "bus.curve: must be true or false");
+            p->cfg->bus_curve = kr_value_as_bool(v, true);
         } else {
-            return perr(p, "bus: unknown key \"%s\" (known: tcp)", k);
+            return perr(p, "bus: unknown key \"%s\" (known: tcp, curve)", k);
         }
     }
+    /* Without CURVE anyone who reaches the port is trusted with
+     * everything: only a loopback address may go without (like api-rest's
+     * tls: false). */
+    if (p->cfg->bus_tcp != NULL && !p->cfg->bus_curve && !loopback_endpoint(p->cfg->bus_tcp))
+        return perr(p,
+                    "bus.curve: Invalid value: false: the tcp endpoint \"%s\" is not a loopback "
+                    "address; an unauthenticated bus is allowed on 127.0.0.0/8 and ::1 only",
+                    p->cfg->bus_tcp);
     return 0;
 }
 

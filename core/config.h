@@ -30,6 +30,7 @@ typedef struct kr_server_config {
     const char *run_dir;
     kr_log_level_t log_level;
     const char *bus_tcp;      /* NULL: no TCP endpoint */
+    bool bus_curve;           /* bus.curve (default true): the tcp endpoint is a CURVE server */
     const char **plugin_path; /* NULL-terminated, never NULL */
     kr_plugin_spec_t store;   /* the one store plugin (KR_DEFAULT_STORE_PLUGIN) */
     kr_plugin_spec_t *plugins;

@@ -2,14 +2,20 @@
  * a provider, over inproc, ipc and tcp, with 1 and 16 client threads each
  * doing synchronous kr_bus_call in a loop.  Prints figures only.
  *
- *   bench_bus [seconds-per-case]   (default 2)
- */
+ *   bench_bus [seconds-per-case] [curve]   (default 2)
+ *
+ * With "curve" the tcp endpoint is a CURVE server, as `kraal server` makes
+ * it (docs/bus.md), and the clients' key is in its allow-list as a node:
+ * the tcp rows then include the encryption and the broker's identity
+ * handling (its `auth` rewrite; no gate, no authorizer). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <zmq.h>
 
 #include <kraal/bus.h>
 #include <kraal/loop.h>
@@ -155,6 +161,26 @@ int main(int argc, char **argv)
     const char *tcp = "tcp://127.0.0.1:17440";
     kr_broker_opts_t o = {.ipc_path = sock, .tcp_endpoint = tcp};
     kr_error_t err;
+    bool curve = argc > 2 && strcmp(argv[2], "curve") == 0;
+    kr_curve_keypair_t server, client;
+    char clients[160];
+    if (curve) {
+        snprintf(clients, sizeof clients, "%s/clients", dir);
+        FILE *f = fopen(clients, "w");
+        if (f == NULL || zmq_curve_keypair(server.public_key, server.secret_key) != 0 ||
+            zmq_curve_keypair(client.public_key, client.secret_key) != 0) {
+            fprintf(stderr, "curve keys\n");
+            return 1;
+        }
+        fprintf(f, "%s system:node:bench system:nodes,system:authenticated\n", client.public_key);
+        fclose(f);
+        o.curve = &server;
+        o.curve_clients = clients;
+        if (kr_bus_set_curve(server.public_key, client.public_key, client.secret_key, &err) < 0) {
+            fprintf(stderr, "curve: %s\n", err.message);
+            return 1;
+        }
+    }
     kr_broker_t *b = kr_broker_new(&o, &err);
     if (b == NULL || kr_broker_start(b, &err) < 0) {
         fprintf(stderr, "broker: %s\n", err.message);
@@ -165,7 +191,8 @@ int main(int argc, char **argv)
     while (!atomic_load(&prov.ready))
         usleep(1000);
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    printf("bench_bus: %ld CPUs, %.1f s per case\n", cpus, (double)ms / 1000.0);
+    printf("bench_bus: %ld CPUs, %.1f s per case, tcp %s\n", cpus, (double)ms / 1000.0,
+           curve ? "with CURVE" : "plain");
     const struct {
         const char *label, *ep;
     } eps[] = {{"inproc", KR_BUS_INPROC_ENDPOINT}, {"ipc", ipc}, {"tcp", tcp}};
@@ -184,6 +211,8 @@ int main(int argc, char **argv)
     pthread_join(prov.th, NULL);
     kr_broker_destroy(&b);
     kr_bus_shutdown();
+    if (curve)
+        unlink(clients);
     rmdir(dir);
     return 0;
 }

@@ -21,6 +21,10 @@
 
 #include "api.h"
 #include "broker.h"
+#include "busgate.h"
+#include "curve.h"
+#include "nodejoin.h"
+#include "token.h"
 #include "config.h"
 #include "encryption.h"
 #include "host.h"
@@ -46,6 +50,7 @@ static const char usage_main[] =
     "  kubeconfig    print the kubeconfig the server wrote (admin access for kubectl)\n"
     "  image         import, list, remove and pull the node's container images\n"
     "  secrets       rotate-key: rotate the key that encrypts Secrets at rest\n"
+    "  token         create: a join token for agents on a CURVE bus (docs/bus.md)\n"
     "  version       print the version and the plugin ABI\n"
     "\n"
     "Run `kraal <command> --help` for the options of a command.\n";
@@ -64,7 +69,7 @@ static const char usage_server[] =
 
 static const char usage_agent[] =
     "usage: kraal agent --server ENDPOINT [--config FILE | --node-name NAME --runtime-binary BIN]\n"
-    "                   [--data-dir DIR] [--run-dir DIR] [--log-level LEVEL]\n"
+    "                   [--token TOKEN] [--data-dir DIR] [--run-dir DIR] [--log-level LEVEL]\n"
     "       kraal agent --server ENDPOINT --sim-nodes N [--node-name PREFIX] [--sim-... OPTIONS]\n"
     "\n"
     "  --server ENDPOINT      the server's bus: tcp://HOST:PORT or ipc:///run/kraal/bus.sock\n"
@@ -73,6 +78,9 @@ static const char usage_agent[] =
     "                         runtime, then agent-node\n"
     "  --node-name NAME       the Node's name; default the hostname (without --config)\n"
     "  --runtime-binary BIN   the OCI runtime: runc (default) or crun (without --config)\n"
+    "  --token TOKEN          join a CURVE tcp bus with a token of `kraal token create`:\n"
+    "                         the agent's key pair (DATA_DIR/bus/client.key, made once)\n"
+    "                         becomes system:node:<node name>; later starts need no token\n"
     "  --data-dir, --run-dir  defaults as for server; an agent beside a server that runs\n"
     "                         its own agent needs other directories\n"
     "  --log-level LEVEL      debug, info, warn or error; default info\n"
@@ -80,7 +88,8 @@ static const char usage_agent[] =
     "Hollow nodes, for scale tests (kubemark's): no container runs, the sim runtime\n"
     "says every container runs.\n"
     "  --sim-nodes N          register and serve N nodes, PREFIX-0 .. PREFIX-<N-1>, each\n"
-    "                         with its Lease; pods bound to them become Running\n"
+    "                         with its Lease; pods bound to them become Running (over a\n"
+    "                         CURVE bus it joins as system:kraal:PREFIX: a --plugin token)\n"
     "  --node-name PREFIX     their names' prefix; default hollow-node\n"
     "  --sim-capacity LIST    each node's capacity, cpu=4,memory=16Gi,pods=110,\n"
     "                         ephemeral-storage=100Gi (these are the defaults)\n"
@@ -96,7 +105,8 @@ static const char usage_agent[] =
 
 static const char usage_plugin_host[] =
     "usage: kraal plugin-host --plugin FILE.so|NAME --server ENDPOINT [--name NAME]\n"
-    "                         [--config-file FILE.yaml] [--data-dir DIR] [--run-dir DIR]\n"
+    "                         [--config-file FILE.yaml] [--token TOKEN] [--data-dir DIR]\n"
+    "                         [--run-dir DIR]\n"
     "                         [--log-level LEVEL]\n"
     "\n"
     "  --plugin FILE.so|NAME  the plugin: a path, or a name looked up in KRAAL_PLUGIN_PATH\n"
@@ -104,6 +114,8 @@ static const char usage_plugin_host[] =
     "  --server ENDPOINT      the server's bus: ipc:///run/kraal/bus.sock or tcp://HOST:PORT\n"
     "  --name NAME            instance name; default the plugin's name\n"
     "  --config-file FILE     the plugin's config map (YAML)\n"
+    "  --token TOKEN          join a CURVE tcp bus as system:kraal:<instance> with a token\n"
+    "                         of `kraal token create --plugin` (key under DATA_DIR/bus)\n"
     "  --data-dir, --run-dir  directories reported to the plugin; defaults as for server\n"
     "  --log-level LEVEL      debug, info, warn or error; default info\n"
     "\n"
@@ -308,6 +320,8 @@ static int cmd_server(int argc, char **argv)
     kr_api_t *api = NULL;
     kr_host_t *host = NULL;
     kr_encryption_t *enc = NULL;
+    kr_nodejoin_t *nodejoin = NULL;
+    kr_busgate_t *gate = NULL;
     char ipc_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     char lock_path[4096];
 
@@ -344,7 +358,25 @@ static int cmd_server(int argc, char **argv)
     block_stop_signals(&sigs);
 
     kr_broker_opts_t bopts = {.ipc_path = ipc_path, .tcp_endpoint = cfg->bus_tcp};
+    /* CURVE on tcp (docs/bus.md "Authentication"): the server's key pair
+     * and the allow-list under <data_dir>/bus, 0700 */
+    char bus_dir[4096], key_path[4200], clients_path[4200];
+    kr_curve_keypair_t server_kp;
+    if (cfg->bus_tcp != NULL && cfg->bus_curve) {
+        snprintf(bus_dir, sizeof bus_dir, "%s/bus", cfg->data_dir);
+        snprintf(key_path, sizeof key_path, "%s/server.key", bus_dir);
+        snprintf(clients_path, sizeof clients_path, "%s/clients", bus_dir);
+        if (kr_mkdir_p(bus_dir, 0700, &err) < 0 || chmod(bus_dir, 0700) < 0 ||
+            kr_curve_keypair_load(key_path, true, &server_kp, &err) < 0) {
+            KR_ERROR(TAG, "cannot set up the bus keys", "dir=\"%s\" error=\"%s\"", bus_dir,
+                     q(err.message));
+            goto out;
+        }
+        bopts.curve = &server_kp;
+        bopts.curve_clients = clients_path;
+    }
     broker = kr_broker_new(&bopts, &err);
+    explicit_bzero(&server_kp, sizeof server_kp);
     if (broker == NULL) {
         KR_ERROR(TAG, "cannot start the bus broker", "error=\"%s\"", q(err.message));
         goto out;
@@ -371,6 +403,14 @@ static int cmd_server(int argc, char **argv)
     if (api == NULL) {
         KR_ERROR(TAG, "cannot set up the object API", "error=\"%s\"", q(err.message));
         goto out;
+    }
+    if (bopts.curve != NULL) {
+        if ((nodejoin = kr_nodejoin_new(broker, api, &err)) == NULL) {
+            KR_ERROR(TAG, "cannot serve node.join", "error=\"%s\"", q(err.message));
+            goto out;
+        }
+        /* tcp peers are authorized by their identity (docs/auth.md) */
+        gate = kr_busgate_new(broker, api, cfg->authorizer);
     }
     kr_host_opts_t hopts = {
         .endpoint = KR_BUS_INPROC_ENDPOINT,
@@ -401,9 +441,9 @@ static int cmd_server(int argc, char **argv)
         }
     }
     KR_INFO(TAG, "server ready",
-            "version=%s ipc=ipc://%s inproc=%s tcp=%s plugins=%zu data_dir=\"%s\" pid=%d",
+            "version=%s ipc=ipc://%s inproc=%s tcp=%s curve=%s plugins=%zu data_dir=\"%s\" pid=%d",
             KRAAL_VERSION, ipc_path, KR_BUS_INPROC_ENDPOINT, cfg->bus_tcp ? cfg->bus_tcp : "none",
-            kr_host_count(host), cfg->data_dir, (int)getpid());
+            bopts.curve ? "on" : "off", kr_host_count(host), cfg->data_dir, (int)getpid());
 
     int sig = wait_stop_signal(&sigs);
     KR_INFO(TAG, "shutting down", "signal=%s", sigabbrev_np(sig));
@@ -419,6 +459,8 @@ out:
     kr_api_destroy(&api);
     kr_host_destroy(&host);
     kr_broker_destroy(&broker);
+    kr_nodejoin_destroy(&nodejoin);
+    kr_busgate_destroy(&gate);
     kr_encryption_destroy(&enc); /* after the API: its last writes are sealed with it */
     kr_bus_shutdown();
     if (lock_fd >= 0)
@@ -516,6 +558,26 @@ static int agent_sim_plugins(kr_server_config_t *cfg, const char *prefix, const 
     return 0;
 }
 
+/* The name an agent joins as: --node-name, else agent-node's node_name in
+ * the config, else the host name in lower case (as agent-node does). */
+static const char *agent_node_name(kr_server_config_t *cfg, const char *node_name)
+{
+    if (node_name != NULL)
+        return node_name;
+    for (size_t i = 0; i < cfg->n_plugins; i++) {
+        const char *n = kr_value_map_str(cfg->plugins[i].config, "node_name");
+        if (strcmp(cfg->plugins[i].plugin, "agent-node") == 0 && n != NULL)
+            return n;
+    }
+    char host[256] = "";
+    if (gethostname(host, sizeof host - 1) < 0)
+        return "localhost";
+    for (char *p = host; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    return kr_arena_strdup(cfg->arena, host);
+}
+
 static int cmd_agent(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -533,11 +595,12 @@ static int cmd_agent(int argc, char **argv)
         {"sim-start-failures", required_argument, NULL, 'F'},
         {"sim-exit-after", required_argument, NULL, 'E'},
         {"sim-sync-frequency", required_argument, NULL, 'S'},
+        {"token", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *server = NULL, *config = NULL, *node_name = NULL, *binary = NULL;
-    const char *sim_nodes = NULL;
+    const char *sim_nodes = NULL, *token = NULL;
     struct sim_opts so = {0};
     bool sim_other = false;
     struct common_opts o = {0};
@@ -586,6 +649,9 @@ static int cmd_agent(int argc, char **argv)
         case 'S':
             so.sync = optarg;
             sim_other = true;
+            break;
+        case 'T':
+            token = optarg;
             break;
         case 'h':
             fputs(usage_agent, stdout);
@@ -660,6 +726,13 @@ static int cmd_agent(int argc, char **argv)
         goto out;
     }
 
+    /* A hollow agent stands for many nodes: it is a test harness, not a
+     * node, and joins as a plugin (system:kraal:<prefix>, a --plugin
+     * token), which NodeRestriction does not hold to one node. */
+    const char *join_node = sim_nodes ? NULL : agent_node_name(cfg, node_name);
+    const char *join_plugin = sim_nodes ? (node_name ? node_name : "hollow-node") : NULL;
+    if (kraal_bus_join(server, token, cfg->data_dir, join_node, join_plugin) < 0)
+        goto out;
     sigset_t sigs;
     block_stop_signals(&sigs);
     kr_host_opts_t hopts = {
@@ -697,17 +770,13 @@ out:
 static int cmd_plugin_host(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"plugin", required_argument, NULL, 'p'},
-        {"server", required_argument, NULL, 's'},
-        {"name", required_argument, NULL, 'n'},
-        {"config-file", required_argument, NULL, 'f'},
-        {"data-dir", required_argument, NULL, 'd'},
-        {"run-dir", required_argument, NULL, 'r'},
-        {"log-level", required_argument, NULL, 'l'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"plugin", required_argument, NULL, 'p'},  {"server", required_argument, NULL, 's'},
+        {"name", required_argument, NULL, 'n'},    {"config-file", required_argument, NULL, 'f'},
+        {"token", required_argument, NULL, 'T'},   {"data-dir", required_argument, NULL, 'd'},
+        {"run-dir", required_argument, NULL, 'r'}, {"log-level", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
-    const char *plugin = NULL, *server = NULL, *name = NULL, *config_file = NULL;
+    const char *plugin = NULL, *server = NULL, *name = NULL, *config_file = NULL, *token = NULL;
     struct common_opts o = {.data_dir = KR_DEFAULT_DATA_DIR, .run_dir = KR_DEFAULT_RUN_DIR};
     int rc = 0, c;
     while ((c = next_opt(argc, argv, longopts, usage_plugin_host, "plugin-host", &rc)) != -1) {
@@ -727,6 +796,9 @@ static int cmd_plugin_host(int argc, char **argv)
             break;
         case 'f':
             config_file = optarg;
+            break;
+        case 'T':
+            token = optarg;
             break;
         case 'h':
             fputs(usage_plugin_host, stdout);
@@ -788,6 +860,19 @@ static int cmd_plugin_host(int argc, char **argv)
 
     sigset_t sigs;
     block_stop_signals(&sigs);
+    /* the identity asked for is system:kraal:<instance>: --name, else the
+     * plugin's name without a path or .so */
+    const char *inst = name;
+    if (inst == NULL) {
+        const char *base = strrchr(plugin, '/') ? strrchr(plugin, '/') + 1 : plugin;
+        char *dup = kr_arena_strdup(arena, base);
+        char *dot = strstr(dup, ".so");
+        if (dot != NULL)
+            *dot = '\0';
+        inst = dup;
+    }
+    if (kraal_bus_join(server, token, o.data_dir, NULL, inst) < 0)
+        goto out;
     kr_host_opts_t hopts = {.endpoint = server, .data_dir = o.data_dir, .run_dir = o.run_dir};
     host = kr_host_new(&hopts);
     if (kr_host_start(host, &spec, &err) < 0) {
@@ -897,5 +982,7 @@ int main(int argc, char **argv)
         return kraal_cmd_image(argc - 1, argv + 1);
     if (strcmp(cmd, "secrets") == 0)
         return kraal_cmd_secrets(argc - 1, argv + 1);
+    if (strcmp(cmd, "token") == 0)
+        return kraal_cmd_token(argc - 1, argv + 1);
     return usage_error(usage_main, "unknown command \"%s\"", cmd);
 }

@@ -64,6 +64,39 @@ void kr_bus_shutdown(void)
         zmq_ctx_term(c);
 }
 
+/* ---- CURVE keys for tcp ------------------------------------------------- */
+
+static struct {
+    bool on;
+    char server[41], pub[41], sec[41];
+} curve;
+
+static bool z85_key(const char *s)
+{
+    uint8_t raw[32];
+    return s != NULL && strlen(s) == 40 && zmq_z85_decode(raw, s) != NULL;
+}
+
+int kr_bus_set_curve(const char *server_key, const char *public_key, const char *secret_key,
+                     kr_error_t *err)
+{
+    if (server_key != NULL &&
+        (!z85_key(server_key) || !z85_key(public_key) || !z85_key(secret_key)))
+        return kr_error_set(err, KR_E_INVALID,
+                            "bus: a CURVE key is 40 characters of Z85 (zmq_curve_keypair)");
+    pthread_mutex_lock(&ctx_lock);
+    curve.on = server_key != NULL;
+    if (curve.on) {
+        memcpy(curve.server, server_key, 41);
+        memcpy(curve.pub, public_key, 41);
+        memcpy(curve.sec, secret_key, 41);
+    } else {
+        explicit_bzero(curve.sec, sizeof curve.sec);
+    }
+    pthread_mutex_unlock(&ctx_lock);
+    return 0;
+}
+
 /* ---- state ------------------------------------------------------------- */
 
 enum { P_ASYNC, P_WATCH };
@@ -290,6 +323,15 @@ kr_bus_t *kr_bus_connect(const char *endpoint, kr_error_t *err)
     set_int(sock, ZMQ_HEARTBEAT_IVL, 2000);
     set_int(sock, ZMQ_HEARTBEAT_TIMEOUT, 6000);
     set_int(sock, ZMQ_HEARTBEAT_TTL, 6000);
+    if (strncmp(endpoint, "tcp://", 6) == 0) {
+        pthread_mutex_lock(&ctx_lock);
+        if (curve.on) {
+            zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, curve.server, 40);
+            zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, curve.pub, 40);
+            zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, curve.sec, 40);
+        }
+        pthread_mutex_unlock(&ctx_lock);
+    }
     if (zmq_connect(sock, endpoint) != 0) {
         kr_error_set(err, KR_E_INVALID, "bus: cannot connect to %s: %s", endpoint,
                      zmq_strerror(errno));

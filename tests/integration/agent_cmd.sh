@@ -26,16 +26,19 @@ EP="ipc://$T/srv/bus.sock"
 config >"$T/kraal.yaml"
 import_image
 start_server "$T/server.yaml" "$T/server.log"
+# the bus's tcp endpoint is a CURVE server: the agent joins with a token
+# (its key pair then stays in $T/data/bus, and the second agent reuses it)
+TOKEN=$("$KRAAL" token create --config "$T/server.yaml") || fail "kraal token create"
 
 start_agent() {
   "$KRAAL" agent --server "tcp://127.0.0.1:$PORT" --node-name "$NODE" \
-    --data-dir "$T/data" --run-dir "$T/run" >"$T/$1" 2>&1 &
+    --data-dir "$T/data" --run-dir "$T/run" ${2:+--token "$2"} >"$T/$1" 2>&1 &
   AGENT_PID=$!
   PIDS+=("$AGENT_PID")
   wait_log "$T/$1" 'msg="agent ready"' 10000 || fail "kraal agent not ready"
 }
 
-start_agent agent.log
+start_agent agent.log "$TOKEN"
 deadline=$(($(now_ms) + 20000))
 while :; do
   ready=$(json_get "$(bc "{\"op\":\"get\",\"res\":\"v1/nodes\",\"name\":\"$NODE\"}")" \

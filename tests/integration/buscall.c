@@ -1,6 +1,11 @@
 /* kraal-buscall — sends one request to a kraal bus and prints the reply.
  *
- *   kraal-buscall [--timeout MS] ENDPOINT REQUEST
+ *   kraal-buscall [--timeout MS] [--curve DIR] ENDPOINT REQUEST
+ *
+ * --curve DIR: a tcp:// ENDPOINT is a CURVE server; our key pair is
+ * DIR/bus/client.key and the server's key DIR/bus/server.pub, as `kraal
+ * agent --token` keeps them in its data dir (the call then has that
+ * agent's identity).
  *
  * REQUEST is a JSON or YAML map with the request fields (op, res, ns, name,
  * sub, rv, obj, opts, auth), e.g. '{op: echo, obj: {a: 1}}'.  The reply is
@@ -16,10 +21,49 @@
 
 static int usage(void)
 {
-    fputs("usage: kraal-buscall [--timeout MS] ENDPOINT REQUEST\n"
+    fputs("usage: kraal-buscall [--timeout MS] [--curve DIR] ENDPOINT REQUEST\n"
           "  REQUEST: JSON or YAML map, e.g. '{op: echo, obj: {a: 1}}'\n",
           stderr);
     return 2;
+}
+
+/* The value of the line "<word> <40 chars>" of file dir/name into out. */
+static int key_of(const char *dir, const char *name, const char *word, char out[41])
+{
+    char path[4200], line[256];
+    snprintf(path, sizeof path, "%s/bus/%s", dir, name);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        fprintf(stderr, "kraal-buscall: %s: cannot open\n", path);
+        return -1;
+    }
+    int rc = -1;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, word, strlen(word)) == 0 && line[strlen(word)] == ' ' &&
+            strlen(line + strlen(word) + 1) >= 40) {
+            memcpy(out, line + strlen(word) + 1, 40);
+            out[40] = '\0';
+            rc = 0;
+        }
+    fclose(f);
+    if (rc < 0)
+        fprintf(stderr, "kraal-buscall: %s: no %s key\n", path, word);
+    return rc;
+}
+
+static int curve_keys(const char *dir)
+{
+    char server[41], pub[41], sec[41];
+    kr_error_t err;
+    if (key_of(dir, "server.pub", "public", server) < 0 ||
+        key_of(dir, "client.key", "public", pub) < 0 ||
+        key_of(dir, "client.key", "secret", sec) < 0)
+        return -1;
+    if (kr_bus_set_curve(server, pub, sec, &err) < 0) {
+        fprintf(stderr, "kraal-buscall: %s\n", err.message);
+        return -1;
+    }
+    return 0;
 }
 
 static const char *field(const kr_value_t *req, const char *key)
@@ -41,8 +85,15 @@ int main(int argc, char **argv)
         timeout_ms = (int)t;
         i += 2;
     }
+    const char *curve_dir = NULL;
+    if (i + 1 < argc && strcmp(argv[i], "--curve") == 0) {
+        curve_dir = argv[i + 1];
+        i += 2;
+    }
     if (argc - i != 2)
         return usage();
+    if (curve_dir != NULL && curve_keys(curve_dir) < 0)
+        return 1;
     const char *endpoint = argv[i], *text = argv[i + 1];
 
     kr_arena_t *arena = kr_arena_new(0);

@@ -25,4 +25,20 @@ expect_usage 'plugin-host: --plugin is required' plugin-host --server ipc:///tmp
 expect_usage 'plugin-host: --server is required' plugin-host --plugin example-echo
 expect_usage 'must be ipc://PATH or tcp://HOST:PORT' plugin-host --plugin x --server http://x
 expect_usage 'usage: kraal <command>'
+expect_usage 'missing command (create, delete, revoke)' token
+expect_usage 'revoke: missing IDENTITY' token revoke
+expect_usage 'delete: unexpected argument "b"' token delete a b
+expect_usage 'unknown command "list"' token list
+expect_usage 'delete: missing TOKEN-ID' token delete
+expect_usage 'create: --ttl "soon": a duration such as 24h, 90m or 0' token create --ttl soon
+"$KRAAL" token --help | grep -q -- "--plugin" || fail "token --help"
+"$KRAAL" agent --help | grep -q -- "--token" || fail "agent --help lacks --token"
+# a malformed join token: the agent says what a token looks like (exit 1)
+set +e
+"$KRAAL" agent --server tcp://127.0.0.1:1 --sim-nodes 1 --data-dir "$T/d" --run-dir "$T/r" \
+  --token nope >"$T/tok.log" 2>&1
+rc=$?
+set -e
+[ "$rc" -eq 1 ] || fail "agent with a bad token: exit $rc"
+grep -q 'a join token is <token-id>.<token-secret>@<server key>' "$T/tok.log" || fail "bad token: $(cat "$T/tok.log")"
 echo "ok"

@@ -75,7 +75,9 @@ net_cleanup() {
 trap net_cleanup EXIT
 
 k() { "$KUBECTL" "$@" 2>>"$T/kubectl.err"; }
-bc() { "$BUSCALL" --timeout 15000 "$EP" "$1" || fail "no reply to $1"; }
+# the test's own bus calls go through the server's local socket (trusted);
+# the agents join the CURVE tcp endpoint with a token (docs/bus.md)
+bc() { "$BUSCALL" --timeout 15000 "ipc://$T/srv/bus.sock" "$1" || fail "no reply to $1"; }
 
 # net_topology: the bridge and the node namespaces.
 net_topology() {
@@ -135,6 +137,8 @@ YAML
     sleep 0.05
   done
   export KUBECONFIG=$T/srv/data/kubeconfig
+  JOIN_TOKEN=$("$KRAAL" token create --config "$T/server.yaml" 2>>"$T/token.err") ||
+    fail "kraal token create: $(cat "$T/token.err")"
 }
 
 # node_config I: the agent config of node I.
@@ -174,7 +178,7 @@ agent_up() {
   # nsenter itself, not `on`: $! must be the agent (nsenter execs it), not
   # a subshell that the trap's kill would leave the agent behind
   nsenter --net="/run/netns/$(ns_of "$n")" "$KRAAL" agent --server "$EP" --config "$T/node$n.yaml" \
-    >>"$T/agent$n.log" 2>&1 &
+    --token "$JOIN_TOKEN" >>"$T/agent$n.log" 2>&1 &
   pid=$!
   PIDS+=("$pid")
   printf -v "AGENT_PID_$n" '%s' "$pid"

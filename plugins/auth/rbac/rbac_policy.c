@@ -4,9 +4,13 @@
  * The roles are upstream's bootstrappolicy (policy.go, as its
  * testdata/cluster-roles.yaml prints them) for the roles a user meets first:
  * cluster-admin, admin/edit/view (aggregated from system:aggregate-to-*),
- * system:basic-user, system:discovery and system:public-info-viewer.  The
- * roles of the system's own components (system:node, system:kube-scheduler,
- * the controllers') come with those components' identities. */
+ * system:basic-user, system:discovery and system:public-info-viewer; and
+ * system:node and system:node-proxier for the agents, which join the bus
+ * as system:node:<name> in group system:nodes (docs/bus.md; their agent
+ * process runs the service proxy too, so both roles are bound to that
+ * group; core/busgate.c narrows them as upstream's NodeRestriction does).
+ * The roles of the other components (system:kube-scheduler, the
+ * controllers') come with those components' identities. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -159,6 +163,48 @@ static const char bootstrap_yaml[] =
     "  rules:\n"
     "  - nonResourceURLs: [/healthz, /livez, /readyz, /version, /version/]\n"
     "    verbs: [get]\n"
+    "- metadata: {name: 'system:node'}\n"
+    "  rules:\n"
+    "  - {apiGroups: [authentication.k8s.io], resources: [tokenreviews], verbs: [create]}\n"
+    "  - apiGroups: [authorization.k8s.io]\n"
+    "    resources: [localsubjectaccessreviews, subjectaccessreviews]\n"
+    "    verbs: [create]\n"
+    "  - {apiGroups: [''], resources: [services], verbs: [get, list, watch]}\n"
+    "  - {apiGroups: [''], resources: [nodes], verbs: [create, get, list, watch]}\n"
+    "  - {apiGroups: [''], resources: [nodes/status], verbs: [patch, update]}\n"
+    "  - {apiGroups: [''], resources: [nodes], verbs: [patch, update]}\n"
+    "  - {apiGroups: ['', events.k8s.io], resources: [events], verbs: [create, patch, update]}\n"
+    "  - {apiGroups: [''], resources: [pods], verbs: [get, list, watch]}\n"
+    "  - {apiGroups: [''], resources: [pods], verbs: [create, delete]}\n"
+    "  - {apiGroups: [''], resources: [pods/status], verbs: [patch, update]}\n"
+    "  - {apiGroups: [''], resources: [pods/eviction], verbs: [create]}\n"
+    "  - {apiGroups: [''], resources: [configmaps, secrets], verbs: [get, list, watch]}\n"
+    "  - apiGroups: ['']\n"
+    "    resources: [persistentvolumeclaims, persistentvolumes]\n"
+    "    verbs: [get]\n"
+    "  - {apiGroups: [''], resources: [endpoints], verbs: [get]}\n"
+    "  - apiGroups: [certificates.k8s.io]\n"
+    "    resources: [certificatesigningrequests]\n"
+    "    verbs: [create, get, list, watch]\n"
+    "  - apiGroups: [coordination.k8s.io]\n"
+    "    resources: [leases]\n"
+    "    verbs: [create, delete, get, patch, update]\n"
+    "  - {apiGroups: [storage.k8s.io], resources: [volumeattachments], verbs: [get]}\n"
+    "  - {apiGroups: [''], resources: [serviceaccounts/token], verbs: [create]}\n"
+    "  - apiGroups: ['']\n"
+    "    resources: [persistentvolumeclaims/status]\n"
+    "    verbs: [get, patch, update]\n"
+    "  - {apiGroups: [storage.k8s.io], resources: [csidrivers], verbs: [get, list, watch]}\n"
+    "  - apiGroups: [storage.k8s.io]\n"
+    "    resources: [csinodes]\n"
+    "    verbs: [create, delete, get, patch, update]\n"
+    "  - {apiGroups: [node.k8s.io], resources: [runtimeclasses], verbs: [get, list, watch]}\n"
+    "- metadata: {name: 'system:node-proxier'}\n"
+    "  rules:\n"
+    "  - {apiGroups: [''], resources: [endpoints, services], verbs: [list, watch]}\n"
+    "  - {apiGroups: [''], resources: [nodes], verbs: [get, list, watch]}\n"
+    "  - {apiGroups: ['', events.k8s.io], resources: [events], verbs: [create, patch, update]}\n"
+    "  - {apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [list, watch]}\n"
     "clusterRoleBindings:\n"
     "- metadata: {name: cluster-admin}\n"
     "  roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\n"
@@ -179,7 +225,16 @@ static const char bootstrap_yaml[] =
     "            name: 'system:public-info-viewer'}\n"
     "  subjects:\n"
     "  - {apiGroup: rbac.authorization.k8s.io, kind: Group, name: 'system:authenticated'}\n"
-    "  - {apiGroup: rbac.authorization.k8s.io, kind: Group, name: 'system:unauthenticated'}\n";
+    "  - {apiGroup: rbac.authorization.k8s.io, kind: Group, name: 'system:unauthenticated'}\n"
+    "- metadata: {name: 'system:node'}\n"
+    "  roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: 'system:node'}\n"
+    "  subjects:\n"
+    "  - {apiGroup: rbac.authorization.k8s.io, kind: Group, name: 'system:nodes'}\n"
+    "- metadata: {name: 'system:node-proxier'}\n"
+    "  roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole,\n"
+    "            name: 'system:node-proxier'}\n"
+    "  subjects:\n"
+    "  - {apiGroup: rbac.authorization.k8s.io, kind: Group, name: 'system:nodes'}\n";
 
 static kr_value_t *map_at(kr_arena_t *a, kr_value_t *m, const char *key)
 {

@@ -43,6 +43,13 @@ void kr_bus_shutdown(void);
  * asynchronous: a broker that is not there yet makes calls time out, not
  * fail.  NULL on failure.  Caller owns the connection. */
 kr_bus_t *kr_bus_connect(const char *endpoint, kr_error_t *err);
+
+/* CURVE for the tcp:// connections this process makes from now on
+ * (docs/bus.md "Authentication"): the server's public key and our key
+ * pair, Z85 text of 40 characters each; NULL server_key = plain tcp again.
+ * Copied.  Thread-safe.  KR_E_INVALID for a malformed key. */
+int kr_bus_set_curve(const char *server_key, const char *public_key, const char *secret_key,
+                     kr_error_t *err);
 /* Pending async callbacks are called with KR_E_SERVICE_UNAVAILABLE. */
 void kr_bus_destroy(kr_bus_t **self_p);
 

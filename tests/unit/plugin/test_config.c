@@ -234,6 +234,7 @@ static void test_server_config_full(void **state)
     assert_string_equal(cfg->run_dir, "/etc/kraal/run");
     assert_int_equal(cfg->log_level, KR_LOG_WARN);
     assert_string_equal(cfg->bus_tcp, "tcp://127.0.0.1:7440");
+    assert_true(cfg->bus_curve); /* on unless turned off */
     assert_int_equal(cfg->event_ttl_ms, 30 * 60 * 1000);
     assert_int_equal(cfg->not_ready_toleration_s, -1); /* 0 s: the API's "none" */
     assert_int_equal(cfg->unreachable_toleration_s, 60);
@@ -267,6 +268,7 @@ static void test_server_config_defaults(void **state)
     assert_string_equal(cfg->run_dir, KR_DEFAULT_RUN_DIR);
     assert_int_equal(cfg->log_level, KR_LOG_INFO);
     assert_null(cfg->bus_tcp);
+    assert_true(cfg->bus_curve);
     assert_null(cfg->authorizer); /* no escalation check unless named */
     assert_null(cfg->plugin_path[0]);
     assert_int_equal(cfg->n_plugins, 0);
@@ -339,7 +341,19 @@ static void test_server_config_errors(void **state)
     expect_server_error("bus: {tcp: 127.0.0.1:7440}\n",
                         "kraal.yaml: bus.tcp: Invalid value: \"127.0.0.1:7440\": must be "
                         "tcp://HOST:PORT");
-    expect_server_error("bus: {ipc: x}\n", "kraal.yaml: bus: unknown key \"ipc\" (known: tcp)");
+    expect_server_error("bus: {ipc: x}\n",
+                        "kraal.yaml: bus: unknown key \"ipc\" (known: tcp, curve)");
+    /* an unauthenticated bus only on loopback, like api-rest's tls: false */
+    expect_server_error("bus: {tcp: \"tcp://10.1.2.3:7440\", curve: false}\n",
+                        "kraal.yaml: bus.curve: Invalid value: false: the tcp endpoint "
+                        "\"tcp://10.1.2.3:7440\" is not a loopback address; an unauthenticated "
+                        "bus is allowed on 127.0.0.0/8 and ::1 only");
+    expect_server_error("bus: {curve: false, tcp: \"tcp://0.0.0.0:7440\"}\n",
+                        "kraal.yaml: bus.curve: Invalid value: false: the tcp endpoint "
+                        "\"tcp://0.0.0.0:7440\" is not a loopback address; an unauthenticated "
+                        "bus is allowed on 127.0.0.0/8 and ::1 only");
+    expect_server_error("bus: {curve: yes please}\n",
+                        "kraal.yaml: bus.curve: must be true or false");
     expect_server_error("plugin_path: /opt\n", "kraal.yaml: plugin_path: must be a list of "
                                                "directories");
     expect_server_error("plugins:\n  - plugin: a\n    name: \"bad name\"\n",
@@ -347,6 +361,25 @@ static void test_server_config_errors(void **state)
                         "letters, digits, '-', '_' or '.'");
     expect_server_error("- a\n- b\n", "kraal.yaml: must be a map");
     expect_server_error("a: 1\n---\nb: 2\n", "kraal.yaml: must hold one YAML document, found 2");
+}
+
+/* curve: false is accepted on loopback addresses only */
+static void test_server_config_bus_curve(void **state)
+{
+    (void)state;
+    const char *ok[] = {"bus: {tcp: \"tcp://127.0.0.1:7440\", curve: false}\n",
+                        "bus: {curve: false, tcp: \"tcp://127.9.9.9:1\"}\n",
+                        "bus: {tcp: \"tcp://localhost:7440\", curve: false}\n",
+                        "bus: {tcp: \"tcp://[::1]:7440\", curve: false}\n",
+                        "bus: {curve: false}\n"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        kr_server_config_t *cfg = kr_server_config_new();
+        kr_error_t err;
+        if (kr_server_config_parse(cfg, "kraal.yaml", ok[i], strlen(ok[i]), &err) < 0)
+            fail_msg("%s: %s", ok[i], err.message);
+        assert_false(cfg->bus_curve);
+        kr_server_config_destroy(&cfg);
+    }
 }
 
 static void test_server_config_load(void **state)
@@ -401,6 +434,7 @@ int main(void)
         cmocka_unit_test(test_server_config_full),
         cmocka_unit_test(test_server_config_defaults),
         cmocka_unit_test(test_server_config_errors),
+        cmocka_unit_test(test_server_config_bus_curve),
         cmocka_unit_test(test_server_config_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -41,7 +41,9 @@ static void test_bootstrap_policy(void **state)
                                        "system:aggregate-to-view",
                                        "system:basic-user",
                                        "system:discovery",
-                                       "system:public-info-viewer"};
+                                       "system:public-info-viewer",
+                                       "system:node",
+                                       "system:node-proxier"};
     assert_int_equal(kr_value_len(roles), sizeof want / sizeof want[0]);
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         const kr_value_t *r = by_name(roles, want[i]);
@@ -70,7 +72,13 @@ static void test_bootstrap_policy(void **state)
                         "system:unauthenticated");
     assert_non_null(by_name(bindings, "system:basic-user"));
     assert_non_null(by_name(bindings, "system:discovery"));
-    assert_int_equal(kr_value_len(bindings), 4);
+    /* the agents' roles, bound to their group (docs/bus.md) */
+    b = by_name(bindings, "system:node");
+    assert_string_equal(kr_value_as_str(kr_value_get(b, "subjects[0].name")), "system:nodes");
+    assert_string_equal(kr_value_as_str(kr_value_get(b, "roleRef.name")), "system:node");
+    b = by_name(bindings, "system:node-proxier");
+    assert_string_equal(kr_value_as_str(kr_value_get(b, "subjects[0].name")), "system:nodes");
+    assert_int_equal(kr_value_len(bindings), 6);
 
     /* evaluated: an authenticated user may discover and review itself,
      * anyone may read /healthz, system:masters may do anything */
@@ -105,6 +113,41 @@ static void test_bootstrap_policy(void **state)
     assert_int_equal(rbac_authorize(s, &ssar, NULL, 0), KR_AUTHZ_NO_OPINION);
     ssar.user = &root;
     assert_int_equal(rbac_authorize(s, &ssar, NULL, 0), KR_AUTHZ_ALLOW);
+    /* a joined agent (system:nodes): its pods' status, its lease, the
+     * proxy's endpointslices; not Secrets' writes nor namespaces' lists */
+    const char *nodes[] = {"system:nodes", "system:authenticated"};
+    kr_authz_user_t node = {.name = "system:node:n1", .groups = nodes, .ngroups = 2};
+    kr_authz_attrs_t na = {.user = &node,
+                           .verb = "patch",
+                           .resource_request = true,
+                           .group = "",
+                           .resource = "pods",
+                           .subresource = "status",
+                           .ns = "default",
+                           .name = "p"};
+    assert_int_equal(rbac_authorize(s, &na, NULL, 0), KR_AUTHZ_ALLOW);
+    na.subresource = NULL;
+    assert_int_equal(rbac_authorize(s, &na, NULL, 0), KR_AUTHZ_NO_OPINION);
+    na = (kr_authz_attrs_t){.user = &node,
+                            .verb = "update",
+                            .resource_request = true,
+                            .group = "coordination.k8s.io",
+                            .resource = "leases",
+                            .ns = "kube-node-lease",
+                            .name = "n1"};
+    assert_int_equal(rbac_authorize(s, &na, NULL, 0), KR_AUTHZ_ALLOW);
+    na.group = "discovery.k8s.io";
+    na.resource = "endpointslices";
+    na.verb = "watch";
+    assert_int_equal(rbac_authorize(s, &na, NULL, 0), KR_AUTHZ_ALLOW);
+    na.group = "";
+    na.resource = "secrets";
+    assert_int_equal(rbac_authorize(s, &na, NULL, 0), KR_AUTHZ_ALLOW);
+    na.verb = "create";
+    assert_int_equal(rbac_authorize(s, &na, NULL, 0), KR_AUTHZ_NO_OPINION);
+    na.resource = "namespaces";
+    na.verb = "list";
+    assert_int_equal(rbac_authorize(s, &na, NULL, 0), KR_AUTHZ_NO_OPINION);
     rbac_snap_destroy(&s);
     kr_arena_destroy(&a);
 }
