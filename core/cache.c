@@ -102,6 +102,35 @@ static size_t field_count(const kr_kind_t *kind)
     return n;
 }
 
+/* Values most objects of the built-in kinds project (a pod's restartPolicy,
+ * schedulerName, serviceAccountName, hostNetwork and phase; a node's
+ * unschedulable): records point to these instead of copying them, ~50
+ * bytes a pod. */
+static const char *const common_values[] = {
+    "Always", "OnFailure", "Never",     "default-scheduler", "default",
+    "false",  "true",      "Pending",   "Running",           "Succeeded",
+    "Failed", "Unknown",   "ClusterIP", "NodePort",          "None",
+    "Opaque", "Active",    "Normal",    "Warning",
+};
+
+/* `v` itself when it is one of common_values (static), else NULL. */
+static const char *common_value(const char *v)
+{
+    /* on every write (~10 values a pod): the first byte rules out most */
+    for (size_t i = 0; i < sizeof common_values / sizeof common_values[0]; i++)
+        if (common_values[i][0] == v[0] && strcmp(common_values[i], v) == 0)
+            return common_values[i];
+    return NULL;
+}
+
+/* A projected value kept in the record: a common one shared, else copied
+ * into `a`. */
+static const char *fval_dup(kr_arena_t *a, const char *v)
+{
+    const char *c = common_value(v);
+    return c != NULL ? c : kr_arena_strdup(a, v);
+}
+
 /* project() copied into `scratch`; NULL for "". */
 static const char *project_dup(kr_arena_t *scratch, const kr_value_t *obj, const char *path,
                                bool builtin)
@@ -174,7 +203,7 @@ static int rec_fill(kr_objrec_t *rec, const kr_kind_t *kind, const kr_value_t *o
     kr_arena_alloc(scratch, n * sizeof *vals);
     for (size_t i = 0; i < n; i++)
         if (vals[i] != NULL)
-            kr_arena_strdup(scratch, vals[i]);
+            fval_dup(scratch, vals[i]);
     if (labels != NULL)
         kr_value_copy(scratch, labels);
     if (uid != NULL)
@@ -184,7 +213,7 @@ static int rec_fill(kr_objrec_t *rec, const kr_kind_t *kind, const kr_value_t *o
     rec->arena = a;
     const char **fv = kr_arena_alloc(a, n * sizeof *fv);
     for (size_t i = 0; i < n; i++)
-        fv[i] = vals[i] != NULL ? kr_arena_strdup(a, vals[i]) : NULL;
+        fv[i] = vals[i] != NULL ? fval_dup(a, vals[i]) : NULL;
     rec->fvals = fv;
     rec->labels = labels != NULL ? kr_value_copy(a, labels) : NULL;
     rec->name = fv[0];

@@ -26,11 +26,14 @@ static struct kr_arena_chunk *chunk_new(size_t size)
     return c;
 }
 
-static void chunks_free(struct kr_arena_chunk *c)
+/* Frees the chunks of list c but `keep` (the first chunk, which lives in
+ * the arena's own allocation). */
+static void chunks_free(struct kr_arena_chunk *c, const struct kr_arena_chunk *keep)
 {
     while (c != NULL) {
         struct kr_arena_chunk *next = c->next;
-        free(c);
+        if (c != keep)
+            free(c);
         c = next;
     }
 }
@@ -62,13 +65,27 @@ static struct kr_arena_chunk *chunk_get(kr_arena_t *self, size_t size)
     return c != NULL ? c : chunk_new(size);
 }
 
+/* The arena and its first chunk are one allocation: tens of thousands of
+ * small arenas (a cached object's, a parsed pod's) each save a malloc
+ * header and its rounding, and a new arena is one malloc instead of two.
+ * The first chunk is never freed on its own (reset keeps it). */
+#define ARENA_HEAD ((sizeof(kr_arena_t) + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1))
+
 kr_arena_t *kr_arena_new(size_t chunk)
 {
-    kr_arena_t *self = xmalloc(sizeof(*self));
     if (chunk == 0)
         chunk = ARENA_DEFAULT_CHUNK;
+    if (chunk > SIZE_MAX - ARENA_HEAD - sizeof(struct kr_arena_chunk) - ARENA_ALIGN) {
+        fprintf(stderr, "kraal: arena allocation of %zu bytes is too large\n", chunk);
+        abort();
+    }
     chunk = (chunk + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
-    self->first = self->head = chunk_new(chunk);
+    kr_arena_t *self = xmalloc(ARENA_HEAD + sizeof(struct kr_arena_chunk) + chunk);
+    struct kr_arena_chunk *first = (struct kr_arena_chunk *)(void *)((char *)self + ARENA_HEAD);
+    first->next = NULL;
+    first->size = chunk;
+    first->used = 0;
+    self->first = self->head = first;
     self->spare = NULL;
     self->first_size = chunk;
     self->next_size = chunk;
@@ -81,8 +98,8 @@ void kr_arena_destroy(kr_arena_t **self_p)
     if (self_p == NULL || *self_p == NULL)
         return;
     kr_arena_t *self = *self_p;
-    chunks_free(self->head);
-    chunks_free(self->spare);
+    chunks_free(self->head, self->first);
+    chunks_free(self->spare, NULL);
     free(self);
     *self_p = NULL;
 }
@@ -95,7 +112,7 @@ void kr_arena_reset(kr_arena_t *self)
      * they were taken, so that a round of the same shape reuses them one
      * for one and touches no new page.  Spares the round did not need are
      * freed: what an arena keeps is what its last round used. */
-    chunks_free(self->spare);
+    chunks_free(self->spare, NULL);
     self->spare = NULL;
     struct kr_arena_chunk *c = self->head;
     while (c != NULL) {

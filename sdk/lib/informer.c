@@ -8,9 +8,10 @@
  * swaps it in at the end, so a list that fails half-way leaves the cache
  * as it was and the handlers see only complete differences.
  *
- * Each cached object lives in an arena of its own, sized to fit (the tree
- * is copied once into a scratch arena to measure it), so that replacing or
- * deleting one object frees exactly its memory.
+ * Each cached object lives in an arena of its own with its record and key,
+ * sized to fit (they are copied once into a scratch arena to measure them):
+ * one allocation per object, and replacing or deleting one object frees
+ * exactly its memory.
  *
  * The bus client cannot cancel an async request, so a list page in flight
  * carries a small ticket instead of the informer: destroy orphans the
@@ -40,10 +41,12 @@
 typedef struct inf_obj {
     struct inf_obj *next; /* hash chain */
     uint64_t hash;
-    kr_arena_t *arena; /* owns obj */
+    kr_arena_t *arena; /* holds this record, its key and obj */
     kr_value_t *obj;
-    const char *ns; /* metadata.namespace, "" when cluster-scoped */
     const char *rv; /* metadata.resourceVersion, or NULL */
+    /* metadata.namespace is the key's first nslen bytes (0: cluster-scoped):
+     * a transform may leave it out of obj */
+    uint32_t nslen;
     char key[];
 } inf_obj_t;
 
@@ -154,8 +157,8 @@ static void tbl_unlink(inf_table_t *t, inf_obj_t *o)
 
 static void obj_free(inf_obj_t *o)
 {
-    kr_arena_destroy(&o->arena);
-    free(o);
+    kr_arena_t *a = o->arena; /* o lives in it */
+    kr_arena_destroy(&a);
 }
 
 static void tbl_free(inf_table_t *t)
@@ -203,24 +206,30 @@ static inf_obj_t *obj_new(kr_informer_t *inf, const kr_value_t *src)
     int klen = kr_informer_key(src, key, sizeof key);
     if (klen < 0)
         return NULL;
+    const char *ns = kr_value_map_str(kr_value_map_get(src, "metadata"), "namespace");
+    uint32_t nslen = ns != NULL ? (uint32_t)strlen(ns) : 0;
     if (inf->transform != NULL) {
         kr_arena_reset(inf->tscratch);
         const kr_value_t *t = inf->transform(inf->tscratch, src, inf->transform_ud);
         if (t != NULL)
             src = t;
     }
-    /* Measure the tree, then copy it into an arena of exactly that size. */
+    /* Measure the record and the tree, then make the same allocations in
+     * an arena of exactly that size. */
+    size_t osize = sizeof(inf_obj_t) + (size_t)klen + 1;
     kr_arena_reset(inf->scratch);
+    kr_arena_alloc(inf->scratch, osize);
     kr_value_copy(inf->scratch, src);
     size_t need = kr_arena_used(inf->scratch);
     kr_arena_reset(inf->scratch);
-    inf_obj_t *o = xcalloc(1, sizeof *o + (size_t)klen + 1);
+    kr_arena_t *a = kr_arena_new(need);
+    inf_obj_t *o = kr_arena_alloc(a, osize);
+    memset(o, 0, sizeof *o);
     memcpy(o->key, key, (size_t)klen + 1);
     o->hash = kr_value_hash(key, (size_t)klen);
-    o->arena = kr_arena_new(need);
-    o->obj = kr_value_copy(o->arena, src);
-    const char *ns = kr_value_map_str(kr_value_map_get(o->obj, "metadata"), "namespace");
-    o->ns = ns != NULL ? ns : "";
+    o->arena = a;
+    o->nslen = nslen;
+    o->obj = kr_value_copy(a, src);
     o->rv = obj_rv(o->obj);
     return o;
 }
@@ -826,7 +835,7 @@ size_t kr_informer_each(const kr_informer_t *inf, const char *ns, kr_informer_ea
     const inf_table_t *c = &inf->cache;
     for (size_t i = 0; i < c->nb; i++) {
         for (const inf_obj_t *o = c->b[i]; o != NULL; o = o->next) {
-            if (ns != NULL && strcmp(ns, o->ns) != 0)
+            if (ns != NULL && (strlen(ns) != o->nslen || memcmp(ns, o->key, o->nslen) != 0))
                 continue;
             n++;
             if (!fn(o->obj, ud))

@@ -814,19 +814,42 @@ static kr_value_t *kept(kr_arena_t *a, const kr_value_t *from, const char *const
     return m;
 }
 
-/* The pod informer keeps a pending pod of ours whole (the steps read it).
+/* A pending pod of ours as the informer keeps it: whole (the steps read
+ * it) but for metadata.managedFields, which nothing here reads and which
+ * are a third of a pod created through the API — thousands of pods wait
+ * in the queue when creates outrun the scheduler.  NULL (kept as it is)
+ * when it has none. */
+static const kr_value_t *pending_kept(kr_arena_t *a, const kr_value_t *obj)
+{
+    const kr_value_t *md = kr_value_map_get(obj, "metadata");
+    if (kr_value_map_get(md, "managedFields") == NULL)
+        return NULL;
+    kr_value_t *out = kr_value_map(a), *m = kr_value_map(a);
+    for (size_t i = 0; i < kr_value_len(md); i++)
+        if (strcmp(kr_value_map_key(md, i), "managedFields") != 0)
+            kr_value_map_set(a, m, kr_value_map_key(md, i), kr_value_map_val(md, i));
+    for (size_t i = 0; i < kr_value_len(obj); i++) {
+        const char *k = kr_value_map_key(obj, i);
+        kr_value_map_set(a, out, k, strcmp(k, "metadata") == 0 ? m : kr_value_map_val(obj, i));
+    }
+    return out;
+}
+
+/* The pod informer keeps a pending pod of ours whole (pending_kept).
  * A pod on a node is parsed here, while the whole object is at hand, for
  * the handler that follows (unless the cache has it at this
- * resourceVersion already: a relist), and the informer keeps only its
- * name, uid, node and phase — tens of thousands of pods cost their parse
- * and a few hundred bytes each, not their objects. */
+ * resourceVersion already: a relist), and the informer keeps only what the
+ * handlers read of it: uid, resourceVersion, node, and the phase once it
+ * is finished — tens of thousands of pods cost their parse and ~250 bytes
+ * each, not their objects.  Name and namespace are the informer's key;
+ * logs and Events name pods from the whole object or the parse. */
 static const kr_value_t *pod_transform(kr_arena_t *a, const kr_value_t *obj, void *ud)
 {
     sched_t *s = ud;
     const char *node = kr_value_as_str(kr_value_get(obj, "spec.nodeName"));
     bool assigned = node != NULL && *node != '\0';
     if (!assigned && ours(s, obj))
-        return NULL;
+        return pending_kept(a, obj);
     const char *uid = meta_str(obj, "uid");
     if (assigned && uid != NULL && !finished(obj)) {
         uint64_t rv = rv_of(obj);
@@ -840,7 +863,7 @@ static const kr_value_t *pod_transform(kr_arena_t *a, const kr_value_t *obj, voi
                               meta_str(obj, "namespace"), meta_str(obj, "name"));
         }
     }
-    static const char *const mkeys[] = {"name", "namespace", "uid", "resourceVersion", NULL};
+    static const char *const mkeys[] = {"uid", "resourceVersion", NULL};
     /* a pod on a node stays there: whose it was (schedulerName, read by
      * ours() for pending pods only) is not asked again */
     static const char *const skeys[] = {"schedulerName", "nodeName", NULL};
@@ -849,13 +872,16 @@ static const kr_value_t *pod_transform(kr_arena_t *a, const kr_value_t *obj, voi
     kr_value_map_set(a, out, "metadata", kept(a, kr_value_map_get(obj, "metadata"), mkeys));
     kr_value_map_set(a, out, "spec",
                      kept(a, kr_value_map_get(obj, "spec"), assigned ? skeys + 1 : skeys));
-    kr_value_map_set(a, out, "status", kept(a, kr_value_map_get(obj, "status"), stkeys));
+    if (finished(obj)) /* finished() of the kept copy reads it; a running pod's is not read */
+        kr_value_map_set(a, out, "status", kept(a, kr_value_map_get(obj, "status"), stkeys));
     return out;
 }
 
 /* The node informer keeps what the cache parses (labels, taints,
- * unschedulable, allocatable, the conditions' types and statuses): no
- * images, addresses, nodeInfo or heartbeat times. */
+ * unschedulable, allocatable, the type and status of the conditions it
+ * reads: Ready and NetworkUnavailable): no images, addresses, nodeInfo,
+ * heartbeat times or pressure conditions (those reach the scheduler as
+ * taints). */
 static const kr_value_t *node_transform(kr_arena_t *a, const kr_value_t *obj, void *ud)
 {
     (void)ud;
@@ -871,8 +897,12 @@ static const kr_value_t *node_transform(kr_arena_t *a, const kr_value_t *obj, vo
     bool alloc = kr_value_map_get(status, "allocatable") != NULL;
     kr_value_t *st = kept(a, status, alloc ? stkeys + 1 : stkeys), *conds = kr_value_array(a);
     const kr_value_t *cl = kr_value_map_get(status, "conditions");
-    for (size_t i = 0; i < kr_value_len(cl); i++)
-        kr_value_array_push(a, conds, kept(a, kr_value_array_get(cl, i), ckeys));
+    for (size_t i = 0; i < kr_value_len(cl); i++) {
+        const kr_value_t *c = kr_value_array_get(cl, i);
+        const char *type = kr_value_map_str(c, "type");
+        if (type != NULL && (strcmp(type, "Ready") == 0 || strcmp(type, "NetworkUnavailable") == 0))
+            kr_value_array_push(a, conds, kept(a, c, ckeys));
+    }
     kr_value_map_set(a, st, "conditions", conds);
     kr_value_map_set(a, out, "status", st);
     return out;

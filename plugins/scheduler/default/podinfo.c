@@ -574,10 +574,22 @@ sched_pod_t *sched_pod_new(const kr_value_t *obj, bool keep_obj, kr_error_t *err
      * same allocations in the same order, fills its one chunk exactly (~0.6 KB
      * for a Deployment's pod on a node, its object's size more for the pod
      * being placed); a huge pod gets some room for alignment. */
-    sched_pod_t *p = pod_parse(obj, keep_obj, 64 * 1024, err);
+    /* A pod on a node (no copy of its object) parses into ~0.5 KB: its
+     * first parse gets a small chunk (again with 64 KB in the rare case it
+     * does not fit), which the heap reuses parse after parse; a 64 KB
+     * block taken and freed for each of tens of thousands of pods leaves
+     * holes that long-lived allocations split. */
+    size_t first = keep_obj ? 64 * 1024 : 4096;
+    sched_pod_t *p = pod_parse(obj, keep_obj, first, err);
     if (p == NULL)
         return NULL;
     size_t used = kr_arena_used(p->arena);
+    if (used > first - 256 && first < 64 * 1024) {
+        sched_pod_free(&p);
+        if ((p = pod_parse(obj, keep_obj, 64 * 1024, err)) == NULL)
+            return NULL;
+        used = kr_arena_used(p->arena);
+    }
     sched_pod_t *exact = pod_parse(obj, keep_obj, used + (used > 60 * 1024 ? used / 16 : 0), err);
     sched_pod_free(&p);
     return exact;

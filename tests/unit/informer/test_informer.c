@@ -769,6 +769,49 @@ static void test_transform(void **state)
     assert_int_equal(kr_informer_set_transform(f->inf, NULL, NULL, &err), -KR_E_ALREADY_EXISTS);
 }
 
+/* Keeps metadata.name and resourceVersion only: no namespace. */
+static const kr_value_t *strip_namespace(kr_arena_t *a, const kr_value_t *obj, void *ud)
+{
+    (void)ud;
+    const kr_value_t *md = kr_value_map_get(obj, "metadata");
+    kr_value_t *out = kr_value_map(a), *m = kr_value_map(a);
+    kr_value_map_set(a, m, "name", kr_value_copy(a, kr_value_map_get(md, "name")));
+    kr_value_map_set(a, m, "resourceVersion",
+                     kr_value_copy(a, kr_value_map_get(md, "resourceVersion")));
+    kr_value_map_set(a, out, "metadata", m);
+    return out;
+}
+
+/* The namespace of a cached object is its key's, not its (transformed)
+ * object's: each() filters by it even when the transform drops it. */
+static void test_transform_namespace(void **state)
+{
+    fx_t *f = *state;
+    put(f, "a", "x", "d1");
+    put(f, "b", "y", "d2");
+    put(f, "b", "z", "d3");
+    put(f, "bb", "w", "d4");
+    kr_informer_opts_t o = base_opts(f);
+    o.handlers.on_add = NULL; /* it looks objects up by their own key */
+    kr_error_t err;
+    f->inf = kr_informer_new(f->loop, f->bus, &o, &err);
+    assert_non_null(f->inf);
+    f->rec.inf = f->inf;
+    assert_int_equal(kr_informer_set_transform(f->inf, strip_namespace, NULL, &err), 0);
+    assert_int_equal(kr_informer_start(f->inf, &err), 0);
+    RUN_UNTIL(f, kr_informer_has_synced(f->inf), 5000);
+    assert_int_equal(kr_informer_len(f->inf), 4);
+    const kr_value_t *y = kr_informer_get(f->inf, "b", "y");
+    assert_non_null(y);
+    assert_null(kr_value_get(y, "metadata.namespace"));
+    int na = 0, nb = 0, nbb = 0, none = 0;
+    assert_int_equal(kr_informer_each(f->inf, "a", count_ns, &na), 1);
+    assert_int_equal(kr_informer_each(f->inf, "b", count_ns, &nb), 2);
+    assert_int_equal(kr_informer_each(f->inf, "bb", count_ns, &nbb), 1);
+    assert_int_equal(kr_informer_each(f->inf, "", count_ns, &none), 0);
+    assert_int_equal(na + nb + nbb + none, 4);
+}
+
 static void test_many_objects(void **state)
 {
     fx_t *f = *state;
@@ -827,6 +870,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_destroy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transform, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transform_namespace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_objects, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, teardown_all);
