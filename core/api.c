@@ -39,6 +39,7 @@
 #include <msgpack.h>
 
 #include <kraal/authz.h>
+#include <kraal/base64.h>
 #include <kraal/log.h>
 #include <kraal/loop.h>
 
@@ -1466,49 +1467,6 @@ void kr_api_walk(kr_api_t *api, const char *res, const char *ns, const char *fie
 
 /* Continue tokens are upstream's shape: base64 of
  * {"v":"meta.k8s.io/v1","rv":N,"start":"<ns>/<name>\u0000"}. */
-static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static void b64_encode(kr_buf_t *out, const unsigned char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)p[i + 1] << 8;
-        if (i + 2 < n)
-            v |= p[i + 2];
-        char q[4] = {b64chars[(v >> 18) & 63], b64chars[(v >> 12) & 63],
-                     i + 1 < n ? b64chars[(v >> 6) & 63] : '=', i + 2 < n ? b64chars[v & 63] : '='};
-        kr_buf_append(out, q, 4);
-    }
-}
-
-static int b64_val(char c)
-{
-    const char *p = c ? strchr(b64chars, c) : NULL;
-    return p ? (int)(p - b64chars) : -1;
-}
-
-static bool b64_decode(kr_buf_t *out, const char *s)
-{
-    size_t n = strlen(s);
-    if (n % 4 != 0)
-        return false;
-    for (size_t i = 0; i < n; i += 4) {
-        int v[4];
-        for (int j = 0; j < 4; j++) {
-            v[j] = s[i + j] == '=' && j >= 2 && i + 4 == n ? 0 : b64_val(s[i + j]);
-            if (v[j] < 0)
-                return false;
-        }
-        uint32_t w =
-            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
-        unsigned char o[3] = {(unsigned char)(w >> 16), (unsigned char)(w >> 8), (unsigned char)w};
-        size_t k = s[i + 2] == '=' ? 1 : s[i + 3] == '=' ? 2 : 3;
-        kr_buf_append(out, o, k);
-    }
-    return true;
-}
-
 static void make_continue(kr_buf_t *out, int64_t rv, const kr_objrec_t *last)
 {
     kr_arena_t *a = kr_arena_new(512);
@@ -1520,7 +1478,7 @@ static void make_continue(kr_buf_t *out, int64_t rv, const kr_objrec_t *last)
     kr_json_encode(m, &json, KR_JSON_COMPACT, NULL);
     /* upstream ends the start key with a NUL so the next page begins
      * strictly after it; we resume strictly after it anyway */
-    b64_encode(out, (const unsigned char *)json.data, json.len);
+    kr_base64_encode(out, json.data, json.len, KR_B64_STD);
     kr_buf_free(&json);
     kr_arena_destroy(&a);
 }
@@ -1530,7 +1488,7 @@ static bool parse_continue(rq_t *r, const char *tok, int64_t *rv, char **after_n
 {
     kr_buf_t raw = KR_BUF_INIT;
     kr_value_t *m = NULL;
-    bool ok = b64_decode(&raw, tok) &&
+    bool ok = kr_base64_decode(&raw, tok, strlen(tok), KR_B64_STD, NULL) == 0 &&
               kr_json_decode(r->a, raw.data ? raw.data : "", raw.len, &m, NULL) == 0;
     kr_buf_free(&raw);
     const char *start = ok ? kr_value_map_str(m, "start") : NULL;

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <kraal/base64.h>
+
 #include "builtin_internal.h"
 
 #define MAX_SECRET_SIZE (1024 * 1024)
@@ -15,84 +17,13 @@ static const char *const protocols[] = {"SCTP", "TCP", "UDP", NULL};
 
 /* ---- base64 (Go's StdEncoding, as encoding/json does for []byte) ------- */
 
-static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static char *base64_encode(kr_arena_t *a, const char *s, size_t n)
+/* The decoded length of `s`, or -1 with *bad the offset Go names. */
+static long base64_len(const char *s, size_t *bad)
 {
-    char *out = kr_arena_alloc(a, (n + 2) / 3 * 4 + 1);
-    size_t o = 0;
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)p[i] << 16;
-        if (i + 1 < n)
-            v |= (unsigned)p[i + 1] << 8;
-        if (i + 2 < n)
-            v |= p[i + 2];
-        out[o++] = b64chars[(v >> 18) & 63];
-        out[o++] = b64chars[(v >> 12) & 63];
-        out[o++] = i + 1 < n ? b64chars[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < n ? b64chars[v & 63] : '=';
-    }
-    out[o] = '\0';
-    return out;
-}
-
-static int b64val(char c)
-{
-    const char *p = c ? strchr(b64chars, c) : NULL;
-    return p ? (int)(p - b64chars) : -1;
-}
-
-/* Decodes into `out` (may be NULL to only measure); returns the decoded
- * length, or -1 with *bad set to the offset Go's CorruptInputError names.
- * '\r' and '\n' are skipped, as Go does. */
-static long base64_decode(const char *s, unsigned char *out, size_t *bad)
-{
-    size_t n = strlen(s), o = 0;
-    unsigned acc = 0;
-    int bits = 0, quad = 0, pad = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == '\r' || c == '\n')
-            continue;
-        if (c == '=') {
-            /* padding only completes a quantum of 2 or 3 */
-            if (quad < 2) {
-                *bad = i;
-                return -1;
-            }
-            pad++;
-            quad++;
-            if (quad == 4) {
-                for (size_t j = i + 1; j < n; j++)
-                    if (s[j] != '\r' && s[j] != '\n') {
-                        *bad = j;
-                        return -1;
-                    }
-                break;
-            }
-            continue;
-        }
-        int v = b64val(c);
-        if (v < 0 || pad > 0) {
-            *bad = i;
-            return -1;
-        }
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        quad = (quad + 1) % 4;
-        if (bits >= 8) {
-            bits -= 8;
-            if (out)
-                out[o] = (unsigned char)(acc >> bits);
-            o++;
-        }
-    }
-    if (quad != 0 && pad == 0) {
-        *bad = n;
-        return -1;
-    }
-    return (long)o;
+    kr_buf_t out = KR_BUF_INIT;
+    long n = kr_base64_decode(&out, s, strlen(s), KR_B64_STD, bad) == 0 ? (long)out.len : -1;
+    kr_buf_free(&out);
+    return n;
 }
 
 /* The data of a Secret or the binaryData of a ConfigMap: keys, base64 and
@@ -109,7 +40,7 @@ static void validate_bytes_map(kr_validation_t *v, const kr_value_t *map, const 
             continue;
         const char *s = kr_value_as_str(val);
         size_t bad = 0;
-        long len = s ? base64_decode(s, NULL, &bad) : -1;
+        long len = s ? base64_len(s, &bad) : -1;
         if (len < 0) {
             char detail[64];
             snprintf(detail, sizeof detail, "illegal base64 data at input byte %zu", bad);
@@ -126,14 +57,10 @@ static void validate_bytes_map(kr_validation_t *v, const kr_value_t *map, const 
 
 static unsigned char *decoded(kr_arena_t *a, const kr_value_t *map, const char *key, long *len)
 {
-    const char *s = kr_value_map_str(map, key);
-    size_t bad;
-    *len = s ? base64_decode(s, NULL, &bad) : -1;
-    if (*len < 0)
-        return NULL;
-    unsigned char *out = kr_arena_alloc(a, (size_t)*len + 1);
-    base64_decode(s, out, &bad);
-    out[*len] = '\0';
+    size_t n = 0;
+    unsigned char *out =
+        (unsigned char *)kr_base64_decode_str(a, kr_value_map_str(map, key), KR_B64_STD, &n);
+    *len = out != NULL ? (long)n : -1;
     return out;
 }
 
@@ -565,8 +492,11 @@ static void secret_defaults(kr_arena_t *a, kr_value_t *obj)
             const char *s = kr_value_as_str(kr_value_map_val(sd, i));
             if (s == NULL)
                 continue;
+            kr_buf_t enc = KR_BUF_INIT;
+            kr_base64_encode(&enc, s, strlen(s), KR_B64_STD);
             kr_value_map_set(a, data, kr_value_map_key(sd, i),
-                             kr_value_str(a, base64_encode(a, s, strlen(s))));
+                             kr_value_strn(a, enc.data ? enc.data : "", enc.len));
+            kr_buf_free(&enc);
         }
     }
     kr_value_map_del(obj, "stringData");

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <kraal/base64.h>
 #include <kraal/log.h>
 
 #include "curve.h"
@@ -22,38 +23,7 @@ struct kr_nodejoin {
 static const char *secret_field(const kr_value_t *secret, const char *key, kr_arena_t *arena)
 {
     const char *s = kr_value_as_str(kr_value_map_get(kr_value_map_get(secret, "data"), key));
-    if (s == NULL)
-        return NULL;
-    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t n = strlen(s);
-    if (n % 4 != 0)
-        return NULL;
-    char *out = kr_arena_alloc(arena, n / 4 * 3 + 1);
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 4) {
-        int v[4], pad = 0;
-        for (int j = 0; j < 4; j++) {
-            if (s[i + j] == '=' && i + 4 == n && j >= 2) {
-                v[j] = 0;
-                pad++;
-                continue;
-            }
-            const char *p = s[i + j] ? strchr(b64, s[i + j]) : NULL;
-            if (p == NULL || pad)
-                return NULL;
-            v[j] = (int)(p - b64);
-        }
-        uint32_t w = (uint32_t)(v[0] << 18 | v[1] << 12 | v[2] << 6 | v[3]);
-        out[o++] = (char)(w >> 16);
-        if (pad < 2)
-            out[o++] = (char)(w >> 8);
-        if (pad < 1)
-            out[o++] = (char)w;
-    }
-    out[o] = '\0';
-    if (memchr(out, '\0', o) != NULL)
-        return NULL;
-    return out;
+    return kr_base64_decode_str(arena, s, KR_B64_STD, NULL);
 }
 
 /* RFC 3339 ("2006-01-02T15:04:05Z07:00") to unix seconds; false if not. */

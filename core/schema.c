@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <kraal/base64.h>
 #include <kraal/log.h>
 
 #include "xalloc.h"
@@ -690,41 +691,15 @@ static size_t utf8_chars(const char *s, size_t len)
     return n;
 }
 
-/* Go's base64.StdEncoding: '\r' and '\n' are skipped; returns the offset of
- * the first bad byte, or -1 when the text decodes. */
+/* Go's base64.StdEncoding: the offset of the first bad byte, or -1 when
+ * the text decodes. */
 static long base64_error(const char *s, size_t len)
 {
-    size_t quantum = 0, pad = 0, last = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '\r' || ch == '\n')
-            continue;
-        last = i;
-        if (ch == '=') {
-            if (quantum < 2 || pad + quantum >= 4)
-                return (long)i;
-            pad++;
-            if (pad + quantum == 4) {
-                quantum = 0;
-                /* Nothing but newlines may follow padding. */
-                for (size_t j = i + 1; j < len; j++)
-                    if (s[j] != '\r' && s[j] != '\n')
-                        return (long)j;
-                return -1;
-            }
-            continue;
-        }
-        if (pad > 0)
-            return (long)i;
-        bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-                  (ch >= '0' && ch <= '9') || ch == '+' || ch == '/';
-        if (!ok)
-            return (long)i;
-        quantum = (quantum + 1) % 4;
-    }
-    if (quantum != 0 || pad != 0)
-        return (long)(len > 0 ? last + (pad ? 1 : 0) : 0);
-    return -1;
+    kr_buf_t out = KR_BUF_INIT;
+    size_t bad = 0;
+    int rc = kr_base64_decode(&out, s, len, KR_B64_STD, &bad);
+    kr_buf_free(&out);
+    return rc < 0 ? (long)bad : -1;
 }
 
 static void check_string(check_t *c, const node_t *n, const kr_value_t *val)

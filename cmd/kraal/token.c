@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <kraal/base64.h>
 #include <kraal/bus.h>
 #include <kraal/log.h>
 
@@ -73,22 +74,11 @@ static int usage(const char *fmt, ...)
 
 static kr_value_t *b64(kr_arena_t *a, const char *s)
 {
-    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t n = strlen(s);
-    char *out = kr_arena_alloc(a, (n + 2) / 3 * 4 + 1), *o = out;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)(unsigned char)s[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)(unsigned char)s[i + 1] << 8;
-        if (i + 2 < n)
-            v |= (unsigned char)s[i + 2];
-        *o++ = tbl[(v >> 18) & 63];
-        *o++ = tbl[(v >> 12) & 63];
-        *o++ = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
-        *o++ = i + 2 < n ? tbl[v & 63] : '=';
-    }
-    *o = '\0';
-    return kr_value_str(a, out);
+    kr_buf_t out = KR_BUF_INIT;
+    kr_base64_encode(&out, s, strlen(s), KR_B64_STD);
+    kr_value_t *v = kr_value_strn(a, out.data ? out.data : "", out.len);
+    kr_buf_free(&out);
+    return v;
 }
 
 static int token_create(const char *run_dir, const char *data_dir, int64_t ttl_ms, bool plugin,

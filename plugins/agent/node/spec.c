@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <kraal/base64.h>
+
 /* ---- environment -------------------------------------------------------------- */
 
 void ag_env_set(kr_arena_t *a, ag_env_t *env, const char *key, const char *value)
@@ -93,33 +95,6 @@ bool ag_env_name_valid(const char *name)
         if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.' && *p != '_')
             return false;
     return true;
-}
-
-char *ag_b64_decode(kr_arena_t *a, const char *in, size_t *len_out)
-{
-    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t len = strlen(in);
-    char *out = kr_arena_alloc(a, len / 4 * 3 + 4);
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (in[i] == '=')
-            break;
-        const char *p = strchr(tbl, in[i]);
-        if (p == NULL)
-            return NULL;
-        acc = (acc << 6) | (uint32_t)(p - tbl);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    out[o] = '\0';
-    if (len_out != NULL)
-        *len_out = o;
-    return out;
 }
 
 /* metadata.labels['key'] / metadata.annotations['key'] */
@@ -281,7 +256,7 @@ static int key_ref(kr_arena_t *a, const kr_value_t *ref, bool secret, const ag_e
     }
     const char *s = kr_value_as_str(val) ?: "";
     if (secret) {
-        s = ag_b64_decode(a, s, NULL);
+        s = kr_base64_decode_str(a, s, KR_B64_STD, NULL);
         if (s == NULL)
             return kr_error_set(err, KR_E_INVALID, "couldn't decode key %s in Secret %s/%s", key,
                                 ns, name);
@@ -324,7 +299,7 @@ int ag_env_build(kr_arena_t *a, const kr_value_t *container, const ag_env_ctx_t 
             if (!ag_env_name_valid(key)) /* upstream skips them with an event */
                 continue;
             const char *v = kr_value_as_str(kr_value_map_val(data, k)) ?: "";
-            if (secret && (v = ag_b64_decode(a, v, NULL)) == NULL)
+            if (secret && (v = kr_base64_decode_str(a, v, KR_B64_STD, NULL)) == NULL)
                 continue;
             ag_env_set(a, out, key, v);
         }

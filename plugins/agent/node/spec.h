@@ -89,10 +89,6 @@ int ag_env_build(kr_arena_t *a, const kr_value_t *container, const ag_env_ctx_t 
 void ag_service_env(kr_arena_t *a, const kr_value_t *const *svcs, size_t n, const char *ns,
                     bool links, ag_env_t *out);
 
-/* Standard base64 (a Secret's data), NUL-terminated, its length in
- * *len (may be NULL); NULL when not valid base64. */
-char *ag_b64_decode(kr_arena_t *a, const char *in, size_t *len);
-
 /* resourceFieldRef {containerName, resource, divisor} of `self` (or the
  * named container of ctx->pod) as the kubelet renders it. */
 int ag_resource_field_ref(kr_arena_t *a, const kr_value_t *ref, const kr_value_t *self,

@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <kraal/base64.h>
+
 #define TMPFS_MAGIC_NUM 0x01021994
 #define DATA_LINK       "..data"
 #define DATA_TMP        "..data_tmp"
@@ -260,7 +262,7 @@ static int object_payload(kr_arena_t *a, bool secret, const kr_value_t *src,
         for (size_t i = 0; i < kr_value_len(m); i++) {
             const char *v = kr_value_as_str(kr_value_map_val(m, i)) ?: "";
             size_t len = strlen(v);
-            if (b64 && (v = ag_b64_decode(a, v, &len)) == NULL)
+            if (b64 && (v = kr_base64_decode_str(a, v, KR_B64_STD, &len)) == NULL)
                 continue;
             payload_add(a, out, kr_value_map_key(m, i), v, len, dmode);
         }
@@ -282,7 +284,7 @@ static int object_payload(kr_arena_t *a, bool secret, const kr_value_t *src,
                                 key);
         }
         size_t len = strlen(v);
-        if (b64 && (v = ag_b64_decode(a, v, &len)) == NULL)
+        if (b64 && (v = kr_base64_decode_str(a, v, KR_B64_STD, &len)) == NULL)
             return kr_error_set(err, KR_E_INVALID, "key %s of %s: not base64", key, name);
         payload_add(a, out, path, v, len, mode_of(it, dmode));
     }

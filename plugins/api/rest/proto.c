@@ -27,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <kraal/base64.h>
+
 /* proto/k8s-types.json, embedded at build time (core/schemas/embed.cmake). */
 extern const unsigned char rest_proto_types_json[];
 extern const size_t rest_proto_types_json_len;
@@ -702,23 +704,11 @@ static kr_value_t *str_value(dec_t *d, const uint8_t *s, size_t n)
 
 static kr_value_t *base64_value(dec_t *d, const uint8_t *s, size_t n)
 {
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *out = kr_arena_alloc(d->arena, (n + 2) / 3 * 4 + 1);
-    size_t w = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t b = (uint32_t)s[i] << 16;
-        if (i + 1 < n)
-            b |= (uint32_t)s[i + 1] << 8;
-        if (i + 2 < n)
-            b |= s[i + 2];
-        out[w++] = alphabet[(b >> 18) & 63];
-        out[w++] = alphabet[(b >> 12) & 63];
-        out[w++] = i + 1 < n ? alphabet[(b >> 6) & 63] : '=';
-        out[w++] = i + 2 < n ? alphabet[b & 63] : '=';
-    }
-    out[w] = '\0';
-    return take(d, kr_value_strn(d->arena, out, w));
+    kr_buf_t b = KR_BUF_INIT;
+    kr_base64_encode(&b, s, n, KR_B64_STD);
+    kr_value_t *v = kr_value_strn(d->arena, b.data ? b.data : "", b.len);
+    kr_buf_free(&b);
+    return take(d, v);
 }
 
 /* A scalar as Go holds it after decoding; NULL (with err set) when it has

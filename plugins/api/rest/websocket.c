@@ -4,26 +4,19 @@
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 
+#include <kraal/base64.h>
+
 #include "websocket.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 static void base64(const uint8_t *in, size_t n, char *out)
 {
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)in[i + 1] << 8;
-        if (i + 2 < n)
-            v |= in[i + 2];
-        out[o++] = tab[(v >> 18) & 63];
-        out[o++] = tab[(v >> 12) & 63];
-        out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < n ? tab[v & 63] : '=';
-    }
-    out[o] = '\0';
+    kr_buf_t b = KR_BUF_INIT;
+    kr_base64_encode(&b, in, n, KR_B64_STD);
+    memcpy(out, b.data, b.len);
+    out[b.len] = '\0';
+    kr_buf_free(&b);
 }
 
 void rest_ws_accept(const char *key, char out[29])

@@ -23,6 +23,8 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
+#include <kraal/base64.h>
+
 #define SATOKEN_RSA_BITS 2048
 #define SATOKEN_MAX_KEY  (1u << 20)
 #define SATOKEN_MAX_JWT  (64u << 10)
@@ -33,82 +35,13 @@ struct satoken_key {
     char kid[64];
 };
 
-/* ---- base64url (RFC 4648 §5, no padding, as JWS) ------------------------ */
-
-static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static void b64url_put(kr_buf_t *out, const unsigned char *p, size_t n)
-{
-    size_t i = 0;
-    char q[4];
-    for (; i + 3 <= n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-        q[0] = b64url[v >> 18];
-        q[1] = b64url[(v >> 12) & 63];
-        q[2] = b64url[(v >> 6) & 63];
-        q[3] = b64url[v & 63];
-        kr_buf_append(out, q, 4);
-    }
-    if (n - i == 1) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        q[0] = b64url[v >> 18];
-        q[1] = b64url[(v >> 12) & 63];
-        kr_buf_append(out, q, 2);
-    } else if (n - i == 2) {
-        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
-        q[0] = b64url[v >> 18];
-        q[1] = b64url[(v >> 12) & 63];
-        q[2] = b64url[(v >> 6) & 63];
-        kr_buf_append(out, q, 3);
-    }
-}
-
-static int b64url_val(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
-/* Decodes s[0..n) strictly (no padding, no stray bits); false when it is
- * not base64url. */
-static bool b64url_get(kr_buf_t *out, const char *s, size_t n)
-{
-    if (n % 4 == 1)
-        return false;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64url_val(s[i]);
-        if (v < 0)
-            return false;
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            unsigned char c = (unsigned char)(acc >> bits);
-            kr_buf_append(out, &c, 1);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    return acc == 0; /* the leftover bits of the last character are zero */
-}
-
 bool satoken_is_jwt(const char *token)
 {
     size_t dots = 0;
     for (const char *p = token; *p != '\0'; p++) {
         if (*p == '.')
             dots++;
-        else if (b64url_val(*p) < 0)
+        else if (!kr_base64_is_char(*p, KR_B64_RAW_URL))
             return false;
     }
     return dots == 2 && token[0] != '.';
@@ -266,7 +199,7 @@ satoken_key_t *satoken_key_load(const char *path, kr_error_t *err)
         goto fail;
     }
     kr_buf_t kid = KR_BUF_INIT;
-    b64url_put(&kid, digest, sizeof digest);
+    kr_base64_encode(&kid, digest, sizeof digest, KR_B64_RAW_URL);
     snprintf(k->kid, sizeof k->kid, "%s", kid.data);
     kr_buf_free(&kid);
     explicit_bzero(pem.data, pem.len);
@@ -331,12 +264,12 @@ char *satoken_sign(const satoken_key_t *key, const satoken_claims_t *c, kr_error
     kr_value_map_set(a, hdr, "kid", kr_value_str(a, key->kid));
     if (kr_json_encode(hdr, &json, KR_JSON_COMPACT, err) < 0)
         goto out;
-    b64url_put(&out, (const unsigned char *)json.data, json.len);
+    kr_base64_encode(&out, json.data, json.len, KR_B64_RAW_URL);
     kr_buf_puts(&out, ".");
     kr_buf_reset(&json);
     if (kr_json_encode(claims_value(a, c), &json, KR_JSON_COMPACT, err) < 0)
         goto out;
-    b64url_put(&out, (const unsigned char *)json.data, json.len);
+    kr_base64_encode(&out, json.data, json.len, KR_B64_RAW_URL);
     gnutls_datum_t data = {(unsigned char *)out.data, (unsigned)out.len}, sig = {NULL, 0};
     int rc = gnutls_privkey_sign_data2(key->priv, GNUTLS_SIGN_RSA_SHA256, 0, &data, &sig);
     if (rc < 0) {
@@ -344,7 +277,7 @@ char *satoken_sign(const satoken_key_t *key, const satoken_claims_t *c, kr_error
         goto out;
     }
     kr_buf_puts(&out, ".");
-    b64url_put(&out, sig.data, sig.size);
+    kr_base64_encode(&out, sig.data, sig.size, KR_B64_RAW_URL);
     gnutls_free(sig.data);
     jwt = strdup(out.data);
     if (jwt == NULL)
@@ -376,7 +309,7 @@ static kr_value_t *json_part(kr_arena_t *a, const char *s, size_t n)
     kr_buf_t raw = KR_BUF_INIT;
     kr_value_t *v = NULL;
     kr_error_t e;
-    if (b64url_get(&raw, s, n) && raw.data != NULL &&
+    if (kr_base64_decode(&raw, s, n, KR_B64_RAW_URL, NULL) == 0 && raw.data != NULL &&
         kr_json_decode(a, raw.data, raw.len, &v, &e) == 0 && kr_value_type(v) != KR_MAP)
         v = NULL;
     kr_buf_free(&raw);
@@ -424,7 +357,9 @@ int satoken_verify(const satoken_key_t *key, kr_arena_t *a, const char *token, c
     if (alg == NULL || strcmp(alg, "RS256") != 0)
         return kr_error_set(err, KR_E_UNAUTHORIZED, "invalid signature");
     kr_buf_t sig = KR_BUF_INIT;
-    bool sig_ok = b64url_get(&sig, d2 + 1, len - (size_t)(d2 + 1 - token)) && sig.len > 0;
+    bool sig_ok =
+        kr_base64_decode(&sig, d2 + 1, len - (size_t)(d2 + 1 - token), KR_B64_RAW_URL, NULL) == 0 &&
+        sig.len > 0;
     if (sig_ok) {
         gnutls_datum_t data = {(unsigned char *)token, (unsigned)(d2 - token)};
         gnutls_datum_t s = {(unsigned char *)sig.data, (unsigned)sig.len};
