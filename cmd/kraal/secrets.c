@@ -18,13 +18,13 @@
 #include <kraal/log.h>
 
 #include "config.h"
+#include "local.h"
 #include "secrets.h"
 
 enum { EXIT_USAGE = 2 };
 
 /* Every Secret is rewritten once; a large cluster takes a while. */
 #define ROTATE_TIMEOUT_MS (30 * 60 * 1000)
-#define PING_TIMEOUT_MS   5000
 
 static const char usage_secrets[] =
     "usage: kraal secrets rotate-key [--config FILE] [--run-dir DIR]\n"
@@ -56,38 +56,18 @@ static int usage(const char *fmt, ...)
 
 static int rotate_key(const char *run_dir)
 {
-    char ep[4200];
-    snprintf(ep, sizeof ep, "ipc://%s/bus.sock", run_dir);
-    kr_error_t err;
-    kr_bus_t *bus = kr_bus_connect(ep, &err);
-    if (bus == NULL) {
-        fprintf(stderr, "kraal secrets rotate-key: %s: %s\n", ep, err.message);
-        return 1;
-    }
     kr_arena_t *a = kr_arena_new(0);
     kr_reply_t reply;
-    kr_request_t ping = {.op = "ping"}, req = {.op = "encryption.rotate"};
-    int status = 1;
-    /* a socket left by a server that is gone answers nothing: say so
-     * before waiting for a rotation that cannot come */
-    if (kr_bus_call(bus, &ping, a, &reply, PING_TIMEOUT_MS, &err) < 0) {
-        fprintf(stderr, "kraal secrets rotate-key: no server answers at %s (is it running?)\n", ep);
-    } else if (kr_bus_call(bus, &req, a, &reply, ROTATE_TIMEOUT_MS, &err) < 0) {
-        fprintf(stderr, "kraal secrets rotate-key: no answer from the server at %s: %s\n", ep,
-                err.message);
-    } else if (reply.code != 200) {
-        fprintf(stderr, "kraal secrets rotate-key: %s\n", kr_reply_msg(&reply));
-    } else {
+    kr_request_t req = {.op = "encryption.rotate"};
+    int status =
+        kraal_local_call("kraal secrets rotate-key", run_dir, &req, ROTATE_TIMEOUT_MS, a, &reply);
+    if (status == 0)
         printf("key %s encrypts; %" PRId64 " objects rewritten with it; %" PRId64
                " old keys dropped from %s\n",
                kr_value_map_str(reply.obj, "key"), kr_value_map_int(reply.obj, "rewritten", 0),
                kr_value_map_int(reply.obj, "droppedKeys", 0),
                kr_value_map_str(reply.obj, "config"));
-        status = 0;
-    }
     kr_arena_destroy(&a);
-    kr_bus_destroy(&bus);
-    kr_bus_shutdown();
     return status;
 }
 

@@ -23,6 +23,7 @@
 
 #include "config.h"
 #include "curve.h"
+#include "local.h"
 #include "nodejoin.h"
 #include "token.h"
 
@@ -127,60 +128,29 @@ static int token_create(const char *run_dir, const char *data_dir, int64_t ttl_m
     }
     kr_value_map_set(a, obj, "data", data);
 
-    char ep[4200];
-    snprintf(ep, sizeof ep, "ipc://%s/bus.sock", run_dir);
-    int status = 1;
-    kr_bus_t *bus = kr_bus_connect(ep, &err);
     kr_reply_t reply;
-    kr_request_t ping = {.op = "ping"};
     kr_request_t req = {.op = "create", .res = "v1/secrets", .ns = "kube-system", .obj = obj};
-    if (bus == NULL) {
-        fprintf(stderr, "kraal token create: %s: %s\n", ep, err.message);
-    } else if (kr_bus_call(bus, &ping, a, &reply, CALL_TIMEOUT_MS, &err) < 0) {
-        fprintf(stderr, "kraal token create: no server answers at %s (is it running?)\n", ep);
-    } else if (kr_bus_call(bus, &req, a, &reply, CALL_TIMEOUT_MS, &err) < 0) {
-        fprintf(stderr, "kraal token create: %s\n", err.message);
-    } else if (reply.code != 201 && reply.code != 200) {
-        fprintf(stderr, "kraal token create: %s\n", kr_reply_msg(&reply));
-    } else {
+    int status = kraal_local_call("kraal token create", run_dir, &req, CALL_TIMEOUT_MS, a, &reply);
+    if (status == 0) {
         char out[KR_JOIN_TOKEN_MAX];
         kr_join_token_format(&t, out);
         printf("%s\n", out);
         if (expires[0])
             fprintf(stderr, "token %s expires %s\n", t.id, expires);
-        status = 0;
     }
-    kr_bus_destroy(&bus);
-    kr_bus_shutdown();
     kr_arena_destroy(&a);
     explicit_bzero(&t, sizeof t);
     return status;
 }
 
-/* One request over the server's ipc socket; prints what the server says
- * when it refuses.  0 on a 2xx reply. */
+/* One request over the server's ipc socket; 0 on a 2xx reply. */
 static int local_call(const char *what, const char *run_dir, const kr_request_t *req)
 {
-    char ep[4200];
-    snprintf(ep, sizeof ep, "ipc://%s/bus.sock", run_dir);
-    kr_error_t err;
+    char who[64];
+    snprintf(who, sizeof who, "kraal token %s", what);
     kr_arena_t *a = kr_arena_new(0);
     kr_reply_t reply;
-    kr_request_t ping = {.op = "ping"};
-    int status = 1;
-    kr_bus_t *bus = kr_bus_connect(ep, &err);
-    if (bus == NULL)
-        fprintf(stderr, "kraal token %s: %s: %s\n", what, ep, err.message);
-    else if (kr_bus_call(bus, &ping, a, &reply, CALL_TIMEOUT_MS, &err) < 0)
-        fprintf(stderr, "kraal token %s: no server answers at %s (is it running?)\n", what, ep);
-    else if (kr_bus_call(bus, req, a, &reply, CALL_TIMEOUT_MS, &err) < 0)
-        fprintf(stderr, "kraal token %s: %s\n", what, err.message);
-    else if (reply.code / 100 != 2)
-        fprintf(stderr, "kraal token %s: %s\n", what, kr_reply_msg(&reply));
-    else
-        status = 0;
-    kr_bus_destroy(&bus);
-    kr_bus_shutdown();
+    int status = kraal_local_call(who, run_dir, req, CALL_TIMEOUT_MS, a, &reply);
     kr_arena_destroy(&a);
     return status;
 }
