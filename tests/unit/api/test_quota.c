@@ -37,13 +37,7 @@ static int stop(void **state)
 
 static kr_value_t *Y(const char *s)
 {
-    if (s == NULL)
-        return NULL;
-    kr_value_t *docs = NULL;
-    kr_error_t err;
-    if (kr_yaml_decode(S.a, s, strlen(s), &docs, &err) < 0)
-        fail_msg("bad test document: %s: %s", err.message, s);
-    return kr_value_array_get(docs, 0);
+    return api_fixture_yaml(&S, s);
 }
 
 static kr_reply_t call(const char *op, const char *res, const char *ns, const char *name,

@@ -76,3 +76,16 @@ void api_fixture_stop(api_fixture_t *f)
         fprintf(stderr, "removing %s: %s\n", f->dir, err.message);
     kr_bus_shutdown();
 }
+
+kr_value_t *api_fixture_yaml(api_fixture_t *f, const char *s)
+{
+    if (s == NULL)
+        return NULL;
+    kr_value_t *docs = NULL;
+    kr_error_t err;
+    if (kr_yaml_decode(f->a, s, strlen(s), &docs, &err) < 0) {
+        fprintf(stderr, "bad test document: %s: %s\n", err.message, s);
+        abort();
+    }
+    return kr_value_array_get(docs, 0);
+}

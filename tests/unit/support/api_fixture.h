@@ -27,6 +27,10 @@ int api_fixture_start(api_fixture_t *f, const char *name, const kr_api_opts_t *o
  * restart: the API loads what the store holds).  0, or -1 after printing
  * why. */
 int api_fixture_restart(api_fixture_t *f, const kr_api_opts_t *opts);
+/* The first YAML (or JSON) document of `s`, in f->a; NULL for NULL.  A
+ * test's own document that does not parse is the test's bug: it aborts
+ * after printing why. */
+kr_value_t *api_fixture_yaml(api_fixture_t *f, const char *s);
 /* Stops everything and removes the directory. */
 void api_fixture_stop(api_fixture_t *f);
 
