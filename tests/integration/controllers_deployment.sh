@@ -88,8 +88,9 @@ imgs=$(k get pods -l app=web -o 'jsonpath={range .items[*]}{.spec.containers[0].
 rss=$(rs_of web)
 [[ $rss =~ ^$rs1=0\ web-[a-z0-9]+=6\ $ ]] || fail "ReplicaSets after the rollout: $rss"
 rs2=$(awk '{print $2}' <<<"$rss" | cut -d= -f1)
-evs=$(events_of web ScalingReplicaSet)
-grep -qxF "Scaled down replica set $rs1 from 1 to 0" <<<"$evs" || grep -qE "^Scaled down replica set $rs1 from [0-9]+ to 0$" <<<"$evs" || fail "events: $evs"
+# the controller's Events are written after its ReplicaSet writes: wait
+scaled_to_0() { grep -qE "^Scaled down replica set $rs1 from [0-9]+ to 0$" <<<"$(events_of web ScalingReplicaSet)"; }
+wait_for 10 "events: $(events_of web ScalingReplicaSet)" scaled_to_0
 echo "ok: busybox:1.0 -> 2.0 in $n samples, pods <= 8 and ready >= 5 throughout; $rss"
 
 hist=$(k rollout history deployment/web)
